@@ -1,0 +1,120 @@
+"""Command line: python -m api migrate | seed-demo | create-staff | serve | make-migration."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from api.core.config import get_settings
+from api.core.db import Database
+
+
+def _database() -> Database:
+    return Database.from_settings(get_settings())
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from api.core.migrate import upgrade
+
+    db = _database()
+    _ensure_sqlite_dir()
+    upgrade(db.writer)
+    print("Đã cập nhật cấu trúc cơ sở dữ liệu.")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from api.demo import ensure_demo_admin, seed_demo
+
+    db = _database()
+    summary = seed_demo(db, weeks=args.weeks)
+    print(f"Dữ liệu MẪU (demo): {summary}")
+    credentials = ensure_demo_admin(db)
+    if credentials:
+        print(f"Tài khoản quản trị demo: xem {credentials}")
+    return 0
+
+
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    from api.core.errors import AppError
+    from api.staff.service import create_staff
+
+    password = args.password or os.environ.get("STAFF_PASSWORD") or getpass.getpass("Mật khẩu: ")
+    db = _database()
+    try:
+        with db.write() as session:
+            user = create_staff(
+                db=session, actor=None, username=args.username, password=password,
+                role=args.role, full_name=args.full_name, commune_id=args.commune_id,
+            )
+    except AppError as error:
+        print(f"Lỗi: {error.detail_message}", file=sys.stderr)
+        return 2
+    print(f"Đã tạo tài khoản {user.username} ({user.role}).")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "api.main:create_app", factory=True, host=args.host, port=args.port,
+        workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+    )
+    return 0
+
+
+def cmd_make_migration(args: argparse.Namespace) -> int:
+    from api.core.migrate import autogenerate
+
+    autogenerate(_database().writer, args.message)
+    return 0
+
+
+def _ensure_sqlite_dir() -> None:
+    url = get_settings().database_url
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api", description="Khám sức khỏe — API")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    seed = sub.add_parser("seed-demo", help="load demo data (idempotent)")
+    seed.add_argument("--weeks", type=int, default=4)
+    seed.set_defaults(func=cmd_seed_demo)
+
+    staff = sub.add_parser("create-staff", help="create a staff account")
+    staff.add_argument("--username", required=True)
+    staff.add_argument("--password", help="or STAFF_PASSWORD, or asked interactively")
+    staff.add_argument("--role", required=True, choices=["admin", "editor", "station", "cadre"])
+    staff.add_argument("--full-name", default="")
+    staff.add_argument("--commune-id", type=int)
+    staff.set_defaults(func=cmd_create_staff)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("make-migration", help="(developers) autogenerate a migration")
+    mig.add_argument("message")
+    mig.set_defaults(func=cmd_make_migration)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.audit.models import AuditEntry
+from api.staff.models import StaffUser
+
+
+def record(
+    db: Session, *, actor: StaffUser | None, action: str, entity: str, entity_id: object, **detail: Any
+) -> None:
+    """Add an audit entry to the caller's transaction: it is kept exactly when the change is."""
+    db.add(
+        AuditEntry(
+            actor_id=actor.id if actor else None,
+            actor=actor.username if actor else "system",
+            action=action,
+            entity=entity,
+            entity_id=str(entity_id),
+            detail=detail,
+        )
+    )

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base, UTCDateTime, utcnow
+
+ACTIVE_STATUSES = ("confirmed", "waitlisted")
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        # One active booking per resident, enforced by the database so that two concurrent
+        # requests for the same person cannot both succeed.
+        Index(
+            "uq_bookings_active_resident",
+            "resident_id",
+            unique=True,
+            sqlite_where=text("status IN ('confirmed', 'waitlisted')"),
+            postgresql_where=text("status IN ('confirmed', 'waitlisted')"),
+        ),
+        Index("ix_bookings_session_status", "session_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    # confirmed | waitlisted | cancelled | attended | no_show
+    status: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    referral_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class IdempotencyKey(Base):
+    """Remembers which booking a client's Idempotency-Key produced, so a retried request
+    (lost reply, double tap, redelivered webhook) returns that booking instead of a new one."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from api.bookings import service
+from api.bookings.schemas import AttendanceIn, BookingCreate, BookingOut, RescheduleIn
+from api.core.clock import local_today
+from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
+
+router = APIRouter(tags=["bookings"])
+
+
+@router.post(
+    "/bookings", response_model=BookingOut, status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "đã có lịch hẹn đang hoạt động"}},
+)
+def create_booking(
+    body: BookingCreate,
+    response: Response,
+    database: DatabaseDep,
+    crypto: CryptoDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> BookingOut:
+    key = service.check_idempotency_key(idempotency_key)
+    today = local_today()
+
+    def attempt() -> tuple[service.BookingResult, BookingOut]:
+        with database.write() as db:
+            result = service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
+            return result, service.booking_out(db, crypto, result.booking)
+
+    try:
+        result, out = attempt()
+    except IntegrityError:
+        # Lost a race to a concurrent request with the same key or for the same person
+        # (PostgreSQL): the retry sees what won and replays it or answers 409.
+        result, out = attempt()
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return out
+
+
+@router.get("/bookings/{code}", response_model=BookingOut)
+def get_booking(code: str, db: ReadSession, crypto: CryptoDep) -> BookingOut:
+    return service.booking_out(db, crypto, service.get_booking(db, code))
+
+
+@router.post("/bookings/{code}/cancel", response_model=BookingOut)
+def cancel_booking(code: str, database: DatabaseDep, crypto: CryptoDep) -> BookingOut:
+    with database.write() as db:
+        return service.booking_out(db, crypto, service.cancel(db=db, code=code))
+
+
+@router.post("/bookings/{code}/reschedule", response_model=BookingOut)
+def reschedule_booking(code: str, body: RescheduleIn, database: DatabaseDep, crypto: CryptoDep) -> BookingOut:
+    with database.write() as db:
+        booking = service.reschedule(db=db, code=code, session_id=body.session_id)
+        return service.booking_out(db, crypto, booking)
+
+
+@router.post("/bookings/{code}/attendance", response_model=BookingOut)
+def mark_attendance(
+    code: str, body: AttendanceIn, staff: StationUser, database: DatabaseDep, crypto: CryptoDep
+) -> BookingOut:
+    with database.write() as db:
+        booking = service.mark_attendance(db=db, actor=staff, code=code, attended=body.attended)
+        return service.booking_out(db, crypto, booking)

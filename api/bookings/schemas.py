@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from api.sessions.schemas import SessionOut
+
+BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_show"]
+
+
+class ResidentIn(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    cccd: str = Field(min_length=1, max_length=40, description="12 chữ số")
+    phone: str = Field(min_length=1, max_length=30)
+    commune_id: int
+
+
+class BookingCreate(BaseModel):
+    session_id: int
+    resident: ResidentIn
+    channel: str = Field(default="api", pattern=r"^[a-z_]{2,16}$")
+    referral_code: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class RescheduleIn(BaseModel):
+    session_id: int
+
+
+class AttendanceIn(BaseModel):
+    attended: bool
+
+
+class ResidentSummary(BaseModel):
+    full_name: str
+    phone_masked: str
+
+
+class BookingOut(BaseModel):
+    code: str
+    status: BookingStatus
+    session_id: int
+    session: SessionOut
+    waitlist_position: int | None = Field(description="vị trí trong danh sách chờ, nếu đang chờ")
+    resident: ResidentSummary
+    channel: str
+    referral_code: str | None
+    created_at: datetime

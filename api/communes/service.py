@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from api.audit.service import record
+from api.communes.models import Commune, Province, Site
+from api.communes.schemas import KIND_LABELS, CommuneCreate, CommuneOut, SiteCreate, SiteOut, SiteUpdate
+from api.core.errors import Conflict, Forbidden, NotFound
+from api.core.text import compact, nfc, search_key
+from api.staff.models import StaffUser
+
+
+class CommuneNotFound(NotFound):
+    code = "commune_not_found"
+    message = "Không tìm thấy xã/phường này."
+
+
+class SiteNotFound(NotFound):
+    code = "site_not_found"
+    message = "Không tìm thấy điểm khám này."
+
+
+class CommuneCodeTaken(Conflict):
+    code = "commune_code_taken"
+    message = "Mã xã/phường này đã có."
+
+
+def commune_out(commune: Commune) -> CommuneOut:
+    return CommuneOut(
+        id=commune.id, code=commune.code, name=commune.name, kind=commune.kind,  # type: ignore[arg-type]
+        full_name=f"{KIND_LABELS[commune.kind]} {commune.name}", province=commune.province.name,
+    )
+
+
+def site_out(site: Site) -> SiteOut:
+    return SiteOut(
+        id=site.id, commune_id=site.commune_id, commune_name=site.commune.name, name=site.name,
+        kind=site.kind, address=site.address, phone=site.phone, active=site.active,  # type: ignore[arg-type]
+    )
+
+
+def search_communes(*, db: Session, q: str | None, limit: int) -> list[Commune]:
+    """Diacritics-insensitive search: exact name first, then names starting with the query,
+    then names containing it; 'huu lien', 'Hữu Liên', 'xa huu lien' and 'huulien' all match."""
+    stmt = select(Commune)
+    if q is None or not search_key(q):
+        return list(db.scalars(stmt.order_by(Commune.search_key).limit(limit)))
+    key, packed = search_key(q), compact(q)
+    stmt = stmt.where(or_(Commune.search_key.contains(key), Commune.compact_key.contains(packed)))
+    matches = db.scalars(stmt.limit(500)).all()
+
+    def rank(commune: Commune) -> tuple[int, str]:
+        if commune.search_key == key or commune.compact_key == packed:
+            return (0, commune.search_key)
+        if commune.search_key.startswith(key) or commune.compact_key.startswith(packed):
+            return (1, commune.search_key)
+        return (2, commune.search_key)
+
+    return sorted(matches, key=rank)[:limit]
+
+
+def get_commune(db: Session, commune_id: int) -> Commune:
+    commune = db.get(Commune, commune_id)
+    if commune is None:
+        raise CommuneNotFound()
+    return commune
+
+
+def create_commune(*, db: Session, actor: StaffUser, body: CommuneCreate) -> Commune:
+    if db.scalar(select(Commune.id).where(Commune.code == body.code)) is not None:
+        raise CommuneCodeTaken()
+    province = db.scalar(select(Province).where(Province.code == body.province_code))
+    if province is None:
+        province = Province(code=body.province_code, name=nfc(body.province_name))
+        db.add(province)
+    name = nfc(body.name).strip()
+    commune = Commune(
+        province=province, code=body.code, name=name, kind=body.kind,
+        search_key=search_key(name), compact_key=compact(name),
+    )
+    db.add(commune)
+    db.flush()
+    record(db, actor=actor, action="commune.create", entity="commune", entity_id=commune.id, code=body.code)
+    return commune
+
+
+def check_station_scope(actor: StaffUser, commune_id: int) -> None:
+    """Station staff tied to a commune manage only that commune's sites and sessions."""
+    if actor.role == "station" and actor.commune_id is not None and actor.commune_id != commune_id:
+        raise Forbidden("Anh/chị chỉ quản lý được điểm khám thuộc xã/phường của mình.")
+
+
+def create_site(*, db: Session, actor: StaffUser, body: SiteCreate) -> Site:
+    get_commune(db, body.commune_id)
+    check_station_scope(actor, body.commune_id)
+    site = Site(**body.model_dump())
+    site.name = nfc(site.name).strip()
+    db.add(site)
+    db.flush()
+    record(db, actor=actor, action="site.create", entity="site", entity_id=site.id)
+    return site
+
+
+def get_site(db: Session, site_id: int) -> Site:
+    site = db.get(Site, site_id)
+    if site is None:
+        raise SiteNotFound()
+    return site
+
+
+def update_site(*, db: Session, actor: StaffUser, site_id: int, changes: SiteUpdate) -> Site:
+    site = get_site(db, site_id)
+    check_station_scope(actor, site.commune_id)
+    fields = {k: v for k, v in changes.model_dump(exclude_unset=True).items() if v is not None}
+    for name, value in fields.items():
+        setattr(site, name, nfc(value) if isinstance(value, str) else value)
+    record(db, actor=actor, action="site.update", entity="site", entity_id=site.id, fields=sorted(fields))
+    return site

@@ -1,0 +1,152 @@
+"""Turns every failure into JSON `{code, message}`: 4xx for what the client sent, 503 when busy."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.core.errors import AppError, MalformedJSON, PayloadTooLarge, ServiceBusy
+
+log = logging.getLogger("api")
+
+_FIELD_MESSAGES = {
+    "missing": "Thiếu thông tin bắt buộc.",
+    "int_parsing": "Phải là một số nguyên.",
+    "int_type": "Phải là một số nguyên.",
+    "int_from_float": "Phải là một số nguyên.",
+    "bool_parsing": "Phải là true hoặc false.",
+    "bool_type": "Phải là true hoặc false.",
+    "string_type": "Phải là chuỗi ký tự.",
+    "string_too_short": "Quá ngắn.",
+    "string_too_long": "Quá dài.",
+    "too_long": "Quá nhiều phần tử.",
+    "string_pattern_mismatch": "Có ký tự không hợp lệ.",
+    "date_parsing": "Ngày chưa đúng dạng năm-tháng-ngày (YYYY-MM-DD).",
+    "date_from_datetime_parsing": "Ngày chưa đúng dạng năm-tháng-ngày (YYYY-MM-DD).",
+    "date_type": "Ngày chưa đúng dạng năm-tháng-ngày (YYYY-MM-DD).",
+    "datetime_parsing": "Thời gian chưa đúng dạng ISO 8601.",
+    "datetime_from_date_parsing": "Thời gian chưa đúng dạng ISO 8601.",
+    "datetime_type": "Thời gian chưa đúng dạng ISO 8601.",
+    "literal_error": "Giá trị không nằm trong danh sách cho phép.",
+    "greater_than_equal": "Giá trị nhỏ hơn mức cho phép.",
+    "less_than_equal": "Giá trị lớn hơn mức cho phép.",
+    "model_attributes_type": "Phải là một đối tượng JSON.",
+    "dict_type": "Phải là một đối tượng JSON.",
+    "list_type": "Phải là một danh sách.",
+}
+
+_STATUS_CODES = {
+    404: ("not_found", "Không tìm thấy địa chỉ này."),
+    405: ("method_not_allowed", "Phương thức không được hỗ trợ ở địa chỉ này."),
+    401: ("not_authenticated", "Anh/chị cần đăng nhập để dùng chức năng này."),
+    403: ("forbidden", "Tài khoản của anh/chị không có quyền thực hiện việc này."),
+}
+
+
+def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+async def app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return _error(exc.status_code, exc.body(), headers)
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _error(400, MalformedJSON().body())
+    fields = [
+        {
+            "field": ".".join(str(part) for part in e.get("loc", ())),
+            "message": _FIELD_MESSAGES.get(str(e.get("type")), "Giá trị không hợp lệ."),
+            "type": e.get("type"),
+        }
+        for e in errors
+    ]
+    return _error(
+        422,
+        {"code": "validation_error", "message": "Thông tin gửi lên chưa đúng. Xin kiểm tra lại.",
+         "details": {"fields": fields}},
+    )
+
+
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code, message = _STATUS_CODES.get(exc.status_code, ("http_error", "Yêu cầu không hợp lệ."))
+    return _error(exc.status_code, {"code": code, "message": message}, getattr(exc, "headers", None))
+
+
+async def database_busy(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database busy: %s", type(exc).__name__)
+    return _error(503, ServiceBusy().body(), {"Retry-After": "2"})
+
+
+async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # Log the type and traceback, never the request body (it may hold personal data).
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return _error(500, {"code": "internal_error", "message": "Hệ thống gặp lỗi, xin thử lại sau."})
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(PoolTimeout, database_busy)
+    app.add_exception_handler(OperationalError, database_busy)
+    app.add_exception_handler(Exception, unexpected)
+
+
+class BodySizeLimit:
+    """Refuses bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _json_response(send, 413, PayloadTooLarge().body())
+                    return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise PayloadTooLarge()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+    })
+    await send({"type": "http.response.body", "body": payload})

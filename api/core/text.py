@@ -1,0 +1,42 @@
+"""Vietnamese text helpers shared by search and validation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+# Administrative prefixes people type in front of a commune name ("xa huu lien").
+_UNIT_WORDS = ("xa ", "phuong ", "thi tran ", "dac khu ")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def collapse_spaces(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def fold(text: str) -> str:
+    """Lower-case, diacritics-free form: 'Hữu Liên' -> 'huu lien'.
+
+    'đ' has no combining mark in Unicode, so it is mapped by hand.
+    """
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return collapse_spaces(stripped.replace("đ", "d"))
+
+
+def search_key(text: str) -> str:
+    """Folded form without a leading unit word, used to match commune names."""
+    key = fold(text)
+    for word in _UNIT_WORDS:
+        if key.startswith(word):
+            return key[len(word):]
+    return key
+
+
+def compact(text: str) -> str:
+    """Search key without spaces, so 'huulien' still finds 'Hữu Liên'."""
+    return search_key(text).replace(" ", "")

@@ -1,0 +1,191 @@
+"""Demo data: a slice of Lạng Sơn province, for trying the assistant. NOT real schedules.
+
+Commune and ward names are real (Lạng Sơn after the July 2025 reorganisation into two tiers);
+hamlets, sites' phone numbers, sessions and residents are invented and labelled as demo.
+Personal numbers of the demo residents are generated at random when seeding and are stored
+encrypted like any other; none is written in this file.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+
+from api.bookings import codes
+from api.bookings.models import Booking
+from api.communes.models import Commune, Province, Site
+from api.core.clock import local_today, local_tz
+from api.core.crypto import Crypto
+from api.core.config import VAR_DIR, get_settings
+from api.core.db import Database
+from api.core.text import compact, search_key
+from api.residents.models import Resident
+from api.sessions.models import ExamSession
+from api.staff.models import StaffUser
+from api.staff.security import hash_password
+
+PROVINCE = ("20", "Lạng Sơn")
+DEMO_NOTE = "[DỮ LIỆU MẪU] "
+
+# (code, name, kind, mobile-team stop or None)
+COMMUNES = [
+    ("DEMO-20-001", "Tam Thanh", "phuong", None),
+    ("DEMO-20-002", "Lương Văn Tri", "phuong", None),
+    ("DEMO-20-003", "Đông Kinh", "phuong", None),
+    ("DEMO-20-004", "Kỳ Lừa", "phuong", None),
+    ("DEMO-20-005", "Đồng Đăng", "xa", "Nhà văn hóa thôn Bản Ngõa"),
+    ("DEMO-20-006", "Cao Lộc", "xa", None),
+    ("DEMO-20-007", "Mẫu Sơn", "xa", "Nhà văn hóa thôn Khuổi Cáp"),
+    ("DEMO-20-008", "Hữu Lũng", "xa", None),
+    ("DEMO-20-009", "Hữu Liên", "xa", "Nhà văn hóa thôn Lân Châu"),
+    ("DEMO-20-010", "Chi Lăng", "xa", None),
+    ("DEMO-20-011", "Lộc Bình", "xa", "Nhà văn hóa thôn Nà Sla"),
+    ("DEMO-20-012", "Na Sầm", "xa", None),
+    ("DEMO-20-013", "Bắc Sơn", "xa", "Nhà văn hóa thôn Hồng Phong"),
+    ("DEMO-20-014", "Bình Gia", "xa", None),
+    ("DEMO-20-015", "Đình Lập", "xa", "Nhà văn hóa thôn Bản Chắt"),
+    ("DEMO-20-016", "Kiên Mộc", "xa", "Nhà văn hóa thôn Khe Cháy"),
+]
+FAMILY = ["Hoàng", "Nông", "Lăng", "Vi", "Lương", "Nguyễn", "Triệu", "Lý", "Đinh", "Mã"]
+MIDDLE = ["Văn", "Thị", "Đức", "Thị Thu", "Văn Minh", "Thị Hồng"]
+GIVEN = ["An", "Bình", "Chinh", "Dung", "Hạnh", "Khánh", "Lan", "Mai", "Nam", "Phúc", "Quý", "Tuấn"]
+
+
+def seed_demo(db: Database, *, weeks: int = 4, rng: random.Random | None = None) -> str:
+    """Load the demo province once; running it again changes nothing."""
+    rng = rng or random.Random(20260101)
+    crypto = Crypto.from_settings(get_settings())
+    with db.write() as session:
+        if session.scalar(select(Province.id).where(Province.code == PROVINCE[0])) is not None:
+            return "đã có sẵn, không nạp lại."
+        province = Province(code=PROVINCE[0], name=PROVINCE[1])
+        session.add(province)
+        sites: list[tuple[Site, bool]] = []
+        for code, name, kind, stop in COMMUNES:
+            commune = Commune(
+                province=province, code=code, name=name, kind=kind,
+                search_key=search_key(name), compact_key=compact(name),
+            )
+            session.add(commune)
+            label = "phường" if kind == "phuong" else "xã"
+            station = Site(
+                commune=commune, name=f"Trạm Y tế {label} {name}", kind="station",
+                address=f"Trung tâm {label} {name}, tỉnh Lạng Sơn", phone=_demo_phone(rng),
+            )
+            session.add(station)
+            sites.append((station, False))
+            if stop:
+                mobile = Site(
+                    commune=commune, name=f"Đội khám lưu động — {stop}", kind="mobile",
+                    address=f"{stop}, {label} {name}", phone=station.phone,
+                )
+                session.add(mobile)
+                sites.append((mobile, True))
+        session.add(Site(
+            commune=session.scalars(select(Commune)).first() or commune,
+            name="Bệnh viện Đa khoa tỉnh Lạng Sơn (demo)", kind="hospital",
+            address="Phường Tam Thanh, tỉnh Lạng Sơn", phone=_demo_phone(rng),
+        ))
+        session.flush()
+
+        exam_sessions = _demo_sessions(session, sites, weeks=weeks, rng=rng)
+        booked = _demo_bookings(session, crypto, exam_sessions, rng=rng)
+    return f"{len(COMMUNES)} xã/phường, {len(sites)} điểm khám, {len(exam_sessions)} buổi khám, {booked} lượt đặt."
+
+
+def _demo_phone(rng: random.Random) -> str:
+    return "0205" + "".join(str(rng.randrange(10)) for _ in range(7))
+
+
+def _local(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=local_tz())
+
+
+def _demo_sessions(session, sites, *, weeks: int, rng: random.Random) -> list[ExamSession]:  # type: ignore[no-untyped-def]
+    today = local_today()
+    created = []
+    for offset in range(1, weeks * 7 + 1):
+        day = today + timedelta(days=offset)
+        if day.weekday() == 6:  # stations rest on Sunday
+            continue
+        for site, is_mobile in sites:
+            # Stations examine two or three mornings a week; the mobile team visits each hamlet
+            # about once a fortnight, for the whole day.
+            if is_mobile:
+                if (offset + site.commune_id) % 10 != 0:
+                    continue
+                starts, ends, capacity = _local(day, 7, 30), _local(day, 16, 0), 40
+                groups = ["elderly", "general"]
+                note = "Đội khám lưu động của Trung tâm Y tế khu vực. Mang theo CCCD và thẻ BHYT."
+            else:
+                if (offset + site.id) % 3 != 0:
+                    continue
+                starts, ends, capacity = _local(day, 7, 30), _local(day, 11, 0), 30
+                groups = ["general"]
+                note = "Khám tại trạm, nên đến trước giờ hẹn 15 phút."
+            created.append(ExamSession(
+                site_id=site.id, starts_at=starts, ends_at=ends, capacity=capacity, booked=0,
+                waitlisted=0, target_groups=groups, note=DEMO_NOTE + note, status="open",
+            ))
+    session.add_all(created)
+    session.flush()
+    return created
+
+
+def _demo_bookings(session, crypto: Crypto, exam_sessions: list[ExamSession], *, rng: random.Random) -> int:  # type: ignore[no-untyped-def]
+    """Fill some sessions so the demo shows nearly-full and full-with-waitlist cases."""
+    total = 0
+    for index, exam in enumerate(exam_sessions[:40]):
+        if index % 4 == 0:
+            wanted = exam.capacity - rng.randint(1, 3)  # nearly full
+        elif index % 13 == 0:
+            wanted = exam.capacity + 2  # full, two waiting
+        else:
+            wanted = rng.randint(0, exam.capacity // 2)
+        for _ in range(wanted):
+            resident = _demo_resident(crypto, exam.site.commune_id, rng)
+            session.add(resident)
+            session.flush()
+            status = "confirmed" if exam.booked < exam.capacity else "waitlisted"
+            if status == "confirmed":
+                exam.booked += 1
+            else:
+                exam.waitlisted += 1
+            session.add(Booking(
+                code=codes.new_code(), session_id=exam.id, resident_id=resident.id,
+                status=status, channel=rng.choice(["zalo", "zalo", "web", "telegram"]),
+            ))
+            total += 1
+    session.flush()
+    return total
+
+
+def _demo_resident(crypto: Crypto, commune_id: int, rng: random.Random) -> Resident:
+    birth = date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28))
+    century_digit = (0 if birth.year < 2000 else 2) + rng.randint(0, 1)
+    cccd = f"020{century_digit}{birth.year % 100:02d}" + "".join(str(rng.randrange(10)) for _ in range(6))
+    phone = "09" + "".join(str(rng.randrange(10)) for _ in range(8))
+    name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+    return Resident(
+        cccd_hash=crypto.lookup_hash(cccd), cccd_enc=crypto.encrypt(cccd),
+        birth_date_enc=crypto.encrypt(birth.isoformat()), birth_year=birth.year,
+        full_name=name, phone_enc=crypto.encrypt(phone), commune_id=commune_id,
+    )
+
+
+def ensure_demo_admin(db: Database) -> str | None:
+    """Create a first admin for the demo with a random password kept in var/ (mode 600)."""
+    with db.write() as session:
+        if session.scalar(select(StaffUser.id).where(StaffUser.role == "admin")) is not None:
+            return None
+        password = secrets.token_urlsafe(12)
+        session.add(StaffUser(username="admin", password_hash=hash_password(password), role="admin",
+                              full_name="Quản trị (demo)"))
+    path = VAR_DIR / "demo-admin.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"username: admin\npassword: {password}\n")
+    path.chmod(0o600)
+    return str(path)

@@ -1,0 +1,61 @@
+"""The FastAPI application, built by a factory so nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
+
+from api.audit.router import router as audit_router
+from api.bookings.router import router as bookings_router
+from api.communes.router import router as communes_router
+from api.core import handlers
+from api.core.config import Settings, get_settings
+from api.core.crypto import Crypto
+from api.core.db import Database
+from api.deps import DatabaseDep
+from api.sessions.router import router as sessions_router
+from api.staff.router import router as staff_router
+
+API_PREFIX = "/api/v1"
+
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health_router.get("/ready")
+def ready(database: DatabaseDep) -> dict[str, str]:
+    with database.read() as db:
+        db.execute(text("SELECT 1"))
+    return {"status": "ready"}
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = database or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Khám sức khỏe — API lịch khám",
+        description="Đặt lịch khám sức khỏe định kỳ miễn phí (Chỉ thị 17/CT-TTg).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.crypto = Crypto.from_settings(settings)
+    handlers.install(app)
+    app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (health_router, staff_router, communes_router, sessions_router, bookings_router, audit_router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

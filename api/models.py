@@ -1,0 +1,14 @@
+"""Imports every model so Alembic and tests see the whole schema."""
+
+from api.audit.models import AuditEntry
+from api.bookings.models import Booking, IdempotencyKey
+from api.communes.models import Commune, Province, Site
+from api.core.db import Base
+from api.residents.models import Resident
+from api.sessions.models import ExamSession
+from api.staff.models import StaffUser
+
+__all__ = [
+    "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "IdempotencyKey",
+    "Province", "Resident", "Site", "StaffUser",
+]

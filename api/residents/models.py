@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base, UTCDateTime, utcnow
+
+
+class Resident(Base):
+    """A person who booked. CCCD, phone and birth date are never stored in plain text:
+    the CCCD is found by keyed hash; the encrypted copies are for authorised staff."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cccd_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    cccd_enc: Mapped[str] = mapped_column(String(200))
+    birth_date_enc: Mapped[str] = mapped_column(String(200))
+    # The year alone is kept for age-group reports (elderly priority group).
+    birth_year: Mapped[int]
+    full_name: Mapped[str] = mapped_column(String(100))
+    phone_enc: Mapped[str] = mapped_column(String(200))
+    commune_id: Mapped[int] = mapped_column(ForeignKey("communes.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api.communes.service import check_station_scope
+from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
+from api.sessions import service
+from api.sessions.schemas import Roster, SessionCreate, SessionList, SessionOut, SessionUpdate
+
+router = APIRouter(tags=["sessions"])
+
+
+@router.get("/sessions", response_model=SessionList)
+def list_sessions(
+    db: ReadSession,
+    commune_id: int | None = None,
+    site_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    include_cancelled: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SessionList:
+    sessions = service.list_sessions(
+        db=db, commune_id=commune_id, site_id=site_id, date_from=date_from, date_to=date_to,
+        include_cancelled=include_cancelled, limit=limit,
+    )
+    return SessionList(items=[service.session_out(s) for s in sessions])
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut)
+def get_session(session_id: int, db: ReadSession) -> SessionOut:
+    return service.session_out(service.get_session(db, session_id))
+
+
+@router.post("/sessions", response_model=SessionOut, status_code=status.HTTP_201_CREATED)
+def create_session(body: SessionCreate, staff: StationUser, database: DatabaseDep) -> SessionOut:
+    with database.write() as db:
+        return service.session_out(service.create_session(db=db, actor=staff, body=body))
+
+
+@router.patch("/sessions/{session_id}", response_model=SessionOut)
+def update_session(
+    session_id: int, body: SessionUpdate, staff: StationUser, database: DatabaseDep
+) -> SessionOut:
+    with database.write() as db:
+        session = service.update_session(db=db, actor=staff, session_id=session_id, changes=body)
+        return service.session_out(session)
+
+
+@router.get("/sessions/{session_id}/bookings", response_model=Roster)
+def session_roster(session_id: int, staff: StationUser, db: ReadSession, crypto: CryptoDep) -> Roster:
+    session = service.get_session(db, session_id)
+    check_station_scope(staff, session.site.commune_id)
+    return Roster(session=service.session_out(session), items=service.roster(db=db, crypto=crypto, session=session))

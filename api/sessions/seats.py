@@ -1,0 +1,106 @@
+"""Seat accounting on exam_sessions: the only code that changes `booked` and `waitlisted`.
+
+Every function runs inside the caller's write transaction. Taking a seat is one conditional
+UPDATE, so two requests for the last seat cannot both win; the CHECK constraint on the table
+backs it up. Joining or leaving the waitlist also updates the session row first, which on
+PostgreSQL locks it, so promotions and new waitlist entries on one session are serialised.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.bookings.models import Booking
+from api.sessions.models import ExamSession
+
+
+def take_seat(db: Session, session_id: int) -> bool:
+    result = db.execute(
+        update(ExamSession)
+        .where(
+            ExamSession.id == session_id,
+            ExamSession.status == "open",
+            ExamSession.booked < ExamSession.capacity,
+        )
+        .values(booked=ExamSession.booked + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def join_waitlist(db: Session, session_id: int) -> bool:
+    """Only succeeds while the session is full: a seat freed meanwhile must be taken instead."""
+    result = db.execute(
+        update(ExamSession)
+        .where(
+            ExamSession.id == session_id,
+            ExamSession.status == "open",
+            ExamSession.booked >= ExamSession.capacity,
+        )
+        .values(waitlisted=ExamSession.waitlisted + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def leave_waitlist(db: Session, session_id: int) -> None:
+    db.execute(
+        update(ExamSession)
+        .where(ExamSession.id == session_id)
+        .values(waitlisted=ExamSession.waitlisted - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_seat(db: Session, session_id: int) -> Booking | None:
+    """Give a freed confirmed seat to the first person on the waitlist, or free it.
+
+    Returns the promoted booking, if any.
+    """
+    lock_session(db, session_id)
+    first = db.scalar(
+        select(Booking)
+        .where(Booking.session_id == session_id, Booking.status == "waitlisted")
+        .order_by(Booking.id)
+        .limit(1)
+        .with_for_update()
+    )
+    if first is None:
+        db.execute(
+            update(ExamSession)
+            .where(ExamSession.id == session_id)
+            .values(booked=ExamSession.booked - 1)
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    first.status = "confirmed"
+    leave_waitlist(db, session_id)
+    return first
+
+
+def promote_into_free_seats(db: Session, session_id: int) -> list[Booking]:
+    """After capacity grows, move waitlisted people into the new seats, first come first served."""
+    promoted = []
+    while True:
+        first = db.scalar(
+            select(Booking.id)
+            .where(Booking.session_id == session_id, Booking.status == "waitlisted")
+            .order_by(Booking.id)
+            .limit(1)
+        )
+        if first is None or not take_seat(db, session_id):
+            return promoted
+        booking = db.get_one(Booking, first)
+        booking.status = "confirmed"
+        leave_waitlist(db, session_id)
+        db.flush()
+        promoted.append(booking)
+
+
+def lock_session(db: Session, session_id: int) -> ExamSession | None:
+    """Row lock on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    return db.scalar(
+        select(ExamSession).where(ExamSession.id == session_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
