@@ -18,8 +18,8 @@ from api.bookings import codes
 from api.bookings.models import Booking
 from api.communes.models import Commune, Province, Site
 from api.core.clock import local_today, local_tz
-from api.core.crypto import Crypto
 from api.core.config import VAR_DIR, get_settings
+from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.text import compact, search_key
 from api.residents.models import Resident

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.core.types import DbId
 from api.sessions.schemas import SessionOut
 
 BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_show"]
@@ -15,18 +16,18 @@ class ResidentIn(BaseModel):
     birth_date: date
     cccd: str = Field(min_length=1, max_length=40, description="12 chữ số")
     phone: str = Field(min_length=1, max_length=30)
-    commune_id: int
+    commune_id: DbId
 
 
 class BookingCreate(BaseModel):
-    session_id: int
+    session_id: DbId
     resident: ResidentIn
     channel: str = Field(default="api", pattern=r"^[a-z_]{2,16}$")
     referral_code: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
 class RescheduleIn(BaseModel):
-    session_id: int
+    session_id: DbId
 
 
 class AttendanceIn(BaseModel):
@@ -41,7 +42,7 @@ class ResidentSummary(BaseModel):
 class BookingOut(BaseModel):
     code: str
     status: BookingStatus
-    session_id: int
+    session_id: DbId
     session: SessionOut
     waitlist_position: int | None = Field(description="vị trí trong danh sách chờ, nếu đang chờ")
     resident: ResidentSummary

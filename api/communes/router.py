@@ -8,8 +8,15 @@ from sqlalchemy import select
 from api.communes import service
 from api.communes.models import Site
 from api.communes.schemas import (
-    CommuneCreate, CommuneList, CommuneOut, SiteCreate, SiteList, SiteOut, SiteUpdate,
+    CommuneCreate,
+    CommuneList,
+    CommuneOut,
+    SiteCreate,
+    SiteList,
+    SiteOut,
+    SiteUpdate,
 )
+from api.core.types import IdInPath, IdInQuery
 from api.deps import AdminUser, DatabaseDep, ReadSession, StationUser
 
 router = APIRouter(tags=["communes"])
@@ -26,7 +33,7 @@ def list_communes(
 
 
 @router.get("/communes/{commune_id}", response_model=CommuneOut)
-def get_commune(commune_id: int, db: ReadSession) -> CommuneOut:
+def get_commune(commune_id: IdInPath, db: ReadSession) -> CommuneOut:
     return service.commune_out(service.get_commune(db, commune_id))
 
 
@@ -37,7 +44,7 @@ def create_commune(body: CommuneCreate, admin: AdminUser, database: DatabaseDep)
 
 
 @router.get("/sites", response_model=SiteList)
-def list_sites(db: ReadSession, commune_id: int | None = None) -> SiteList:
+def list_sites(db: ReadSession, commune_id: IdInQuery = None) -> SiteList:
     stmt = select(Site).where(Site.active.is_(True)).order_by(Site.commune_id, Site.name)
     if commune_id is not None:
         stmt = stmt.where(Site.commune_id == commune_id)
@@ -45,7 +52,7 @@ def list_sites(db: ReadSession, commune_id: int | None = None) -> SiteList:
 
 
 @router.get("/sites/{site_id}", response_model=SiteOut)
-def get_site(site_id: int, db: ReadSession) -> SiteOut:
+def get_site(site_id: IdInPath, db: ReadSession) -> SiteOut:
     return service.site_out(service.get_site(db, site_id))
 
 
@@ -56,6 +63,6 @@ def create_site(body: SiteCreate, staff: StationUser, database: DatabaseDep) -> 
 
 
 @router.patch("/sites/{site_id}", response_model=SiteOut)
-def update_site(site_id: int, body: SiteUpdate, staff: StationUser, database: DatabaseDep) -> SiteOut:
+def update_site(site_id: IdInPath, body: SiteUpdate, staff: StationUser, database: DatabaseDep) -> SiteOut:
     with database.write() as db:
         return service.site_out(service.update_site(db=db, actor=staff, site_id=site_id, changes=body))

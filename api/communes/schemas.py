@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.types import DbId
+
 CommuneKind = Literal["xa", "phuong", "dac_khu"]
 SiteKind = Literal["station", "hospital", "mobile"]
 
@@ -35,7 +37,7 @@ class SiteOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    commune_id: int
+    commune_id: DbId
     commune_name: str
     name: str
     kind: SiteKind
@@ -49,7 +51,7 @@ class SiteList(BaseModel):
 
 
 class SiteCreate(BaseModel):
-    commune_id: int
+    commune_id: DbId
     name: str = Field(min_length=2, max_length=200)
     kind: SiteKind
     address: str = Field(default="", max_length=300)

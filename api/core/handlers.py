@@ -127,18 +127,39 @@ class BodySizeLimit:
                 if too_big:
                     await _json_response(send, 413, PayloadTooLarge().body())
                     return
+        # Read the (small) body up front so an oversized stream is answered 413 here,
+        # before any parser sees it, then hand the buffered body on.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge()
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await _json_response(send, 413, PayloadTooLarge().body())
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(chunks, None, receive), send)
 
-        await self.app(scope, limited_receive, send)
+
+def _replay(chunks: list[bytes], then: Message | None, original: Receive) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            if then is not None:
+                return then
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        return await original()
+
+    return receive
 
 
 async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.communes.service import check_station_scope
+from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
 from api.sessions import service
 from api.sessions.schemas import Roster, SessionCreate, SessionList, SessionOut, SessionUpdate
@@ -16,8 +17,8 @@ router = APIRouter(tags=["sessions"])
 @router.get("/sessions", response_model=SessionList)
 def list_sessions(
     db: ReadSession,
-    commune_id: int | None = None,
-    site_id: int | None = None,
+    commune_id: IdInQuery = None,
+    site_id: IdInQuery = None,
     date_from: date | None = None,
     date_to: date | None = None,
     include_cancelled: bool = False,
@@ -31,7 +32,7 @@ def list_sessions(
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-def get_session(session_id: int, db: ReadSession) -> SessionOut:
+def get_session(session_id: IdInPath, db: ReadSession) -> SessionOut:
     return service.session_out(service.get_session(db, session_id))
 
 
@@ -43,7 +44,7 @@ def create_session(body: SessionCreate, staff: StationUser, database: DatabaseDe
 
 @router.patch("/sessions/{session_id}", response_model=SessionOut)
 def update_session(
-    session_id: int, body: SessionUpdate, staff: StationUser, database: DatabaseDep
+    session_id: IdInPath, body: SessionUpdate, staff: StationUser, database: DatabaseDep
 ) -> SessionOut:
     with database.write() as db:
         session = service.update_session(db=db, actor=staff, session_id=session_id, changes=body)
@@ -51,7 +52,7 @@ def update_session(
 
 
 @router.get("/sessions/{session_id}/bookings", response_model=Roster)
-def session_roster(session_id: int, staff: StationUser, db: ReadSession, crypto: CryptoDep) -> Roster:
+def session_roster(session_id: IdInPath, staff: StationUser, db: ReadSession, crypto: CryptoDep) -> Roster:
     session = service.get_session(db, session_id)
     check_station_scope(staff, session.site.commune_id)
     return Roster(session=service.session_out(session), items=service.roster(db=db, crypto=crypto, session=session))

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.communes.schemas import SiteOut
+from api.core.types import DbId
 
 TargetGroup = Literal[
     "general", "elderly", "children", "students", "pregnant", "workers", "chronic", "disabled", "poor",
@@ -31,7 +32,7 @@ class SessionList(BaseModel):
 
 
 class SessionCreate(BaseModel):
-    site_id: int
+    site_id: DbId
     starts_at: datetime
     ends_at: datetime
     capacity: int = Field(ge=1, le=5000)

@@ -101,6 +101,6 @@ def promote_into_free_seats(db: Session, session_id: int) -> list[Booking]:
 def lock_session(db: Session, session_id: int) -> ExamSession | None:
     """Row lock on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises writers)."""
     return db.scalar(
-        select(ExamSession).where(ExamSession.id == session_id).with_for_update()
+        select(ExamSession).where(ExamSession.id == session_id).with_for_update(of=ExamSession)
         .execution_options(populate_existing=True)
     )

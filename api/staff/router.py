@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
+from api.core.types import IdInPath
 from api.deps import AdminUser, CryptoDep, CurrentStaff, DatabaseDep, ReadSession, SettingsDep
 from api.staff import service
 from api.staff.models import StaffUser
@@ -45,6 +46,6 @@ def create_staff(body: StaffCreate, admin: AdminUser, database: DatabaseDep) -> 
 
 
 @router.patch("/staff/{user_id}", response_model=StaffOut)
-def update_staff(user_id: int, body: StaffUpdate, admin: AdminUser, database: DatabaseDep) -> StaffUser:
+def update_staff(user_id: IdInPath, body: StaffUpdate, admin: AdminUser, database: DatabaseDep) -> StaffUser:
     with database.write() as db:
         return service.update_staff(db=db, actor=admin, user_id=user_id, changes=body)

@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.types import DbId
+
 Role = Literal["admin", "editor", "station", "cadre"]
 
 
@@ -29,13 +31,13 @@ class StaffCreate(BaseModel):
     password: str = Field(min_length=8, max_length=200)
     role: Role
     full_name: str = Field(default="", max_length=100)
-    commune_id: int | None = None
+    commune_id: DbId | None = None
 
 
 class StaffUpdate(BaseModel):
     role: Role | None = None
     full_name: str | None = Field(default=None, max_length=100)
-    commune_id: int | None = None
+    commune_id: DbId | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200)
 
