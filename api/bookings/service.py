@@ -127,10 +127,18 @@ def book(
     if session.status != "open" or session.starts_at <= utcnow():
         raise SessionClosed()
 
-    resident = _upsert_resident(
-        db, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
-        phone=phone, commune_id=person.commune_id,
-    )
+    try:
+        resident = _upsert_resident(
+            db, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
+            phone=phone, commune_id=person.commune_id,
+        )
+    except ActiveBookingExists:
+        # A concurrent request with the same key may have committed since we looked
+        # (PostgreSQL reads committed data per statement): then this is its replay.
+        replay = find_replay(db, key=idempotency_key, fingerprint=fingerprint)
+        if replay is not None:
+            return BookingResult(replay, replayed=True)
+        raise
     status = _seat_or_waitlist(db, session.id)
     booking = Booking(
         code=codes.new_code(), session_id=session.id, resident_id=resident.id, status=status,
