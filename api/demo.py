@@ -13,6 +13,7 @@ import secrets
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.bookings import codes
 from api.bookings.models import Booking
@@ -104,7 +105,9 @@ def _local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=local_tz())
 
 
-def _demo_sessions(session, sites, *, weeks: int, rng: random.Random) -> list[ExamSession]:  # type: ignore[no-untyped-def]
+def _demo_sessions(
+    session: Session, sites: list[tuple[Site, bool]], *, weeks: int, rng: random.Random
+) -> list[ExamSession]:
     today = local_today()
     created = []
     for offset in range(1, weeks * 7 + 1):
@@ -135,7 +138,7 @@ def _demo_sessions(session, sites, *, weeks: int, rng: random.Random) -> list[Ex
     return created
 
 
-def _demo_bookings(session, crypto: Crypto, exam_sessions: list[ExamSession], *, rng: random.Random) -> int:  # type: ignore[no-untyped-def]
+def _demo_bookings(session: Session, crypto: Crypto, exam_sessions: list[ExamSession], *, rng: random.Random) -> int:
     """Fill some sessions so the demo shows nearly-full and full-with-waitlist cases."""
     total = 0
     for index, exam in enumerate(exam_sessions[:40]):

@@ -25,7 +25,7 @@ health_router = APIRouter(tags=["health"])
 
 
 @health_router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 

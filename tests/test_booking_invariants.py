@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import delete, func, select
 
@@ -82,7 +83,7 @@ class BookingMachine(RuleBasedStateMachine):
         try:
             with self.database.write() as db:
                 result = service.book(db=db, crypto=self.crypto, body=body, idempotency_key=None, today=local_today())
-                code, status = result.booking.code, result.booking.status
+                code, status = result.out.code, result.out.status
         except service.ActiveBookingExists:
             assert self.active_code_of(resident) is not None
             return

@@ -17,7 +17,7 @@ router = APIRouter(tags=["bookings"])
     "/bookings", response_model=BookingOut, status_code=status.HTTP_201_CREATED,
     responses={409: {"description": "đã có lịch hẹn đang hoạt động"}},
 )
-def create_booking(
+async def create_booking(
     body: BookingCreate,
     response: Response,
     database: DatabaseDep,
@@ -27,20 +27,19 @@ def create_booking(
     key = service.check_idempotency_key(idempotency_key)
     today = local_today()
 
-    def attempt() -> tuple[service.BookingResult, BookingOut]:
+    def attempt() -> service.BookingResult:
         with database.write() as db:
-            result = service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
-            return result, service.booking_out(db, crypto, result.booking)
+            return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
 
     try:
-        result, out = attempt()
+        result = await database.run(attempt)
     except IntegrityError:
         # Lost a race to a concurrent request with the same key or for the same person
         # (PostgreSQL): the retry sees what won and replays it or answers 409.
-        result, out = attempt()
+        result = await database.run(attempt)
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return out
+    return result.out
 
 
 @router.get("/bookings/{code}", response_model=BookingOut)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.core.types import DbId
+from api.core.types import DbId, PlausibleDate
 from api.sessions.schemas import SessionOut
 
 BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_show"]
@@ -13,7 +13,7 @@ BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_
 
 class ResidentIn(BaseModel):
     full_name: str = Field(min_length=1, max_length=200)
-    birth_date: date
+    birth_date: PlausibleDate
     cccd: str = Field(min_length=1, max_length=40, description="12 chữ số")
     phone: str = Field(min_length=1, max_length=30)
     commune_id: DbId

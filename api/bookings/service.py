@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.bookings import codes
 from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
 from api.bookings.schemas import BookingCreate, BookingOut, ResidentSummary
-from api.communes.service import get_commune
+from api.communes.models import Commune
+from api.communes.service import CommuneNotFound
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
@@ -25,7 +27,7 @@ from api.residents import validation
 from api.residents.models import Resident
 from api.sessions import seats
 from api.sessions.models import ExamSession
-from api.sessions.service import SessionNotFound, session_out
+from api.sessions.service import SessionNotFound, load_session_out, session_out_from_row, session_row
 from api.staff.models import StaffUser
 
 
@@ -75,9 +77,38 @@ class InvalidIdempotencyKey(InvalidInput):
     message = "Idempotency-Key phải dài từ 8 đến 100 ký tự."
 
 
+class _Statements:
+    """The booking hot path's statements, built once on first use (building a statement
+    costs more than executing it on SQLite)."""
+
+    def __init__(self) -> None:
+        self.replay = select(IdempotencyKey.request_hash, IdempotencyKey.booking_id).where(
+            IdempotencyKey.key == bindparam("key"))
+        self.commune_exists = select(Commune.id).where(Commune.id == bindparam("cid"))
+        active = (
+            select(Booking.id)
+            .where(Booking.resident_id == Resident.id, Booking.status.in_(ACTIVE_STATUSES))
+            .limit(1)
+            .scalar_subquery()
+        )
+        self.resident = select(Resident.id, Resident.birth_date_enc, active.label("active_booking")).where(
+            Resident.cccd_hash == bindparam("cccd_hash"))
+        self.insert_resident = insert(Resident).returning(Resident.id)
+        self.update_resident = update(Resident).where(Resident.id == bindparam("rid")).values(
+            full_name=bindparam("full_name"), commune_id=bindparam("commune_id"),
+            phone_enc=bindparam("phone_enc"), updated_at=bindparam("now"))
+        self.insert_booking = insert(Booking).returning(Booking.id)
+        self.insert_key = insert(IdempotencyKey)
+
+
+@cache
+def _statements() -> _Statements:
+    return _Statements()
+
+
 @dataclass(frozen=True)
 class BookingResult:
-    booking: Booking
+    out: BookingOut
     replayed: bool
 
 
@@ -86,15 +117,15 @@ def request_fingerprint(crypto: Crypto, body: BookingCreate) -> str:
     return crypto.lookup_hash(body.model_dump_json())
 
 
-def find_replay(db: Session, *, key: str | None, fingerprint: str) -> Booking | None:
+def find_replay(db: Session, crypto: Crypto, *, key: str | None, fingerprint: str) -> BookingOut | None:
     if key is None:
         return None
-    stored = db.get(IdempotencyKey, key)
+    stored = db.connection().execute(_statements().replay, {"key": key}).first()
     if stored is None:
         return None
     if stored.request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    return db.get_one(Booking, stored.booking_id)
+    return booking_out(db, crypto, db.get_one(Booking, stored.booking_id))
 
 
 def check_idempotency_key(key: str | None) -> str | None:
@@ -108,8 +139,12 @@ def check_idempotency_key(key: str | None) -> str | None:
 def book(
     *, db: Session, crypto: Crypto, body: BookingCreate, idempotency_key: str | None, today: date
 ) -> BookingResult:
+    """The hot path of a booking burst: a handful of Core statements in one transaction.
+
+    The response is built from what the statements return, so nothing is read twice.
+    """
     fingerprint = request_fingerprint(crypto, body)
-    replay = find_replay(db, key=idempotency_key, fingerprint=fingerprint)
+    replay = find_replay(db, crypto, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return BookingResult(replay, replayed=True)
 
@@ -119,71 +154,79 @@ def book(
     validation.check_cccd_matches_birth_date(cccd, birth_date)
     phone = validation.normalize_phone(person.phone)
     full_name = validation.normalize_name(person.full_name)
-    get_commune(db, person.commune_id)
 
-    session = db.get(ExamSession, body.session_id)
-    if session is None:
-        raise SessionNotFound()
+    conn, sql = db.connection(), _statements()
+    session = session_row(db, body.session_id)
     if session.status != "open" or session.starts_at <= utcnow():
         raise SessionClosed()
+    if conn.execute(sql.commune_exists, {"cid": person.commune_id}).first() is None:
+        raise CommuneNotFound()
 
     try:
-        resident = _upsert_resident(
+        resident_id = _upsert_resident(
             db, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
             phone=phone, commune_id=person.commune_id,
         )
     except ActiveBookingExists:
         # A concurrent request with the same key may have committed since we looked
         # (PostgreSQL reads committed data per statement): then this is its replay.
-        replay = find_replay(db, key=idempotency_key, fingerprint=fingerprint)
+        replay = find_replay(db, crypto, key=idempotency_key, fingerprint=fingerprint)
         if replay is not None:
             return BookingResult(replay, replayed=True)
         raise
-    status = _seat_or_waitlist(db, session.id)
-    booking = Booking(
-        code=codes.new_code(), session_id=session.id, resident_id=resident.id, status=status,
-        channel=body.channel, referral_code=body.referral_code,
-    )
-    db.add(booking)
-    db.flush()
+    status, seats_now = _seat_or_waitlist(db, session.id)
+    code = codes.new_code()
+    created_at = utcnow()
+    booking_id = conn.execute(sql.insert_booking, {
+        "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
+        "channel": body.channel, "referral_code": body.referral_code, "created_at": created_at,
+        "updated_at": created_at,
+    }).scalar_one()
     if idempotency_key is not None:
-        db.add(IdempotencyKey(key=idempotency_key, request_hash=fingerprint, booking_id=booking.id))
-    return BookingResult(booking, replayed=False)
+        conn.execute(sql.insert_key, {"key": idempotency_key, "request_hash": fingerprint,
+                                      "booking_id": booking_id, "created_at": created_at})
+    out = BookingOut(
+        code=code, status=status, session_id=session.id,
+        session=session_out_from_row(session, booked=seats_now.booked, waitlisted=seats_now.waitlisted),
+        # A new waitlist entry is the last one: its place is the count it just made.
+        waitlist_position=seats_now.waitlisted if status == "waitlisted" else None,
+        resident=ResidentSummary(full_name=full_name, phone_masked=validation.mask(phone)),
+        channel=body.channel, referral_code=body.referral_code, created_at=to_local(created_at),
+    )
+    return BookingResult(out, replayed=False)
 
 
 def _upsert_resident(
     db: Session, *, crypto: Crypto, cccd: str, birth_date: date, full_name: str, phone: str, commune_id: int
-) -> Resident:
+) -> int:
+    conn, sql = db.connection(), _statements()
     cccd_hash = crypto.lookup_hash(cccd)
-    resident = db.scalar(select(Resident).where(Resident.cccd_hash == cccd_hash))
-    if resident is None:
-        resident = Resident(
-            cccd_hash=cccd_hash, cccd_enc=crypto.encrypt(cccd), birth_date_enc=crypto.encrypt(birth_date.isoformat()),
-            birth_year=birth_date.year, full_name=full_name, phone_enc=crypto.encrypt(phone), commune_id=commune_id,
-        )
-        db.add(resident)
-        db.flush()
-        return resident
-    if crypto.decrypt(resident.birth_date_enc) != birth_date.isoformat():
+    existing = conn.execute(sql.resident, {"cccd_hash": cccd_hash}).first()
+    now = utcnow()
+    if existing is None:
+        return int(conn.execute(sql.insert_resident, {
+            "cccd_hash": cccd_hash, "cccd_enc": crypto.encrypt(cccd),
+            "birth_date_enc": crypto.encrypt(birth_date.isoformat()), "birth_year": birth_date.year,
+            "full_name": full_name, "phone_enc": crypto.encrypt(phone), "commune_id": commune_id,
+            "created_at": now, "updated_at": now,
+        }).scalar_one())
+    if crypto.decrypt(existing.birth_date_enc) != birth_date.isoformat():
         raise IdentityMismatch()
-    active = db.scalar(
-        select(Booking.id).where(Booking.resident_id == resident.id, Booking.status.in_(ACTIVE_STATUSES))
-    )
-    if active is not None:
+    if existing.active_booking is not None:
         raise ActiveBookingExists()
     # Contact details are the person's own latest word.
-    resident.full_name, resident.commune_id = full_name, commune_id
-    resident.phone_enc = crypto.encrypt(phone)
-    return resident
+    conn.execute(sql.update_resident, {"rid": existing.id, "full_name": full_name, "commune_id": commune_id,
+                                       "phone_enc": crypto.encrypt(phone), "now": now})
+    return int(existing.id)
 
 
-def _seat_or_waitlist(db: Session, session_id: int) -> str:
+def _seat_or_waitlist(db: Session, session_id: int) -> tuple[str, seats.Seats]:
     # On PostgreSQL a seat can be freed between the two conditional UPDATEs; then try again.
     for _ in range(5):
-        if seats.take_seat(db, session_id):
-            return "confirmed"
-        if seats.join_waitlist(db, session_id):
-            return "waitlisted"
+        if (taken := seats.take_seat(db, session_id)) is not None:
+            return "confirmed", taken
+        if (queued := seats.join_waitlist(db, session_id)) is not None:
+            return "waitlisted", queued
     raise SessionClosed()
 
 
@@ -268,16 +311,12 @@ def waitlist_position(db: Session, booking: Booking) -> int | None:
 
 def booking_out(db: Session, crypto: Crypto, booking: Booking) -> BookingOut:
     resident = db.get_one(Resident, booking.resident_id)
-    # Seat counts were changed by UPDATE statements, so read the row afresh.
-    session = db.scalars(
-        select(ExamSession).where(ExamSession.id == booking.session_id)
-        .execution_options(populate_existing=True)
-    ).one()
+    # A Core read: seat counts are changed by UPDATE statements the identity map never sees.
     return BookingOut(
         code=booking.code,
-        status=booking.status,  # type: ignore[arg-type]
+        status=booking.status,
         session_id=booking.session_id,
-        session=session_out(session),
+        session=load_session_out(db, booking.session_id),
         waitlist_position=waitlist_position(db, booking),
         resident=ResidentSummary(
             full_name=resident.full_name, phone_masked=validation.mask(crypto.decrypt(resident.phone_enc))

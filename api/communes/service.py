@@ -28,7 +28,7 @@ class CommuneCodeTaken(Conflict):
 
 def commune_out(commune: Commune) -> CommuneOut:
     return CommuneOut(
-        id=commune.id, code=commune.code, name=commune.name, kind=commune.kind,  # type: ignore[arg-type]
+        id=commune.id, code=commune.code, name=commune.name, kind=commune.kind,
         full_name=f"{KIND_LABELS[commune.kind]} {commune.name}", province=commune.province.name,
     )
 
@@ -36,7 +36,7 @@ def commune_out(commune: Commune) -> CommuneOut:
 def site_out(site: Site) -> SiteOut:
     return SiteOut(
         id=site.id, commune_id=site.commune_id, commune_name=site.commune.name, name=site.name,
-        kind=site.kind, address=site.address, phone=site.phone, active=site.active,  # type: ignore[arg-type]
+        kind=site.kind, address=site.address, phone=site.phone, active=site.active,
     )
 
 

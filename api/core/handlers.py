@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +35,7 @@ _FIELD_MESSAGES = {
     "datetime_parsing": "Thời gian chưa đúng dạng ISO 8601.",
     "datetime_from_date_parsing": "Thời gian chưa đúng dạng ISO 8601.",
     "datetime_type": "Thời gian chưa đúng dạng ISO 8601.",
+    "date_out_of_range": "Ngày nằm ngoài khoảng cho phép.",
     "literal_error": "Giá trị không nằm trong danh sách cho phép.",
     "greater_than_equal": "Giá trị nhỏ hơn mức cho phép.",
     "less_than_equal": "Giá trị lớn hơn mức cho phép.",
@@ -92,6 +93,12 @@ async def database_busy(_request: Request, exc: Exception) -> JSONResponse:
     return _error(503, ServiceBusy().body(), {"Retry-After": "2"})
 
 
+async def unstorable_data(_request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the schema let through (a NUL byte in text, a number out
+    # of the column's range): the client sent it, so it is a 4xx, not a server failure.
+    return _error(422, {"code": "invalid_data", "message": "Dữ liệu có ký tự hoặc giá trị không hợp lệ."})
+
+
 async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # Log the type and traceback, never the request body (it may hold personal data).
     log.error("unhandled %s", type(exc).__name__, exc_info=exc)
@@ -104,6 +111,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(PoolTimeout, database_busy)
     app.add_exception_handler(OperationalError, database_busy)
+    app.add_exception_handler(DataError, unstorable_data)
     app.add_exception_handler(Exception, unexpected)
 
 

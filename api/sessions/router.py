@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from api.communes.service import check_station_scope
-from api.core.types import IdInPath, IdInQuery
+from api.core.types import IdInPath, IdInQuery, PlausibleDate
 from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
 from api.sessions import service
 from api.sessions.schemas import Roster, SessionCreate, SessionList, SessionOut, SessionUpdate
@@ -19,27 +18,26 @@ def list_sessions(
     db: ReadSession,
     commune_id: IdInQuery = None,
     site_id: IdInQuery = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
+    date_from: Annotated[PlausibleDate | None, Query()] = None,
+    date_to: Annotated[PlausibleDate | None, Query()] = None,
     include_cancelled: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SessionList:
-    sessions = service.list_sessions(
+    return SessionList(items=service.list_sessions(
         db=db, commune_id=commune_id, site_id=site_id, date_from=date_from, date_to=date_to,
         include_cancelled=include_cancelled, limit=limit,
-    )
-    return SessionList(items=[service.session_out(s) for s in sessions])
+    ))
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 def get_session(session_id: IdInPath, db: ReadSession) -> SessionOut:
-    return service.session_out(service.get_session(db, session_id))
+    return service.load_session_out(db, session_id)
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=status.HTTP_201_CREATED)
 def create_session(body: SessionCreate, staff: StationUser, database: DatabaseDep) -> SessionOut:
     with database.write() as db:
-        return service.session_out(service.create_session(db=db, actor=staff, body=body))
+        return service.load_session_out(db, service.create_session(db=db, actor=staff, body=body).id)
 
 
 @router.patch("/sessions/{session_id}", response_model=SessionOut)
@@ -47,12 +45,13 @@ def update_session(
     session_id: IdInPath, body: SessionUpdate, staff: StationUser, database: DatabaseDep
 ) -> SessionOut:
     with database.write() as db:
-        session = service.update_session(db=db, actor=staff, session_id=session_id, changes=body)
-        return service.session_out(session)
+        service.update_session(db=db, actor=staff, session_id=session_id, changes=body)
+        return service.load_session_out(db, session_id)
 
 
 @router.get("/sessions/{session_id}/bookings", response_model=Roster)
 def session_roster(session_id: IdInPath, staff: StationUser, db: ReadSession, crypto: CryptoDep) -> Roster:
     session = service.get_session(db, session_id)
     check_station_scope(staff, session.site.commune_id)
-    return Roster(session=service.session_out(session), items=service.roster(db=db, crypto=crypto, session=session))
+    return Roster(session=service.load_session_out(db, session_id),
+                  items=service.roster(db=db, crypto=crypto, session=session))

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.communes.schemas import SiteOut
-from api.core.types import DbId
+from api.core.types import DbId, PlausibleDateTime
 
 TargetGroup = Literal[
     "general", "elderly", "children", "students", "pregnant", "workers", "chronic", "disabled", "poor",
@@ -33,16 +33,16 @@ class SessionList(BaseModel):
 
 class SessionCreate(BaseModel):
     site_id: DbId
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: PlausibleDateTime
+    ends_at: PlausibleDateTime
     capacity: int = Field(ge=1, le=5000)
     target_groups: list[TargetGroup] = Field(default_factory=list, max_length=10)
     note: str = Field(default="", max_length=500)
 
 
 class SessionUpdate(BaseModel):
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: PlausibleDateTime | None = None
+    ends_at: PlausibleDateTime | None = None
     capacity: int | None = Field(default=None, ge=0, le=5000)
     target_groups: list[TargetGroup] | None = Field(default=None, max_length=10)
     note: str | None = Field(default=None, max_length=500)

@@ -8,40 +8,65 @@ PostgreSQL locks it, so promotions and new waitlist entries on one session are s
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.bookings.models import Booking
 from api.sessions.models import ExamSession
 
 
-def take_seat(db: Session, session_id: int) -> bool:
-    result = db.execute(
+@dataclass(frozen=True)
+class Seats:
+    """Seat counts as the UPDATE left them: fresh without another read."""
+
+    booked: int
+    waitlisted: int
+
+
+@cache
+def _take_seat_stmt() -> Update:
+    return (
         update(ExamSession)
         .where(
-            ExamSession.id == session_id,
+            ExamSession.id == bindparam("sid"),
             ExamSession.status == "open",
             ExamSession.booked < ExamSession.capacity,
         )
         .values(booked=ExamSession.booked + 1)
-        .execution_options(synchronize_session=False)
+        .returning(ExamSession.booked, ExamSession.waitlisted)
     )
-    return bool(result.rowcount)
 
 
-def join_waitlist(db: Session, session_id: int) -> bool:
-    """Only succeeds while the session is full: a seat freed meanwhile must be taken instead."""
-    result = db.execute(
+@cache
+def _join_waitlist_stmt() -> Update:
+    return (
         update(ExamSession)
         .where(
-            ExamSession.id == session_id,
+            ExamSession.id == bindparam("sid"),
             ExamSession.status == "open",
             ExamSession.booked >= ExamSession.capacity,
         )
         .values(waitlisted=ExamSession.waitlisted + 1)
-        .execution_options(synchronize_session=False)
+        .returning(ExamSession.booked, ExamSession.waitlisted)
     )
-    return bool(result.rowcount)
+
+
+def _counts(db: Session, stmt: Update, session_id: int) -> Seats | None:
+    # Statements are built once: building one costs more than running it on SQLite.
+    row = db.connection().execute(stmt, {"sid": session_id}).first()
+    return None if row is None else Seats(row.booked, row.waitlisted)
+
+
+def take_seat(db: Session, session_id: int) -> Seats | None:
+    return _counts(db, _take_seat_stmt(), session_id)
+
+
+def join_waitlist(db: Session, session_id: int) -> Seats | None:
+    """Only succeeds while the session is full: a seat freed meanwhile must be taken instead."""
+    return _counts(db, _join_waitlist_stmt(), session_id)
 
 
 def leave_waitlist(db: Session, session_id: int) -> None:
@@ -81,7 +106,7 @@ def release_seat(db: Session, session_id: int) -> Booking | None:
 
 def promote_into_free_seats(db: Session, session_id: int) -> list[Booking]:
     """After capacity grows, move waitlisted people into the new seats, first come first served."""
-    promoted = []
+    promoted: list[Booking] = []
     while True:
         first = db.scalar(
             select(Booking.id)

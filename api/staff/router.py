@@ -25,7 +25,7 @@ def login(
     token = issue_token(
         key=crypto.token_key, user_id=user.id, role=user.role, minutes=settings.access_token_minutes
     )
-    return TokenOut(access_token=token, role=user.role)  # type: ignore[arg-type]
+    return TokenOut(access_token=token, role=user.role)
 
 
 @router.get("/auth/me", response_model=StaffOut)

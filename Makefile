@@ -1,0 +1,26 @@
+# Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
+.PHONY: run test setup setup-rasa lint typecheck bench-booking clean
+
+run: setup
+	.venv/bin/python scripts/run_all.py
+
+test: setup lint typecheck
+	.venv/bin/python -m pytest
+
+setup:
+	@bash scripts/setup.sh main
+
+setup-rasa:
+	@bash scripts/setup.sh rasa
+
+lint: setup
+	.venv/bin/ruff check api tests bench scripts
+
+typecheck: setup
+	.venv/bin/mypy
+
+bench-booking: setup
+	.venv/bin/python bench/booking.py
+
+clean:
+	rm -rf .venv .venv-rasa var models .pytest_cache .mypy_cache .ruff_cache .hypothesis

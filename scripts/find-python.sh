@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prints the path of a Python interpreter of the wanted minor version, or fails with a clear
+# message. Order: the override variable, the plain name on PATH, then pyenv's installs.
+#   scripts/find-python.sh 3.11 PYTHON      scripts/find-python.sh 3.10 RASA_PYTHON
+set -euo pipefail
+want="$1"; override_var="$2"
+override="${!override_var:-}"
+
+works() { "$1" -c "import sys; sys.exit(0 if '%d.%d' % sys.version_info[:2] == '$want' else 1)" 2>/dev/null; }
+
+if [ -n "$override" ]; then
+  if works "$override"; then echo "$override"; exit 0; fi
+  echo "Lỗi: $override_var=$override không phải Python $want." >&2; exit 1
+fi
+if command -v "python$want" >/dev/null 2>&1 && works "python$want"; then command -v "python$want"; exit 0; fi
+root="${PYENV_ROOT:-$HOME/.pyenv}"
+if command -v pyenv >/dev/null 2>&1; then root="$(pyenv root)"; fi
+for candidate in $(ls -d "$root"/versions/"$want".*/bin/python"$want" 2>/dev/null | sort -V -r); do
+  if works "$candidate"; then echo "$candidate"; exit 0; fi
+done
+echo "Lỗi: không tìm thấy Python $want. Cài bằng 'pyenv install $want' hoặc đặt $override_var=/đường/dẫn/python$want." >&2
+exit 1

@@ -1,0 +1,91 @@
+"""Starts every service of the assistant on this machine; Ctrl-C stops them all.
+
+Run by `make run` in the main environment, after scripts/setup.sh. Prepares the embedded
+database (migrate + demo data), then supervises the services: their output is shown with a
+name prefix, and if one dies the others are stopped too, so nothing is left half running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    port: int
+
+
+def services() -> list[Service]:
+    api_port = int(os.environ.get("API_PORT", "8000"))
+    return [
+        Service("api", [PY, "-m", "api", "serve", "--host", os.environ.get("HOST", "127.0.0.1"),
+                        "--port", str(api_port)], api_port),
+    ]
+
+
+def prepare() -> None:
+    for step in (["migrate"], ["seed-demo"]):
+        subprocess.run([PY, "-m", "api", *step], cwd=ROOT, check=True)
+
+
+def pump(name: str, process: subprocess.Popen[bytes]) -> None:
+    assert process.stdout is not None
+    for line in iter(process.stdout.readline, b""):
+        sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def main() -> int:
+    prepare()
+    running: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    stopping = threading.Event()
+
+    def stop(*_args: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for service in services():
+        process = subprocess.Popen(service.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        threading.Thread(target=pump, args=(service.name, process), daemon=True).start()
+        running.append((service, process))
+        print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
+    print("==> Tài liệu API: http://127.0.0.1:%d/docs — nhấn Ctrl-C để dừng tất cả." % running[0][0].port, flush=True)
+
+    exit_code = 0
+    while not stopping.is_set():
+        for service, process in running:
+            if process.poll() is not None:
+                print(f"==> {service.name} đã dừng (mã {process.returncode}); dừng các dịch vụ khác.", flush=True)
+                exit_code = process.returncode or 1
+                stopping.set()
+        time.sleep(0.3)
+
+    for _service, process in running:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _service, process in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    print("==> Đã dừng tất cả dịch vụ.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Creates or updates the project's environments; re-running is cheap (stamp files).
+#   scripts/setup.sh main   -> .venv      (Python 3.11: API, gateway, tests)
+#   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-main}"
+
+stamp_ok() {  # $1 stamp file, rest: inputs
+  local stamp="$1"; shift
+  [ -f "$stamp" ] && [ "$(cat "$@" | sha256sum)" = "$(cat "$stamp")" ]
+}
+write_stamp() { local stamp="$1"; shift; cat "$@" | sha256sum > "$stamp"; }
+
+setup_main() {
+  if stamp_ok .venv/.ksk-stamp requirements.lock pyproject.toml; then return; fi
+  local py; py="$(scripts/find-python.sh 3.11 PYTHON)"
+  echo "==> Môi trường chính .venv (Python 3.11: $py)"
+  [ -x .venv/bin/python ] || "$py" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check uv
+  .venv/bin/uv pip install -q --python .venv/bin/python -r requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  write_stamp .venv/.ksk-stamp requirements.lock pyproject.toml
+}
+
+setup_rasa() {
+  setup_main
+  if stamp_ok .venv-rasa/.ksk-stamp requirements-rasa.txt; then return; fi
+  local py; py="$(scripts/find-python.sh 3.10 RASA_PYTHON)"
+  echo "==> Môi trường Rasa .venv-rasa (Python 3.10: $py) — lần đầu mất khoảng một phút"
+  [ -x .venv-rasa/bin/python ] || .venv/bin/uv venv -q --python "$py" .venv-rasa
+  .venv/bin/uv pip install -q --python .venv-rasa/bin/python -r requirements-rasa.txt
+  write_stamp .venv-rasa/.ksk-stamp requirements-rasa.txt
+}
+
+case "$what" in
+  main) setup_main ;;
+  rasa) setup_rasa ;;
+  all) setup_main; setup_rasa ;;
+  *) echo "usage: scripts/setup.sh main|rasa|all" >&2; exit 2 ;;
+esac
