@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.bookings import codes
-from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.bookings.models import ACTIVE_STATUSES, Booking
 from api.bookings.schemas import BookingCreate, BookingOut, ResidentSummary
-from api.communes.models import Commune
 from api.communes.service import CommuneNotFound
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import AppError, Conflict, InvalidInput, NotFound
+from api.core.rawsql import Raw
 from api.residents import validation
 from api.residents.models import Resident
 from api.sessions import seats
@@ -77,33 +76,31 @@ class InvalidIdempotencyKey(InvalidInput):
     message = "Idempotency-Key phải dài từ 8 đến 100 ký tự."
 
 
-class _Statements:
-    """The booking hot path's statements, built once on first use (building a statement
-    costs more than executing it on SQLite)."""
-
-    def __init__(self) -> None:
-        self.replay = select(IdempotencyKey.request_hash, IdempotencyKey.booking_id).where(
-            IdempotencyKey.key == bindparam("key"))
-        self.commune_exists = select(Commune.id).where(Commune.id == bindparam("cid"))
-        active = (
-            select(Booking.id)
-            .where(Booking.resident_id == Resident.id, Booking.status.in_(ACTIVE_STATUSES))
-            .limit(1)
-            .scalar_subquery()
-        )
-        self.resident = select(Resident.id, Resident.birth_date_enc, active.label("active_booking")).where(
-            Resident.cccd_hash == bindparam("cccd_hash"))
-        self.insert_resident = insert(Resident).returning(Resident.id)
-        self.update_resident = update(Resident).where(Resident.id == bindparam("rid")).values(
-            full_name=bindparam("full_name"), commune_id=bindparam("commune_id"),
-            phone_enc=bindparam("phone_enc"), updated_at=bindparam("now"))
-        self.insert_booking = insert(Booking).returning(Booking.id)
-        self.insert_key = insert(IdempotencyKey)
-
-
-@cache
-def _statements() -> _Statements:
-    return _Statements()
+# The hot path's SQL, run through api.core.rawsql (see there why).
+_SQL_REPLAY = "SELECT request_hash, booking_id FROM idempotency_keys WHERE key = :key"
+_SQL_COMMUNE = "SELECT 1 FROM communes WHERE id = :cid"
+_SQL_RESIDENT = (
+    "SELECT r.id, r.birth_date_enc,"
+    " (SELECT b.id FROM bookings b WHERE b.resident_id = r.id AND b.status IN ('confirmed', 'waitlisted') LIMIT 1)"
+    " FROM residents r WHERE r.cccd_hash = :cccd_hash"
+)
+_SQL_INSERT_RESIDENT = (
+    "INSERT INTO residents (cccd_hash, cccd_enc, birth_date_enc, birth_year, full_name, phone_enc, commune_id,"
+    " created_at, updated_at) VALUES (:cccd_hash, :cccd_enc, :birth_date_enc, :birth_year, :full_name,"
+    " :phone_enc, :commune_id, :now, :now) RETURNING id"
+)
+_SQL_UPDATE_RESIDENT = (
+    "UPDATE residents SET full_name = :full_name, commune_id = :commune_id, phone_enc = :phone_enc,"
+    " updated_at = :now WHERE id = :rid"
+)
+_SQL_INSERT_BOOKING = (
+    "INSERT INTO bookings (code, session_id, resident_id, status, channel, referral_code, created_at, updated_at)"
+    " VALUES (:code, :session_id, :resident_id, :status, :channel, :referral_code, :now, :now) RETURNING id"
+)
+_SQL_INSERT_KEY = (
+    "INSERT INTO idempotency_keys (key, request_hash, booking_id, created_at)"
+    " VALUES (:key, :request_hash, :booking_id, :now)"
+)
 
 
 @dataclass(frozen=True)
@@ -117,15 +114,18 @@ def request_fingerprint(crypto: Crypto, body: BookingCreate) -> str:
     return crypto.lookup_hash(body.model_dump_json())
 
 
-def find_replay(db: Session, crypto: Crypto, *, key: str | None, fingerprint: str) -> BookingOut | None:
+def find_replay(
+    db: Session, raw: Raw, crypto: Crypto, *, key: str | None, fingerprint: str
+) -> BookingOut | None:
     if key is None:
         return None
-    stored = db.connection().execute(_statements().replay, {"key": key}).first()
+    stored = raw.row(_SQL_REPLAY, {"key": key})
     if stored is None:
         return None
-    if stored.request_hash != fingerprint:
+    request_hash, booking_id = stored
+    if request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    return booking_out(db, crypto, db.get_one(Booking, stored.booking_id))
+    return booking_out(db, crypto, db.get_one(Booking, booking_id))
 
 
 def check_idempotency_key(key: str | None) -> str | None:
@@ -144,7 +144,9 @@ def book(
     The response is built from what the statements return, so nothing is read twice.
     """
     fingerprint = request_fingerprint(crypto, body)
-    replay = find_replay(db, crypto, key=idempotency_key, fingerprint=fingerprint)
+    conn = db.connection()
+    raw = Raw(conn)
+    replay = find_replay(db, raw, crypto, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return BookingResult(replay, replayed=True)
 
@@ -155,36 +157,36 @@ def book(
     phone = validation.normalize_phone(person.phone)
     full_name = validation.normalize_name(person.full_name)
 
-    conn, sql = db.connection(), _statements()
-    session = session_row(db, body.session_id)
+    session = session_row(conn, body.session_id)
     if session.status != "open" or session.starts_at <= utcnow():
         raise SessionClosed()
-    if conn.execute(sql.commune_exists, {"cid": person.commune_id}).first() is None:
+    if raw.row(_SQL_COMMUNE, {"cid": person.commune_id}) is None:
         raise CommuneNotFound()
 
     try:
         resident_id = _upsert_resident(
-            db, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
+            raw, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
             phone=phone, commune_id=person.commune_id,
         )
     except ActiveBookingExists:
         # A concurrent request with the same key may have committed since we looked
         # (PostgreSQL reads committed data per statement): then this is its replay.
-        replay = find_replay(db, crypto, key=idempotency_key, fingerprint=fingerprint)
+        replay = find_replay(db, raw, crypto, key=idempotency_key, fingerprint=fingerprint)
         if replay is not None:
             return BookingResult(replay, replayed=True)
         raise
-    status, seats_now = _seat_or_waitlist(db, session.id)
+    status, seats_now = _seat_or_waitlist(raw, session.id)
     code = codes.new_code()
     created_at = utcnow()
-    booking_id = conn.execute(sql.insert_booking, {
+    now = raw.timestamp(created_at)
+    inserted = raw.row(_SQL_INSERT_BOOKING, {
         "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
-        "channel": body.channel, "referral_code": body.referral_code, "created_at": created_at,
-        "updated_at": created_at,
-    }).scalar_one()
+        "channel": body.channel, "referral_code": body.referral_code, "now": now,
+    })
+    assert inserted is not None
     if idempotency_key is not None:
-        conn.execute(sql.insert_key, {"key": idempotency_key, "request_hash": fingerprint,
-                                      "booking_id": booking_id, "created_at": created_at})
+        raw.run(_SQL_INSERT_KEY, {"key": idempotency_key, "request_hash": fingerprint,
+                                  "booking_id": inserted[0], "now": now})
     out = BookingOut(
         code=code, status=status, session_id=session.id,
         session=session_out_from_row(session, booked=seats_now.booked, waitlisted=seats_now.waitlisted),
@@ -197,35 +199,36 @@ def book(
 
 
 def _upsert_resident(
-    db: Session, *, crypto: Crypto, cccd: str, birth_date: date, full_name: str, phone: str, commune_id: int
+    raw: Raw, *, crypto: Crypto, cccd: str, birth_date: date, full_name: str, phone: str, commune_id: int
 ) -> int:
-    conn, sql = db.connection(), _statements()
     cccd_hash = crypto.lookup_hash(cccd)
-    existing = conn.execute(sql.resident, {"cccd_hash": cccd_hash}).first()
-    now = utcnow()
+    existing = raw.row(_SQL_RESIDENT, {"cccd_hash": cccd_hash})
+    now = raw.timestamp(utcnow())
     if existing is None:
-        return int(conn.execute(sql.insert_resident, {
+        inserted = raw.row(_SQL_INSERT_RESIDENT, {
             "cccd_hash": cccd_hash, "cccd_enc": crypto.encrypt(cccd),
             "birth_date_enc": crypto.encrypt(birth_date.isoformat()), "birth_year": birth_date.year,
-            "full_name": full_name, "phone_enc": crypto.encrypt(phone), "commune_id": commune_id,
-            "created_at": now, "updated_at": now,
-        }).scalar_one())
-    if crypto.decrypt(existing.birth_date_enc) != birth_date.isoformat():
+            "full_name": full_name, "phone_enc": crypto.encrypt(phone), "commune_id": commune_id, "now": now,
+        })
+        assert inserted is not None
+        return int(inserted[0])
+    resident_id, birth_date_enc, active_booking = existing
+    if crypto.decrypt(birth_date_enc) != birth_date.isoformat():
         raise IdentityMismatch()
-    if existing.active_booking is not None:
+    if active_booking is not None:
         raise ActiveBookingExists()
     # Contact details are the person's own latest word.
-    conn.execute(sql.update_resident, {"rid": existing.id, "full_name": full_name, "commune_id": commune_id,
-                                       "phone_enc": crypto.encrypt(phone), "now": now})
-    return int(existing.id)
+    raw.run(_SQL_UPDATE_RESIDENT, {"rid": resident_id, "full_name": full_name, "commune_id": commune_id,
+                                   "phone_enc": crypto.encrypt(phone), "now": now})
+    return int(resident_id)
 
 
-def _seat_or_waitlist(db: Session, session_id: int) -> tuple[str, seats.Seats]:
+def _seat_or_waitlist(raw: Raw, session_id: int) -> tuple[str, seats.Seats]:
     # On PostgreSQL a seat can be freed between the two conditional UPDATEs; then try again.
     for _ in range(5):
-        if (taken := seats.take_seat(db, session_id)) is not None:
+        if (taken := seats.take_seat(raw, session_id)) is not None:
             return "confirmed", taken
-        if (queued := seats.join_waitlist(db, session_id)) is not None:
+        if (queued := seats.join_waitlist(raw, session_id)) is not None:
             return "waitlisted", queued
     raise SessionClosed()
 
@@ -278,7 +281,7 @@ def reschedule(*, db: Session, code: str, session_id: int) -> Booking:
     for sid in sorted((booking.session_id, session_id)):
         seats.lock_session(db, sid)
     booking = _lock_active_booking(db, code)
-    if not seats.take_seat(db, session_id):
+    if not seats.take_seat(Raw(db.connection()), session_id):
         raise SessionFull()
     _vacate(db, booking)
     booking.session_id = session_id

@@ -9,12 +9,12 @@ PostgreSQL locks it, so promotions and new waitlist entries on one session are s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.bookings.models import Booking
+from api.core.rawsql import Raw
 from api.sessions.models import ExamSession
 
 
@@ -26,47 +26,28 @@ class Seats:
     waitlisted: int
 
 
-@cache
-def _take_seat_stmt() -> Update:
-    return (
-        update(ExamSession)
-        .where(
-            ExamSession.id == bindparam("sid"),
-            ExamSession.status == "open",
-            ExamSession.booked < ExamSession.capacity,
-        )
-        .values(booked=ExamSession.booked + 1)
-        .returning(ExamSession.booked, ExamSession.waitlisted)
-    )
+_TAKE_SEAT = (
+    "UPDATE exam_sessions SET booked = booked + 1"
+    " WHERE id = :sid AND status = 'open' AND booked < capacity RETURNING booked, waitlisted"
+)
+_JOIN_WAITLIST = (
+    "UPDATE exam_sessions SET waitlisted = waitlisted + 1"
+    " WHERE id = :sid AND status = 'open' AND booked >= capacity RETURNING booked, waitlisted"
+)
 
 
-@cache
-def _join_waitlist_stmt() -> Update:
-    return (
-        update(ExamSession)
-        .where(
-            ExamSession.id == bindparam("sid"),
-            ExamSession.status == "open",
-            ExamSession.booked >= ExamSession.capacity,
-        )
-        .values(waitlisted=ExamSession.waitlisted + 1)
-        .returning(ExamSession.booked, ExamSession.waitlisted)
-    )
+def _counts(raw: Raw, sql: str, session_id: int) -> Seats | None:
+    row = raw.row(sql, {"sid": session_id})
+    return None if row is None else Seats(int(row[0]), int(row[1]))
 
 
-def _counts(db: Session, stmt: Update, session_id: int) -> Seats | None:
-    # Statements are built once: building one costs more than running it on SQLite.
-    row = db.connection().execute(stmt, {"sid": session_id}).first()
-    return None if row is None else Seats(row.booked, row.waitlisted)
+def take_seat(raw: Raw, session_id: int) -> Seats | None:
+    return _counts(raw, _TAKE_SEAT, session_id)
 
 
-def take_seat(db: Session, session_id: int) -> Seats | None:
-    return _counts(db, _take_seat_stmt(), session_id)
-
-
-def join_waitlist(db: Session, session_id: int) -> Seats | None:
+def join_waitlist(raw: Raw, session_id: int) -> Seats | None:
     """Only succeeds while the session is full: a seat freed meanwhile must be taken instead."""
-    return _counts(db, _join_waitlist_stmt(), session_id)
+    return _counts(raw, _JOIN_WAITLIST, session_id)
 
 
 def leave_waitlist(db: Session, session_id: int) -> None:
@@ -114,7 +95,7 @@ def promote_into_free_seats(db: Session, session_id: int) -> list[Booking]:
             .order_by(Booking.id)
             .limit(1)
         )
-        if first is None or not take_seat(db, session_id):
+        if first is None or not take_seat(Raw(db.connection()), session_id):
             return promoted
         booking = db.get_one(Booking, first)
         booking.status = "confirmed"

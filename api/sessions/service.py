@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
@@ -88,15 +88,15 @@ def _session_by_id() -> Select[*tuple[Any, ...]]:
     return select_sessions().where(ExamSession.id == bindparam("sid"))
 
 
-def session_row(db: Session, session_id: int) -> Row[Any]:
-    row = db.connection().execute(_session_by_id(), {"sid": session_id}).first()
+def session_row(conn: Connection, session_id: int) -> Row[Any]:
+    row = conn.execute(_session_by_id(), {"sid": session_id}).first()
     if row is None:
         raise SessionNotFound()
     return row
 
 
 def load_session_out(db: Session, session_id: int) -> SessionOut:
-    return session_out_from_row(session_row(db, session_id))
+    return session_out_from_row(session_row(db.connection(), session_id))
 
 
 def get_session(db: Session, session_id: int) -> ExamSession:
