@@ -1,7 +1,7 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
 .PHONY: run test setup setup-rasa lint typecheck bench-booking clean
 
-run: setup
+run: setup-rasa
 	.venv/bin/python scripts/run_all.py
 
 test: setup lint typecheck
