@@ -63,7 +63,8 @@ def main() -> int:
         threading.Thread(target=pump, args=(service.name, process), daemon=True).start()
         running.append((service, process))
         print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
-    print("==> Tài liệu API: http://127.0.0.1:%d/docs — nhấn Ctrl-C để dừng tất cả." % running[0][0].port, flush=True)
+    api_port = running[0][0].port
+    print(f"==> Tài liệu API: http://127.0.0.1:{api_port}/docs — nhấn Ctrl-C để dừng tất cả.", flush=True)
 
     exit_code = 0
     while not stopping.is_set():
