@@ -6,9 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -30,10 +32,12 @@ def running_api(database_url: str, *, workers: int = 1) -> Iterator[str]:
     env = api_env(database_url)
     subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, check=True, capture_output=True)
     port = free_port()
+    # Output goes to a file, not a pipe: an unread pipe fills up and blocks the server.
+    log = tempfile.NamedTemporaryFile(prefix="api-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers),
          "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -45,8 +49,7 @@ def running_api(database_url: str, *, workers: int = 1) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"API did not start:\n{output}")
+                raise RuntimeError(f"API did not start:\n{Path(log.name).read_text()}")
             time.sleep(0.2)
         yield base
     finally:
@@ -55,3 +58,10 @@ def running_api(database_url: str, *, workers: int = 1) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
+        output = Path(log.name).read_text(errors="replace")
+        Path(log.name).unlink()
+        if output.strip():
+            print(f"--- API server output ---\n{output}")
+    # Reached only when the test body passed: a server-side traceback still fails it.
+    assert "Traceback" not in output, "the API server logged an unhandled error (output above)"

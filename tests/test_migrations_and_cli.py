@@ -67,3 +67,16 @@ def test_cli_migrate_seed_and_create_staff(tmp_path: Path) -> None:
         confirmed = session.scalar(select(func.count()).where(Booking.status == "confirmed"))
         assert confirmed == sum(e.booked for e in exams)
     db.dispose()
+
+
+def test_raw_sql_errors_join_sqlalchemys_exception_tree(database: Database) -> None:
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from api.core.rawsql import Raw
+
+    sql = "INSERT INTO provinces (code, name) VALUES (:code, :name)"
+    with pytest.raises(IntegrityError), database.write() as db:
+        raw = Raw(db.connection())
+        raw.run(sql, {"code": "99", "name": "A"})
+        raw.run(sql, {"code": "99", "name": "B"})

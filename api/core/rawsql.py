@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 
 from api.core.db import UTCDateTime
 
@@ -40,14 +41,23 @@ class Raw:
         self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self._pyformat = conn.dialect.name != "sqlite"
         self._bind_ts = _timestamp_binder(conn.dialect.name, conn.dialect)
+        self._driver_error = conn.dialect.loaded_dbapi.Error
 
     def row(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        self._cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        self._execute(sql, params)
         row: tuple[Any, ...] | None = self._cursor.fetchone()
         return row
 
     def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self._cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        self._execute(sql, params)
+
+    def _execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        try:
+            self._cursor.execute(_pyformat(sql) if self._pyformat else sql, params)
+        except self._driver_error as error:
+            # Re-raise as SQLAlchemy's IntegrityError, OperationalError…, exactly as a Core
+            # statement would, so callers and error handlers see one exception tree.
+            raise DBAPIError.instance(sql, None, error, self._driver_error) from error
 
     def timestamp(self, value: datetime) -> Any:
         return self._bind_ts(value)
