@@ -14,7 +14,7 @@ setup-rasa:
 	@bash scripts/setup.sh rasa
 
 lint: setup
-	.venv/bin/ruff check api tests bench scripts
+	.venv/bin/ruff check api vntext tests bench scripts
 
 typecheck: setup
 	.venv/bin/mypy

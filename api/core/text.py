@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from vntext import fold
+
+__all__ = ["collapse_spaces", "compact", "fold", "nfc", "search_key"]
+
 _SPACES = re.compile(r"\s+")
 # Administrative prefixes people type in front of a commune name ("xa huu lien").
 _UNIT_WORDS = ("xa ", "phuong ", "thi tran ", "dac khu ")
@@ -16,16 +20,6 @@ def nfc(text: str) -> str:
 
 def collapse_spaces(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
-
-
-def fold(text: str) -> str:
-    """Lower-case, diacritics-free form: 'Hữu Liên' -> 'huu lien'.
-
-    'đ' has no combining mark in Unicode, so it is mapped by hand.
-    """
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return collapse_spaces(stripped.replace("đ", "d"))
 
 
 def search_key(text: str) -> str:
