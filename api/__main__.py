@@ -1,4 +1,4 @@
-"""Command line: python -m api migrate | seed-demo | create-staff | serve | make-migration."""
+"""Command line: python -m api migrate | seed-content | seed-demo | create-staff | serve | make-migration."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     credentials = ensure_demo_admin(db)
     if credentials:
         print(f"Tài khoản quản trị demo: xem {credentials}")
+    return 0
+
+
+def cmd_seed_content(_args: argparse.Namespace) -> int:
+    from api.faq.service import seed_content
+
+    with _database().write() as session:
+        added = seed_content(session)
+    print(f"Nội dung hỏi đáp: thêm {added} mục mới (mục đã có giữ nguyên).")
     return 0
 
 
@@ -91,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed-demo", help="load demo data (idempotent)")
     seed.add_argument("--weeks", type=int, default=4)
     seed.set_defaults(func=cmd_seed_demo)
+
+    sub.add_parser("seed-content", help="add missing FAQ seed content (never overwrites edits)").set_defaults(
+        func=cmd_seed_content)
 
     staff = sub.add_parser("create-staff", help="create a staff account")
     staff.add_argument("--username", required=True)

@@ -16,6 +16,8 @@ from api.core.config import Settings, get_settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.deps import DatabaseDep
+from api.faq.router import router as faq_router
+from api.faq.service import FaqIndexCache
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
 
@@ -54,8 +56,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     app.state.crypto = Crypto.from_settings(settings)
+    app.state.faq_index = FaqIndexCache()
     handlers.install(app)
     app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (health_router, staff_router, communes_router, sessions_router, bookings_router, audit_router):
+    routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -4,11 +4,13 @@ from api.audit.models import AuditEntry
 from api.bookings.models import Booking, IdempotencyKey
 from api.communes.models import Commune, Province, Site
 from api.core.db import Base
+from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 
 __all__ = [
-    "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "IdempotencyKey",
+    "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "FaqAnswer", "FaqEntry", "FaqQuestion",
+    "IdempotencyKey", "UnansweredQuestion",
     "Province", "Resident", "Site", "StaffUser",
 ]

@@ -36,7 +36,7 @@ def services() -> list[Service]:
 
 
 def prepare() -> None:
-    for step in (["migrate"], ["seed-demo"]):
+    for step in (["migrate"], ["seed-content"], ["seed-demo"]):
         subprocess.run([PY, "-m", "api", *step], cwd=ROOT, check=True)
 
 
