@@ -4,8 +4,9 @@
 run: setup-rasa
 	.venv/bin/python scripts/run_all.py
 
-test: setup lint typecheck
+test: setup-rasa lint typecheck
 	.venv/bin/python -m pytest
+	.venv-rasa/bin/python -m pytest -c tests_rasa/pytest.ini --rootdir . tests_rasa
 
 setup:
 	@bash scripts/setup.sh main
@@ -14,7 +15,7 @@ setup-rasa:
 	@bash scripts/setup.sh rasa
 
 lint: setup
-	.venv/bin/ruff check api vntext tests bench scripts
+	.venv/bin/ruff check api vntext bot tests tests_rasa bench scripts
 
 typecheck: setup
 	.venv/bin/mypy

@@ -12,7 +12,7 @@ from api.core.db import Database
 from api.faq.schemas import FaqHit
 from api.faq.service import seed_content
 
-HELDOUT = json.loads((Path(__file__).parents[1] / "nlu_data" / "faq_heldout.json").read_text())["items"]
+HELDOUT = json.loads((Path(__file__).parents[1] / "bench" / "data" / "faq_heldout.json").read_text())["items"]
 REQUIRED_KEYS = {
     "free_of_charge", "how_often", "who_is_eligible", "priority_groups", "what_is_checked", "what_to_bring",
     "fasting", "where_to_go", "mobile_team", "e_health_book_what", "e_health_book_view", "vneid_level2",

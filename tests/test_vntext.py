@@ -39,3 +39,15 @@ def test_fold_and_tokens() -> None:
     assert fold("Đăng  KÝ khám Sức Khỏe") == "dang ky kham suc khoe"
     assert tokens("ksk có mất tiền k?") == ["kham", "suc", "khoe", "co", "mat", "tien", "khong"]
     assert tokens("KSK co mat tien ko") == tokens("khám sức khỏe có mất tiền không")
+
+
+def test_commune_lookup_table_matches_the_api_communes() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "gen_nlu_lookup.py"
+    spec = importlib.util.spec_from_file_location("gen_nlu_lookup", script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.TARGET.read_text(encoding="utf-8") == module.render(), "run scripts/gen_nlu_lookup.py"

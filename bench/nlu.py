@@ -1,0 +1,99 @@
+"""NLU accuracy on held-out examples, with and without diacritics; FAQ top-1; parse latency.
+
+Runs in the Rasa environment (Python 3.10), from the repository root:
+    .venv-rasa/bin/python bench/nlu.py [--model models/nlu.tar.gz] [--train]
+--train trains the NLU model first and reports the training time. The held-out intents are in
+bench/data/nlu_heldout.yml, which training never reads; FAQ paraphrases are ranked by the
+API's own ranking code (bench/data/faq_heldout.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vntext import fold  # noqa: E402
+
+
+def load_heldout() -> list[tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(ROOT / "bench" / "data" / "nlu_heldout.yml"))
+    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
+
+
+def macro_f1(pairs: list[tuple[str, str]]) -> float:
+    labels = {gold for gold, _ in pairs} | {pred for _, pred in pairs}
+    scores = []
+    for label in labels:
+        tp = sum(1 for g, p in pairs if g == label and p == label)
+        fp = sum(1 for g, p in pairs if g != label and p == label)
+        fn = sum(1 for g, p in pairs if g == label and p != label)
+        if tp + fp + fn:
+            scores.append(2 * tp / (2 * tp + fp + fn))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+async def evaluate(model: Path) -> None:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    latencies, misses = [], []
+    for text, gold in load_heldout():
+        started = time.perf_counter()
+        parsed = await agent.parse_message(text)
+        latencies.append(time.perf_counter() - started)
+        predicted = parsed["intent"]["name"]
+        plain = fold(text) == text.lower()
+        groups["without diacritics" if plain else "with diacritics"].append((gold, predicted))
+        if predicted != gold:
+            misses.append(f"    {text!r}: {gold} -> {predicted}")
+    for name, pairs in sorted(groups.items()):
+        accuracy = sum(g == p for g, p in pairs) / len(pairs)
+        print(f"intent {name:20}: accuracy {accuracy:.1%}  macro-F1 {macro_f1(pairs):.3f}  (n={len(pairs)})")
+    latencies.sort()
+    print(f"parse latency ms: p50 {latencies[len(latencies) // 2] * 1000:.1f}  "
+          f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f}")
+    if misses:
+        print("misclassified:\n" + "\n".join(misses))
+
+
+def faq_top1() -> None:
+    from api.faq.search import FaqIndex  # pure Python, no database needed
+
+    seed = json.loads((ROOT / "api" / "faq" / "seed_vi.json").read_text(encoding="utf-8"))
+    index = FaqIndex.build((e["key"], e["questions"]) for e in seed)
+    items = json.loads((ROOT / "bench" / "data" / "faq_heldout.json").read_text(encoding="utf-8"))["items"]
+    correct = sum(index.rank(q, 1)[0][0] == key for q, key in items)
+    print(f"FAQ top-1 on held-out paraphrases: {correct}/{len(items)} = {correct / len(items):.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=str(ROOT / "models" / "nlu.tar.gz"))
+    parser.add_argument("--train", action="store_true")
+    args = parser.parse_args()
+    model = Path(args.model)
+    if args.train:
+        started = time.perf_counter()
+        name = model.name.removesuffix(".tar.gz")
+        subprocess.run([sys.executable, "-m", "rasa", "train", "nlu", "--config", "bot/config.yml", "--nlu",
+                        "nlu_data", "--out", str(model.parent), "--fixed-model-name", name],
+                       cwd=ROOT, check=True, capture_output=True)
+        print(f"NLU training time: {time.perf_counter() - started:.0f} s")
+    faq_top1()
+    asyncio.run(evaluate(model))
+
+
+if __name__ == "__main__":
+    main()
