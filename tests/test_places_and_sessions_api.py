@@ -96,12 +96,18 @@ def test_session_times_are_checked(client: TestClient, world: World) -> None:
     assert response.json()["starts_at"] == start.isoformat()
 
 
+def book_people(client: TestClient, session_id: int, commune_id: int, count: int) -> list[str]:
+    """Books `count` different people into a session; returns their codes in booking order."""
+    return [
+        client.post("/api/v1/bookings", json={"session_id": session_id, "resident": person(commune_id)}).json()["code"]
+        for _ in range(count)
+    ]
+
+
 def test_capacity_changes_respect_bookings_and_promote_waitlist(client: TestClient, world: World) -> None:
     commune = world.commune()
     session = world.session(world.site(commune["id"])["id"], capacity=1)
-    codes = [client.post("/api/v1/bookings", json={"session_id": session["id"],
-                                                    "resident": person(commune["id"])}).json()["code"]
-             for _ in range(3)]
+    codes = book_people(client, session["id"], commune["id"], 3)
     url = f"/api/v1/sessions/{session['id']}"
     low = client.patch(url, json={"capacity": 0}, headers=world.admin)
     assert low.status_code == 409 and low.json()["code"] == "capacity_below_booked"
@@ -114,9 +120,7 @@ def test_capacity_changes_respect_bookings_and_promote_waitlist(client: TestClie
 def test_cancelling_a_session_cancels_its_bookings(client: TestClient, world: World) -> None:
     commune = world.commune()
     session = world.session(world.site(commune["id"])["id"], capacity=1)
-    codes = [client.post("/api/v1/bookings", json={"session_id": session["id"],
-                                                    "resident": person(commune["id"])}).json()["code"]
-             for _ in range(2)]
+    codes = book_people(client, session["id"], commune["id"], 2)
     done = client.patch(f"/api/v1/sessions/{session['id']}", json={"status": "cancelled"}, headers=world.admin)
     assert done.json()["status"] == "cancelled" and done.json()["available"] == 0
     assert {client.get(f"/api/v1/bookings/{c}").json()["status"] for c in codes} == {"cancelled"}
