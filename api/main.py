@@ -11,7 +11,7 @@ from sqlalchemy import text
 from api.audit.router import router as audit_router
 from api.bookings.router import router as bookings_router
 from api.communes.router import router as communes_router
-from api.core import handlers
+from api.core import handlers, logs
 from api.core.config import Settings, get_settings
 from api.core.crypto import Crypto
 from api.core.db import Database
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.crypto = Crypto.from_settings(settings)
     app.state.faq_index = FaqIndexCache()
     handlers.install(app)
+    logs.install()
     app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes)
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router)
     for router in routers:

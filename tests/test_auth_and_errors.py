@@ -97,3 +97,39 @@ def test_health_and_openapi(client: TestClient) -> None:
                  "/api/v1/bookings/{code}", "/api/v1/bookings/{code}/cancel",
                  "/api/v1/bookings/{code}/reschedule"]:
         assert path in paths
+
+
+def test_access_log_lines_drop_query_strings() -> None:
+    import logging
+
+    from api.core.logs import DropQueryStrings
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/api/v1/faq/search?q=cccd+020158001234", "1.1", 200), None)
+    assert DropQueryStrings().filter(record)
+    assert "020158001234" not in record.getMessage()
+    assert "/api/v1/faq/search" in record.getMessage()
+
+
+def test_database_errors_do_not_carry_parameters(database: Database) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as caught, database.write() as db:
+        db.execute(text("INSERT INTO provinces (code, name) VALUES (:c, :n)"), {"c": "77", "n": "Nông Thị Mai"})
+        db.execute(text("INSERT INTO provinces (code, name) VALUES (:c, :n)"), {"c": "77", "n": "Nông Thị Mai"})
+    assert "Nông Thị Mai" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("orig", "status"), [("database is locked", 503), ("no such table: faq_entries", 500)])
+def test_only_real_contention_is_reported_as_busy(orig: str, status: int) -> None:
+    import asyncio
+
+    from sqlalchemy.exc import OperationalError
+    from starlette.requests import Request
+
+    from api.core.handlers import database_busy
+
+    error = OperationalError("SELECT 1", None, Exception(orig))
+    response = asyncio.run(database_busy(Request({"type": "http", "method": "GET", "path": "/"}), error))
+    assert response.status_code == status

@@ -65,6 +65,7 @@ def _sqlite_engine(url: str, settings: Settings, *, writer: bool) -> Engine:
     engine = create_engine(
         url,
         echo=settings.sql_echo,
+        hide_parameters=True,  # parameters hold personal data; keep them out of error messages
         poolclass=QueuePool,
         pool_size=1 if writer else 8,
         max_overflow=0 if writer else 8,
@@ -112,7 +113,8 @@ class Database:
             writer = _sqlite_engine(url, settings, writer=True)
         else:
             reader = writer = create_engine(
-                url, echo=settings.sql_echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+                url, echo=settings.sql_echo, hide_parameters=True, pool_size=10, max_overflow=20,
+                pool_pre_ping=True,
             )
         return cls(
             reader=reader,

@@ -88,7 +88,14 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, {"code": code, "message": message}, getattr(exc, "headers", None))
 
 
-async def database_busy(_request: Request, exc: Exception) -> JSONResponse:
+_BUSY_SIGNS = ("locked", "busy", "timeout", "timed out", "could not connect", "connection", "too many clients")
+
+
+async def database_busy(request: Request, exc: Exception) -> JSONResponse:
+    # A locked SQLite file, an exhausted pool or an unreachable server will pass: say "try again".
+    # Anything else (a missing table after a skipped migration…) is a fault to log, not "busy".
+    if isinstance(exc, OperationalError) and not any(sign in str(exc.orig).lower() for sign in _BUSY_SIGNS):
+        return await unexpected(request, exc)
     log.warning("database busy: %s", type(exc).__name__)
     return _error(503, ServiceBusy().body(), {"Retry-After": "2"})
 
