@@ -6,6 +6,7 @@ run: setup-rasa
 
 test: setup-rasa lint typecheck
 	.venv/bin/python -m pytest
+	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
 	.venv-rasa/bin/python -m pytest -c tests_rasa/pytest.ini --rootdir . tests_rasa
 
 setup:
@@ -15,7 +16,7 @@ setup-rasa:
 	@bash scripts/setup.sh rasa
 
 lint: setup
-	.venv/bin/ruff check api vntext bot tests tests_rasa bench scripts
+	.venv/bin/ruff check api vntext bot actions tests tests_rasa bench scripts
 
 typecheck: setup
 	.venv/bin/mypy

@@ -1,0 +1,94 @@
+"""HTTP client of the scheduling & content API, for the action server.
+
+Failures are split the way the bot must answer them: `ApiError` is the API saying no (a 4xx with a
+stable `code` and a Vietnamese `message` the bot can show), `ApiUnavailable` is the API being down,
+slow or broken (the bot says it is busy and to try again).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+DEFAULT_TIMEOUT_S = 8.0
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached or failed on its side."""
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    code: str
+    message: str
+
+
+class ApiClient:
+    def __init__(self, base_url: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.base_url = (base_url or os.environ.get("API_URL", "http://127.0.0.1:8000")).rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                       json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        url = f"{self.base_url}/api/v1{path}"
+        try:
+            async with aiohttp.ClientSession(timeout=self.timeout) as session, session.request(
+                method, url, params=params, json=json, headers=headers
+            ) as response:
+                body = await response.json(content_type=None)
+                if response.status >= 500:
+                    raise ApiUnavailable(f"{method} {path}: HTTP {response.status}")
+                if response.status >= 400:
+                    body = body if isinstance(body, dict) else {}
+                    raise ApiError(response.status, str(body.get("code", "error")),
+                                   str(body.get("message", "Yêu cầu không hợp lệ.")))
+                return body
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from error
+
+    async def search_faq(self, question: str, language: str = "vi", limit: int = 3) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._request(
+            "GET", "/faq/search", params={"q": question[:300], "lang": language, "limit": limit})
+        return result
+
+    async def record_unanswered(self, text: str, *, channel: str, language: str,
+                                best_key: str | None, best_score: float | None) -> None:
+        await self._request("POST", "/faq/unanswered", json={
+            "text": text[:500], "channel": channel[:16], "language": language,
+            "best_key": best_key, "best_score": best_score})
+
+    async def find_communes(self, query: str, limit: int = 5) -> list[dict[str, Any]]:
+        body = await self._request("GET", "/communes", params={"q": query[:100], "limit": limit})
+        return list(body["items"])
+
+    async def list_sessions(self, *, commune_id: int, date_from: str | None = None,
+                            date_to: str | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"commune_id": commune_id}
+        if date_from:
+            params["date_from"] = date_from
+        if date_to:
+            params["date_to"] = date_to
+        body = await self._request("GET", "/sessions", params=params)
+        return list(body["items"])
+
+    async def create_booking(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", "/bookings", json=body, headers={"Idempotency-Key": idempotency_key})
+        return result
+
+    async def get_booking(self, code: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("GET", f"/bookings/{code}")
+        return result
+
+    async def cancel_booking(self, code: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", f"/bookings/{code}/cancel")
+        return result
+
+    async def reschedule_booking(self, code: str, session_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "POST", f"/bookings/{code}/reschedule", json={"session_id": session_id})
+        return result

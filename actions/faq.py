@@ -1,0 +1,53 @@
+"""Answers informational questions from the staff-managed FAQ (no retraining to change an answer)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+
+# Measured on the seed content: off-topic questions ("giá lúa bao nhiêu", "điện bị cắt") score at
+# most 0.42, correct answers to held-out paraphrases at least 0.46.
+FAQ_MIN_SCORE = 0.43
+
+
+def channel_of(tracker: Tracker) -> str:
+    metadata = tracker.latest_message.get("metadata") or {}
+    return str(metadata.get("channel", ""))[:16]
+
+
+class ActionAnswerFaq(Action):
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        question = tracker.latest_message.get("text") or ""
+        language = tracker.get_slot("language") or "vi"
+        try:
+            hits = await self.client.search_faq(question, language)
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        best = hits[0] if hits else None
+        if best is not None and best["score"] >= FAQ_MIN_SCORE:
+            dispatcher.utter_message(text=best["answer"])
+            if best.get("audio_url"):
+                dispatcher.utter_message(json_message={"audio": {
+                    "url": best["audio_url"], "language": best["language"], "key": best["key"]}})
+            return [SlotSet("last_faq_key", best["key"])]
+        # Not knowing the answer matters more to the resident than our inbox: a failed record is dropped.
+        with contextlib.suppress(ApiUnavailable, ApiError):
+            await self.client.record_unanswered(
+                question, channel=channel_of(tracker), language=language,
+                best_key=best["key"] if best else None, best_score=best["score"] if best else None)
+        dispatcher.utter_message(response="utter_faq_unknown")
+        return [SlotSet("last_faq_key", None)]

@@ -1,0 +1,29 @@
+"""Vietnamese dates and session labels for chat: "Thứ Ba, 25/11/2026, 7:30–11:00"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from babel.dates import format_date, format_time
+
+LOCALE = "vi"
+
+
+def session_time(starts_at: str, ends_at: str) -> str:
+    start, end = datetime.fromisoformat(starts_at), datetime.fromisoformat(ends_at)
+    day = format_date(start.date(), "EEEE, dd/MM/yyyy", locale=LOCALE)
+    # Babel's vi weekday is "Thứ Ba"; capitalise the first letter for a sentence start.
+    day = day[:1].upper() + day[1:]
+    return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
+
+
+def seats_left(session: dict[str, Any]) -> str:
+    if session["available"] > 0:
+        return f"còn {session['available']} chỗ"
+    return f"hết chỗ, {session['waitlisted']} người đang chờ"
+
+
+def session_line(session: dict[str, Any]) -> str:
+    site = session["site"]
+    return f"{session_time(session['starts_at'], session['ends_at'])} — {site['name']} ({seats_left(session)})"

@@ -1,0 +1,73 @@
+"""Tells a resident when and where the station or the mobile team examines in their commune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.formatting import session_line, session_time
+
+MAX_LISTED = 5
+
+
+def latest_entity(tracker: Tracker, name: str) -> str | None:
+    values = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+    return str(values[-1]) if values and values[-1] else None
+
+
+async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, query: str | None,
+                          ) -> dict[str, Any] | None:
+    """One commune for the query, or None after asking the resident to type or pick it."""
+    if not query:
+        dispatcher.utter_message(response="utter_ask_commune")
+        return None
+    matches = await client.find_communes(query)
+    if not matches:
+        dispatcher.utter_message(response="utter_commune_not_found", commune=query)
+        return None
+    exact = [c for c in matches if c["name"].lower() == query.strip().lower()]
+    if len(matches) == 1 or len(exact) == 1:
+        return exact[0] if exact else matches[0]
+    dispatcher.utter_message(
+        response="utter_choose_commune",
+        buttons=[{"title": c["full_name"], "payload": f'/inform{{"commune": "{c["name"]}"}}'} for c in matches],
+    )
+    return None
+
+
+class ActionListSessions(Action):
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    def name(self) -> str:
+        return "action_list_sessions"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        query = latest_entity(tracker, "commune") or tracker.get_slot("commune")
+        try:
+            commune = await resolve_commune(self.client, dispatcher, query)
+            if commune is None:
+                return []
+            sessions = await self.client.list_sessions(commune_id=commune["id"])
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        events: list[EventType] = [SlotSet("commune", commune["name"]), SlotSet("commune_id", commune["id"])]
+        if not sessions:
+            dispatcher.utter_message(response="utter_no_sessions", commune=commune["full_name"])
+            return events
+        lines = "\n".join(f"• {session_line(s)}" for s in sessions[:MAX_LISTED])
+        dispatcher.utter_message(
+            response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
+            buttons=[
+                {"title": f"Đặt lịch {session_time(s['starts_at'], s['ends_at']).split(',')[1].strip()}",
+                 "payload": f'/book_exam{{"session_id": "{s["id"]}", "commune": "{commune["name"]}"}}'}
+                for s in sessions[:MAX_LISTED]
+            ],
+        )
+        return events
