@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from rasa_sdk import Tracker
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,3 +32,19 @@ async def serve(routes: dict[tuple[str, str], Handler], scenario: Callable[[str]
         return await scenario(str(server.make_url("")).rstrip("/"))
     finally:
         await server.close()
+
+
+def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None
+            ) -> Tracker:
+    """A tracker whose latest message is `text` (from Zalo), for calling actions directly."""
+    return Tracker.from_dict({
+        "sender_id": "test-user",
+        "slots": slots or {},
+        "latest_message": {"text": text, "entities": entities or [], "intent": {"name": "faq"},
+                           "metadata": {"channel": "zalo"}},
+        "events": [],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {},
+        "latest_action_name": "action_listen",
+    })

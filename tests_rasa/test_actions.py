@@ -13,21 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.api import ApiClient
 from actions.faq import FAQ_MIN_SCORE, ActionAnswerFaq
 from actions.schedule import ActionListSessions
-from tests_rasa.fake_api import json_handler, serve
-
-
-def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None) -> Tracker:
-    return Tracker.from_dict({
-        "sender_id": "test-user",
-        "slots": slots or {},
-        "latest_message": {"text": text, "entities": entities or [], "intent": {"name": "faq"},
-                           "metadata": {"channel": "zalo"}},
-        "events": [],
-        "paused": False,
-        "followup_action": None,
-        "active_loop": {},
-        "latest_action_name": "action_listen",
-    })
+from tests_rasa.fake_api import json_handler, serve, tracker
 
 
 def hit(key: str, score: float, answer: str = "Khám miễn phí.") -> dict[str, Any]:

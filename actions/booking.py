@@ -1,0 +1,115 @@
+"""Asking for a session, confirming, and submitting the booking to the API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.faq import channel_of
+from actions.formatting import seats_left, session_time
+from api.residents.validation import mask
+
+# Personal answers are dropped from the conversation as soon as the booking is made or refused.
+PERSONAL_SLOTS = ("full_name", "birth_date", "cccd", "phone", "booking_for", "session_id", "booking_confirmed")
+
+
+def forget_personal_data() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in PERSONAL_SLOTS]
+
+
+class ActionAskSessionId(Action):
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    def name(self) -> str:
+        return "action_ask_session_id"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        commune_id = tracker.get_slot("commune_id")
+        try:
+            sessions = await self.client.list_sessions(commune_id=int(commune_id)) if commune_id else []
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        if not sessions:
+            dispatcher.utter_message(response="utter_no_sessions", commune=tracker.get_slot("commune") or "xã này")
+            return []
+        dispatcher.utter_message(
+            response="utter_ask_session_id",
+            buttons=[{"title": f"{session_time(s['starts_at'], s['ends_at'])} · {s['site']['name']} · {seats_left(s)}",
+                      "payload": f'/inform{{"session_id": "{s["id"]}"}}'} for s in sessions[:8]],
+        )
+        return []
+
+
+class ActionAskBookingConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_booking_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        slot = tracker.get_slot
+        birth = slot("birth_date") or ""
+        day = f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if len(birth) == 10 else birth
+        dispatcher.utter_message(
+            response="utter_ask_booking_confirmed",
+            full_name=slot("full_name"), birth_date=day, cccd=mask(slot("cccd") or ""),
+            phone=mask(slot("phone") or ""), commune=slot("commune"),
+        )
+        return []
+
+
+def idempotency_key(tracker: Tracker, body: dict[str, Any]) -> str:
+    """The same answers in the same chat make the same key: a double tap or a redelivered
+    message books once. Hashed, since the body holds personal data."""
+    raw = tracker.sender_id + json.dumps(body, sort_keys=True, ensure_ascii=False)
+    return "chat-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+class ActionSubmitBooking(Action):
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    def name(self) -> str:
+        return "action_submit_booking"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        slot = tracker.get_slot
+        if slot("consent_booking") is not True:
+            dispatcher.utter_message(response="utter_consent_refused")
+            return forget_personal_data()
+        metadata = tracker.latest_message.get("metadata") or {}
+        body = {
+            "session_id": int(slot("session_id")),
+            "resident": {"full_name": slot("full_name"), "birth_date": slot("birth_date"), "cccd": slot("cccd"),
+                         "phone": slot("phone"), "commune_id": int(slot("commune_id"))},
+            "channel": channel_of(tracker) or "web",
+            "referral_code": metadata.get("referral_code") or None,
+        }
+        try:
+            booking = await self.client.create_booking(body, idempotency_key(tracker, body))
+        except ApiUnavailable:
+            dispatcher.utter_message(response="utter_service_busy")
+            return []  # answers kept, so "thử lại" can resubmit them
+        except ApiError as error:
+            dispatcher.utter_message(text=error.message)
+            return forget_personal_data()
+        session = booking["session"]
+        when = session_time(session["starts_at"], session["ends_at"])
+        if booking["status"] == "confirmed":
+            dispatcher.utter_message(response="utter_booking_confirmed", code=booking["code"], when=when,
+                                     place=session["site"]["name"])
+        else:
+            dispatcher.utter_message(response="utter_booking_waitlisted", code=booking["code"], when=when,
+                                     position=booking["waitlist_position"])
+        dispatcher.utter_message(response="utter_what_to_bring")
+        codes = list(slot("my_booking_codes") or [])
+        return [*forget_personal_data(), SlotSet("my_booking_codes", [*codes, booking["code"]])]

@@ -1,0 +1,134 @@
+"""Validation of the booking form, one answer at a time, with a helpful re-ask for each mistake.
+
+The CCCD, phone and name rules are the API's own (`api.residents.validation`, pure Python), so the
+bot and the API accept and refuse exactly the same input, with the same Vietnamese explanations.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.dates import parse_date
+from actions.schedule import resolve_commune
+from api.core.errors import InvalidInput
+from api.residents import validation
+from vntext import fold
+
+# Folded words naming someone else. "em", "cháu", "anh", "chị" are left out: residents also use
+# them for themselves when talking to the bot, so they count as "self" below.
+FAMILY_WORDS = ("me", "bo", "cha", "ong", "ba", "vo", "chong", "con", "nguoi than", "nguoi nha")
+SELF_WORDS = ("toi", "minh", "ban than", "chinh toi", "em", "chau")
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def today() -> date:
+    """The resident's today, in Vietnam time whatever the server's clock zone."""
+    return datetime.now(VIETNAM).date()
+
+
+def reask(dispatcher: CollectingDispatcher, message: str, slot: str) -> dict[str, Any]:
+    dispatcher.utter_message(text=message)
+    return {slot: None}
+
+
+class ValidateBookingForm(FormValidationAction):
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        # "No" to the consent notice ends the form at once: nothing more is asked or stored.
+        if tracker.get_slot("consent_booking") is False:
+            return []
+        return domain_slots
+
+    def validate_consent_booking(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        return {"consent_booking": bool(value)}
+
+    def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> dict[str, Any]:
+        words = f" {fold(str(value))} "
+        if any(f" {w} " in words for w in FAMILY_WORDS):
+            return {"booking_for": "relative"}
+        if any(f" {w} " in words for w in SELF_WORDS):
+            return {"booking_for": "self"}
+        return reask(dispatcher, "Xin chọn: đặt lịch cho chính mình, hay cho người thân?", "booking_for")
+
+    def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                           domain: DomainDict) -> dict[str, Any]:
+        try:
+            return {"full_name": validation.normalize_name(str(value))}
+        except InvalidInput as error:
+            return reask(dispatcher, error.detail_message, "full_name")
+
+    def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> dict[str, Any]:
+        parsed = parse_date(str(value))
+        if parsed is None:
+            return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
+        try:
+            validation.check_birth_date(parsed, today=today())
+        except InvalidInput as error:
+            return reask(dispatcher, error.detail_message, "birth_date")
+        return {"birth_date": parsed.isoformat()}
+
+    def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> dict[str, Any]:
+        try:
+            cccd = validation.normalize_cccd(str(value))
+            birth = tracker.get_slot("birth_date")
+            if birth:
+                validation.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
+        except InvalidInput as error:
+            return reask(dispatcher, error.detail_message, "cccd")
+        return {"cccd": cccd}
+
+    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                       domain: DomainDict) -> dict[str, Any]:
+        try:
+            return {"phone": validation.normalize_phone(str(value))}
+        except InvalidInput as error:
+            return reask(dispatcher, error.detail_message, "phone")
+
+    async def validate_commune(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> dict[str, Any]:
+        try:
+            commune = await resolve_commune(self.client, dispatcher, str(value) if value else None)
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return {"commune": None}
+        if commune is None:
+            return {"commune": None}
+        return {"commune": commune["name"], "commune_id": commune["id"]}
+
+    def validate_booking_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        if value:
+            return {"booking_confirmed": True}
+        # "Sửa lại": ask the personal answers again, keeping consent and the chosen session.
+        dispatcher.utter_message(text="Vâng, mình nhập lại thông tin nhé.")
+        return {"booking_confirmed": None, "full_name": None, "birth_date": None, "cccd": None, "phone": None}
+
+    async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        commune_id = tracker.get_slot("commune_id")
+        try:
+            sessions = await self.client.list_sessions(commune_id=int(commune_id)) if commune_id else []
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return {"session_id": None}
+        if str(value) not in {str(s["id"]) for s in sessions}:
+            return reask(dispatcher, "Buổi khám này không còn trong lịch của xã. Xin chọn một buổi trong danh sách.",
+                         "session_id")
+        return {"session_id": str(value)}
