@@ -1,8 +1,13 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
-.PHONY: run test setup setup-rasa lint typecheck bench-booking clean
+.PHONY: run train test setup setup-rasa lint typecheck bench-booking clean
 
-run: setup-rasa
+run: train
 	.venv/bin/python scripts/run_all.py
+
+# Rasa retrains only when the domain, config or data changed since the last model in models/.
+train: setup-rasa
+	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
+		--out models --fixed-model-name bot
 
 test: setup-rasa lint typecheck
 	.venv/bin/python -m pytest

@@ -18,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(ROOT / ".venv" / "bin" / "python")
+RASA = str(ROOT / ".venv-rasa" / "bin" / "rasa")
+MODEL = ROOT / "models" / "bot.tar.gz"
 
 
 @dataclass
@@ -25,13 +27,21 @@ class Service:
     name: str
     command: list[str]
     port: int
+    env: dict[str, str]
 
 
 def services() -> list[Service]:
+    host = os.environ.get("HOST", "127.0.0.1")
     api_port = int(os.environ.get("API_PORT", "8000"))
+    actions_port = int(os.environ.get("ACTIONS_PORT", "5055"))
+    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     return [
-        Service("api", [PY, "-m", "api", "serve", "--host", os.environ.get("HOST", "127.0.0.1"),
-                        "--port", str(api_port)], api_port),
+        Service("api", [PY, "-m", "api", "serve", "--host", host, "--port", str(api_port)], api_port, {}),
+        Service("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+                actions_port, {"API_URL": f"http://127.0.0.1:{api_port}"}),
+        Service("rasa", [RASA, "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
+                         "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
+                rasa_port, {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"}),
     ]
 
 
@@ -59,7 +69,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     for service in services():
         process = subprocess.Popen(service.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, env={**os.environ, **service.env})
         threading.Thread(target=pump, args=(service.name, process), daemon=True).start()
         running.append((service, process))
         print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
