@@ -9,7 +9,7 @@ train: setup-rasa
 	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
 		--out models --fixed-model-name bot
 
-test: setup-rasa lint typecheck
+test: setup-rasa lint typecheck train
 	.venv/bin/python -m pytest
 	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
 	.venv-rasa/bin/python -m pytest -c tests_rasa/pytest.ini --rootdir . tests_rasa

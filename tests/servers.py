@@ -28,9 +28,12 @@ def api_env(database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_api(database_url: str, *, workers: int = 1) -> Iterator[str]:
+def running_api(database_url: str, *, workers: int = 1, demo: bool = False) -> Iterator[str]:
     env = api_env(database_url)
     subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, check=True, capture_output=True)
+    if demo:
+        for step in ("seed-content", "seed-demo"):
+            subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
     port = free_port()
     # Output goes to a file, not a pipe: an unread pipe fills up and blocks the server.
     log = tempfile.NamedTemporaryFile(prefix="api-", suffix=".log", delete=False)  # noqa: SIM115
