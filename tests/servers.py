@@ -1,4 +1,4 @@
-"""Start the real API as a subprocess, the way production runs it."""
+"""Start real processes for tests: the API as production runs it, and the Rasa-side servers."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -27,44 +30,58 @@ def api_env(database_url: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET}
 
 
+@dataclass
+class ProcessOutput:
+    text: str = ""
+
+
 @contextmanager
-def running_api(database_url: str, *, workers: int = 1, demo: bool = False) -> Iterator[str]:
-    env = api_env(database_url)
-    subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, check=True, capture_output=True)
-    if demo:
-        for step in ("seed-content", "seed-demo"):
-            subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
-    port = free_port()
-    # Output goes to a file, not a pipe: an unread pipe fills up and blocks the server.
-    log = tempfile.NamedTemporaryFile(prefix="api-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+def running_process(command: list[str], *, env: dict[str, str], ready_url: str, timeout_s: float = 30
+                    ) -> Iterator[ProcessOutput]:
+    """Runs `command` until the block ends, once `ready_url` answers 200; its output is kept.
+
+    Output goes to a file, not a pipe: an unread pipe fills up and blocks the server.
+    """
+    output = ProcessOutput()
+    log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if httpx.get(f"{base}/api/v1/ready", timeout=1).status_code == 200:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"API did not start:\n{Path(log.name).read_text()}")
-            time.sleep(0.2)
-        yield base
+                tail = Path(log.name).read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"{command[:3]} did not start:\n{tail}")
+            time.sleep(0.3)
+        yield output
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        output = Path(log.name).read_text(errors="replace")
+        output.text = Path(log.name).read_text(errors="replace")
         Path(log.name).unlink()
-        if output.strip():
-            print(f"--- API server output ---\n{output}")
+
+
+@contextmanager
+def running_api(database_url: str, *, workers: int = 1, demo: bool = False) -> Iterator[str]:
+    env = api_env(database_url)
+    steps = ["migrate", *(["seed-content", "seed-demo"] if demo else [])]
+    for step in steps:
+        subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers),
+               "--log-level", "warning", "--no-access-log"]
+    with running_process(command, env=env, ready_url=f"{base}/api/v1/ready") as output:
+        yield base
+    if output.text.strip():
+        print(f"--- API server output ---\n{output.text}")
     # Reached only when the test body passed: a server-side traceback still fails it.
-    assert "Traceback" not in output, "the API server logged an unhandled error (output above)"
+    assert "Traceback" not in output.text, "the API server logged an unhandled error (output above)"

@@ -8,10 +8,8 @@ the reason, except under CI=true where it fails.
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI
-from tests.servers import free_port, running_api
+from tests.servers import free_port, running_api, running_process
 
 pytestmark = pytest.mark.slow
 
@@ -28,29 +26,9 @@ RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 MODEL = ROOT / "models" / "bot.tar.gz"
 
 
-@contextmanager
-def rasa_process(args: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
-    with log.open("wb") as output:
-        process = subprocess.Popen([str(RASA), *args], cwd=ROOT, env={**os.environ, **env},
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(ready_url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{args[:2]} did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(1)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def rasa_process(args: list[str], env: dict[str, str], ready_url: str) -> Any:
+    # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
+    return running_process([str(RASA), *args], env={**os.environ, **env}, ready_url=ready_url, timeout_s=240)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +44,12 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         api = stack.enter_context(running_api(f"sqlite:///{workdir / 'e2e.db'}", demo=True))
         stack.enter_context(rasa_process(
             ["run", "actions", "--actions", "actions", "--port", str(actions_port)], {"API_URL": api},
-            f"http://127.0.0.1:{actions_port}/health", workdir / "actions.log"))
+            f"http://127.0.0.1:{actions_port}/health"))
         stack.enter_context(rasa_process(
             ["run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
              "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
             {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"},
-            f"http://127.0.0.1:{rasa_port}/status", workdir / "rasa.log"))
+            f"http://127.0.0.1:{rasa_port}/status"))
         yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}"}
 
 
