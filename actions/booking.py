@@ -86,6 +86,12 @@ class ActionSubmitBooking(Action):
         if slot("consent_booking") is not True:
             dispatcher.utter_message(response="utter_consent_refused")
             return forget_personal_data()
+        missing = [name for name in ("session_id", "full_name", "birth_date", "cccd", "phone", "commune_id")
+                   if not slot(name)]
+        if missing:
+            # The form always fills these; if a restart or an edit lost one, ask again rather than fail.
+            dispatcher.utter_message(response="utter_booking_incomplete")
+            return []
         metadata = tracker.latest_message.get("metadata") or {}
         body = {
             "session_id": int(slot("session_id")),

@@ -65,7 +65,8 @@ class ActionListSessions(Action):
         dispatcher.utter_message(
             response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
             buttons=[
-                {"title": f"Đặt lịch {session_time(s['starts_at'], s['ends_at']).split(',')[1].strip()}",
+                # "Đặt lịch 24/11/2026, 7:30–11:00": the time tells apart two sessions on one day.
+                {"title": f"Đặt lịch {session_time(s['starts_at'], s['ends_at']).split(', ', 1)[1]}",
                  "payload": f'/book_exam{{"session_id": "{s["id"]}", "commune": "{commune["name"]}"}}'}
                 for s in sessions[:MAX_LISTED]
             ],

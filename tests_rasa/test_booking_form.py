@@ -137,6 +137,11 @@ def test_submit_shows_the_apis_reason_and_refused_consent_calls_nothing() -> Non
     assert [m["response"] for m in dispatcher.messages] == ["utter_consent_refused"]
 
 
+def test_submit_with_a_lost_answer_asks_to_start_again() -> None:
+    dispatcher, events = submit({}, {**FORM_SLOTS, "cccd": None})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_booking_incomplete"] and events == []
+
+
 def test_confirmation_summary_masks_numbers() -> None:
     from actions.booking import ActionAskBookingConfirmed
 
