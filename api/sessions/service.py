@@ -156,7 +156,9 @@ def create_session(*, db: Session, actor: StaffUser, body: SessionCreate) -> Exa
     return session
 
 
-def update_session(*, db: Session, actor: StaffUser, session_id: int, changes: SessionUpdate) -> ExamSession:
+def update_session(*, db: Session, actor: StaffUser, session_id: int, changes: SessionUpdate) -> None:
+    """Applies staff changes; callers read the result with load_session_out (seat counts are
+    changed by UPDATE statements, so an ORM object here would be stale)."""
     session = seats.lock_session(db, session_id)
     if session is None:
         raise SessionNotFound()
@@ -182,10 +184,8 @@ def update_session(*, db: Session, actor: StaffUser, session_id: int, changes: S
         session.status = "open"
     if session.status == "open":
         promoted = seats.promote_into_free_seats(db, session.id)
-    db.refresh(session)
     record(db, actor=actor, action="session.update", entity="session", entity_id=session.id,
            fields=sorted(fields), promoted=len(promoted))
-    return session
 
 
 def _cancel_session(db: Session, session: ExamSession) -> None:
