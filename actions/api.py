@@ -92,3 +92,14 @@ class ApiClient:
         result: dict[str, Any] = await self._request(
             "POST", f"/bookings/{code}/reschedule", json={"session_id": session_id})
         return result
+
+
+class ApiBacked:
+    """Mixin for actions that call the API: a default client, replaceable in tests."""
+
+    def __init__(self, client: ApiClient | None = None) -> None:
+        self.client = client or ApiClient()
+
+    async def sessions_of_chosen_commune(self, commune_id: Any) -> list[dict[str, Any]]:
+        """Coming sessions of the commune the form has settled on (none if it has not yet)."""
+        return await self.client.list_sessions(commune_id=int(commune_id)) if commune_id else []

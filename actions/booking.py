@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
 from actions.formatting import seats_left, session_time
 from api.residents.validation import mask
@@ -23,18 +23,14 @@ def forget_personal_data() -> list[EventType]:
     return [SlotSet(slot, None) for slot in PERSONAL_SLOTS]
 
 
-class ActionAskSessionId(Action):
-    def __init__(self, client: ApiClient | None = None) -> None:
-        self.client = client or ApiClient()
-
+class ActionAskSessionId(ApiBacked, Action):
     def name(self) -> str:
         return "action_ask_session_id"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
-        commune_id = tracker.get_slot("commune_id")
         try:
-            sessions = await self.client.list_sessions(commune_id=int(commune_id)) if commune_id else []
+            sessions = await self.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
@@ -73,10 +69,7 @@ def idempotency_key(tracker: Tracker, body: dict[str, Any]) -> str:
     return "chat-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-class ActionSubmitBooking(Action):
-    def __init__(self, client: ApiClient | None = None) -> None:
-        self.client = client or ApiClient()
-
+class ActionSubmitBooking(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_booking"
 

@@ -6,6 +6,7 @@ bot and the API accept and refuse exactly the same input, with the same Vietname
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.dates import parse_date
 from actions.schedule import resolve_commune
 from api.core.errors import InvalidInput
@@ -38,10 +39,15 @@ def reask(dispatcher: CollectingDispatcher, message: str, slot: str) -> dict[str
     return {slot: None}
 
 
-class ValidateBookingForm(FormValidationAction):
-    def __init__(self, client: ApiClient | None = None) -> None:
-        self.client = client or ApiClient()
+def by_rule(dispatcher: CollectingDispatcher, slot: str, rule: Callable[[], str]) -> dict[str, Any]:
+    """The slot set to what the API's rule returns, or cleared and re-asked with the rule's message."""
+    try:
+        return {slot: rule()}
+    except InvalidInput as error:
+        return reask(dispatcher, error.detail_message, slot)
 
+
+class ValidateBookingForm(ApiBacked, FormValidationAction):
     def name(self) -> str:
         return "validate_booking_form"
 
@@ -67,39 +73,29 @@ class ValidateBookingForm(FormValidationAction):
 
     def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
-        try:
-            return {"full_name": validation.normalize_name(str(value))}
-        except InvalidInput as error:
-            return reask(dispatcher, error.detail_message, "full_name")
+        return by_rule(dispatcher, "full_name", lambda: validation.normalize_name(str(value)))
 
     def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                             domain: DomainDict) -> dict[str, Any]:
         parsed = parse_date(str(value))
         if parsed is None:
             return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
-        try:
-            validation.check_birth_date(parsed, today=today())
-        except InvalidInput as error:
-            return reask(dispatcher, error.detail_message, "birth_date")
-        return {"birth_date": parsed.isoformat()}
+        return by_rule(dispatcher, "birth_date", lambda: validation.check_birth_date(parsed, today=today()).isoformat())
 
     def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: DomainDict) -> dict[str, Any]:
-        try:
+        def rule() -> str:
             cccd = validation.normalize_cccd(str(value))
             birth = tracker.get_slot("birth_date")
             if birth:
                 validation.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
-        except InvalidInput as error:
-            return reask(dispatcher, error.detail_message, "cccd")
-        return {"cccd": cccd}
+            return cccd
+
+        return by_rule(dispatcher, "cccd", rule)
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> dict[str, Any]:
-        try:
-            return {"phone": validation.normalize_phone(str(value))}
-        except InvalidInput as error:
-            return reask(dispatcher, error.detail_message, "phone")
+        return by_rule(dispatcher, "phone", lambda: validation.normalize_phone(str(value)))
 
     async def validate_commune(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> dict[str, Any]:
@@ -122,9 +118,8 @@ class ValidateBookingForm(FormValidationAction):
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        commune_id = tracker.get_slot("commune_id")
         try:
-            sessions = await self.client.list_sessions(commune_id=int(commune_id)) if commune_id else []
+            sessions = await self.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return {"session_id": None}

@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiBacked, ApiError, ApiUnavailable
 
 # Measured on the seed content: off-topic questions ("giá lúa bao nhiêu", "điện bị cắt") score at
 # most 0.42, correct answers to held-out paraphrases at least 0.46.
@@ -21,10 +21,7 @@ def channel_of(tracker: Tracker) -> str:
     return str(metadata.get("channel", ""))[:16]
 
 
-class ActionAnswerFaq(Action):
-    def __init__(self, client: ApiClient | None = None) -> None:
-        self.client = client or ApiClient()
-
+class ActionAnswerFaq(ApiBacked, Action):
     def name(self) -> str:
         return "action_answer_faq"
 

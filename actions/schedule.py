@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
 from actions.formatting import session_line, session_time
 
 MAX_LISTED = 5
@@ -39,10 +39,7 @@ async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, q
     return None
 
 
-class ActionListSessions(Action):
-    def __init__(self, client: ApiClient | None = None) -> None:
-        self.client = client or ApiClient()
-
+class ActionListSessions(ApiBacked, Action):
     def name(self) -> str:
         return "action_list_sessions"
 
