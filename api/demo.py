@@ -2,7 +2,8 @@
 
 Commune and ward names are real (Lạng Sơn after the July 2025 reorganisation into two tiers);
 hamlets, sites' phone numbers, sessions and residents are invented and labelled as demo.
-Personal numbers of the demo residents are generated at random when seeding and are stored
+Personal numbers of the demo residents are generated at random when seeding (CCCDs under the
+unassigned province code 003, so none can be a real person's) and are stored
 encrypted like any other; none is written in this file.
 """
 
@@ -169,7 +170,8 @@ def _demo_bookings(session: Session, crypto: Crypto, exam_sessions: list[ExamSes
 def _demo_resident(crypto: Crypto, commune_id: int, rng: random.Random) -> Resident:
     birth = date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28))
     century_digit = (0 if birth.year < 2000 else 2) + rng.randint(0, 1)
-    cccd = f"020{century_digit}{birth.year % 100:02d}" + "".join(str(rng.randrange(10)) for _ in range(6))
+    # Province code 003 is assigned to no province, so a demo number can never be a real one.
+    cccd = f"003{century_digit}{birth.year % 100:02d}" + "".join(str(rng.randrange(10)) for _ in range(6))
     phone = "09" + "".join(str(rng.randrange(10)) for _ in range(8))
     name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
     return Resident(

@@ -74,7 +74,7 @@ def booking_body(index: int, session_id: int, commune_id: int) -> bytes:
     return json.dumps({
         "session_id": session_id,
         "resident": {"full_name": "Hoàng Văn Bình", "birth_date": f"{year}-06-15",
-                     "cccd": f"020{0 if year < 2000 else 2}{year % 100:02d}{index:06d}",
+                     "cccd": f"003{0 if year < 2000 else 2}{year % 100:02d}{index:06d}",  # 003: no such province
                      "phone": f"09{index:08d}", "commune_id": commune_id},
         "channel": "web",
     }).encode()

@@ -180,7 +180,8 @@ def person(commune_id: int, *, year: int = 1958, index: int | None = None) -> di
     return {
         "full_name": "Nông Thị Mai",
         "birth_date": f"{year}-03-05",
-        "cccd": f"020{century}{year % 100:02d}{n:06d}",
+        # Province code 003 is assigned to no province: these numbers can belong to nobody.
+        "cccd": f"003{century}{year % 100:02d}{n:06d}",
         "phone": f"09{n:08d}",
         "commune_id": commune_id,
     }

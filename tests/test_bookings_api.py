@@ -112,8 +112,8 @@ def test_cancelled_resident_can_book_again_but_identity_must_match(
         ("cccd", "12345", "invalid_cccd"),
         ("cccd", "02015800123a", "invalid_cccd"),
         ("cccd", "000158001234", "invalid_cccd"),
-        ("cccd", "020258001234", "cccd_birth_date_mismatch"),  # century digit says 2000s
-        ("cccd", "020159001234", "cccd_birth_date_mismatch"),  # year digits say 1959
+        ("cccd", "003258001234", "cccd_birth_date_mismatch"),  # century digit says 2000s
+        ("cccd", "003159001234", "cccd_birth_date_mismatch"),  # year digits say 1959
         ("phone", "0123456789", "invalid_phone"),
         ("phone", "091234567", "invalid_phone"),
         ("full_name", "Nguyễn 123", "invalid_name"),
@@ -126,7 +126,7 @@ def test_bad_resident_details_are_4xx_with_stable_codes(
     resident = person(place["commune"]["id"], index=1)
     resident[field] = value
     if field == "birth_date":
-        resident["cccd"] = "020099000001"
+        resident["cccd"] = "003099000001"
     response = book(client, place["session"]["id"], resident)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == code

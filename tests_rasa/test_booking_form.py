@@ -49,8 +49,8 @@ def test_birth_date_checks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cccd_must_match_the_birth_year() -> None:
-    assert validate("cccd", "020 158 001 234", {"birth_date": "1958-03-05"})[0] == {"cccd": "020158001234"}
-    result, said = validate("cccd", "020159001234", {"birth_date": "1958-03-05"})
+    assert validate("cccd", "003 158 001 234", {"birth_date": "1958-03-05"})[0] == {"cccd": "003158001234"}
+    result, said = validate("cccd", "003159001234", {"birth_date": "1958-03-05"})
     assert result == {"cccd": None} and "không khớp" in said[0]
     result, said = validate("cccd", "12345", {"birth_date": "1958-03-05"})
     assert result == {"cccd": None} and "12 chữ số" in said[0]
@@ -90,7 +90,7 @@ def test_session_must_be_one_of_the_communes_sessions() -> None:
 
 
 FORM_SLOTS = {"consent_booking": True, "booking_for": "self", "full_name": "Nông Thị Mai", "birth_date": "1958-03-05",
-              "cccd": "020158001234", "phone": "0912345678", "commune": "Hữu Liên", "commune_id": 9,
+              "cccd": "003158001234", "phone": "0912345678", "commune": "Hữu Liên", "commune_id": 9,
               "session_id": "12", "booking_confirmed": True, "my_booking_codes": ["AAAAAAAA"]}
 BOOKED = {"code": "KE3MX7PA", "status": "confirmed", "waitlist_position": None,
           "session": {"starts_at": "2026-11-25T07:30:00+07:00", "ends_at": "2026-11-25T11:00:00+07:00",
@@ -115,7 +115,7 @@ def test_submit_books_then_forgets_the_personal_answers() -> None:
     seen: list[web.Request] = []
     dispatcher, events = submit({("POST", "/bookings"): json_handler(BOOKED, status=201, seen=seen)}, FORM_SLOTS)
     sent = seen[0]["json"]
-    assert sent["session_id"] == 12 and sent["resident"]["cccd"] == "020158001234" and sent["channel"] == "zalo"
+    assert sent["session_id"] == 12 and sent["resident"]["cccd"] == "003158001234" and sent["channel"] == "zalo"
     assert seen[0].headers["Idempotency-Key"].startswith("chat-")
     assert [m["response"] for m in dispatcher.messages] == ["utter_booking_confirmed", "utter_what_to_bring"]
     assert dispatcher.messages[0]["code"] == "KE3MX7PA"

@@ -35,7 +35,7 @@ def test_shorthand_expands_to_several_tokens_over_one_span(tokenizer: Vietnamese
 
 
 def test_surface_text_and_offsets_are_kept_for_entities(tokenizer: VietnameseTokenizer) -> None:
-    text = "tôi tên Nông Thị Mai, cccd 020158001234"
+    text = "tôi tên Nông Thị Mai, cccd 003158001234"
     message = Message(data={TEXT: text})
     tokenizer.process([message])
     for token in message.get(TOKENS_NAMES[TEXT]):
