@@ -18,6 +18,7 @@ from api.core.db import Database
 from api.deps import DatabaseDep
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
+from api.reports.router import router as reports_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
 
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     handlers.install(app)
     logs.install()
     app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router)
+    routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
+               reports_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -5,6 +5,7 @@ from api.bookings.models import Booking, IdempotencyKey
 from api.communes.models import Commune, Province, Site
 from api.core.db import Base
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
+from api.reports.models import ScamReport
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
@@ -12,5 +13,5 @@ from api.staff.models import StaffUser
 __all__ = [
     "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "FaqAnswer", "FaqEntry", "FaqQuestion",
     "IdempotencyKey", "UnansweredQuestion",
-    "Province", "Resident", "Site", "StaffUser",
+    "Province", "Resident", "ScamReport", "Site", "StaffUser",
 ]

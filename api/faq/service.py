@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.audit.service import record
 from api.core.db import utcnow
 from api.core.errors import InvalidInput, NotFound
-from api.core.text import nfc
+from api.core.text import mask_digit_runs, nfc
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.faq.schemas import LANGUAGES, FaqHit, FaqOut, FaqUpdate, UnansweredIn
 from api.faq.search import FaqIndex
@@ -20,7 +19,6 @@ from api.staff.models import StaffUser
 
 SEED_FILE = Path(__file__).with_name("seed_vi.json")
 # Long digit runs in a free-text question are CCCD or phone numbers: never store them.
-_DIGIT_RUNS = re.compile(r"\d[\d .\-]{5,}\d")
 
 
 class FaqNotFound(NotFound):
@@ -127,7 +125,7 @@ def update_entry(*, db: Session, actor: StaffUser, key: str, changes: FaqUpdate)
 
 def record_unanswered(*, db: Session, body: UnansweredIn) -> UnansweredQuestion:
     item = UnansweredQuestion(
-        text=_DIGIT_RUNS.sub("•••", nfc(body.text).strip())[:500], language=body.language,
+        text=mask_digit_runs(body.text)[:500], language=body.language,
         channel=body.channel, best_key=body.best_key, best_score=body.best_score,
     )
     db.add(item)
