@@ -93,6 +93,14 @@ class ApiClient:
             "POST", f"/bookings/{code}/reschedule", json={"session_id": session_id})
         return result
 
+    async def list_sites(self, commune_id: int) -> list[dict[str, Any]]:
+        body = await self._request("GET", "/sites", params={"commune_id": commune_id})
+        return list(body["items"])
+
+    async def report_scam(self, text: str, *, channel: str, commune_id: int | None) -> None:
+        await self._request("POST", "/reports/scam", json={
+            "text": text[:1000], "channel": channel[:16], "commune_id": commune_id})
+
 
 class ApiBacked:
     """Mixin for actions that call the API: a default client, replaceable in tests."""

@@ -12,7 +12,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
+from actions.form_control import FIELD_LABELS
 from actions.formatting import seats_left, session_time
+from actions.manage import offered_sessions
 from api.residents.validation import mask
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
@@ -30,7 +32,7 @@ class ActionAskSessionId(ApiBacked, Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
         try:
-            sessions = await self.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
+            sessions = await offered_sessions(self, tracker)
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
@@ -52,6 +54,11 @@ class ActionAskBookingConfirmed(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
         slot = tracker.get_slot
+        if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
+            # "Chưa đúng": one button per answer, each a plain "sửa …" the form understands.
+            dispatcher.utter_message(response="utter_which_field", buttons=[
+                {"title": f"Sửa {label}", "payload": f"sửa {label}"} for label in FIELD_LABELS.values()])
+            return []
         birth = slot("birth_date") or ""
         day = f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if len(birth) == 10 else birth
         dispatcher.utter_message(
@@ -76,8 +83,11 @@ class ActionSubmitBooking(ApiBacked, Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
         slot = tracker.get_slot
-        if slot("consent_booking") is not True:
+        if slot("consent_booking") is False:
             dispatcher.utter_message(response="utter_consent_refused")
+            return forget_personal_data()
+        if slot("booking_confirmed") is not True:
+            # The resident stopped the form ("thôi"); it has already said so and forgotten the answers.
             return forget_personal_data()
         missing = [name for name in ("session_id", "full_name", "birth_date", "cccd", "phone", "commune_id")
                    if not slot(name)]

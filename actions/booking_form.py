@@ -11,12 +11,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.api import ApiError, ApiUnavailable
+from actions.booking import PERSONAL_SLOTS
 from actions.dates import parse_date
+from actions.form_control import FIELD_WORDS, ResidentFormValidation
 from actions.schedule import resolve_commune
 from api.core.errors import InvalidInput
 from api.residents import validation
@@ -47,7 +49,10 @@ def by_rule(dispatcher: CollectingDispatcher, slot: str, rule: Callable[[], str]
         return reask(dispatcher, error.detail_message, slot)
 
 
-class ValidateBookingForm(ApiBacked, FormValidationAction):
+class ValidateBookingForm(ResidentFormValidation):
+    correctable = tuple(FIELD_WORDS)
+    forget_on_stop = ("consent_booking", *PERSONAL_SLOTS)
+
     def name(self) -> str:
         return "validate_booking_form"
 
@@ -110,11 +115,8 @@ class ValidateBookingForm(ApiBacked, FormValidationAction):
 
     def validate_booking_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
-        if value:
-            return {"booking_confirmed": True}
-        # "Sửa lại": ask the personal answers again, keeping consent and the chosen session.
-        dispatcher.utter_message(text="Vâng, mình nhập lại thông tin nhé.")
-        return {"booking_confirmed": None, "full_name": None, "birth_date": None, "cccd": None, "phone": None}
+        # "Sửa lại" asks again; the question then offers one button per answer to fix.
+        return {"booking_confirmed": True if value else None}
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Tells a resident when and where the station or the mobile team examines in their commune."""
+"""Tells a resident when and where the station or the mobile team examines in their commune, and
+whom to call there."""
 
 from __future__ import annotations
 
@@ -12,11 +13,25 @@ from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
 from actions.formatting import session_line, session_time
 
 MAX_LISTED = 5
+# What the bot asked a commune for, so that a bare "Hữu Liên" next is understood.
+AWAITING = "awaiting_commune"
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
     values = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
     return str(values[-1]) if values and values[-1] else None
+
+
+def commune_query(tracker: Tracker) -> str | None:
+    """The commune the resident means: named in this message, typed in answer to our question,
+    or the one already settled in this conversation."""
+    named = latest_entity(tracker, "commune")
+    if named:
+        return named
+    text = (tracker.latest_message.get("text") or "").strip()
+    if tracker.get_slot(AWAITING) and text and not text.startswith("/"):
+        return text[:100]
+    return tracker.get_slot("commune")
 
 
 async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, query: str | None,
@@ -39,25 +54,39 @@ async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, q
     return None
 
 
-class ActionListSessions(ApiBacked, Action):
-    def name(self) -> str:
-        return "action_list_sessions"
+class CommuneAction(ApiBacked, Action):
+    """An action about one commune: finds it (asking when needed), then `answer`s for it."""
+
+    purpose = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
-        query = latest_entity(tracker, "commune") or tracker.get_slot("commune")
         try:
-            commune = await resolve_commune(self.client, dispatcher, query)
+            commune = await resolve_commune(self.client, dispatcher, commune_query(tracker))
             if commune is None:
-                return []
-            sessions = await self.client.list_sessions(commune_id=commune["id"])
+                return [SlotSet(AWAITING, self.purpose)]
+            events: list[EventType] = [SlotSet(AWAITING, None), SlotSet("commune", commune["name"]),
+                                       SlotSet("commune_id", commune["id"])]
+            return events + await self.answer(dispatcher, commune)
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
-            return []
-        events: list[EventType] = [SlotSet("commune", commune["name"]), SlotSet("commune_id", commune["id"])]
+            return [SlotSet(AWAITING, None)]
+
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+        raise NotImplementedError
+
+
+class ActionListSessions(CommuneAction):
+    purpose = "schedule"
+
+    def name(self) -> str:
+        return "action_list_sessions"
+
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+        sessions = await self.client.list_sessions(commune_id=commune["id"])
         if not sessions:
             dispatcher.utter_message(response="utter_no_sessions", commune=commune["full_name"])
-            return events
+            return []
         lines = "\n".join(f"• {session_line(s)}" for s in sessions[:MAX_LISTED])
         dispatcher.utter_message(
             response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
@@ -68,4 +97,24 @@ class ActionListSessions(ApiBacked, Action):
                 for s in sessions[:MAX_LISTED]
             ],
         )
-        return events
+        return []
+
+
+class ActionHandoff(CommuneAction):
+    """Puts the resident in touch with a person: their commune health station's phone."""
+
+    purpose = "handoff"
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+        sites = await self.client.list_sites(commune["id"])
+        reachable = sorted((s for s in sites if s.get("phone")), key=lambda s: s["kind"] != "station")
+        if not reachable:
+            dispatcher.utter_message(response="utter_handoff", commune=commune["full_name"])
+            return []
+        site = reachable[0]
+        dispatcher.utter_message(response="utter_handoff_station", station=site["name"], phone=site["phone"],
+                                 address=site.get("address") or commune["full_name"])
+        return []

@@ -16,6 +16,8 @@ from vntext import fold, normalize, tokens
         ("đc khôngggg", "được không"),
         ("sk cua bac the nao", "sức khỏe cua bac the nao"),
         ("thanks ad!!", "cảm ơn quản trị viên"),
+        # Shorthand with doubled letters is expanded, not collapsed as emphasis.
+        ("so cccd cua toi", "so căn cước cua toi"),
         ("số đt 0912.345.678, ngày 05/03/1958", "số đt 0912.345.678 ngày 05/03/1958"),
     ],
 )

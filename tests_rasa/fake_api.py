@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiClient
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,17 +41,45 @@ async def serve(routes: dict[tuple[str, str], Handler], scenario: Callable[[str]
         await server.close()
 
 
-def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None
-            ) -> Tracker:
-    """A tracker whose latest message is `text` (from Zalo), for calling actions directly."""
+def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None,
+            *, intent: str = "faq", form: str | None = None) -> Tracker:
+    """A tracker whose latest message is `text` (from Zalo), for calling actions directly.
+
+    With `form`, that form is active and the slots are what the message has just filled, as
+    Rasa passes them to the form's validation action."""
+    slots = slots or {}
+    events: list[dict[str, Any]] = [{"event": "user", "text": text}]
+    if form:
+        events += [{"event": "slot", "name": name, "value": value} for name, value in slots.items()
+                   if name != "requested_slot"]
     return Tracker.from_dict({
         "sender_id": "test-user",
-        "slots": slots or {},
-        "latest_message": {"text": text, "entities": entities or [], "intent": {"name": "faq"},
+        "slots": slots,
+        "latest_message": {"text": text, "entities": entities or [], "intent": {"name": intent},
                            "metadata": {"channel": "zalo"}},
-        "events": [],
+        "events": events,
         "paused": False,
         "followup_action": None,
-        "active_loop": {},
+        "active_loop": {"name": form} if form else {},
         "latest_action_name": "action_listen",
     })
+
+
+def run_action(action: Any, routes: dict[tuple[str, str], Handler], track: Tracker
+               ) -> tuple[CollectingDispatcher, list[Any]]:
+    """Runs an action (or a form's validation) against the fake API: what it said, what it returned."""
+    dispatcher = CollectingDispatcher()
+
+    async def scenario(base: str) -> list[Any]:
+        action.client = ApiClient(base)
+        return list(await action.run(dispatcher, track, bot_domain()))
+
+    return dispatcher, asyncio.run(serve(routes, scenario))
+
+
+@cache
+def bot_domain() -> dict[str, Any]:
+    """The assistant's domain as the action server receives it (forms and slots included)."""
+    path = Path(__file__).parents[1] / "bot" / "domain.yml"
+    domain: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return domain

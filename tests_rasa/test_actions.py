@@ -6,30 +6,18 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
-from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.api import ApiClient
 from actions.faq import FAQ_MIN_SCORE, ActionAnswerFaq
 from actions.schedule import ActionListSessions
-from tests_rasa.fake_api import json_handler, serve, tracker
+from tests_rasa.fake_api import json_handler, run_action, tracker
 
 
 def hit(key: str, score: float, answer: str = "Khám miễn phí.") -> dict[str, Any]:
     return {"key": key, "question": "?", "answer": answer, "score": score, "language": "vi",
             "needs_review": False, "audio_url": None}
-
-
-def run_action(action: Any, routes: dict[Any, Any], track: Tracker) -> tuple[CollectingDispatcher, list[Any]]:
-    dispatcher = CollectingDispatcher()
-
-    async def scenario(base: str) -> list[Any]:
-        action.client = ApiClient(base)
-        return list(await action.run(dispatcher, track, {}))
-
-    events = asyncio.run(serve(routes, scenario))
-    return dispatcher, events
 
 
 def test_confident_faq_answer_is_sent_as_is() -> None:
@@ -91,7 +79,8 @@ def test_ambiguous_commune_offers_buttons_and_unknown_commune_says_so() -> None:
     dispatcher, events = run_action(ActionListSessions(), routes, track)
     assert dispatcher.messages[0]["response"] == "utter_choose_commune"
     assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["xã Hữu Liên", "xã Hữu Lũng"]
-    assert events == []
+    # The choice that comes back is taken as the commune for the schedule.
+    assert events == [SlotSet("awaiting_commune", "schedule")]
     routes = {("GET", "/communes"): json_handler({"items": []})}
     dispatcher, _ = run_action(ActionListSessions(), routes, tracker("x", [{"entity": "commune", "value": "xyz"}]))
     assert dispatcher.messages[0]["response"] == "utter_commune_not_found"

@@ -59,8 +59,8 @@ def normalize(text: str) -> str:
     (other than what numbers, dates and addresses need) turned into spaces."""
     text = unicodedata.normalize("NFC", text).lower()
     text = _SEPARATORS.sub(" ", _PUNCT.sub(" ", text))
-    text = _REPEATS.sub(r"\1", text)
-    text = _SPACES.sub(" ", text).strip()
+    # Shorthand is matched before emphasis is collapsed: "cccd" must not become "cd".
+    text = " ".join(word if word in _WORDS else _REPEATS.sub(r"\1", word) for word in text.split())
     for phrase, replacement in _PHRASES.items():
         text = re.sub(rf"(?<!\w){re.escape(phrase)}(?!\w)", replacement, text)
     return " ".join(_WORDS.get(word, word) for word in text.split(" ") if word)

@@ -1,0 +1,141 @@
+"""What a resident can say in the middle of any form: stop ("thôi", "hủy") or fix an earlier answer
+("sửa ngày sinh", "nhập lại số điện thoại 0912 345 678").
+
+Rasa calls the form's validation action after every message while the form is active, even when
+nothing was extracted, so checking here works whatever intent the message was classified as —
+which matters, since "thôi" can come out as `deny`, `goodbye` or `inform` depending on the step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions.api import ApiBacked
+from vntext import fold, tokens
+
+# Whole messages (folded tokens) that end a form. "hủy" ends the booking form but is an answer in
+# the cancel form, so each form picks its own set.
+STOP_WORDS = frozenset({
+    "thoi", "thoi khong", "thoi khong can", "thoi khong can nua", "thoi bo di", "thoi de sau", "thoi nhe",
+    "thoi khong dat nua", "thoi khong doi nua", "thoi khong huy nua", "dung", "dung lai", "ngung", "ngung lai",
+    "thoat", "ket thuc", "khong dat nua", "khong muon dat nua", "khong dat lich nua", "khong doi nua",
+    "khong huy nua", "khong lam nua", "de sau", "stop", "cancel", "exit",
+})
+CANCEL_WORDS = frozenset({"huy", "huy bo", "huy di", "huy het", "huy dang ky", "thoi huy di", "huy dat lich"})
+
+# Field names as residents say them (folded token sequences), longest first so "ngay sinh" wins over "ngay".
+FIELD_WORDS: dict[str, tuple[str, ...]] = {
+    "full_name": ("ho va ten", "ho ten", "ten"),
+    "birth_date": ("ngay thang nam sinh", "ngay sinh", "nam sinh"),
+    "cccd": ("so dinh danh", "can cuoc", "dinh danh"),
+    "phone": ("so dien thoai", "dien thoai", "so dt"),
+    "commune": ("xa", "phuong"),
+    "session_id": ("buoi kham", "ngay kham", "gio kham", "buoi", "lich kham"),
+}
+FIELD_LABELS = {"full_name": "họ tên", "birth_date": "ngày sinh", "cccd": "số CCCD", "phone": "số điện thoại",
+                "commune": "xã", "session_id": "buổi khám"}
+# Verbs of correcting. "doi" is only "đổi" when typed so or without any marks ("đồi", "đôi", "đợi" are not).
+FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon"})
+_NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi"})
+# Slots whose value depends on another: a different commune has different sessions.
+DEPENDENTS = {"commune": ("commune_id", "session_id")}
+# Words around the new value: "sửa ngày sinh thành 05/03/1958", "số điện thoại sai rồi".
+_FILLERS = frozenset({"thanh", "la", "lai", "moi", "dung", "cho", "toi", "minh", "di", "nhe", "a", "sai", "roi",
+                      "nham", "bi", "oi", "giup", "em", "chau"})
+
+
+def is_stop(text: str, words: frozenset[str]) -> bool:
+    return " ".join(tokens(text)) in words
+
+
+def _has_fix_verb(text: str) -> bool:
+    for word in text.split():
+        bare = re.sub(r"\W", "", unicodedata.normalize("NFC", word).lower())
+        if fold(bare) in FIX_WORDS and bare not in _NOT_CHANGE:
+            return True
+    return False
+
+
+def find_correction(text: str, fields: tuple[str, ...]) -> tuple[str, str] | None:
+    """(slot, new value typed after the field name — may be "") when the message fixes an answer."""
+    if text.startswith("/") or not _has_fix_verb(text):
+        return None
+    words = text.split()
+    # Folded tokens with the word each came from: shorthand such as "sdt" is several tokens of one word.
+    stream = [(token, index) for index, word in enumerate(words) for token in tokens(word)]
+    folded = [token for token, _ in stream]
+    best: tuple[int, int, str] | None = None  # (start, length, slot): earliest mention, longest name
+    for slot in fields:
+        for phrase in FIELD_WORDS.get(slot, ()):
+            size = len(phrase.split())
+            for start in range(len(folded) - size + 1):
+                if " ".join(folded[start:start + size]) == phrase and (
+                        best is None or (start, -size) < (best[0], -best[1])):
+                    best = (start, size, slot)
+    if best is None:
+        return None
+    start, size, slot = best
+    rest = words[stream[start + size - 1][1] + 1:]
+
+    def filler(word: str) -> bool:
+        return " ".join(tokens(word)) in _FILLERS or not tokens(word)
+
+    while rest and filler(rest[0]):
+        rest = rest[1:]
+    while rest and filler(rest[-1]):
+        rest = rest[:-1]
+    return slot, " ".join(rest)
+
+
+class ResidentFormValidation(ApiBacked, FormValidationAction):
+    """Base of the forms residents fill in: adds stopping and correcting to field validation."""
+
+    stop_words: frozenset[str] = STOP_WORDS | CANCEL_WORDS
+    correctable: tuple[str, ...] = ()
+    # Slots emptied when the resident stops: nothing they typed is kept.
+    forget_on_stop: tuple[str, ...] = ()
+
+    def form_name(self) -> str:
+        return self.name().removeprefix("validate_")
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        # Only once the form is running: "thôi hủy lịch đi" may be what opened the cancel form.
+        if tracker.active_loop_name == self.form_name():
+            text = tracker.latest_message.get("text") or ""
+            if is_stop(text, self.stop_words):
+                dispatcher.utter_message(response="utter_form_stopped")
+                return [*(SlotSet(slot, None) for slot in self.forget_on_stop),
+                        SlotSet(REQUESTED_SLOT, None), ActiveLoop(None)]
+            correction = find_correction(text, self.correctable)
+            if correction is not None:
+                return await self.correct(*correction, dispatcher=dispatcher, tracker=tracker, domain=domain)
+        return list(await super().run(dispatcher, tracker, domain))
+
+    async def correct(self, slot: str, value: str, *, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> list[EventType]:
+        changes: dict[str, Any] = {slot: None}
+        for dependent in DEPENDENTS.get(slot, ()):
+            changes[dependent] = None
+        # The message itself was taken as the answer to the question on screen: take it back.
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested and requested in tracker.slots_to_validate():
+            changes[requested] = None
+        dispatcher.utter_message(response="utter_correcting", field=FIELD_LABELS[slot])
+        if value:
+            result = getattr(self, f"validate_{slot}")(value, dispatcher, tracker, domain)
+            changes.update(await result if asyncio.iscoroutine(result) else result)
+        events: list[EventType] = [SlotSet(name, new) for name, new in changes.items()]
+        if changes.get(slot) is None:
+            # Ask for the corrected field next, even though later fields are empty too.
+            events.append(SlotSet(REQUESTED_SLOT, slot))
+        return events

@@ -1,0 +1,253 @@
+"""Seeing, cancelling and rescheduling a booking, by its code or by the bookings made in this chat."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.types import DomainDict
+
+from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.form_control import STOP_WORDS, ResidentFormValidation
+from actions.formatting import session_time
+
+# The API's code alphabet (no look-alikes such as 0/O, 1/I/L, 2/Z, 5/S, 8/B): what is typed is
+# upper-cased and stripped of spaces and dashes.
+CODE_SYMBOLS = "ACEFGHJKMNPQRTUVWXY34679"
+ACTIVE = ("confirmed", "waitlisted")
+STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang trong danh sách chờ", "cancelled": "đã hủy",
+                 "attended": "đã khám", "no_show": "đã qua, không đến khám"}
+MAX_SHOWN = 3
+
+
+def normalize_code(text: str) -> str | None:
+    """The booking code in what the resident typed ("mã ke3m-x7pa"), or None if there is none.
+
+    A code split over several words ("KE3M X7PA") must contain a digit: otherwise two ordinary
+    words ("khám chữa") could be taken for one."""
+    chunks = [re.sub(r"[^0-9A-Za-z]", "", word).upper() for word in re.split(r"[\s\-]+", str(text))]
+    for end in range(len(chunks), 0, -1):
+        for start in range(end - 1, max(end - 4, -1), -1):
+            code = "".join(chunks[start:end])
+            if len(code) == 8 and all(ch in CODE_SYMBOLS for ch in code) and (
+                    start == end - 1 or any(ch.isdigit() for ch in code)):
+                return code
+    return None
+
+
+def codes_in_message(tracker: Tracker) -> list[str]:
+    found = [normalize_code(str(e.get("value", ""))) for e in tracker.latest_message.get("entities", [])
+             if e.get("entity") == "booking_code"]
+    return [code for code in dict.fromkeys(found) if code]
+
+
+def describe(booking: dict[str, Any]) -> str:
+    session = booking["session"]
+    line = (f"Mã {booking['code']}: {STATUS_LABELS.get(booking['status'], booking['status'])} — "
+            f"{session_time(session['starts_at'], session['ends_at'])}, {session['site']['name']}")
+    if booking["status"] == "waitlisted" and booking.get("waitlist_position"):
+        line += f" (thứ {booking['waitlist_position']} trong danh sách chờ)"
+    return line
+
+
+def manage_buttons(booking: dict[str, Any]) -> list[dict[str, str]]:
+    if booking["status"] not in ACTIVE:
+        return []
+    code = booking["code"]
+    return [{"title": f"Đổi lịch {code}", "payload": f'/reschedule_booking{{"booking_code": "{code}"}}'},
+            {"title": f"Hủy lịch {code}", "payload": f'/cancel_booking{{"booking_code": "{code}"}}'}]
+
+
+class ActionShowBookings(ApiBacked, Action):
+    """ "Lịch của tôi": the bookings named in the message, else those made in this chat."""
+
+    def name(self) -> str:
+        return "action_show_bookings"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        codes = codes_in_message(tracker) or list(tracker.get_slot("my_booking_codes") or [])[-MAX_SHOWN:]
+        if not codes:
+            dispatcher.utter_message(response="utter_ask_code_to_show")
+            return []
+        for code in codes[:MAX_SHOWN]:
+            try:
+                booking = await self.client.get_booking(code)
+            except ApiUnavailable:
+                dispatcher.utter_message(response="utter_service_busy")
+                return []
+            except ApiError:
+                dispatcher.utter_message(response="utter_code_not_found", code=code)
+                continue
+            dispatcher.utter_message(text=describe(booking), buttons=manage_buttons(booking))
+        return []
+
+
+class ActionAskBookingCode(Action):
+    """Which booking to cancel or change: the ones made in this chat as buttons, or type the code."""
+
+    def name(self) -> str:
+        return "action_ask_booking_code"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        codes = list(tracker.get_slot("my_booking_codes") or [])[-MAX_SHOWN:]
+        dispatcher.utter_message(response="utter_ask_booking_code", buttons=[
+            {"title": code, "payload": f'/inform{{"booking_code": "{code}"}}'} for code in codes])
+        return []
+
+
+class BookingCodeForm(ResidentFormValidation):
+    """Validation shared by the cancel and reschedule forms: the code must name an active booking."""
+
+    # "hủy" answers the cancel question here, so only the other stop words end these forms.
+    stop_words = STOP_WORDS
+    forget_on_stop = ("booking_code", "cancel_confirmed", "session_id")
+
+    async def active_booking(self, value: Any, dispatcher: CollectingDispatcher
+                             ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """(booking, slot changes): the booking if it can still be changed, else why not, said."""
+        code = normalize_code(str(value or ""))
+        if code is None:
+            dispatcher.utter_message(response="utter_code_invalid")
+            return None, {"booking_code": None}
+        try:
+            booking = await self.client.get_booking(code)
+        except ApiUnavailable:
+            dispatcher.utter_message(response="utter_service_busy")
+            return None, {"booking_code": None}
+        except ApiError:
+            dispatcher.utter_message(response="utter_code_not_found", code=code)
+            return None, {"booking_code": None}
+        if booking["status"] not in ACTIVE:
+            # Nothing left to change: say so and end the form rather than ask for another code.
+            dispatcher.utter_message(response="utter_booking_not_active", code=code,
+                                     status=STATUS_LABELS.get(booking["status"], booking["status"]))
+            return None, {"booking_code": None, REQUESTED_SLOT: None}
+        return booking, {"booking_code": code}
+
+
+class ValidateCancelForm(BookingCodeForm):
+    def name(self) -> str:
+        return "validate_cancel_form"
+
+    async def validate_booking_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> dict[str, Any]:
+        return (await self.active_booking(value, dispatcher))[1]
+
+    def validate_cancel_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        return {"cancel_confirmed": bool(value)}
+
+
+class ValidateRescheduleForm(BookingCodeForm):
+    correctable = ("session_id",)
+
+    def name(self) -> str:
+        return "validate_reschedule_form"
+
+    async def validate_booking_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> dict[str, Any]:
+        booking, changes = await self.active_booking(value, dispatcher)
+        if booking is not None:
+            # New sessions are offered in the booking's own commune.
+            site = booking["session"]["site"]
+            changes.update(commune_id=site["commune_id"], commune=site["commune_name"])
+        return changes
+
+    async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        try:
+            offered = await offered_sessions(self, tracker)
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return {"session_id": None}
+        if str(value) not in {str(s["id"]) for s in offered}:
+            dispatcher.utter_message(response="utter_session_not_offered")
+            return {"session_id": None}
+        return {"session_id": str(value)}
+
+
+async def offered_sessions(backed: ApiBacked, tracker: Tracker) -> list[dict[str, Any]]:
+    """Sessions the resident may pick: the commune's coming ones, minus the one being changed."""
+    sessions = await backed.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
+    code = tracker.get_slot("booking_code")
+    if tracker.active_loop_name == "reschedule_form" and code:
+        current = (await backed.client.get_booking(code))["session_id"]
+        sessions = [s for s in sessions if s["id"] != current]
+    return sessions
+
+
+class ActionAskCancelConfirmed(ApiBacked, Action):
+    def name(self) -> str:
+        return "action_ask_cancel_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        try:
+            booking = await self.client.get_booking(tracker.get_slot("booking_code"))
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        dispatcher.utter_message(response="utter_ask_cancel_confirmed", booking=describe(booking))
+        return []
+
+
+def forget_booking_choice() -> list[EventType]:
+    return [SlotSet("booking_code", None), SlotSet("cancel_confirmed", None), SlotSet("session_id", None)]
+
+
+class ActionSubmitCancel(ApiBacked, Action):
+    def name(self) -> str:
+        return "action_submit_cancel"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        code, confirmed = tracker.get_slot("booking_code"), tracker.get_slot("cancel_confirmed")
+        if code and confirmed is False:
+            dispatcher.utter_message(response="utter_booking_kept", code=code)
+        elif code and confirmed:
+            try:
+                booking = await self.client.cancel_booking(code)
+            except ApiUnavailable:
+                dispatcher.utter_message(response="utter_service_busy")
+                return []  # kept, so the resident can simply say "có" again
+            except ApiError as error:
+                dispatcher.utter_message(text=error.message)
+            else:
+                session = booking["session"]
+                dispatcher.utter_message(response="utter_booking_cancelled", code=code,
+                                         when=session_time(session["starts_at"], session["ends_at"]))
+        return forget_booking_choice()
+
+
+class ActionSubmitReschedule(ApiBacked, Action):
+    def name(self) -> str:
+        return "action_submit_reschedule"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        code, session_id = tracker.get_slot("booking_code"), tracker.get_slot("session_id")
+        if not (code and session_id):
+            return forget_booking_choice()  # stopped, or nothing left to change: already explained
+        try:
+            booking = await self.client.reschedule_booking(code, int(session_id))
+        except ApiUnavailable:
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        except ApiError as error:
+            dispatcher.utter_message(text=error.message)
+            return forget_booking_choice()
+        session = booking["session"]
+        when = session_time(session["starts_at"], session["ends_at"])
+        if booking["status"] == "confirmed":
+            dispatcher.utter_message(response="utter_booking_rescheduled", code=code, when=when,
+                                     place=session["site"]["name"])
+        else:
+            dispatcher.utter_message(response="utter_booking_waitlisted", code=code, when=when,
+                                     position=booking["waitlist_position"])
+        return forget_booking_choice()

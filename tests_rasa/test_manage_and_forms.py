@@ -1,0 +1,257 @@
+"""Stopping and correcting inside forms; seeing, cancelling and rescheduling bookings; handoff and
+scam reports — actions run against a fake API over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from rasa_sdk.events import ActiveLoop, SlotSet
+
+from actions.booking import ActionAskBookingConfirmed, ActionAskSessionId
+from actions.booking_form import ValidateBookingForm
+from actions.form_control import CANCEL_WORDS, STOP_WORDS, find_correction, is_stop
+from actions.manage import (
+    ActionShowBookings,
+    ActionSubmitCancel,
+    ActionSubmitReschedule,
+    ValidateCancelForm,
+    ValidateRescheduleForm,
+    normalize_code,
+)
+from actions.safety import ActionReportScam, ActionRouteInform
+from actions.schedule import ActionHandoff
+from tests_rasa.fake_api import json_handler, run_action, tracker
+
+BOOKING_FIELDS = ("full_name", "birth_date", "cccd", "phone", "commune", "session_id")
+SITE = {"id": 3, "commune_id": 9, "commune_name": "Hữu Liên", "name": "Trạm Y tế xã Hữu Liên", "kind": "station",
+        "address": "thôn Riềng", "phone": "0205 3840 123", "active": True}
+
+
+def booking(code: str = "KE3MX7PA", status: str = "confirmed", session_id: int = 12) -> dict[str, Any]:
+    return {"code": code, "status": status, "session_id": session_id, "waitlist_position": None,
+            "session": {"id": session_id, "starts_at": "2026-11-25T07:30:00+07:00",
+                        "ends_at": "2026-11-25T11:00:00+07:00", "site": SITE}}
+
+
+def said(dispatcher: Any) -> list[str]:
+    return [m.get("response") or m.get("text") for m in dispatcher.messages]
+
+
+@pytest.mark.parametrize("text", ["thôi", "Thôi!", "thoi", "thui", "dừng lại", "khong dat nua", "hủy", "huy bo"])
+def test_stop_words_end_the_booking_form(text: str) -> None:
+    assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
+
+
+@pytest.mark.parametrize("text", ["Nông Thị Mai", "thôi được, tôi đồng ý", "không", "hủy"])
+def test_answers_are_not_taken_for_stopping(text: str) -> None:
+    # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
+    assert not is_stop(text, STOP_WORDS)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("sửa ngày sinh", ("birth_date", "")),
+    ("sua ngay sinh thanh 05/03/1958", ("birth_date", "05/03/1958")),
+    ("nhập lại số điện thoại 0912 345 678", ("phone", "0912 345 678")),
+    ("sửa sdt", ("phone", "")),
+    ("số cccd sai rồi", ("cccd", "")),
+    ("đổi xã Hữu Liên", ("commune", "Hữu Liên")),
+    ("sửa họ tên là Nông Thị Mai", ("full_name", "Nông Thị Mai")),
+    ("đổi buổi khám", ("session_id", "")),
+])
+def test_corrections_name_the_field_and_the_new_value(text: str, expected: tuple[str, str]) -> None:
+    assert find_correction(text, BOOKING_FIELDS) == expected
+
+
+@pytest.mark.parametrize("text", ["Nông Thị Mai", "xã Đồi Ngang", "0912345678", "/deny", "ngày sinh 05/03/1958"])
+def test_plain_answers_are_not_corrections(text: str) -> None:
+    assert find_correction(text, BOOKING_FIELDS) is None
+
+
+FILLED = {"consent_booking": True, "booking_for": "self", "full_name": "Nông Thị Mai", "birth_date": "1958-03-05"}
+
+
+def test_stop_in_the_middle_of_booking_forgets_everything() -> None:
+    track = tracker("thôi", slots={**FILLED, "requested_slot": "cccd", "cccd": "thôi"}, intent="deny",
+                    form="booking_form")
+    dispatcher, events = run_action(ValidateBookingForm(), {}, track)
+    assert said(dispatcher) == ["utter_form_stopped"]
+    assert ActiveLoop(None) in events and SlotSet("requested_slot", None) in events
+    for slot in ("consent_booking", "full_name", "birth_date", "cccd"):
+        assert SlotSet(slot, None) in events
+
+
+def test_correction_asks_the_field_again_and_drops_the_misread_answer() -> None:
+    track = tracker("sửa ngày sinh", slots={**FILLED, "requested_slot": "phone", "cccd": "003158001234",
+                                             "phone": "sửa ngày sinh"}, intent="inform", form="booking_form")
+    dispatcher, events = run_action(ValidateBookingForm(), {}, track)
+    assert said(dispatcher) == ["utter_correcting"] and dispatcher.messages[0]["field"] == "ngày sinh"
+    assert events == [SlotSet("birth_date", None), SlotSet("phone", None), SlotSet("requested_slot", "birth_date")]
+
+
+def test_correction_with_the_new_value_takes_it_at_once() -> None:
+    track = tracker("sửa tên thành nông văn hùng", slots={**FILLED, "requested_slot": "cccd",
+                                                          "cccd": "sửa tên thành nông văn hùng"},
+                    intent="inform", form="booking_form")
+    _, events = run_action(ValidateBookingForm(), {}, track)
+    assert SlotSet("full_name", "Nông Văn Hùng") in events and SlotSet("cccd", None) in events
+    assert not any(e.get("name") == "requested_slot" for e in events)  # carries on with the next empty one
+
+
+def test_changing_the_commune_drops_the_chosen_session() -> None:
+    routes = {("GET", "/communes"): json_handler({"items": [
+        {"id": 10, "name": "Yên Thịnh", "full_name": "xã Yên Thịnh"}]})}
+    track = tracker("đổi xã Yên Thịnh", slots={**FILLED, "commune": "Hữu Liên", "commune_id": 9,
+                                                "session_id": "12", "requested_slot": "booking_confirmed"},
+                    intent="inform", form="booking_form")
+    _, events = run_action(ValidateBookingForm(), routes, track)
+    assert SlotSet("session_id", None) in events
+    assert SlotSet("commune", "Yên Thịnh") in events and SlotSet("commune_id", 10) in events
+
+
+def test_ordinary_answers_still_go_through_field_validation() -> None:
+    track = tracker("0912 345 678", slots={**FILLED, "cccd": "003158001234", "requested_slot": "phone",
+                                            "phone": "0912 345 678"}, intent="inform", form="booking_form")
+    _, events = run_action(ValidateBookingForm(), {}, track)
+    assert SlotSet("phone", "0912345678") in events
+
+
+def test_saying_no_at_the_summary_offers_one_button_per_answer() -> None:
+    track = tracker("không", slots={**FILLED, "requested_slot": "booking_confirmed"}, intent="deny")
+    dispatcher, _ = run_action(ActionAskBookingConfirmed(), {}, track)
+    assert said(dispatcher) == ["utter_which_field"]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["sửa họ tên", "sửa ngày sinh"]
+    # …and each payload is understood as that correction.
+    assert all(find_correction(b["payload"], BOOKING_FIELDS) for b in dispatcher.messages[0]["buttons"])
+
+
+@pytest.mark.parametrize(("typed", "code"), [("KE3MX7PA", "KE3MX7PA"), ("mã ke3m-x7pa ạ", "KE3MX7PA"),
+                                             ("ma dat lich la KE3M X7PA", "KE3MX7PA"), ("12345678", None),
+                                             ("hủy lịch", None), ("khám chữa", None), ("mã KE3M - X7PA", "KE3MX7PA")])
+def test_booking_codes_as_typed(typed: str, code: str | None) -> None:
+    assert normalize_code(typed) == code
+
+
+def test_my_bookings_lists_this_chats_bookings_with_change_and_cancel_buttons() -> None:
+    async def by_code(request: web.Request) -> web.StreamResponse:
+        code = request.match_info["code"]
+        if code == "QT4NW6HC":
+            return web.json_response({"code": "not_found", "message": "x"}, status=404)
+        return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
+
+    routes = {("GET", "/bookings/{code}"): by_code}
+    track = tracker("lịch của tôi", slots={"my_booking_codes": ["HP7CV3XA", "KE3MX7PA"]}, intent="my_bookings")
+    dispatcher, _ = run_action(ActionShowBookings(), routes, track)
+    assert dispatcher.messages[0]["text"].startswith("Mã HP7CV3XA: đã hủy — Thứ Tư, 25/11/2026, 7:30–11:00")
+    assert dispatcher.messages[0]["buttons"] == []
+    assert [b["title"] for b in dispatcher.messages[1]["buttons"]] == ["Đổi lịch KE3MX7PA", "Hủy lịch KE3MX7PA"]
+    # A code named in the message wins over the chat's own; an unknown one is said to be unknown.
+    track = tracker("ma QT4NW6HC", [{"entity": "booking_code", "value": "qt4nw6hc"}], intent="my_bookings")
+    dispatcher, _ = run_action(ActionShowBookings(), routes, track)
+    assert said(dispatcher) == ["utter_code_not_found"]
+    dispatcher, _ = run_action(ActionShowBookings(), routes, tracker("lich cua toi", intent="my_bookings"))
+    assert said(dispatcher) == ["utter_ask_code_to_show"]
+
+
+def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() -> None:
+    async def by_code(request: web.Request) -> web.StreamResponse:
+        code = request.match_info["code"]
+        if code == "QT4NW6HC":
+            return web.json_response({"code": "not_found", "message": "x"}, status=404)
+        return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
+
+    routes = {("GET", "/bookings/{code}"): by_code}
+
+    def validate(text: str) -> tuple[list[str], list[Any]]:
+        track = tracker(text, slots={"requested_slot": "booking_code", "booking_code": text}, intent="inform",
+                        form="cancel_form")
+        dispatcher, events = run_action(ValidateCancelForm(), routes, track)
+        return said(dispatcher), events
+
+    assert validate("mã ke3mx7pa")[1] == [SlotSet("booking_code", "KE3MX7PA")]
+    assert validate("QT4NW6HC") == (["utter_code_not_found"], [SlotSet("booking_code", None)])
+    assert validate("abc")[0] == ["utter_code_invalid"]
+    messages, events = validate("HP7CV3XA")
+    assert messages == ["utter_booking_not_active"] and SlotSet("requested_slot", None) in events
+    # "hủy" answers "are you sure?" here; "thôi" still stops.
+    track = tracker("thôi", slots={"requested_slot": "cancel_confirmed", "booking_code": "KE3MX7PA"},
+                    intent="deny", form="cancel_form")
+    dispatcher, events = run_action(ValidateCancelForm(), routes, track)
+    assert said(dispatcher) == ["utter_form_stopped"] and ActiveLoop(None) in events
+    track = tracker("hủy", slots={"requested_slot": "cancel_confirmed", "booking_code": "KE3MX7PA",
+                                  "cancel_confirmed": True}, intent="cancel_booking", form="cancel_form")
+    _, events = run_action(ValidateCancelForm(), routes, track)
+    assert SlotSet("cancel_confirmed", True) in events and ActiveLoop(None) not in events
+
+
+def test_submit_cancel_cancels_or_keeps() -> None:
+    seen: list[web.Request] = []
+    routes = {("POST", "/bookings/{code}/cancel"): json_handler(booking(status="cancelled"), seen=seen)}
+    dispatcher, events = run_action(
+        ActionSubmitCancel(), routes, tracker("/affirm", slots={"booking_code": "KE3MX7PA", "cancel_confirmed": True}))
+    assert said(dispatcher) == ["utter_booking_cancelled"] and seen[0].path == "/api/v1/bookings/KE3MX7PA/cancel"
+    assert SlotSet("booking_code", None) in events
+    dispatcher, _ = run_action(
+        ActionSubmitCancel(), {}, tracker("/deny", slots={"booking_code": "KE3MX7PA", "cancel_confirmed": False}))
+    assert said(dispatcher) == ["utter_booking_kept"]
+
+
+def test_reschedule_offers_the_communes_other_sessions_and_moves_the_booking() -> None:
+    sessions = {"items": [{"id": 12, "starts_at": "2026-11-25T07:30:00+07:00", "ends_at": "2026-11-25T11:00:00+07:00",
+                           "site": SITE, "available": 3, "waitlisted": 0},
+                          {"id": 13, "starts_at": "2026-11-27T13:30:00+07:00", "ends_at": "2026-11-27T16:30:00+07:00",
+                           "site": SITE, "available": 0, "waitlisted": 2}]}
+    moved = {**booking(session_id=13), "status": "waitlisted", "waitlist_position": 3}
+    routes = {("GET", "/bookings/{code}"): json_handler(booking()), ("GET", "/sessions"): json_handler(sessions),
+              ("POST", "/bookings/{code}/reschedule"): json_handler(moved)}
+    track = tracker("KE3MX7PA", slots={"requested_slot": "booking_code", "booking_code": "KE3MX7PA"},
+                    intent="inform", form="reschedule_form")
+    _, events = run_action(ValidateRescheduleForm(), routes, track)
+    assert SlotSet("commune_id", 9) in events and SlotSet("booking_code", "KE3MX7PA") in events
+
+    chosen = {"booking_code": "KE3MX7PA", "commune_id": 9, "requested_slot": "session_id"}
+    dispatcher, _ = run_action(ActionAskSessionId(), routes, tracker("", slots=chosen, form="reschedule_form"))
+    titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
+    assert titles == ["Thứ Sáu, 27/11/2026, 13:30–16:30 · Trạm Y tế xã Hữu Liên · hết chỗ, 2 người đang chờ"]
+    dispatcher, events = run_action(ValidateRescheduleForm(), routes, tracker(
+        "/inform", slots={**chosen, "session_id": "12"}, form="reschedule_form"))
+    assert said(dispatcher) == ["utter_session_not_offered"] and SlotSet("session_id", None) in events
+
+    dispatcher, _ = run_action(ActionSubmitReschedule(), routes, tracker(
+        "/inform", slots={"booking_code": "KE3MX7PA", "session_id": "13"}))
+    assert said(dispatcher) == ["utter_booking_waitlisted"] and dispatcher.messages[0]["position"] == 3
+
+
+def test_reschedule_refused_by_the_api_says_why() -> None:
+    refusal = {"code": "session_full", "message": "Buổi khám này đã hết chỗ."}
+    routes = {("POST", "/bookings/{code}/reschedule"): json_handler(refusal, status=409)}
+    dispatcher, events = run_action(ActionSubmitReschedule(), routes, tracker(
+        "/inform", slots={"booking_code": "KE3MX7PA", "session_id": "13"}))
+    assert said(dispatcher) == ["Buổi khám này đã hết chỗ."] and SlotSet("booking_code", None) in events
+
+
+def test_handoff_gives_the_stations_phone_or_asks_for_the_commune() -> None:
+    huu_lien = {"id": 9, "name": "Hữu Liên", "full_name": "xã Hữu Liên"}
+    routes = {("GET", "/communes"): json_handler({"items": [huu_lien]}),
+              ("GET", "/sites"): json_handler({"items": [{**SITE, "kind": "mobile", "phone": ""}, SITE]})}
+    dispatcher, events = run_action(ActionHandoff(), routes, tracker("cho tôi gặp cán bộ", intent="human_handoff"))
+    assert said(dispatcher) == ["utter_ask_commune"] and events == [SlotSet("awaiting_commune", "handoff")]
+    # The bare commune name that comes next is routed back to the handoff.
+    dispatcher, events = run_action(ActionRouteInform(), routes, tracker(
+        "huu lien", intent="inform", slots={"awaiting_commune": "handoff"}))
+    assert said(dispatcher) == ["utter_handoff_station"] and dispatcher.messages[0]["phone"] == "0205 3840 123"
+    assert SlotSet("awaiting_commune", None) in events and SlotSet("commune_id", 9) in events
+
+
+def test_scam_report_warns_first_and_is_filed_with_the_commune() -> None:
+    seen: list[web.Request] = []
+    routes = {("POST", "/reports/scam"): json_handler({"id": 1}, status=201, seen=seen)}
+    text = "có người gọi bảo chuyển tiền để được khám"
+    dispatcher, _ = run_action(ActionReportScam(), routes, tracker(text, slots={"commune_id": 9}))
+    assert said(dispatcher) == ["utter_scam_warning", "utter_scam_recorded"]
+    assert seen[0]["json"] == {"text": text, "channel": "zalo", "commune_id": 9}
+    # The API down: the warning still goes out.
+    dispatcher, _ = run_action(ActionReportScam(), {}, tracker(text))
+    assert said(dispatcher) == ["utter_scam_warning"]
+
