@@ -12,6 +12,8 @@ train: setup-rasa
 test: setup-rasa lint typecheck train
 	.venv/bin/python -m pytest
 	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
+	.venv-rasa/bin/rasa test core --model models/bot.tar.gz --stories tests_rasa/conversations \
+		--fail-on-prediction-errors --out var/conversation-tests
 	.venv-rasa/bin/python -m pytest -c tests_rasa/pytest.ini --rootdir . tests_rasa
 
 setup:

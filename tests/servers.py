@@ -33,6 +33,7 @@ def api_env(database_url: str) -> dict[str, str]:
 @dataclass
 class ProcessOutput:
     text: str = ""
+    pid: int = 0
 
 
 @contextmanager
@@ -45,6 +46,7 @@ def running_process(command: list[str], *, env: dict[str, str], ready_url: str, 
     output = ProcessOutput()
     log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    output.pid = process.pid
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -102,3 +102,63 @@ def test_refusing_consent_stores_nothing(assistant: dict[str, str]) -> None:
     assert "không lưu" in texts(answer)
     tracker = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()
     assert tracker["active_loop"] in ({}, None) or not tracker["active_loop"].get("name")
+
+
+def test_resident_sees_reschedules_and_cancels_in_the_same_chat(assistant: dict[str, str]) -> None:
+    sender = "e2e-manage"
+    for text in ("dat lich kham", "dong y", "cho toi", "Lương Văn Tâm", "05/03/1958", "003058004321",
+                 "0912 345 678", "huu lien"):
+        sessions = say(assistant, sender, text)
+    say(assistant, sender, sessions[-1]["buttons"][0]["payload"])
+    say(assistant, sender, "/affirm")
+    code = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()["slots"][
+        "my_booking_codes"][-1]
+
+    shown = say(assistant, sender, "xem lich toi da dat")
+    assert f"Mã {code}: đã xác nhận" in texts(shown)
+    assert [b["title"] for b in shown[0]["buttons"]] == [f"Đổi lịch {code}", f"Hủy lịch {code}"]
+
+    which = say(assistant, sender, "toi muon doi lich kham")
+    assert [b["title"] for b in which[-1]["buttons"]] == [code]
+    offered = say(assistant, sender, which[-1]["buttons"][0]["payload"])
+    first_session = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["session_id"]
+    assert offered[-1]["buttons"] and all(str(first_session) not in b["payload"] for b in offered[-1]["buttons"])
+    moved = say(assistant, sender, offered[-1]["buttons"][0]["payload"])
+    assert "Đã đổi lịch" in texts(moved) or "danh sách chờ" in texts(moved)
+    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["session_id"] != first_session
+
+    asked = say(assistant, sender, f"huy lich {code.lower()}")
+    assert "chắc chắn muốn hủy" in texts(asked)
+    kept = say(assistant, sender, "khong")
+    assert "vẫn giữ nguyên" in texts(kept)
+    say(assistant, sender, f"huy lich {code}")
+    cancelled = say(assistant, sender, "co")
+    assert f"Đã hủy lịch {code}" in texts(cancelled)
+    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["status"] == "cancelled"
+
+
+def test_correcting_and_stopping_midway_keeps_nothing(assistant: dict[str, str]) -> None:
+    sender = "e2e-stop"
+    for text in ("dang ky kham suc khoe", "dong y", "cho bo toi", "Hà Văn Dũng"):
+        say(assistant, sender, text)
+    fixed = say(assistant, sender, "sua ten thanh Hà Văn Dương")
+    assert "sửa họ tên" in texts(fixed) and "Ngày sinh" in texts(fixed)
+    say(assistant, sender, "01/01/1950")
+    back = say(assistant, sender, "sửa ngày sinh")
+    assert "Ngày sinh" in texts(back)
+    say(assistant, sender, "02/01/1950")
+    stopped = say(assistant, sender, "thoi")
+    assert "dừng lại" in texts(stopped)
+    tracker = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()
+    assert not (tracker.get("active_loop") or {}).get("name")
+    assert all(tracker["slots"][slot] is None for slot in ("full_name", "birth_date", "consent_booking"))
+    # The conversation carries on normally afterwards.
+    assert "MIỄN PHÍ" in texts(say(assistant, sender, "kham co mat tien khong"))
+
+
+def test_handoff_gives_the_commune_stations_phone(assistant: dict[str, str]) -> None:
+    sender = "e2e-handoff"
+    asked = say(assistant, sender, "cho toi noi chuyen voi can bo tram y te")
+    assert "xã" in texts(asked)
+    answer = say(assistant, sender, "huu lien")
+    assert "Trạm" in texts(answer) and "(giờ hành chính)" in texts(answer)
