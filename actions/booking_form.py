@@ -11,14 +11,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiError, ApiUnavailable
 from actions.booking import PERSONAL_SLOTS
 from actions.dates import parse_date
-from actions.form_control import FIELD_WORDS, ResidentFormValidation
+from actions.form_control import FIELD_WORDS, FormControl
 from actions.schedule import resolve_commune
 from api.core.errors import InvalidInput
 from api.residents import validation
@@ -49,7 +49,7 @@ def by_rule(dispatcher: CollectingDispatcher, slot: str, rule: Callable[[], str]
         return reask(dispatcher, error.detail_message, slot)
 
 
-class ValidateBookingForm(ResidentFormValidation):
+class ValidateBookingForm(FormControl, FormValidationAction):
     correctable = tuple(FIELD_WORDS)
     forget_on_stop = ("consent_booking", *PERSONAL_SLOTS)
 

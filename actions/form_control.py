@@ -16,7 +16,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked
@@ -51,6 +51,18 @@ DEPENDENTS = {"commune": ("commune_id", "session_id")}
 # Words around the new value: "sửa ngày sinh thành 05/03/1958", "số điện thoại sai rồi".
 _FILLERS = frozenset({"thanh", "la", "lai", "moi", "dung", "cho", "toi", "minh", "di", "nhe", "a", "sai", "roi",
                       "nham", "bi", "oi", "giup", "em", "chau"})
+
+
+def loop_before_latest_message(tracker: Tracker) -> str | None:
+    """The form that was running when the resident sent the latest message (not one it opened)."""
+    active: str | None = None
+    before: str | None = None
+    for event in tracker.events:
+        if event.get("event") == "active_loop":
+            active = event.get("name")
+        elif event.get("event") == "user":
+            before = active
+    return before
 
 
 def is_stop(text: str, words: frozenset[str]) -> bool:
@@ -96,21 +108,26 @@ def find_correction(text: str, fields: tuple[str, ...]) -> tuple[str, str] | Non
     return slot, " ".join(rest)
 
 
-class ResidentFormValidation(ApiBacked, FormValidationAction):
-    """Base of the forms residents fill in: adds stopping and correcting to field validation."""
+class FormControl(ApiBacked):
+    """Mixed into the validation actions of the forms residents fill in (before FormValidationAction):
+    adds stopping and correcting to field validation. Not an Action itself, so the action server
+    does not try to register it."""
 
     stop_words: frozenset[str] = STOP_WORDS | CANCEL_WORDS
     correctable: tuple[str, ...] = ()
     # Slots emptied when the resident stops: nothing they typed is kept.
     forget_on_stop: tuple[str, ...] = ()
 
+    def name(self) -> str:
+        raise NotImplementedError
+
     def form_name(self) -> str:
         return self.name().removeprefix("validate_")
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
-        # Only once the form is running: "thôi hủy lịch đi" may be what opened the cancel form.
-        if tracker.active_loop_name == self.form_name():
+        # Only once the form is running: "đổi lịch khám" may be what opened the reschedule form.
+        if loop_before_latest_message(tracker) == self.form_name():
             text = tracker.latest_message.get("text") or ""
             if is_stop(text, self.stop_words):
                 dispatcher.utter_message(response="utter_form_stopped")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiError, ApiUnavailable
-from actions.form_control import STOP_WORDS, ResidentFormValidation
+from actions.form_control import STOP_WORDS, FormControl
 from actions.formatting import session_time
 
 # The API's code alphabet (no look-alikes such as 0/O, 1/I/L, 2/Z, 5/S, 8/B): what is typed is
@@ -101,8 +101,8 @@ class ActionAskBookingCode(Action):
         return []
 
 
-class BookingCodeForm(ResidentFormValidation):
-    """Validation shared by the cancel and reschedule forms: the code must name an active booking."""
+class BookingCodeForm(FormControl):
+    """Mixed into the cancel and reschedule form validations: the code must name an active booking."""
 
     # "hủy" answers the cancel question here, so only the other stop words end these forms.
     stop_words = STOP_WORDS
@@ -131,7 +131,7 @@ class BookingCodeForm(ResidentFormValidation):
         return booking, {"booking_code": code}
 
 
-class ValidateCancelForm(BookingCodeForm):
+class ValidateCancelForm(BookingCodeForm, FormValidationAction):
     def name(self) -> str:
         return "validate_cancel_form"
 
@@ -144,7 +144,7 @@ class ValidateCancelForm(BookingCodeForm):
         return {"cancel_confirmed": bool(value)}
 
 
-class ValidateRescheduleForm(BookingCodeForm):
+class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):
     correctable = ("session_id",)
 
     def name(self) -> str:

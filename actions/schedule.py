@@ -54,8 +54,9 @@ async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, q
     return None
 
 
-class CommuneAction(ApiBacked, Action):
-    """An action about one commune: finds it (asking when needed), then `answer`s for it."""
+class CommuneAction(ApiBacked):
+    """Mixed into actions about one commune: finds it (asking when needed), then `answer`s for it.
+    Not an Action itself, so the action server does not try to register it."""
 
     purpose = ""
 
@@ -76,7 +77,7 @@ class CommuneAction(ApiBacked, Action):
         raise NotImplementedError
 
 
-class ActionListSessions(CommuneAction):
+class ActionListSessions(CommuneAction, Action):
     purpose = "schedule"
 
     def name(self) -> str:
@@ -100,7 +101,7 @@ class ActionListSessions(CommuneAction):
         return []
 
 
-class ActionHandoff(CommuneAction):
+class ActionHandoff(CommuneAction, Action):
     """Puts the resident in touch with a person: their commune health station's phone."""
 
     purpose = "handoff"

@@ -48,7 +48,8 @@ def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict
     With `form`, that form is active and the slots are what the message has just filled, as
     Rasa passes them to the form's validation action."""
     slots = slots or {}
-    events: list[dict[str, Any]] = [{"event": "user", "text": text}]
+    events: list[dict[str, Any]] = [{"event": "active_loop", "name": form}] if form else []
+    events.append({"event": "user", "text": text})
     if form:
         events += [{"event": "slot", "name": name, "value": value} for name, value in slots.items()
                    if name != "requested_slot"]

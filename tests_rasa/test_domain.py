@@ -35,3 +35,14 @@ def test_every_response_and_action_used_by_the_action_server_is_declared() -> No
     assert used_responses <= set(domain.responses), used_responses - set(domain.responses)
     used_actions = set(re.findall(r'return "(action_\w+)"', source))
     assert used_actions <= set(domain.user_actions), used_actions - set(domain.user_actions)
+
+
+def test_the_action_server_registers_exactly_the_domains_custom_actions() -> None:
+    # The action server instantiates every Action subclass it finds: a base class without a name
+    # would stop it from starting, and an action missing from the domain could never be predicted.
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    custom = {name for name in load_domain().user_actions if name.startswith(("action_", "validate_"))}
+    assert set(executor.actions) == custom

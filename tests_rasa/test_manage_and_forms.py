@@ -255,3 +255,12 @@ def test_scam_report_warns_first_and_is_filed_with_the_commune() -> None:
     dispatcher, _ = run_action(ActionReportScam(), {}, tracker(text))
     assert said(dispatcher) == ["utter_scam_warning"]
 
+
+
+def test_the_message_that_opens_a_form_is_not_a_correction_or_a_stop() -> None:
+    # "đổi lịch khám" opens the reschedule form; it must not be read as "change the session".
+    track = tracker("toi muon doi lich kham", intent="reschedule_booking", form="reschedule_form")
+    track.events = [{"event": "user", "text": "toi muon doi lich kham"},
+                    {"event": "active_loop", "name": "reschedule_form"}]
+    dispatcher, events = run_action(ValidateRescheduleForm(), {}, track)
+    assert "utter_correcting" not in said(dispatcher) and ActiveLoop(None) not in events
