@@ -120,6 +120,9 @@ class ValidateBookingForm(FormControl, FormValidationAction):
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
+        if not str(value).isdigit():
+            dispatcher.utter_message(response="utter_choose_session_by_button")
+            return {"session_id": None}
         try:
             sessions = await self.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
         except (ApiUnavailable, ApiError):

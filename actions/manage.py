@@ -161,6 +161,9 @@ class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
+        if not str(value).isdigit():
+            dispatcher.utter_message(response="utter_choose_session_by_button")
+            return {"session_id": None}
         try:
             offered = await offered_sessions(self, tracker)
         except (ApiUnavailable, ApiError):

@@ -264,3 +264,10 @@ def test_the_message_that_opens_a_form_is_not_a_correction_or_a_stop() -> None:
                     {"event": "active_loop", "name": "reschedule_form"}]
     dispatcher, events = run_action(ValidateRescheduleForm(), {}, track)
     assert "utter_correcting" not in said(dispatcher) and ActiveLoop(None) not in events
+
+
+def test_a_session_typed_instead_of_tapped_shows_the_buttons_again() -> None:
+    track = tracker("huu lien", slots={**FILLED, "commune_id": 9, "requested_slot": "session_id",
+                                       "session_id": "huu lien"}, intent="inform", form="booking_form")
+    dispatcher, events = run_action(ValidateBookingForm(), {}, track)
+    assert said(dispatcher) == ["utter_choose_session_by_button"] and SlotSet("session_id", None) in events
