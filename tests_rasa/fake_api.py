@@ -45,14 +45,15 @@ def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict
             *, intent: str = "faq", form: str | None = None) -> Tracker:
     """A tracker whose latest message is `text` (from Zalo), for calling actions directly.
 
-    With `form`, that form is active and the slots are what the message has just filled, as
-    Rasa passes them to the form's validation action."""
+    With `form`, that form is active and the requested slot holds what the message has just
+    filled, as Rasa passes it to the form's validation action."""
     slots = slots or {}
     events: list[dict[str, Any]] = [{"event": "active_loop", "name": form}] if form else []
     events.append({"event": "user", "text": text})
-    if form:
-        events += [{"event": "slot", "name": name, "value": value} for name, value in slots.items()
-                   if name != "requested_slot"]
+    requested = slots.get("requested_slot")
+    if form and requested in slots:
+        # The answer to the question on screen is the one slot candidate the form passes on.
+        events.append({"event": "slot", "name": requested, "value": slots[requested]})
     return Tracker.from_dict({
         "sender_id": "test-user",
         "slots": slots,
