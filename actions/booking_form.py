@@ -19,6 +19,7 @@ from actions.api import ApiError, ApiUnavailable
 from actions.booking import PERSONAL_SLOTS
 from actions.dates import parse_date
 from actions.form_control import FIELD_WORDS, FormControl
+from actions.manage import choose_offered_session
 from actions.schedule import resolve_commune
 from api.core.errors import InvalidInput
 from api.residents import validation
@@ -120,15 +121,5 @@ class ValidateBookingForm(FormControl, FormValidationAction):
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        if not str(value).isdigit():
-            dispatcher.utter_message(response="utter_choose_session_by_button")
-            return {"session_id": None}
-        try:
-            sessions = await self.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
-        except (ApiUnavailable, ApiError):
-            dispatcher.utter_message(response="utter_service_busy")
-            return {"session_id": None}
-        if str(value) not in {str(s["id"]) for s in sessions}:
-            return reask(dispatcher, "Buổi khám này không còn trong lịch của xã. Xin chọn một buổi trong danh sách.",
-                         "session_id")
-        return {"session_id": str(value)}
+        return await choose_offered_session(self, value, dispatcher, tracker, not_offered={
+            "text": "Buổi khám này không còn trong lịch của xã. Xin chọn một buổi trong danh sách."})

@@ -161,18 +161,25 @@ class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        if not str(value).isdigit():
-            dispatcher.utter_message(response="utter_choose_session_by_button")
-            return {"session_id": None}
-        try:
-            offered = await offered_sessions(self, tracker)
-        except (ApiUnavailable, ApiError):
-            dispatcher.utter_message(response="utter_service_busy")
-            return {"session_id": None}
-        if str(value) not in {str(s["id"]) for s in offered}:
-            dispatcher.utter_message(response="utter_session_not_offered")
-            return {"session_id": None}
-        return {"session_id": str(value)}
+        return await choose_offered_session(self, value, dispatcher, tracker,
+                                            not_offered={"response": "utter_session_not_offered"})
+
+
+async def choose_offered_session(backed: ApiBacked, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 *, not_offered: dict[str, str]) -> dict[str, Any]:
+    """The session slot set to a tapped session the resident may pick, or cleared with the reason said."""
+    if not str(value).isdigit():
+        dispatcher.utter_message(response="utter_choose_session_by_button")
+        return {"session_id": None}
+    try:
+        offered = await offered_sessions(backed, tracker)
+    except (ApiUnavailable, ApiError):
+        dispatcher.utter_message(response="utter_service_busy")
+        return {"session_id": None}
+    if str(value) not in {str(s["id"]) for s in offered}:
+        dispatcher.utter_message(**not_offered)
+        return {"session_id": None}
+    return {"session_id": str(value)}
 
 
 async def offered_sessions(backed: ApiBacked, tracker: Tracker) -> list[dict[str, Any]]:

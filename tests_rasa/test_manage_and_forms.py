@@ -35,6 +35,14 @@ def booking(code: str = "KE3MX7PA", status: str = "confirmed", session_id: int =
                         "ends_at": "2026-11-25T11:00:00+07:00", "site": SITE}}
 
 
+async def bookings_by_code(request: web.Request) -> web.StreamResponse:
+    """GET /bookings/{code}: QT4NW6HC is unknown, HP7CV3XA cancelled, any other code confirmed."""
+    code = request.match_info["code"]
+    if code == "QT4NW6HC":
+        return web.json_response({"code": "not_found", "message": "x"}, status=404)
+    return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
+
+
 def said(dispatcher: Any) -> list[str]:
     return [m.get("response") or m.get("text") for m in dispatcher.messages]
 
@@ -134,13 +142,7 @@ def test_booking_codes_as_typed(typed: str, code: str | None) -> None:
 
 
 def test_my_bookings_lists_this_chats_bookings_with_change_and_cancel_buttons() -> None:
-    async def by_code(request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"]
-        if code == "QT4NW6HC":
-            return web.json_response({"code": "not_found", "message": "x"}, status=404)
-        return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
-
-    routes = {("GET", "/bookings/{code}"): by_code}
+    routes = {("GET", "/bookings/{code}"): bookings_by_code}
     track = tracker("lịch của tôi", slots={"my_booking_codes": ["HP7CV3XA", "KE3MX7PA"]}, intent="my_bookings")
     dispatcher, _ = run_action(ActionShowBookings(), routes, track)
     assert dispatcher.messages[0]["text"].startswith("Mã HP7CV3XA: đã hủy — Thứ Tư, 25/11/2026, 7:30–11:00")
@@ -155,13 +157,7 @@ def test_my_bookings_lists_this_chats_bookings_with_change_and_cancel_buttons() 
 
 
 def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() -> None:
-    async def by_code(request: web.Request) -> web.StreamResponse:
-        code = request.match_info["code"]
-        if code == "QT4NW6HC":
-            return web.json_response({"code": "not_found", "message": "x"}, status=404)
-        return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
-
-    routes = {("GET", "/bookings/{code}"): by_code}
+    routes = {("GET", "/bookings/{code}"): bookings_by_code}
 
     def validate(text: str) -> tuple[list[str], list[Any]]:
         track = tracker(text, slots={"requested_slot": "booking_code", "booking_code": text}, intent="inform",
