@@ -1,4 +1,5 @@
-"""Command line: python -m api migrate | seed-content | seed-demo | create-staff | serve | make-migration."""
+"""Command line: python -m api migrate | seed-content | seed-demo | create-staff | create-api-key | purge |
+rotate-keys | serve | make-migration."""
 
 from __future__ import annotations
 
@@ -65,6 +66,47 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_api_key(args: argparse.Namespace) -> int:
+    import secrets
+
+    from api.records.models import ApiKey
+    from api.records.router import api_key_hash
+
+    key = "ksk_" + secrets.token_urlsafe(32)
+    with _database().write() as session:
+        if session.query(ApiKey).filter_by(name=args.name).first() is not None:
+            print(f"Lỗi: đã có khóa tên {args.name}.", file=sys.stderr)
+            return 2
+        session.add(ApiKey(name=args.name, key_hash=api_key_hash(key)))
+    # Shown once: only its hash is stored.
+    print(f"Khóa API cho {args.name} (chỉ hiện một lần, hãy lưu lại):\n{key}")
+    return 0
+
+
+def cmd_purge(_args: argparse.Namespace) -> int:
+    from api.privacy.service import purge
+
+    settings = get_settings()
+    with _database().write() as session:
+        purged = purge(session, settings)
+    print(f"Đã xóa dữ liệu quá hạn lưu trữ ({settings.personal_data_retention_days} ngày): {purged}")
+    return 0
+
+
+def cmd_rotate_keys(_args: argparse.Namespace) -> int:
+    from api.core.crypto import Crypto
+    from api.privacy.service import rotate_keys
+
+    settings = get_settings()
+    if not settings.previous_secret_keys.strip():
+        print("Lỗi: đặt SECRET_KEY là khóa mới và PREVIOUS_SECRET_KEYS là khóa cũ rồi chạy lại.", file=sys.stderr)
+        return 2
+    with _database().write() as session:
+        rotated = rotate_keys(session, Crypto.from_settings(settings))
+    print(f"Đã mã hóa lại bằng khóa mới: {rotated}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -111,6 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("--full-name", default="")
     staff.add_argument("--commune-id", type=int)
     staff.set_defaults(func=cmd_create_staff)
+
+    api_key = sub.add_parser("create-api-key", help="create a key for the health information system")
+    api_key.add_argument("--name", required=True)
+    api_key.set_defaults(func=cmd_create_api_key)
+
+    sub.add_parser("purge", help="erase personal data past its retention period (run daily)").set_defaults(
+        func=cmd_purge)
+    sub.add_parser("rotate-keys", help="re-encrypt and re-hash personal data under SECRET_KEY").set_defaults(
+        func=cmd_rotate_keys)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")

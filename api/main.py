@@ -18,6 +18,8 @@ from api.core.db import Database
 from api.deps import DatabaseDep
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
+from api.privacy.router import router as privacy_router
+from api.records.router import router as records_router
 from api.reports.router import router as reports_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
@@ -60,9 +62,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.faq_index = FaqIndexCache()
     handlers.install(app)
     logs.install()
-    app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       larger={f"{API_PREFIX}/records/import": settings.max_import_bytes})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
-               reports_router)
+               reports_router, records_router, privacy_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     return app

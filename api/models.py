@@ -5,6 +5,8 @@ from api.bookings.models import Booking, IdempotencyKey
 from api.communes.models import Commune, Province, Site
 from api.core.db import Base
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
+from api.privacy.models import Consent, Throttle
+from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.reports.models import ScamReport
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
@@ -12,6 +14,6 @@ from api.staff.models import StaffUser
 
 __all__ = [
     "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "FaqAnswer", "FaqEntry", "FaqQuestion",
-    "IdempotencyKey", "UnansweredQuestion",
+    "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord", "RecordImport", "Throttle",
     "Province", "Resident", "ScamReport", "Site", "StaffUser",
 ]

@@ -28,7 +28,8 @@ class Booking(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_sessions.id"))
-    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    # NULL once the resident's personal data is erased: the booking stays as an anonymous count.
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     # confirmed | waitlisted | cancelled | attended | no_show
     status: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))

@@ -65,5 +65,5 @@ def mark_attendance(
     code: str, body: AttendanceIn, staff: StationUser, database: DatabaseDep, crypto: CryptoDep
 ) -> BookingOut:
     with database.write() as db:
-        booking = service.mark_attendance(db=db, actor=staff, code=code, attended=body.attended)
+        booking = service.mark_attendance(db=db, crypto=crypto, actor=staff, code=code, attended=body.attended)
         return service.booking_out(db, crypto, booking)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.core.types import DbId, PlausibleDate
+from api.privacy.consent import NOTICE_VERSION_PATTERN
 from api.sessions.schemas import SessionOut
 
 BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_show"]
@@ -24,6 +25,9 @@ class BookingCreate(BaseModel):
     resident: ResidentIn
     channel: str = Field(default="api", pattern=r"^[a-z_]{2,16}$")
     referral_code: str | None = Field(default=None, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+    consent_notice: str | None = Field(
+        default=None, pattern=NOTICE_VERSION_PATTERN,
+        description="phiên bản thông báo xử lý dữ liệu mà người dân đã đồng ý (lưu cùng thời điểm đồng ý)")
 
 
 class RescheduleIn(BaseModel):

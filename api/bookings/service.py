@@ -22,6 +22,8 @@ from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import AppError, Conflict, InvalidInput, NotFound
 from api.core.rawsql import Raw
+from api.privacy.consent import record_consent
+from api.records import service as records
 from api.residents import validation
 from api.residents.models import Resident
 from api.sessions import seats
@@ -103,6 +105,10 @@ _SQL_INSERT_KEY = (
 )
 
 
+# Shown for a booking whose resident asked for their data to be erased.
+ERASED_RESIDENT = ResidentSummary(full_name="(đã xóa theo yêu cầu)", phone_masked="")
+
+
 @dataclass(frozen=True)
 class BookingResult:
     out: BookingOut
@@ -179,6 +185,9 @@ def book(
     code = codes.new_code()
     created_at = utcnow()
     now = raw.timestamp(created_at)
+    if body.consent_notice is not None:
+        record_consent(raw, subject_hash=crypto.lookup_hash(cccd), resident_id=resident_id, purpose="booking",
+                       notice_version=body.consent_notice, channel=body.channel, now=created_at)
     inserted = raw.row(_SQL_INSERT_BOOKING, {
         "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
         "channel": body.channel, "referral_code": body.referral_code, "now": now,
@@ -290,13 +299,19 @@ def reschedule(*, db: Session, code: str, session_id: int) -> Booking:
     return booking
 
 
-def mark_attendance(*, db: Session, actor: StaffUser, code: str, attended: bool) -> Booking:
+def mark_attendance(*, db: Session, crypto: Crypto, actor: StaffUser, code: str, attended: bool) -> Booking:
     booking = get_booking(db, code)
     if booking.status not in ("confirmed", "attended", "no_show"):
         raise BookingNotActive("Chỉ ghi nhận có mặt cho lịch hẹn đã xác nhận.")
     booking.status = "attended" if attended else "no_show"
     record(db, actor=actor, action="booking.attendance", entity="booking", entity_id=booking.code,
            attended=attended)
+    resident = db.get(Resident, booking.resident_id) if booking.resident_id is not None else None
+    if attended and resident is not None:
+        # Examined: the e-health book now waits for this exam's results.
+        exam_day = to_local(db.get_one(ExamSession, booking.session_id).starts_at).date()
+        records.mark_exam_done(db, crypto, cccd_enc=resident.cccd_enc, birth_date_enc=resident.birth_date_enc,
+                               commune_id=resident.commune_id, exam_day=exam_day)
     db.flush()
     return booking
 
@@ -313,7 +328,7 @@ def waitlist_position(db: Session, booking: Booking) -> int | None:
 
 
 def booking_out(db: Session, crypto: Crypto, booking: Booking) -> BookingOut:
-    resident = db.get_one(Resident, booking.resident_id)
+    resident = db.get(Resident, booking.resident_id) if booking.resident_id is not None else None
     # A Core read: seat counts are changed by UPDATE statements the identity map never sees.
     return BookingOut(
         code=booking.code,
@@ -323,7 +338,7 @@ def booking_out(db: Session, crypto: Crypto, booking: Booking) -> BookingOut:
         waitlist_position=waitlist_position(db, booking),
         resident=ResidentSummary(
             full_name=resident.full_name, phone_masked=validation.mask(crypto.decrypt(resident.phone_enc))
-        ),
+        ) if resident is not None else ERASED_RESIDENT,
         channel=booking.channel,
         referral_code=booking.referral_code,
         created_at=to_local(booking.created_at),

@@ -26,6 +26,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     sqlite_busy_timeout_ms: int = 30_000
     sql_echo: bool = False
+    # CSV imports of record status are larger than any JSON request.
+    max_import_bytes: int = 5 * 1024 * 1024
+
+    # Identity checks (record status, "what do you hold", erase): every attempt of a chat counts;
+    # for a CCCD only failures count, so its owner is not locked out by their own lookups.
+    lookup_chat_attempts: int = 10
+    lookup_chat_window_minutes: int = 60
+    lookup_cccd_failures: int = 3
+    lookup_cccd_window_minutes: int = 24 * 60
+    # All chats together: a flood of failures from many chats pauses identity checks for everyone.
+    lookup_global_failures: int = 500
+    lookup_global_window_minutes: int = 60
+    # The first lockout lasts this long, each next one twice as long, up to the cap.
+    lockout_base_minutes: int = 60
+    lockout_max_minutes: int = 30 * 24 * 60
+
+    # Retention: personal data of residents with no activity for this long is erased by
+    # `python -m api purge`; replay records of bookings are needed only for client retries.
+    personal_data_retention_days: int = 2 * 365
+    idempotency_key_days: int = 7
 
 
 @lru_cache

@@ -8,44 +8,20 @@ encrypted fields stay readable through MultiFernet and are re-encrypted with the
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from cryptography.fernet import Fernet, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import MultiFernet
 
 from api.core.config import Settings
-
-
-def _derive(secret: bytes, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"khamsuckhoe", info=purpose).derive(secret)
+from api.core.keyring import derive, multi_fernet, read_or_create_secret_file, split_previous
 
 
 def load_master_secret(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
-    return _read_or_create_secret_file(settings.secret_key_file)
-
-
-def _read_or_create_secret_file(path: Path) -> bytes:
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48).encode()
-    # O_EXCL: if two processes start together, exactly one writes and both read the same key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-    return secret
+    return read_or_create_secret_file(settings.secret_key_file)
 
 
 @dataclass(frozen=True)
@@ -57,15 +33,11 @@ class Crypto:
     @classmethod
     def from_settings(cls, settings: Settings) -> Crypto:
         master = load_master_secret(settings)
-        previous = [s.strip().encode() for s in settings.previous_secret_keys.split(",") if s.strip()]
-        fernets = [
-            Fernet(base64.urlsafe_b64encode(_derive(secret, b"field-encryption")))
-            for secret in [master, *previous]
-        ]
+        previous = split_previous(settings.previous_secret_keys)
         return cls(
-            hash_key=_derive(master, b"lookup-hash"),
-            token_key=_derive(master, b"staff-tokens"),
-            fernet=MultiFernet(fernets),
+            hash_key=derive(master, b"lookup-hash"),
+            token_key=derive(master, b"staff-tokens"),
+            fernet=multi_fernet(master, previous, b"field-encryption"),
         )
 
     def lookup_hash(self, value: str) -> str:

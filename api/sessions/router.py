@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.communes.service import check_station_scope
 from api.core.types import IdInPath, IdInQuery, PlausibleDate
@@ -55,3 +55,16 @@ def session_roster(session_id: IdInPath, staff: StationUser, db: ReadSession, cr
     check_station_scope(staff, session.site.commune_id)
     return Roster(session=service.load_session_out(db, session_id),
                   items=service.roster(db=db, crypto=crypto, session=session))
+
+
+@router.get("/sessions/{session_id}/bookings.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def export_roster(
+    session_id: IdInPath, staff: StationUser, database: DatabaseDep, crypto: CryptoDep, with_phone: bool = False,
+) -> Response:
+    with database.write() as db:  # a write: the export is audited
+        session = service.get_session(db, session_id)
+        check_station_scope(staff, session.site.commune_id)
+        body = service.roster_csv(db=db, crypto=crypto, actor=staff, session=session, with_phone=with_phone)
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="danh-sach-buoi-{session_id}.csv"'})

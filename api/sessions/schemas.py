@@ -53,7 +53,8 @@ class RosterEntry(BaseModel):
     code: str
     status: str
     full_name: str
-    birth_year: int
+    birth_year: int | None
+    cccd_masked: str
     phone_masked: str
     channel: str
     waitlist_position: int | None

@@ -1,0 +1,24 @@
+"""Recording consent next to the data it covers (imported by the booking hot path: no ORM)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from api.core.rawsql import Raw
+
+_SQL_INSERT_CONSENT = (
+    "INSERT INTO consents (subject_hash, resident_id, purpose, notice_version, channel, given_at)"
+    " VALUES (:subject_hash, :resident_id, :purpose, :notice_version, :channel, :now)"
+)
+
+# What a client sends as the version of the notice it showed: "2026-01", "v3"…
+NOTICE_VERSION_PATTERN = r"^[A-Za-z0-9_.\-]{1,16}$"
+
+
+def record_consent(raw: Raw, *, subject_hash: str, resident_id: int | None, purpose: str, notice_version: str,
+                   channel: str, now: datetime) -> None:
+    """One consent row, written in the caller's transaction so it is kept exactly with the data."""
+    raw.run(_SQL_INSERT_CONSENT, {
+        "subject_hash": subject_hash, "resident_id": resident_id, "purpose": purpose,
+        "notice_version": notice_version, "channel": channel, "now": raw.timestamp(now),
+    })

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base, UTCDateTime, utcnow
+
+CONSENT_PURPOSES = ("booking", "record_lookup", "reminders")
+
+
+class Consent(Base):
+    """One explicit "yes" to one purpose, with the version of the notice the person was shown.
+
+    The subject is the keyed hash of the CCCD, so consent for a record lookup is kept even for
+    someone who never booked; withdrawal stamps `withdrawn_at` rather than deleting the proof.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id", ondelete="SET NULL"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    notice_version: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Throttle(Base):
+    """Attempt counter and lockout for one subject of identity checks.
+
+    Subjects are `chat:<keyed hash>`, `cccd:<keyed hash>` or `global`; nothing here is readable
+    without the key. `lockouts` grows with each lockout so repeated attacks wait longer each time.
+    """
+
+    __tablename__ = "throttles"
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    lockouts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -1,0 +1,339 @@
+"""Electronic health book status: what each source says, and what a resident is told.
+
+Three sources write statuses through one `upsert`: CSV files from station staff, the health
+information system's batch endpoint, and attendance marked at an exam. Residents read them only
+through `answer_for`, after `api.privacy.identity.check_identity` has proved who they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audit.service import record as audit
+from api.core.crypto import Crypto
+from api.core.errors import InvalidInput, NotFound
+from api.core.text import fold
+from api.core.types import DbId, PlausibleDate
+from api.privacy.identity import identity_hash
+from api.records.models import RECORD_STATUSES, HealthRecord, RecordImport
+from api.residents import validation
+from api.staff.models import StaffUser
+
+RecordStatus = Literal["not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"]
+Outcome = Literal["created", "updated", "unchanged"]
+
+# Grounded in the provincial plans (reference/000–004): the book is made for every resident from
+# 2026, linked to VNeID; results are entered after each exam. Plain words, no medical content.
+_VNEID = ("Để tự xem sổ trên điện thoại, cần tài khoản định danh điện tử VNeID mức độ 2: đăng ký tại "
+          "công an xã nơi cư trú, mang theo thẻ căn cước và điện thoại có số đang dùng.")
+_CALL = "Nếu thấy thông tin chưa đúng, xin gọi trạm y tế xã hoặc nhắn \"gặp cán bộ\"."
+
+LABELS: dict[str, str] = {
+    "not_found": "Chưa tìm thấy",
+    "not_created": "Chưa lập sổ",
+    "created": "Đã lập sổ, chưa khám năm nay",
+    "exam_done_pending_update": "Đã khám, đang chờ cập nhật kết quả vào sổ",
+    "updated": "Đã cập nhật kết quả khám",
+    "linked_vneid": "Đã cập nhật và xem được trên VNeID",
+}
+
+NEXT_STEPS: dict[str, str] = {
+    "not_found": (
+        "Chưa tìm thấy sổ sức khỏe điện tử với số căn cước và ngày sinh này. Có thể sổ chưa được lập, "
+        "hoặc thông tin nhập chưa khớp. Xin kiểm tra lại số căn cước và ngày sinh; sổ được lập khi đi "
+        "khám sức khỏe miễn phí tại trạm y tế xã. " + _CALL
+    ),
+    "not_created": (
+        "Sổ sức khỏe điện tử chưa được lập. Sổ sẽ được lập khi đi khám sức khỏe định kỳ miễn phí: "
+        "bác/anh/chị có thể đặt lịch khám ngay tại đây (nhắn \"đặt lịch khám\"). " + _CALL
+    ),
+    "created": (
+        "Sổ đã được lập nhưng năm nay chưa có kết quả khám. Mỗi người được khám miễn phí ít nhất mỗi năm "
+        "một lần: bác/anh/chị có thể đặt lịch khám tại đây (nhắn \"đặt lịch khám\"). " + _VNEID
+    ),
+    "exam_done_pending_update": (
+        "Trạm y tế đã ghi nhận bác/anh/chị đi khám. Kết quả thường được cập nhật vào sổ trong vài ngày "
+        "đến vài tuần sau buổi khám (kết quả xét nghiệm có thể lâu hơn). Nếu có điều bất thường, trạm y "
+        "tế xã sẽ liên hệ. " + _CALL
+    ),
+    "updated": (
+        "Kết quả khám đã được cập nhật vào sổ. " + _VNEID
+        + " Sau đó mở ứng dụng VNeID, chọn mục Sổ sức khỏe điện tử để xem. " + _CALL
+    ),
+    "linked_vneid": (
+        "Sổ đã liên thông với VNeID: mở ứng dụng VNeID, đăng nhập tài khoản mức độ 2, chọn mục Sổ sức "
+        "khỏe điện tử để xem kết quả. Nếu quên mật khẩu, công an xã sẽ hỗ trợ. " + _CALL
+    ),
+}
+
+# Folded Vietnamese labels staff may type in a CSV instead of the codes.
+_STATUS_WORDS: dict[str, str] = {
+    "chua lap": "not_created", "chua lap so": "not_created", "chua co so": "not_created",
+    "da lap": "created", "da lap so": "created",
+    "da kham": "exam_done_pending_update", "cho cap nhat": "exam_done_pending_update",
+    "da kham cho cap nhat": "exam_done_pending_update",
+    "da cap nhat": "updated",
+    "da lien ket vneid": "linked_vneid", "lien ket vneid": "linked_vneid", "da lien thong vneid": "linked_vneid",
+}
+
+
+class StatusAnswer(BaseModel):
+    status: Literal["not_found", "not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"]
+    label: str
+    updated_on: date | None = Field(description="ngày cập nhật kết quả vào sổ, nếu đã cập nhật")
+    next_step: str
+
+
+def answer_for(record: HealthRecord | None) -> StatusAnswer:
+    """The resident's answer. An unmatched identity and an unknown person both get `not_found`."""
+    status = record.status if record is not None else "not_found"
+    updated_on = record.updated_on if record is not None and status in ("updated", "linked_vneid") else None
+    return StatusAnswer(status=status, label=LABELS[status], updated_on=updated_on,
+                        next_step=NEXT_STEPS[status])
+
+
+class RecordIn(BaseModel):
+    cccd: str = Field(min_length=1, max_length=40)
+    birth_date: PlausibleDate
+    status: RecordStatus
+    updated_on: PlausibleDate | None = None
+    commune_id: DbId | None = None
+
+
+class MissingUpdateDate(InvalidInput):
+    code = "updated_on_required"
+    message = "Trạng thái đã cập nhật cần có ngày cập nhật."
+
+
+class FutureUpdateDate(InvalidInput):
+    code = "updated_on_in_future"
+    message = "Ngày cập nhật không thể ở tương lai."
+
+
+def check_row(row: RecordIn, *, today: date) -> tuple[str, date]:
+    """The normalised CCCD and birth date of a row, or InvalidInput with a Vietnamese reason."""
+    cccd = validation.normalize_cccd(row.cccd)
+    birth_date = validation.check_birth_date(row.birth_date, today=today)
+    validation.check_cccd_matches_birth_date(cccd, birth_date)
+    if row.status == "updated" and row.updated_on is None:
+        raise MissingUpdateDate()
+    if row.updated_on is not None and row.updated_on > today:
+        raise FutureUpdateDate()
+    return cccd, birth_date
+
+
+def upsert(
+    db: Session, crypto: Crypto, *, cccd: str, birth_date: date, status: str, updated_on: date | None,
+    commune_id: int | None, source: str,
+) -> Outcome:
+    """Store what a source says about one person; saying the same thing again changes nothing."""
+    assert status in RECORD_STATUSES
+    cccd_hash = crypto.lookup_hash(cccd)
+    identity = identity_hash(crypto, cccd, birth_date)
+    existing = db.scalar(select(HealthRecord).where(HealthRecord.cccd_hash == cccd_hash).with_for_update())
+    if existing is None:
+        db.add(HealthRecord(
+            cccd_hash=cccd_hash, identity_hash=identity, cccd_enc=crypto.encrypt(cccd),
+            birth_date_enc=crypto.encrypt(birth_date.isoformat()), commune_id=commune_id, status=status,
+            updated_on=updated_on, source=source,
+        ))
+        db.flush()
+        return "created"
+    same = (existing.identity_hash == identity and existing.status == status and existing.updated_on == updated_on
+            and (commune_id is None or existing.commune_id == commune_id))
+    if same:
+        return "unchanged"
+    if existing.identity_hash != identity:
+        # The health information system and station lists are the reference for the birth date.
+        existing.identity_hash = identity
+        existing.birth_date_enc = crypto.encrypt(birth_date.isoformat())
+    existing.status, existing.updated_on, existing.source = status, updated_on, source
+    if commune_id is not None:
+        existing.commune_id = commune_id
+    db.flush()
+    return "updated"
+
+
+def mark_exam_done(db: Session, crypto: Crypto, *, cccd_enc: str, birth_date_enc: str, commune_id: int,
+                   exam_day: date) -> Outcome:
+    """Attendance at an exam: the book now waits for the results, unless they are already in."""
+    cccd, birth_date = crypto.decrypt(cccd_enc), date.fromisoformat(crypto.decrypt(birth_date_enc))
+    existing = db.scalar(select(HealthRecord).where(HealthRecord.cccd_hash == crypto.lookup_hash(cccd)))
+    if existing is not None and existing.updated_on is not None and existing.updated_on >= exam_day:
+        return "unchanged"
+    return upsert(db, crypto, cccd=cccd, birth_date=birth_date, status="exam_done_pending_update",
+                  updated_on=None, commune_id=commune_id, source="attendance")
+
+
+# --- CSV import --------------------------------------------------------------------------------
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cccd": ("cccd", "so cccd", "so can cuoc", "can cuoc", "so dinh danh"),
+    "birth_date": ("birth_date", "ngay sinh"),
+    "status": ("status", "trang thai"),
+    "updated_on": ("updated_on", "ngay cap nhat"),
+}
+_REQUIRED = ("cccd", "birth_date", "status")
+MAX_IMPORT_ROWS = 50_000
+
+
+class BadImportFile(InvalidInput):
+    code = "invalid_import_file"
+    message = "Tệp chưa đúng mẫu. Cần tệp CSV có các cột: cccd, ngay_sinh, trang_thai, ngay_cap_nhat."
+
+
+class ImportNotFound(NotFound):
+    code = "import_not_found"
+    message = "Không tìm thấy lần nhập dữ liệu này."
+
+
+@dataclass
+class ImportTally:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, column, masked value, reason
+
+
+def _decode(content: bytes) -> str:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return content.decode("utf-16")
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise BadImportFile("Tệp phải lưu dạng CSV UTF-8 (trong Excel: Lưu thành › CSV UTF-8).") from error
+
+
+def _header_map(header: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = fold(name).replace("_", " ").strip()
+        for column, names in _COLUMNS.items():
+            if key in names and column not in found:
+                found[column] = index
+    missing = [c for c in _REQUIRED if c not in found]
+    if missing:
+        raise BadImportFile(f"Tệp thiếu cột: {', '.join(missing)}. Dòng đầu cần có: cccd, ngay_sinh, trang_thai, "
+                            "ngay_cap_nhat (không bắt buộc).")
+    return found
+
+
+def _parse_day(raw: str) -> str:
+    """'05/03/1958', '5/3/1958' or '1958-03-05' → ISO, as Excel and people write dates."""
+    raw = raw.strip()
+    for fmt in ("%d/%m/%Y", "%d-%m-%Y", "%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(raw, fmt).date().isoformat()  # noqa: DTZ007 - a calendar day
+        except ValueError:
+            continue
+    return raw  # left for the model to refuse with a date error
+
+
+def _parse_status(raw: str) -> str:
+    key = fold(raw).replace("_", " ").strip()
+    return key.replace(" ", "_") if key.replace(" ", "_") in RECORD_STATUSES else _STATUS_WORDS.get(key, raw)
+
+
+def import_csv(
+    db: Session, crypto: Crypto, *, actor: StaffUser, commune_id: int | None, filename: str, content: bytes,
+    today: date,
+) -> RecordImport:
+    text = _decode(content)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, None)
+    if header is None:
+        raise BadImportFile("Tệp trống.")
+    columns = _header_map(header)
+    tally = ImportTally()
+    first_line: dict[str, int] = {}
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        tally.rows += 1
+        if tally.rows > MAX_IMPORT_ROWS:
+            raise BadImportFile(f"Tệp quá {MAX_IMPORT_ROWS} dòng. Xin chia thành nhiều tệp nhỏ hơn.")
+        _import_row(db, crypto, cells, columns, line=line, commune_id=commune_id, today=today, tally=tally,
+                    first_line=first_line)
+    batch = RecordImport(
+        actor_id=actor.id, commune_id=commune_id, filename=filename[:200], rows=tally.rows, created=tally.created,
+        updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors),
+        error_report=_error_report(tally.errors),
+    )
+    db.add(batch)
+    db.flush()
+    audit(db, actor=actor, action="records.import", entity="record_import", entity_id=batch.id, rows=tally.rows,
+          created=tally.created, updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors))
+    return batch
+
+
+def _import_row(
+    db: Session, crypto: Crypto, cells: list[str], columns: dict[str, int], *, line: int, commune_id: int | None,
+    today: date, tally: ImportTally, first_line: dict[str, int],
+) -> None:
+    def cell(column: str) -> str:
+        index = columns.get(column)
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    raw_cccd = cell("cccd")
+    shown = validation.mask(raw_cccd) if raw_cccd else ""
+    try:
+        row = RecordIn(cccd=raw_cccd or "-", birth_date=_parse_day(cell("birth_date")),
+                       status=_parse_status(cell("status")),
+                       updated_on=_parse_day(cell("updated_on")) or None)
+        cccd, birth_date = check_row(row, today=today)
+    except ValidationError as error:
+        column = str(error.errors()[0]["loc"][0])
+        tally.errors.append((line, column, shown, _FIELD_ERRORS.get(column, "Giá trị chưa hợp lệ.")))
+        return
+    except InvalidInput as error:
+        tally.errors.append((line, _ERROR_COLUMN.get(error.code, "cccd"), shown, error.detail_message))
+        return
+    previous = first_line.setdefault(cccd, line)
+    if previous != line:
+        tally.errors.append((line, "cccd", shown, f"Trùng số căn cước với dòng {previous}; dòng này bị bỏ qua."))
+        return
+    outcome = upsert(db, crypto, cccd=cccd, birth_date=birth_date, status=row.status, updated_on=row.updated_on,
+                     commune_id=commune_id, source="csv")
+    setattr(tally, outcome, getattr(tally, outcome) + 1)
+
+
+_FIELD_ERRORS = {
+    "cccd": "Thiếu số căn cước.",
+    "birth_date": "Ngày sinh chưa đúng, ghi dạng ngày/tháng/năm, ví dụ 05/03/1958.",
+    "status": "Trạng thái chưa đúng. Dùng một trong: chưa lập, đã lập, đã khám, đã cập nhật, đã liên kết VNeID.",
+    "updated_on": "Ngày cập nhật chưa đúng, ghi dạng ngày/tháng/năm.",
+}
+_ERROR_COLUMN = {
+    "invalid_birth_date": "birth_date", "cccd_birth_date_mismatch": "birth_date",
+    "updated_on_required": "updated_on", "updated_on_in_future": "updated_on",
+}
+
+
+def _error_report(errors: list[tuple[int, str, str, str]]) -> str:
+    if not errors:
+        return ""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["dong", "cot", "gia_tri", "loi"])
+    writer.writerows(errors)
+    return out.getvalue()
+
+
+def get_import(db: Session, import_id: int) -> RecordImport:
+    batch = db.get(RecordImport, import_id)
+    if batch is None:
+        raise ImportNotFound()
+    return batch
