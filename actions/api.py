@@ -101,6 +101,29 @@ class ApiClient:
         await self._request("POST", "/reports/scam", json={
             "text": text[:1000], "channel": channel[:16], "commune_id": commune_id})
 
+    # Identity checks: the chat id lets the API count attempts per conversation.
+    async def record_status(self, *, cccd: str, birth_date: str, chat_id: str, consent_notice: str,
+                            channel: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", "/records/status", json={
+            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128], "consent_notice": consent_notice,
+            "channel": channel or "api"})
+        return result
+
+    async def held_data(self, *, cccd: str, birth_date: str, chat_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", "/privacy/held-data", json={
+            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128]})
+        return result
+
+    async def withdraw_consent(self, *, cccd: str, birth_date: str, chat_id: str, purpose: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", "/privacy/withdraw", json={
+            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128], "purpose": purpose})
+        return result
+
+    async def erase(self, *, cccd: str, birth_date: str, chat_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", "/privacy/erase", json={
+            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128]})
+        return result
+
 
 class ApiBacked:
     """Mixin for actions that call the API: a default client, replaceable in tests."""

@@ -17,12 +17,25 @@ from actions.formatting import seats_left, session_time
 from actions.manage import offered_sessions
 from api.residents.validation import mask
 
+# The version of the consent notices in bot/domain.yml (utter_ask_consent_*). Change it whenever
+# their wording changes: the API stores it with each consent.
+NOTICE_VERSION = "2026-01"
+
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
 PERSONAL_SLOTS = ("full_name", "birth_date", "cccd", "phone", "booking_for", "session_id", "booking_confirmed")
 
 
+
+
 def forget_personal_data() -> list[EventType]:
     return [SlotSet(slot, None) for slot in PERSONAL_SLOTS]
+
+
+def remember_identity(cccd: str | None, birth_date: str | None) -> list[EventType]:
+    """Keep a confirmed CCCD and birth date for the rest of the conversation, so an e-book lookup or
+    a data request need not ask again. The conversation store keeps them encrypted, and the
+    conversation (with them) ends after an hour of silence."""
+    return [SlotSet("known_cccd", cccd), SlotSet("known_birth_date", birth_date)]
 
 
 class ActionAskSessionId(ApiBacked, Action):
@@ -102,6 +115,7 @@ class ActionSubmitBooking(ApiBacked, Action):
                          "phone": slot("phone"), "commune_id": int(slot("commune_id"))},
             "channel": channel_of(tracker) or "web",
             "referral_code": metadata.get("referral_code") or None,
+            "consent_notice": NOTICE_VERSION,
         }
         try:
             booking = await self.client.create_booking(body, idempotency_key(tracker, body))
@@ -121,4 +135,5 @@ class ActionSubmitBooking(ApiBacked, Action):
                                      position=booking["waitlist_position"])
         dispatcher.utter_message(response="utter_what_to_bring")
         codes = list(slot("my_booking_codes") or [])
-        return [*forget_personal_data(), SlotSet("my_booking_codes", [*codes, booking["code"]])]
+        return [*forget_personal_data(), *remember_identity(slot("cccd"), slot("birth_date")),
+                SlotSet("my_booking_codes", [*codes, booking["code"]])]

@@ -50,23 +50,57 @@ def by_rule(dispatcher: CollectingDispatcher, slot: str, rule: Callable[[], str]
         return reask(dispatcher, error.detail_message, slot)
 
 
-class ValidateBookingForm(FormControl, FormValidationAction):
+class IdentityAnswers:
+    """Birth date and CCCD as every form asks them (booking, e-book lookup, data rights): the API's
+    own rules, and a CCCD must agree with the birth year already given."""
+
+    def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> dict[str, Any]:
+        parsed = parse_date(str(value))
+        if parsed is None:
+            return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
+
+        def rule() -> str:
+            birth = validation.check_birth_date(parsed, today=today())
+            cccd = tracker.get_slot("cccd")
+            if cccd:  # forms that ask the CCCD first
+                validation.check_cccd_matches_birth_date(cccd, birth)
+            return birth.isoformat()
+
+        return by_rule(dispatcher, "birth_date", rule)
+
+    def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: DomainDict) -> dict[str, Any]:
+        def rule() -> str:
+            cccd = validation.normalize_cccd(str(value))
+            birth = tracker.get_slot("birth_date")
+            if birth:
+                validation.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
+            return cccd
+
+        return by_rule(dispatcher, "cccd", rule)
+
+
+class ConsentFirst:
+    """For forms whose first question is a consent notice: "no" ends the form at once, so nothing
+    more is asked or stored."""
+
+    consent_slot: str
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        if tracker.get_slot(self.consent_slot) is False:
+            return []
+        return domain_slots
+
+
+class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValidationAction):
+    consent_slot = "consent_booking"
     correctable = tuple(FIELD_WORDS)
     forget_on_stop = ("consent_booking", *PERSONAL_SLOTS)
 
     def name(self) -> str:
         return "validate_booking_form"
-
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> list[str]:
-        # "No" to the consent notice ends the form at once: nothing more is asked or stored.
-        if tracker.get_slot("consent_booking") is False:
-            return []
-        return domain_slots
-
-    def validate_consent_booking(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> dict[str, Any]:
-        return {"consent_booking": bool(value)}
 
     def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> dict[str, Any]:
@@ -80,24 +114,6 @@ class ValidateBookingForm(FormControl, FormValidationAction):
     def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
         return by_rule(dispatcher, "full_name", lambda: validation.normalize_name(str(value)))
-
-    def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                            domain: DomainDict) -> dict[str, Any]:
-        parsed = parse_date(str(value))
-        if parsed is None:
-            return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
-        return by_rule(dispatcher, "birth_date", lambda: validation.check_birth_date(parsed, today=today()).isoformat())
-
-    def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: DomainDict) -> dict[str, Any]:
-        def rule() -> str:
-            cccd = validation.normalize_cccd(str(value))
-            birth = tracker.get_slot("birth_date")
-            if birth:
-                validation.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
-            return cccd
-
-        return by_rule(dispatcher, "cccd", rule)
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> dict[str, Any]:

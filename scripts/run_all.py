@@ -8,6 +8,7 @@ name prefix, and if one dies the others are stopped too, so nothing is left half
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,14 +40,22 @@ def services() -> list[Service]:
         Service("api", [PY, "-m", "api", "serve", "--host", host, "--port", str(api_port)], api_port, {}),
         Service("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
                 actions_port, {"API_URL": f"http://127.0.0.1:{api_port}"}),
-        Service("rasa", [RASA, "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
+        # Rasa's HTTP API shows whole conversations: it listens on this machine only and wants a token
+        # (RASA_TOKEN, or a random one per run); residents reach Rasa through its channel webhooks.
+        Service("rasa", [RASA, "run", "--enable-api", "--auth-token", rasa_token(), "--interface", "127.0.0.1",
+                         "--model", str(MODEL), "--port", str(rasa_port),
                          "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
                 rasa_port, {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"}),
     ]
 
 
+def rasa_token() -> str:
+    return os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
+
+
 def prepare() -> None:
-    for step in (["migrate"], ["seed-content"], ["seed-demo"]):
+    # purge: personal data past its retention period goes before anything starts (also run it daily).
+    for step in (["migrate"], ["seed-content"], ["seed-demo"], ["purge"]):
         subprocess.run([PY, "-m", "api", *step], cwd=ROOT, check=True)
 
 

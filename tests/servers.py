@@ -34,6 +34,8 @@ def api_env(database_url: str) -> dict[str, str]:
 class ProcessOutput:
     text: str = ""
     pid: int = 0
+    # Where the output is written while the process runs (gone once it stops; then see `text`).
+    log_path: str = ""
 
 
 @contextmanager
@@ -46,7 +48,7 @@ def running_process(command: list[str], *, env: dict[str, str], ready_url: str, 
     output = ProcessOutput()
     log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    output.pid = process.pid
+    output.pid, output.log_path = process.pid, log.name
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -72,18 +74,24 @@ def running_process(command: list[str], *, env: dict[str, str], ready_url: str, 
 
 
 @contextmanager
-def running_api(database_url: str, *, workers: int = 1, demo: bool = False) -> Iterator[str]:
+def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
+                logs: list[ProcessOutput] | None = None) -> Iterator[str]:
+    """The API on a free port. With `logs`, it logs as production does (info, access log) and its
+    output is added there (readable while it runs through `log_path`)."""
     env = api_env(database_url)
     steps = ["migrate", *(["seed-content", "seed-demo"] if demo else [])]
     for step in steps:
         subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]
+    command = [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers)]
+    if logs is None:
+        command += ["--log-level", "warning", "--no-access-log"]
     with running_process(command, env=env, ready_url=f"{base}/api/v1/ready") as output:
+        if logs is not None:
+            logs.append(output)
         yield base
-    if output.text.strip():
+    if logs is None and output.text.strip():
         print(f"--- API server output ---\n{output.text}")
     # Reached only when the test body passed: a server-side traceback still fails it.
     assert "Traceback" not in output.text, "the API server logged an unhandled error (output above)"

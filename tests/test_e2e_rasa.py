@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
-from tests.servers import free_port, running_api, running_process
+from tests.conftest import IN_CI, TEST_SECRET
+from tests.servers import ProcessOutput, free_port, running_api, running_process
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +35,13 @@ def rasa_process(args: list[str], env: dict[str, str], ready_url: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def server_logs() -> list[ProcessOutput]:
+    """The output of every server of the module's assistant, readable while they run."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory, server_logs: list[ProcessOutput]) -> Iterator[dict[str, str]]:
     if not MODEL.exists() or not RASA.exists():
         reason = f"no trained model at {MODEL} (run `make train`)"
         if IN_CI:
@@ -41,17 +49,20 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         pytest.skip(reason)
     workdir = tmp_path_factory.mktemp("e2e")
     actions_port, rasa_port = free_port(), free_port()
+    # Everything the run writes stays in workdir, so a test can scan all of it.
+    private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
+               "PYTHONUNBUFFERED": "1"}
     with ExitStack() as stack:
-        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'e2e.db'}", demo=True))
-        stack.enter_context(rasa_process(
-            ["run", "actions", "--actions", "actions", "--port", str(actions_port)], {"API_URL": api},
-            f"http://127.0.0.1:{actions_port}/health"))
-        stack.enter_context(rasa_process(
+        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'e2e.db'}", demo=True, logs=server_logs))
+        server_logs.append(stack.enter_context(rasa_process(
+            ["run", "actions", "--actions", "actions", "--port", str(actions_port)], {"API_URL": api, **private},
+            f"http://127.0.0.1:{actions_port}/health")))
+        server_logs.append(stack.enter_context(rasa_process(
             ["run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
              "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-            {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"},
-            f"http://127.0.0.1:{rasa_port}/status"))
-        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}"}
+            {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", **private},
+            f"http://127.0.0.1:{rasa_port}/status")))
+        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}
 
 
 def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
@@ -164,3 +175,64 @@ def test_handoff_gives_the_commune_stations_phone(assistant: dict[str, str]) -> 
     assert "xã" in texts(asked)
     answer = say(assistant, sender, "huu lien")
     assert "Trạm" in texts(answer) and "(giờ hành chính)" in texts(answer)
+
+
+def staff_headers(assistant: dict[str, str], role: str = "admin") -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'e2e.db'}",
+           "SECRET_KEY": TEST_SECRET, "STAFF_PASSWORD": "mat-khau-e2e-123"}
+    username = f"e2e-{role}"
+    subprocess.run([sys.executable, "-m", "api", "create-staff", "--username", username, "--role", role],
+                   env=env, capture_output=True, check=False)
+    token = httpx.post(f"{assistant['api']}/api/v1/auth/token",
+                       data={"username": username, "password": "mat-khau-e2e-123"}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
+    assistant: dict[str, str], server_logs: list[ProcessOutput]
+) -> None:
+    """A resident books, is examined, checks their e-health book, asks what we hold and erases it;
+    another tries an unknown CCCD. Then every file the run wrote and every server log is scanned."""
+    cccd, phone, birth = "003160765432", "0912765432", ("12/07/1960", "1960-07-12")
+    sender = "e2e-privacy"
+    for text in ("dat lich kham", "dong y", "cho toi", "Lò Thị Hoa", birth[0], cccd, "0912 765 432", "huu lien"):
+        sessions = say(assistant, sender, text)
+    say(assistant, sender, sessions[-1]["buttons"][0]["payload"])
+    assert "Mã đặt lịch" in texts(say(assistant, sender, "/affirm"))
+    code = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()["slots"][
+        "my_booking_codes"][-1]
+    attended = httpx.post(f"{assistant['api']}/api/v1/bookings/{code}/attendance", json={"attended": True},
+                          headers=staff_headers(assistant))
+    assert attended.status_code == 200
+
+    consent = say(assistant, sender, "so suc khoe cua toi da cap nhat chua")
+    assert "đồng ý" in texts(consent) and "không bao giờ hiện kết quả khám" in texts(consent)
+    status = texts(say(assistant, sender, "dong y"))  # the CCCD and birth date of the booking are re-used
+    assert "Đã khám, đang chờ cập nhật" in status and "•••••••••432" in status and cccd not in status
+
+    held = texts(say(assistant, sender, "cac ban luu thong tin gi cua toi"))
+    assert "Lò Thị Hoa" in held and "•••••••432" in held and phone not in held
+
+    confirm = say(assistant, sender, "xoa du lieu cua toi")
+    assert "chắc chắn muốn xóa" in texts(confirm)
+    assert "Đã xóa xong" in texts(say(assistant, sender, "dong y"))
+    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["resident"]["full_name"] == \
+        "(đã xóa theo yêu cầu)"
+    after = httpx.post(f"{assistant['api']}/api/v1/privacy/held-data", json={"cccd": cccd, "birth_date": birth[1]})
+    assert after.json()["found"] is False
+    slots = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()["slots"]
+    assert slots["known_cccd"] is None and slots["my_booking_codes"] is None
+
+    stranger = "e2e-stranger"
+    for text in ("kiem tra so suc khoe", "dong y", "003058111222"):
+        say(assistant, stranger, text)
+    assert "Chưa tìm thấy" in texts(say(assistant, stranger, "05/03/1958"))
+
+    secrets = [cccd, "003 160 765 432", phone, "0912 765 432", *birth, "003058111222", "05/03/1958", "1958-03-05"]
+    workdir = Path(assistant["workdir"])
+    written = {str(path): path.read_bytes() for path in workdir.rglob("*") if path.is_file()}
+    written |= {f"log of pid {o.pid}": Path(o.log_path).read_bytes() for o in server_logs}
+    assert any(name.endswith("conversations.db") for name in written) and len(written) >= 5
+    leaks = [(name, secret) for name, content in written.items() for secret in secrets
+             if secret.encode() in content or secret.encode("utf-16-le") in content]
+    assert leaks == []

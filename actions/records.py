@@ -1,0 +1,220 @@
+"""E-health book status and the resident's data rights, in chat.
+
+Both ask for CCCD and birth date (re-using what the resident already gave in this conversation)
+and leave the checking to the API, which answers "not found" and "wrong birth date" alike and
+counts attempts per chat. Consent is asked first, per purpose, and the notice version is sent
+with the request so the API stores what was agreed to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import AllSlotsReset, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.booking import NOTICE_VERSION, remember_identity
+from actions.booking_form import ConsentFirst, IdentityAnswers
+from actions.faq import channel_of
+from actions.form_control import FormControl
+from api.residents.validation import mask
+from vntext import fold
+
+# Folded phrases telling which right a resident means, checked in this order.
+RIGHT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("withdraw", ("rut lai", "khong dong y nua", "khong dong y cho", "ngung nhan", "khong nhan tin nhac",
+                  "thu hoi dong y")),
+    ("view", ("giu thong tin gi", "luu thong tin gi", "giu gi", "luu gi", "luu nhung gi", "giu nhung gi",
+              "co thong tin gi", "xem thong tin", "xem du lieu", "du lieu gi", "thong tin gi")),
+    ("erase", ("xoa", "go bo", "go du lieu", "huy bo thong tin", "dung luu", "khong muon luu")),
+)
+PURPOSE_LABELS = {"booking": "đặt lịch khám", "record_lookup": "tra cứu sổ sức khỏe", "reminders": "nhắc lịch"}
+BOOKING_STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang chờ chỗ", "cancelled": "đã hủy",
+                         "attended": "đã khám", "no_show": "vắng mặt"}
+
+
+def right_in(text: str) -> str | None:
+    folded = f" {fold(text)} "
+    for right, phrases in RIGHT_WORDS:
+        if any(f" {phrase} " in folded for phrase in phrases):
+            return right
+    return None
+
+
+def day_month_year(iso: str) -> str:
+    return date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
+
+
+def who(cccd: str) -> str:
+    return f"số căn cước {mask(cccd)}"
+
+
+class ReusesIdentity:
+    """Fills CCCD and birth date from what this conversation already confirmed (a booking or a
+    lookup), so the resident is not asked twice; each answer is still validated."""
+
+    async def extract_cccd(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                           ) -> dict[str, Any]:
+        known = tracker.get_slot("known_cccd")
+        return {"cccd": known} if known and not tracker.get_slot("cccd") else {}
+
+    async def extract_birth_date(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                                 ) -> dict[str, Any]:
+        known = tracker.get_slot("known_birth_date")
+        return {"birth_date": known} if known and not tracker.get_slot("birth_date") else {}
+
+
+def settle_identity(cccd: str | None, birth_date: str | None, *, confirmed: bool) -> list[EventType]:
+    """After a lookup or a request the answers leave the form's slots (a later booking asks afresh);
+    an identity the API confirmed is remembered for the conversation, any other is dropped."""
+    return [SlotSet("cccd", None), SlotSet("birth_date", None),
+            *remember_identity(cccd if confirmed else None, birth_date if confirmed else None)]
+
+
+class ValidateRecordForm(ConsentFirst, ReusesIdentity, IdentityAnswers, FormControl, FormValidationAction):
+    consent_slot = "consent_record"
+    correctable = ("cccd", "birth_date")
+    forget_on_stop = ("consent_record",)
+
+    def name(self) -> str:
+        return "validate_record_form"
+
+
+class ActionSubmitRecordLookup(ApiBacked, Action):
+    def name(self) -> str:
+        return "action_submit_record_lookup"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        slot = tracker.get_slot
+        cccd, birth = slot("cccd"), slot("birth_date")
+        confirmed = False
+        if slot("consent_record") is False:
+            dispatcher.utter_message(response="utter_consent_refused")
+        elif slot("consent_record") is True and cccd and birth:  # otherwise stopped: the form said so
+            confirmed = await self.look_up(dispatcher, tracker, cccd, birth)
+        # Not found may be a typing mistake: the next try asks again rather than re-using the answers.
+        return [SlotSet("consent_record", None), *settle_identity(cccd, birth, confirmed=confirmed)]
+
+    async def look_up(self, dispatcher: CollectingDispatcher, tracker: Tracker, cccd: str, birth: str) -> bool:
+        try:
+            answer = await self.client.record_status(cccd=cccd, birth_date=birth, chat_id=tracker.sender_id,
+                                                     consent_notice=NOTICE_VERSION, channel=channel_of(tracker))
+        except ApiUnavailable:
+            dispatcher.utter_message(response="utter_service_busy")
+            return False
+        except ApiError as error:  # 429 after too many attempts, with when to come back
+            dispatcher.utter_message(text=error.message)
+            return False
+        updated = f" (ngày {day_month_year(answer['updated_on'])})" if answer.get("updated_on") else ""
+        dispatcher.utter_message(response="utter_record_status", who=who(cccd), label=answer["label"] + updated,
+                                 next_step=answer["next_step"])
+        return bool(answer["status"] != "not_found")
+
+
+class ValidateRightsForm(ReusesIdentity, IdentityAnswers, FormControl, FormValidationAction):
+    correctable = ("cccd", "birth_date")
+    forget_on_stop = ("data_right", "rights_confirmed")
+
+    def name(self) -> str:
+        return "validate_rights_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        if tracker.get_slot("rights_confirmed") is False:
+            return []
+        if tracker.get_slot("data_right") != "erase":
+            return [s for s in domain_slots if s != "rights_confirmed"]
+        return domain_slots
+
+    async def extract_data_right(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        # "Rút lại đồng ý", "các bạn giữ gì của tôi", "xóa dữ liệu": the request itself says which right.
+        if tracker.get_slot("data_right"):
+            return {}
+        right = right_in(tracker.latest_message.get("text") or "")
+        return {"data_right": right} if right else {}
+
+    def validate_data_right(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> dict[str, Any]:
+        if value in ("view", "withdraw", "erase"):
+            return {"data_right": value}
+        right = right_in(str(value or ""))
+        return {"data_right": right}
+
+    def validate_rights_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        return {"rights_confirmed": bool(value)}
+
+
+class ActionSubmitRights(ApiBacked, Action):
+    def name(self) -> str:
+        return "action_submit_rights"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        slot = tracker.get_slot
+        right, cccd, birth = slot("data_right"), slot("cccd"), slot("birth_date")
+        confirmed = False
+        if right == "erase" and slot("rights_confirmed") is False:
+            dispatcher.utter_message(response="utter_erase_kept")
+        elif right and cccd and birth:  # otherwise stopped: the form said so
+            try:
+                if right == "erase":
+                    return await self.erase(dispatcher, tracker, cccd, birth)
+                confirmed = await self.view_or_withdraw(dispatcher, tracker, right, cccd, birth)
+            except ApiUnavailable:
+                dispatcher.utter_message(response="utter_service_busy")
+            except ApiError as error:  # 429 after too many attempts
+                dispatcher.utter_message(text=error.message)
+        return [SlotSet("data_right", None), SlotSet("rights_confirmed", None),
+                *settle_identity(cccd, birth, confirmed=confirmed)]
+
+    async def view_or_withdraw(self, dispatcher: CollectingDispatcher, tracker: Tracker, right: str, cccd: str,
+                               birth: str) -> bool:
+        identity = {"cccd": cccd, "birth_date": birth, "chat_id": tracker.sender_id}
+        if right == "view":
+            held = await self.client.held_data(**identity)
+            self.tell_held_data(dispatcher, cccd, held)
+            return bool(held["found"])
+        withdrawn = 0
+        for purpose in ("record_lookup", "reminders"):
+            withdrawn += (await self.client.withdraw_consent(**identity, purpose=purpose))["withdrawn"]
+        dispatcher.utter_message(response="utter_consent_withdrawn" if withdrawn else "utter_nothing_to_withdraw")
+        return False
+
+    async def erase(self, dispatcher: CollectingDispatcher, tracker: Tracker, cccd: str, birth: str
+                    ) -> list[EventType]:
+        erased = await self.client.erase(cccd=cccd, birth_date=birth, chat_id=tracker.sender_id)
+        dispatcher.utter_message(
+            response="utter_data_erased" if erased["erased"] else "utter_data_erased_chat_only",
+            cancelled=erased["bookings_cancelled"])
+        # Every answer of this conversation goes; the store redacts what it kept (bot/tracker_store.py).
+        return [AllSlotsReset(), SlotSet("conversation_erased", True)]
+
+    @staticmethod
+    def tell_held_data(dispatcher: CollectingDispatcher, cccd: str, held: dict[str, Any]) -> None:
+        if not held["found"]:
+            dispatcher.utter_message(response="utter_held_nothing", who=who(cccd))
+            return
+        lines = [f"Thông tin đang lưu về người có {who(cccd)}:"]
+        if held.get("full_name"):
+            lines.append(f"• Họ tên: {held['full_name']}; năm sinh {held['birth_year']}; xã {held['commune']}")
+            lines.append(f"• Số điện thoại: {held['phone_masked']} (lưu mã hóa)")
+            lines.append("• Số căn cước và ngày sinh: lưu mã hóa, chỉ cán bộ y tế có thẩm quyền xem được")
+        for booking in held.get("bookings", []):
+            lines.append(f"• Lịch khám {booking['code']} ngày {day_month_year(booking['starts_at'])}: "
+                         f"{BOOKING_STATUS_LABELS.get(booking['status'], booking['status'])}")
+        if held.get("record_label"):
+            lines.append(f"• Tình trạng sổ sức khỏe điện tử: {held['record_label']}")
+        for consent in held.get("consents", []):
+            state = (f"đã rút lại ngày {day_month_year(consent['withdrawn_at'])}" if consent.get("withdrawn_at")
+                     else "còn hiệu lực")
+            lines.append(f"• Đồng ý {PURPOSE_LABELS.get(consent['purpose'], consent['purpose'])} ngày "
+                         f"{day_month_year(consent['given_at'])} (thông báo {consent['notice_version']}): {state}")
+        dispatcher.utter_message(text="\n".join(lines))
+        dispatcher.utter_message(response="utter_rights_next")

@@ -1,0 +1,200 @@
+"""Rasa's conversation store, without personal data in plain text (runs in the Rasa environment).
+
+Rasa keeps every event of a conversation: what the resident typed, what the bot said, every
+slot. Stored as is, that would put CCCD numbers, phone numbers and birth dates in a database in
+clear. `PrivateTrackerStore` is Rasa's SQL tracker store with one filter on the way in and out:
+
+- what residents type is stored with every digit masked (a CCCD, phone or birth date is digits;
+  the text is only history, nothing reads it back), and entity values likewise;
+- what the bot says is stored with long digit runs and full dates masked (the booking summary
+  repeats the birth date);
+- slots holding personal answers (CCCD, phone, birth date, name) are stored encrypted with a key
+  derived from the deployment's master secret, and decrypted when the conversation is read back,
+  so a form can still re-use them within the conversation;
+- when an action sets `conversation_erased`, every stored event of that conversation is redacted
+  to its anonymous skeleton (intent and action names, for counts), texts and slot values gone;
+- conversations idle longer than the retention period are deleted when the server starts and by
+  `python -m bot.tracker_store purge` (run daily).
+
+No event broker is used: a broker would receive the events before this filter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import InvalidToken, MultiFernet
+
+from api.core.keyring import master_from_environment, multi_fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DB = ROOT / "var" / "conversations.db"
+DEFAULT_SECRET_FILE = ROOT / "var" / "secret.key"
+DEFAULT_RETENTION_DAYS = 30
+
+# Slots whose values are personal data: kept encrypted at rest.
+ENCRYPTED_SLOTS = frozenset({"cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date"})
+ERASE_SLOT = "conversation_erased"
+_ENCRYPTED = "enc:"
+_MASK = "•"
+_DIGIT = re.compile(r"\d")
+# In bot messages: six or more digits (separators allowed) or a date with its year.
+_BOT_PERSONAL = re.compile(r"\d[\d .\-]{4,}\d|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
+
+
+def mask_digits(text: str) -> str:
+    return _DIGIT.sub(_MASK, text)
+
+
+def mask_bot_text(text: str) -> str:
+    return _BOT_PERSONAL.sub(lambda match: mask_digits(match.group()), text)
+
+
+class PrivacyFilter:
+    """Turns one serialised Rasa event into its stored form and back."""
+
+    def __init__(self, fernet: MultiFernet) -> None:
+        self.fernet = fernet
+
+    @classmethod
+    def from_environment(cls) -> PrivacyFilter:
+        master, previous = master_from_environment(DEFAULT_SECRET_FILE)
+        return cls(multi_fernet(master, previous, b"conversation-store"))
+
+    def protect(self, event: dict[str, Any]) -> dict[str, Any]:
+        kind = event.get("event")
+        if kind == "user":
+            event["text"] = mask_digits(event.get("text") or "")
+            parse = event.get("parse_data") or {}
+            if "text" in parse:
+                parse["text"] = mask_digits(parse.get("text") or "")
+            for entity in parse.get("entities") or []:
+                value = entity.get("value")
+                entity["value"] = mask_digits(value if isinstance(value, str) else json.dumps(value))
+        elif kind == "bot":
+            event["text"] = mask_bot_text(event.get("text") or "") if event.get("text") else event.get("text")
+        elif kind == "slot" and event.get("name") in ENCRYPTED_SLOTS and event.get("value") is not None:
+            plain = json.dumps(event["value"], ensure_ascii=False)
+            event["value"] = _ENCRYPTED + self.fernet.encrypt(plain.encode()).decode()
+        return event
+
+    def reveal(self, event: dict[str, Any]) -> dict[str, Any]:
+        value = event.get("value")
+        if event.get("event") == "slot" and isinstance(value, str) and value.startswith(_ENCRYPTED):
+            try:
+                event["value"] = json.loads(self.fernet.decrypt(value[len(_ENCRYPTED):].encode()))
+            except InvalidToken:
+                # Encrypted under a key no longer configured: forget the answer, ask again.
+                event["value"] = None
+        return event
+
+    @staticmethod
+    def redact(event: dict[str, Any]) -> dict[str, Any]:
+        """What is left of an event after the resident asked for their data to be erased."""
+        kind = event.get("event")
+        if kind == "user":
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            event["text"] = ""
+            event["parse_data"] = {"intent": {"name": intent.get("name"), "confidence": intent.get("confidence")},
+                                   "entities": [], "text": ""}
+            event["metadata"] = {}
+        elif kind == "bot":
+            event["text"], event["data"], event["metadata"] = "", {}, {}
+        elif kind == "slot" and event.get("name") != "requested_slot":
+            event["value"] = None
+        return event
+
+
+try:  # the class needs Rasa; the helpers above are importable without it (tests, tools)
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+except ImportError:  # pragma: no cover - main environment
+    SQLTrackerStore = object  # type: ignore[misc,assignment]
+
+
+class PrivateTrackerStore(SQLTrackerStore):  # type: ignore[misc,valid-type]
+    """SQL tracker store (SQLite file by default, PostgreSQL via `dialect`/`host`…) with the
+    privacy filter above. Configured in bot/endpoints.yml."""
+
+    def __init__(self, domain: Domain | None = None, db: str | None = None, dialect: str = "sqlite",
+                 retention_days: int | None = None, **kwargs: Any) -> None:
+        if dialect == "sqlite":
+            db = db or os.environ.get("CONVERSATION_DB") or str(DEFAULT_DB)
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(domain=domain, dialect=dialect, db=db, **kwargs)
+        self.filter = PrivacyFilter.from_environment()
+        self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
+                                  or DEFAULT_RETENTION_DAYS)
+        self.purged_at_start = self.purge(self.retention_days)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        with self.session_scope() as session:
+            new_events = list(self._additional_events(session, tracker))
+            erase = any(isinstance(e, SlotSet) and e.key == ERASE_SLOT and e.value is True for e in new_events)
+            if erase:
+                for row in session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == tracker.sender_id):
+                    row.data = json.dumps(self.filter.redact(json.loads(row.data)))
+            for event in new_events:
+                data = event.as_dict()
+                stored = self.filter.redact(data) if erase else self.filter.protect(data)
+                session.add(self.SQLEvent(
+                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
+                    intent_name=(data.get("parse_data") or {}).get("intent", {}).get("name"),
+                    action_name=data.get("name"), data=json.dumps(stored),
+                ))
+            session.commit()
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool
+                        ) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id,
+                                     fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
+            events = [self.filter.reveal(json.loads(row.data)) for row in rows]
+        if not self.domain or not events:
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    def purge(self, older_than_days: int) -> int:
+        """Delete conversations whose last event is older than the retention period."""
+        import sqlalchemy as sa
+
+        cutoff = time.time() - older_than_days * 86400
+        with self.session_scope() as session:
+            idle = (session.query(self.SQLEvent.sender_id).group_by(self.SQLEvent.sender_id)
+                    .having(sa.func.max(self.SQLEvent.timestamp) < cutoff))
+            senders = [sender for (sender,) in idle]
+            for chunk in _chunks(senders, 500):
+                session.query(self.SQLEvent).filter(self.SQLEvent.sender_id.in_(chunk)).delete(
+                    synchronize_session=False)
+            session.commit()
+        return len(senders)
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.tracker_store",
+                                     description="Xóa các cuộc trò chuyện quá hạn lưu trữ.")
+    parser.add_argument("command", choices=["purge"])
+    parser.add_argument("--days", type=int, default=None, help=f"mặc định {DEFAULT_RETENTION_DAYS}")
+    args = parser.parse_args(argv)
+    store = PrivateTrackerStore(domain=Domain.empty(), retention_days=args.days)
+    print(f"Đã xóa {store.purged_at_start} cuộc trò chuyện không hoạt động quá {store.retention_days} ngày.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
