@@ -56,6 +56,8 @@ class IdentityAnswers:
 
     def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                             domain: DomainDict) -> dict[str, Any]:
+        if value is None:  # emptied on purpose (a correction, "someone else"): nothing to check
+            return {"birth_date": None}
         parsed = parse_date(str(value))
         if parsed is None:
             return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
@@ -71,6 +73,9 @@ class IdentityAnswers:
 
     def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: DomainDict) -> dict[str, Any]:
+        if value is None:
+            return {"cccd": None}
+
         def rule() -> str:
             cccd = validation.normalize_cccd(str(value))
             birth = tracker.get_slot("birth_date")

@@ -53,6 +53,10 @@ def who(cccd: str) -> str:
     return f"số căn cước {mask(cccd)}"
 
 
+# What the "someone else" button sends (and what a resident may type): ask for a new CCCD.
+OTHER_PERSON = "nguoi khac"
+
+
 class ReusesIdentity:
     """Fills CCCD and birth date from what this conversation already confirmed (a booking or a
     lookup), so the resident is not asked twice; each answer is still validated."""
@@ -75,6 +79,27 @@ def settle_identity(cccd: str | None, birth_date: str | None, *, confirmed: bool
             *remember_identity(cccd if confirmed else None, birth_date if confirmed else None)]
 
 
+class ActionAskConsentRecord(Action):
+    """The consent notice, saying whose CCCD will be used when this conversation already knows one."""
+
+    def name(self) -> str:
+        return "action_ask_consent_record"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+                  ) -> list[EventType]:
+        known = tracker.get_slot("known_cccd")
+        if not known:
+            dispatcher.utter_message(response="utter_ask_consent_record")
+            return []
+        dispatcher.utter_message(response="utter_reusing_identity", cccd=mask(known))
+        dispatcher.utter_message(response="utter_ask_consent_record", buttons=[
+            {"title": "Đồng ý", "payload": "/affirm"},
+            {"title": "Tra cho người khác", "payload": '/affirm{"person_name": "người khác"}'},
+            {"title": "Không đồng ý", "payload": "/deny"},
+        ])
+        return []
+
+
 class ValidateRecordForm(ConsentFirst, ReusesIdentity, IdentityAnswers, FormControl, FormValidationAction):
     consent_slot = "consent_record"
     correctable = ("cccd", "birth_date")
@@ -82,6 +107,14 @@ class ValidateRecordForm(ConsentFirst, ReusesIdentity, IdentityAnswers, FormCont
 
     def name(self) -> str:
         return "validate_record_form"
+
+    def validate_consent_record(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> dict[str, Any]:
+        if value and OTHER_PERSON in fold(tracker.latest_message.get("text") or ""):
+            # "Tra cho người khác": forget the remembered identity and ask for the other person's.
+            return {"consent_record": True, "known_cccd": None, "known_birth_date": None, "cccd": None,
+                    "birth_date": None}
+        return {"consent_record": value}
 
 
 class ActionSubmitRecordLookup(ApiBacked, Action):

@@ -267,3 +267,25 @@ def test_a_value_encrypted_under_a_forgotten_key_is_dropped_not_a_crash(store: P
 def test_bot_text_masking_keeps_times_and_short_numbers() -> None:
     assert mask_bot_text("Thứ Ba 25/11 lúc 7:30, còn 12 chỗ") == "Thứ Ba 25/11 lúc 7:30, còn 12 chỗ"
     assert "1958" not in mask_bot_text("Ngày sinh 05/03/1958") and "0912" not in mask_bot_text("SĐT 0912 000 123")
+
+
+def test_consent_question_says_whose_cccd_will_be_used_and_offers_someone_else() -> None:
+    from actions.records import ActionAskConsentRecord
+
+    dispatcher, _ = run_action(ActionAskConsentRecord(), {}, tracker("", slots={"known_cccd": CCCD}))
+    assert said(dispatcher) == ["utter_reusing_identity", "utter_ask_consent_record"]
+    assert dispatcher.messages[0]["cccd"] == "•••••••••123"
+    assert [b["title"] for b in dispatcher.messages[1]["buttons"]] == ["Đồng ý", "Tra cho người khác", "Không đồng ý"]
+    fresh, _ = run_action(ActionAskConsentRecord(), {}, tracker(""))
+    assert said(fresh) == ["utter_ask_consent_record"] and not fresh.messages[0]["buttons"]
+
+
+def test_someone_else_forgets_the_remembered_identity_without_complaining() -> None:
+    form = ValidateRecordForm()
+    track = tracker('/affirm{"person_name": "người khác"}', intent="affirm", form="record_form",
+                    slots={"known_cccd": CCCD, "known_birth_date": BIRTH, "cccd": CCCD, "birth_date": BIRTH,
+                           "requested_slot": "consent_record", "consent_record": True})
+    dispatcher, events = run_action(form, {}, track)
+    changes = slot_changes(events)
+    assert changes["known_cccd"] is None and changes["cccd"] is None and changes["birth_date"] is None
+    assert dispatcher.messages == []
