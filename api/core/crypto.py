@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.fernet import MultiFernet
 
@@ -48,6 +49,11 @@ class Crypto:
 
     def decrypt(self, token: str) -> str:
         return self.fernet.decrypt(token.encode()).decode()
+
+    @cached_property
+    def decoy_token(self) -> str:
+        """Decrypted by identity checks when nobody matches, so that path costs what a match costs."""
+        return self.encrypt("1900-01-01")
 
     def reencrypt(self, token: str) -> str:
         return self.fernet.rotate(token.encode()).decode()

@@ -33,9 +33,6 @@ from api.records.models import HealthRecord
 from api.residents import validation
 from api.residents.models import Resident
 
-# Decrypted when no resident matches, so both outcomes cost one decryption.
-_DUMMY_PLAINTEXT = "1900-01-01"
-
 T = TypeVar("T")
 
 
@@ -118,7 +115,8 @@ def check_identity(
     # Same for every CCCD, known or not: the year is printed in the number itself.
     validation.check_cccd_matches_birth_date(cccd, birth_date)
     cccd_hash = crypto.lookup_hash(cccd)
-    subjects = [s for s in (chat_subject(crypto, chat_id), f"cccd:{cccd_hash[:40]}", "global") if s]
+    chat, person = chat_subject(crypto, chat_id), f"cccd:{cccd_hash[:40]}"
+    subjects = [s for s in (chat, person, "global") if s]
     throttles = {s: _load(db, s, now) for s in sorted(subjects)}  # sorted: one lock order for all
     locked = [t.locked_until for t in throttles.values() if t.locked_until is not None and t.locked_until > now]
     if locked:
@@ -128,29 +126,20 @@ def check_identity(
     record = db.scalar(select(HealthRecord).where(HealthRecord.cccd_hash == cccd_hash))
     resident = db.scalar(select(Resident).where(Resident.cccd_hash == cccd_hash))
     record_ok = hmac.compare_digest(record.identity_hash if record else "", expected)
-    stored_birth = crypto.decrypt(resident.birth_date_enc) if resident else _dummy_decrypt(crypto)
+    stored_birth = crypto.decrypt(resident.birth_date_enc if resident else crypto.decoy_token)
     resident_ok = resident is not None and hmac.compare_digest(stored_birth, birth_date.isoformat())
     # A person is known to the record table, the booking table or both; the birth date must
     # agree with every table that knows them.
     matched = (record is not None or resident is not None) and (record is None or record_ok) and (
         resident is None or resident_ok)
 
-    chat = chat_subject(crypto, chat_id)
     if chat:
         _count(throttles[chat], limits.chat, limits, now)
     if not matched:
-        _count(throttles[f"cccd:{cccd_hash[:40]}"], limits.cccd, limits, now)
+        _count(throttles[person], limits.cccd, limits, now)
         _count(throttles["global"], limits.everyone, limits, now)
     return Identity(cccd=cccd, cccd_hash=cccd_hash, matched=matched, record=record if matched else None,
                     resident=resident if matched else None, chat_subject=chat)
-
-
-_dummy_tokens: dict[int, str] = {}
-
-
-def _dummy_decrypt(crypto: Crypto) -> str:
-    token = _dummy_tokens.setdefault(id(crypto), crypto.encrypt(_DUMMY_PLAINTEXT))
-    return crypto.decrypt(token)
 
 
 def _load(db: Session, subject: str, now: datetime) -> Throttle:
