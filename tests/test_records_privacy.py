@@ -129,6 +129,7 @@ def test_csv_import_reports_bad_rows_and_is_idempotent(
     (b"", "invalid_import_file"),
     (b"ho_ten,ngay\nA,B\n", "invalid_import_file"),
     ("cccd,ngay_sinh,trang_thai\n".encode("cp1258", errors="ignore") + b"\xff\xfe\xfa\n", "invalid_import_file"),
+    (b"cccd,ngay_sinh,trang_thai\n" + b"9" * 200_000 + b",x,y\n", "invalid_import_file"),
 ])
 def test_csv_import_refuses_files_that_are_not_the_template(
     client: TestClient, world: World, staff_token: Callable[..., dict[str, str]], content: bytes, code: str

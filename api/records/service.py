@@ -253,20 +253,24 @@ def import_csv(
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader, None)
-    if header is None:
-        raise BadImportFile("Tệp trống.")
-    columns = _header_map(header)
     tally = ImportTally()
     first_line: dict[str, int] = {}
-    for line, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue
-        tally.rows += 1
-        if tally.rows > MAX_IMPORT_ROWS:
-            raise BadImportFile(f"Tệp quá {MAX_IMPORT_ROWS} dòng. Xin chia thành nhiều tệp nhỏ hơn.")
-        _import_row(db, crypto, cells, columns, line=line, commune_id=commune_id, today=today, tally=tally,
-                    first_line=first_line)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise BadImportFile("Tệp trống.")
+        columns = _header_map(header)
+        for line, cells in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            tally.rows += 1
+            if tally.rows > MAX_IMPORT_ROWS:
+                raise BadImportFile(f"Tệp quá {MAX_IMPORT_ROWS} dòng. Xin chia thành nhiều tệp nhỏ hơn.")
+            _import_row(db, crypto, cells, columns, line=line, commune_id=commune_id, today=today, tally=tally,
+                        first_line=first_line)
+    except csv.Error as error:  # NUL bytes, a cell larger than any real one…
+        raise BadImportFile(f"Tệp CSV bị lỗi ở dòng {reader.line_num}. Xin lưu lại tệp từ Excel dạng CSV UTF-8.") \
+            from error
     batch = RecordImport(
         actor_id=actor.id, commune_id=commune_id, filename=filename[:200], rows=tally.rows, created=tally.created,
         updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors),
