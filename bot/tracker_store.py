@@ -45,6 +45,9 @@ ENCRYPTED_SLOTS = frozenset({"cccd", "phone", "birth_date", "full_name", "known_
 ERASE_SLOT = "conversation_erased"
 _ENCRYPTED = "enc:"
 _MASK = "•"
+# Metadata worth keeping: what the gateway sends with a message, and which response the bot used.
+_USER_METADATA = frozenset({"channel", "referral_code", "language"})
+_BOT_METADATA = frozenset({"utter_action"})
 _DIGIT = re.compile(r"\d")
 # In bot messages: six or more digits (separators allowed) or a date with its year.
 _BOT_PERSONAL = re.compile(r"\d[\d .\-]{4,}\d|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
@@ -79,8 +82,11 @@ class PrivacyFilter:
             for entity in parse.get("entities") or []:
                 value = entity.get("value")
                 entity["value"] = mask_digits(value if isinstance(value, str) else json.dumps(value))
+            event["metadata"] = {k: v for k, v in (event.get("metadata") or {}).items() if k in _USER_METADATA}
         elif kind == "bot":
             event["text"] = mask_bot_text(event.get("text") or "") if event.get("text") else event.get("text")
+            # Rasa keeps a response's template variables (name, birth date…) in the event's metadata.
+            event["metadata"] = {k: v for k, v in (event.get("metadata") or {}).items() if k in _BOT_METADATA}
         elif kind == "slot" and event.get("name") in ENCRYPTED_SLOTS and event.get("value") is not None:
             plain = json.dumps(event["value"], ensure_ascii=False)
             event["value"] = _ENCRYPTED + self.fernet.encrypt(plain.encode()).decode()

@@ -208,7 +208,9 @@ def conversation(sender: str) -> DialogueStateTracker:
                     parse_data={"intent": {"name": "inform", "confidence": 0.9}, "text": "x",
                                  "entities": [{"entity": "cccd", "value": CCCD, "start": 0, "end": 1}]}),
         SlotSet("cccd", CCCD), SlotSet("phone", PHONE), SlotSet("birth_date", BIRTH), SlotSet("commune", "Hữu Liên"),
-        BotUttered("Ngày sinh 05/03/1958, CCCD •••••••••123. Buổi khám Thứ Ba 25/11 lúc 7:30."),
+        BotUttered("Ngày sinh 05/03/1958, CCCD •••••••••123. Buổi khám Thứ Ba 25/11 lúc 7:30.",
+                   metadata={"utter_action": "utter_ask_booking_confirmed", "birth_date": "05/03/1958",
+                             "full_name": "Nông Thị Mai"}),
     ):
         track.update(event)
     return track
@@ -226,7 +228,8 @@ def test_personal_data_is_masked_or_encrypted_at_rest_and_read_back(store: Priva
     raw = stored_rows(store)
     for plain in (CCCD, "003 058 000 123", PHONE, "0912.000.123", BIRTH, "05/03/1958", "1958"):
         assert plain not in raw
-    assert "Hữu Liên" in raw  # not personal: kept readable for staff
+    assert "Hữu Liên" in raw and "utter_ask_booking_confirmed" in raw  # not personal: kept for staff
+    assert "Nông Thị Mai" not in raw  # a response's template variables are not kept
     back = asyncio.run(store.retrieve("chat-a"))
     assert back is not None
     assert (back.get_slot("cccd"), back.get_slot("phone"), back.get_slot("birth_date")) == (CCCD, PHONE, BIRTH)
