@@ -1,0 +1,23 @@
+"""python -m bot.gateway --port 8080 (main environment)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.gateway", description="Cổng kênh chat (Telegram, Zalo, web)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    # One worker: the outbox and Telegram polling run inside the process.
+    uvicorn.run("bot.gateway.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

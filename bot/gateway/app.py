@@ -1,0 +1,149 @@
+"""The gateway's HTTP application: web chat, Telegram webhook, referral links; background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from bot.gateway.config import GatewaySettings, get_settings
+from bot.gateway.conversation import Conversations
+from bot.gateway.messages import Incoming
+from bot.gateway.outbox import Outbox, Sender
+from bot.gateway.rasa import RasaClient
+from bot.gateway.store import Store
+from bot.gateway.telegram import TelegramChannel
+
+log = logging.getLogger("gateway")
+STATIC = Path(__file__).parent / "static"
+REFERRAL = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+
+
+class ChatIn(BaseModel):
+    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    text: str = Field(min_length=1, max_length=1000)
+    referral_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+
+
+def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None
+               ) -> FastAPI:
+    settings = settings or get_settings()
+    store = Store(settings.gateway_database_url)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport)
+    conversations = Conversations(store, rasa)
+    senders: dict[str, Sender] = {}
+    outbox = Outbox(store, senders, rate_per_s=settings.send_rate_per_s,
+                    per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
+    telegram = None
+    if settings.telegram_bot_token is not None:
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+        telegram = TelegramChannel(token=settings.telegram_bot_token.get_secret_value(),
+                                   api_base=settings.telegram_api_base, store=store, conversations=conversations,
+                                   outbox=outbox, webhook_secret=secret)
+        senders["telegram"] = telegram
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        store.forget_old()
+        workers = [asyncio.create_task(outbox.run(stop))]
+        if telegram is not None and settings.telegram_mode == "polling":
+            workers.append(asyncio.create_task(telegram.poll(stop)))
+        elif telegram is not None and settings.telegram_mode == "webhook":
+            await telegram.bot.set_webhook(f"{settings.public_url.rstrip('/')}/webhooks/telegram",
+                                           secret_token=telegram.webhook_secret,
+                                           allowed_updates=["message", "callback_query"])
+        resumed = conversations.resume()
+        if resumed:
+            log.info("resumed %d messages received before a restart", resumed)
+        yield
+        stop.set()
+        for worker in workers:
+            worker.cancel()
+            with suppress(asyncio.CancelledError):
+                await worker
+        await conversations.drain()
+        await rasa.close()
+        if telegram is not None:
+            await telegram.close()
+
+    app = FastAPI(title="Khám sức khỏe — cổng kênh chat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.store, app.state.conversations, app.state.outbox = store, conversations, outbox
+    app.state.telegram = telegram
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, _error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"code": "validation_error",
+                             "message": "Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại."}, status_code=422)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # --- web chat ---
+    @app.get("/chat", response_class=HTMLResponse)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC / "chat.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/chat/{name}")
+    async def chat_asset(name: str) -> Response:
+        types = {"chat.js": "text/javascript", "chat.css": "text/css", "widget.js": "text/javascript"}
+        if name not in types:
+            return JSONResponse({"code": "not_found", "message": "Không tìm thấy."}, status_code=404)
+        return FileResponse(STATIC / name, media_type=f"{types[name]}; charset=utf-8")
+
+    @app.post("/chat/messages")
+    async def chat_message(body: ChatIn) -> dict[str, Any]:
+        replies = await conversations.answer(
+            Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code))
+        return {"replies": [{"text": r.text, "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
+                             "audio_url": r.audio_url} for r in replies]}
+
+    # --- Telegram ---
+    @app.post("/webhooks/telegram")
+    async def telegram_webhook(request: Request) -> Response:
+        if telegram is None:
+            return JSONResponse({"code": "channel_off", "message": "Kênh Telegram chưa bật."}, status_code=404)
+        if not telegram.authentic(request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
+            return JSONResponse({"code": "forbidden", "message": "Sai mã bí mật webhook."}, status_code=403)
+        try:
+            data = await request.json()
+            await telegram.handle(data)
+        except ValueError:
+            return JSONResponse({"code": "malformed", "message": "Dữ liệu không hợp lệ."}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    # --- referral links ---
+    @app.get("/r/{code}", response_class=HTMLResponse)
+    async def referral(code: str) -> HTMLResponse:
+        if not REFERRAL.match(code):
+            return HTMLResponse(_page("Đường dẫn không đúng", "<p>Mã giới thiệu không hợp lệ.</p>"), status_code=404)
+        store.referral_click(code)
+        links = [f'<a class="go" href="/chat?ref={code}">Trò chuyện ngay trên trang web</a>']
+        if settings.telegram_bot_username:
+            links.insert(0, f'<a class="go" href="https://t.me/{settings.telegram_bot_username}?start={code}">'
+                            "Mở bằng Telegram</a>")
+        if settings.zalo_oa_id:
+            links.insert(0, f'<a class="go" href="https://zalo.me/{settings.zalo_oa_id}">Mở bằng Zalo</a>'
+                            f"<p class=\"hint\">Trên Zalo, nhắn mã <b>{code}</b> để cán bộ biết ai đã giới thiệu.</p>")
+        return HTMLResponse(_page("Đặt lịch khám sức khỏe miễn phí",
+                                  "<p>Chọn nơi bác/anh/chị muốn trò chuyện với trợ lý:</p>" + "".join(links)))
+
+    return app
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{title}</title>'
+            f'<link rel="stylesheet" href="/chat/chat.css"></head><body class="page"><h1>{title}</h1>{body}'
+            f"</body></html>")

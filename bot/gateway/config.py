@@ -1,0 +1,55 @@
+"""Gateway settings, from the environment. A channel is on when its credentials are set."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path(__file__).resolve().parents[2] / "var"
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    api_url: str = "http://127.0.0.1:8000"
+    # Inbox, outbox and channel tokens; separate from the API's database.
+    gateway_database_url: str = f"sqlite:///{VAR_DIR / 'gateway.db'}"
+    # Where the gateway is reachable from the internet (webhooks, referral links).
+    public_url: str = "http://127.0.0.1:8080"
+    rasa_timeout_s: float = 20.0
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    # "polling" for local use, "webhook" in production (needs PUBLIC_URL and the secret).
+    telegram_mode: str = "polling"
+    # A local fake of the Bot API in tests; the real one otherwise.
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str = ""
+
+    zalo_app_id: str = ""
+    zalo_app_secret: SecretStr | None = None
+    zalo_oa_secret_key: SecretStr | None = None
+    zalo_refresh_token: SecretStr | None = None
+    zalo_oa_id: str = ""
+
+    # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
+    send_rate_per_s: float = 30.0
+    per_chat_interval_s: float = 1.0
+    max_send_attempts: int = 8
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_app_id) and self.zalo_oa_secret_key is not None and self.zalo_refresh_token is not None
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

@@ -1,0 +1,87 @@
+"""Channel-neutral messages: what came in from a resident, what goes out to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BUSY_TEXT = "Hệ thống đang bận, bác/anh/chị vui lòng thử lại sau ít phút ạ."
+PLEASE_TYPE_TEXT = ("Xin lỗi, tôi chưa nghe được tin nhắn thoại. Bác/anh/chị vui lòng gõ chữ (có dấu hoặc không "
+                    "dấu đều được), hoặc bấm các nút bên dưới tin nhắn.")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    channel: str          # telegram | zalo | web
+    chat_id: str          # the platform's id of the conversation
+    text: str
+    referral_code: str | None = None
+    language: str | None = None
+
+    @property
+    def sender(self) -> str:
+        """Rasa's conversation id: one per platform chat."""
+        return f"{self.channel}:{self.chat_id}"
+
+    def metadata(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"channel": self.channel}
+        if self.referral_code:
+            data["referral_code"] = self.referral_code
+        if self.language:
+            data["language"] = self.language
+        return data
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    audio_url: str | None = None
+    audio_language: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "buttons": [[b.title, b.payload] for b in self.buttons],
+                "audio_url": self.audio_url, "audio_language": self.audio_language}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Outgoing:
+        return cls(text=data.get("text") or "", buttons=tuple(Button(t, p) for t, p in data.get("buttons") or []),
+                   audio_url=data.get("audio_url"), audio_language=data.get("audio_language"))
+
+
+def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
+    """Rasa REST replies → outgoing messages. A custom `{"audio": {...}}` payload becomes an audio message."""
+    out = []
+    for reply in replies:
+        audio = (reply.get("custom") or {}).get("audio") if isinstance(reply.get("custom"), dict) else None
+        buttons = tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in reply.get("buttons") or []
+                        if b.get("title") and b.get("payload"))
+        if audio and audio.get("url"):
+            out.append(Outgoing(text=reply.get("text") or "", audio_url=str(audio["url"]),
+                                audio_language=audio.get("language")))
+        elif reply.get("text") or buttons:
+            out.append(Outgoing(text=reply.get("text") or "", buttons=buttons))
+    return out
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Long texts in parts no longer than `limit`, cut between paragraphs, else lines, else sentences,
+    else words."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        sentence = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+        cut = next((c for c in (window.rfind("\n\n"), window.rfind("\n"), sentence + 1 if sentence >= 0 else -1,
+                                window.rfind(" ")) if c > 0), limit)
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts

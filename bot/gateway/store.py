@@ -1,0 +1,207 @@
+"""The gateway's own state: inbox (de-duplication and in-order processing), outbox (sends with
+retries), long button payloads, referral clicks and channel tokens. SQLite by default.
+
+Message bodies are kept only until handled or sent, then deleted: the gateway is not an archive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import DateTime, String, Text, create_engine, delete, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+# Inbox keys are remembered this long after handling, to drop late redeliveries.
+DEDUP_DAYS = 3
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboxItem(Base):
+    """One update from a platform. The key (e.g. `telegram:update:123`, `zalo:msg:abc`) makes a
+    redelivery a no-op; `body` is cleared once handled."""
+
+    __tablename__ = "inbox"
+
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    chat: Mapped[str] = mapped_column(String(120), index=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    done: Mapped[bool] = mapped_column(default=False, index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(120), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    failed: Mapped[bool] = mapped_column(default=False, index=True)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class ButtonPayload(Base):
+    """Telegram callback data is limited to 64 bytes: longer button payloads are kept here."""
+
+    __tablename__ = "button_payloads"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+
+
+class ReferralClick(Base):
+    __tablename__ = "referral_clicks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class ChannelToken(Base):
+    """A platform's access/refresh token pair (Zalo rotates the refresh token on every use), encrypted."""
+
+    __tablename__ = "channel_tokens"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value_enc: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False}
+                                            if url.startswith("sqlite") else {})
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions.begin() as session:
+            yield session
+
+    # --- inbox ---
+    def accept(self, key: str, chat: str, body: dict[str, Any]) -> bool:
+        """Store an update once. False when the key was seen before (a redelivery)."""
+        try:
+            with self.session() as session:
+                session.add(InboxItem(key=key, chat=chat, body=json.dumps(body, ensure_ascii=False)))
+        except IntegrityError:
+            return False
+        return True
+
+    def pending(self) -> list[InboxItem]:
+        with self.session() as session:
+            return list(session.scalars(select(InboxItem).where(InboxItem.done.is_(False)).order_by(InboxItem.seq)))
+
+    def finish(self, key: str) -> None:
+        with self.session() as session:
+            item = session.scalar(select(InboxItem).where(InboxItem.key == key))
+            if item is not None:
+                item.done, item.body = True, ""
+
+    # --- outbox ---
+    def enqueue(self, channel: str, chat_id: str, bodies: list[dict[str, Any]]) -> None:
+        with self.session() as session:
+            session.add_all(OutboxItem(channel=channel, chat_id=chat_id, body=json.dumps(b, ensure_ascii=False))
+                            for b in bodies)
+
+    def due(self, limit: int = 200) -> list[OutboxItem]:
+        """Pending sends in order; a chat whose earliest send waits for a retry holds back its later ones."""
+        with self.session() as session:
+            items = list(session.scalars(select(OutboxItem).where(OutboxItem.failed.is_(False))
+                                         .order_by(OutboxItem.id).limit(limit)))
+        moment, blocked, ready = now(), set(), []
+        for item in items:
+            key = (item.channel, item.chat_id)
+            if key in blocked:
+                continue
+            blocked.add(key)  # only the earliest pending item of a chat may go
+            if _aware(item.next_attempt_at) <= moment:
+                ready.append(item)
+        return ready
+
+    def sent(self, item_id: int) -> None:
+        with self.session() as session:
+            session.execute(delete(OutboxItem).where(OutboxItem.id == item_id))
+
+    def retry(self, item_id: int, *, after: timedelta, error: str, max_attempts: int) -> None:
+        with self.session() as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None:
+                return
+            item.attempts += 1
+            item.last_error = error[:300]
+            item.next_attempt_at = now() + after
+            item.failed = item.attempts >= max_attempts
+
+    def give_up(self, item_id: int, error: str) -> None:
+        with self.session() as session:
+            item = session.get(OutboxItem, item_id)
+            if item is not None:
+                item.failed, item.last_error = True, error[:300]
+
+    def forget_old(self) -> None:
+        cutoff = now() - timedelta(days=DEDUP_DAYS)
+        with self.session() as session:
+            session.execute(delete(InboxItem).where(InboxItem.done.is_(True), InboxItem.received_at < cutoff))
+            session.execute(delete(OutboxItem).where(OutboxItem.failed.is_(True), OutboxItem.created_at < cutoff))
+            session.execute(delete(ButtonPayload).where(ButtonPayload.created_at < cutoff))
+
+    # --- button payloads, referrals, tokens ---
+    def short_payload(self, token: str, payload: str) -> None:
+        with self.session() as session:
+            session.merge(ButtonPayload(token=token, payload=payload))
+
+    def long_payload(self, token: str) -> str | None:
+        with self.session() as session:
+            row = session.get(ButtonPayload, token)
+            return row.payload if row else None
+
+    def referral_click(self, code: str) -> None:
+        with self.session() as session:
+            session.add(ReferralClick(code=code))
+
+    def referral_clicks(self, code: str) -> int:
+        with self.session() as session:
+            return len(session.scalars(select(ReferralClick.id).where(ReferralClick.code == code)).all())
+
+    def token(self, name: str) -> str | None:
+        with self.session() as session:
+            row = session.get(ChannelToken, name)
+            return row.value_enc if row else None
+
+    def save_token(self, name: str, value_enc: str) -> None:
+        with self.session() as session:
+            session.merge(ChannelToken(name=name, value_enc=value_enc, updated_at=now()))
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

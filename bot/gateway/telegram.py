@@ -1,0 +1,181 @@
+"""Telegram through aiogram 3: updates in (webhook or long polling), replies out through the outbox.
+
+- Buttons become inline keyboards, one button per row (large targets for elderly residents); callback
+  data over Telegram's 64-byte limit is replaced by a short token kept in the store; every button tap
+  is answered so the client stops its spinner.
+- `/start <code>` deep links carry a referral code into the conversation.
+- Voice messages from residents get a polite "please type"; audio replies are sent as voice notes
+  (OGG/Opus, converted with ffmpeg when needed, or as an audio file when ffmpeg is missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import httpx
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.gateway.conversation import Conversations
+from bot.gateway.messages import PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
+from bot.gateway.outbox import Outbox, SendFailed
+from bot.gateway.store import Store
+
+log = logging.getLogger("gateway.telegram")
+
+TEXT_LIMIT = 4000          # Telegram allows 4096; a margin for entities
+CALLBACK_LIMIT = 64        # bytes of callback_data
+REFERRAL = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+GREETING = "xin chào"      # what `/start` means to the assistant
+
+
+class TelegramChannel:
+    def __init__(self, *, token: str, api_base: str, store: Store, conversations: Conversations, outbox: Outbox,
+                 webhook_secret: str | None = None) -> None:
+        self.bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+        self.store = store
+        self.conversations = conversations
+        self.outbox = outbox
+        self.webhook_secret = webhook_secret
+        conversations.on("telegram", self.deliver)
+
+    # --- in ---
+    def authentic(self, header: str | None) -> bool:
+        """The webhook's `X-Telegram-Bot-Api-Secret-Token`, compared in constant time."""
+        return bool(self.webhook_secret) and hmac.compare_digest(header or "", self.webhook_secret or "")
+
+    async def handle(self, data: dict[str, Any]) -> None:
+        update = Update.model_validate(data, context={"bot": self.bot})
+        key = f"telegram:update:{update.update_id}"
+        if update.callback_query is not None:
+            query = update.callback_query
+            # Answered at once, outside the outbox: Telegram shows a spinner until then.
+            try:
+                await self.bot.answer_callback_query(query.id)
+            except Exception as error:  # noqa: BLE001 - a late answer must not lose the tap itself
+                log.warning("answerCallbackQuery failed: %s", type(error).__name__)
+            if query.message is None or not query.data:
+                return
+            payload = self.store.long_payload(query.data) if query.data.startswith("p:") else query.data
+            if payload:
+                self.conversations.receive(key, Incoming("telegram", str(query.message.chat.id), payload))
+            return
+        message = update.message
+        if message is None:
+            return
+        chat_id = str(message.chat.id)
+        if message.voice or message.audio or message.video_note:
+            if self.store.accept(key, f"telegram:{chat_id}", {}):
+                self.store.finish(key)
+                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=PLEASE_TYPE_TEXT)])
+            return
+        text = (message.text or "").strip()
+        if not text:
+            return
+        referral = None
+        if text.startswith("/start"):
+            argument = text[len("/start"):].strip()
+            referral = argument if REFERRAL.match(argument) else None
+            text = GREETING
+        self.conversations.receive(key, Incoming("telegram", chat_id, text, referral_code=referral))
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """Long polling for local use (no public URL needed)."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        offset: int | None = None
+        while not stop.is_set():
+            try:
+                updates = await self.bot.get_updates(offset=offset, timeout=20,
+                                                     allowed_updates=["message", "callback_query"])
+            except Exception as error:  # noqa: BLE001 - network trouble: wait and poll again
+                log.warning("getUpdates failed: %s", type(error).__name__)
+                await asyncio.sleep(3)
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                await self.handle(update.model_dump(mode="json", exclude_none=True))
+
+    # --- out ---
+    async def deliver(self, message: Incoming, replies: list[Outgoing]) -> None:
+        bodies: list[dict[str, Any]] = []
+        for reply in replies:
+            if reply.audio_url:
+                bodies.append({"kind": "voice", "url": reply.audio_url, "caption": reply.text[:1000]})
+                continue
+            parts = split_text(reply.text, TEXT_LIMIT) or [""]
+            keyboard = [[title, self.callback_data(payload)] for title, payload in
+                        ((b.title, b.payload) for b in reply.buttons)]
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                bodies.append({"kind": "text", "text": part or "…", "buttons": keyboard if last else []})
+        self.store.enqueue("telegram", message.chat_id, bodies)
+        self.outbox.wake.set()
+
+    def callback_data(self, payload: str) -> str:
+        if len(payload.encode()) <= CALLBACK_LIMIT and not payload.startswith("p:"):
+            return payload
+        token = "p:" + hashlib.sha256(payload.encode()).hexdigest()[:30]
+        self.store.short_payload(token, payload)
+        return token
+
+    async def send(self, chat_id: str, body: dict[str, Any]) -> None:
+        try:
+            if body["kind"] == "voice":
+                await self._send_voice(chat_id, body)
+                return
+            markup = InlineKeyboardMarkup(inline_keyboard=[
+                [InlineKeyboardButton(text=title[:64], callback_data=data)] for title, data in body["buttons"]
+            ]) if body["buttons"] else None
+            await self.bot.send_message(chat_id=int(chat_id), text=body["text"], reply_markup=markup)
+        except TelegramRetryAfter as error:
+            raise SendFailed("retry_after", retry_after_s=float(error.retry_after)) from error
+        except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
+            # Blocked by the user, a message Telegram refuses, or a wrong token: retrying cannot help.
+            raise SendFailed(type(error).__name__, permanent=True) from error
+        except Exception as error:  # noqa: BLE001 - network errors and 5xx: retried with backoff
+            raise SendFailed(type(error).__name__) from error
+
+    async def _send_voice(self, chat_id: str, body: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.get(body["url"])
+        if response.status_code != 200:
+            raise SendFailed(f"audio HTTP {response.status_code}", permanent=response.status_code == 404)
+        data, name = response.content, body["url"].rsplit("/", 1)[-1] or "audio"
+        caption = body.get("caption") or None
+        voice = to_ogg_opus(data, name)
+        if voice is not None:
+            await self.bot.send_voice(chat_id=int(chat_id), voice=BufferedInputFile(voice, "loi-nhan.ogg"),
+                                      caption=caption)
+        else:
+            await self.bot.send_audio(chat_id=int(chat_id), audio=BufferedInputFile(data, name), caption=caption)
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+
+
+def to_ogg_opus(data: bytes, name: str) -> bytes | None:
+    """Telegram plays voice notes only as OGG/Opus. None when it cannot be made (no ffmpeg)."""
+    if name.lower().endswith((".ogg", ".oga", ".opus")):
+        return data
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    result = subprocess.run([ffmpeg, "-loglevel", "error", "-i", "pipe:0", "-c:a", "libopus", "-b:a", "32k",
+                             "-f", "ogg", "pipe:1"], input=data, capture_output=True, timeout=60, check=False)
+    return result.stdout if result.returncode == 0 and result.stdout else None

@@ -1,0 +1,114 @@
+"""A local fake of the Telegram Bot API, served over real HTTP in a background thread, so the real
+aiogram client can be pointed at it (`TELEGRAM_API_BASE`). It records every request and can be told
+to fail the next calls of a method (429 with retry_after, 5xx, 403)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from tests.servers import free_port
+
+
+@dataclass
+class Call:
+    method: str
+    data: dict[str, Any]
+    files: dict[str, bytes]
+
+
+@dataclass
+class FakeBotApi:
+    base: str = ""
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+
+    def fail_next(self, method: str, status: int, **parameters: Any) -> None:
+        self.failures.setdefault(method, []).append((status, parameters))
+
+    def sent(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 8.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; calls so far: {[c.method for c in self.calls]}")
+            time.sleep(0.02)
+
+
+def _app(fake: FakeBotApi) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/files/{name}")
+    async def file(name: str) -> Response:
+        if name not in fake.files:
+            return Response(status_code=404)
+        content, media = fake.files[name]
+        return Response(content, media_type=media)
+
+    @app.post("/bot{token}/{method}")
+    async def method(token: str, method: str, request: Request) -> Response:
+        form = await request.form()
+        data: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        for key, value in form.multi_items():
+            if hasattr(value, "read"):
+                files[key] = await value.read()
+            else:
+                data[key] = value
+        fake.calls.append(Call(method, data, files))
+        pending = fake.failures.get(method)
+        if pending:
+            status, parameters = pending.pop(0)
+            body: dict[str, Any] = {"ok": False, "error_code": status, "description": f"fake error {status}"}
+            if parameters:
+                body["parameters"] = parameters
+            return JSONResponse(body, status_code=status)
+        return JSONResponse({"ok": True, "result": _result(method, data)})
+
+    return app
+
+
+def _result(method: str, data: dict[str, Any]) -> Any:
+    if method in ("sendMessage", "sendVoice", "sendAudio"):
+        chat = int(data.get("chat_id", 0))
+        return {"message_id": len(data) + 1, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
+                "text": data.get("text", "")}
+    if method == "getUpdates":
+        return []
+    if method == "getMe":
+        return {"id": 1, "is_bot": True, "first_name": "KSK", "username": "ksk_bot"}
+    return True
+
+
+@contextmanager
+def running_fake_bot_api() -> Iterator[FakeBotApi]:
+    fake = FakeBotApi()
+    port = free_port()
+    fake.base = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(_app(fake), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def keyboard(call: Call) -> list[list[dict[str, str]]]:
+    markup = call.data.get("reply_markup")
+    return list(json.loads(markup)["inline_keyboard"]) if markup else []

@@ -1,0 +1,232 @@
+"""The channel gateway: the real aiogram client against a local fake Bot API, a fake Rasa behind
+httpx's mock transport, and the web chat through FastAPI's test client."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.gateway.app import create_app
+from bot.gateway.config import GatewaySettings
+from bot.gateway.messages import BUSY_TEXT, PLEASE_TYPE_TEXT, split_text
+from tests.fake_telegram import FakeBotApi, keyboard, running_fake_bot_api
+
+SECRET = "webhook-secret-123"
+LONG_PAYLOAD = '/inform{"session_id": "123456", "commune": "Hữu Liên", "note": "một nút có dữ liệu dài"}'
+
+
+class FakeRasa:
+    """Answers like the assistant would; records what it was sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.down = False
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        with self.lock:
+            self.seen.append(body)
+        if self.down:
+            return httpx.Response(500)
+        text = body["message"]
+        if text == "nut":
+            return httpx.Response(200, json=[{"text": "Xin chọn buổi khám:", "buttons": [
+                {"title": "Thứ Ba 7:30", "payload": '/inform{"session_id": "12"}'},
+                {"title": "Thứ Tư 7:30", "payload": LONG_PAYLOAD}]}])
+        if text == "dai":
+            return httpx.Response(200, json=[{"text": ("Đoạn văn dài. " * 300).strip()}])
+        if text == "nghe":
+            return httpx.Response(200, json=[{"custom": {"audio": {"url": AUDIO_URL[0], "language": "tyz"}}}])
+        return httpx.Response(200, json=[{"text": f"Đã nhận: {text}"}])
+
+
+AUDIO_URL = [""]
+
+
+@pytest.fixture
+def bot_api() -> Iterator[FakeBotApi]:
+    with running_fake_bot_api() as fake:
+        yield fake
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa) -> Iterator[TestClient]:
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
+        telegram_webhook_secret=SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
+        per_chat_interval_s=0.0, telegram_bot_username="ksk_bot", public_url="https://gw.example")
+    app = create_app(settings, rasa_transport=httpx.MockTransport(rasa))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def update(update_id: int, text: str | None = None, chat: int = 42, **extra: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
+                               "from": {"id": chat, "is_bot": False, "first_name": "Mai"}}
+    if text is not None:
+        message["text"] = text
+    message.update(extra)
+    return {"update_id": update_id, "message": message}
+
+
+def post(client: TestClient, body: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return client.post("/webhooks/telegram", json=body, headers=headers)
+
+
+def test_webhook_refuses_a_missing_or_wrong_secret(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
+    assert bot_api.sent("setWebhook")[0].data["secret_token"] == SECRET
+    assert post(gateway, update(1, "xin chao"), secret=None).status_code == 403
+    assert post(gateway, update(2, "xin chao"), secret="wrong").status_code == 403
+    assert rasa.seen == []
+    assert post(gateway, update(3, "xin chao")).status_code == 200
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 1)
+    assert rasa.seen[0]["sender"] == "telegram:42" and rasa.seen[0]["metadata"] == {"channel": "telegram"}
+    assert bot_api.sent("sendMessage")[0].data["text"] == "Đã nhận: xin chao"
+
+
+def test_buttons_become_an_inline_keyboard_and_taps_reach_rasa(
+    gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa
+) -> None:
+    post(gateway, update(10, "nut"))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    rows = keyboard(bot_api.sent("sendMessage")[0])
+    assert [[b["text"] for b in row] for row in rows] == [["Thứ Ba 7:30"], ["Thứ Tư 7:30"]]
+    assert rows[0][0]["callback_data"] == '/inform{"session_id": "12"}'
+    token = rows[1][0]["callback_data"]
+    assert token.startswith("p:") and len(token.encode()) <= 64
+
+    tap = {"update_id": 11, "callback_query": {
+        "id": "cb-1", "chat_instance": "x", "data": token, "from": {"id": 42, "is_bot": False, "first_name": "Mai"},
+        "message": {"message_id": 5, "date": 1_700_000_000, "chat": {"id": 42, "type": "private"}, "text": "x"}}}
+    assert post(gateway, tap).status_code == 200
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert bot_api.sent("answerCallbackQuery")[0].data["callback_query_id"] == "cb-1"
+    assert rasa.seen[-1]["message"] == LONG_PAYLOAD
+
+
+def test_a_redelivered_update_is_handled_once(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
+    for _ in range(3):
+        assert post(gateway, update(20, "mot lan thoi")).status_code == 200
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    gateway.portal.call(gateway.app.state.conversations.drain)  # type: ignore[attr-defined]
+    assert [s["message"] for s in rasa.seen] == ["mot lan thoi"]
+    assert len(bot_api.sent("sendMessage")) == 1
+
+
+def test_start_with_a_referral_code_greets_and_carries_the_code(
+    gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa
+) -> None:
+    post(gateway, update(30, "/start HPN-ThanhHa_01"))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    assert rasa.seen[0]["message"] == "xin chào"
+    assert rasa.seen[0]["metadata"] == {"channel": "telegram", "referral_code": "HPN-ThanhHa_01"}
+
+
+def test_a_voice_message_gets_please_type_without_rasa(gateway: TestClient, bot_api: FakeBotApi,
+                                                       rasa: FakeRasa) -> None:
+    voice = {"file_id": "v1", "file_unique_id": "u1", "duration": 3}
+    post(gateway, update(40, None, voice=voice))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    assert bot_api.sent("sendMessage")[0].data["text"] == PLEASE_TYPE_TEXT and rasa.seen == []
+
+
+def test_long_texts_are_split_between_sentences(gateway: TestClient, bot_api: FakeBotApi) -> None:
+    post(gateway, update(50, "dai"))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    parts = [c.data["text"] for c in bot_api.sent("sendMessage")]
+    assert all(len(p) <= 4096 for p in parts) and all(p.endswith(".") for p in parts)
+    assert " ".join(parts) == ("Đoạn văn dài. " * 300).strip()
+
+
+def test_messages_of_one_chat_reach_rasa_and_the_resident_in_order(
+    gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa
+) -> None:
+    for i in range(1, 9):
+        post(gateway, update(60 + i, f"tin {i}", chat=7))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 8)
+    assert [s["message"] for s in rasa.seen] == [f"tin {i}" for i in range(1, 9)]
+    assert [c.data["text"] for c in bot_api.sent("sendMessage")] == [f"Đã nhận: tin {i}" for i in range(1, 9)]
+
+
+def test_retry_after_and_server_errors_are_retried_without_duplicates(
+    gateway: TestClient, bot_api: FakeBotApi
+) -> None:
+    bot_api.fail_next("sendMessage", 429, retry_after=1)
+    bot_api.fail_next("sendMessage", 502)
+    post(gateway, update(80, "thu lai"))
+    bot_api.wait_for(lambda: any(c.data.get("text") == "Đã nhận: thu lai" for c in bot_api.calls
+                                 if c.method == "sendMessage") and len(bot_api.sent("sendMessage")) == 3)
+    store = gateway.app.state.store  # type: ignore[attr-defined]
+    bot_api.wait_for(lambda: not store.due())
+    assert len(bot_api.sent("sendMessage")) == 3  # 429, 502, then delivered once
+
+
+def test_a_blocked_bot_is_not_retried(gateway: TestClient, bot_api: FakeBotApi) -> None:
+    bot_api.fail_next("sendMessage", 403)
+    post(gateway, update(90, "bi chan"))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    post(gateway, update(91, "tiep"))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert bot_api.sent("sendMessage")[1].data["text"] == "Đã nhận: tiep"
+
+
+def test_rasa_down_gives_a_short_busy_reply(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
+    rasa.down = True
+    post(gateway, update(100, "alo"))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    assert bot_api.sent("sendMessage")[0].data["text"] == BUSY_TEXT
+    assert gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"}).json() == {
+        "replies": [{"text": BUSY_TEXT, "buttons": [], "audio_url": None}]}
+
+
+def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi) -> None:
+    bot_api.files["loi-chao.ogg"] = (b"OggS-fake-opus", "audio/ogg")
+    AUDIO_URL[0] = f"{bot_api.base}/files/loi-chao.ogg"
+    post(gateway, update(110, "nghe"))
+    bot_api.wait_for(lambda: bot_api.sent("sendVoice"))
+    call = bot_api.sent("sendVoice")[0]
+    assert call.files[call.data["voice"].removeprefix("attach://")] == b"OggS-fake-opus"
+
+
+def test_web_chat_page_widget_and_messages(gateway: TestClient, rasa: FakeRasa) -> None:
+    page = gateway.get("/chat")
+    assert page.status_code == 200 and "Trợ lý khám sức khỏe" in page.text and "http" not in page.text.split(
+        "<body>")[0].replace("http-equiv", "")
+    assert gateway.get("/chat/widget.js").status_code == 200 and gateway.get("/chat/nope.js").status_code == 404
+    answer = gateway.post("/chat/messages", json={"session_id": "web-session-2", "text": "nut",
+                                                  "referral_code": "DTN-01"}).json()
+    assert [b["title"] for b in answer["replies"][0]["buttons"]] == ["Thứ Ba 7:30", "Thứ Tư 7:30"]
+    assert rasa.seen[-1]["sender"] == "web:web-session-2"
+    assert rasa.seen[-1]["metadata"] == {"channel": "web", "referral_code": "DTN-01"}
+    for bad in ({"session_id": "x", "text": "a"}, {"session_id": "web-session-2", "text": ""},
+                {"session_id": "web-session-2", "text": "a" * 1001}):
+        refused = gateway.post("/chat/messages", json=bad)
+        assert refused.status_code == 422 and "Tin nhắn" in refused.json()["message"]
+
+
+def test_referral_link_records_the_click_and_offers_the_channels(gateway: TestClient) -> None:
+    page = gateway.get("/r/HPN-01")
+    assert page.status_code == 200
+    assert "https://t.me/ksk_bot?start=HPN-01" in page.text and "/chat?ref=HPN-01" in page.text
+    assert gateway.app.state.store.referral_clicks("HPN-01") == 1  # type: ignore[attr-defined]
+    assert gateway.get("/r/bad code!").status_code == 404
+
+
+def test_split_text_never_cuts_inside_a_word() -> None:
+    text = "một hai ba " * 50
+    parts = split_text(text, 37)
+    assert all(len(p) <= 37 for p in parts) and " ".join(parts) == text.strip()
