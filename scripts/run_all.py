@@ -36,6 +36,7 @@ def services() -> list[Service]:
     api_port = int(os.environ.get("API_PORT", "8000"))
     actions_port = int(os.environ.get("ACTIONS_PORT", "5055"))
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    gateway_port = int(os.environ.get("GATEWAY_PORT", "8080"))
     return [
         Service("api", [PY, "-m", "api", "serve", "--host", host, "--port", str(api_port)], api_port, {}),
         Service("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
@@ -46,6 +47,9 @@ def services() -> list[Service]:
                          "--model", str(MODEL), "--port", str(rasa_port),
                          "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
                 rasa_port, {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"}),
+        # Web chat always; Telegram and Zalo when their credentials are in the environment.
+        Service("gateway", [PY, "-m", "bot.gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
+                {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "API_URL": f"http://127.0.0.1:{api_port}"}),
     ]
 
 
@@ -84,6 +88,7 @@ def main() -> int:
         print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
     api_port = running[0][0].port
     print(f"==> Tài liệu API: http://127.0.0.1:{api_port}/docs — nhấn Ctrl-C để dừng tất cả.", flush=True)
+    print(f"==> Trò chuyện trên web: http://127.0.0.1:{running[-1][0].port}/chat", flush=True)
 
     exit_code = 0
     while not stopping.is_set():

@@ -5,18 +5,16 @@ to fail the next calls of a method (429 with retry_after, 5xx, 403)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.servers import free_port
+from tests.servers import app_in_thread, wait_for
 
 
 @dataclass
@@ -40,11 +38,7 @@ class FakeBotApi:
         return [c for c in self.calls if c.method == method]
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; calls so far: {[c.method for c in self.calls]}")
-            time.sleep(0.02)
+        wait_for(condition, timeout_s, what=lambda: [c.method for c in self.calls])
 
 
 def _app(fake: FakeBotApi) -> FastAPI:
@@ -95,18 +89,9 @@ def _result(method: str, data: dict[str, Any]) -> Any:
 @contextmanager
 def running_fake_bot_api() -> Iterator[FakeBotApi]:
     fake = FakeBotApi()
-    port = free_port()
-    fake.base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(_app(fake), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
+    with app_in_thread(_app(fake)) as base:
+        fake.base = base
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 def keyboard(call: Call) -> list[list[dict[str, str]]]:

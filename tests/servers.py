@@ -7,13 +7,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 from tests.conftest import TEST_SECRET
 
@@ -95,3 +98,28 @@ def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
         print(f"--- API server output ---\n{output.text}")
     # Reached only when the test body passed: a server-side traceback still fails it.
     assert "Traceback" not in output.text, "the API server logged an unhandled error (output above)"
+
+
+@contextmanager
+def app_in_thread(app: Any) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a background thread (local fakes of outside services)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def wait_for(condition: Any, timeout_s: float = 8.0, what: Any = None) -> None:
+    """Poll `condition()` until true; on timeout fail with `what()` (what was seen so far)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; seen so far: {what() if what else '-'}")
+        time.sleep(0.02)

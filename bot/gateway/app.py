@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -11,18 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import MultiFernet
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
-from bot.gateway.config import GatewaySettings, get_settings
+from api.core.keyring import master_from_environment, multi_fernet
+from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
 from bot.gateway.messages import Incoming
 from bot.gateway.outbox import Outbox, Sender
 from bot.gateway.rasa import RasaClient
 from bot.gateway.store import Store
 from bot.gateway.telegram import TelegramChannel
+from bot.gateway.zalo import OaApiClient, ZaloChannel
 
 log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
@@ -46,11 +50,20 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
     telegram = None
     if settings.telegram_bot_token is not None:
-        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
-        telegram = TelegramChannel(token=settings.telegram_bot_token.get_secret_value(),
+        secret = _secret(settings.telegram_webhook_secret) or None
+        telegram = TelegramChannel(token=_secret(settings.telegram_bot_token),
                                    api_base=settings.telegram_api_base, store=store, conversations=conversations,
                                    outbox=outbox, webhook_secret=secret)
         senders["telegram"] = telegram
+    zalo = None
+    if settings.zalo_enabled:
+        zalo_api = OaApiClient(
+            app_id=settings.zalo_app_id, app_secret=_secret(settings.zalo_app_secret),
+            initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=token_fernet(),
+            api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base)
+        zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
+                           api=zalo_api, store=store, conversations=conversations, outbox=outbox)
+        senders["zalo"] = zalo
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -76,10 +89,12 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         await rasa.close()
         if telegram is not None:
             await telegram.close()
+        if zalo is not None:
+            await zalo_api.close()
 
     app = FastAPI(title="Khám sức khỏe — cổng kênh chat", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store, app.state.conversations, app.state.outbox = store, conversations, outbox
-    app.state.telegram = telegram
+    app.state.telegram, app.state.zalo = telegram, zalo
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, _error: RequestValidationError) -> JSONResponse:
@@ -123,6 +138,18 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
             return JSONResponse({"code": "malformed", "message": "Dữ liệu không hợp lệ."}, status_code=400)
         return JSONResponse({"ok": True})
 
+    # --- Zalo OA ---
+    @app.post("/webhooks/zalo")
+    async def zalo_webhook(request: Request) -> Response:
+        if zalo is None:
+            return JSONResponse({"code": "channel_off", "message": "Kênh Zalo chưa bật."}, status_code=404)
+        raw = await request.body()
+        if not zalo.authentic(request.headers.get("X-ZEvent-Signature"), raw):
+            return JSONResponse({"code": "bad_signature", "message": "Chữ ký không hợp lệ."}, status_code=401)
+        # Acknowledged at once (Zalo waits 2 s at most); the reply goes out through the outbox.
+        await zalo.handle(json.loads(raw))
+        return JSONResponse({"ok": True})
+
     # --- referral links ---
     @app.get("/r/{code}", response_class=HTMLResponse)
     async def referral(code: str) -> HTMLResponse:
@@ -140,6 +167,16 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                                   "<p>Chọn nơi bác/anh/chị muốn trò chuyện với trợ lý:</p>" + "".join(links)))
 
     return app
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def token_fernet() -> MultiFernet:
+    """Channel tokens are encrypted with a key derived from the deployment's master secret."""
+    master, previous = master_from_environment(VAR_DIR / "secret.key")
+    return multi_fernet(master, previous, b"gateway-tokens")
 
 
 def _page(title: str, body: str) -> str:

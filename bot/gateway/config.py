@@ -35,6 +35,8 @@ class GatewaySettings(BaseSettings):
     zalo_oa_secret_key: SecretStr | None = None
     zalo_refresh_token: SecretStr | None = None
     zalo_oa_id: str = ""
+    zalo_api_base: str = "https://openapi.zalo.me"
+    zalo_oauth_base: str = "https://oauth.zaloapp.com"
 
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
     send_rate_per_s: float = 30.0

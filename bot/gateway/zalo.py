@@ -1,0 +1,199 @@
+"""Zalo Official Account (OA API v3): webhook in, consultation messages out through the outbox.
+
+- The webhook is genuine only with `X-ZEvent-Signature: mac=<sha256(app_id + raw body + timestamp +
+  OA secret key)>` (401 otherwise); it is acknowledged at once and handled in the background.
+- Buttons are `oa.query.show` buttons whose payload is their own title, so the resident sees what
+  they tapped in plain words; the gateway maps the title back to the assistant's payload.
+- OA cannot send voice notes: audio goes as a "listen" link button.
+- The access token is refreshed with the one-time refresh token; the new pair is stored encrypted
+  (one refresh at a time, since a refresh token works once). Error -216 refreshes and retries,
+  -32 (rate limit) backs off, -213/-230 (the person cannot be messaged) are not retried.
+- `ZaloApi` is the small interface the channel needs, so the Telegram-like Zalo Bot API can be
+  added as another implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any, Protocol
+
+import httpx
+from cryptography.fernet import MultiFernet
+
+from bot.gateway.conversation import Conversations
+from bot.gateway.messages import PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
+from bot.gateway.outbox import Outbox, SendFailed
+from bot.gateway.store import Store
+
+log = logging.getLogger("gateway.zalo")
+
+TEXT_LIMIT = 2000
+BUTTONS_PER_MESSAGE = 5
+TOKEN_NAME = "zalo"
+# Zalo error codes (OA API v3).
+INVALID_TOKEN = -216
+RATE_LIMITED = -32
+CANNOT_MESSAGE = (-213, -230)
+GREETING = "xin chào"
+
+
+def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    digest = hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret_key.encode()).hexdigest()
+    return f"mac={digest}"
+
+
+class ZaloError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"Zalo error {code}: {message}")
+        self.code = code
+
+
+class ZaloApi(Protocol):
+    async def send(self, user_id: str, message: dict[str, Any]) -> None:
+        """Send one message object; raise ZaloError or httpx errors."""
+
+
+class OaApiClient:
+    """OA API v3 with token refresh. `api_base`/`oauth_base` point at a local fake in tests."""
+
+    def __init__(self, *, app_id: str, app_secret: str, initial_refresh_token: str, store: Store,
+                 fernet: MultiFernet, api_base: str = "https://openapi.zalo.me",
+                 oauth_base: str = "https://oauth.zaloapp.com", transport: httpx.AsyncBaseTransport | None = None
+                 ) -> None:
+        self.app_id, self.app_secret = app_id, app_secret
+        self.initial_refresh_token = initial_refresh_token
+        self.store, self.fernet = store, fernet
+        self.api_base, self.oauth_base = api_base.rstrip("/"), oauth_base.rstrip("/")
+        self.client = httpx.AsyncClient(timeout=15, transport=transport)
+        self._refreshing = asyncio.Lock()
+
+    def _pair(self) -> dict[str, str]:
+        stored = self.store.token(TOKEN_NAME)
+        if stored is None:
+            return {"access_token": "", "refresh_token": self.initial_refresh_token}
+        return dict(json.loads(self.fernet.decrypt(stored.encode())))
+
+    async def refresh(self, stale_access: str) -> None:
+        async with self._refreshing:
+            pair = self._pair()
+            if pair["access_token"] and pair["access_token"] != stale_access:
+                return  # another send refreshed it meanwhile
+            response = await self.client.post(
+                f"{self.oauth_base}/v4/oa/access_token", headers={"secret_key": self.app_secret},
+                data={"refresh_token": pair["refresh_token"], "app_id": self.app_id, "grant_type": "refresh_token"})
+            body = response.json() if response.status_code == 200 else {}
+            if not body.get("access_token") or not body.get("refresh_token"):
+                raise ZaloError(int(body.get("error", -1) or -1), "refresh failed")
+            fresh = {"access_token": body["access_token"], "refresh_token": body["refresh_token"]}
+            self.store.save_token(TOKEN_NAME, self.fernet.encrypt(json.dumps(fresh).encode()).decode())
+
+    async def send(self, user_id: str, message: dict[str, Any]) -> None:
+        for attempt in range(2):
+            access = self._pair()["access_token"]
+            if not access:
+                await self.refresh(access)
+                access = self._pair()["access_token"]
+            response = await self.client.post(
+                f"{self.api_base}/v3.0/oa/message/cs", headers={"access_token": access},
+                json={"recipient": {"user_id": user_id}, "message": message})
+            if response.status_code >= 500:
+                raise httpx.HTTPStatusError("server error", request=response.request, response=response)
+            body = response.json()
+            code = int(body.get("error", 0))
+            if code == 0:
+                return
+            if code == INVALID_TOKEN and attempt == 0:
+                await self.refresh(access)
+                continue
+            raise ZaloError(code, str(body.get("message", "")))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class ZaloChannel:
+    def __init__(self, *, app_id: str, oa_secret_key: str, api: ZaloApi, store: Store,
+                 conversations: Conversations, outbox: Outbox) -> None:
+        self.app_id, self.oa_secret_key = app_id, oa_secret_key
+        self.api, self.store, self.conversations, self.outbox = api, store, conversations, outbox
+        conversations.on("zalo", self.deliver)
+
+    # --- in ---
+    def authentic(self, header: str | None, body: bytes) -> bool:
+        try:
+            timestamp = str(json.loads(body).get("timestamp", ""))
+        except (ValueError, AttributeError):
+            return False
+        expected = signature(self.app_id, body, timestamp, self.oa_secret_key)
+        return bool(timestamp) and hmac.compare_digest(header or "", expected)
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        name = str(event.get("event_name", ""))
+        if name == "follow":
+            user = str((event.get("follower") or {}).get("id", ""))
+            if user:
+                self.conversations.receive(f"zalo:follow:{user}:{event.get('timestamp')}",
+                                           Incoming("zalo", user, GREETING))
+            return
+        user = str((event.get("sender") or {}).get("id", ""))
+        message = event.get("message") or {}
+        key = f"zalo:msg:{message.get('msg_id') or event.get('timestamp')}"
+        if not user or name == "unfollow":
+            return
+        if name == "user_send_audio":
+            if self.store.accept(key, f"zalo:{user}", {}):
+                self.store.finish(key)
+                await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=PLEASE_TYPE_TEXT)])
+            return
+        if name != "user_send_text":
+            return
+        text = str(message.get("text") or "").strip()
+        if text:
+            # A tapped button arrives as its title: the assistant gets the payload behind it.
+            text = self.store.long_payload(_button_key(user, text)) or text
+            self.conversations.receive(key, Incoming("zalo", user, text))
+
+    # --- out ---
+    async def deliver(self, message: Incoming, replies: list[Outgoing]) -> None:
+        bodies: list[dict[str, Any]] = []
+        for reply in replies:
+            if reply.audio_url:
+                bodies.append({"text": reply.text or "Lời nhắn bằng giọng nói:",
+                               "buttons": [], "link": ["Nghe lời nhắn", reply.audio_url]})
+                continue
+            parts = split_text(reply.text, TEXT_LIMIT) or [""]
+            for button in reply.buttons:
+                self.store.short_payload(_button_key(message.chat_id, button.title[:100]), button.payload)
+            titles = [b.title[:100] for b in reply.buttons]
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                bodies.append({"text": part or "…", "buttons": titles[:BUTTONS_PER_MESSAGE] if last else []})
+            for start in range(BUTTONS_PER_MESSAGE, len(titles), BUTTONS_PER_MESSAGE):
+                bodies.append({"text": "Chọn tiếp:", "buttons": titles[start:start + BUTTONS_PER_MESSAGE]})
+        self.store.enqueue("zalo", message.chat_id, bodies)
+        self.outbox.wake.set()
+
+    async def send(self, chat_id: str, body: dict[str, Any]) -> None:
+        buttons = [{"title": title, "type": "oa.query.show", "payload": title} for title in body["buttons"]]
+        if body.get("link"):
+            title, url = body["link"]
+            buttons = [{"title": title, "type": "oa.open.url", "payload": {"url": url}}]
+        message: dict[str, Any] = {"text": body["text"]}
+        if buttons:
+            message["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
+        try:
+            await self.api.send(chat_id, message)
+        except ZaloError as error:
+            if error.code in CANNOT_MESSAGE:
+                raise SendFailed(str(error), permanent=True) from error
+            raise SendFailed(str(error), retry_after_s=30.0 if error.code == RATE_LIMITED else None) from error
+        except httpx.HTTPError as error:
+            raise SendFailed(type(error).__name__) from error
+
+
+def _button_key(user: str, title: str) -> str:
+    return "zb:" + hashlib.sha256(f"{user}\n{title}".encode()).hexdigest()[:36]

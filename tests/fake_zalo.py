@@ -1,0 +1,72 @@
+"""A local fake of the Zalo OA API v3 and its OAuth token endpoint, served over real HTTP.
+
+Access tokens are `access-N`; each refresh hands out the next pair and retires the refresh token used
+(as Zalo does). The next sends can be told to answer an error code (-216, -32, -213…) or a 5xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.servers import app_in_thread
+
+APP_SECRET = "zalo-app-secret"
+
+
+@dataclass
+class FakeOa:
+    base: str = ""
+    generation: int = 1
+    refresh_token: str = "refresh-1"
+    sent: list[dict[str, Any]] = field(default_factory=list)          # accepted messages
+    attempts: list[str] = field(default_factory=list)                 # access token of every send
+    refreshes: list[str] = field(default_factory=list)                # refresh tokens presented
+    plan: list[Any] = field(default_factory=list)                     # next answers: error code or HTTP status
+
+    @property
+    def access_token(self) -> str:
+        return f"access-{self.generation}"
+
+
+def _app(fake: FakeOa) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v4/oa/access_token")
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        fake.refreshes.append(str(form.get("refresh_token")))
+        if request.headers.get("secret_key") != APP_SECRET or form.get("refresh_token") != fake.refresh_token:
+            return JSONResponse({"error": -14014, "error_name": "invalid refresh token"})
+        fake.generation += 1
+        fake.refresh_token = f"refresh-{fake.generation}"
+        return JSONResponse({"access_token": fake.access_token, "refresh_token": fake.refresh_token,
+                             "expires_in": "90000"})
+
+    @app.post("/v3.0/oa/message/cs")
+    async def send(request: Request) -> JSONResponse:
+        access = request.headers.get("access_token", "")
+        fake.attempts.append(access)
+        if fake.plan:
+            planned = fake.plan.pop(0)
+            if planned >= 500:
+                return JSONResponse({"error": -1}, status_code=planned)
+            return JSONResponse({"error": planned, "message": f"fake error {planned}"})
+        if access != fake.access_token:
+            return JSONResponse({"error": -216, "message": "Access token is invalid"})
+        fake.sent.append(await request.json())
+        return JSONResponse({"error": 0, "message": "Success", "data": {"message_id": str(len(fake.sent))}})
+
+    return app
+
+
+@contextmanager
+def running_fake_oa() -> Iterator[FakeOa]:
+    fake = FakeOa()
+    with app_in_thread(_app(fake)) as base:
+        fake.base = base
+        yield fake

@@ -1,0 +1,159 @@
+"""Zalo OA through the gateway: signed and tampered webhooks, and a local fake OA API that answers
+success, -216 (token expired), -213, -32 and 5xx — proving refresh, retry and no duplicate sends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.gateway.app import create_app
+from bot.gateway.config import GatewaySettings
+from bot.gateway.messages import PLEASE_TYPE_TEXT
+from bot.gateway.store import OutboxItem
+from bot.gateway.zalo import signature
+from tests.fake_zalo import APP_SECRET, FakeOa, running_fake_oa
+from tests.servers import wait_for
+from tests.test_gateway import AUDIO_URL, FakeRasa
+
+APP_ID, OA_SECRET = "1234567890", "oa-secret-key"
+
+
+@pytest.fixture
+def oa() -> Iterator[FakeOa]:
+    with running_fake_oa() as fake:
+        yield fake
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, oa: FakeOa, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", zalo_app_id=APP_ID, zalo_app_secret=APP_SECRET,
+        zalo_oa_secret_key=OA_SECRET, zalo_refresh_token="refresh-1", zalo_api_base=oa.base,
+        zalo_oauth_base=oa.base, per_chat_interval_s=0.0, zalo_oa_id="ksk-oa")
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa)),
+                    raise_server_exceptions=False) as client:
+        yield client
+
+
+def event(name: str = "user_send_text", text: str = "xin chao", user: str = "u-77", msg_id: str = "m1",
+          timestamp: int = 1_732_000_000_000) -> dict[str, Any]:
+    return {"app_id": APP_ID, "event_name": name, "timestamp": str(timestamp), "sender": {"id": user},
+            "recipient": {"id": "oa-1"}, "message": {"text": text, "msg_id": msg_id}}
+
+
+def post(client: TestClient, body: dict[str, Any], *, secret: str = OA_SECRET, tamper: bool = False) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    mac = signature(APP_ID, raw, str(body["timestamp"]), secret)
+    if tamper:
+        raw = raw.replace(b"xin chao", b"xin chao!")
+    return client.post("/webhooks/zalo", content=raw, headers={"X-ZEvent-Signature": mac,
+                                                                 "content-type": "application/json"})
+
+
+def test_only_correctly_signed_events_are_accepted(gateway: TestClient, oa: FakeOa, rasa: FakeRasa) -> None:
+    assert post(gateway, event(msg_id="a"), tamper=True).status_code == 401
+    assert post(gateway, event(msg_id="b"), secret="wrong").status_code == 401
+    assert gateway.post("/webhooks/zalo", json=event(msg_id="c")).status_code == 401
+    assert rasa.seen == []
+    assert post(gateway, event(msg_id="d")).status_code == 200
+    wait_for(lambda: oa.sent, what=lambda: oa.attempts)
+    assert rasa.seen[0]["sender"] == "zalo:u-77" and rasa.seen[0]["metadata"] == {"channel": "zalo"}
+    assert oa.sent[0] == {"recipient": {"user_id": "u-77"}, "message": {"text": "Đã nhận: xin chao"}}
+
+
+def test_first_send_refreshes_the_token_and_stores_the_new_pair_encrypted(gateway: TestClient, oa: FakeOa) -> None:
+    post(gateway, event(msg_id="t1"))
+    wait_for(lambda: oa.sent, what=lambda: oa.attempts)
+    assert oa.refreshes == ["refresh-1"] and oa.attempts == ["access-2"]
+    stored = gateway.app.state.store.token("zalo")  # type: ignore[attr-defined]
+    assert stored and "access-2" not in stored and "refresh-2" not in stored
+    post(gateway, event(msg_id="t2"))
+    wait_for(lambda: len(oa.sent) == 2, what=lambda: oa.attempts)
+    assert oa.refreshes == ["refresh-1"]  # the stored token is re-used
+
+
+def test_expired_token_is_refreshed_once_and_the_message_sent_once(gateway: TestClient, oa: FakeOa) -> None:
+    post(gateway, event(msg_id="e1"))
+    wait_for(lambda: oa.sent)
+    oa.plan.append(-216)
+    post(gateway, event(text="lan hai", msg_id="e2"))
+    wait_for(lambda: len(oa.sent) == 2, what=lambda: oa.attempts)
+    assert oa.refreshes == ["refresh-1", "refresh-2"]
+    assert [m["message"]["text"] for m in oa.sent] == ["Đã nhận: xin chao", "Đã nhận: lan hai"]
+
+
+def test_server_errors_are_retried_without_duplicates(gateway: TestClient, oa: FakeOa) -> None:
+    post(gateway, event(msg_id="warm"))
+    wait_for(lambda: oa.sent)
+    oa.plan.extend([502, 503])
+    post(gateway, event(text="sau loi", msg_id="r1"))
+    wait_for(lambda: len(oa.sent) == 2, timeout_s=15, what=lambda: oa.attempts)
+    assert [m["message"]["text"] for m in oa.sent].count("Đã nhận: sau loi") == 1
+
+
+def test_people_who_cannot_be_messaged_are_not_retried_and_rate_limits_back_off(
+    gateway: TestClient, oa: FakeOa
+) -> None:
+    post(gateway, event(msg_id="warm"))
+    wait_for(lambda: oa.sent)
+    before = len(oa.attempts)
+    oa.plan.append(-213)
+    post(gateway, event(text="khong gui duoc", msg_id="x1"))
+    store = gateway.app.state.store  # type: ignore[attr-defined]
+    with store.session() as session:
+        wait_for(lambda: session.query(OutboxItem).filter(OutboxItem.failed.is_(True)).count() == 1)
+    assert len(oa.attempts) == before + 1
+
+    oa.plan.append(-32)
+    post(gateway, event(text="cham lai", msg_id="x2"))
+    wait_for(lambda: len(oa.attempts) == before + 2)
+    with store.session() as session:
+        waiting = session.query(OutboxItem).filter(OutboxItem.failed.is_(False)).one()
+        assert waiting.attempts == 1 and "-32" in waiting.last_error
+
+
+def test_buttons_show_their_title_and_a_tap_sends_the_payload(
+    gateway: TestClient, oa: FakeOa, rasa: FakeRasa
+) -> None:
+    post(gateway, event(text="nut", msg_id="b1"))
+    wait_for(lambda: oa.sent)
+    buttons = oa.sent[0]["message"]["attachment"]["payload"]["buttons"]
+    assert buttons[0] == {"title": "Thứ Ba 7:30", "type": "oa.query.show", "payload": "Thứ Ba 7:30"}
+    post(gateway, event(text="Thứ Ba 7:30", msg_id="b2"))
+    wait_for(lambda: len(rasa.seen) == 2)
+    assert rasa.seen[1]["message"] == '/inform{"session_id": "12"}'
+    # Another resident typing the same words sends just the words.
+    post(gateway, event(text="Thứ Ba 7:30", user="u-88", msg_id="b3"))
+    wait_for(lambda: len(rasa.seen) == 3)
+    assert rasa.seen[2]["message"] == "Thứ Ba 7:30"
+
+
+def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa: FakeRasa) -> None:
+    for _ in range(3):
+        post(gateway, event(text="mot lan", msg_id="dup"))
+    wait_for(lambda: oa.sent)
+    post(gateway, {"app_id": APP_ID, "event_name": "follow", "timestamp": "1732000000999",
+                   "follower": {"id": "u-99"}, "oa_id": "oa-1"})
+    wait_for(lambda: any(s["sender"] == "zalo:u-99" for s in rasa.seen))
+    assert [s["message"] for s in rasa.seen] == ["mot lan", "xin chào"]
+
+    AUDIO_URL[0] = "https://audio.example/loi-chao.mp3"
+    post(gateway, event(text="nghe", msg_id="au"))
+    wait_for(lambda: any("attachment" in m["message"] and m["message"]["attachment"]["payload"]["buttons"][0]["type"]
+                         == "oa.open.url" for m in oa.sent))
+    voice = event(name="user_send_audio", msg_id="v1")
+    post(gateway, voice)
+    wait_for(lambda: any(m["message"]["text"] == PLEASE_TYPE_TEXT for m in oa.sent))
+    assert not any(s["message"] == "xin chao" and s["sender"] == "zalo:u-77" for s in rasa.seen[2:])
