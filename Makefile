@@ -1,5 +1,5 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
-.PHONY: run train test setup setup-rasa lint typecheck bench-booking clean
+.PHONY: run train test setup setup-rasa setup-system lint typecheck bench-booking clean
 
 run: train
 	.venv/bin/python scripts/run_all.py
@@ -9,7 +9,7 @@ train: setup-rasa
 	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
 		--out models --fixed-model-name bot
 
-test: setup-rasa lint typecheck train
+test: setup-rasa setup-system lint typecheck train
 	.venv/bin/python -m pytest
 	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
 	.venv-rasa/bin/rasa test core --model models/bot.tar.gz --stories tests_rasa/conversations \
@@ -21,6 +21,10 @@ setup:
 
 setup-rasa:
 	@bash scripts/setup.sh rasa
+
+# Debian packages for the browser test and voice notes (apt-get; root or sudo).
+setup-system:
+	@bash scripts/setup.sh system
 
 lint: setup
 	.venv/bin/ruff check api vntext bot actions tests tests_rasa bench scripts

@@ -2,6 +2,8 @@
 # Creates or updates the project's environments; re-running is cheap (stamp files).
 #   scripts/setup.sh main   -> .venv      (Python 3.11: API, gateway, tests)
 #   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
+#   scripts/setup.sh system -> Debian packages: chromium + chromium-driver (browser tests), ffmpeg
+#                              (voice notes), espeak-ng (offline speech)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
@@ -33,9 +35,31 @@ setup_rasa() {
   write_stamp .venv-rasa/.ksk-stamp requirements-rasa.txt
 }
 
+SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng)
+SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng)
+
+setup_system() {
+  local missing=()
+  for i in "${!SYSTEM_COMMANDS[@]}"; do
+    command -v "${SYSTEM_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${SYSTEM_PACKAGES[$i]}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "Thiếu gói hệ thống: ${missing[*]} — cần quyền root để cài (apt-get install ${missing[*]})." >&2
+      return 1
+    fi
+  fi
+  echo "==> Cài gói hệ thống: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 case "$what" in
   main) setup_main ;;
   rasa) setup_rasa ;;
-  all) setup_main; setup_rasa ;;
-  *) echo "usage: scripts/setup.sh main|rasa|all" >&2; exit 2 ;;
+  system) setup_system ;;
+  all) setup_main; setup_rasa; setup_system ;;
+  *) echo "usage: scripts/setup.sh main|rasa|system|all" >&2; exit 2 ;;
 esac

@@ -236,3 +236,83 @@ def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
     leaks = [(name, secret) for name, content in written.items() for secret in secrets
              if secret.encode() in content or secret.encode("utf-16-le") in content]
     assert leaks == []
+
+
+@pytest.fixture(scope="module")
+def gateway(assistant: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "RASA_URL": assistant["rasa"], "API_URL": assistant["api"], "SECRET_KEY": TEST_SECRET,
+           "GATEWAY_DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'gateway.db'}"}
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_APP_ID"):
+        env.pop(name, None)  # only the web chat here
+    with running_process([sys.executable, "-m", "bot.gateway", "--port", str(port)], env=env,
+                         ready_url=f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not Path("/usr/bin/chromium").exists():
+        reason = "Debian chromium is not installed (make setup-system)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    # This machine has no internet: without these Chromium keeps trying to reach Google's hosts.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=412,915"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_a_resident_books_in_a_real_browser_through_the_web_chat(
+    assistant: dict[str, str], gateway: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+
+    def bot_said(fragment: str) -> None:
+        wait.until(lambda d: any(fragment in e.text for e in d.find_elements(By.CSS_SELECTOR, ".msg.bot")))
+
+    def type_in(text: str) -> None:
+        count = len(browser.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        field = browser.find_element(By.ID, "text")
+        field.send_keys(text)
+        browser.find_element(By.CSS_SELECTOR, "#send button").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) > count)
+
+    def tap(title_part: str) -> None:
+        button = wait.until(lambda d: next((b for b in d.find_elements(By.CSS_SELECTOR, ".buttons button")
+                                            if title_part in b.text), None))
+        count = len(browser.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        button.click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) > count)
+
+    browser.get(f"{gateway}/chat?ref=DTN-WEB-01")
+    bot_said("Xin chào")
+    browser.find_element(By.ID, "bigger").click()
+    assert "big" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
+    type_in("dat lich kham")
+    tap("Đồng ý")
+    tap("Cho bản thân")
+    for answer in ("Đinh Thị Nga", "01/02/1975", "003175123987", "0977 123 987", "huu lien"):
+        type_in(answer)
+    tap("Thứ")  # the first session offered
+    bot_said("•••••••••987")
+    tap("Đúng")
+    bot_said("Mã đặt lịch")
+    text = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+    code = re.search(r"Mã đặt lịch[^A-Z0-9]*([A-Z0-9]{8})", text)
+    assert code, text[-500:]
+    booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code[1]}").json()
+    assert booking["channel"] == "web" and booking["referral_code"] == "DTN-WEB-01"
+    assert booking["resident"]["full_name"] == "Đinh Thị Nga"

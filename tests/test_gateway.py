@@ -230,3 +230,10 @@ def test_split_text_never_cuts_inside_a_word() -> None:
     text = "một hai ba " * 50
     parts = split_text(text, 37)
     assert all(len(p) <= 37 for p in parts) and " ".join(parts) == text.strip()
+
+
+def test_the_referral_code_travels_with_every_later_message_of_the_chat(gateway: TestClient, rasa: FakeRasa) -> None:
+    gateway.post("/chat/messages", json={"session_id": "web-session-9", "text": "xin chao", "referral_code": "HND-7"})
+    gateway.post("/chat/messages", json={"session_id": "web-session-9", "text": "dat lich"})
+    gateway.post("/chat/messages", json={"session_id": "web-session-10", "text": "dat lich"})
+    assert [s["metadata"].get("referral_code") for s in rasa.seen] == ["HND-7", "HND-7", None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing
@@ -40,6 +41,9 @@ class Conversations:
             return await self._ask(message)
 
     async def _ask(self, message: Incoming) -> list[Outgoing]:
+        referral = self.store.chat_referral(message.sender, message.referral_code)
+        if referral != message.referral_code:
+            message = replace(message, referral_code=referral)
         try:
             return await self.rasa.reply(message)
         except RasaUnavailable as error:

@@ -19,6 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 # Inbox keys are remembered this long after handling, to drop late redeliveries.
 DEDUP_DAYS = 3
+# A referral counts for bookings made this long after the link was followed.
+REFERRAL_DAYS = 30
 
 
 def now() -> datetime:
@@ -72,6 +74,17 @@ class ReferralClick(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class ChatReferral(Base):
+    """The referral code a chat started with: sent to Rasa with each of its messages, so the booking
+    made later in the conversation is credited to the cadre who shared the link."""
+
+    __tablename__ = "chat_referrals"
+
+    chat: Mapped[str] = mapped_column(String(120), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
@@ -166,6 +179,7 @@ class Store:
             session.execute(delete(InboxItem).where(InboxItem.done.is_(True), InboxItem.received_at < cutoff))
             session.execute(delete(OutboxItem).where(OutboxItem.failed.is_(True), OutboxItem.created_at < cutoff))
             session.execute(delete(ButtonPayload).where(ButtonPayload.created_at < cutoff))
+            session.execute(delete(ChatReferral).where(ChatReferral.at < now() - timedelta(days=REFERRAL_DAYS)))
 
     # --- button payloads, referrals, tokens ---
     def short_payload(self, token: str, payload: str) -> None:
@@ -184,6 +198,15 @@ class Store:
     def referral_clicks(self, code: str) -> int:
         with self.session() as session:
             return len(session.scalars(select(ReferralClick.id).where(ReferralClick.code == code)).all())
+
+    def chat_referral(self, chat: str, code: str | None) -> str | None:
+        """Remember a new code for the chat, or give back the one it started with."""
+        with self.session() as session:
+            if code:
+                session.merge(ChatReferral(chat=chat, code=code, at=now()))
+                return code
+            row = session.get(ChatReferral, chat)
+            return row.code if row else None
 
     def token(self, name: str) -> str | None:
         with self.session() as session:
