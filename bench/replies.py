@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port, running_api, running_process  # noqa: E402
-
-RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-MODEL = ROOT / "models" / "bot.tar.gz"
+from tests.servers import MODEL, ProcessOutput, running_assistant  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -133,21 +129,13 @@ def main() -> None:
     args = parser.parse_args()
     if not MODEL.exists():
         sys.exit(f"Chưa có mô hình {MODEL}: chạy `make train` trước.")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-replies-"))
-    actions_port, rasa_port = free_port(), free_port()
-    rasa = f"http://127.0.0.1:{rasa_port}"
-    with ExitStack() as stack:
-        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'bench.db'}", demo=True))
-        actions = stack.enter_context(running_process(
-            [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
-            env={**os.environ, "API_URL": api}, ready_url=f"http://127.0.0.1:{actions_port}/health", timeout_s=120))
-        started = time.perf_counter()
-        server = stack.enter_context(running_process(
-            [str(RASA), "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
-             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-            env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"},
-            ready_url=f"{rasa}/status", timeout_s=300))
-        print(f"Rasa ready in {time.perf_counter() - started:.0f} s; RSS after start {rss_mib(server.pid):.0f} MiB")
+    logs: list[ProcessOutput] = []
+    started = time.perf_counter()
+    with running_assistant(Path(tempfile.mkdtemp(prefix="bench-replies-")), logs=logs) as urls:
+        rasa = urls["rasa"]
+        actions, server = logs[-2], logs[-1]
+        print(f"services ready in {time.perf_counter() - started:.0f} s; "
+              f"Rasa RSS after start {rss_mib(server.pid):.0f} MiB")
         asyncio.run(play(rasa, 1, 1, first=900_000))  # warm-up: first predictions build TensorFlow graphs
         timings, errors = asyncio.run(play(rasa, args.conversations, 1, first=0))
         report(f"one resident at a time ({args.conversations} conversations):", timings, errors)

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,3 +123,31 @@ def wait_for(condition: Any, timeout_s: float = 8.0, what: Any = None) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out; seen so far: {what() if what else '-'}")
         time.sleep(0.02)
+
+
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+MODEL = ROOT / "models" / "bot.tar.gz"
+
+
+@contextmanager
+def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None) -> Iterator[dict[str, str]]:
+    """The API (demo province, SQLite in `workdir`), the action server and Rasa with the trained model,
+    everything they write kept in `workdir`. Yields their URLs; with `logs`, the servers log as in
+    production and their output is collected there."""
+    actions_port, rasa_port = free_port(), free_port()
+    private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
+               "PYTHONUNBUFFERED": "1"}
+    outputs = logs if logs is not None else []
+    with ExitStack() as stack:
+        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'api.db'}", demo=True, logs=logs))
+        outputs.append(stack.enter_context(running_process(
+            [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+            env={**os.environ, "API_URL": api, **private}, ready_url=f"http://127.0.0.1:{actions_port}/health",
+            timeout_s=240)))
+        # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
+        outputs.append(stack.enter_context(running_process(
+            [str(RASA), "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
+             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
+            env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", **private},
+            ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300)))
+        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}

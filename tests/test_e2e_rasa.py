@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,9 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI, TEST_SECRET
-from tests.servers import ProcessOutput, free_port, running_api, running_process
+from tests.servers import MODEL, RASA, ProcessOutput, free_port, running_assistant, running_process
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[1]
-RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-MODEL = ROOT / "models" / "bot.tar.gz"
-
-
-def rasa_process(args: list[str], env: dict[str, str], ready_url: str) -> Any:
-    # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
-    return running_process([str(RASA), *args], env={**os.environ, **env}, ready_url=ready_url, timeout_s=240)
 
 
 @pytest.fixture(scope="module")
@@ -47,22 +37,8 @@ def assistant(tmp_path_factory: pytest.TempPathFactory, server_logs: list[Proces
         if IN_CI:
             pytest.fail(f"CI=true and {reason}")
         pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("e2e")
-    actions_port, rasa_port = free_port(), free_port()
-    # Everything the run writes stays in workdir, so a test can scan all of it.
-    private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
-               "PYTHONUNBUFFERED": "1"}
-    with ExitStack() as stack:
-        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'e2e.db'}", demo=True, logs=server_logs))
-        server_logs.append(stack.enter_context(rasa_process(
-            ["run", "actions", "--actions", "actions", "--port", str(actions_port)], {"API_URL": api, **private},
-            f"http://127.0.0.1:{actions_port}/health")))
-        server_logs.append(stack.enter_context(rasa_process(
-            ["run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
-             "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-            {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", **private},
-            f"http://127.0.0.1:{rasa_port}/status")))
-        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}
+    with running_assistant(tmp_path_factory.mktemp("e2e"), logs=server_logs) as urls:
+        yield urls
 
 
 def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
@@ -178,7 +154,7 @@ def test_handoff_gives_the_commune_stations_phone(assistant: dict[str, str]) -> 
 
 
 def staff_headers(assistant: dict[str, str], role: str = "admin") -> dict[str, str]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'e2e.db'}",
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'api.db'}",
            "SECRET_KEY": TEST_SECRET, "STAFF_PASSWORD": "mat-khau-e2e-123"}
     username = f"e2e-{role}"
     subprocess.run([sys.executable, "-m", "api", "create-staff", "--username", username, "--role", role],
