@@ -6,7 +6,7 @@ plays N web chats and N Telegram chats concurrently (default 10 + 10 = 20). Each
 short conversation typed without diacritics. Latency is from sending a message to the first reply
 reaching the resident: for the web, the HTTP round trip; for Telegram, from the webhook POST to
 the fake Bot API receiving the first sendMessage for that chat. Prints p50/p95/max per channel,
-failures, and whether any reply was sent twice.
+unanswered messages, and how many Telegram messages were sent.
 
     .venv/bin/python bench/gateway.py [--chats 10]
 Needs `make train` first (models/bot.tar.gz).
