@@ -9,6 +9,7 @@ them in the HTTP response. If Rasa is down the resident gets a short "busy, try 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -93,8 +94,6 @@ def _to_json(message: Incoming) -> dict[str, Any]:
 
 
 def _from_json(body: str) -> Incoming:
-    import json
-
     data = json.loads(body)
     return Incoming(channel=data["channel"], chat_id=data["chat_id"], text=data["text"],
                     referral_code=data.get("referral_code"), language=data.get("language"))
