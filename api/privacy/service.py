@@ -92,12 +92,11 @@ def withdraw(db: Session, identity: Identity, *, purpose: str) -> int:
         raise BookingConsentIsErasure()
     if not identity.matched:
         return 0
-    result = db.execute(
+    count = _rows_affected(db, (
         update(Consent)
         .where(Consent.subject_hash == identity.cccd_hash, Consent.purpose == purpose, Consent.withdrawn_at.is_(None))
         .values(withdrawn_at=utcnow())
-    )
-    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    ))
     audit(db, actor=None, action="privacy.withdraw", entity="consent", entity_id=purpose, withdrawn=count)
     return count
 
@@ -118,8 +117,8 @@ def erase(db: Session, identity: Identity, *, actor: StaffUser | None = None, re
         return erased
     if identity.resident is not None:
         _erase_resident(db, identity.resident, erased)
-    erased.records = _delete_count(db, delete(HealthRecord).where(HealthRecord.cccd_hash == identity.cccd_hash))
-    erased.consents += _delete_count(db, delete(Consent).where(Consent.subject_hash == identity.cccd_hash))
+    erased.records = _rows_affected(db, delete(HealthRecord).where(HealthRecord.cccd_hash == identity.cccd_hash))
+    erased.consents += _rows_affected(db, delete(Consent).where(Consent.subject_hash == identity.cccd_hash))
     audit(db, actor=actor, action="privacy.erase", entity="subject", entity_id="-", reason=reason,
           **erased.__dict__)
     return erased
@@ -138,14 +137,14 @@ def _erase_resident(db: Session, resident: Resident, erased: Erased) -> None:
         # Their fingerprints are keyed hashes of the personal data that was sent.
         db.execute(delete(IdempotencyKey).where(IdempotencyKey.booking_id.in_(ids)))
     erased.bookings_anonymised += len(bookings)
-    erased.consents += _delete_count(db, delete(Consent).where(Consent.resident_id == resident.id))
+    erased.consents += _rows_affected(db, delete(Consent).where(Consent.resident_id == resident.id))
     db.flush()
     db.delete(resident)
     db.flush()
     erased.residents += 1
 
 
-def _delete_count(db: Session, statement: object) -> int:
+def _rows_affected(db: Session, statement: object) -> int:
     result = db.execute(statement)  # type: ignore[call-overload]
     return int(result.rowcount or 0)
 
@@ -182,16 +181,16 @@ def purge(db: Session, settings: Settings, *, now: datetime | None = None) -> Pu
     for resident in stale:
         _erase_resident(db, resident, erased)
     purged.residents = erased.residents
-    purged.records = _delete_count(db, delete(HealthRecord).where(HealthRecord.updated_at < cutoff))
-    purged.consents = erased.consents + _delete_count(
+    purged.records = _rows_affected(db, delete(HealthRecord).where(HealthRecord.updated_at < cutoff))
+    purged.consents = erased.consents + _rows_affected(
         db, delete(Consent).where(Consent.resident_id.is_(None), Consent.given_at < cutoff))
-    purged.idempotency_keys = _delete_count(db, delete(IdempotencyKey).where(
+    purged.idempotency_keys = _rows_affected(db, delete(IdempotencyKey).where(
         IdempotencyKey.created_at < now - timedelta(days=settings.idempotency_key_days)))
     # Counters matter while a window or a lockout runs, and for doubling the next lockout.
     keep_throttles = timedelta(minutes=max(settings.lockout_max_minutes, settings.lookup_cccd_window_minutes))
-    purged.throttles = _delete_count(db, delete(Throttle).where(
+    purged.throttles = _rows_affected(db, delete(Throttle).where(
         Throttle.updated_at < now - keep_throttles, or_(Throttle.locked_until.is_(None), Throttle.locked_until < now)))
-    purged.import_reports = _delete_count(db, update(RecordImport).where(
+    purged.import_reports = _rows_affected(db, update(RecordImport).where(
         RecordImport.created_at < cutoff, RecordImport.error_report != "").values(error_report=""))
     audit(db, actor=None, action="privacy.purge", entity="retention", entity_id=settings.personal_data_retention_days,
           **purged.__dict__)
@@ -241,7 +240,7 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
         else:
             db.delete(consent)
             rotated.consents_dropped += 1
-    rotated.throttles_reset = _delete_count(db, delete(Throttle))
-    rotated.idempotency_keys_dropped = _delete_count(db, delete(IdempotencyKey))
+    rotated.throttles_reset = _rows_affected(db, delete(Throttle))
+    rotated.idempotency_keys_dropped = _rows_affected(db, delete(IdempotencyKey))
     audit(db, actor=None, action="privacy.rotate_keys", entity="keys", entity_id="-", **rotated.__dict__)
     return rotated
