@@ -4,6 +4,7 @@ to fail the next calls of a method (429 with retry_after, 5xx, 403)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ class FakeBotApi:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # served once by getUpdates
 
     def fail_next(self, method: str, status: int, **parameters: Any) -> None:
         self.failures.setdefault(method, []).append((status, parameters))
@@ -69,6 +71,12 @@ def _app(fake: FakeBotApi) -> FastAPI:
             if parameters:
                 body["parameters"] = parameters
             return JSONResponse(body, status_code=status)
+        if method == "getUpdates":
+            offset = int(data.get("offset") or 0)
+            ready = [u for u in fake.updates if u["update_id"] >= offset]
+            if not ready:
+                await asyncio.sleep(0.1)  # a short long-poll
+            return JSONResponse({"ok": True, "result": ready})
         return JSONResponse({"ok": True, "result": _result(method, data)})
 
     return app
@@ -79,8 +87,6 @@ def _result(method: str, data: dict[str, Any]) -> Any:
         chat = int(data.get("chat_id", 0))
         return {"message_id": len(data) + 1, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
                 "text": data.get("text", "")}
-    if method == "getUpdates":
-        return []
     if method == "getMe":
         return {"id": 1, "is_bot": True, "first_name": "KSK", "username": "ksk_bot"}
     return True

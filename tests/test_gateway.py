@@ -237,3 +237,33 @@ def test_the_referral_code_travels_with_every_later_message_of_the_chat(gateway:
     gateway.post("/chat/messages", json={"session_id": "web-session-9", "text": "dat lich"})
     gateway.post("/chat/messages", json={"session_id": "web-session-10", "text": "dat lich"})
     assert [s["metadata"].get("referral_code") for s in rasa.seen] == ["HND-7", "HND-7", None]
+
+
+def test_long_polling_for_local_use(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
+    bot_api.updates.append(update(500, "qua polling", chat=9))
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gw.db'}", telegram_bot_token="42:TEST",
+                               telegram_mode="polling", telegram_api_base=bot_api.base, per_chat_interval_s=0.0)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))):
+        bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+        bot_api.wait_for(lambda: len(bot_api.sent("getUpdates")) >= 2)
+    assert bot_api.sent("deleteWebhook") and rasa.seen[0]["message"] == "qua polling"
+    assert len(bot_api.sent("sendMessage")) == 1  # the next poll asked from the following update on
+    assert bot_api.sent("getUpdates")[-1].data["offset"] == "501"
+
+
+def test_messages_accepted_before_a_restart_are_handled_after_it(
+    tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa
+) -> None:
+    from bot.gateway.store import Store
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    Store(url).accept("telegram:update:700", "telegram:5", {
+        "channel": "telegram", "chat_id": "5", "text": "truoc khi tat", "referral_code": None, "language": None})
+    settings = GatewaySettings(gateway_database_url=url, telegram_bot_token="42:TEST", telegram_mode="webhook",
+                               telegram_webhook_secret=SECRET, telegram_api_base=bot_api.base, per_chat_interval_s=0.0)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
+        bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+        assert bot_api.sent("sendMessage")[0].data["text"] == "Đã nhận: truoc khi tat"
+        post(client, update(700, "truoc khi tat", chat=5))  # Telegram redelivers it: already handled
+        client.portal.call(client.app.state.conversations.drain)  # type: ignore[attr-defined]
+    assert len(rasa.seen) == 1
