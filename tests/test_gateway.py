@@ -51,6 +51,11 @@ class FakeRasa:
 AUDIO_URL = [""]
 
 
+@pytest.fixture(autouse=True)
+def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
+
+
 @pytest.fixture
 def bot_api() -> Iterator[FakeBotApi]:
     with running_fake_bot_api() as fake:
@@ -254,16 +259,18 @@ def test_long_polling_for_local_use(tmp_path: Path, bot_api: FakeBotApi, rasa: F
 def test_messages_accepted_before_a_restart_are_handled_after_it(
     tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa
 ) -> None:
+    from bot.gateway.app import token_fernet
     from bot.gateway.store import Store
 
     url = f"sqlite:///{tmp_path / 'gw.db'}"
-    Store(url).accept("telegram:update:700", "telegram:5", {
+    Store(url, token_fernet()).accept("telegram:update:700", "telegram:5", {
         "channel": "telegram", "chat_id": "5", "text": "truoc khi tat", "referral_code": None, "language": None})
     settings = GatewaySettings(gateway_database_url=url, telegram_bot_token="42:TEST", telegram_mode="webhook",
                                telegram_webhook_secret=SECRET, telegram_api_base=bot_api.base, per_chat_interval_s=0.0)
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
         bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
         assert bot_api.sent("sendMessage")[0].data["text"] == "Đã nhận: truoc khi tat"
+        assert b"truoc khi tat" not in (tmp_path / "gw.db").read_bytes()  # bodies are sealed
         post(client, update(700, "truoc khi tat", chat=5))  # Telegram redelivers it: already handled
         client.portal.call(client.app.state.conversations.drain)  # type: ignore[attr-defined]
     assert len(rasa.seen) == 1

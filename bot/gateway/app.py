@@ -42,7 +42,7 @@ class ChatIn(BaseModel):
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None
                ) -> FastAPI:
     settings = settings or get_settings()
-    store = Store(settings.gateway_database_url)
+    store = Store(settings.gateway_database_url, token_fernet())
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport)
     conversations = Conversations(store, rasa)
     senders: dict[str, Sender] = {}
@@ -174,7 +174,7 @@ def _secret(value: SecretStr | None) -> str:
 
 
 def token_fernet() -> MultiFernet:
-    """Channel tokens are encrypted with a key derived from the deployment's master secret."""
+    """Message bodies and channel tokens are encrypted with a key derived from the master secret."""
     master, previous = master_from_environment(VAR_DIR / "secret.key")
     return multi_fernet(master, previous, b"gateway-tokens")
 

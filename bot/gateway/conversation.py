@@ -9,7 +9,6 @@ them in the HTTP response. If Rasa is down the resident gets a short "busy, try 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -61,8 +60,8 @@ class Conversations:
     def resume(self) -> int:
         """Handle what was accepted but not handled before a restart, in order."""
         pending = self.store.pending()
-        for item in pending:
-            self._spawn(self._handle(item.key, _from_json(item.body)))
+        for key, body in pending:
+            self._spawn(self._handle(key, _from_json(body)))
         return len(pending)
 
     async def drain(self) -> None:
@@ -93,7 +92,6 @@ def _to_json(message: Incoming) -> dict[str, Any]:
             "referral_code": message.referral_code, "language": message.language}
 
 
-def _from_json(body: str) -> Incoming:
-    data = json.loads(body)
+def _from_json(data: dict[str, Any]) -> Incoming:
     return Incoming(channel=data["channel"], chat_id=data["chat_id"], text=data["text"],
                     referral_code=data.get("referral_code"), language=data.get("language"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -66,7 +65,7 @@ class Outbox:
             await self._pace(chat)
             tried += 1
             try:
-                await sender.send(item.chat_id, json.loads(item.body))
+                await sender.send(item.chat_id, self.store.open(item.body))
             except SendFailed as failure:
                 if failure.permanent:
                     log.warning("%s send dropped after a permanent error: %s", item.channel, failure.reason)

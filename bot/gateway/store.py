@@ -1,7 +1,8 @@
 """The gateway's own state: inbox (de-duplication and in-order processing), outbox (sends with
 retries), long button payloads, referral clicks and channel tokens. SQLite by default.
 
-Message bodies are kept only until handled or sent, then deleted: the gateway is not an archive.
+Message bodies are encrypted (what residents type holds CCCD numbers and birth dates; replies repeat
+them) and kept only until handled or sent, then deleted: the gateway is not an archive.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import MultiFernet
 from sqlalchemy import DateTime, String, Text, create_engine, delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -99,7 +101,8 @@ class ChannelToken(Base):
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cipher: MultiFernet) -> None:
+        self.cipher = cipher
         self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False}
                                             if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
@@ -117,14 +120,16 @@ class Store:
         """Store an update once. False when the key was seen before (a redelivery)."""
         try:
             with self.session() as session:
-                session.add(InboxItem(key=key, chat=chat, body=json.dumps(body, ensure_ascii=False)))
+                session.add(InboxItem(key=key, chat=chat, body=self._seal(body)))
         except IntegrityError:
             return False
         return True
 
-    def pending(self) -> list[InboxItem]:
+    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, body) of the updates accepted but not yet handled, in arrival order."""
         with self.session() as session:
-            return list(session.scalars(select(InboxItem).where(InboxItem.done.is_(False)).order_by(InboxItem.seq)))
+            items = session.scalars(select(InboxItem).where(InboxItem.done.is_(False)).order_by(InboxItem.seq))
+            return [(item.key, self.open(item.body)) for item in items]
 
     def finish(self, key: str) -> None:
         with self.session() as session:
@@ -135,8 +140,7 @@ class Store:
     # --- outbox ---
     def enqueue(self, channel: str, chat_id: str, bodies: list[dict[str, Any]]) -> None:
         with self.session() as session:
-            session.add_all(OutboxItem(channel=channel, chat_id=chat_id, body=json.dumps(b, ensure_ascii=False))
-                            for b in bodies)
+            session.add_all(OutboxItem(channel=channel, chat_id=chat_id, body=self._seal(b)) for b in bodies)
 
     def due(self, limit: int = 200) -> list[OutboxItem]:
         """Pending sends in order; a chat whose earliest send waits for a retry holds back its later ones."""
@@ -152,6 +156,12 @@ class Store:
             if _aware(item.next_attempt_at) <= moment:
                 ready.append(item)
         return ready
+
+    def _seal(self, body: dict[str, Any]) -> str:
+        return self.cipher.encrypt(json.dumps(body, ensure_ascii=False).encode()).decode()
+
+    def open(self, sealed: str) -> dict[str, Any]:
+        return dict(json.loads(self.cipher.decrypt(sealed.encode())))
 
     def sent(self, item_id: int) -> None:
         with self.session() as session:
@@ -227,4 +237,5 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA secure_delete=ON")  # handled bodies are overwritten, not just unlinked
     cursor.close()
