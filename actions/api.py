@@ -102,27 +102,26 @@ class ApiClient:
             "text": text[:1000], "channel": channel[:16], "commune_id": commune_id})
 
     # Identity checks: the chat id lets the API count attempts per conversation.
+    async def _identity_request(self, path: str, *, cccd: str, birth_date: str, chat_id: str,
+                                **extra: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", path, json={
+            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128], **extra})
+        return result
+
     async def record_status(self, *, cccd: str, birth_date: str, chat_id: str, consent_notice: str,
                             channel: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", "/records/status", json={
-            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128], "consent_notice": consent_notice,
-            "channel": channel or "api"})
-        return result
+        return await self._identity_request("/records/status", cccd=cccd, birth_date=birth_date, chat_id=chat_id,
+                                            consent_notice=consent_notice, channel=channel or "api")
 
     async def held_data(self, *, cccd: str, birth_date: str, chat_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", "/privacy/held-data", json={
-            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128]})
-        return result
+        return await self._identity_request("/privacy/held-data", cccd=cccd, birth_date=birth_date, chat_id=chat_id)
 
     async def withdraw_consent(self, *, cccd: str, birth_date: str, chat_id: str, purpose: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", "/privacy/withdraw", json={
-            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128], "purpose": purpose})
-        return result
+        return await self._identity_request("/privacy/withdraw", cccd=cccd, birth_date=birth_date, chat_id=chat_id,
+                                            purpose=purpose)
 
     async def erase(self, *, cccd: str, birth_date: str, chat_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", "/privacy/erase", json={
-            "cccd": cccd, "birth_date": birth_date, "chat_id": chat_id[:128]})
-        return result
+        return await self._identity_request("/privacy/erase", cccd=cccd, birth_date=birth_date, chat_id=chat_id)
 
 
 class ApiBacked:

@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
 from actions.form_control import FIELD_LABELS
-from actions.formatting import seats_left, session_time
+from actions.formatting import day_month_year, seats_left, session_time
 from actions.manage import offered_sessions
 from api.residents.validation import mask
 
@@ -73,7 +73,7 @@ class ActionAskBookingConfirmed(Action):
                 {"title": f"Sửa {label}", "payload": f"sửa {label}"} for label in FIELD_LABELS.values()])
             return []
         birth = slot("birth_date") or ""
-        day = f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if len(birth) == 10 else birth
+        day = day_month_year(birth) if len(birth) == 10 else birth
         dispatcher.utter_message(
             response="utter_ask_booking_confirmed",
             full_name=slot("full_name"), birth_date=day, cccd=mask(slot("cccd") or ""),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from babel.dates import format_date, format_time
@@ -16,6 +16,11 @@ def session_time(starts_at: str, ends_at: str) -> str:
     # Babel's vi weekday is "Thứ Ba"; capitalise the first letter for a sentence start.
     day = day[:1].upper() + day[1:]
     return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
+
+
+def day_month_year(iso: str) -> str:
+    """'2026-10-01' or '2026-10-01T07:30:00+07:00' → '01/10/2026'."""
+    return date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
 
 
 def seats_left(session: dict[str, Any]) -> str:

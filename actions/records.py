@@ -8,7 +8,6 @@ with the request so the API stores what was agreed to.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -21,6 +20,7 @@ from actions.booking import NOTICE_VERSION, remember_identity
 from actions.booking_form import ConsentFirst, IdentityAnswers
 from actions.faq import channel_of
 from actions.form_control import FormControl
+from actions.formatting import day_month_year
 from api.residents.validation import mask
 from vntext import fold
 
@@ -43,10 +43,6 @@ def right_in(text: str) -> str | None:
         if any(f" {phrase} " in folded for phrase in phrases):
             return right
     return None
-
-
-def day_month_year(iso: str) -> str:
-    return date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
 
 
 def who(cccd: str) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken, MultiFernet
 
 from api.core.keyring import master_from_environment, multi_fernet
+from api.core.text import DIGIT_RUNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = ROOT / "var" / "conversations.db"
@@ -49,8 +50,8 @@ _MASK = "•"
 _USER_METADATA = frozenset({"channel", "referral_code", "language"})
 _BOT_METADATA = frozenset({"utter_action"})
 _DIGIT = re.compile(r"\d")
-# In bot messages: six or more digits (separators allowed) or a date with its year.
-_BOT_PERSONAL = re.compile(r"\d[\d .\-]{4,}\d|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
+# In bot messages: the digit runs staff-facing free text is masked for, or a date with its year.
+_BOT_PERSONAL = re.compile(DIGIT_RUNS.pattern + r"|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
 
 
 def mask_digits(text: str) -> str:

@@ -25,7 +25,7 @@ from api.core.rawsql import Raw
 from api.privacy.consent import record_consent
 from api.records import service as records
 from api.residents import validation
-from api.residents.models import Resident
+from api.residents.models import ERASED_NAME, Resident
 from api.sessions import seats
 from api.sessions.models import ExamSession
 from api.sessions.service import SessionNotFound, load_session_out, session_out_from_row, session_row
@@ -106,7 +106,7 @@ _SQL_INSERT_KEY = (
 
 
 # Shown for a booking whose resident asked for their data to be erased.
-ERASED_RESIDENT = ResidentSummary(full_name="(đã xóa theo yêu cầu)", phone_masked="")
+ERASED_RESIDENT = ResidentSummary(full_name=ERASED_NAME, phone_masked="")
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,8 @@ def book(
     validation.check_cccd_matches_birth_date(cccd, birth_date)
     phone = validation.normalize_phone(person.phone)
     full_name = validation.normalize_name(person.full_name)
+    # Keyed once: the resident is found by it and the consent is filed under it.
+    cccd_hash = crypto.lookup_hash(cccd)
 
     session = session_row(conn, body.session_id)
     if session.status != "open" or session.starts_at <= utcnow():
@@ -171,7 +173,7 @@ def book(
 
     try:
         resident_id = _upsert_resident(
-            raw, crypto=crypto, cccd=cccd, birth_date=birth_date, full_name=full_name,
+            raw, crypto=crypto, cccd=cccd, cccd_hash=cccd_hash, birth_date=birth_date, full_name=full_name,
             phone=phone, commune_id=person.commune_id,
         )
     except ActiveBookingExists:
@@ -186,7 +188,7 @@ def book(
     created_at = utcnow()
     now = raw.timestamp(created_at)
     if body.consent_notice is not None:
-        record_consent(raw, subject_hash=crypto.lookup_hash(cccd), resident_id=resident_id, purpose="booking",
+        record_consent(raw, subject_hash=cccd_hash, resident_id=resident_id, purpose="booking",
                        notice_version=body.consent_notice, channel=body.channel, now=created_at)
     inserted = raw.row(_SQL_INSERT_BOOKING, {
         "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
@@ -208,9 +210,9 @@ def book(
 
 
 def _upsert_resident(
-    raw: Raw, *, crypto: Crypto, cccd: str, birth_date: date, full_name: str, phone: str, commune_id: int
+    raw: Raw, *, crypto: Crypto, cccd: str, cccd_hash: str, birth_date: date, full_name: str, phone: str,
+    commune_id: int,
 ) -> int:
-    cccd_hash = crypto.lookup_hash(cccd)
     existing = raw.row(_SQL_RESIDENT, {"cccd_hash": cccd_hash})
     now = raw.timestamp(utcnow())
     if existing is None:

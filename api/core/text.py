@@ -7,12 +7,12 @@ import unicodedata
 
 from vntext import fold
 
-__all__ = ["collapse_spaces", "compact", "fold", "mask_digit_runs", "nfc", "search_key"]
+__all__ = ["DIGIT_RUNS", "collapse_spaces", "compact", "fold", "mask_digit_runs", "nfc", "search_key"]
 
 _SPACES = re.compile(r"\s+")
 # Six or more digits in a row (spaces, dots and dashes allowed inside): a CCCD, a phone number or
 # an account number a resident typed into free text that staff will read.
-_DIGIT_RUNS = re.compile(r"\d[\d .\-]{4,}\d")
+DIGIT_RUNS = re.compile(r"\d[\d .\-]{4,}\d")
 # Administrative prefixes people type in front of a commune name ("xa huu lien").
 _UNIT_WORDS = ("xa ", "phuong ", "thi tran ", "dac khu ")
 
@@ -41,4 +41,4 @@ def compact(text: str) -> str:
 
 def mask_digit_runs(text: str) -> str:
     """Free text as staff may read it: NFC, trimmed, long digit runs replaced by •••."""
-    return _DIGIT_RUNS.sub("•••", nfc(text).strip())
+    return DIGIT_RUNS.sub("•••", nfc(text).strip())

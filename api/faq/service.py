@@ -18,7 +18,6 @@ from api.faq.search import FaqIndex
 from api.staff.models import StaffUser
 
 SEED_FILE = Path(__file__).with_name("seed_vi.json")
-# Long digit runs in a free-text question are CCCD or phone numbers: never store them.
 
 
 class FaqNotFound(NotFound):

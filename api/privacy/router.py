@@ -11,7 +11,7 @@ from api.core.clock import to_local
 from api.deps import CryptoDep, DatabaseDep, SettingsDep
 from api.privacy import service
 from api.privacy.identity import Identity, counted_check
-from api.records.router import IdentityIn
+from api.privacy.schemas import IdentityIn
 from api.records.service import LABELS
 
 router = APIRouter(tags=["privacy"])

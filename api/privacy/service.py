@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -229,7 +229,7 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
         cccd = crypto.decrypt(health_record.cccd_enc)
         birth = crypto.decrypt(health_record.birth_date_enc)
         new_hash[health_record.cccd_hash] = health_record.cccd_hash = crypto.lookup_hash(cccd)
-        health_record.identity_hash = identity_hash(crypto, cccd, datetime.fromisoformat(birth).date())
+        health_record.identity_hash = identity_hash(crypto, cccd, date.fromisoformat(birth))
         health_record.cccd_enc = crypto.reencrypt(health_record.cccd_enc)
         health_record.birth_date_enc = crypto.reencrypt(health_record.birth_date_enc)
         rotated.records += 1

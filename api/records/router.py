@@ -15,22 +15,17 @@ from api.core.clock import local_today
 from api.core.db import utcnow
 from api.core.errors import AppError, Forbidden, NotAuthenticated
 from api.core.rawsql import Raw
-from api.core.types import IdInPath, IdInQuery, PlausibleDate
+from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, StationUser
 from api.privacy.consent import NOTICE_VERSION_PATTERN, record_consent
 from api.privacy.identity import Identity, counted_check
+from api.privacy.schemas import IdentityIn
 from api.records import service
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.records.service import RecordIn, StatusAnswer
 from api.residents.validation import mask
 
 router = APIRouter(tags=["records"])
-
-
-class IdentityIn(BaseModel):
-    cccd: str = Field(min_length=1, max_length=40)
-    birth_date: PlausibleDate
-    chat_id: str | None = Field(default=None, max_length=128, description="mã cuộc trò chuyện, để giới hạn số lần thử")
 
 
 class StatusLookupIn(IdentityIn):

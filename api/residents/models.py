@@ -7,6 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
 
+# Shown to staff in place of a resident who had their personal data erased (the booking stays a count).
+ERASED_NAME = "(đã xóa theo yêu cầu)"
+
 
 class Resident(Base):
     """A person who booked. CCCD, phone and birth date are never stored in plain text:

@@ -18,7 +18,7 @@ from api.core.clock import assume_local, local_today, start_of_local_day, to_loc
 from api.core.crypto import Crypto
 from api.core.errors import Conflict, InvalidInput, NotFound
 from api.core.text import nfc
-from api.residents.models import Resident
+from api.residents.models import ERASED_NAME, Resident
 from api.residents.validation import mask
 from api.sessions import seats
 from api.sessions.models import ExamSession
@@ -220,9 +220,6 @@ def roster(*, db: Session, crypto: Crypto, session: ExamSession) -> list[RosterE
             waitlist_position=position if booking.status == "waitlisted" else None,
         ))
     return entries
-
-
-ERASED_NAME = "(đã xóa theo yêu cầu)"
 
 
 def _roster_rows(db: Session, session: ExamSession) -> list[tuple[Booking, Resident | None]]:

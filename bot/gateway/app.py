@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -21,7 +20,7 @@ from pydantic import BaseModel, Field, SecretStr
 from api.core.keyring import master_from_environment, multi_fernet
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import Incoming
+from bot.gateway.messages import REFERRAL, REFERRAL_PATTERN, Incoming
 from bot.gateway.outbox import Outbox, Sender
 from bot.gateway.rasa import RasaClient
 from bot.gateway.store import Store
@@ -30,13 +29,12 @@ from bot.gateway.zalo import OaApiClient, ZaloChannel
 
 log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
-REFERRAL = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 
 
 class ChatIn(BaseModel):
     session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
     text: str = Field(min_length=1, max_length=1000)
-    referral_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    referral_code: str | None = Field(default=None, pattern=REFERRAL_PATTERN)
 
 
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None
@@ -59,7 +57,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     if settings.zalo_enabled:
         zalo_api = OaApiClient(
             app_id=settings.zalo_app_id, app_secret=_secret(settings.zalo_app_secret),
-            initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=token_fernet(),
+            initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=store.cipher,
             api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base)
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
                            api=zalo_api, store=store, conversations=conversations, outbox=outbox)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+# What a referral code may look like (the API's booking field accepts the same, up to 32 characters).
+REFERRAL_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
+REFERRAL = re.compile(REFERRAL_PATTERN)
+# What "start" (Telegram's /start, following a Zalo OA) means to the assistant.
+GREETING = "xin chào"
 BUSY_TEXT = "Hệ thống đang bận, bác/anh/chị vui lòng thử lại sau ít phút ạ."
 PLEASE_TYPE_TEXT = ("Xin lỗi, tôi chưa nghe được tin nhắn thoại. Bác/anh/chị vui lòng gõ chữ (có dấu hoặc không "
                     "dấu đều được), hoặc bấm các nút bên dưới tin nhắn.")

@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import re
 import shutil
 import subprocess
 from typing import Any
@@ -33,7 +32,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
+from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, split_text
 from bot.gateway.outbox import Outbox, SendFailed
 from bot.gateway.store import Store
 
@@ -41,8 +40,6 @@ log = logging.getLogger("gateway.telegram")
 
 TEXT_LIMIT = 4000          # Telegram allows 4096; a margin for entities
 CALLBACK_LIMIT = 64        # bytes of callback_data
-REFERRAL = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
-GREETING = "xin chào"      # what `/start` means to the assistant
 
 
 class TelegramChannel:

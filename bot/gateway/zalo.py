@@ -25,7 +25,7 @@ import httpx
 from cryptography.fernet import MultiFernet
 
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
+from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
 from bot.gateway.outbox import Outbox, SendFailed
 from bot.gateway.store import Store
 
@@ -38,7 +38,6 @@ TOKEN_NAME = "zalo"
 INVALID_TOKEN = -216
 RATE_LIMITED = -32
 CANNOT_MESSAGE = (-213, -230)
-GREETING = "xin chào"
 
 
 def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:

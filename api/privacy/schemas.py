@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.core.types import PlausibleDate
+
+
+class IdentityIn(BaseModel):
+    """What proves who someone is (see api.privacy.identity), for every request that needs it."""
+
+    cccd: str = Field(min_length=1, max_length=40)
+    birth_date: PlausibleDate
+    chat_id: str | None = Field(default=None, max_length=128, description="mã cuộc trò chuyện, để giới hạn số lần thử")
