@@ -274,3 +274,12 @@ def test_messages_accepted_before_a_restart_are_handled_after_it(
         post(client, update(700, "truoc khi tat", chat=5))  # Telegram redelivers it: already handled
         client.portal.call(client.app.state.conversations.drain)  # type: ignore[attr-defined]
     assert len(rasa.seen) == 1
+
+
+def test_a_malformed_telegram_update_is_a_400(gateway: TestClient, rasa: FakeRasa) -> None:
+    for body in ([1, 2], {"update_id": "not a number", "message": "x"}):
+        response = post(gateway, body)  # type: ignore[arg-type]
+        assert response.status_code == 400 and response.json()["code"] == "malformed"
+    assert gateway.post("/webhooks/telegram", content=b"{not json", headers={
+        "X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 400
+    assert rasa.seen == []

@@ -165,3 +165,11 @@ def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa
     post(gateway, voice)
     wait_for(lambda: any(m["message"]["text"] == PLEASE_TYPE_TEXT for m in oa.sent))
     assert not any(s["message"] == "xin chao" and s["sender"] == "zalo:u-77" for s in rasa.seen[2:])
+
+
+def test_a_signed_event_of_the_wrong_shape_is_a_400_not_a_crash(gateway: TestClient, rasa: FakeRasa) -> None:
+    odd = {"app_id": APP_ID, "event_name": "user_send_text", "timestamp": "1732000000123", "sender": "u-1",
+           "message": ["not", "an", "object"]}
+    response = post(gateway, odd)
+    assert response.status_code == 400 and response.json()["code"] == "malformed"
+    assert rasa.seen == []

@@ -130,10 +130,9 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if not telegram.authentic(request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
             return JSONResponse({"code": "forbidden", "message": "Sai mã bí mật webhook."}, status_code=403)
         try:
-            data = await request.json()
-            await telegram.handle(data)
-        except ValueError:
-            return JSONResponse({"code": "malformed", "message": "Dữ liệu không hợp lệ."}, status_code=400)
+            await telegram.handle(await request.json())
+        except MALFORMED:
+            return _malformed()
         return JSONResponse({"ok": True})
 
     # --- Zalo OA ---
@@ -145,7 +144,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if not zalo.authentic(request.headers.get("X-ZEvent-Signature"), raw):
             return JSONResponse({"code": "bad_signature", "message": "Chữ ký không hợp lệ."}, status_code=401)
         # Acknowledged at once (Zalo waits 2 s at most); the reply goes out through the outbox.
-        await zalo.handle(json.loads(raw))
+        try:
+            await zalo.handle(json.loads(raw))
+        except MALFORMED:
+            return _malformed()
         return JSONResponse({"ok": True})
 
     # --- referral links ---
@@ -165,6 +167,15 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                                   "<p>Chọn nơi bác/anh/chị muốn trò chuyện với trợ lý:</p>" + "".join(links)))
 
     return app
+
+
+# A genuine webhook whose body is not the shape the platform documents (not JSON, a field of the
+# wrong type): answered 400, never 500.
+MALFORMED = (ValueError, AttributeError, TypeError)
+
+
+def _malformed() -> JSONResponse:
+    return JSONResponse({"code": "malformed", "message": "Dữ liệu không hợp lệ."}, status_code=400)
 
 
 def _secret(value: SecretStr | None) -> str:
