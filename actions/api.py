@@ -50,6 +50,20 @@ class ApiClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from error
 
+    async def speech(self, text: str) -> dict[str, Any]:
+        """Vietnamese speech for a text (cached by the API; gTTS, else espeak-ng)."""
+        result: dict[str, Any] = await self._request("POST", "/audio/speech", json={"text": text[:1000]})
+        return result
+
+    async def audio_for(self, key: str, language: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._request("GET", "/audio/for", params={"key": key, "lang": language})
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
     async def search_faq(self, question: str, language: str = "vi", limit: int = 3) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._request(
             "GET", "/faq/search", params={"q": question[:300], "lang": language, "limit": limit})

@@ -9,7 +9,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
+from actions.content import ContentCache
+from actions.voice import speak_along, wants_audio
 
 # Measured on the seed content: off-topic questions ("giá lúa bao nhiêu", "điện bị cắt") score at
 # most 0.42, correct answers to held-out paraphrases at least 0.46.
@@ -22,6 +24,10 @@ def channel_of(tracker: Tracker) -> str:
 
 
 class ActionAnswerFaq(ApiBacked, Action):
+    def __init__(self, client: ApiClient | None = None, content: ContentCache | None = None) -> None:
+        super().__init__(client)
+        self.content = content or ContentCache()
+
     def name(self) -> str:
         return "action_answer_faq"
 
@@ -37,9 +43,12 @@ class ActionAnswerFaq(ApiBacked, Action):
         best = hits[0] if hits else None
         if best is not None and best["score"] >= FAQ_MIN_SCORE:
             dispatcher.utter_message(text=best["answer"])
-            if best.get("audio_url"):
-                dispatcher.utter_message(json_message={"audio": {
-                    "url": best["audio_url"], "language": best["language"], "key": best["key"]}})
+            slots = dict(tracker.current_slot_values())
+            if wants_audio(slots):
+                clips = {best["audio_language"]: {"url": best["audio_url"], "ogg_url": best.get("audio_ogg_url")}} \
+                    if best.get("audio_url") else {}
+                await speak_along(dispatcher, self.client, self.content, key=best["key"], text=best["answer"],
+                                  slots=slots, clips=clips, domain=domain)
             return [SlotSet("last_faq_key", best["key"])]
         # Not knowing the answer matters more to the resident than our inbox: a failed record is dropped.
         with contextlib.suppress(ApiUnavailable, ApiError):

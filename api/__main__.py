@@ -32,6 +32,11 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     db = _database()
     summary = seed_demo(db, weeks=args.weeks)
     print(f"Dữ liệu MẪU (demo): {summary}")
+    from api.audio.demo import seed_placeholder_clips
+
+    clips = seed_placeholder_clips(db, get_settings())
+    if clips:
+        print(f"Thêm {clips} bản ghi âm MẪU (giọng máy, cần thay bằng bản ghi thật của người nói tiếng dân tộc).")
     credentials = ensure_demo_admin(db)
     if credentials:
         print(f"Tài khoản quản trị demo: xem {credentials}")
@@ -39,11 +44,13 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_content(_args: argparse.Namespace) -> int:
+    from api.content.service import seed_messages
     from api.faq.service import seed_content
 
     with _database().write() as session:
         added = seed_content(session)
-    print(f"Nội dung hỏi đáp: thêm {added} mục mới (mục đã có giữ nguyên).")
+        messages = seed_messages(session)
+    print(f"Nội dung hỏi đáp: thêm {added} mục mới; tin nhắn của trợ lý: thêm {messages} (mục đã có giữ nguyên).")
     return 0
 
 

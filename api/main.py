@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
+from api.audio.router import router as audio_router
+from api.audio.speech import SpeechEngine
 from api.audit.router import router as audit_router
 from api.bookings.router import router as bookings_router
 from api.communes.router import router as communes_router
+from api.content.router import router as content_router
 from api.core import handlers, logs
 from api.core.config import Settings, get_settings
 from api.core.crypto import Crypto
@@ -23,6 +26,7 @@ from api.records.router import router as records_router
 from api.reports.router import router as reports_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
+from api.studio import router as studio
 
 API_PREFIX = "/api/v1"
 
@@ -60,12 +64,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.crypto = Crypto.from_settings(settings)
     app.state.faq_index = FaqIndexCache()
+    app.state.speech = SpeechEngine(settings)
     handlers.install(app)
     logs.install()
     app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       larger={f"{API_PREFIX}/records/import": settings.max_import_bytes})
+                       larger={f"{API_PREFIX}/records/import": settings.max_import_bytes,
+                               # multipart framing on top of the largest accepted recording
+                               f"{API_PREFIX}/audio/clips": settings.audio_max_bytes + 64 * 1024,
+                               "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
-               reports_router, records_router, privacy_router)
+               reports_router, records_router, privacy_router, content_router, audio_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    studio.install(app)
     return app

@@ -1,8 +1,10 @@
 """Imports every model so Alembic and tests see the whole schema."""
 
+from api.audio.models import AudioClip
 from api.audit.models import AuditEntry
 from api.bookings.models import Booking, IdempotencyKey
 from api.communes.models import Commune, Province, Site
+from api.content.models import BotMessage, ContentRevision
 from api.core.db import Base
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.privacy.models import Consent, Throttle
@@ -13,7 +15,7 @@ from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 
 __all__ = [
-    "AuditEntry", "Base", "Booking", "Commune", "ExamSession", "FaqAnswer", "FaqEntry", "FaqQuestion",
-    "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord", "RecordImport", "Throttle",
-    "Province", "Resident", "ScamReport", "Site", "StaffUser",
+    "AudioClip", "AuditEntry", "Base", "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession",
+    "FaqAnswer", "FaqEntry", "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent",
+    "HealthRecord", "RecordImport", "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser",
 ]

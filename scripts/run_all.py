@@ -46,7 +46,8 @@ def services() -> list[Service]:
         Service("rasa", [RASA, "run", "--enable-api", "--auth-token", rasa_token(), "--interface", "127.0.0.1",
                          "--model", str(MODEL), "--port", str(rasa_port),
                          "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-                rasa_port, {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"}),
+                rasa_port, {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+                 "API_URL": f"http://127.0.0.1:{api_port}"}),
         # Web chat always; Telegram and Zalo when their credentials are in the environment.
         Service("gateway", [PY, "-m", "bot.gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
                 {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "API_URL": f"http://127.0.0.1:{api_port}"}),

@@ -70,7 +70,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=url, secret_key=TEST_SECRET, secret_key_file=tmp_path / "unused.key")
+    # gTTS would need Google: tests that exercise it stub its HTTP and turn it on themselves.
+    return Settings(database_url=url, secret_key=TEST_SECRET, secret_key_file=tmp_path / "unused.key",
+                    audio_dir=tmp_path / "audio", tts_online=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -148,6 +148,7 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None)
         outputs.append(stack.enter_context(running_process(
             [str(RASA), "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
              "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-            env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", **private},
+            env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
+                 **private},
             ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300)))
         yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     personal_data_retention_days: int = 2 * 365
     idempotency_key_days: int = 7
 
+    # Audio: recordings uploaded by staff and speech synthesised for dynamic Vietnamese text.
+    audio_dir: Path = VAR_DIR / "audio"
+    audio_max_bytes: int = 15 * 1024 * 1024
+    audio_max_seconds: int = 180
+    # gTTS needs Google; when it fails, espeak-ng speaks offline and gTTS is not tried again for a while.
+    tts_online: bool = True
+    tts_timeout_s: float = 4.0
+    tts_retry_after_s: int = 300
+    # Where residents' apps fetch audio from (the API's address as seen from outside); unset: the request's.
+    public_base_url: str | None = None
+
 
 @lru_cache
 def get_settings() -> Settings:

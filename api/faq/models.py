@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,6 +20,9 @@ class FaqEntry(Base):
     # True where the reference documents are silent and a health worker should confirm the text.
     needs_review: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(String(300), default="")
+    # A policy answer may apply from a date, or only until one (e.g. a campaign's closing day).
+    effective_from: Mapped[date | None]
+    expires_on: Mapped[date | None]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     questions: Mapped[list[FaqQuestion]] = relationship(

@@ -5,10 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
-from api.deps import DatabaseDep, ReadSession, require_roles
+from api.audio.service import playable_clips
+from api.content.router import audio_base
+from api.deps import DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq import service
 from api.faq.models import FaqEntry, UnansweredQuestion
-from api.faq.schemas import FaqHit, FaqList, FaqOut, FaqUpdate, UnansweredIn, UnansweredList, UnansweredOut
+from api.faq.schemas import FaqHit, FaqList, FaqOut, UnansweredIn, UnansweredList, UnansweredOut
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["faq"])
@@ -23,13 +25,25 @@ def index_cache(request: Request) -> service.FaqIndexCache:
 
 @router.get("/faq/search", response_model=list[FaqHit])
 def search_faq(
+    request: Request,
     db: ReadSession,
+    settings: SettingsDep,
     cache: Annotated[service.FaqIndexCache, Depends(index_cache)],
     q: Annotated[str, Query(min_length=1, max_length=300)],
     lang: Annotated[str, Query(max_length=8)] = "vi",
     limit: Annotated[int, Query(ge=1, le=10)] = 3,
 ) -> list[FaqHit]:
-    return service.search(db=db, cache=cache, q=q, language=lang, limit=limit)
+    clips = playable_clips(db)
+    base = audio_base(request, settings.public_base_url)
+
+    def audio(key: str, language: str) -> tuple[str, str, str] | None:
+        for wanted in dict.fromkeys((language, "vi")):
+            clip = clips.get((key, wanted))
+            if clip is not None:
+                return f"{base}/{clip.mp3_name}", f"{base}/{clip.ogg_name}", wanted
+        return None
+
+    return service.search(db=db, cache=cache, q=q, language=lang, limit=limit, audio=audio)
 
 
 @router.get("/faq", response_model=FaqList)
@@ -54,9 +68,3 @@ def record_unanswered(body: UnansweredIn, database: DatabaseDep) -> UnansweredOu
 @router.get("/faq/{key}", response_model=FaqOut)
 def get_faq(key: str, db: ReadSession) -> FaqOut:
     return service.faq_out(service.get_entry(db, key))
-
-
-@router.put("/faq/{key}", response_model=FaqOut)
-def update_faq(key: str, body: FaqUpdate, editor: EditorUser, database: DatabaseDep) -> FaqOut:
-    with database.write() as db:
-        return service.faq_out(service.update_entry(db=db, actor=editor, key=key, changes=body))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +15,8 @@ class FaqHit(BaseModel):
     language: str = Field(description="language of the answer text (falls back to vi)")
     needs_review: bool
     audio_url: str | None = None
+    audio_ogg_url: str | None = None
+    audio_language: str | None = Field(default=None, description="language of the recording (falls back to vi)")
 
 
 class FaqOut(BaseModel):
@@ -26,20 +28,12 @@ class FaqOut(BaseModel):
     questions: list[str]
     answers: dict[str, str]
     updated_at: datetime
+    effective_from: date | None = None
+    expires_on: date | None = None
 
 
 class FaqList(BaseModel):
     items: list[FaqOut]
-
-
-class FaqUpdate(BaseModel):
-    """Replaces what is given; a new answer text takes effect on the next question, no retraining."""
-
-    category: str | None = Field(default=None, max_length=32)
-    published: bool | None = None
-    needs_review: bool | None = None
-    questions: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    answers: dict[str, str] | None = None
 
 
 class UnansweredIn(BaseModel):

@@ -2,20 +2,19 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from api.audit.service import record
-from api.core.db import utcnow
+from api.core.clock import local_today
 from api.core.errors import InvalidInput, NotFound
-from api.core.text import mask_digit_runs, nfc
+from api.core.text import mask_digit_runs
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
-from api.faq.schemas import LANGUAGES, FaqHit, FaqOut, FaqUpdate, UnansweredIn
+from api.faq.schemas import LANGUAGES, FaqHit, FaqOut, UnansweredIn
 from api.faq.search import FaqIndex
-from api.staff.models import StaffUser
 
 SEED_FILE = Path(__file__).with_name("seed_vi.json")
 
@@ -35,18 +34,21 @@ class FaqIndexCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._version: tuple[int, datetime | None] | None = None
+        self._version: tuple[int, datetime | None, date] | None = None
         self._index = FaqIndex()
         self._entries: dict[str, FaqEntry] = {}
 
     def get(self, db: Session) -> tuple[FaqIndex, dict[str, FaqEntry]]:
-        count, latest = db.execute(
-            select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at)).where(FaqEntry.published.is_(True))
-        ).one()
-        version = (int(count), latest)
+        today = local_today()
+        live = (FaqEntry.published.is_(True),
+                or_(FaqEntry.effective_from.is_(None), FaqEntry.effective_from <= today),
+                or_(FaqEntry.expires_on.is_(None), FaqEntry.expires_on > today))
+        count, latest = db.execute(select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at)).where(*live)).one()
+        # The day is part of the version: an answer starts or stops applying at midnight.
+        version = (int(count), latest, today)
         with self._lock:
             if version != self._version:
-                entries = db.scalars(select(FaqEntry).where(FaqEntry.published.is_(True))).all()
+                entries = db.scalars(select(FaqEntry).where(*live)).all()
                 self._entries = {e.key: e for e in entries}
                 self._index = FaqIndex.build((e.key, [q.text for q in e.questions]) for e in entries)
                 for entry in entries:
@@ -63,7 +65,9 @@ def answer_text(entry: FaqEntry, language: str) -> tuple[str, str]:
     return answers.get("vi", ""), "vi"
 
 
-def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int) -> list[FaqHit]:
+def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int,
+           audio: Callable[[str, str], tuple[str, str, str] | None] = lambda key, language: None) -> list[FaqHit]:
+    """Ranked answers; `audio(key, language)` gives (mp3 url, ogg url, language) of a recording, if any."""
     if language not in LANGUAGES:
         raise UnknownLanguage(allowed=list(LANGUAGES))
     index, entries = cache.get(db)
@@ -71,9 +75,12 @@ def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: i
     for key, score in index.rank(q, limit=limit):
         entry = entries[key]
         text, answered_in = answer_text(entry, language)
+        clip = audio(key, language)
         hits.append(FaqHit(
             key=key, question=entry.questions[0].text if entry.questions else key, answer=text,
             score=score, language=answered_in, needs_review=entry.needs_review,
+            audio_url=clip[0] if clip else None, audio_ogg_url=clip[1] if clip else None,
+            audio_language=clip[2] if clip else None,
         ))
     return hits
 
@@ -83,6 +90,7 @@ def faq_out(entry: FaqEntry) -> FaqOut:
         key=entry.key, category=entry.category, published=entry.published, needs_review=entry.needs_review,
         source=entry.source, questions=[q.text for q in entry.questions],
         answers={a.language: a.text for a in entry.answers}, updated_at=entry.updated_at,
+        effective_from=entry.effective_from, expires_on=entry.expires_on,
     )
 
 
@@ -90,35 +98,6 @@ def get_entry(db: Session, key: str) -> FaqEntry:
     entry = db.scalar(select(FaqEntry).where(FaqEntry.key == key))
     if entry is None:
         raise FaqNotFound()
-    return entry
-
-
-def update_entry(*, db: Session, actor: StaffUser, key: str, changes: FaqUpdate) -> FaqEntry:
-    entry = get_entry(db, key)
-    fields = changes.model_dump(exclude_unset=True)
-    for name in ("category", "published", "needs_review"):
-        if fields.get(name) is not None:
-            setattr(entry, name, fields[name])
-    if changes.questions is not None:
-        texts = [nfc(t).strip() for t in changes.questions if t.strip()]
-        if not texts:
-            raise InvalidInput("Cần ít nhất một cách hỏi.", field="questions")
-        entry.questions = [FaqQuestion(language="vi", text=t[:300]) for t in texts]
-    if changes.answers is not None:
-        unknown = set(changes.answers) - set(LANGUAGES)
-        if unknown:
-            raise UnknownLanguage(allowed=list(LANGUAGES))
-        current = {a.language: a for a in entry.answers}
-        for language, text in changes.answers.items():
-            if language in current:
-                current[language].text = nfc(text).strip()
-            else:
-                entry.answers.append(FaqAnswer(language=language, text=nfc(text).strip()))
-    # Child rows do not touch the entry's own columns, so bump its version explicitly:
-    # the search index is rebuilt when it sees a newer updated_at.
-    entry.updated_at = utcnow()
-    db.flush()
-    record(db, actor=actor, action="faq.update", entity="faq", entity_id=key, fields=sorted(fields))
     return entry
 
 

@@ -48,17 +48,19 @@ class Button:
 class Outgoing:
     text: str = ""
     buttons: tuple[Button, ...] = ()
-    audio_url: str | None = None
+    audio_url: str | None = None        # MP3: web player, Zalo link
     audio_language: str | None = None
+    voice_url: str | None = None        # OGG/Opus of the same audio: Telegram voice note
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "buttons": [[b.title, b.payload] for b in self.buttons],
-                "audio_url": self.audio_url, "audio_language": self.audio_language}
+                "audio_url": self.audio_url, "audio_language": self.audio_language, "voice_url": self.voice_url}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
         return cls(text=data.get("text") or "", buttons=tuple(Button(t, p) for t, p in data.get("buttons") or []),
-                   audio_url=data.get("audio_url"), audio_language=data.get("audio_language"))
+                   audio_url=data.get("audio_url"), audio_language=data.get("audio_language"),
+                   voice_url=data.get("voice_url"))
 
 
 def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
@@ -69,8 +71,10 @@ def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
         buttons = tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in reply.get("buttons") or []
                         if b.get("title") and b.get("payload"))
         if audio and audio.get("url"):
-            out.append(Outgoing(text=reply.get("text") or "", audio_url=str(audio["url"]),
-                                audio_language=audio.get("language")))
+            # The note says when the audio is not in the resident's language: it travels as the caption.
+            out.append(Outgoing(text=reply.get("text") or str(audio.get("note") or ""), audio_url=str(audio["url"]),
+                                audio_language=audio.get("language"),
+                                voice_url=str(audio["ogg_url"]) if audio.get("ogg_url") else None))
         elif reply.get("text") or buttons:
             out.append(Outgoing(text=reply.get("text") or "", buttons=buttons))
     return out

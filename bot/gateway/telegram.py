@@ -113,7 +113,7 @@ class TelegramChannel:
         bodies: list[dict[str, Any]] = []
         for reply in replies:
             if reply.audio_url:
-                bodies.append({"kind": "voice", "url": reply.audio_url, "caption": reply.text[:1000]})
+                bodies.append({"kind": "voice", "url": reply.voice_url or reply.audio_url, "caption": reply.text[:1000]})
                 continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             keyboard = [[title, self.callback_data(payload)] for title, payload in

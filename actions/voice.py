@@ -1,0 +1,86 @@
+"""Which audio goes with a message: the resident's language if recorded, else Vietnamese (recorded,
+else synthesised), always saying plainly when it is not their language. Shared by the Rasa
+server's NLG (domain messages) and the actions (FAQ answers, replays)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+
+LANGUAGE_NAMES = {"vi": "tiếng Việt", "tyz": "tiếng Tày", "nut": "tiếng Nùng", "hmn": "tiếng H'Mông",
+                  "ium": "tiếng Dao"}
+# Domain messages that tell the resident which audio they get; editable like every other message.
+NOTE_VIETNAMESE = "utter_audio_in_vietnamese"
+NOTE_NONE = "utter_audio_unavailable"
+
+
+def language_of(slots: dict[str, Any]) -> str:
+    language = slots.get("language")
+    return language if language in LANGUAGE_NAMES else "vi"
+
+
+def wants_audio(slots: dict[str, Any]) -> bool:
+    """Residents who chose a minority language, or asked to listen, get audio with messages."""
+    return bool(slots.get("audio_wanted")) or language_of(slots) != "vi"
+
+
+async def audio_for(client: ApiClient, *, key: str | None, text: str, language: str,
+                    clips: dict[str, dict[str, Any]], slots: dict[str, Any]) -> dict[str, Any] | None:
+    """The custom `audio` payload for one message, or None when no audio can be made.
+
+    `clips` maps a language to a playable recording of this message ({url, ogg_url, placeholder})."""
+    spoken = spoken_text(text, slots)
+    for wanted in dict.fromkeys((language, "vi")):
+        clip = clips.get(wanted)
+        if clip:
+            return {"url": clip["url"], "ogg_url": clip.get("ogg_url"), "language": wanted, "key": key,
+                    "placeholder": bool(clip.get("placeholder"))}
+    if not spoken.strip():
+        return None
+    try:
+        speech = await client.speech(spoken)
+    except (ApiUnavailable, ApiError):
+        return None
+    return {"url": speech["mp3_url"], "ogg_url": speech["ogg_url"], "language": "vi", "key": key,
+            "synthetic": True}
+
+
+def note_for(payload: dict[str, Any] | None, language: str) -> str | None:
+    """Which note (a domain message name) must accompany this audio, if any."""
+    if payload is None:
+        return NOTE_NONE
+    if payload["language"] != language:
+        return NOTE_VIETNAMESE
+    return None
+
+
+# Slots whose values must not be spoken into a cached file or sent to an online speech service.
+PERSONAL_SLOTS = ("cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date")
+HIDDEN = "(đã ẩn, xin xem trong tin nhắn chữ)"
+
+
+def spoken_text(text: str, slots: dict[str, Any]) -> str:
+    """The text to synthesise: a resident's own details are left out of the audio."""
+    for name in PERSONAL_SLOTS:
+        value = slots.get(name)
+        if isinstance(value, str) and len(value.strip()) >= 2:
+            text = text.replace(value.strip(), HIDDEN)
+    return text
+
+
+async def speak_along(dispatcher: Any, client: ApiClient, content: Any, *, key: str | None, text: str,
+                      slots: dict[str, Any], clips: dict[str, dict[str, Any]], domain: dict[str, Any]) -> None:
+    """Sends the audio of a text an action has just said (or is replaying), with the honest note."""
+    language = language_of(slots)
+    payload = await audio_for(client, key=key, text=text, language=language, clips=clips, slots=slots)
+    note = note_for(payload, language)
+    if payload is None:
+        dispatcher.utter_message(response=NOTE_NONE)
+        return
+    if note == NOTE_VIETNAMESE:
+        await content.get()
+        variants = (domain.get("responses") or {}).get(note) or [{}]
+        text_of_note = content.text(note, language) or str(variants[0].get("text", ""))
+        payload["note"] = text_of_note.replace("{language_name}", LANGUAGE_NAMES[language])
+    dispatcher.utter_message(json_message={"audio": payload})

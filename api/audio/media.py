@@ -1,0 +1,75 @@
+"""Probing and transcoding with ffmpeg: uploads are checked by their content, never their name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.core.errors import InvalidInput, ServiceBusy
+
+# Speech level for phones held at arm's length in a noisy room; -16 LUFS is the usual target for
+# spoken content on mobile, with the true peak kept under clipping.
+LOUDNORM = "loudnorm=I=-16:TP=-1.5:LRA=11"
+
+
+class AudioUnreadable(InvalidInput):
+    code = "audio_unreadable"
+    message = ("Không đọc được tệp âm thanh (tệp hỏng hoặc không phải âm thanh). "
+               "Xin ghi âm lại hoặc gửi tệp MP3, M4A, OGG, WAV.")
+
+
+class AudioTooLong(InvalidInput):
+    code = "audio_too_long"
+    message = "Bản ghi dài quá 3 phút. Xin cắt ngắn hoặc chia thành nhiều đoạn."
+
+
+class AudioToolsMissing(ServiceBusy):
+    code = "audio_tools_missing"
+    message = "Máy chủ chưa cài công cụ xử lý âm thanh (ffmpeg). Xin báo quản trị viên."
+
+
+@dataclass(frozen=True)
+class Probe:
+    seconds: float
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise AudioToolsMissing(tool=name)
+    return path
+
+
+def probe(path: Path) -> Probe:
+    result = subprocess.run(
+        [_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json",
+         str(path)], capture_output=True, timeout=30, check=False)
+    if result.returncode != 0:
+        raise AudioUnreadable()
+    try:
+        info = json.loads(result.stdout or b"{}")
+        seconds = float(info.get("format", {}).get("duration", 0))
+    except (ValueError, TypeError):
+        raise AudioUnreadable() from None
+    # Pictures and subtitles also probe fine; only a stream of sound counts.
+    if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])) or seconds <= 0:
+        raise AudioUnreadable()
+    return Probe(seconds=seconds)
+
+
+def transcode(source: Path, mp3: Path, ogg: Path) -> None:
+    """Mono, loudness-normalised MP3 (web player, Zalo link) and OGG/Opus (Telegram voice note)."""
+    ffmpeg = _tool("ffmpeg")
+    for target, codec in ((mp3, ["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100", "-f", "mp3"]),
+                          (ogg, ["-c:a", "libopus", "-b:a", "32k", "-ar", "48000", "-f", "ogg"])):
+        partial = target.with_suffix(target.suffix + ".part")
+        result = subprocess.run(
+            [ffmpeg, "-loglevel", "error", "-y", "-i", str(source), "-vn", "-af", LOUDNORM, "-ac", "1", *codec,
+             str(partial)], capture_output=True, timeout=120, check=False)
+        if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+            partial.unlink(missing_ok=True)
+            raise AudioUnreadable()
+        partial.replace(target)  # readers never see a half-written file

@@ -1,0 +1,156 @@
+"""The audio library: recordings per (message or FAQ key, language), checked, normalised, versioned."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audio.media import AudioTooLong, probe, transcode
+from api.audio.models import AudioClip
+from api.audit.service import record
+from api.content.models import BotMessage
+from api.content.service import text_hash, vietnamese_text
+from api.core.config import Settings
+from api.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from api.faq.models import FaqAnswer, FaqEntry
+from api.faq.schemas import LANGUAGES
+from api.staff.models import StaffUser
+
+FILE_NAME = re.compile(r"^(tts-)?[a-f0-9]{24,64}\.(mp3|ogg)$")
+
+
+class AudioTooLarge(PayloadTooLarge):
+    code = "audio_too_large"
+    message = "Tệp âm thanh quá lớn (tối đa 15 MB). Xin ghi âm ngắn hơn hoặc nén lại."
+
+
+class AudioKeyUnknown(NotFound):
+    code = "audio_key_unknown"
+    message = "Không có tin nhắn hay câu hỏi thường gặp nào mang mã này để gắn bản ghi."
+
+
+class ClipNotFound(NotFound):
+    code = "clip_not_found"
+    message = "Không tìm thấy bản ghi âm."
+
+
+def store_upload(*, db: Session, settings: Settings, actor: StaffUser | None, key: str, language: str, data: bytes,
+                 placeholder: bool = False) -> AudioClip:
+    """Checks the bytes (size, that it is sound, length), normalises loudness, keeps MP3 + OGG. Nothing
+    is stored, on disk or in the database, for a file that fails a check."""
+    if language not in LANGUAGES:
+        raise InvalidInput("Ngôn ngữ không được hỗ trợ.", field="language", allowed=list(LANGUAGES))
+    if len(data) > settings.audio_max_bytes:
+        raise AudioTooLarge(max_bytes=settings.audio_max_bytes)
+    source_text = vietnamese_text(db, key)
+    if source_text is None:
+        raise AudioKeyUnknown(key=key)
+    if not data:
+        raise InvalidInput("Tệp rỗng.", field="file")
+    stem = hashlib.sha256(data).hexdigest()[:32]
+    settings.audio_dir.mkdir(parents=True, exist_ok=True)
+    mp3, ogg = settings.audio_dir / f"{stem}.mp3", settings.audio_dir / f"{stem}.ogg"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "upload"
+        source.write_bytes(data)
+        seconds = probe(source).seconds
+        if seconds > settings.audio_max_seconds:
+            raise AudioTooLong(seconds=round(seconds), max_seconds=settings.audio_max_seconds)
+        if not (mp3.exists() and ogg.exists()):
+            transcode(source, mp3, ogg)
+    for old in db.scalars(select(AudioClip).where(AudioClip.key == key, AudioClip.language == language,
+                                                   AudioClip.active.is_(True))):
+        old.active = False
+    clip = AudioClip(key=key, language=language, mp3_name=mp3.name, ogg_name=ogg.name,
+                     duration_ms=int(seconds * 1000), source_hash=text_hash(source_text), placeholder=placeholder,
+                     uploaded_by=actor.username if actor else "system")
+    db.add(clip)
+    db.flush()
+    record(db, actor=actor, action="audio.upload", entity="audio", entity_id=f"{key}/{language}", clip=clip.id,
+           seconds=round(seconds, 1), placeholder=placeholder)
+    return clip
+
+
+def remove_clip(*, db: Session, actor: StaffUser, clip_id: int) -> None:
+    clip = db.get(AudioClip, clip_id)
+    if clip is None or not clip.active:
+        raise ClipNotFound()
+    clip.active = False
+    record(db, actor=actor, action="audio.remove", entity="audio", entity_id=f"{clip.key}/{clip.language}",
+           clip=clip.id)
+
+
+def vietnamese_texts(db: Session) -> dict[str, str]:
+    """The Vietnamese text of every message and FAQ answer, by key: what speakers record from."""
+    texts: dict[str, str] = {}
+    texts.update((key, text) for key, text in db.execute(
+        select(BotMessage.key, BotMessage.text).where(BotMessage.language == "vi")))
+    texts.update((key, text) for key, text in db.execute(
+        select(FaqEntry.key, FaqAnswer.text).join(FaqAnswer).where(FaqAnswer.language == "vi")))
+    return texts
+
+
+def current_hashes(db: Session) -> dict[str, str]:
+    return {key: text_hash(text) for key, text in vietnamese_texts(db).items()}
+
+
+def active_clips(db: Session) -> list[AudioClip]:
+    return list(db.scalars(select(AudioClip).where(AudioClip.active.is_(True)).order_by(AudioClip.key)))
+
+
+@dataclass(frozen=True)
+class Playable:
+    clip: AudioClip
+    language: str
+
+
+def playable_clips(db: Session) -> dict[tuple[str, str], AudioClip]:
+    """Clips that still match their text. A stale clip may announce an old policy, so residents
+    never hear it; staff see it flagged until it is re-recorded."""
+    hashes = current_hashes(db)
+    return {(c.key, c.language): c for c in active_clips(db) if hashes.get(c.key) == c.source_hash}
+
+
+def clip_for(db: Session, key: str, language: str) -> Playable | None:
+    """The resident's language if recorded, else Vietnamese (the caller tells the resident so)."""
+    clips = playable_clips(db)
+    for wanted in dict.fromkeys((language, "vi")):
+        clip = clips.get((key, wanted))
+        if clip is not None:
+            return Playable(clip, wanted)
+    return None
+
+
+def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(key, kind, Vietnamese text, {language: state}) for every message and FAQ answer."""
+    texts = vietnamese_texts(db)
+    hashes = {key: text_hash(text) for key, text in texts.items()}
+    clips = {(c.key, c.language): c for c in active_clips(db)}
+    rows = []
+    for key in sorted(texts, key=lambda k: (k.startswith("utter_"), k)):
+        cells = {}
+        for language in LANGUAGES:
+            clip = clips.get((key, language))
+            if clip is None:
+                cells[language] = "missing"
+            elif clip.source_hash != hashes[key]:
+                cells[language] = "stale"
+            else:
+                cells[language] = "placeholder" if clip.placeholder else "recorded"
+        rows.append((key, "message" if key.startswith("utter_") else "faq", texts[key], cells))
+    return rows
+
+
+def file_path(settings: Settings, name: str) -> Path:
+    if not FILE_NAME.match(name):
+        raise ClipNotFound()
+    path = settings.audio_dir / name
+    if not path.is_file():
+        raise ClipNotFound()
+    return path

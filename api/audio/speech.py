@@ -1,0 +1,99 @@
+"""Vietnamese speech for text that has no recording (e.g. a booking confirmation).
+
+gTTS (Google, online) sounds natural; espeak-ng works offline on the server. Results are cached
+as files named by a hash of the text, so a text is synthesised once however often it is played.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.audio.media import transcode
+from api.core.config import Settings
+from api.core.errors import ServiceBusy
+from api.core.text import nfc
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 1000
+
+
+class SpeechUnavailable(ServiceBusy):
+    code = "speech_unavailable"
+    message = "Chưa tạo được giọng đọc lúc này; tin nhắn vẫn gửi bằng chữ."
+
+
+@dataclass(frozen=True)
+class Speech:
+    mp3_name: str
+    ogg_name: str
+    engine: str  # gtts | espeak-ng | cache
+
+
+class SpeechEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.directory = settings.audio_dir
+        self.online = settings.tts_online
+        self.timeout_s = settings.tts_timeout_s
+        self.retry_after_s = settings.tts_retry_after_s
+        self._offline_until = 0.0
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def speak(self, text: str) -> Speech:
+        text = nfc(text).strip()[:MAX_TEXT]
+        stem = "tts-" + hashlib.sha256(("vi\n" + text).encode()).hexdigest()[:32]
+        mp3, ogg = self.directory / f"{stem}.mp3", self.directory / f"{stem}.ogg"
+        with self._lock_for(stem):  # one synthesis per text even when many chats ask at once
+            if mp3.exists() and ogg.exists():
+                return Speech(mp3.name, ogg.name, "cache")
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                source, engine = self._synthesise(text, Path(tmp))
+                transcode(source, mp3, ogg)
+        return Speech(mp3.name, ogg.name, engine)
+
+    def _lock_for(self, stem: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(stem, threading.Lock())
+
+    def _synthesise(self, text: str, tmp: Path) -> tuple[Path, str]:
+        if self.online and time.monotonic() >= self._offline_until:
+            data = self._gtts(text)
+            if data:
+                path = tmp / "gtts.mp3"
+                path.write_bytes(data)
+                return path, "gtts"
+            self._offline_until = time.monotonic() + self.retry_after_s
+        path = tmp / "espeak.wav"
+        if self._espeak(text, path):
+            return path, "espeak-ng"
+        raise SpeechUnavailable()
+
+    def _gtts(self, text: str) -> bytes | None:
+        try:
+            from gtts import gTTS  # type: ignore[import-untyped]
+
+            buffer = io.BytesIO()
+            gTTS(text, lang="vi", timeout=self.timeout_s).write_to_fp(buffer)
+        except Exception as error:  # noqa: BLE001 - any failure of the online service means "use offline"
+            log.warning("gTTS unavailable (%s); using espeak-ng", type(error).__name__)
+            return None
+        return buffer.getvalue() or None
+
+    @staticmethod
+    def _espeak(text: str, path: Path) -> bool:
+        espeak = shutil.which("espeak-ng")
+        if espeak is None:
+            return False
+        result = subprocess.run([espeak, "-v", "vi", "-s", "140", "-w", str(path), "--stdin"],
+                                input=text.encode(), capture_output=True, timeout=60, check=False)
+        return result.returncode == 0 and path.exists() and path.stat().st_size > 44

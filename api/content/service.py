@@ -1,0 +1,325 @@
+"""What the bot says, changed by communications staff: drafts, review, publication, history.
+
+An editor drafts; another editor or an admin publishes (an admin may publish their own draft,
+for stations with one admin). Publishing writes the live tables the assistant reads — the FAQ
+search index and the message texts its NLG fetches — so no retraining is ever needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.audio.models import AudioClip
+from api.audit.service import record
+from api.content.models import BotMessage, ContentRevision
+from api.content.schemas import KEY_PATTERN, FaqDraft, MessageDraft
+from api.core.config import PROJECT_ROOT
+from api.core.db import utcnow
+from api.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from api.core.text import nfc
+from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
+from api.faq.schemas import LANGUAGES
+from api.staff.models import StaffUser
+
+DOMAIN_FILE = PROJECT_ROOT / "bot" / "domain.yml"
+KEY = re.compile(KEY_PATTERN)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+OPEN = ("draft", "in_review")
+
+
+class RevisionNotFound(NotFound):
+    code = "revision_not_found"
+    message = "Không tìm thấy bản sửa này."
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    message = "Không có tin nhắn nào của trợ lý mang tên này."
+
+
+class RevisionOpen(Conflict):
+    code = "revision_open"
+    message = "Nội dung này đang có một bản sửa chưa duyệt của người khác. Xin duyệt hoặc từ chối bản đó trước."
+
+
+class RevisionWrongState(Conflict):
+    code = "revision_wrong_state"
+    message = "Bản sửa không ở trạng thái cho phép việc này."
+
+
+class OwnRevision(Forbidden):
+    code = "own_revision"
+    message = "Bản sửa cần một biên tập viên khác (hoặc quản trị viên) duyệt, không tự duyệt được."
+
+
+class BadKey(InvalidInput):
+    code = "bad_key"
+    message = "Mã câu hỏi chỉ gồm chữ thường không dấu, số và dấu gạch dưới (ví dụ: lich_kham_thang_12)."
+
+
+class UnknownPlaceholder(InvalidInput):
+    code = "unknown_placeholder"
+    message = "Văn bản có chỗ điền {…} mà trợ lý không có. Xin giữ đúng các chỗ điền của bản gốc."
+
+
+class IncompleteContent(InvalidInput):
+    code = "incomplete_content"
+    message = "Nội dung chưa đủ: cần ít nhất một cách hỏi và câu trả lời tiếng Việt."
+
+
+def text_hash(text: str) -> str:
+    """Identifies a Vietnamese text version (audio clips recorded for it become stale when it changes)."""
+    return hashlib.sha256(nfc(text).strip().encode()).hexdigest()
+
+
+# --- bot messages ---------------------------------------------------------------------------------
+
+def domain_texts(path: Path = DOMAIN_FILE) -> dict[str, str]:
+    """The first text of each response in the Rasa domain: the seed and the assistant's fallback."""
+    domain = yaml.safe_load(path.read_text(encoding="utf-8"))
+    texts = {}
+    for name, variants in (domain.get("responses") or {}).items():
+        text = next((v.get("text") for v in variants or [] if isinstance(v, dict) and v.get("text")), None)
+        if text:
+            texts[name] = str(text)
+    return texts
+
+
+def seed_messages(db: Session, path: Path = DOMAIN_FILE) -> int:
+    """Adds the domain's messages that are missing; never overwrites what staff have published."""
+    existing = set(db.scalars(select(BotMessage.key).where(BotMessage.language == "vi")))
+    added = 0
+    for key, text in domain_texts(path).items():
+        if key not in existing:
+            db.add(BotMessage(key=key, language="vi", text=text))
+            added += 1
+    db.flush()
+    return added
+
+
+def message_texts(db: Session) -> dict[str, dict[str, str]]:
+    texts: dict[str, dict[str, str]] = {}
+    for row in db.scalars(select(BotMessage).order_by(BotMessage.key, BotMessage.language)):
+        texts.setdefault(row.key, {})[row.language] = row.text
+    return texts
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+def vietnamese_text(db: Session, key: str) -> str | None:
+    """The current Vietnamese text of a message or FAQ answer (what a recording is made from)."""
+    if key.startswith("utter_"):
+        return db.scalar(select(BotMessage.text).where(BotMessage.key == key, BotMessage.language == "vi"))
+    return db.scalar(select(FaqAnswer.text).join(FaqEntry).where(FaqEntry.key == key, FaqAnswer.language == "vi"))
+
+
+# --- drafts and review ----------------------------------------------------------------------------
+
+def validated_payload(db: Session, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        if kind == "faq":
+            faq = FaqDraft.model_validate(payload)
+            questions = [nfc(q).strip()[:300] for q in faq.questions if q.strip()]
+            answers = {lang: nfc(text).strip() for lang, text in faq.answers.items()}
+            _known_languages(answers)
+            if not questions or not answers.get("vi"):
+                raise IncompleteContent()
+            return faq.model_copy(update={"questions": questions, "answers": answers}).model_dump(mode="json")
+        message = MessageDraft.model_validate(payload)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InvalidInput(str(first.get("msg", "")).removeprefix("Value error, "),
+                           field=".".join(str(p) for p in first.get("loc", ()))) from None
+    current = message_texts(db).get(key)
+    if current is None or "vi" not in current:
+        raise MessageNotFound(key=key)
+    texts = {lang: nfc(text).strip() for lang, text in message.texts.items()}
+    _known_languages(texts)
+    if not texts.get("vi", current["vi"]):
+        raise IncompleteContent("Tin nhắn tiếng Việt không được để trống.")
+    allowed = placeholders(current["vi"]) | placeholders(domain_texts().get(key, ""))
+    for lang, text in texts.items():
+        extra = placeholders(text) - allowed
+        if extra:
+            raise UnknownPlaceholder(language=lang, placeholders=sorted(extra), allowed=sorted(allowed))
+    return {"texts": texts}
+
+
+def _known_languages(texts: dict[str, str]) -> None:
+    unknown = set(texts) - set(LANGUAGES)
+    if unknown:
+        raise InvalidInput("Ngôn ngữ không được hỗ trợ.", code_detail="unknown_language", allowed=list(LANGUAGES))
+
+
+def get_revision(db: Session, revision_id: int) -> ContentRevision:
+    revision = db.get(ContentRevision, revision_id)
+    if revision is None:
+        raise RevisionNotFound()
+    return revision
+
+
+def open_revision(db: Session, kind: str, key: str) -> ContentRevision | None:
+    return db.scalar(select(ContentRevision).where(
+        ContentRevision.kind == kind, ContentRevision.key == key, ContentRevision.status.in_(OPEN)))
+
+
+def save_draft(*, db: Session, actor: StaffUser, kind: str, key: str, payload: dict[str, Any]) -> ContentRevision:
+    """Creates a draft, or updates the editor's own open draft of the same content (one open change
+    per item, so two drafts never overwrite each other on publication)."""
+    clean = validated_payload(db, kind, key, payload)
+    revision = open_revision(db, kind, key)
+    if revision is not None:
+        if revision.author_id != actor.id or revision.status != "draft":
+            raise RevisionOpen(revision_id=revision.id, author=revision.author, status=revision.status)
+        revision.payload = clean
+        action = "content.draft_update"
+    else:
+        revision = ContentRevision(kind=kind, key=key, status="draft", payload=clean, author_id=actor.id,
+                                   author=actor.username)
+        db.add(revision)
+        action = "content.draft"
+    db.flush()
+    record(db, actor=actor, action=action, entity=kind, entity_id=key, revision=revision.id)
+    return revision
+
+
+def submit(*, db: Session, actor: StaffUser, revision_id: int) -> ContentRevision:
+    revision = get_revision(db, revision_id)
+    if revision.status != "draft":
+        raise RevisionWrongState(status=revision.status)
+    if revision.author_id != actor.id and actor.role != "admin":
+        raise Forbidden("Chỉ người soạn mới gửi bản nháp đi duyệt.")
+    revision.status = "in_review"
+    record(db, actor=actor, action="content.submit", entity=revision.kind, entity_id=revision.key,
+           revision=revision.id)
+    return revision
+
+
+def publish(*, db: Session, actor: StaffUser, revision_id: int) -> ContentRevision:
+    revision = get_revision(db, revision_id)
+    if revision.status not in OPEN or (revision.status == "draft" and actor.role != "admin"):
+        raise RevisionWrongState(status=revision.status)
+    if revision.author_id == actor.id and actor.role != "admin":
+        raise OwnRevision()
+    # Checked again: the message or its placeholders may have changed since the draft was written.
+    payload = validated_payload(db, revision.kind, revision.key, revision.payload)
+    if revision.kind == "faq":
+        _apply_faq(db, revision.key, FaqDraft.model_validate(payload))
+    else:
+        _apply_message(db, revision.key, payload["texts"])
+    revision.status, revision.reviewer, revision.decided_at = "published", actor.username, utcnow()
+    db.flush()
+    record(db, actor=actor, action="content.publish", entity=revision.kind, entity_id=revision.key,
+           revision=revision.id, author=revision.author)
+    return revision
+
+
+def reject(*, db: Session, actor: StaffUser, revision_id: int, comment: str) -> ContentRevision:
+    revision = get_revision(db, revision_id)
+    if revision.status not in OPEN:
+        raise RevisionWrongState(status=revision.status)
+    revision.status, revision.reviewer, revision.decided_at = "rejected", actor.username, utcnow()
+    revision.comment = nfc(comment).strip()[:300]
+    record(db, actor=actor, action="content.reject", entity=revision.kind, entity_id=revision.key,
+           revision=revision.id)
+    return revision
+
+
+def _apply_faq(db: Session, key: str, faq: FaqDraft) -> None:
+    entry = db.scalar(select(FaqEntry).where(FaqEntry.key == key))
+    if entry is None:
+        entry = FaqEntry(key=key, category=faq.category, source="", published=True)
+        db.add(entry)
+    entry.category, entry.needs_review, entry.published = faq.category, faq.needs_review, True
+    entry.effective_from, entry.expires_on = faq.effective_from, faq.expires_on
+    entry.questions = [FaqQuestion(language="vi", text=q) for q in faq.questions]
+    current = {a.language: a for a in entry.answers}
+    for language, text in faq.answers.items():
+        if language in current and text:
+            current[language].text = text
+        elif language in current:
+            entry.answers.remove(current[language])
+        elif text:
+            entry.answers.append(FaqAnswer(language=language, text=text))
+    # Child rows do not touch the entry's own columns: the search index rebuilds on a newer updated_at.
+    entry.updated_at = utcnow()
+
+
+def _apply_message(db: Session, key: str, texts: dict[str, str]) -> None:
+    rows = {m.language: m for m in db.scalars(select(BotMessage).where(BotMessage.key == key))}
+    for language, text in texts.items():
+        if language in rows and text:
+            rows[language].text = text
+        elif language in rows:
+            db.delete(rows[language])
+        elif text:
+            db.add(BotMessage(key=key, language=language, text=text))
+
+
+def history(db: Session, *, kind: str | None = None, key: str | None = None, status: str | None = None,
+            limit: int = 100) -> list[ContentRevision]:
+    query = select(ContentRevision).order_by(ContentRevision.id.desc()).limit(limit)
+    if kind:
+        query = query.where(ContentRevision.kind == kind)
+    if key:
+        query = query.where(ContentRevision.key == key)
+    if status:
+        query = query.where(ContentRevision.status == status)
+    return list(db.scalars(query))
+
+
+def live_faq_payload(entry: FaqEntry) -> dict[str, Any]:
+    return FaqDraft(
+        category=entry.category, questions=[q.text for q in entry.questions] or [entry.key],
+        answers={a.language: a.text for a in entry.answers}, effective_from=entry.effective_from,
+        expires_on=entry.expires_on, needs_review=entry.needs_review,
+    ).model_dump(mode="json")
+
+
+def add_question_variant(*, db: Session, actor: StaffUser, unanswered_id: int, key: str) -> ContentRevision:
+    """An unanswered question becomes a new way of asking an existing FAQ (as a draft to review)."""
+    item = db.get(UnansweredQuestion, unanswered_id)
+    if item is None:
+        raise NotFound("Không tìm thấy câu hỏi này.")
+    revision = open_revision(db, "faq", key)
+    if revision is not None and revision.author_id == actor.id and revision.status == "draft":
+        payload = dict(revision.payload)
+    else:
+        entry = db.scalar(select(FaqEntry).where(FaqEntry.key == key))
+        if entry is None:
+            raise NotFound("Không tìm thấy câu hỏi thường gặp này.", key=key)
+        payload = live_faq_payload(entry)
+    if item.text not in payload["questions"]:
+        payload["questions"] = [*payload["questions"], item.text]
+    revision = save_draft(db=db, actor=actor, kind="faq", key=key, payload=payload)
+    item.resolved = True
+    return revision
+
+
+def resolve_unanswered(*, db: Session, actor: StaffUser, unanswered_id: int) -> None:
+    item = db.get(UnansweredQuestion, unanswered_id)
+    if item is None:
+        raise NotFound("Không tìm thấy câu hỏi này.")
+    item.resolved = True
+    record(db, actor=actor, action="faq.unanswered_dismiss", entity="unanswered", entity_id=unanswered_id)
+
+
+def content_version(db: Session) -> str:
+    """Changes whenever a published text or an audio clip changes: the assistant's cache key."""
+    parts = [
+        db.execute(select(func.count(BotMessage.id), func.max(BotMessage.updated_at))).one(),
+        db.execute(select(func.count(AudioClip.id), func.max(AudioClip.created_at))
+                   .where(AudioClip.active.is_(True))).one(),
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
