@@ -1,5 +1,5 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
-.PHONY: run train test setup setup-rasa setup-system lint typecheck bench-booking clean
+.PHONY: run train test setup setup-rasa setup-system lint typecheck bench-booking locales clean
 
 run: train
 	.venv/bin/python scripts/run_all.py
@@ -31,6 +31,12 @@ lint: setup
 
 typecheck: setup
 	.venv/bin/mypy
+
+# Interface strings: extract into locales/messages.pot, update every catalog (vi filled as the source).
+locales: setup
+	.venv/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project khamsuckhoe \
+		-o locales/messages.pot . >/dev/null
+	.venv/bin/python scripts/locales.py
 
 bench-booking: setup
 	.venv/bin/python bench/booking.py

@@ -195,7 +195,7 @@ def test_rasa_down_gives_a_short_busy_reply(gateway: TestClient, bot_api: FakeBo
     bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
     assert bot_api.sent("sendMessage")[0].data["text"] == BUSY_TEXT
     assert gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"}).json() == {
-        "replies": [{"text": BUSY_TEXT, "buttons": [], "audio_url": None}]}
+        "replies": [{"text": BUSY_TEXT, "buttons": [], "audio_url": None, "audio_language": None}]}
 
 
 def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi) -> None:

@@ -18,6 +18,7 @@ from api.core.clock import local_today
 from api.core.config import Settings
 from api.core.db import Database
 from api.core.errors import AppError, InvalidCredentials
+from api.core.i18n import N_
 from api.core.text import nfc
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
@@ -35,7 +36,7 @@ from api.studio.web import (
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 
-LANGUAGE_LABELS = {"vi": "Tiếng Việt", "tyz": "Tày", "nut": "Nùng", "hmn": "H'Mông", "ium": "Dao"}
+LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nùng"), "hmn": N_("H'Mông"), "ium": N_("Dao")}
 
 
 def _database(request: Request) -> Database:
@@ -57,8 +58,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(NotAllowed)
     async def not_allowed(request: Request, _error: NotAllowed) -> Response:
-        return render(request, "notice.html", status_code=403, title="Không có quyền",
-                      message="Tài khoản của anh/chị không có quyền sửa nội dung. Xin liên hệ quản trị viên.")
+        return render(request, "notice.html", status_code=403, title=N_("Không có quyền"),
+                      message=N_("Tài khoản của anh/chị không có quyền sửa nội dung. Xin liên hệ quản trị viên."))
 
 
 async def _form(request: Request, csrf: str) -> dict[str, Any]:
@@ -68,7 +69,7 @@ async def _form(request: Request, csrf: str) -> dict[str, Any]:
 
 
 def _problem(request: Request, error: AppError, back: str) -> HTMLResponse:
-    return render(request, "notice.html", status_code=error.status_code, title="Chưa lưu được",
+    return render(request, "notice.html", status_code=error.status_code, title=N_("Chưa lưu được"),
                   message=error.detail_message, details=error.details, back=back)
 
 
@@ -151,8 +152,8 @@ def faq_edit(request: Request, key: str) -> HTMLResponse:
         entry = db.scalar(select(FaqEntry).where(FaqEntry.key == key))
         pending = content.open_revision(db, "faq", key)
         if entry is None and pending is None:
-            return render(request, "notice.html", status_code=404, title="Không tìm thấy",
-                          message="Không có câu hỏi thường gặp này.", back="/studio/faq")
+            return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
+                          message=N_("Không có câu hỏi thường gặp này."), back="/studio/faq")
         live = content.live_faq_payload(entry) if entry else None
         draft = pending.payload if pending else live
         history = content.history(db, kind="faq", key=key)
@@ -209,7 +210,7 @@ def message_edit(request: Request, key: str) -> HTMLResponse:
     with _database(request).read() as db:
         texts = content.message_texts(db).get(key)
         if texts is None:
-            return render(request, "notice.html", status_code=404, title="Không tìm thấy",
+            return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
                           message=content.MessageNotFound.message, back="/studio/messages")
         pending = content.open_revision(db, "message", key)
         history = content.history(db, kind="message", key=key)
@@ -262,8 +263,8 @@ async def decide(request: Request, revision_id: int, decision: str) -> Response:
             elif decision == "submit":
                 content.submit(db=db, actor=user, revision_id=revision_id)
             else:
-                return render(request, "notice.html", status_code=404, title="Không tìm thấy",
-                              message="Không có thao tác này.", back="/studio/review")
+                return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
+                              message=N_("Không có thao tác này."), back="/studio/review")
     except AppError as error:
         return _problem(request, error, "/studio/review")
     return see_other(f"/studio/review?done={decision}")
@@ -316,7 +317,7 @@ def audio_key(request: Request, key: str) -> HTMLResponse:
     with _database(request).read() as db:
         text = content.vietnamese_text(db, key)
         if text is None:
-            return render(request, "notice.html", status_code=404, title="Không tìm thấy",
+            return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
                           message=audio.AudioKeyUnknown.message, back="/studio/audio")
         hashes = audio.current_hashes(db)
         clips = {c.language: c for c in audio.active_clips(db) if c.key == key}

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ from cryptography.fernet import MultiFernet
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr
 
+from api.core.i18n import LANGUAGES, N_, translations
 from api.core.keyring import master_from_environment, multi_fernet
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import REFERRAL, REFERRAL_PATTERN, Incoming
+from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Incoming, say
 from bot.gateway.outbox import Outbox, Sender
 from bot.gateway.rasa import RasaClient
 from bot.gateway.store import Store
@@ -29,12 +32,15 @@ from bot.gateway.zalo import OaApiClient, ZaloChannel
 
 log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
+NOT_FOUND_TEXT = N_("Không tìm thấy.")
 
 
 class ChatIn(BaseModel):
     session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
     text: str = Field(min_length=1, max_length=1000)
     referral_code: str | None = Field(default=None, pattern=REFERRAL_PATTERN)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
 
 
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None
@@ -96,8 +102,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, _error: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"code": "validation_error",
-                             "message": "Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại."}, status_code=422)
+        message = say(N_("Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại."))
+        return JSONResponse({"code": "validation_error", "message": message}, status_code=422)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -105,30 +111,38 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 
     # --- web chat ---
     @app.get("/chat", response_class=HTMLResponse)
-    async def chat_page() -> FileResponse:
-        return FileResponse(STATIC / "chat.html", media_type="text/html; charset=utf-8")
+    async def chat_page(lang: str = "vi") -> HTMLResponse:
+        language = lang if lang in LANGUAGES else "vi"
+        return HTMLResponse(templates(language).get_template("chat.html").render(greeting=GREETING))
+
+    @app.get("/chat/widget.js")
+    async def chat_widget(lang: str = "vi") -> Response:
+        language = lang if lang in LANGUAGES else "vi"
+        return Response(templates(language).get_template("widget.js").render(),
+                        media_type="text/javascript; charset=utf-8")
 
     @app.get("/chat/{name}")
     async def chat_asset(name: str) -> Response:
-        types = {"chat.js": "text/javascript", "chat.css": "text/css", "widget.js": "text/javascript"}
+        types = {"chat.js": "text/javascript", "chat.css": "text/css"}
         if name not in types:
-            return JSONResponse({"code": "not_found", "message": "Không tìm thấy."}, status_code=404)
+            return JSONResponse({"code": "not_found", "message": say(NOT_FOUND_TEXT)}, status_code=404)
         return FileResponse(STATIC / name, media_type=f"{types[name]}; charset=utf-8")
 
     @app.post("/chat/messages")
     async def chat_message(body: ChatIn) -> dict[str, Any]:
         replies = await conversations.answer(
-            Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code))
+            Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code,
+                     language=body.language if body.language in LANGUAGES else None))
         return {"replies": [{"text": r.text, "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
-                             "audio_url": r.audio_url} for r in replies]}
+                             "audio_url": r.audio_url, "audio_language": r.audio_language} for r in replies]}
 
     # --- Telegram ---
     @app.post("/webhooks/telegram")
     async def telegram_webhook(request: Request) -> Response:
         if telegram is None:
-            return JSONResponse({"code": "channel_off", "message": "Kênh Telegram chưa bật."}, status_code=404)
+            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh Telegram chưa bật."))}, status_code=404)
         if not telegram.authentic(request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
-            return JSONResponse({"code": "forbidden", "message": "Sai mã bí mật webhook."}, status_code=403)
+            return JSONResponse({"code": "forbidden", "message": say(N_("Sai mã bí mật webhook."))}, status_code=403)
         try:
             await telegram.handle(await request.json())
         except MALFORMED:
@@ -139,10 +153,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.post("/webhooks/zalo")
     async def zalo_webhook(request: Request) -> Response:
         if zalo is None:
-            return JSONResponse({"code": "channel_off", "message": "Kênh Zalo chưa bật."}, status_code=404)
+            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh Zalo chưa bật."))}, status_code=404)
         raw = await request.body()
         if not zalo.authentic(request.headers.get("X-ZEvent-Signature"), raw):
-            return JSONResponse({"code": "bad_signature", "message": "Chữ ký không hợp lệ."}, status_code=401)
+            return JSONResponse({"code": "bad_signature", "message": say(N_("Chữ ký không hợp lệ."))}, status_code=401)
         # Acknowledged at once (Zalo waits 2 s at most); the reply goes out through the outbox.
         try:
             await zalo.handle(json.loads(raw))
@@ -154,17 +168,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/r/{code}", response_class=HTMLResponse)
     async def referral(code: str) -> HTMLResponse:
         if not REFERRAL.match(code):
-            return HTMLResponse(_page("Đường dẫn không đúng", "<p>Mã giới thiệu không hợp lệ.</p>"), status_code=404)
+            return HTMLResponse(templates("vi").get_template("referral.html").render(code=None), status_code=404)
         store.referral_click(code)
-        links = [f'<a class="go" href="/chat?ref={code}">Trò chuyện ngay trên trang web</a>']
-        if settings.telegram_bot_username:
-            links.insert(0, f'<a class="go" href="https://t.me/{settings.telegram_bot_username}?start={code}">'
-                            "Mở bằng Telegram</a>")
-        if settings.zalo_oa_id:
-            links.insert(0, f'<a class="go" href="https://zalo.me/{settings.zalo_oa_id}">Mở bằng Zalo</a>'
-                            f"<p class=\"hint\">Trên Zalo, nhắn mã <b>{code}</b> để cán bộ biết ai đã giới thiệu.</p>")
-        return HTMLResponse(_page("Đặt lịch khám sức khỏe miễn phí",
-                                  "<p>Chọn nơi bác/anh/chị muốn trò chuyện với trợ lý:</p>" + "".join(links)))
+        return HTMLResponse(templates("vi").get_template("referral.html").render(
+            code=code, telegram=settings.telegram_bot_username, zalo=settings.zalo_oa_id))
 
     return app
 
@@ -175,7 +182,7 @@ MALFORMED = (ValueError, AttributeError, TypeError)
 
 
 def _malformed() -> JSONResponse:
-    return JSONResponse({"code": "malformed", "message": "Dữ liệu không hợp lệ."}, status_code=400)
+    return JSONResponse({"code": "malformed", "message": say(N_("Dữ liệu không hợp lệ."))}, status_code=400)
 
 
 def _secret(value: SecretStr | None) -> str:
@@ -188,8 +195,11 @@ def token_fernet() -> MultiFernet:
     return multi_fernet(master, previous, b"gateway-tokens")
 
 
-def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="vi"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{title}</title>'
-            f'<link rel="stylesheet" href="/chat/chat.css"></head><body class="page"><h1>{title}</h1>{body}'
-            f"</body></html>")
+@lru_cache
+def templates(language: str) -> Environment:
+    """Pages and scripts of the web chat, with interface strings from locales/ in `language`."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language"] = language
+    return env

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing
+from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
 from bot.gateway.rasa import RasaClient, RasaUnavailable
 from bot.gateway.store import Store
 
@@ -48,7 +48,7 @@ class Conversations:
             return await self.rasa.reply(message)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
-            return [Outgoing(text=BUSY_TEXT)]
+            return [Outgoing(text=say(BUSY_TEXT, message.language))]
 
     def receive(self, key: str, message: Incoming) -> bool:
         """Accept a platform update for handling in the background; False for a redelivery."""

@@ -32,7 +32,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, split_text
+from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, say, split_text
 from bot.gateway.outbox import Outbox, SendFailed
 from bot.gateway.store import Store
 
@@ -80,7 +80,7 @@ class TelegramChannel:
         if message.voice or message.audio or message.video_note:
             if self.store.accept(key, f"telegram:{chat_id}", {}):
                 self.store.finish(key)
-                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=PLEASE_TYPE_TEXT)])
+                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=say(PLEASE_TYPE_TEXT))])
             return
         text = (message.text or "").strip()
         if not text:
@@ -113,7 +113,8 @@ class TelegramChannel:
         bodies: list[dict[str, Any]] = []
         for reply in replies:
             if reply.audio_url:
-                bodies.append({"kind": "voice", "url": reply.voice_url or reply.audio_url, "caption": reply.text[:1000]})
+                bodies.append({"kind": "voice", "url": reply.voice_url or reply.audio_url,
+                               "caption": reply.text[:1000]})
                 continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             keyboard = [[title, self.callback_data(payload)] for title, payload in

@@ -25,7 +25,16 @@ import httpx
 from cryptography.fernet import MultiFernet
 
 from bot.gateway.conversation import Conversations
-from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, Incoming, Outgoing, split_text
+from bot.gateway.messages import (
+    GREETING,
+    LISTEN_TEXT,
+    PLEASE_TYPE_TEXT,
+    VOICE_MESSAGE_TEXT,
+    Incoming,
+    Outgoing,
+    say,
+    split_text,
+)
 from bot.gateway.outbox import Outbox, SendFailed
 from bot.gateway.store import Store
 
@@ -146,7 +155,7 @@ class ZaloChannel:
         if name == "user_send_audio":
             if self.store.accept(key, f"zalo:{user}", {}):
                 self.store.finish(key)
-                await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=PLEASE_TYPE_TEXT)])
+                await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=say(PLEASE_TYPE_TEXT))])
             return
         if name != "user_send_text":
             return
@@ -161,8 +170,8 @@ class ZaloChannel:
         bodies: list[dict[str, Any]] = []
         for reply in replies:
             if reply.audio_url:
-                bodies.append({"text": reply.text or "Lời nhắn bằng giọng nói:",
-                               "buttons": [], "link": ["Nghe lời nhắn", reply.audio_url]})
+                bodies.append({"text": reply.text or say(VOICE_MESSAGE_TEXT, message.language),
+                               "buttons": [], "link": [say(LISTEN_TEXT, message.language), reply.audio_url]})
                 continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             for button in reply.buttons:

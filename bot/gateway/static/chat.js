@@ -5,6 +5,8 @@
   var log = document.getElementById("log");
   var form = document.getElementById("send");
   var input = document.getElementById("text");
+  // Interface strings come from the page (rendered from locales/ in the chosen language).
+  var strings = document.body.dataset;
   var params = new URLSearchParams(location.search);
   var referral = params.get("ref");
   var sessionId = localStorage.getItem("ksk-session");
@@ -34,7 +36,10 @@
     if (reply.audio_url) {
       var audio = document.createElement("audio");
       audio.controls = true;
+      audio.preload = "none";
       audio.src = reply.audio_url;
+      audio.setAttribute("aria-label", strings.listen);
+      if (reply.audio_language) audio.dataset.language = reply.audio_language;
       log.appendChild(audio);
     }
     if (reply.buttons && reply.buttons.length) {
@@ -54,16 +59,16 @@
 
   function send(text, shown) {
     bubble(shown || text, "me");
-    var body = { session_id: sessionId, text: text };
+    var body = { session_id: sessionId, text: text, language: strings.language };
     if (referral) body.referral_code = referral;
     referral = null; // sent once, with the first message
     return fetch("/chat/messages", {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body)
     }).then(function (r) { return r.json(); }).then(function (data) {
       if (data.replies) data.replies.forEach(show);
-      else bubble(data.message || "Có lỗi, xin thử lại.", "bot");
+      else bubble(data.message || strings.error, "bot");
     }).catch(function () {
-      bubble("Mất kết nối. Bác/anh/chị vui lòng thử lại sau ít phút ạ.", "bot");
+      bubble(strings.offline, "bot");
     });
   }
 
@@ -74,5 +79,5 @@
     input.value = "";
     send(text);
   });
-  send("xin chào");
+  send(strings.greeting);
 })();
