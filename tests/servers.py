@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
-from tests.conftest import TEST_SECRET
+from tests.conftest import IN_CI, TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +30,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def api_env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET}
+def api_env(database_url: str, audio_dir: Path | None = None) -> dict[str, str]:
+    # Google is out of reach here: speech comes from espeak-ng at once instead of after a timeout.
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "TTS_ONLINE": "false"}
+    if audio_dir is not None:
+        env["AUDIO_DIR"] = str(audio_dir)
+    return env
 
 
 @dataclass
@@ -78,10 +83,10 @@ def running_process(command: list[str], *, env: dict[str, str], ready_url: str, 
 
 @contextmanager
 def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
-                logs: list[ProcessOutput] | None = None) -> Iterator[str]:
+                logs: list[ProcessOutput] | None = None, audio_dir: Path | None = None) -> Iterator[str]:
     """The API on a free port. With `logs`, it logs as production does (info, access log) and its
     output is added there (readable while it runs through `log_path`)."""
-    env = api_env(database_url)
+    env = api_env(database_url, audio_dir)
     steps = ["migrate", *(["seed-content", "seed-demo"] if demo else [])]
     for step in steps:
         subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
@@ -139,10 +144,12 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None)
                "PYTHONUNBUFFERED": "1"}
     outputs = logs if logs is not None else []
     with ExitStack() as stack:
-        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'api.db'}", demo=True, logs=logs))
+        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'api.db'}", demo=True, logs=logs,
+                                              audio_dir=workdir / "audio"))
         outputs.append(stack.enter_context(running_process(
             [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
-            env={**os.environ, "API_URL": api, **private}, ready_url=f"http://127.0.0.1:{actions_port}/health",
+            env={**os.environ, "API_URL": api, **private},
+            ready_url=f"http://127.0.0.1:{actions_port}/health",
             timeout_s=240)))
         # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
         outputs.append(stack.enter_context(running_process(
@@ -152,3 +159,55 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None)
                  **private},
             ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300)))
         yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}
+
+
+@contextmanager
+def running_gateway(assistant: dict[str, str], **env_vars: str) -> Iterator[str]:
+    """The channel gateway in front of a running assistant: the web chat, plus the channels whose
+    credentials are given in `env_vars` (none by default)."""
+    port = free_port()
+    env = {**os.environ, "RASA_URL": assistant["rasa"], "API_URL": assistant["api"], "SECRET_KEY": TEST_SECRET,
+           "GATEWAY_DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / f'gateway-{port}.db'}"}
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_APP_ID"):
+        env.pop(name, None)
+    env.update(env_vars)
+    with running_process([sys.executable, "-m", "bot.gateway", "--port", str(port)], env=env,
+                         ready_url=f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium through chromium-driver (skips, or fails under CI, without them)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not Path("/usr/bin/chromium").exists():
+        reason = "Debian chromium is not installed (make setup-system)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    # This machine has no internet: without these Chromium keeps trying to reach Google's hosts.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=412,915", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@contextmanager
+def trained_assistant(workdir: Path, logs: list[ProcessOutput] | None = None) -> Iterator[dict[str, str]]:
+    """`running_assistant`, or a skip (a failure under CI) when the model has not been trained."""
+    if not MODEL.exists() or not RASA.exists():
+        reason = f"no trained model at {MODEL} (run `make train`)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    with running_assistant(workdir, logs=logs) as urls:
+        yield urls

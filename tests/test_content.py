@@ -109,7 +109,7 @@ def test_bad_drafts_are_refused_with_a_reason(client: TestClient, seeded: Databa
         ({"kind": "faq", "key": "free_of_charge", "payload": {"questions": ["x"], "answers": {"tyz": "x"}}},
          422, "incomplete_content"),
         ({"kind": "faq", "key": "free_of_charge", "payload": {"questions": ["x"], "answers": {"vi": "x", "fr": "y"}}},
-         422, "validation_error"),
+         422, "unknown_language"),
         ({"kind": "faq", "key": "free_of_charge", "payload": {
             "questions": ["x"], "answers": {"vi": "x"}, "effective_from": "2027-02-01", "expires_on": "2027-01-01"}},
          422, "validation_error"),

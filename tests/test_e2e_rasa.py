@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, TEST_SECRET
-from tests.servers import MODEL, RASA, ProcessOutput, free_port, running_assistant, running_process
+from tests.conftest import TEST_SECRET
+from tests.servers import ProcessOutput, chromium, running_gateway, trained_assistant
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +32,7 @@ def server_logs() -> list[ProcessOutput]:
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory, server_logs: list[ProcessOutput]) -> Iterator[dict[str, str]]:
-    if not MODEL.exists() or not RASA.exists():
-        reason = f"no trained model at {MODEL} (run `make train`)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    with running_assistant(tmp_path_factory.mktemp("e2e"), logs=server_logs) as urls:
+    with trained_assistant(tmp_path_factory.mktemp("e2e"), logs=server_logs) as urls:
         yield urls
 
 
@@ -216,36 +211,14 @@ def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
 
 @pytest.fixture(scope="module")
 def gateway(assistant: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "RASA_URL": assistant["rasa"], "API_URL": assistant["api"], "SECRET_KEY": TEST_SECRET,
-           "GATEWAY_DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'gateway.db'}"}
-    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_APP_ID"):
-        env.pop(name, None)  # only the web chat here
-    with running_process([sys.executable, "-m", "bot.gateway", "--port", str(port)], env=env,
-                         ready_url=f"http://127.0.0.1:{port}/health"):
-        yield f"http://127.0.0.1:{port}"
+    with running_gateway(assistant) as url:  # only the web chat here
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not Path("/usr/bin/chromium").exists():
-        reason = "Debian chromium is not installed (make setup-system)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    # This machine has no internet: without these Chromium keeps trying to reach Google's hosts.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=412,915"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver
 
 
 def test_a_resident_books_in_a_real_browser_through_the_web_chat(

@@ -27,6 +27,7 @@ from api.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from api.core.text import nfc
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
+from api.faq.service import UnknownLanguage
 from api.staff.models import StaffUser
 
 DOMAIN_FILE = PROJECT_ROOT / "bot" / "domain.yml"
@@ -158,7 +159,7 @@ def validated_payload(db: Session, kind: str, key: str, payload: dict[str, Any])
 def _known_languages(texts: dict[str, str]) -> None:
     unknown = set(texts) - set(LANGUAGES)
     if unknown:
-        raise InvalidInput("Ngôn ngữ không được hỗ trợ.", code_detail="unknown_language", allowed=list(LANGUAGES))
+        raise UnknownLanguage(allowed=list(LANGUAGES))
 
 
 def get_revision(db: Session, revision_id: int) -> ContentRevision:
