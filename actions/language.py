@@ -22,6 +22,11 @@ class ActionSessionStart(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         # The tracker still holds the ending session's slots here; only the preferences move on.
         kept = [SlotSet(name, tracker.get_slot(name)) for name in PREFERENCE_SLOTS if tracker.get_slot(name)]
+        # A web chat opened in a language (`/chat?lang=tyz`) says so in the first message's metadata.
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        opened_in = metadata.get("language") if isinstance(metadata, dict) else None
+        if not tracker.get_slot("language") and opened_in in LANGUAGE_NAMES and opened_in != "vi":
+            kept += [SlotSet("language", opened_in), SlotSet("audio_wanted", True)]
         return [SessionStarted(), *kept, ActionExecuted("action_listen")]
 
 

@@ -90,6 +90,7 @@ def main() -> int:
     api_port = running[0][0].port
     print(f"==> Tài liệu API: http://127.0.0.1:{api_port}/docs — nhấn Ctrl-C để dừng tất cả.", flush=True)
     print(f"==> Trò chuyện trên web: http://127.0.0.1:{running[-1][0].port}/chat", flush=True)
+    print(f"==> Soạn nội dung (biên tập viên, quản trị): http://127.0.0.1:{api_port}/studio", flush=True)
 
     exit_code = 0
     while not stopping.is_set():

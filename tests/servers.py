@@ -33,8 +33,10 @@ def free_port() -> int:
 def api_env(database_url: str, audio_dir: Path | None = None) -> dict[str, str]:
     # Google is out of reach here: speech comes from espeak-ng at once instead of after a timeout.
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET, "TTS_ONLINE": "false"}
-    if audio_dir is not None:
-        env["AUDIO_DIR"] = str(audio_dir)
+    if audio_dir is None:  # never the developer's var/audio
+        audio_dir = (Path(database_url.removeprefix("sqlite:///")).parent if database_url.startswith("sqlite:///")
+                     else Path(tempfile.mkdtemp(prefix="ksk-audio-"))) / "audio"
+    env["AUDIO_DIR"] = str(audio_dir)
     return env
 
 

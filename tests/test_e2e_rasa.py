@@ -197,9 +197,10 @@ def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
     stranger = "e2e-stranger"
     for text in ("kiem tra so suc khoe", "dong y", "003058111222"):
         say(assistant, stranger, text)
-    assert "Chưa tìm thấy" in texts(say(assistant, stranger, "05/03/1958"))
+    # Not the date the prompts give as an example (05/03/1958), which is rightly stored as message text.
+    assert "Chưa tìm thấy" in texts(say(assistant, stranger, "17/09/1958"))
 
-    secrets = [cccd, "003 160 765 432", phone, "0912 765 432", *birth, "003058111222", "05/03/1958", "1958-03-05"]
+    secrets = [cccd, "003 160 765 432", phone, "0912 765 432", *birth, "003058111222", "17/09/1958", "1958-09-17"]
     workdir = Path(assistant["workdir"])
     written = {str(path): path.read_bytes() for path in workdir.rglob("*") if path.is_file()}
     written |= {f"log of pid {o.pid}": Path(o.log_path).read_bytes() for o in server_logs}

@@ -153,6 +153,13 @@ def test_choosing_a_language_by_name_or_button_is_remembered() -> None:
     assert events[0] == SessionStarted()
     assert [e for e in events if e.get("event") == "slot"] == [SlotSet("language", "hmn"),
                                                               SlotSet("audio_wanted", True)]
+    # A web chat opened in Dao starts in Dao.
+    opened = tracker("xin chao", slots={"session_started_metadata": {"channel": "web", "language": "ium"}})
+    _, events = run(ActionSessionStart(), {}, opened)
+    assert [e for e in events if e.get("event") == "slot"] == [SlotSet("language", "ium"),
+                                                              SlotSet("audio_wanted", True)]
+    plain = tracker("xin chao", slots={"session_started_metadata": {"channel": "web", "language": "vi"}})
+    assert [e for e in run(ActionSessionStart(), {}, plain)[1] if e.get("event") == "slot"] == []
 
 
 def replay_tracker(events: list[dict[str, Any]], slots: dict[str, Any]) -> Tracker:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from api.audio.media import AudioToolsMissing, AudioUnreadable
 from api.audio.models import AudioClip
-from api.audio.service import store_upload
+from api.audio.service import AudioKeyUnknown, store_upload
 from api.core.config import Settings
 from api.core.db import Database
 
@@ -61,7 +61,8 @@ def seed_placeholder_clips(db: Database, settings: Settings) -> int:
                     with db.write() as session:
                         store_upload(db=session, settings=settings, actor=None, key=key, language=language,
                                      data=path.read_bytes(), placeholder=True)
-                except (AudioUnreadable, AudioToolsMissing) as error:
+                except (AudioUnreadable, AudioToolsMissing, AudioKeyUnknown) as error:
+                    # AudioKeyUnknown: the content was not seeded (`seed-content`); nothing to attach to.
                     log.warning("demo clip %s/%s skipped: %s", key, language, error.code)
                     continue
                 added += 1

@@ -47,6 +47,9 @@ class SpeechEngine:
         self._offline_until = 0.0
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Synthesis takes a core for a fraction of a second: at most two at once, and a caller that
+        # cannot get a turn soon is told to go without audio rather than queue behind a flood.
+        self._slots = threading.BoundedSemaphore(2)
 
     def speak(self, text: str) -> Speech:
         text = nfc(text).strip()[:MAX_TEXT]
@@ -55,10 +58,15 @@ class SpeechEngine:
         with self._lock_for(stem):  # one synthesis per text even when many chats ask at once
             if mp3.exists() and ogg.exists():
                 return Speech(mp3.name, ogg.name, "cache")
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                source, engine = self._synthesise(text, Path(tmp))
-                transcode(source, mp3, ogg)
+            if not self._slots.acquire(timeout=10):
+                raise SpeechUnavailable()
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryDirectory() as tmp:
+                    source, engine = self._synthesise(text, Path(tmp))
+                    transcode(source, mp3, ogg)
+            finally:
+                self._slots.release()
         return Speech(mp3.name, ogg.name, engine)
 
     def _lock_for(self, stem: str) -> threading.Lock:
