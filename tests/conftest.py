@@ -187,3 +187,15 @@ def person(commune_id: int, *, year: int = 1958, index: int | None = None) -> di
         "phone": f"09{n:08d}",
         "commune_id": commune_id,
     }
+
+
+@pytest.fixture
+def seeded_content(database: Database) -> Database:
+    """The FAQ seed and the bot's messages (from the domain), as `seed-content` loads them."""
+    from api.content.service import seed_messages
+    from api.faq.service import seed_content
+
+    with database.write() as db:
+        seed_content(db)
+        seed_messages(db)
+    return database

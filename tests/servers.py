@@ -213,3 +213,15 @@ def trained_assistant(workdir: Path, logs: list[ProcessOutput] | None = None) ->
         pytest.skip(reason)
     with running_assistant(workdir, logs=logs) as urls:
         yield urls
+
+
+def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
+    """One resident message through Rasa's REST channel (as the web chat sends it)."""
+    response = httpx.post(f"{assistant['rasa']}/webhooks/rest/webhook", timeout=60,
+                          json={"sender": sender, "message": text, "metadata": {"channel": "web"}})
+    assert response.status_code == 200
+    return list(response.json())
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    return " | ".join(m.get("text", "") for m in messages)

@@ -19,10 +19,8 @@ from sqlalchemy import func, select
 from api.audio.models import AudioClip
 from api.audio.speech import SpeechEngine
 from api.audit.models import AuditEntry
-from api.content.service import seed_messages
 from api.core.config import Settings
 from api.core.db import Database
-from api.faq.service import seed_content
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make setup-system)")
 
@@ -51,11 +49,8 @@ def mean_volume(path: Path) -> float:
 
 
 @pytest.fixture
-def seeded(database: Database) -> Database:
-    with database.write() as db:
-        seed_content(db)
-        seed_messages(db)
-    return database
+def seeded(seeded_content: Database) -> Database:
+    return seeded_content
 
 
 def upload(client: TestClient, headers: dict[str, str], key: str, language: str, data: bytes,

@@ -10,20 +10,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.audit.models import AuditEntry
-from api.content.service import seed_messages
 from api.core.clock import local_today
 from api.core.db import Database
-from api.faq.service import seed_content
 
 Headers = dict[str, str]
 
 
 @pytest.fixture
-def seeded(database: Database) -> Database:
-    with database.write() as db:
-        seed_content(db)
-        seed_messages(db)
-    return database
+def seeded(seeded_content: Database) -> Database:
+    return seeded_content
 
 
 def search(client: TestClient, q: str, **params: str) -> list[dict[str, Any]]:

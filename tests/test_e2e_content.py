@@ -18,7 +18,7 @@ import pytest
 
 from api.content.service import domain_texts
 from tests.fake_telegram import FakeBotApi, running_fake_bot_api
-from tests.servers import api_env, chromium, running_gateway, trained_assistant, wait_for
+from tests.servers import api_env, chromium, running_gateway, say, texts, trained_assistant, wait_for
 
 pytestmark = pytest.mark.slow
 PASSWORD = "mat-khau-du-dai-123"
@@ -40,17 +40,6 @@ def create_staff(assistant: dict[str, str], username: str, role: str) -> None:
     env = {**api_env(f"sqlite:///{Path(assistant['workdir']) / 'api.db'}"), "STAFF_PASSWORD": PASSWORD}
     subprocess.run([sys.executable, "-m", "api", "create-staff", "--username", username, "--role", role],
                    env=env, check=True, capture_output=True)
-
-
-def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
-    response = httpx.post(f"{assistant['rasa']}/webhooks/rest/webhook", timeout=60,
-                          json={"sender": sender, "message": text, "metadata": {"channel": "web"}})
-    assert response.status_code == 200
-    return list(response.json())
-
-
-def texts(messages: list[dict[str, Any]]) -> str:
-    return " | ".join(m.get("text", "") for m in messages)
 
 
 def test_an_answer_edited_and_published_in_the_studio_is_the_bots_next_answer(

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.servers import ProcessOutput, chromium, running_gateway, trained_assistant
+from tests.servers import ProcessOutput, chromium, running_gateway, say, texts, trained_assistant
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +34,6 @@ def server_logs() -> list[ProcessOutput]:
 def assistant(tmp_path_factory: pytest.TempPathFactory, server_logs: list[ProcessOutput]) -> Iterator[dict[str, str]]:
     with trained_assistant(tmp_path_factory.mktemp("e2e"), logs=server_logs) as urls:
         yield urls
-
-
-def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
-    response = httpx.post(f"{assistant['rasa']}/webhooks/rest/webhook", timeout=60,
-                          json={"sender": sender, "message": text, "metadata": {"channel": "web"}})
-    assert response.status_code == 200
-    return list(response.json())
-
-
-def texts(messages: list[dict[str, Any]]) -> str:
-    return " | ".join(m.get("text", "") for m in messages)
 
 
 def test_resident_books_through_rasa_and_the_api_has_it(assistant: dict[str, str]) -> None:

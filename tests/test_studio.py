@@ -14,9 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.audit.models import AuditEntry
-from api.content.service import seed_messages
 from api.core.db import Database
-from api.faq.service import seed_content
 from api.main import create_app
 from api.staff.service import create_staff
 
@@ -24,11 +22,8 @@ CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
 @pytest.fixture
-def seeded(database: Database) -> Database:
-    with database.write() as db:
-        seed_content(db)
-        seed_messages(db)
-    return database
+def seeded(seeded_content: Database) -> Database:
+    return seeded_content
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from api.core.db import Database
 from api.core.errors import AppError, InvalidCredentials
 from api.core.i18n import N_
 from api.core.text import nfc
+from api.core.types import IdInPath
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
 from api.staff import service as staff
@@ -251,7 +252,7 @@ def review(request: Request) -> HTMLResponse:
 
 
 @router.post("/review/{revision_id}/{decision}")
-async def decide(request: Request, revision_id: int, decision: str) -> Response:
+async def decide(request: Request, revision_id: IdInPath, decision: str) -> Response:
     user, csrf = editor(request)
     form = await _form(request, csrf)
     try:
@@ -284,7 +285,7 @@ def unanswered(request: Request) -> HTMLResponse:
 
 
 @router.post("/unanswered/{item_id}/{decision}")
-async def unanswered_decide(request: Request, item_id: int, decision: str) -> Response:
+async def unanswered_decide(request: Request, item_id: IdInPath, decision: str) -> Response:
     user, csrf = editor(request)
     form = await _form(request, csrf)
     try:
@@ -293,6 +294,9 @@ async def unanswered_decide(request: Request, item_id: int, decision: str) -> Re
                 revision = content.add_question_variant(db=db, actor=user, unanswered_id=item_id,
                                                         key=str(form.get("key") or ""))
                 return see_other(f"/studio/faq/{revision.key}?saved=variant")
+            if decision != "dismiss":
+                return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
+                              message=N_("Không có thao tác này."), back="/studio/unanswered")
             content.resolve_unanswered(db=db, actor=user, unanswered_id=item_id)
     except AppError as error:
         return _problem(request, error, "/studio/unanswered")
