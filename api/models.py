@@ -7,6 +7,7 @@ from api.communes.models import Commune, Province, Site
 from api.content.models import BotMessage, ContentRevision
 from api.core.db import Base
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
+from api.outreach.models import ReferralCount, ReferralLink
 from api.privacy.models import Consent, Throttle
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.reports.models import ScamReport
@@ -17,5 +18,6 @@ from api.staff.models import StaffUser
 __all__ = [
     "AudioClip", "AuditEntry", "Base", "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession",
     "FaqAnswer", "FaqEntry", "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent",
-    "HealthRecord", "RecordImport", "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser",
+    "HealthRecord", "RecordImport", "ReferralCount", "ReferralLink", "Throttle", "Province", "Resident",
+    "ScamReport", "Site", "StaffUser",
 ]

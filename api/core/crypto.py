@@ -16,7 +16,7 @@ from functools import cached_property
 from cryptography.fernet import MultiFernet
 
 from api.core.config import Settings
-from api.core.keyring import derive, multi_fernet, read_or_create_secret_file, split_previous
+from api.core.keyring import derive, internal_token, multi_fernet, read_or_create_secret_file, split_previous
 
 
 def load_master_secret(settings: Settings) -> bytes:
@@ -30,6 +30,7 @@ class Crypto:
     hash_key: bytes
     token_key: bytes
     fernet: MultiFernet
+    internal_token: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Crypto:
@@ -39,6 +40,7 @@ class Crypto:
             hash_key=derive(master, b"lookup-hash"),
             token_key=derive(master, b"staff-tokens"),
             fernet=multi_fernet(master, previous, b"field-encryption"),
+            internal_token=internal_token(master),
         )
 
     def lookup_hash(self, value: str) -> str:

@@ -21,6 +21,11 @@ def derive(secret: bytes, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"khamsuckhoe", info=purpose).derive(secret)
 
 
+def internal_token(secret: bytes) -> str:
+    """What the gateway shows the API when it reports channel events: both derive it from the master secret."""
+    return derive(secret, b"internal-services").hex()
+
+
 def read_or_create_secret_file(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()

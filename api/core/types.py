@@ -14,6 +14,8 @@ MAX_ID = 2_147_483_647
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdInPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdInQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# Referral codes, as the gateway's links and the bookings' field accept them.
+CodeInPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,32}$")]
 
 
 _EARLIEST, _LATEST = date(1880, 1, 1), date(2100, 12, 31)

@@ -23,6 +23,7 @@ from api.core.i18n import LANGUAGES, N_, translations
 from api.core.keyring import master_from_environment, multi_fernet
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
+from bot.gateway.events import EventReporter
 from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Incoming, say
 from bot.gateway.outbox import Outbox, Sender
 from bot.gateway.rasa import RasaClient
@@ -43,12 +44,13 @@ class ChatIn(BaseModel):
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
 
 
-def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None
-               ) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None,
+               api_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings.gateway_database_url, token_fernet())
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport)
-    conversations = Conversations(store, rasa)
+    events = EventReporter(settings.api_url, transport=api_transport)
+    conversations = Conversations(store, rasa, events)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, rate_per_s=settings.send_rate_per_s,
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
@@ -91,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                 await worker
         await conversations.drain()
         await rasa.close()
+        await events.close()
         if telegram is not None:
             await telegram.close()
         if zalo is not None:
@@ -170,6 +173,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if not REFERRAL.match(code):
             return HTMLResponse(templates("vi").get_template("referral.html").render(code=None), status_code=404)
         store.referral_click(code)
+        events.report(code, "opened")
         return HTMLResponse(templates("vi").get_template("referral.html").render(
             code=code, telegram=settings.telegram_bot_username, zalo=settings.zalo_oa_id))
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from bot.gateway.events import EventReporter
 from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
 from bot.gateway.rasa import RasaClient, RasaUnavailable
 from bot.gateway.store import Store
@@ -24,9 +25,10 @@ Deliver = Callable[[Incoming, list[Outgoing]], Awaitable[None]]
 
 
 class Conversations:
-    def __init__(self, store: Store, rasa: RasaClient) -> None:
+    def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None) -> None:
         self.store = store
         self.rasa = rasa
+        self.events = events
         self.deliver: dict[str, Deliver] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -41,7 +43,9 @@ class Conversations:
             return await self._ask(message)
 
     async def _ask(self, message: Incoming) -> list[Outgoing]:
-        referral = self.store.chat_referral(message.sender, message.referral_code)
+        referral, started = self.store.chat_referral(message.sender, message.referral_code)
+        if started and referral and self.events is not None:
+            self.events.report(referral, "chat_started")
         if referral != message.referral_code:
             message = replace(message, referral_code=referral)
         try:

@@ -209,14 +209,16 @@ class Store:
         with self.session() as session:
             return len(session.scalars(select(ReferralClick.id).where(ReferralClick.code == code)).all())
 
-    def chat_referral(self, chat: str, code: str | None) -> str | None:
-        """Remember a new code for the chat, or give back the one it started with."""
+    def chat_referral(self, chat: str, code: str | None) -> tuple[str | None, bool]:
+        """Remember a new code for the chat, or give back the one it started with; True when the chat
+        has just started from this code (the funnel's "chat started")."""
         with self.session() as session:
-            if code:
-                session.merge(ChatReferral(chat=chat, code=code, at=now()))
-                return code
             row = session.get(ChatReferral, chat)
-            return row.code if row else None
+            if code:
+                started = row is None or row.code != code
+                session.merge(ChatReferral(chat=chat, code=code, at=now()))
+                return code, started
+            return (row.code if row else None), False
 
     def token(self, name: str) -> str | None:
         with self.session() as session:

@@ -1,0 +1,55 @@
+"""Reports cadres' link events to the API (a link opened, a chat started from it): counts for the
+cadre's funnel, without any identity. Sent in the background with a few retries; a count lost while
+the API is down for long does not hold up any resident."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from api.core.keyring import internal_token, master_from_environment
+from bot.gateway.config import VAR_DIR
+
+log = logging.getLogger("gateway")
+RETRY_DELAYS_S = (1.0, 5.0, 30.0)
+
+
+class EventReporter:
+    def __init__(self, api_url: str, *, transport: httpx.AsyncBaseTransport | None = None,
+                 delays: tuple[float, ...] = RETRY_DELAYS_S) -> None:
+        master, _previous = master_from_environment(VAR_DIR / "secret.key")
+        self.headers = {"X-Internal-Token": internal_token(master)}
+        self.client = httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=5, transport=transport)
+        self.delays = delays
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def report(self, code: str, kind: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(code, kind))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, code: str, kind: str) -> None:
+        for delay in (0.0, *self.delays):
+            await asyncio.sleep(delay)
+            try:
+                response = await self.client.post(f"/api/v1/referrals/{code}/events", json={"kind": kind},
+                                                  headers=self.headers)
+            except httpx.HTTPError:
+                continue
+            if response.status_code < 500:
+                # 404: a code nobody issued (typed by hand, or a link since switched off): nothing to count.
+                return
+        log.warning("referral %s event not recorded: API unreachable", kind)
+
+    async def drain(self, timeout_s: float = 2.0) -> None:
+        """Lets reports in flight finish; those still waiting to retry are given up."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def close(self) -> None:
+        await self.drain()
+        await self.client.aclose()
