@@ -4,6 +4,7 @@ schema in the PostgreSQL `test` database, dropped at the end of the run."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -199,3 +200,34 @@ def seeded_content(database: Database) -> Database:
         seed_content(db)
         seed_messages(db)
     return database
+
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+def csrf_of(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, "form without a CSRF token"
+    return found.group(1)
+
+
+@pytest.fixture
+def studio_login(settings: Settings, database: Database) -> Iterator[Callable[..., TestClient]]:
+    """Logs a new staff member of a role into the staff pages: a separate browser (cookie jar) each."""
+    clients: list[TestClient] = []
+
+    def make(role: str, commune_id: int | None = None) -> TestClient:
+        username = f"{role}-{uuid.uuid4().hex[:6]}"
+        with database.write() as db:
+            create_staff(db=db, actor=None, username=username, password="mat-khau-123", role=role,
+                         commune_id=commune_id)
+        browser = TestClient(create_app(settings, database), raise_server_exceptions=False)
+        clients.append(browser)
+        response = browser.post("/studio/login", data={"username": username, "password": "mat-khau-123"},
+                                follow_redirects=False)
+        assert response.status_code == 303, response.text
+        return browser
+
+    yield make
+    for browser in clients:
+        browser.close()

@@ -16,7 +16,7 @@ from api.core.config import Settings
 from api.core.keyring import internal_token
 from bot.gateway.app import create_app as create_gateway
 from bot.gateway.config import GatewaySettings
-from tests.conftest import TEST_SECRET, World, person
+from tests.conftest import TEST_SECRET, World, csrf_of, person
 from tests.servers import wait_for
 
 URL = "/api/v1/referrals"
@@ -145,3 +145,37 @@ def test_the_funnel_counts_a_scripted_scenario_exactly_and_names_nobody(
                        headers={"X-Internal-Token": "0" * 64}).status_code == 401
     assert client.post(f"{URL}/{other['code']}/events", json={"kind": "booked"}, headers=token).status_code == 422
     assert client.post(f"{URL}/{other['code']}/events", json={"kind": "opened"}, headers=token).status_code == 204
+
+
+def test_cadres_create_print_and_share_links_in_the_pages(
+        studio_login: Any, place: dict[str, Any], client: TestClient, staff_token: Any) -> None:
+    cadre = studio_login("cadre")
+    assert cadre.get("/studio/", follow_redirects=False).headers["location"] == "/studio/links"
+    page = cadre.get("/studio/links")
+    assert page.status_code == 200 and "Tạo đường dẫn mới" in page.text
+    assert cadre.get("/studio/faq").status_code == 403  # content is for communications staff
+    created = cadre.post("/studio/links", data={"csrf": csrf_of(page.text), "organisation": "cuu_chien_binh",
+                                                "commune_id": str(place["commune"]["id"]), "label": "Thôn Bản Chắt"},
+                         follow_redirects=False)
+    assert created.status_code == 303
+    code = created.headers["location"].split("created=")[1].split("#")[0]
+    assert code.startswith("CCB-")
+    page = cadre.get("/studio/links")
+    assert f"/r/{code}" in page.text and "Sao chép tin nhắn" in page.text and "MIỄN PHÍ" in page.text
+    svg = cadre.get(f"/studio/links/{code}/qr.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert cadre.get(f"/studio/links/{code}/qr.png").content[:4] == b"\x89PNG"
+    bad = cadre.post("/studio/links", data={"csrf": csrf_of(page.text), "organisation": "", "commune_id": "x"})
+    assert bad.status_code == 422 and "Xin chọn tổ chức" in bad.text
+    off = cadre.post(f"/studio/links/{code}/toggle", data={"csrf": csrf_of(page.text), "active": "0"},
+                     follow_redirects=False)
+    assert off.status_code == 303 and "đã tắt" in cadre.get("/studio/links").text
+    # Another cadre sees none of it; editors cannot open the page; admins see the totals.
+    other = studio_login("cadre")
+    assert code not in other.get("/studio/links").text
+    assert other.get(f"/studio/links/{code}/qr.png").status_code == 404
+    assert studio_login("editor").get("/studio/links").status_code == 403
+    admin_page = studio_login("admin").get("/studio/links").text
+    assert 'id="by-organisation"' in admin_page and "Hội Cựu chiến binh" in admin_page
+    station = studio_login("station", commune_id=place["commune"]["id"]).get("/studio/links").text
+    assert code in station and "Tạo đường dẫn mới" not in station

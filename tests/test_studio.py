@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,7 @@ from sqlalchemy import select
 
 from api.audit.models import AuditEntry
 from api.core.db import Database
-from api.main import create_app
-from api.staff.service import create_staff
-
-CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+from tests.conftest import csrf_of
 
 
 @pytest.fixture
@@ -27,30 +23,8 @@ def seeded(seeded_content: Database) -> Database:
 
 
 @pytest.fixture
-def login(settings: Any, seeded: Database) -> Any:
-    """A separate browser (cookie jar) per staff member."""
-    clients: list[TestClient] = []
-
-    def make(role: str) -> TestClient:
-        username = f"{role}-{uuid.uuid4().hex[:6]}"
-        with seeded.write() as db:
-            create_staff(db=db, actor=None, username=username, password="mat-khau-123", role=role, commune_id=None)
-        browser = TestClient(create_app(settings, seeded), raise_server_exceptions=False, base_url="http://testserver")
-        clients.append(browser)
-        response = browser.post("/studio/login", data={"username": username, "password": "mat-khau-123"},
-                                follow_redirects=False)
-        assert response.status_code == 303, response.text
-        return browser
-
-    yield make
-    for browser in clients:
-        browser.close()
-
-
-def csrf_of(page: str) -> str:
-    found = CSRF.search(page)
-    assert found, "form without a CSRF token"
-    return found.group(1)
+def login(studio_login: Any, seeded: Database) -> Any:
+    return studio_login
 
 
 def test_login_is_required_and_wrong_passwords_are_told_in_vietnamese(client: TestClient, seeded: Database) -> None:

@@ -15,8 +15,6 @@ from api.audio import service as audio
 from api.content import service as content
 from api.content.models import ContentRevision
 from api.core.clock import local_today
-from api.core.config import Settings
-from api.core.db import Database
 from api.core.errors import AppError, InvalidCredentials
 from api.core.i18n import N_
 from api.core.text import nfc
@@ -25,14 +23,21 @@ from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
 from api.staff import service as staff
 from api.staff.security import issue_token
+from api.studio import outreach_pages
 from api.studio.web import (
     COOKIE,
     LoginRequired,
     NotAllowed,
     check_csrf,
+    current_user,
+    database_of,
     editor,
+    home_of,
+    posted_form,
+    problem,
     render,
     see_other,
+    settings_of,
 )
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
@@ -40,18 +45,9 @@ router = APIRouter(prefix="/studio", include_in_schema=False)
 LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nùng"), "hmn": N_("H'Mông"), "ium": N_("Dao")}
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(outreach_pages.router)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _error: LoginRequired) -> Response:
@@ -60,18 +56,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotAllowed)
     async def not_allowed(request: Request, _error: NotAllowed) -> Response:
         return render(request, "notice.html", status_code=403, title=N_("Không có quyền"),
-                      message=N_("Tài khoản của anh/chị không có quyền sửa nội dung. Xin liên hệ quản trị viên."))
-
-
-async def _form(request: Request, csrf: str) -> dict[str, Any]:
-    form = await request.form()
-    check_csrf(csrf, str(form.get("csrf") or ""))
-    return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form.get(key) for key in form}
-
-
-def _problem(request: Request, error: AppError, back: str) -> HTMLResponse:
-    return render(request, "notice.html", status_code=error.status_code, title=N_("Chưa lưu được"),
-                  message=error.detail_message, details=error.details, back=back)
+                      message=N_("Tài khoản của anh/chị không có quyền mở trang này. Xin liên hệ quản trị viên."))
 
 
 # --- login ------------------------------------------------------------------------------------------
@@ -84,7 +69,7 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login")
 async def login(request: Request) -> Response:
     form = await request.form()
-    database, crypto = _database(request), request.app.state.crypto
+    database, crypto = database_of(request), request.app.state.crypto
     try:
         with database.read() as db:
             user = staff.authenticate(db=db, username=str(form.get("username") or ""),
@@ -92,8 +77,8 @@ async def login(request: Request) -> Response:
     except InvalidCredentials as error:
         return render(request, "login.html", status_code=401, error=error.detail_message)
     token = issue_token(key=crypto.token_key, user_id=user.id, role=user.role,
-                        minutes=_settings(request).access_token_minutes)
-    response = see_other("/studio/faq")
+                        minutes=settings_of(request).access_token_minutes)
+    response = see_other(home_of(user.role))
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/studio")
     return response
@@ -108,8 +93,9 @@ def logout() -> RedirectResponse:
 
 @router.get("", include_in_schema=False)
 @router.get("/", include_in_schema=False)
-def home() -> RedirectResponse:
-    return see_other("/studio/faq")
+def home(request: Request) -> RedirectResponse:
+    found = current_user(request)
+    return see_other(home_of(found[0].role) if found else "/studio/login")
 
 
 # --- FAQ ------------------------------------------------------------------------------------------
@@ -117,7 +103,7 @@ def home() -> RedirectResponse:
 @router.get("/faq", response_class=HTMLResponse)
 def faq_list(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         entries = list(db.scalars(select(FaqEntry).order_by(FaqEntry.category, FaqEntry.key)))
         open_keys = {r.key: r for r in db.scalars(select(ContentRevision).where(
             ContentRevision.kind == "faq", ContentRevision.status.in_(content.OPEN)))}
@@ -149,7 +135,7 @@ def faq_new(request: Request, question: str = "") -> HTMLResponse:
 @router.get("/faq/{key}", response_class=HTMLResponse)
 def faq_edit(request: Request, key: str) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         entry = db.scalar(select(FaqEntry).where(FaqEntry.key == key))
         pending = content.open_revision(db, "faq", key)
         if entry is None and pending is None:
@@ -165,7 +151,7 @@ def faq_edit(request: Request, key: str) -> HTMLResponse:
 @router.post("/faq/{key}")
 async def faq_save(request: Request, key: str) -> Response:
     user, csrf = editor(request)
-    form = await _form(request, csrf)
+    form = await posted_form(request, csrf)
     if key == "new":
         key = str(form.get("key") or "").strip().lower()
     payload = {
@@ -178,7 +164,7 @@ async def faq_save(request: Request, key: str) -> Response:
     }
     back = f"/studio/faq/{key}" if key else "/studio/faq/new"
     try:
-        with _database(request).write() as db:
+        with database_of(request).write() as db:
             if not content.KEY.match(key):
                 raise content.BadKey()
             revision = content.save_draft(db=db, actor=user, kind="faq", key=key, payload=payload)
@@ -186,10 +172,10 @@ async def faq_save(request: Request, key: str) -> Response:
                 content.submit(db=db, actor=user, revision_id=revision.id)
         from_id = form.get("from_unanswered")
         if from_id and str(from_id).isdigit():
-            with _database(request).write() as db:
+            with database_of(request).write() as db:
                 content.resolve_unanswered(db=db, actor=user, unanswered_id=int(str(from_id)))
     except AppError as error:
-        return _problem(request, error, back)
+        return problem(request, error, back)
     return see_other(f"/studio/faq/{key}?saved={form.get('action') or 'save'}")
 
 
@@ -198,7 +184,7 @@ async def faq_save(request: Request, key: str) -> Response:
 @router.get("/messages", response_class=HTMLResponse)
 def message_list(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         messages = content.message_texts(db)
         open_keys = {r.key for r in db.scalars(select(ContentRevision).where(
             ContentRevision.kind == "message", ContentRevision.status.in_(content.OPEN)))}
@@ -208,7 +194,7 @@ def message_list(request: Request) -> HTMLResponse:
 @router.get("/messages/{key}", response_class=HTMLResponse)
 def message_edit(request: Request, key: str) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         texts = content.message_texts(db).get(key)
         if texts is None:
             return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
@@ -225,15 +211,15 @@ def message_edit(request: Request, key: str) -> HTMLResponse:
 @router.post("/messages/{key}")
 async def message_save(request: Request, key: str) -> Response:
     user, csrf = editor(request)
-    form = await _form(request, csrf)
+    form = await posted_form(request, csrf)
     payload = {"texts": {lang: str(form.get(f"text_{lang}") or "") for lang in LANGUAGES}}
     try:
-        with _database(request).write() as db:
+        with database_of(request).write() as db:
             revision = content.save_draft(db=db, actor=user, kind="message", key=key, payload=payload)
             if form.get("action") == "submit":
                 content.submit(db=db, actor=user, revision_id=revision.id)
     except AppError as error:
-        return _problem(request, error, f"/studio/messages/{key}")
+        return problem(request, error, f"/studio/messages/{key}")
     return see_other(f"/studio/messages/{key}?saved={form.get('action') or 'save'}")
 
 
@@ -242,7 +228,7 @@ async def message_save(request: Request, key: str) -> Response:
 @router.get("/review", response_class=HTMLResponse)
 def review(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         waiting = content.history(db, status="in_review", limit=200)
         drafts = content.history(db, status="draft", limit=200)
         messages = content.message_texts(db)
@@ -254,9 +240,9 @@ def review(request: Request) -> HTMLResponse:
 @router.post("/review/{revision_id}/{decision}")
 async def decide(request: Request, revision_id: IdInPath, decision: str) -> Response:
     user, csrf = editor(request)
-    form = await _form(request, csrf)
+    form = await posted_form(request, csrf)
     try:
-        with _database(request).write() as db:
+        with database_of(request).write() as db:
             if decision == "publish":
                 content.publish(db=db, actor=user, revision_id=revision_id)
             elif decision == "reject":
@@ -267,7 +253,7 @@ async def decide(request: Request, revision_id: IdInPath, decision: str) -> Resp
                 return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
                               message=N_("Không có thao tác này."), back="/studio/review")
     except AppError as error:
-        return _problem(request, error, "/studio/review")
+        return problem(request, error, "/studio/review")
     return see_other(f"/studio/review?done={decision}")
 
 
@@ -276,7 +262,7 @@ async def decide(request: Request, revision_id: IdInPath, decision: str) -> Resp
 @router.get("/unanswered", response_class=HTMLResponse)
 def unanswered(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         items = list(db.scalars(select(UnansweredQuestion).where(UnansweredQuestion.resolved.is_(False))
                                 .order_by(UnansweredQuestion.id.desc()).limit(200)))
         keys = list(db.scalars(select(FaqEntry.key).order_by(FaqEntry.key)))
@@ -287,9 +273,9 @@ def unanswered(request: Request) -> HTMLResponse:
 @router.post("/unanswered/{item_id}/{decision}")
 async def unanswered_decide(request: Request, item_id: IdInPath, decision: str) -> Response:
     user, csrf = editor(request)
-    form = await _form(request, csrf)
+    form = await posted_form(request, csrf)
     try:
-        with _database(request).write() as db:
+        with database_of(request).write() as db:
             if decision == "variant":
                 revision = content.add_question_variant(db=db, actor=user, unanswered_id=item_id,
                                                         key=str(form.get("key") or ""))
@@ -299,7 +285,7 @@ async def unanswered_decide(request: Request, item_id: IdInPath, decision: str) 
                               message=N_("Không có thao tác này."), back="/studio/unanswered")
             content.resolve_unanswered(db=db, actor=user, unanswered_id=item_id)
     except AppError as error:
-        return _problem(request, error, "/studio/unanswered")
+        return problem(request, error, "/studio/unanswered")
     return see_other("/studio/unanswered?done=dismiss")
 
 
@@ -308,7 +294,7 @@ async def unanswered_decide(request: Request, item_id: IdInPath, decision: str) 
 @router.get("/audio", response_class=HTMLResponse)
 def audio_matrix(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         rows = audio.coverage(db)
     totals = {lang: sum(1 for *_, cells in rows if cells[lang] == "recorded") for lang in LANGUAGES}
     return render(request, "audio_matrix.html", user=user, csrf=csrf, rows=rows, labels=LANGUAGE_LABELS,
@@ -318,7 +304,7 @@ def audio_matrix(request: Request) -> HTMLResponse:
 @router.get("/audio/{key}", response_class=HTMLResponse)
 def audio_key(request: Request, key: str) -> HTMLResponse:
     user, csrf = editor(request)
-    with _database(request).read() as db:
+    with database_of(request).read() as db:
         text = content.vietnamese_text(db, key)
         if text is None:
             return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
@@ -329,7 +315,7 @@ def audio_key(request: Request, key: str) -> HTMLResponse:
                      else "placeholder" if clips[lang].placeholder else "recorded") for lang in LANGUAGES}
     return render(request, "audio_key.html", user=user, csrf=csrf, key=key, text=text, clips=clips, states=states,
                   labels=LANGUAGE_LABELS, saved=request.query_params.get("saved"),
-                  max_mb=_settings(request).audio_max_bytes // (1024 * 1024))
+                  max_mb=settings_of(request).audio_max_bytes // (1024 * 1024))
 
 
 @router.post("/audio")
@@ -339,17 +325,17 @@ async def audio_upload(request: Request) -> Response:
     check_csrf(csrf, str(form.get("csrf") or ""))
     key, language, upload = str(form.get("key") or ""), str(form.get("language") or ""), form.get("file")
     back = f"/studio/audio/{key}"
-    settings = _settings(request)
+    settings = settings_of(request)
     if not isinstance(upload, UploadFile):
-        return _problem(request, AppError("Xin chọn tệp ghi âm."), back)
+        return problem(request, AppError("Xin chọn tệp ghi âm."), back)
     data = await upload.read(settings.audio_max_bytes + 1)
 
     def store() -> None:
-        with _database(request).write() as db:
+        with database_of(request).write() as db:
             audio.store_upload(db=db, settings=settings, actor=user, key=key, language=language, data=data)
 
     try:
         await run_in_threadpool(store)
     except AppError as error:
-        return _problem(request, error, back)
+        return problem(request, error, back)
     return see_other(f"{back}?saved={language}")

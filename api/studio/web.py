@@ -12,10 +12,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.errors import AppError
-from api.core.i18n import LANGUAGES, format_day, format_moment, translations
+from api.core.i18n import LANGUAGES, N_, format_day, format_moment, translations
 from api.staff.models import StaffUser
 from api.staff.security import read_token
 
@@ -84,13 +85,23 @@ class BadForm(AppError):
     message = "Phiên làm việc của trang đã hết. Xin tải lại trang rồi làm lại."
 
 
-def editor(request: Request) -> tuple[StaffUser, str]:
+def staff_page(request: Request, roles: tuple[str, ...]) -> tuple[StaffUser, str]:
+    """The logged-in staff member (and the page's CSRF token) if their role may open the page."""
     found = current_user(request)
     if found is None:
         raise LoginRequired()
-    if found[0].role not in EDITING_ROLES:
+    if found[0].role not in roles:
         raise NotAllowed()
     return found
+
+
+def editor(request: Request) -> tuple[StaffUser, str]:
+    return staff_page(request, EDITING_ROLES)
+
+
+def home_of(role: str) -> str:
+    """Where a role lands after logging in."""
+    return "/studio/faq" if role in EDITING_ROLES else "/studio/links"
 
 
 def check_csrf(expected: str, given: str | None) -> None:
@@ -100,3 +111,26 @@ def check_csrf(expected: str, given: str | None) -> None:
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def database_of(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def posted_form(request: Request, csrf: str) -> dict[str, Any]:
+    """The posted fields, once the page's CSRF token is checked (a list where a field repeats)."""
+    form = await request.form()
+    check_csrf(csrf, str(form.get("csrf") or ""))
+    return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form.get(key) for key in form}
+
+
+def problem(request: Request, error: AppError, back: str) -> HTMLResponse:
+    """A refused change, explained in Vietnamese, with the way back."""
+    return render(request, "notice.html", status_code=error.status_code, title=N_("Chưa lưu được"),
+                  message=error.detail_message, details=error.details, back=back)

@@ -1,0 +1,84 @@
+"""Pages for mass-organisation cadres: create a booking link, print its QR code, copy the message for
+Zalo groups, and see what each link brought (counts only). Admins also see totals; station staff the
+links of their commune."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from api.communes.models import Commune
+from api.core.errors import AppError, InvalidInput
+from api.core.i18n import N_
+from api.outreach import service
+from api.outreach.models import ORGANISATIONS
+from api.outreach.router import links_out
+from api.outreach.schemas import LinkIn
+from api.studio.web import database_of, posted_form, problem, render, see_other, settings_of, staff_page
+
+router = APIRouter(prefix="/studio", include_in_schema=False)
+
+LINK_ROLES = ("admin", "cadre", "station")
+CREATING_ROLES = ("admin", "cadre")
+
+
+@router.get("/links", response_class=HTMLResponse)
+def links_page(request: Request) -> HTMLResponse:
+    user, csrf = staff_page(request, LINK_ROLES)
+    settings = settings_of(request)
+    with database_of(request).read() as db:
+        links = links_out(db, list(db.scalars(service.visible(user))), settings.gateway_public_url)
+        communes = list(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)))
+        if user.role == "cadre" and user.commune_id is not None:
+            communes = [c for c in communes if c[0] == user.commune_id]
+        summary = service.summary(db) if user.role == "admin" else None
+    organisations = {key: name for key, (_prefix, name) in ORGANISATIONS.items()}
+    return render(request, "links.html", user=user, csrf=csrf, links=links, communes=communes,
+                  organisations=organisations, summary=summary, can_create=user.role in CREATING_ROLES,
+                  created=request.query_params.get("created"))
+
+
+@router.post("/links")
+async def create_link(request: Request) -> Response:
+    user, csrf = staff_page(request, CREATING_ROLES)
+    form = await posted_form(request, csrf)
+    try:
+        try:
+            body = LinkIn.model_validate({"organisation": form.get("organisation"), "label": form.get("label") or "",
+                                          "commune_id": form.get("commune_id")})
+        except ValidationError:
+            raise InvalidInput(N_("Xin chọn tổ chức và xã/phường.")) from None
+        with database_of(request).write() as db:
+            link = service.create_link(db=db, actor=user, body=body)
+    except AppError as error:
+        return problem(request, error, "/studio/links")
+    return see_other(f"/studio/links?created={link.code}#link-{link.code}")
+
+
+@router.post("/links/{code}/toggle")
+async def toggle_link(request: Request, code: str) -> Response:
+    user, csrf = staff_page(request, CREATING_ROLES)
+    form = await posted_form(request, csrf)
+    try:
+        with database_of(request).write() as db:
+            service.set_active(db=db, actor=user, code=code, active=form.get("active") == "1")
+    except AppError as error:
+        return problem(request, error, "/studio/links")
+    return see_other(f"/studio/links#link-{code}")
+
+
+@router.get("/links/{code}/qr.{kind}")
+def link_qr(request: Request, code: str, kind: str) -> Response:
+    user, _csrf = staff_page(request, LINK_ROLES)
+    with database_of(request).read() as db:
+        try:
+            link = service.get_visible(db, user, code)
+        except AppError as error:
+            return problem(request, error, "/studio/links")
+    if kind not in ("png", "svg"):
+        return problem(request, service.LinkNotFound(), "/studio/links")
+    image = service.qr_image(f"{settings_of(request).gateway_public_url.rstrip('/')}/r/{link.code}", kind)
+    return Response(image, media_type="image/png" if kind == "png" else "image/svg+xml",
+                    headers={"Content-Disposition": f'inline; filename="ma-qr-{link.code}.{kind}"'})
