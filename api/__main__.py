@@ -1,5 +1,5 @@
 """Command line: python -m api migrate | seed-content | seed-demo | create-staff | create-api-key | purge |
-rotate-keys | serve | make-migration."""
+rotate-keys | scheduler | serve | make-migration."""
 
 from __future__ import annotations
 
@@ -100,6 +100,17 @@ def cmd_purge(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    import logging
+
+    from api.reminders.scheduler import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"Bộ hẹn giờ nhắc lịch đang chạy (mỗi {args.interval:g} giây); Ctrl-C để dừng.", flush=True)
+    run(get_settings(), _database(), interval_s=args.interval)
+    return 0
+
+
 def cmd_rotate_keys(_args: argparse.Namespace) -> int:
     from api.core.crypto import Crypto
     from api.privacy.service import rotate_keys
@@ -167,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("purge", help="erase personal data past its retention period (run daily)").set_defaults(
         func=cmd_purge)
+    scheduler = sub.add_parser("scheduler", help="send reminders (and announcements) when due; keep it running")
+    scheduler.add_argument("--interval", type=float, default=30.0, help="seconds between runs")
+    scheduler.set_defaults(func=cmd_scheduler)
     sub.add_parser("rotate-keys", help="re-encrypt and re-hash personal data under SECRET_KEY").set_defaults(
         func=cmd_rotate_keys)
 

@@ -24,6 +24,7 @@ from api.faq.service import FaqIndexCache
 from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
 from api.records.router import router as records_router
+from api.reminders.router import router as reminders_router
 from api.reports.router import router as reports_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                f"{API_PREFIX}/audio/clips": settings.audio_max_bytes + 64 * 1024,
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
-               reports_router, records_router, privacy_router, content_router, audio_router, outreach_router)
+               reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
+               reminders_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)

@@ -10,6 +10,7 @@ from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.outreach.models import ReferralCount, ReferralLink
 from api.privacy.models import Consent, Throttle
 from api.records.models import ApiKey, HealthRecord, RecordImport
+from api.reminders.models import ReminderLog, ReminderSubscription
 from api.reports.models import ScamReport
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
@@ -18,6 +19,6 @@ from api.staff.models import StaffUser
 __all__ = [
     "AudioClip", "AuditEntry", "Base", "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession",
     "FaqAnswer", "FaqEntry", "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent",
-    "HealthRecord", "RecordImport", "ReferralCount", "ReferralLink", "Throttle", "Province", "Resident",
-    "ScamReport", "Site", "StaffUser",
+    "HealthRecord", "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription",
+    "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser",
 ]

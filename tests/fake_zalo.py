@@ -5,6 +5,7 @@ Access tokens are `access-N`; each refresh hands out the next pair and retires t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from tests.servers import app_in_thread
 
 APP_SECRET = "zalo-app-secret"
+APP_ID, OA_SECRET = "1234567890", "oa-secret-key"
 
 
 @dataclass
@@ -31,6 +33,24 @@ class FakeOa:
     @property
     def access_token(self) -> str:
         return f"access-{self.generation}"
+
+    def gateway_settings(self) -> dict[str, Any]:
+        """The gateway settings that point its Zalo channel at this fake."""
+        return {"zalo_app_id": APP_ID, "zalo_app_secret": APP_SECRET, "zalo_oa_secret_key": OA_SECRET,
+                "zalo_refresh_token": "refresh-1", "zalo_api_base": self.base, "zalo_oauth_base": self.base,
+                "zalo_oa_id": "ksk-oa"}
+
+
+def signed_event(text: str, user: str, msg_id: str, timestamp_ms: int = 1_732_000_000_000
+                 ) -> tuple[bytes, dict[str, str]]:
+    """A "user_send_text" webhook as Zalo signs it: (body, headers)."""
+    from bot.gateway.zalo import signature
+
+    raw = json.dumps({"app_id": APP_ID, "event_name": "user_send_text", "timestamp": str(timestamp_ms),
+                      "sender": {"id": user}, "recipient": {"id": "oa-1"},
+                      "message": {"text": text, "msg_id": msg_id}}).encode()
+    return raw, {"X-ZEvent-Signature": signature(APP_ID, raw, str(timestamp_ms), OA_SECRET),
+                 "content-type": "application/json"}
 
 
 def _app(fake: FakeOa) -> FastAPI:

@@ -17,11 +17,9 @@ from bot.gateway.config import GatewaySettings
 from bot.gateway.messages import PLEASE_TYPE_TEXT
 from bot.gateway.store import OutboxItem
 from bot.gateway.zalo import signature
-from tests.fake_zalo import APP_SECRET, FakeOa, running_fake_oa
+from tests.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa, running_fake_oa
 from tests.servers import wait_for
 from tests.test_gateway import AUDIO_URL, FakeRasa
-
-APP_ID, OA_SECRET = "1234567890", "oa-secret-key"
 
 
 @pytest.fixture

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     tts_retry_after_s: int = 300
     # The channel gateway as residents reach it: cadres' short links and QR codes point there.
     gateway_public_url: str = "http://127.0.0.1:8080"
+    # The gateway as the scheduler reaches it (reminders and announcements are handed to it).
+    gateway_internal_url: str = "http://127.0.0.1:8080"
     # Where residents' apps fetch audio from (the API's address as seen from outside); unset: the request's.
     public_base_url: str | None = None
 

@@ -26,6 +26,7 @@ from api.core.errors import InvalidInput
 from api.privacy.identity import Identity, identity_hash
 from api.privacy.models import Consent, Throttle
 from api.records.models import HealthRecord, RecordImport
+from api.reminders.service import forget_withdrawn
 from api.residents.models import Resident
 from api.residents.validation import mask
 from api.sessions.models import ExamSession
@@ -97,6 +98,8 @@ def withdraw(db: Session, identity: Identity, *, purpose: str) -> int:
         .where(Consent.subject_hash == identity.cccd_hash, Consent.purpose == purpose, Consent.withdrawn_at.is_(None))
         .values(withdrawn_at=utcnow())
     ))
+    if purpose == "reminders":
+        forget_withdrawn(db, identity.cccd_hash)  # no reminder is planned for them from now on
     audit(db, actor=None, action="privacy.withdraw", entity="consent", entity_id=purpose, withdrawn=count)
     return count
 

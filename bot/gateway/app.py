@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from cryptography.fernet import MultiFernet
@@ -20,11 +22,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr
 
 from api.core.i18n import LANGUAGES, N_, translations
-from api.core.keyring import master_from_environment, multi_fernet
+from api.core.keyring import internal_token, master_from_environment, multi_fernet
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
 from bot.gateway.events import EventReporter
-from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Incoming, say
+from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, say
 from bot.gateway.outbox import Outbox, Sender
 from bot.gateway.rasa import RasaClient
 from bot.gateway.store import Store
@@ -35,6 +37,28 @@ log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
 NOT_FOUND_TEXT = N_("Không tìm thấy.")
+
+
+class NotifyMessage(BaseModel):
+    text: str = Field(default="", max_length=4000)
+    buttons: list[tuple[str, str]] = Field(default_factory=list, max_length=8)
+    audio_url: str | None = Field(default=None, max_length=500)
+    voice_url: str | None = Field(default=None, max_length=500)
+    audio_language: str | None = Field(default=None, max_length=8)
+
+
+class NotifyIn(BaseModel):
+    """A message the API starts (a reminder, an announcement), for one chat."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_:\-]{1,100}$")
+    channel: Literal["telegram", "zalo", "web"]
+    chat_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    messages: list[NotifyMessage] = Field(min_length=1, max_length=5)
+
+
+# Zalo OA lets an OA write first ("tin tư vấn") only within 48 hours of the person's last message.
+ZALO_REPLY_WINDOW = timedelta(hours=48)
 
 
 class ChatIn(BaseModel):
@@ -50,6 +74,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     store = Store(settings.gateway_database_url, token_fernet())
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport)
     events = EventReporter(settings.api_url, transport=api_transport)
+    master, _previous = master_from_environment(VAR_DIR / "secret.key")
+    internal = internal_token(master)
     conversations = Conversations(store, rasa, events)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, rate_per_s=settings.send_rate_per_s,
@@ -138,6 +164,27 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                      language=body.language if body.language in LANGUAGES else None))
         return {"replies": [{"text": r.text, "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
                              "audio_url": r.audio_url, "audio_language": r.audio_language} for r in replies]}
+
+    # --- messages the API starts: reminders, announcements ---
+    @app.post("/notify")
+    async def notify(body: NotifyIn, request: Request) -> JSONResponse:
+        if not hmac.compare_digest(request.headers.get("X-Internal-Token", ""), internal):
+            return JSONResponse({"code": "not_authenticated", "message": say(N_("Sai mã nội bộ."))}, status_code=401)
+        deliver = conversations.deliver.get(body.channel)
+        if deliver is None:  # the web chat only answers; a channel without credentials is off
+            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh này chưa bật hoặc không gửi được tin "
+                                                                          "chủ động."))}, status_code=404)
+        if body.channel == "zalo":
+            last = store.last_inbound(f"zalo:{body.chat_id}")
+            if last is None or datetime.now(UTC) - last > ZALO_REPLY_WINDOW:
+                return JSONResponse({"code": "outside_window", "message": say(N_(
+                    "Zalo chỉ cho gửi tin tư vấn trong 48 giờ sau tin nhắn cuối của người dân."))}, status_code=409)
+        if not store.first_notification(body.key):
+            return JSONResponse({"duplicate": True}, status_code=200)
+        replies = [Outgoing(text=m.text, buttons=tuple(Button(t, p) for t, p in m.buttons), audio_url=m.audio_url,
+                            voice_url=m.voice_url, audio_language=m.audio_language) for m in body.messages]
+        await deliver(Incoming(body.channel, body.chat_id, "", language=body.language), replies)
+        return JSONResponse({"accepted": True}, status_code=202)
 
     # --- Telegram ---
     @app.post("/webhooks/telegram")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import DateTime, String, Text, create_engine, delete, event, select
+from sqlalchemy import DateTime, String, Text, create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -98,6 +98,15 @@ class ChannelToken(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value_enc: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class NotificationKey(Base):
+    """A notification the API handed over (a reminder, an announcement): handed over twice, sent once."""
+
+    __tablename__ = "notification_keys"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
 
 
 class Store:
@@ -190,6 +199,25 @@ class Store:
             session.execute(delete(OutboxItem).where(OutboxItem.failed.is_(True), OutboxItem.created_at < cutoff))
             session.execute(delete(ButtonPayload).where(ButtonPayload.created_at < cutoff))
             session.execute(delete(ChatReferral).where(ChatReferral.at < now() - timedelta(days=REFERRAL_DAYS)))
+            session.execute(delete(NotificationKey).where(NotificationKey.at < cutoff))
+
+    # --- notifications from the API ---
+    def first_notification(self, key: str) -> bool:
+        """True the first time a notification key is seen."""
+        try:
+            with self.session() as session:
+                session.add(NotificationKey(key=key))
+        except IntegrityError:
+            return False
+        return True
+
+    def last_inbound(self, chat: str) -> datetime | None:
+        """When this chat last wrote to us (platforms limit what may be sent after a silence)."""
+        with self.session() as session:
+            latest = session.scalar(select(func.max(InboxItem.received_at)).where(InboxItem.chat == chat))
+        if latest is not None and latest.tzinfo is None:
+            latest = latest.replace(tzinfo=UTC)
+        return latest
 
     # --- button payloads, referrals, tokens ---
     def short_payload(self, token: str, payload: str) -> None:

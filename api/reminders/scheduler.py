@@ -1,0 +1,46 @@
+"""The outreach scheduler: one process (`python -m api scheduler`) that runs the periodic jobs with
+APScheduler. Jobs live in memory — they are code, not data; what must survive a restart (which
+reminder went out, how far a broadcast got) is in the database, so a restart loses nothing and
+sends nothing twice. Several scheduler processes may run: every send is claimed first."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
+
+from api.core.config import Settings
+from api.core.crypto import Crypto
+from api.core.db import Database, utcnow
+from api.reminders.dispatch import GatewayNotifier, dispatch_due
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, database: Database, *, interval_s: float = 30.0) -> BlockingScheduler:
+    crypto = Crypto.from_settings(settings)
+    notifier = GatewayNotifier(settings.gateway_internal_url, crypto.internal_token)
+    scheduler = BlockingScheduler(timezone=settings.timezone)
+
+    def reminders() -> None:
+        dispatch_due(database=database, crypto=crypto, settings=settings, notifier=notifier, now=utcnow())
+
+    # One run at a time; runs missed while busy are folded into the next one.
+    scheduler.add_job(reminders, "interval", seconds=interval_s, id="reminders", max_instances=1, coalesce=True,
+                      next_run_time=utcnow())
+    return scheduler
+
+
+def run(settings: Settings, database: Database, *, interval_s: float = 30.0) -> None:
+    scheduler = build(settings, database, interval_s=interval_s)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("scheduler started: reminders every %.0f s", interval_s)
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()

@@ -1,0 +1,106 @@
+"""Residents' reminder subscriptions: given with explicit consent after a booking, stopped from the
+reminder itself or by withdrawing consent; every send checks that the consent still stands."""
+
+from __future__ import annotations
+
+from sqlalchemy import Exists, delete, exists, select, update
+from sqlalchemy.orm import Session
+
+from api.audit.service import record
+from api.bookings.models import Booking
+from api.core.crypto import Crypto
+from api.core.db import utcnow
+from api.core.errors import InvalidInput, NotFound
+from api.core.rawsql import Raw
+from api.faq.schemas import LANGUAGES
+from api.privacy.consent import record_consent
+from api.privacy.models import Consent
+from api.reminders.models import ReminderLog, ReminderSubscription
+from api.residents.models import Resident
+
+# Channels the gateway can write to first; the web chat only answers.
+PUSH_CHANNELS = ("telegram", "zalo")
+
+
+class BookingNotFound(NotFound):
+    code = "booking_not_found"
+    message = "Không tìm thấy lịch hẹn với mã này."
+
+
+class ChannelCannotRemind(InvalidInput):
+    code = "channel_cannot_remind"
+    message = "Kênh này chưa gửi được tin nhắc lịch; xin dùng Zalo hoặc Telegram."
+
+
+def address_hash(crypto: Crypto, channel: str, chat_id: str) -> str:
+    return crypto.lookup_hash(f"reminder-address:{channel}:{chat_id}")
+
+
+def _booking_resident(db: Session, code: str) -> tuple[Booking, Resident]:
+    row = db.execute(select(Booking, Resident).join(Resident, Booking.resident_id == Resident.id)
+                     .where(Booking.code == code.strip().upper())).first()
+    if row is None:
+        raise BookingNotFound()
+    return row[0], row[1]
+
+
+def consent_active() -> Exists:
+    """SQL condition on `Resident`: a reminders consent that is not withdrawn."""
+    return exists().where(Consent.subject_hash == Resident.cccd_hash, Consent.purpose == "reminders",
+                          Consent.withdrawn_at.is_(None))
+
+
+def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str, language: str,
+              consent_notice: str) -> ReminderSubscription:
+    """The resident said yes in this chat: consent is filed with the notice they were shown."""
+    if channel not in PUSH_CHANNELS:
+        raise ChannelCannotRemind(channel=channel)
+    booking, resident = _booking_resident(db, code)
+    hashed = address_hash(crypto, channel, chat_id)
+    subscription = db.scalar(select(ReminderSubscription).where(
+        ReminderSubscription.resident_id == resident.id, ReminderSubscription.address_hash == hashed))
+    if subscription is None:
+        subscription = ReminderSubscription(resident_id=resident.id, channel=channel, address_hash=hashed,
+                                            address_enc=crypto.encrypt(f"{channel}:{chat_id}"))
+        db.add(subscription)
+    subscription.language = language if language in LANGUAGES else "vi"
+    active = db.scalar(select(Consent.id).where(Consent.subject_hash == resident.cccd_hash,
+                                                Consent.purpose == "reminders", Consent.withdrawn_at.is_(None)))
+    if active is None:
+        record_consent(Raw(db.connection()), subject_hash=resident.cccd_hash, resident_id=resident.id,
+                       purpose="reminders", notice_version=consent_notice, channel=channel, now=utcnow())
+    db.flush()
+    record(db, actor=None, action="reminders.subscribe", entity="booking", entity_id=booking.code, channel=channel)
+    return subscription
+
+
+def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
+    """This chat wants no more reminders: its subscriptions go, and the consent is stamped withdrawn."""
+    hashed = address_hash(crypto, channel, chat_id)
+    residents = list(db.scalars(select(ReminderSubscription.resident_id)
+                                .where(ReminderSubscription.address_hash == hashed)))
+    db.execute(delete(ReminderSubscription).where(ReminderSubscription.address_hash == hashed))
+    if residents:
+        hashes = select(Resident.cccd_hash).where(Resident.id.in_(residents)).scalar_subquery()
+        db.execute(update(Consent).where(Consent.subject_hash.in_(hashes), Consent.purpose == "reminders",
+                                         Consent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
+    record(db, actor=None, action="reminders.stop", entity="reminders", entity_id=channel, residents=len(residents))
+    return len(residents)
+
+
+def forget_withdrawn(db: Session, cccd_hash: str) -> None:
+    """Called when the reminders consent is withdrawn through the data-rights flow."""
+    db.execute(delete(ReminderSubscription).where(ReminderSubscription.resident_id.in_(
+        select(Resident.id).where(Resident.cccd_hash == cccd_hash))))
+
+
+def confirm(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str) -> Booking:
+    """"Tôi sẽ đến" on a reminder: noted on that booking's reminders, for the station's planning."""
+    booking, resident = _booking_resident(db, code)
+    subscribed = db.scalar(select(ReminderSubscription.id).where(
+        ReminderSubscription.resident_id == resident.id,
+        ReminderSubscription.address_hash == address_hash(crypto, channel, chat_id)))
+    if subscribed is None:
+        raise BookingNotFound()  # the same answer as an unknown code: no guessing whose booking it is
+    db.execute(update(ReminderLog).where(ReminderLog.booking_id == booking.id).values(detail="confirmed"))
+    return booking
