@@ -50,6 +50,10 @@ class ApiClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from error
 
+    async def reminders(self, action: str, **body: Any) -> Any:
+        """subscribe | stop | confirm (see the API's /reminders routes)."""
+        return await self._request("POST", f"/reminders/{action}", json=body)
+
     async def speech(self, text: str) -> dict[str, Any]:
         """Vietnamese speech for a text (cached by the API; gTTS, else espeak-ng)."""
         result: dict[str, Any] = await self._request("POST", "/audio/speech", json={"text": text[:1000]})

@@ -10,16 +10,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import reminders
 from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FIELD_LABELS
 from actions.formatting import day_month_year, seats_left, session_time
 from actions.manage import offered_sessions
 from api.residents.validation import mask
-
-# The version of the consent notices in bot/domain.yml (utter_ask_consent_*). Change it whenever
-# their wording changes: the API stores it with each consent.
-NOTICE_VERSION = "2026-01"
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
 PERSONAL_SLOTS = ("full_name", "birth_date", "cccd", "phone", "booking_for", "session_id", "booking_confirmed")
@@ -115,7 +113,7 @@ class ActionSubmitBooking(ApiBacked, Action):
                          "phone": slot("phone"), "commune_id": int(slot("commune_id"))},
             "channel": channel_of(tracker) or "web",
             "referral_code": metadata.get("referral_code") or None,
-            "consent_notice": NOTICE_VERSION,
+            "consent_notice": await notice_version("utter_ask_consent_booking", domain),
         }
         try:
             booking = await self.client.create_booking(body, idempotency_key(tracker, body))
@@ -134,6 +132,7 @@ class ActionSubmitBooking(ApiBacked, Action):
             dispatcher.utter_message(response="utter_booking_waitlisted", code=booking["code"], when=when,
                                      position=booking["waitlist_position"])
         dispatcher.utter_message(response="utter_what_to_bring")
+        reminders.offer(dispatcher, tracker)
         codes = list(slot("my_booking_codes") or [])
         return [*forget_personal_data(), *remember_identity(slot("cccd"), slot("birth_date")),
                 SlotSet("my_booking_codes", [*codes, booking["code"]])]

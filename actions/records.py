@@ -16,8 +16,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiError, ApiUnavailable
-from actions.booking import NOTICE_VERSION, remember_identity
+from actions.booking import remember_identity
 from actions.booking_form import ConsentFirst, IdentityAnswers
+from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FormControl
 from actions.formatting import day_month_year
@@ -125,14 +126,16 @@ class ActionSubmitRecordLookup(ApiBacked, Action):
         if slot("consent_record") is False:
             dispatcher.utter_message(response="utter_consent_refused")
         elif slot("consent_record") is True and cccd and birth:  # otherwise stopped: the form said so
-            confirmed = await self.look_up(dispatcher, tracker, cccd, birth)
+            confirmed = await self.look_up(dispatcher, tracker, cccd, birth,
+                                           await notice_version("utter_ask_consent_record", domain))
         # Not found may be a typing mistake: the next try asks again rather than re-using the answers.
         return [SlotSet("consent_record", None), *settle_identity(cccd, birth, confirmed=confirmed)]
 
-    async def look_up(self, dispatcher: CollectingDispatcher, tracker: Tracker, cccd: str, birth: str) -> bool:
+    async def look_up(self, dispatcher: CollectingDispatcher, tracker: Tracker, cccd: str, birth: str,
+                      notice: str) -> bool:
         try:
             answer = await self.client.record_status(cccd=cccd, birth_date=birth, chat_id=tracker.sender_id,
-                                                     consent_notice=NOTICE_VERSION, channel=channel_of(tracker))
+                                                     consent_notice=notice, channel=channel_of(tracker))
         except ApiUnavailable:
             dispatcher.utter_message(response="utter_service_busy")
             return False

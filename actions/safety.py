@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import reminders
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
 from actions.manage import ActionShowBookings, codes_in_message
@@ -46,6 +47,9 @@ class ActionRouteInform(ApiBacked, Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
+        choice = reminders.choice_in(tracker)
+        if choice is not None:  # a reminder's button (it may carry a booking code too)
+            return await reminders.answer(self.client, dispatcher, tracker, choice, domain)
         if codes_in_message(tracker):
             return await ActionShowBookings(self.client).run(dispatcher, tracker, domain)
         awaiting = tracker.get_slot(AWAITING)

@@ -51,6 +51,10 @@ def services() -> list[Service]:
         # Web chat always; Telegram and Zalo when their credentials are in the environment.
         Service("gateway", [PY, "-m", "bot.gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
                 {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "API_URL": f"http://127.0.0.1:{api_port}"}),
+        # Reminders: hands due ones to the gateway (no port of its own).
+        Service("scheduler", [PY, "-m", "api", "scheduler"], 0,
+                {"GATEWAY_INTERNAL_URL": f"http://127.0.0.1:{gateway_port}",
+                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}"}),
     ]
 
 
@@ -86,10 +90,12 @@ def main() -> int:
                                    start_new_session=True, env={**os.environ, **service.env})
         threading.Thread(target=pump, args=(service.name, process), daemon=True).start()
         running.append((service, process))
-        print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
-    api_port = running[0][0].port
+        if service.port:
+            print(f"==> {service.name}: http://127.0.0.1:{service.port}", flush=True)
+    ports = {service.name: service.port for service, _process in running}
+    api_port = ports["api"]
     print(f"==> Tài liệu API: http://127.0.0.1:{api_port}/docs — nhấn Ctrl-C để dừng tất cả.", flush=True)
-    print(f"==> Trò chuyện trên web: http://127.0.0.1:{running[-1][0].port}/chat", flush=True)
+    print(f"==> Trò chuyện trên web: http://127.0.0.1:{ports['gateway']}/chat", flush=True)
     print(f"==> Soạn nội dung (biên tập viên, quản trị): http://127.0.0.1:{api_port}/studio", flush=True)
 
     exit_code = 0

@@ -97,13 +97,17 @@ BOOKED = {"code": "KE3MX7PA", "status": "confirmed", "waitlist_position": None,
                       "site": {"name": "Trạm Y tế xã Hữu Liên"}}}
 
 
-def submit(routes: dict[Any, Any], slots: dict[str, Any]) -> tuple[CollectingDispatcher, list[Any]]:
+def submit(routes: dict[Any, Any], slots: dict[str, Any], sender: str = "test-user"
+           ) -> tuple[CollectingDispatcher, list[Any]]:
+    from rasa_sdk import Tracker
+
     from actions.booking import ActionSubmitBooking
 
     dispatcher = CollectingDispatcher()
+    track = Tracker.from_dict({**tracker("/affirm", slots=slots).current_state(), "sender_id": sender})
 
     async def scenario(base: str) -> list[Any]:
-        return list(await ActionSubmitBooking(ApiClient(base)).run(dispatcher, tracker("/affirm", slots=slots), {}))
+        return list(await ActionSubmitBooking(ApiClient(base)).run(dispatcher, track, {}))
 
     return dispatcher, asyncio.run(serve(routes, scenario))
 
@@ -127,6 +131,14 @@ def test_submit_books_then_forgets_the_personal_answers() -> None:
     seen_again: list[web.Request] = []
     submit({("POST", "/bookings"): json_handler(BOOKED, status=201, seen=seen_again)}, FORM_SLOTS)
     assert seen_again[0].headers["Idempotency-Key"] == seen[0].headers["Idempotency-Key"]
+
+
+def test_a_booking_made_on_telegram_or_zalo_offers_reminders() -> None:
+    for sender, offered in (("telegram:4242", True), ("zalo:88001", True), ("web:w0123456789", False)):
+        dispatcher, _ = submit({("POST", "/bookings"): json_handler(BOOKED, status=201)}, FORM_SLOTS, sender)
+        responses = [m["response"] for m in dispatcher.messages]
+        assert ("utter_reminders_offer" in responses) is offered, sender
+        assert responses[:2] == ["utter_booking_confirmed", "utter_what_to_bring"]
 
 
 def test_submit_shows_the_apis_reason_and_refused_consent_calls_nothing() -> None:

@@ -4,6 +4,7 @@ conversation store that keeps personal data out of plain text."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from rasa_sdk.events import AllSlotsReset
 from rasa_sdk.events import SlotSet as SdkSlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.booking import NOTICE_VERSION
+from actions.consent import NOTICE_VERSION
 from actions.records import (
     ActionSubmitRecordLookup,
     ActionSubmitRights,
@@ -32,7 +33,7 @@ from actions.records import (
 )
 from api.core.keyring import multi_fernet
 from bot.tracker_store import PrivacyFilter, PrivateTrackerStore, mask_bot_text
-from tests_rasa.fake_api import json_handler, run_action, tracker
+from tests_rasa.fake_api import bot_domain, json_handler, run_action, tracker
 
 CCCD, BIRTH, PHONE = "003058000123", "1958-03-05", "0912000123"
 IDENTITY = {"cccd": CCCD, "birth_date": BIRTH}
@@ -81,7 +82,10 @@ def test_lookup_answers_status_and_next_step_and_sends_consent_version() -> None
     track = tracker("", slots={"consent_record": True, **IDENTITY})
     dispatcher, events = run_action(ActionSubmitRecordLookup(), routes, track)
     sent = seen[0]["json"]
-    assert sent == {**IDENTITY, "chat_id": "test-user", "consent_notice": NOTICE_VERSION, "channel": "zalo"}
+    # The notice series and a fingerprint of the wording shown (the domain's here: no content service).
+    wording = bot_domain()["responses"]["utter_ask_consent_record"][0]["text"]
+    notice = f"{NOTICE_VERSION}.{hashlib.sha256(wording.encode()).hexdigest()[:6]}"
+    assert sent == {**IDENTITY, "chat_id": "test-user", "consent_notice": notice, "channel": "zalo"}
     message = dispatcher.messages[0]
     assert message["response"] == "utter_record_status"
     assert message["label"] == "Đã cập nhật kết quả khám (ngày 01/10/2026)" and message["who"].endswith("123")

@@ -1,0 +1,67 @@
+"""Reminders in the chat: offered after a booking on Zalo or Telegram, switched on only by an explicit
+"yes" (filed as consent with the notice version), and answered from the reminder's own buttons —
+"I will come", "no more reminders"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.consent import notice_version
+from actions.voice import language_of
+
+PUSH_CHANNELS = ("telegram", "zalo")
+
+
+def chat_of(tracker: Tracker) -> tuple[str, str] | None:
+    """(channel, chat id) of this conversation, from the gateway's sender id "telegram:4242"."""
+    channel, _sep, chat_id = (tracker.sender_id or "").partition(":")
+    return (channel, chat_id) if channel in PUSH_CHANNELS and chat_id else None
+
+
+def offer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """After a booking: ask, where reminders can be delivered; say plainly where they cannot."""
+    if chat_of(tracker) is not None:
+        dispatcher.utter_message(response="utter_reminders_offer")
+
+
+async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: Tracker, choice: str,
+                 domain: dict[str, Any]) -> list[EventType]:
+    chat = chat_of(tracker)
+    if choice == "no":
+        dispatcher.utter_message(response="utter_reminders_declined")
+        return []
+    if chat is None:
+        dispatcher.utter_message(response="utter_reminders_web")
+        return []
+    channel, chat_id = chat
+    codes = list(tracker.get_slot("my_booking_codes") or [])
+    code = next(tracker.get_latest_entity_values("booking_code"), None) or (codes[-1] if codes else None)
+    try:
+        if choice == "yes" and code:
+            await client.reminders("subscribe", booking_code=code, channel=channel, chat_id=chat_id,
+                                   language=language_of(dict(tracker.current_slot_values())),
+                                   consent_notice=await notice_version("utter_reminders_offer", domain))
+            dispatcher.utter_message(response="utter_reminders_on")
+        elif choice == "stop":
+            await client.reminders("stop", channel=channel, chat_id=chat_id)
+            dispatcher.utter_message(response="utter_reminders_off")
+        elif choice == "confirm" and code:
+            await client.reminders("confirm", booking_code=code, channel=channel, chat_id=chat_id)
+            dispatcher.utter_message(response="utter_reminder_thanks")
+        else:
+            dispatcher.utter_message(response="utter_inform_unplaced")
+    except ApiUnavailable:
+        dispatcher.utter_message(response="utter_service_busy")
+    except ApiError as error:
+        dispatcher.utter_message(text=error.message)
+    return []
+
+
+def choice_in(tracker: Tracker) -> str | None:
+    value: Any = next(tracker.get_latest_entity_values("reminder_choice"), None)
+    return str(value) if value in ("yes", "no", "stop", "confirm") else None
