@@ -114,6 +114,8 @@ class ActionSubmitBooking(ApiBacked, Action):
             "channel": channel_of(tracker) or "web",
             "referral_code": metadata.get("referral_code") or None,
             "consent_notice": await notice_version("utter_ask_consent_booking", domain),
+            # A relative booking for someone answers the consent question for them: filed as such.
+            "consent_given_by": "relative" if slot("booking_for") == "relative" else "self",
         }
         try:
             booking = await self.client.create_booking(body, idempotency_key(tracker, body))

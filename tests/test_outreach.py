@@ -179,3 +179,55 @@ def test_cadres_create_print_and_share_links_in_the_pages(
     assert 'id="by-organisation"' in admin_page and "Hội Cựu chiến binh" in admin_page
     station = studio_login("station", commune_id=place["commune"]["id"]).get("/studio/links").text
     assert code in station and "Tạo đường dẫn mới" not in station
+
+
+def test_a_cadre_books_for_an_elderly_person_with_their_consent_recorded(
+        client: TestClient, place: dict[str, Any], staff_token: Any, database: Any) -> None:
+    from sqlalchemy import select
+
+    from api.audit.models import AuditEntry
+    from api.privacy.models import Consent
+
+    cadre = staff_token("cadre")
+    body = {"session_id": place["session"]["id"], "resident": person(place["commune"]["id"], index=5),
+            "consent_notice": "2026-01.staff", "consent_method": "in_person"}
+    assert client.post("/api/v1/bookings/on-behalf", json=body).status_code == 401
+    assert client.post("/api/v1/bookings/on-behalf", json=body, headers=staff_token("editor")).status_code == 403
+    assert client.post("/api/v1/bookings/on-behalf", json={**body, "consent_method": "guessed"},
+                       headers=cadre).status_code == 422
+    booked = client.post("/api/v1/bookings/on-behalf", json=body, headers=cadre)
+    assert booked.status_code == 201, booked.text
+    # A relative in the chat answers for the person: that is filed too.
+    relative = client.post("/api/v1/bookings", headers={"Idempotency-Key": "relative-booking-1"}, json={
+        "session_id": place["session"]["id"], "resident": person(place["commune"]["id"], index=6),
+        "consent_notice": "2026-01.abcdef", "consent_given_by": "relative", "channel": "zalo"})
+    assert relative.status_code == 201, relative.text
+    with database.read() as db:
+        consents = {(c.given_by, c.method, bool(c.recorded_by)) for c in db.scalars(select(Consent))}
+        audited = db.scalars(select(AuditEntry.entity_id).where(AuditEntry.action == "booking.on_behalf")).all()
+    assert consents == {("cadre", "in_person", True), ("relative", "chat", False)}
+    assert audited == [booked.json()["code"]]
+
+
+def test_the_booking_page_for_cadres(studio_login: Any, place: dict[str, Any], database: Any) -> None:
+    from sqlalchemy import select
+
+    from api.privacy.models import Consent
+
+    cadre = studio_login("cadre")
+    page = cadre.get("/studio/book", params={"commune_id": place["commune"]["id"]})
+    assert page.status_code == 200 and "còn 5 chỗ" in page.text
+    resident = person(place["commune"]["id"], index=9)
+    form = {"csrf": csrf_of(page.text), "commune_id": str(place["commune"]["id"]),
+            "session_id": str(place["session"]["id"]), "full_name": resident["full_name"],
+            "birth_date": resident["birth_date"], "cccd": resident["cccd"], "phone": resident["phone"],
+            "consent_method": "phone"}
+    refused = cadre.post("/studio/book", data=form)  # the consent statement was not ticked
+    assert refused.status_code == 422 and "đồng ý" in refused.text
+    done = cadre.post("/studio/book", data={**form, "consent_confirmed": "on"})
+    assert done.status_code == 200 and "Mã đặt lịch" in done.text and resident["cccd"] not in done.text
+    again = cadre.post("/studio/book", data={**form, "consent_confirmed": "on"})
+    assert again.status_code == 409 and "lịch" in again.text  # one active booking per person
+    with database.read() as db:
+        assert db.scalar(select(Consent.method).where(Consent.given_by == "cadre")) == "phone"
+    assert studio_login("editor").get("/studio/book").status_code == 403

@@ -120,6 +120,7 @@ def test_submit_books_then_forgets_the_personal_answers() -> None:
     dispatcher, events = submit({("POST", "/bookings"): json_handler(BOOKED, status=201, seen=seen)}, FORM_SLOTS)
     sent = seen[0]["json"]
     assert sent["session_id"] == 12 and sent["resident"]["cccd"] == "003158001234" and sent["channel"] == "zalo"
+    assert sent["consent_given_by"] == "self" and sent["consent_notice"].startswith("2026-01.")
     assert seen[0].headers["Idempotency-Key"].startswith("chat-")
     assert [m["response"] for m in dispatcher.messages] == ["utter_booking_confirmed", "utter_what_to_bring"]
     assert dispatcher.messages[0]["code"] == "KE3MX7PA"

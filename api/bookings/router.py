@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Response, status
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.bookings import service
-from api.bookings.schemas import AttendanceIn, BookingCreate, BookingOut, RescheduleIn
+from api.bookings.schemas import AttendanceIn, BookingCreate, BookingOut, OnBehalfCreate, RescheduleIn
 from api.core.clock import local_today
-from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
+from api.core.db import Database
+from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser, require_roles
+from api.staff.models import StaffUser
 
 router = APIRouter(tags=["bookings"])
+
+OutreachUser = Annotated[StaffUser, Depends(require_roles("admin", "cadre", "station"))]
 
 
 @router.post(
@@ -23,12 +30,40 @@ async def create_booking(
     crypto: CryptoDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
+    def make(db: Session, key: str | None, today: date) -> service.BookingResult:
+        return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
+
+    return await _book(database, idempotency_key, make)
+
+
+@router.post(
+    "/bookings/on-behalf", response_model=BookingOut, status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "đã có lịch hẹn đang hoạt động"}},
+)
+async def book_on_behalf(
+    body: OnBehalfCreate,
+    staff: OutreachUser,
+    database: DatabaseDep,
+    crypto: CryptoDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """A cadre or station worker books for an elderly person with that person's consent (in person, by
+    phone or on paper), filed with the staff account and audited."""
+
+    def make(db: Session, key: str | None, today: date) -> service.BookingResult:
+        return service.book_on_behalf(db=db, crypto=crypto, actor=staff, body=body, idempotency_key=key, today=today)
+
+    return await _book(database, idempotency_key, make)
+
+
+async def _book(database: Database, idempotency_key: str | None,
+                make: Callable[[Session, str | None, date], service.BookingResult]) -> Response:
     key = service.check_idempotency_key(idempotency_key)
     today = local_today()
 
     def attempt() -> service.BookingResult:
         with database.write() as db:
-            return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
+            return make(db, key, today)
 
     try:
         result = await database.run(attempt)

@@ -28,6 +28,15 @@ class BookingCreate(BaseModel):
     consent_notice: str | None = Field(
         default=None, pattern=NOTICE_VERSION_PATTERN,
         description="phiên bản thông báo xử lý dữ liệu mà người dân đã đồng ý (lưu cùng thời điểm đồng ý)")
+    consent_given_by: Literal["self", "relative"] = Field(
+        default="self", description="người trả lời đồng ý trong cuộc trò chuyện: chính người đi khám hay người thân")
+
+
+class OnBehalfCreate(BookingCreate):
+    """A cadre or station worker books for someone in front of them (or on the phone)."""
+
+    consent_notice: str = Field(pattern=NOTICE_VERSION_PATTERN)
+    consent_method: Literal["in_person", "phone", "paper"]
 
 
 class RescheduleIn(BaseModel):

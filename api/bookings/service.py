@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session
 from api.audit.service import record
 from api.bookings import codes
 from api.bookings.models import ACTIVE_STATUSES, Booking
-from api.bookings.schemas import BookingCreate, BookingOut, ResidentSummary
+from api.bookings.schemas import BookingCreate, BookingOut, OnBehalfCreate, ResidentSummary
 from api.communes.service import CommuneNotFound
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import AppError, Conflict, InvalidInput, NotFound
 from api.core.rawsql import Raw
-from api.privacy.consent import record_consent
+from api.privacy.consent import ConsentSource, record_consent
 from api.records import service as records
 from api.residents import validation
 from api.residents.models import ERASED_NAME, Resident
@@ -143,7 +143,8 @@ def check_idempotency_key(key: str | None) -> str | None:
 
 
 def book(
-    *, db: Session, crypto: Crypto, body: BookingCreate, idempotency_key: str | None, today: date
+    *, db: Session, crypto: Crypto, body: BookingCreate, idempotency_key: str | None, today: date,
+    consent: ConsentSource | None = None,
 ) -> BookingResult:
     """The hot path of a booking burst: a handful of Core statements in one transaction.
 
@@ -189,7 +190,8 @@ def book(
     now = raw.timestamp(created_at)
     if body.consent_notice is not None:
         record_consent(raw, subject_hash=cccd_hash, resident_id=resident_id, purpose="booking",
-                       notice_version=body.consent_notice, channel=body.channel, now=created_at)
+                       notice_version=body.consent_notice, channel=body.channel, now=created_at,
+                       source=consent or ConsentSource(given_by=body.consent_given_by))
     inserted = raw.row(_SQL_INSERT_BOOKING, {
         "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
         "channel": body.channel, "referral_code": body.referral_code, "now": now,
@@ -207,6 +209,19 @@ def book(
         channel=body.channel, referral_code=body.referral_code, created_at=to_local(created_at),
     )
     return BookingResult(out, replayed=False)
+
+
+def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCreate,
+                   idempotency_key: str | None, today: date) -> BookingResult:
+    """A cadre or station worker books for someone: the person's consent is filed as given to that staff
+    account (in person, by phone or on paper), and the booking is audited under it."""
+    consent = ConsentSource(given_by="cadre" if actor.role == "cadre" else "station", method=body.consent_method,
+                            recorded_by=actor.username)
+    result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, consent=consent)
+    if not result.replayed:
+        record(db, actor=actor, action="booking.on_behalf", entity="booking", entity_id=result.out.code,
+               method=body.consent_method)
+    return result
 
 
 def _upsert_resident(

@@ -27,6 +27,12 @@ class Consent(Base):
     channel: Mapped[str] = mapped_column(String(16))
     given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who said yes, and how: the person in the chat ("self"), a relative booking for them in the chat
+    # ("relative"), or the person in front of a cadre or station worker who recorded it ("cadre",
+    # "station"; `method` in_person, phone or paper; `recorded_by` the staff account).
+    given_by: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
+    method: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Throttle(Base):

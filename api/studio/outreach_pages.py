@@ -9,16 +9,23 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api.bookings import service as bookings
+from api.bookings.schemas import OnBehalfCreate
 from api.communes.models import Commune
+from api.core.clock import local_today
 from api.core.errors import AppError, InvalidInput
 from api.core.i18n import N_
 from api.outreach import service
 from api.outreach.models import ORGANISATIONS
 from api.outreach.router import links_out
 from api.outreach.schemas import LinkIn
+from api.sessions.service import list_sessions
 from api.studio.web import database_of, posted_form, problem, render, see_other, settings_of, staff_page
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
+
+# The personal-data notice the cadre reads to the person (the same series as in the chat).
+NOTICE_VERSION = "2026-01.staff"
 
 LINK_ROLES = ("admin", "cadre", "station")
 CREATING_ROLES = ("admin", "cadre")
@@ -82,3 +89,51 @@ def link_qr(request: Request, code: str, kind: str) -> Response:
     image = service.qr_image(f"{settings_of(request).gateway_public_url.rstrip('/')}/r/{link.code}", kind)
     return Response(image, media_type="image/png" if kind == "png" else "image/svg+xml",
                     headers={"Content-Disposition": f'inline; filename="ma-qr-{link.code}.{kind}"'})
+
+
+# --- booking on behalf ---------------------------------------------------------------------------------
+
+BOOKING_ROLES = ("admin", "cadre", "station")
+METHODS = {"in_person": N_("Người đi khám đồng ý trực tiếp với tôi"), "phone": N_("Đồng ý qua điện thoại"),
+           "paper": N_("Đã ký giấy đồng ý")}
+
+
+@router.get("/book", response_class=HTMLResponse)
+def booking_page(request: Request, commune_id: int | None = None) -> HTMLResponse:
+    user, csrf = staff_page(request, BOOKING_ROLES)
+    with database_of(request).read() as db:
+        communes = list(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)))
+        chosen = commune_id or user.commune_id
+        sessions = list_sessions(db=db, commune_id=chosen, site_id=None, date_from=None, date_to=None,
+                                 include_cancelled=False, limit=50) if chosen else []
+        links = [link for link in db.scalars(service.visible(user)) if link.active and link.commune_id == chosen]
+    return render(request, "book.html", user=user, csrf=csrf, communes=communes, chosen=chosen, sessions=sessions,
+                  links=links, methods=METHODS, notice=NOTICE_VERSION)
+
+
+@router.post("/book")
+async def book_page_submit(request: Request) -> Response:
+    user, csrf = staff_page(request, BOOKING_ROLES)
+    form = await posted_form(request, csrf)
+    back = f"/studio/book?commune_id={form.get('commune_id') or ''}"
+    try:
+        if form.get("consent_confirmed") != "on":
+            raise InvalidInput(N_("Cần xác nhận người đi khám đã nghe thông báo và đồng ý."))
+        try:
+            body = OnBehalfCreate.model_validate({
+                "session_id": form.get("session_id"), "channel": "cadre" if user.role == "cadre" else "station",
+                "referral_code": form.get("referral_code") or None, "consent_notice": NOTICE_VERSION,
+                "consent_method": form.get("consent_method"),
+                "resident": {"full_name": form.get("full_name"), "birth_date": form.get("birth_date"),
+                             "cccd": form.get("cccd"), "phone": form.get("phone"),
+                             "commune_id": form.get("commune_id")},
+            })
+        except ValidationError as error:
+            field = ".".join(str(p) for p in error.errors()[0].get("loc", ()))
+            raise InvalidInput(N_("Thông tin chưa đủ hoặc chưa đúng. Xin kiểm tra lại."), field=field) from None
+        with database_of(request).write() as db:
+            result = bookings.book_on_behalf(db=db, crypto=request.app.state.crypto, actor=user, body=body,
+                                    idempotency_key=None, today=local_today())
+    except AppError as error:
+        return problem(request, error, back)
+    return render(request, "booked.html", user=user, booking=result.out)
