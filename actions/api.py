@@ -68,9 +68,12 @@ class ApiClient:
             raise
         return result
 
-    async def search_faq(self, question: str, language: str = "vi", limit: int = 3) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._request(
-            "GET", "/faq/search", params={"q": question[:300], "lang": language, "limit": limit})
+    async def search_faq(self, question: str, language: str = "vi", limit: int = 3, channel: str = ""
+                         ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"q": question[:300], "lang": language, "limit": limit}
+        if channel:
+            params["channel"] = channel  # counted for the reports
+        result: list[dict[str, Any]] = await self._request("GET", "/faq/search", params=params)
         return result
 
     async def record_unanswered(self, text: str, *, channel: str, language: str,

@@ -36,7 +36,7 @@ class ActionAnswerFaq(ApiBacked, Action):
         question = tracker.latest_message.get("text") or ""
         language = tracker.get_slot("language") or "vi"
         try:
-            hits = await self.client.search_faq(question, language)
+            hits = await self.client.search_faq(question, language, channel=channel_of(tracker) or "web")
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []

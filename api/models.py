@@ -11,7 +11,7 @@ from api.outreach.models import ReferralCount, ReferralLink
 from api.privacy.models import Consent, Throttle
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.reminders.models import ReminderLog, ReminderSubscription
-from api.reports.models import ScamReport
+from api.reports.models import ScamReport, UsageCount
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
@@ -20,5 +20,5 @@ __all__ = [
     "AudioClip", "AuditEntry", "Base", "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession",
     "FaqAnswer", "FaqEntry", "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent",
     "HealthRecord", "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription",
-    "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser",
+    "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser", "UsageCount",
 ]

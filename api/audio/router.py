@@ -11,9 +11,12 @@ from api.audio.models import AudioClip
 from api.audio.schemas import ClipList, ClipOut, Coverage, CoverageRow, SpeechIn, SpeechOut
 from api.audio.speech import SpeechEngine
 from api.content.router import audio_base
+from api.core.clock import local_today
+from api.core.counters import increment
 from api.core.types import IdInPath
 from api.deps import DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq.schemas import LANGUAGES
+from api.reports.models import UsageCount
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["audio"])
@@ -85,8 +88,13 @@ def audio_for(request: Request, db: ReadSession, settings: SettingsDep,
 
 
 @router.get("/audio/files/{name}")
-def audio_file(name: str, settings: SettingsDep) -> FileResponse:
+def audio_file(name: str, request: Request, settings: SettingsDep, database: DatabaseDep) -> FileResponse:
     path = service.file_path(settings, name)
+    # A play starts with the first bytes; a player's later range requests are the same play.
+    if request.headers.get("range", "bytes=0-").startswith("bytes=0-"):
+        with database.write() as db:
+            language = service.language_of_file(db, name)
+            increment(db, UsageCount, {"day": local_today(), "kind": "audio_play", "key": language})
     # Names are content hashes: a file never changes, so clients may keep it.
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix[1:]],
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})

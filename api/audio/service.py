@@ -147,6 +147,15 @@ def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
     return rows
 
 
+def language_of_file(db: Session, name: str) -> str:
+    """The language a served file speaks: its clip's, or Vietnamese for synthesised speech."""
+    if name.startswith("tts-"):
+        return "vi"
+    language = db.scalar(select(AudioClip.language).where(
+        (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name)).limit(1))
+    return language or "vi"
+
+
 def file_path(settings: Settings, name: str) -> Path:
     if not FILE_NAME.match(name):
         raise ClipNotFound()

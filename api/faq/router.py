@@ -7,10 +7,13 @@ from sqlalchemy import select
 
 from api.audio.service import playable_clips
 from api.content.router import audio_base
+from api.core.clock import local_today
+from api.core.counters import increment
 from api.deps import DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq import service
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import FaqHit, FaqList, FaqOut, UnansweredIn, UnansweredList, UnansweredOut
+from api.reports.models import UsageCount
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["faq"])
@@ -27,12 +30,16 @@ def index_cache(request: Request) -> service.FaqIndexCache:
 def search_faq(
     request: Request,
     db: ReadSession,
+    database: DatabaseDep,
     settings: SettingsDep,
     cache: Annotated[service.FaqIndexCache, Depends(index_cache)],
     q: Annotated[str, Query(min_length=1, max_length=300)],
     lang: Annotated[str, Query(max_length=8)] = "vi",
     limit: Annotated[int, Query(ge=1, le=10)] = 3,
+    channel: Annotated[str | None, Query(pattern=r"^[a-z_]{2,16}$")] = None,
 ) -> list[FaqHit]:
+    """With `channel` (the assistant passes it), the question is counted for the reports; nothing of
+    its text is kept here (unanswered ones go to the staff inbox, digits masked)."""
     clips = playable_clips(db)
     base = audio_base(request, settings.public_base_url)
 
@@ -43,7 +50,11 @@ def search_faq(
                 return f"{base}/{clip.mp3_name}", f"{base}/{clip.ogg_name}", wanted
         return None
 
-    return service.search(db=db, cache=cache, q=q, language=lang, limit=limit, audio=audio)
+    hits = service.search(db=db, cache=cache, q=q, language=lang, limit=limit, audio=audio)
+    if channel is not None:
+        with database.write() as counting:
+            increment(counting, UsageCount, {"day": local_today(), "kind": "question", "key": channel})
+    return hits
 
 
 @router.get("/faq", response_model=FaqList)

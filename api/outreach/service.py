@@ -11,14 +11,13 @@ from datetime import date
 
 import segno
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.bookings.models import Booking
 from api.communes.models import Commune
 from api.communes.service import get_commune
+from api.core.counters import increment
 from api.core.errors import Forbidden, NotFound
 from api.core.text import nfc
 from api.outreach.models import ORGANISATIONS, ReferralCount, ReferralLink
@@ -103,10 +102,7 @@ def record_event(*, db: Session, code: str, kind: str, day: date) -> None:
     link_id = db.scalar(select(ReferralLink.id).where(ReferralLink.code == code, ReferralLink.active.is_(True)))
     if link_id is None:
         raise LinkNotFound()
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ReferralCount).values(link_id=link_id, day=day, kind=kind, count=1)
-    db.execute(statement.on_conflict_do_update(
-        index_elements=["link_id", "day", "kind"], set_={"count": ReferralCount.count + 1}))
+    increment(db, ReferralCount, {"link_id": link_id, "day": day, "kind": kind})
 
 
 def summary(db: Session) -> Summary:

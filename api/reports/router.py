@@ -2,15 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.communes.service import check_station_scope, get_commune
 from api.core.errors import NotFound
+from api.core.i18n import gettext_for
 from api.core.text import mask_digit_runs
 from api.core.types import IdInPath, IdInQuery
 from api.deps import DatabaseDep, ReadSession, require_roles
+from api.reports import export, monthly, stats
 from api.reports.models import ScamReport
 from api.reports.schemas import ScamReportIn, ScamReportList, ScamReportOut
 from api.staff.models import StaffUser
@@ -67,3 +70,50 @@ def mark_reviewed(report_id: IdInPath, staff: ReportReader, database: DatabaseDe
         report.reviewed = True
         record(db, actor=staff, action="scam_report.review", entity="scam_report", entity_id=report.id)
         return report_out(report)
+
+
+# --- appointment figures and the monthly report -----------------------------------------------------
+
+ReportViewer = Annotated[StaffUser, Depends(require_roles("admin", "station"))]
+Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="tháng, ví dụ 2026-12 (mặc định: tháng này)")]
+By = Annotated[str, Query(pattern="^(commune|site|group|channel|organisation|day|month)$")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def report_for(db: Session, staff: StaffUser, month: str | None, by: str, commune_id: int | None
+               ) -> monthly.Report:
+    return monthly.build(db, monthly.period_of(month), by=by, commune_id=monthly.scope(staff, commune_id))
+
+
+@router.get("/reports/appointments")
+def appointment_report(staff: ReportViewer, db: ReadSession, month: Month = None, by: By = "commune",
+                       commune_id: IdInQuery = None) -> dict[str, object]:
+    report = report_for(db, staff, month, by, commune_id)
+    rows = [*report.rows, stats.total(report.rows)]
+    return {"start": report.period.start, "end": report.period.end, "by": by, "commune_id": report.commune_id,
+            "rows": [{**vars(row), "attendance_rate": row.attendance_rate} for row in rows],
+            "usage": vars(report.usage)}
+
+
+@router.get("/reports/appointments.{kind}")
+def appointment_export(kind: str, staff: ReportViewer, db: ReadSession, month: Month = None, by: By = "commune",
+                       commune_id: IdInQuery = None) -> Response:
+    report = report_for(db, staff, month, by, commune_id)
+    lines = export.table(report.rows, stats.DIMENSIONS[by], gettext_for("vi"))
+    name = f"lich-kham-{report.period.start:%Y-%m}-{by}"
+    if kind == "csv":
+        return Response(export.to_csv(lines), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if kind == "xlsx":
+        return Response(export.to_xlsx({name[:31]: lines}), media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    raise NotFound()
+
+
+@router.get("/reports/monthly.xlsx")
+def monthly_report(staff: ReportViewer, db: ReadSession, month: Month = None, commune_id: IdInQuery = None
+                   ) -> Response:
+    report = report_for(db, staff, month, "commune", commune_id)
+    book = export.to_xlsx(monthly.monthly_sheets(db, report, gettext_for("vi")))
+    return Response(book, media_type=XLSX, headers={
+        "Content-Disposition": f'attachment; filename="bao-cao-thang-{report.period.start:%Y-%m}.xlsx"'})

@@ -23,7 +23,7 @@ from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
 from api.staff import service as staff
 from api.staff.security import issue_token
-from api.studio import outreach_pages
+from api.studio import outreach_pages, report_pages
 from api.studio.web import (
     COOKIE,
     LoginRequired,
@@ -48,6 +48,7 @@ LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nù
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(outreach_pages.router)
+    app.include_router(report_pages.router)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _error: LoginRequired) -> Response:
