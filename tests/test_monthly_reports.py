@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
+from api.core.clock import local_today
 from tests.conftest import World, person
 
 
@@ -121,7 +122,7 @@ def test_questions_unanswered_and_audio_plays_are_counted(
     path = speech["mp3_url"].split("testserver", 1)[1]
     client.get(path)
     client.get(path, headers={"Range": "bytes=1000-"})  # the same play continuing
-    today = datetime.now().strftime("%Y-%m")
+    today = local_today().strftime("%Y-%m")
     usage = client.get("/api/v1/reports/appointments", params={"month": today},
                        headers=staff_token("admin")).json()["usage"]
     assert usage["questions"] == {"web": 1, "zalo": 2}

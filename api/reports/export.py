@@ -4,8 +4,8 @@ page shows."""
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 from collections.abc import Callable, Sequence
 from html import escape
 
