@@ -54,6 +54,10 @@ class ApiClient:
         """subscribe | stop | confirm (see the API's /reminders routes)."""
         return await self._request("POST", f"/reminders/{action}", json=body)
 
+    async def announcements(self, action: str, **body: Any) -> Any:
+        """subscribe | stop (see the API's /announcements routes)."""
+        return await self._request("POST", f"/announcements/{action}", json=body)
+
     async def speech(self, text: str) -> dict[str, Any]:
         """Vietnamese speech for a text (cached by the API; gTTS, else espeak-ng)."""
         result: dict[str, Any] = await self._request("POST", "/audio/speech", json={"text": text[:1000]})

@@ -33,7 +33,8 @@ RIGHT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "co thong tin gi", "xem thong tin", "xem du lieu", "du lieu gi", "thong tin gi")),
     ("erase", ("xoa", "go bo", "go du lieu", "huy bo thong tin", "dung luu", "khong muon luu")),
 )
-PURPOSE_LABELS = {"booking": "đặt lịch khám", "record_lookup": "tra cứu sổ sức khỏe", "reminders": "nhắc lịch"}
+PURPOSE_LABELS = {"booking": "đặt lịch khám", "record_lookup": "tra cứu sổ sức khỏe", "reminders": "nhắc lịch",
+                  "announcements": "nhận thông báo lịch khám của xã"}
 BOOKING_STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang chờ chỗ", "cancelled": "đã hủy",
                          "attended": "đã khám", "no_show": "vắng mặt"}
 
@@ -214,7 +215,7 @@ class ActionSubmitRights(ApiBacked, Action):
             self.tell_held_data(dispatcher, cccd, held)
             return bool(held["found"])
         withdrawn = 0
-        for purpose in ("record_lookup", "reminders"):
+        for purpose in ("record_lookup", "reminders", "announcements"):
             withdrawn += (await self.client.withdraw_consent(**identity, purpose=purpose))["withdrawn"]
         dispatcher.utter_message(response="utter_consent_withdrawn" if withdrawn else "utter_nothing_to_withdraw")
         return False

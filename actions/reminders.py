@@ -42,11 +42,18 @@ async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: T
     codes = list(tracker.get_slot("my_booking_codes") or [])
     code = next(tracker.get_latest_entity_values("booking_code"), None) or (codes[-1] if codes else None)
     try:
-        if choice == "yes" and code:
-            await client.reminders("subscribe", booking_code=code, channel=channel, chat_id=chat_id,
-                                   language=language_of(dict(tracker.current_slot_values())),
-                                   consent_notice=await notice_version("utter_reminders_offer", domain))
+        if choice in ("yes", "yes_all") and code:
+            subscription = {"booking_code": code, "channel": channel, "chat_id": chat_id,
+                            "language": language_of(dict(tracker.current_slot_values())),
+                            "consent_notice": await notice_version("utter_reminders_offer", domain)}
+            await client.reminders("subscribe", **subscription)
             dispatcher.utter_message(response="utter_reminders_on")
+            if choice == "yes_all":
+                await client.announcements("subscribe", **subscription)
+                dispatcher.utter_message(response="utter_announcements_on")
+        elif choice == "news_stop":
+            await client.announcements("stop", channel=channel, chat_id=chat_id)
+            dispatcher.utter_message(response="utter_announcements_off")
         elif choice == "stop":
             await client.reminders("stop", channel=channel, chat_id=chat_id)
             dispatcher.utter_message(response="utter_reminders_off")
@@ -64,4 +71,4 @@ async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: T
 
 def choice_in(tracker: Tracker) -> str | None:
     value: Any = next(tracker.get_latest_entity_values("reminder_choice"), None)
-    return str(value) if value in ("yes", "no", "stop", "confirm") else None
+    return str(value) if value in ("yes", "yes_all", "no", "stop", "confirm", "news_stop") else None

@@ -3,6 +3,7 @@
 from api.audio.models import AudioClip
 from api.audit.models import AuditEntry
 from api.bookings.models import Booking, IdempotencyKey
+from api.broadcasts.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
 from api.communes.models import Commune, Province, Site
 from api.content.models import BotMessage, ContentRevision
 from api.core.db import Base
@@ -17,8 +18,9 @@ from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 
 __all__ = [
-    "AudioClip", "AuditEntry", "Base", "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession",
-    "FaqAnswer", "FaqEntry", "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent",
-    "HealthRecord", "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription",
-    "Throttle", "Province", "Resident", "ScamReport", "Site", "StaffUser", "UsageCount",
+    "AnnouncementSubscription", "AudioClip", "AuditEntry", "Base", "Broadcast", "BroadcastDelivery",
+    "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession", "FaqAnswer", "FaqEntry",
+    "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord",
+    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "Throttle",
+    "Province", "Resident", "ScamReport", "Site", "StaffUser", "UsageCount",
 ]

@@ -19,8 +19,9 @@ from sqlalchemy import select, text, update
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
+from api.core.notify import Delivery, GatewayNotifier
 from api.privacy.models import Consent
-from api.reminders.dispatch import Delivery, GatewayNotifier, dispatch_due, window
+from api.reminders.dispatch import dispatch_due, window
 from api.reminders.models import ReminderLog
 from tests.conftest import TEST_SECRET, World, person
 from tests.fake_zalo import signed_event

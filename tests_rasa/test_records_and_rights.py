@@ -150,7 +150,7 @@ def test_withdraw_covers_lookup_and_reminders() -> None:
     dispatcher, _ = run_action(ActionSubmitRights(),
                                {("POST", "/privacy/withdraw"): json_handler({"withdrawn": 1}, seen=seen)},
                                tracker("", slots={"data_right": "withdraw", **IDENTITY}))
-    assert [r["json"]["purpose"] for r in seen] == ["record_lookup", "reminders"]
+    assert [r["json"]["purpose"] for r in seen] == ["record_lookup", "reminders", "announcements"]
     assert said(dispatcher) == ["utter_consent_withdrawn"]
 
 

@@ -68,3 +68,17 @@ def test_the_web_chat_cannot_be_reminded_and_says_so_and_a_busy_api_is_told() ->
     dispatcher, _ = run_action(ActionRouteInform(), refused, chat(
         "telegram:4242", choice("yes"), {"my_booking_codes": ["KHONGCO1"]}))
     assert dispatcher.messages[0]["text"] == "Không tìm thấy lịch hẹn với mã này."
+
+
+def test_yes_to_announcements_too_and_stopping_them() -> None:
+    seen: list[web.Request] = []
+    handlers = {**routes(seen), ("POST", "/announcements/subscribe"): json_handler(None, status=204, seen=seen),
+                ("POST", "/announcements/stop"): json_handler({"stopped": 1}, seen=seen)}
+    dispatcher, _ = run_action(ActionRouteInform(), handlers, chat(
+        "zalo:88001", choice("yes_all"), {"my_booking_codes": ["KE3MX7PA"]}))
+    assert [r.path for r in seen] == ["/api/v1/reminders/subscribe", "/api/v1/announcements/subscribe"]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_reminders_on", "utter_announcements_on"]
+    dispatcher, _ = run_action(ActionRouteInform(), handlers, chat("zalo:88001", choice("news_stop")))
+    assert seen[-1].path == "/api/v1/announcements/stop" and seen[-1]["json"] == {"channel": "zalo",
+                                                                                  "chat_id": "88001"}
+    assert dispatcher.messages[0]["response"] == "utter_announcements_off"

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     gateway_public_url: str = "http://127.0.0.1:8080"
     # The gateway as the scheduler reaches it (reminders and announcements are handed to it).
     gateway_internal_url: str = "http://127.0.0.1:8080"
+    # Announcements are handed to the gateway no faster than this (Telegram allows about 30 a second
+    # for a bot; the gateway paces the actual sends too).
+    broadcast_rate_per_s: float = 25.0
     # Where residents' apps fetch audio from (the API's address as seen from outside); unset: the request's.
     public_base_url: str | None = None
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
 
-CONSENT_PURPOSES = ("booking", "record_lookup", "reminders")
+CONSENT_PURPOSES = ("booking", "record_lookup", "reminders", "announcements")
 
 
 class Consent(Base):

@@ -64,7 +64,7 @@ def held_data(body: IdentityIn, database: DatabaseDep, crypto: CryptoDep, settin
 
 
 class WithdrawIn(IdentityIn):
-    purpose: Literal["record_lookup", "reminders", "booking"]
+    purpose: Literal["record_lookup", "reminders", "announcements", "booking"]
 
 
 class WithdrawOut(BaseModel):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.audit.service import record as audit
 from api.bookings import service as booking_service
 from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.broadcasts import service as announcements
 from api.communes.models import Commune
 from api.core.config import Settings
 from api.core.crypto import Crypto
@@ -100,6 +101,8 @@ def withdraw(db: Session, identity: Identity, *, purpose: str) -> int:
     ))
     if purpose == "reminders":
         forget_withdrawn(db, identity.cccd_hash)  # no reminder is planned for them from now on
+    elif purpose == "announcements":
+        announcements.forget_withdrawn(db, identity.cccd_hash)
     audit(db, actor=None, action="privacy.withdraw", entity="consent", entity_id=purpose, withdrawn=count)
     return count
 

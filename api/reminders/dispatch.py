@@ -15,9 +15,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
 from babel.dates import format_datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +30,7 @@ from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.i18n import N_, babel_locale, gettext_for
+from api.core.notify import Delivery, Notifier
 from api.reminders.models import ReminderLog, ReminderSubscription
 from api.reminders.service import consent_active
 from api.residents.models import Resident
@@ -45,54 +45,6 @@ RETRY_AFTER = timedelta(minutes=5)
 STALE_CLAIM = timedelta(minutes=10)
 I_WILL_COME, RESCHEDULE, CANCEL, STOP, CHECK_BOOK = (
     N_("Tôi sẽ đến"), N_("Đổi lịch"), N_("Hủy lịch"), N_("Không nhắc nữa"), N_("Xem sổ sức khỏe"))
-
-
-@dataclass(frozen=True)
-class Delivery:
-    key: str
-    channel: str
-    chat_id: str
-    language: str
-    messages: list[dict[str, Any]]
-
-
-class Notifier(Protocol):
-    def send(self, delivery: Delivery) -> str:
-        """"sent", "retry" (try again later) or "undeliverable:<reason>"."""
-
-
-class GatewayNotifier:
-    """Hands messages to the channel gateway, which owns rate limits, retries and platform rules."""
-
-    def __init__(self, base_url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=10, transport=transport,
-                                   headers={"X-Internal-Token": token})
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> GatewayNotifier:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def send(self, delivery: Delivery) -> str:
-        try:
-            response = self.client.post("/notify", json={
-                "key": delivery.key, "channel": delivery.channel, "chat_id": delivery.chat_id,
-                "language": delivery.language, "messages": delivery.messages})
-        except httpx.HTTPError:
-            return "retry"
-        if response.status_code in (200, 202):
-            return "sent"
-        if response.status_code >= 500 or response.status_code == 429:
-            return "retry"
-        try:
-            code = str(response.json().get("code", response.status_code))
-        except ValueError:
-            code = str(response.status_code)
-        return f"undeliverable:{code}"
 
 
 def window(kind: str, starts_at: datetime) -> tuple[datetime, datetime]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from api.broadcasts import service as announcements
 from api.deps import CryptoDep, DatabaseDep
 from api.privacy.consent import NOTICE_VERSION_PATTERN
 from api.reminders import service
@@ -52,3 +53,18 @@ def stop(body: ChatIn, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
 def confirm(body: ConfirmIn, database: DatabaseDep, crypto: CryptoDep) -> None:
     with database.write() as db:
         service.confirm(db=db, crypto=crypto, code=body.booking_code, channel=body.channel, chat_id=body.chat_id)
+
+
+@router.post("/announcements/subscribe", status_code=status.HTTP_204_NO_CONTENT)
+def subscribe_announcements(body: SubscribeIn, database: DatabaseDep, crypto: CryptoDep) -> None:
+    """The resident asked, in this chat, to hear when a mobile team comes to their commune."""
+    with database.write() as db:
+        announcements.subscribe(db=db, crypto=crypto, code=body.booking_code, channel=body.channel,
+                                chat_id=body.chat_id, language=body.language, consent_notice=body.consent_notice)
+
+
+@router.post("/announcements/stop", response_model=StoppedOut)
+def stop_announcements(body: ChatIn, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
+    with database.write() as db:
+        return StoppedOut(stopped=announcements.stop(db=db, crypto=crypto, channel=body.channel,
+                                                     chat_id=body.chat_id))

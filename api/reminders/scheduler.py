@@ -12,10 +12,12 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 
+from api.broadcasts import service as broadcasts
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.reminders.dispatch import GatewayNotifier, dispatch_due
+from api.core.notify import GatewayNotifier
+from api.reminders.dispatch import dispatch_due
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +30,15 @@ def build(settings: Settings, database: Database, *, interval_s: float = 30.0) -
     def reminders() -> None:
         dispatch_due(database=database, crypto=crypto, settings=settings, notifier=notifier, now=utcnow())
 
+    def announcements() -> None:
+        # Works through announcements for a while each run, paced; the next run carries on.
+        broadcasts.dispatch(database=database, crypto=crypto, notifier=notifier,
+                            rate_per_s=settings.broadcast_rate_per_s, budget_s=20)
+
     # One run at a time; runs missed while busy are folded into the next one.
     scheduler.add_job(reminders, "interval", seconds=interval_s, id="reminders", max_instances=1, coalesce=True,
                       next_run_time=utcnow())
+    scheduler.add_job(announcements, "interval", seconds=5, id="announcements", max_instances=1, coalesce=True)
     return scheduler
 
 

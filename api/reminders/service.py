@@ -36,7 +36,7 @@ def address_hash(crypto: Crypto, channel: str, chat_id: str) -> str:
     return crypto.lookup_hash(f"reminder-address:{channel}:{chat_id}")
 
 
-def _booking_resident(db: Session, code: str) -> tuple[Booking, Resident]:
+def booking_resident(db: Session, code: str) -> tuple[Booking, Resident]:
     row = db.execute(select(Booking, Resident).join(Resident, Booking.resident_id == Resident.id)
                      .where(Booking.code == code.strip().upper())).first()
     if row is None:
@@ -55,7 +55,7 @@ def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: 
     """The resident said yes in this chat: consent is filed with the notice they were shown."""
     if channel not in PUSH_CHANNELS:
         raise ChannelCannotRemind(channel=channel)
-    booking, resident = _booking_resident(db, code)
+    booking, resident = booking_resident(db, code)
     hashed = address_hash(crypto, channel, chat_id)
     subscription = db.scalar(select(ReminderSubscription).where(
         ReminderSubscription.resident_id == resident.id, ReminderSubscription.address_hash == hashed))
@@ -96,7 +96,7 @@ def forget_withdrawn(db: Session, cccd_hash: str) -> None:
 
 def confirm(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str) -> Booking:
     """"Tôi sẽ đến" on a reminder: noted on that booking's reminders, for the station's planning."""
-    booking, resident = _booking_resident(db, code)
+    booking, resident = booking_resident(db, code)
     subscribed = db.scalar(select(ReminderSubscription.id).where(
         ReminderSubscription.resident_id == resident.id,
         ReminderSubscription.address_hash == address_hash(crypto, channel, chat_id)))

@@ -11,10 +11,13 @@ from sqlalchemy import select
 
 from api.bookings import service as bookings
 from api.bookings.schemas import OnBehalfCreate
+from api.broadcasts import service as broadcasts
+from api.broadcasts.models import Broadcast
 from api.communes.models import Commune
 from api.core.clock import local_today
 from api.core.errors import AppError, InvalidInput
 from api.core.i18n import N_
+from api.core.types import IdInPath
 from api.outreach import service
 from api.outreach.models import ORGANISATIONS
 from api.outreach.router import links_out
@@ -137,3 +140,56 @@ async def book_page_submit(request: Request) -> Response:
     except AppError as error:
         return problem(request, error, back)
     return render(request, "booked.html", user=user, booking=result.out)
+
+
+# --- announcements of a visit --------------------------------------------------------------------------
+
+BROADCAST_ROLES = ("admin", "station")
+
+
+@router.get("/broadcasts", response_class=HTMLResponse)
+def broadcasts_page(request: Request) -> HTMLResponse:
+    user, csrf = staff_page(request, BROADCAST_ROLES)
+    with database_of(request).read() as db:
+        query = select(Broadcast).order_by(Broadcast.id.desc()).limit(50)
+        if user.role == "station" and user.commune_id is not None:
+            query = query.where(Broadcast.commune_id == user.commune_id)
+        items = [(b, broadcasts.progress(db, b.id)) for b in db.scalars(query)]
+        communes = list(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)))
+        if user.role == "station" and user.commune_id is not None:
+            communes = [c for c in communes if c[0] == user.commune_id]
+        names = dict(communes)
+    return render(request, "broadcasts.html", user=user, csrf=csrf, items=items, communes=communes, names=names)
+
+
+@router.post("/broadcasts/preview", response_class=HTMLResponse)
+async def broadcast_preview(request: Request) -> Response:
+    user, csrf = staff_page(request, BROADCAST_ROLES)
+    form = await posted_form(request, csrf)
+    try:
+        with database_of(request).write() as db:
+            commune_id = int(str(form.get("commune_id") or 0))
+            shown = broadcasts.preview(db, user, commune_id, str(form.get("text") or ""))
+            draft = broadcasts.create(db=db, actor=user, commune_id=commune_id, text=shown.text)
+    except ValueError:
+        return problem(request, InvalidInput(N_("Xin chọn xã/phường.")), "/studio/broadcasts")
+    except AppError as error:
+        return problem(request, error, "/studio/broadcasts")
+    return render(request, "broadcast_preview.html", user=user, csrf=csrf, shown=shown, draft=draft)
+
+
+@router.post("/broadcasts/{broadcast_id}/{verb}")
+async def broadcast_action(request: Request, broadcast_id: IdInPath, verb: str) -> Response:
+    user, csrf = staff_page(request, BROADCAST_ROLES)
+    await posted_form(request, csrf)
+    try:
+        with database_of(request).write() as db:
+            if verb == "send":
+                broadcasts.start(db=db, actor=user, broadcast_id=broadcast_id)
+            elif verb == "cancel":
+                broadcasts.cancel(db=db, actor=user, broadcast_id=broadcast_id)
+            else:
+                raise broadcasts.BroadcastNotFound()
+    except AppError as error:
+        return problem(request, error, "/studio/broadcasts")
+    return see_other("/studio/broadcasts")
