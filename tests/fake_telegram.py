@@ -23,6 +23,7 @@ class Call:
     method: str
     data: dict[str, Any]
     files: dict[str, bytes]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (rate checks)
 
 
 @dataclass
