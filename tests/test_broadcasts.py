@@ -168,3 +168,35 @@ def test_staff_preview_send_and_cancel_in_the_pages(
                                                                  "commune_id": str(other["id"]), "text": text})
     assert elsewhere.status_code == 403  # station staff announce to their own commune
     assert studio_login("cadre").get("/studio/broadcasts").status_code == 403
+
+
+def test_listeners_in_a_minority_language_also_hear_it_read_in_vietnamese(
+        commune: dict[str, Any], database: Database, settings: Settings) -> None:
+    crypto = Crypto.from_settings(settings)
+    subscribers(database, crypto, commune["id"], 2)
+    actor = staff(database)
+    with database.write() as db:
+        first = db.scalar(select(AnnouncementSubscription.id).order_by(AnnouncementSubscription.id))
+        db.execute(update(AnnouncementSubscription).where(AnnouncementSubscription.id == first)
+                   .values(language="hmn"))
+        draft = broadcasts.create(db=db, actor=actor, commune_id=commune["id"], text="Đợt khám lưu động thứ Bảy.")
+        broadcasts.start(db=db, actor=actor, broadcast_id=draft.id)
+    spoken: list[str] = []
+
+    def speak(text: str) -> dict[str, Any]:
+        spoken.append(text)
+        return {"text": "", "buttons": [], "audio_url": "http://api/a.mp3", "voice_url": "http://api/a.ogg"}
+
+    handed: list[Delivery] = []
+
+    class Recorder:
+        def send(self, delivery: Delivery) -> str:
+            handed.append(delivery)
+            return "sent"
+
+    broadcasts.dispatch(database=database, crypto=crypto, notifier=Recorder(), rate_per_s=100, budget_s=10,
+                        speak=speak)
+    by_language = {d.language: d.messages for d in handed}
+    assert len(by_language["vi"]) == 1
+    assert by_language["hmn"][1]["voice_url"] == "http://api/a.ogg" and "tiếng Việt" in by_language["hmn"][1]["text"]
+    assert spoken == ["Đợt khám lưu động thứ Bảy."]  # synthesised once per broadcast

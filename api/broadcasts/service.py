@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from api.residents.models import Resident
 from api.staff.models import StaffUser
 
 STOP = N_("Không nhận thông báo nữa")
+READ_IN_VIETNAMESE = N_("Thông báo trên, đọc bằng tiếng Việt (chưa có bản ghi tiếng dân tộc).")
 STALE_CLAIM = timedelta(minutes=10)
 
 
@@ -188,9 +190,15 @@ def claim(database: Database, broadcast_id: int, size: int, now: datetime) -> li
         return ids
 
 
+Speak = Callable[[str], dict[str, Any] | None]
+
+
 def dispatch(*, database: Database, crypto: Crypto, notifier: Notifier, rate_per_s: float, budget_s: float,
-             batch: int = 50) -> Counter[str]:
-    """Sends for up to `budget_s` seconds, at most `rate_per_s` messages a second, across broadcasts."""
+             batch: int = 50, speak: Speak | None = None) -> Counter[str]:
+    """Sends for up to `budget_s` seconds, at most `rate_per_s` messages a second, across broadcasts.
+
+    With `speak` (text → an audio message), residents who chose a minority language also get the
+    announcement read aloud in Vietnamese, saying so — staff write one text, nobody records it."""
     monotonic = time.monotonic
     deadline = monotonic() + budget_s
     counts: Counter[str] = Counter()
@@ -200,6 +208,7 @@ def dispatch(*, database: Database, crypto: Crypto, notifier: Notifier, rate_per
         sending = list(db.execute(select(Broadcast.id, Broadcast.text).where(Broadcast.status == "sending")
                                   .order_by(Broadcast.id)))
     for broadcast_id, text in sending:
+        spoken: dict[str, Any] | None | bool = False  # made once per broadcast, when a listener needs it
         while monotonic() < deadline:
             ids = claim(database, broadcast_id, batch, utcnow())
             if not ids:
@@ -224,9 +233,15 @@ def dispatch(*, database: Database, crypto: Crypto, notifier: Notifier, rate_per
                     next_slot = max(next_slot, monotonic()) + interval
                     channel, _sep, chat_id = crypto.decrypt(address_enc).partition(":")
                     _ = gettext_for(language)
+                    messages: list[dict[str, Any]] = [{"text": text, "buttons": [[_(STOP), STOP_PAYLOAD]]}]
+                    if language != "vi" and speak is not None:
+                        if spoken is False:
+                            spoken = speak(text)
+                        if isinstance(spoken, dict):
+                            messages.append({**spoken, "text": _(READ_IN_VIETNAMESE)})
                     result = notifier.send(Delivery(
                         key=f"broadcast-{broadcast_id}-{delivery_id}", channel=channel, chat_id=chat_id,
-                        language=language, messages=[{"text": text, "buttons": [[_(STOP), STOP_PAYLOAD]]}]))
+                        language=language, messages=messages))
                     status, _sep, detail = result.partition(":")
                     if status == "retry":
                         status = "pending"

@@ -12,10 +12,12 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 
+from api.audio.speech import SpeechEngine
 from api.broadcasts import service as broadcasts
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
+from api.core.errors import AppError
 from api.core.notify import GatewayNotifier
 from api.reminders.dispatch import dispatch_due
 
@@ -30,10 +32,21 @@ def build(settings: Settings, database: Database, *, interval_s: float = 30.0) -
     def reminders() -> None:
         dispatch_due(database=database, crypto=crypto, settings=settings, notifier=notifier, now=utcnow())
 
+    engine = SpeechEngine(settings)
+    audio_base = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/api/v1/audio/files"
+
+    def speak(text: str) -> dict[str, object] | None:
+        try:
+            speech = engine.speak(text)
+        except AppError:
+            return None  # text only, as for everyone else
+        return {"text": "", "buttons": [], "audio_url": f"{audio_base}/{speech.mp3_name}",
+                "voice_url": f"{audio_base}/{speech.ogg_name}", "audio_language": "vi"}
+
     def announcements() -> None:
         # Works through announcements for a while each run, paced; the next run carries on.
         broadcasts.dispatch(database=database, crypto=crypto, notifier=notifier,
-                            rate_per_s=settings.broadcast_rate_per_s, budget_s=20)
+                            rate_per_s=settings.broadcast_rate_per_s, budget_s=20, speak=speak)
 
     # One run at a time; runs missed while busy are folded into the next one.
     scheduler.add_job(reminders, "interval", seconds=interval_s, id="reminders", max_instances=1, coalesce=True,
