@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from api.core.i18n import N_
@@ -43,7 +44,8 @@ def to_xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
         # Excel refuses []:*?/\ in sheet names and more than 31 characters.
         sheet = book.create_sheet(re.sub(r"[\[\]:*?/\\]", "-", title)[:31])
         for line in lines:
-            sheet.append(line)
+            # Control characters (from a name typed anywhere) would make the workbook unreadable.
+            sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in line])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for column in sheet.columns:
