@@ -25,11 +25,16 @@ from api.core.db import Database, UTCDateTime, utcnow
 from api.core.errors import Conflict, InvalidInput, NotFound
 from api.core.i18n import N_, gettext_for
 from api.core.notify import Delivery, Notifier
-from api.core.rawsql import Raw
 from api.core.text import nfc
-from api.privacy.consent import record_consent
 from api.privacy.models import Consent
-from api.reminders.service import PUSH_CHANNELS, ChannelCannotRemind, address_hash, booking_resident
+from api.reminders.service import (
+    PUSH_CHANNELS,
+    ChannelCannotRemind,
+    address_hash,
+    booking_resident,
+    ensure_consent,
+    stop_chat,
+)
 from api.residents.models import Resident
 from api.staff.models import StaffUser
 
@@ -65,24 +70,15 @@ def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: 
                                                 address_enc=crypto.encrypt(f"{channel}:{chat_id}"))
         db.add(subscription)
     subscription.language = language
-    record_consent(Raw(db.connection()), subject_hash=resident.cccd_hash, resident_id=resident.id,
-                   purpose="announcements", notice_version=consent_notice, channel=channel, now=utcnow())
+    ensure_consent(db, resident, purpose="announcements", notice=consent_notice, channel=channel)
     db.flush()
     record(db, actor=None, action="announcements.subscribe", entity="booking", entity_id=booking.code)
     return subscription
 
 
 def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
-    hashed = address_hash(crypto, channel, chat_id)
-    residents = list(db.scalars(select(AnnouncementSubscription.resident_id)
-                                .where(AnnouncementSubscription.address_hash == hashed)))
-    db.execute(delete(AnnouncementSubscription).where(AnnouncementSubscription.address_hash == hashed))
-    if residents:
-        hashes = select(Resident.cccd_hash).where(Resident.id.in_(residents)).scalar_subquery()
-        db.execute(update(Consent).where(Consent.subject_hash.in_(hashes), Consent.purpose == "announcements",
-                                         Consent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
-    record(db, actor=None, action="announcements.stop", entity="announcements", entity_id=channel)
-    return len(residents)
+    return stop_chat(db=db, crypto=crypto, model=AnnouncementSubscription, purpose="announcements",
+                     channel=channel, chat_id=chat_id)
 
 
 def forget_withdrawn(db: Session, cccd_hash: str) -> None:

@@ -3,6 +3,8 @@ reminder itself or by withdrawing consent; every send checks that the consent st
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Exists, delete, exists, select, update
 from sqlalchemy.orm import Session
 
@@ -64,28 +66,38 @@ def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: 
                                             address_enc=crypto.encrypt(f"{channel}:{chat_id}"))
         db.add(subscription)
     subscription.language = language if language in LANGUAGES else "vi"
-    active = db.scalar(select(Consent.id).where(Consent.subject_hash == resident.cccd_hash,
-                                                Consent.purpose == "reminders", Consent.withdrawn_at.is_(None)))
-    if active is None:
-        record_consent(Raw(db.connection()), subject_hash=resident.cccd_hash, resident_id=resident.id,
-                       purpose="reminders", notice_version=consent_notice, channel=channel, now=utcnow())
+    ensure_consent(db, resident, purpose="reminders", notice=consent_notice, channel=channel)
     db.flush()
     record(db, actor=None, action="reminders.subscribe", entity="booking", entity_id=booking.code, channel=channel)
     return subscription
 
 
-def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
-    """This chat wants no more reminders: its subscriptions go, and the consent is stamped withdrawn."""
+def ensure_consent(db: Session, resident: Resident, *, purpose: str, notice: str, channel: str) -> None:
+    """Files the resident's "yes" for a purpose, unless one is already standing."""
+    active = db.scalar(select(Consent.id).where(Consent.subject_hash == resident.cccd_hash,
+                                                Consent.purpose == purpose, Consent.withdrawn_at.is_(None)))
+    if active is None:
+        record_consent(Raw(db.connection()), subject_hash=resident.cccd_hash, resident_id=resident.id,
+                       purpose=purpose, notice_version=notice, channel=channel, now=utcnow())
+
+
+def stop_chat(*, db: Session, crypto: Crypto, model: Any, purpose: str, channel: str, chat_id: str) -> int:
+    """This chat wants no more of `purpose`: its subscriptions (`model`) go and the consent is stamped
+    withdrawn. Returns how many residents it covered."""
     hashed = address_hash(crypto, channel, chat_id)
-    residents = list(db.scalars(select(ReminderSubscription.resident_id)
-                                .where(ReminderSubscription.address_hash == hashed)))
-    db.execute(delete(ReminderSubscription).where(ReminderSubscription.address_hash == hashed))
+    residents = list(db.scalars(select(model.resident_id).where(model.address_hash == hashed)))
+    db.execute(delete(model).where(model.address_hash == hashed))
     if residents:
         hashes = select(Resident.cccd_hash).where(Resident.id.in_(residents)).scalar_subquery()
-        db.execute(update(Consent).where(Consent.subject_hash.in_(hashes), Consent.purpose == "reminders",
+        db.execute(update(Consent).where(Consent.subject_hash.in_(hashes), Consent.purpose == purpose,
                                          Consent.withdrawn_at.is_(None)).values(withdrawn_at=utcnow()))
-    record(db, actor=None, action="reminders.stop", entity="reminders", entity_id=channel, residents=len(residents))
+    record(db, actor=None, action=f"{purpose}.stop", entity=purpose, entity_id=channel, residents=len(residents))
     return len(residents)
+
+
+def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
+    return stop_chat(db=db, crypto=crypto, model=ReminderSubscription, purpose="reminders", channel=channel,
+                     chat_id=chat_id)
 
 
 def forget_withdrawn(db: Session, cccd_hash: str) -> None:

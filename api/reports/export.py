@@ -56,6 +56,20 @@ def to_xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
     return buffer.getvalue()
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(kind: str, name: str, sheets: dict[str, list[list[object]]]) -> tuple[bytes, str, dict[str, str]] | None:
+    """(content, media type, headers) of a report file — CSV (its first sheet) or XLSX; None for other kinds."""
+    if kind == "csv":
+        content, media = to_csv(next(iter(sheets.values()))), "text/csv; charset=utf-8"
+    elif kind == "xlsx":
+        content, media = to_xlsx(sheets), XLSX
+    else:
+        return None
+    return content, media, {"Content-Disposition": f'attachment; filename="{name}.{kind}"'}
+
+
 def behind_chart(rows: Sequence[Row], title: str, booked_label: str, attended_label: str) -> str:
     """Horizontal bars, the lowest attendance first: which communes are behind, at a glance."""
     ordered = sorted(rows, key=lambda r: (r.attendance_rate if r.attendance_rate is not None else -1, r.booked))

@@ -77,7 +77,6 @@ def mark_reviewed(report_id: IdInPath, staff: ReportReader, database: DatabaseDe
 ReportViewer = Annotated[StaffUser, Depends(require_roles("admin", "station"))]
 Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="tháng, ví dụ 2026-12 (mặc định: tháng này)")]
 By = Annotated[str, Query(pattern="^(commune|site|group|channel|organisation|day|month)$")]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def report_for(db: Session, staff: StaffUser, month: str | None, by: str, commune_id: int | None
@@ -99,21 +98,18 @@ def appointment_report(staff: ReportViewer, db: ReadSession, month: Month = None
 def appointment_export(kind: str, staff: ReportViewer, db: ReadSession, month: Month = None, by: By = "commune",
                        commune_id: IdInQuery = None) -> Response:
     report = report_for(db, staff, month, by, commune_id)
-    lines = export.table(report.rows, stats.DIMENSIONS[by], gettext_for("vi"))
     name = f"lich-kham-{report.period.start:%Y-%m}-{by}"
-    if kind == "csv":
-        return Response(export.to_csv(lines), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    if kind == "xlsx":
-        return Response(export.to_xlsx({name[:31]: lines}), media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
-    raise NotFound()
+    made = export.download(kind, name, {name: export.table(report.rows, stats.DIMENSIONS[by], gettext_for("vi"))})
+    if made is None:
+        raise NotFound()
+    content, media, headers = made
+    return Response(content, media_type=media, headers=headers)
 
 
 @router.get("/reports/monthly.xlsx")
 def monthly_report(staff: ReportViewer, db: ReadSession, month: Month = None, commune_id: IdInQuery = None
                    ) -> Response:
     report = report_for(db, staff, month, "commune", commune_id)
-    book = export.to_xlsx(monthly.monthly_sheets(db, report, gettext_for("vi")))
-    return Response(book, media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="bao-cao-thang-{report.period.start:%Y-%m}.xlsx"'})
+    content, media, headers = export.download("xlsx", f"bao-cao-thang-{report.period.start:%Y-%m}",
+                                              monthly.monthly_sheets(db, report, gettext_for("vi"))) or (b"", "", {})
+    return Response(content, media_type=media, headers=headers)

@@ -16,7 +16,6 @@ from api.studio.web import database_of, problem, render, staff_page, ui_language
 router = APIRouter(prefix="/studio", include_in_schema=False)
 
 REPORT_ROLES = ("admin", "station")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _report(request: Request, month: str | None, by: str, commune_id: int | None) -> monthly.Report:
@@ -54,17 +53,14 @@ def reports_export(request: Request, kind: str, month: str | None = None, by: st
     except AppError as error:
         return problem(request, error, "/studio/reports")
     _ = gettext_for(ui_language(request))
-    lines = export.table(report.rows, stats.DIMENSIONS[report.by], _)
-    name = f"lich-kham-{report.period.start:%Y-%m}-{report.by}"
-    if kind == "csv":
-        return Response(export.to_csv(lines), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    if kind == "xlsx":
-        return Response(export.to_xlsx({name[:31]: lines}), media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
     if kind == "monthly.xlsx":
         with database_of(request).read() as db:
-            book = export.to_xlsx(monthly.monthly_sheets(db, report, _))
-        return Response(book, media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="bao-cao-thang-{report.period.start:%Y-%m}.xlsx"'})
-    return problem(request, stats.BadPeriod("Không có kiểu tệp này."), "/studio/reports")
+            sheets = monthly.monthly_sheets(db, report, _)
+        made = export.download("xlsx", f"bao-cao-thang-{report.period.start:%Y-%m}", sheets)
+    else:
+        name = f"lich-kham-{report.period.start:%Y-%m}-{report.by}"
+        made = export.download(kind, name, {name: export.table(report.rows, stats.DIMENSIONS[report.by], _)})
+    if made is None:
+        return problem(request, stats.BadPeriod("Không có kiểu tệp này."), "/studio/reports")
+    content, media, headers = made
+    return Response(content, media_type=media, headers=headers)
