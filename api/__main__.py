@@ -106,6 +106,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from api.reminders.scheduler import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("LOG_FORMAT", "").lower() == "json":
+        from api.core.logs import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     print(f"Bộ hẹn giờ nhắc lịch đang chạy (mỗi {args.interval:g} giây); Ctrl-C để dừng.", flush=True)
     run(get_settings(), _database(), interval_s=args.interval)
     return 0
@@ -128,9 +133,12 @@ def cmd_rotate_keys(_args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.core.logs import uvicorn_log_config
+
     uvicorn.run(
         "api.main:create_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+        log_config=uvicorn_log_config() or uvicorn.config.LOGGING_CONFIG,
     )
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import text
 
 from api.audio.router import router as audio_router
@@ -18,6 +18,7 @@ from api.core import handlers, logs
 from api.core.config import Settings, get_settings
 from api.core.crypto import Crypto
 from api.core.db import Database
+from api.core.metrics import Gauges, RequestMetrics, exposition
 from api.deps import DatabaseDep
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
@@ -25,6 +26,7 @@ from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
 from api.records.router import router as records_router
 from api.reminders.router import router as reminders_router
+from api.reports.depths import queue_depths
 from api.reports.router import router as reports_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
@@ -45,6 +47,12 @@ def ready(database: DatabaseDep) -> dict[str, str]:
     with database.read() as db:
         db.execute(text("SELECT 1"))
     return {"status": "ready"}
+
+
+@health_router.get("/metrics", include_in_schema=False)
+def metrics(database: DatabaseDep) -> Response:
+    """Prometheus text; restrict it to the monitoring network at the proxy."""
+    return exposition(Gauges(lambda: queue_depths(database)))
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.speech = SpeechEngine(settings)
     handlers.install(app)
     logs.install()
+    app.add_middleware(RequestMetrics, service="api")
     app.add_middleware(handlers.BodySizeLimit, max_bytes=settings.max_body_bytes,
                        larger={f"{API_PREFIX}/records/import": settings.max_import_bytes,
                                # multipart framing on top of the largest accepted recording

@@ -12,6 +12,7 @@ from api.bookings import service
 from api.bookings.schemas import AttendanceIn, BookingCreate, BookingOut, OnBehalfCreate, RescheduleIn
 from api.core.clock import local_today
 from api.core.db import Database
+from api.core.metrics import BOOKINGS
 from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser, require_roles
 from api.staff.models import StaffUser
 
@@ -73,6 +74,7 @@ async def _book(database: Database, idempotency_key: str | None,
         result = await database.run(attempt)
     # The model was built and validated by the service: serialise it directly rather than have
     # FastAPI validate it a second time against response_model (hot path of booking bursts).
+    BOOKINGS.labels("replayed" if result.replayed else result.out.status).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return Response(result.out.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 

@@ -6,7 +6,12 @@ path only. SQL parameters are kept out of exception messages by `hide_parameters
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from typing import Any
+
+from api.core.text import mask_digit_runs
 
 
 class DropQueryStrings(logging.Filter):
@@ -23,3 +28,31 @@ def install() -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, DropQueryStrings) for f in access.filters):
         access.addFilter(DropQueryStrings())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for log collectors; digit runs (CCCDs, phones, dates) masked in case a
+    message ever carries one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = mask_digit_runs(record.getMessage())
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                 "logger": record.name, "message": message}
+        if record.exc_info:
+            entry["error"] = record.exc_info[0].__name__ if record.exc_info[0] else "error"
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def uvicorn_log_config() -> dict[str, Any] | None:
+    """With LOG_FORMAT=json, uvicorn and the application log JSON lines; otherwise uvicorn's default."""
+    if os.environ.get("LOG_FORMAT", "").lower() != "json":
+        return None
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "api.core.logs.JsonFormatter"}},
+        "handlers": {"default": handler},
+        "loggers": {"uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+                    "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False}},
+        "root": {"handlers": ["default"], "level": "INFO"},
+    }

@@ -7,6 +7,8 @@ import sys
 
 import uvicorn
 
+from api.core.logs import uvicorn_log_config
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.gateway", description="Cổng kênh chat (Telegram, Zalo, web)")
@@ -15,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     # One worker: the outbox and Telegram polling run inside the process.
-    uvicorn.run("bot.gateway.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level)
+    # JSON lines with LOG_FORMAT=json.
+    uvicorn.run("bot.gateway.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+                log_config=uvicorn_log_config() or uvicorn.config.LOGGING_CONFIG)
     return 0
 
 

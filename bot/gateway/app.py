@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from api.core.i18n import LANGUAGES, N_, translations
 from api.core.keyring import internal_token, master_from_environment, multi_fernet
+from api.core.metrics import Gauges, RequestMetrics, exposition
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
 from bot.gateway.events import EventReporter
@@ -126,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
             await zalo_api.close()
 
     app = FastAPI(title="Khám sức khỏe — cổng kênh chat", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestMetrics, service="gateway")
     app.state.store, app.state.conversations, app.state.outbox = store, conversations, outbox
     app.state.telegram, app.state.zalo = telegram, zalo
 
@@ -137,6 +139,26 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Ready when its own database answers and Rasa is reachable (a replica behind nginx is taken out
+        of rotation otherwise)."""
+        try:
+            store.depths()
+        except Exception:  # noqa: BLE001 - any database failure means "not ready"
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if not await rasa.alive():
+            return JSONResponse({"status": "rasa unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        def depths() -> list[tuple[str, str, float]]:
+            return [(f"ksk_gateway_{name}", f"gateway {name.replace('_', ' ')}", float(value))
+                    for name, value in store.depths().items()]
+
+        return exposition(Gauges(depths))
 
     # --- web chat ---
     @app.get("/chat", response_class=HTMLResponse)

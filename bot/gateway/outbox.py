@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from api.core.metrics import SENDS
 from bot.gateway.store import Store
 
 log = logging.getLogger("gateway.outbox")
@@ -67,6 +68,7 @@ class Outbox:
             try:
                 await sender.send(item.chat_id, self.store.open(item.body))
             except SendFailed as failure:
+                SENDS.labels(item.channel, "dropped" if failure.permanent else "retry").inc()
                 if failure.permanent:
                     log.warning("%s send dropped after a permanent error: %s", item.channel, failure.reason)
                     self.store.give_up(item.id, failure.reason)
@@ -76,6 +78,7 @@ class Outbox:
                                      max_attempts=self.max_attempts)
                 continue
             self.store.sent(item.id)
+            SENDS.labels(item.channel, "sent").inc()
         return tried
 
     async def _pace(self, chat: tuple[str, str]) -> None:

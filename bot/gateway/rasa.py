@@ -34,5 +34,13 @@ class RasaClient:
             raise RasaUnavailable("unexpected body")
         return from_rasa([r for r in replies if isinstance(r, dict)])
 
+    async def alive(self) -> bool:
+        """Rasa answers its root path once the server is up (its model may still be loading)."""
+        try:
+            response = await self.client.get("/", timeout=2)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     async def close(self) -> None:
         await self.client.aclose()

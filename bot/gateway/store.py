@@ -201,6 +201,18 @@ class Store:
             session.execute(delete(ChatReferral).where(ChatReferral.at < now() - timedelta(days=REFERRAL_DAYS)))
             session.execute(delete(NotificationKey).where(NotificationKey.at < cutoff))
 
+    def depths(self) -> dict[str, int]:
+        """Queue depths for the metrics: updates not yet handled, sends waiting, sends given up."""
+        with self.session() as session:
+            return {
+                "inbox_pending": int(session.scalar(select(func.count(InboxItem.seq)).where(
+                    InboxItem.done.is_(False))) or 0),
+                "outbox_pending": int(session.scalar(select(func.count(OutboxItem.id)).where(
+                    OutboxItem.failed.is_(False))) or 0),
+                "outbox_failed": int(session.scalar(select(func.count(OutboxItem.id)).where(
+                    OutboxItem.failed.is_(True))) or 0),
+            }
+
     # --- notifications from the API ---
     def first_notification(self, key: str) -> bool:
         """True the first time a notification key is seen."""
