@@ -19,6 +19,7 @@ from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.notify import Delivery
 from api.privacy.models import Consent
+from api.reminders.service import address_hash
 from api.residents.models import Resident
 from api.staff.models import StaffUser
 from tests.conftest import World, csrf_of
@@ -130,7 +131,7 @@ def test_opt_outs_and_withdrawn_consent_are_honoured(
         last = db.scalar(select(AnnouncementSubscription).order_by(AnnouncementSubscription.id.desc()))
         chat = crypto.decrypt(last.address_enc).split(":")[1]
         db.execute(update(AnnouncementSubscription).where(AnnouncementSubscription.id == last.id)
-                   .values(address_hash=broadcasts.address_hash(crypto, "telegram", chat)))
+                   .values(address_hash=address_hash(crypto, "telegram", chat)))
         assert broadcasts.stop(db=db, crypto=crypto, channel="telegram", chat_id=chat) == 1
     gateway = Gateway()
     broadcasts.dispatch(database=database, crypto=crypto, notifier=gateway, rate_per_s=100, budget_s=10)

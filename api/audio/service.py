@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +15,9 @@ from sqlalchemy.orm import Session
 from api.audio.media import AudioTooLong, probe, transcode
 from api.audio.models import AudioClip
 from api.audit.service import record
-from api.content.models import BotMessage
-from api.content.service import text_hash, vietnamese_text
+from api.content.service import text_hash, vietnamese_text, vietnamese_texts
 from api.core.config import Settings
 from api.core.errors import InvalidInput, NotFound, PayloadTooLarge
-from api.faq.models import FaqAnswer, FaqEntry
 from api.faq.schemas import LANGUAGES
 from api.staff.models import StaffUser
 
@@ -86,22 +85,15 @@ def remove_clip(*, db: Session, actor: StaffUser, clip_id: int) -> None:
            clip=clip.id)
 
 
-def vietnamese_texts(db: Session) -> dict[str, str]:
-    """The Vietnamese text of every message and FAQ answer, by key: what speakers record from."""
-    texts: dict[str, str] = {}
-    texts.update((key, text) for key, text in db.execute(
-        select(BotMessage.key, BotMessage.text).where(BotMessage.language == "vi")))
-    texts.update((key, text) for key, text in db.execute(
-        select(FaqEntry.key, FaqAnswer.text).join(FaqAnswer).where(FaqAnswer.language == "vi")))
-    return texts
+def current_hashes(db: Session, keys: Collection[str] | None = None) -> dict[str, str]:
+    return {key: text_hash(text) for key, text in vietnamese_texts(db, keys).items()}
 
 
-def current_hashes(db: Session) -> dict[str, str]:
-    return {key: text_hash(text) for key, text in vietnamese_texts(db).items()}
-
-
-def active_clips(db: Session) -> list[AudioClip]:
-    return list(db.scalars(select(AudioClip).where(AudioClip.active.is_(True)).order_by(AudioClip.key)))
+def active_clips(db: Session, keys: Collection[str] | None = None) -> list[AudioClip]:
+    query = select(AudioClip).where(AudioClip.active.is_(True)).order_by(AudioClip.key)
+    if keys is not None:
+        query = query.where(AudioClip.key.in_(keys))
+    return list(db.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -110,16 +102,19 @@ class Playable:
     language: str
 
 
-def playable_clips(db: Session) -> dict[tuple[str, str], AudioClip]:
-    """Clips that still match their text. A stale clip may announce an old policy, so residents
-    never hear it; staff see it flagged until it is re-recorded."""
-    hashes = current_hashes(db)
-    return {(c.key, c.language): c for c in active_clips(db) if hashes.get(c.key) == c.source_hash}
+def playable_clips(db: Session, keys: Collection[str] | None = None) -> dict[tuple[str, str], AudioClip]:
+    """Clips (of every key, or of `keys`) that still match their text. A stale clip may announce an
+    old policy, so residents never hear it; staff see it flagged until it is re-recorded."""
+    hashes = current_hashes(db, keys)
+    return {(c.key, c.language): c for c in active_clips(db, keys) if hashes.get(c.key) == c.source_hash}
 
 
 def clip_for(db: Session, key: str, language: str) -> Playable | None:
+    return pick(playable_clips(db, [key]), key, language)
+
+
+def pick(clips: dict[tuple[str, str], AudioClip], key: str, language: str) -> Playable | None:
     """The resident's language if recorded, else Vietnamese (the caller tells the resident so)."""
-    clips = playable_clips(db)
     for wanted in dict.fromkeys((language, "vi")):
         clip = clips.get((key, wanted))
         if clip is not None:

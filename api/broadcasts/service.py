@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
@@ -28,12 +28,8 @@ from api.core.notify import Delivery, Notifier
 from api.core.text import nfc
 from api.privacy.models import Consent
 from api.reminders.service import (
-    PUSH_CHANNELS,
-    ChannelCannotRemind,
-    address_hash,
-    booking_resident,
-    ensure_consent,
     stop_chat,
+    subscribe_chat,
 )
 from api.residents.models import Resident
 from api.staff.models import StaffUser
@@ -57,33 +53,17 @@ class BroadcastNotDraft(Conflict):
 
 def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str, language: str,
               consent_notice: str) -> AnnouncementSubscription:
-    """The resident asked, in this chat, to hear about visits to the commune of their booking."""
-    if channel not in PUSH_CHANNELS:
-        raise ChannelCannotRemind(channel=channel)
-    booking, resident = booking_resident(db, code)
-    hashed = address_hash(crypto, channel, chat_id)
-    subscription = db.scalar(select(AnnouncementSubscription).where(
-        AnnouncementSubscription.resident_id == resident.id, AnnouncementSubscription.address_hash == hashed))
-    if subscription is None:
-        subscription = AnnouncementSubscription(resident_id=resident.id, commune_id=resident.commune_id,
-                                                channel=channel, address_hash=hashed,
-                                                address_enc=crypto.encrypt(f"{channel}:{chat_id}"))
-        db.add(subscription)
-    subscription.language = language
-    ensure_consent(db, resident, purpose="announcements", notice=consent_notice, channel=channel)
-    db.flush()
-    record(db, actor=None, action="announcements.subscribe", entity="booking", entity_id=booking.code)
+    """Announcements go to the resident's commune."""
+    subscription: AnnouncementSubscription = subscribe_chat(
+        db=db, crypto=crypto, model=AnnouncementSubscription, purpose="announcements", code=code, channel=channel,
+        chat_id=chat_id, language=language, consent_notice=consent_notice,
+        fields=lambda resident: {"commune_id": resident.commune_id})
     return subscription
 
 
 def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
     return stop_chat(db=db, crypto=crypto, model=AnnouncementSubscription, purpose="announcements",
                      channel=channel, chat_id=chat_id)
-
-
-def forget_withdrawn(db: Session, cccd_hash: str) -> None:
-    db.execute(delete(AnnouncementSubscription).where(AnnouncementSubscription.resident_id.in_(
-        select(Resident.id).where(Resident.cccd_hash == cccd_hash))))
 
 
 # --- staff ----------------------------------------------------------------------------------------------

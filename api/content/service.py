@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,20 @@ def placeholders(text: str) -> set[str]:
     return set(PLACEHOLDER.findall(text))
 
 
+def vietnamese_texts(db: Session, keys: Collection[str] | None = None) -> dict[str, str]:
+    """The Vietnamese text of every message and FAQ answer (or of `keys`), by key: what speakers record from."""
+    messages = select(BotMessage.key, BotMessage.text).where(BotMessage.language == "vi")
+    answers = select(FaqEntry.key, FaqAnswer.text).join(FaqAnswer).where(FaqAnswer.language == "vi")
+    if keys is not None:
+        messages, answers = messages.where(BotMessage.key.in_(keys)), answers.where(FaqEntry.key.in_(keys))
+    texts: dict[str, str] = {}
+    for query in (messages, answers):
+        texts.update((key, text) for key, text in db.execute(query))
+    return texts
+
+
 def vietnamese_text(db: Session, key: str) -> str | None:
-    """The current Vietnamese text of a message or FAQ answer (what a recording is made from)."""
-    if key.startswith("utter_"):
-        return db.scalar(select(BotMessage.text).where(BotMessage.key == key, BotMessage.language == "vi"))
-    return db.scalar(select(FaqAnswer.text).join(FaqEntry).where(FaqEntry.key == key, FaqAnswer.language == "vi"))
+    return vietnamese_texts(db, [key]).get(key)
 
 
 # --- drafts and review ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
-from api.audio.service import playable_clips
+from api.audio.service import pick, playable_clips
 from api.content.router import audio_base
 from api.core.clock import local_today
 from api.core.counters import increment
@@ -40,17 +40,14 @@ def search_faq(
 ) -> list[FaqHit]:
     """With `channel` (the assistant passes it), the question is counted for the reports; nothing of
     its text is kept here (unanswered ones go to the staff inbox, digits masked)."""
-    clips = playable_clips(db)
+    hits = service.search(db=db, cache=cache, q=q, language=lang, limit=limit)
+    clips = playable_clips(db, [hit.key for hit in hits])
     base = audio_base(request, settings.public_base_url)
-
-    def audio(key: str, language: str) -> tuple[str, str, str] | None:
-        for wanted in dict.fromkeys((language, "vi")):
-            clip = clips.get((key, wanted))
-            if clip is not None:
-                return f"{base}/{clip.mp3_name}", f"{base}/{clip.ogg_name}", wanted
-        return None
-
-    hits = service.search(db=db, cache=cache, q=q, language=lang, limit=limit, audio=audio)
+    for hit in hits:
+        found = pick(clips, hit.key, lang)
+        if found is not None:
+            hit.audio_url, hit.audio_ogg_url = f"{base}/{found.clip.mp3_name}", f"{base}/{found.clip.ogg_name}"
+            hit.audio_language = found.language
     if channel is not None:
         with database.write() as counting:
             increment(counting, UsageCount, {"day": local_today(), "kind": "question", "key": channel})

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -65,9 +64,7 @@ def answer_text(entry: FaqEntry, language: str) -> tuple[str, str]:
     return answers.get("vi", ""), "vi"
 
 
-def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int,
-           audio: Callable[[str, str], tuple[str, str, str] | None] = lambda key, language: None) -> list[FaqHit]:
-    """Ranked answers; `audio(key, language)` gives (mp3 url, ogg url, language) of a recording, if any."""
+def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int) -> list[FaqHit]:
     if language not in LANGUAGES:
         raise UnknownLanguage(allowed=list(LANGUAGES))
     index, entries = cache.get(db)
@@ -75,12 +72,9 @@ def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: i
     for key, score in index.rank(q, limit=limit):
         entry = entries[key]
         text, answered_in = answer_text(entry, language)
-        clip = audio(key, language)
         hits.append(FaqHit(
             key=key, question=entry.questions[0].text if entry.questions else key, answer=text,
             score=score, language=answered_in, needs_review=entry.needs_review,
-            audio_url=clip[0] if clip else None, audio_ogg_url=clip[1] if clip else None,
-            audio_language=clip[2] if clip else None,
         ))
     return hits
 

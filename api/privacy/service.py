@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.audit.service import record as audit
 from api.bookings import service as booking_service
 from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
-from api.broadcasts import service as announcements
+from api.broadcasts.models import AnnouncementSubscription
 from api.communes.models import Commune
 from api.core.config import Settings
 from api.core.crypto import Crypto
@@ -27,7 +27,8 @@ from api.core.errors import InvalidInput
 from api.privacy.identity import Identity, identity_hash
 from api.privacy.models import Consent, Throttle
 from api.records.models import HealthRecord, RecordImport
-from api.reminders.service import forget_withdrawn
+from api.reminders.models import ReminderSubscription
+from api.reminders.service import forget_subscriptions
 from api.residents.models import Resident
 from api.residents.validation import mask
 from api.sessions.models import ExamSession
@@ -99,10 +100,9 @@ def withdraw(db: Session, identity: Identity, *, purpose: str) -> int:
         .where(Consent.subject_hash == identity.cccd_hash, Consent.purpose == purpose, Consent.withdrawn_at.is_(None))
         .values(withdrawn_at=utcnow())
     ))
-    if purpose == "reminders":
-        forget_withdrawn(db, identity.cccd_hash)  # no reminder is planned for them from now on
-    elif purpose == "announcements":
-        announcements.forget_withdrawn(db, identity.cccd_hash)
+    chats = {"reminders": ReminderSubscription, "announcements": AnnouncementSubscription}.get(purpose)
+    if chats is not None:  # nothing is sent to them for that purpose from now on
+        forget_subscriptions(db, chats, identity.cccd_hash)
     audit(db, actor=None, action="privacy.withdraw", entity="consent", entity_id=purpose, withdrawn=count)
     return count
 

@@ -169,7 +169,7 @@ def dispatch_due(*, database: Database, crypto: Crypto, settings: Settings, noti
         return outcome
     with database.read() as db:
         texts = message_texts(db)
-        clips = playable_clips(db)
+        clips = playable_clips(db, list(MESSAGE_KEYS.values()))
     audio_base = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/api/v1/audio/files"
     for candidate in found:
         for kind in due_kinds(candidate, now):

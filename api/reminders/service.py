@@ -3,6 +3,7 @@ reminder itself or by withdrawing consent; every send checks that the consent st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Exists, delete, exists, select, update
@@ -52,23 +53,32 @@ def consent_active() -> Exists:
                           Consent.withdrawn_at.is_(None))
 
 
-def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str, language: str,
-              consent_notice: str) -> ReminderSubscription:
-    """The resident said yes in this chat: consent is filed with the notice they were shown."""
+def subscribe_chat(*, db: Session, crypto: Crypto, model: Any, purpose: str, code: str, channel: str,
+                   chat_id: str, language: str, consent_notice: str,
+                   fields: Callable[[Resident], dict[str, Any]] = lambda _resident: {}) -> Any:
+    """The resident of booking `code` said yes, in this chat, to `purpose` (reminders, announcements):
+    the chat is kept encrypted in `model` and the consent filed with the notice they were shown."""
     if channel not in PUSH_CHANNELS:
         raise ChannelCannotRemind(channel=channel)
     booking, resident = booking_resident(db, code)
     hashed = address_hash(crypto, channel, chat_id)
-    subscription = db.scalar(select(ReminderSubscription).where(
-        ReminderSubscription.resident_id == resident.id, ReminderSubscription.address_hash == hashed))
+    subscription = db.scalar(select(model).where(model.resident_id == resident.id, model.address_hash == hashed))
     if subscription is None:
-        subscription = ReminderSubscription(resident_id=resident.id, channel=channel, address_hash=hashed,
-                                            address_enc=crypto.encrypt(f"{channel}:{chat_id}"))
+        subscription = model(resident_id=resident.id, channel=channel, address_hash=hashed,
+                             address_enc=crypto.encrypt(f"{channel}:{chat_id}"), **fields(resident))
         db.add(subscription)
     subscription.language = language if language in LANGUAGES else "vi"
-    ensure_consent(db, resident, purpose="reminders", notice=consent_notice, channel=channel)
+    ensure_consent(db, resident, purpose=purpose, notice=consent_notice, channel=channel)
     db.flush()
-    record(db, actor=None, action="reminders.subscribe", entity="booking", entity_id=booking.code, channel=channel)
+    record(db, actor=None, action=f"{purpose}.subscribe", entity="booking", entity_id=booking.code, channel=channel)
+    return subscription
+
+
+def subscribe(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str, language: str,
+              consent_notice: str) -> ReminderSubscription:
+    subscription: ReminderSubscription = subscribe_chat(
+        db=db, crypto=crypto, model=ReminderSubscription, purpose="reminders", code=code, channel=channel,
+        chat_id=chat_id, language=language, consent_notice=consent_notice)
     return subscription
 
 
@@ -100,10 +110,9 @@ def stop(*, db: Session, crypto: Crypto, channel: str, chat_id: str) -> int:
                      chat_id=chat_id)
 
 
-def forget_withdrawn(db: Session, cccd_hash: str) -> None:
-    """Called when the reminders consent is withdrawn through the data-rights flow."""
-    db.execute(delete(ReminderSubscription).where(ReminderSubscription.resident_id.in_(
-        select(Resident.id).where(Resident.cccd_hash == cccd_hash))))
+def forget_subscriptions(db: Session, model: Any, cccd_hash: str) -> None:
+    """A consent withdrawn through the data-rights flow: that person's chats in `model` are dropped."""
+    db.execute(delete(model).where(model.resident_id.in_(select(Resident.id).where(Resident.cccd_hash == cccd_hash))))
 
 
 def confirm(*, db: Session, crypto: Crypto, code: str, channel: str, chat_id: str) -> Booking:
