@@ -35,6 +35,7 @@ from api.residents.models import Resident
 from api.staff.models import StaffUser
 
 STOP = N_("Không nhận thông báo nữa")
+STOP_PAYLOAD = '/inform{"reminder_choice": "news_stop"}'
 READ_IN_VIETNAMESE = N_("Thông báo trên, đọc bằng tiếng Việt (chưa có bản ghi tiếng dân tộc).")
 STALE_CLAIM = timedelta(minutes=10)
 
@@ -91,9 +92,6 @@ def preview(db: Session, actor: StaffUser, commune_id: int, text: str) -> Previe
                              .group_by(AnnouncementSubscription.channel)).all())
     return Preview(commune.name, {str(k): int(v) for k, v in counts.items()}, clean_text(text),
                    [[gettext_for("vi")(STOP), STOP_PAYLOAD]])
-
-
-STOP_PAYLOAD = '/inform{"reminder_choice": "news_stop"}'
 
 
 def create(*, db: Session, actor: StaffUser, commune_id: int, text: str) -> Broadcast:
