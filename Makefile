@@ -1,8 +1,12 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
-.PHONY: run train test setup setup-rasa setup-system lint typecheck bench-booking locales clean
+.PHONY: run run-production train test setup setup-rasa setup-system lint typecheck bench-booking locales clean
 
 run: train
 	.venv/bin/python scripts/run_all.py
+
+# The production deployment on this machine: PostgreSQL, Redis, nginx, several replicas (README).
+run-production: train setup-system
+	.venv/bin/python scripts/run_all.py --profile production
 
 # Rasa retrains only when the domain, config or data changed since the last model in models/.
 train: setup-rasa
@@ -22,7 +26,7 @@ setup:
 setup-rasa:
 	@bash scripts/setup.sh rasa
 
-# Debian packages for the browser test and voice notes (apt-get; root or sudo).
+# Debian packages for the browser test, voice notes and nginx (apt-get; root or sudo).
 setup-system:
 	@bash scripts/setup.sh system
 

@@ -130,19 +130,26 @@ except ImportError:  # pragma: no cover - main environment
 
 
 class PrivateTrackerStore(SQLTrackerStore):  # type: ignore[misc,valid-type]
-    """SQL tracker store (SQLite file by default, PostgreSQL via `dialect`/`host`…) with the
-    privacy filter above. Configured in bot/endpoints.yml."""
+    """SQL tracker store with the privacy filter above. Configured in bot/endpoints.yml: a SQLite file
+    by default, or the database `TRACKER_STORE_URL` names (`postgresql://…`, shared by every Rasa
+    replica of the production profile)."""
 
     def __init__(self, domain: Domain | None = None, db: str | None = None, dialect: str = "sqlite",
-                 retention_days: int | None = None, **kwargs: Any) -> None:
-        if dialect == "sqlite":
+                 retention_days: int | None = None, host: str | None = None, **kwargs: Any) -> None:
+        host = host or os.environ.get("TRACKER_STORE_URL") or None
+        if host and "://" in host:
+            dialect = host.split(":", 1)[0].split("+", 1)[0]  # Rasa takes a whole URL given as the host
+        if dialect == "sqlite" and not host:
             db = db or os.environ.get("CONVERSATION_DB") or str(DEFAULT_DB)
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(domain=domain, dialect=dialect, db=db, **kwargs)
+        super().__init__(domain=domain, dialect=dialect, db=db or "rasa.db", host=host, **kwargs)
         self.filter = PrivacyFilter.from_environment()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
                                   or DEFAULT_RETENTION_DAYS)
-        self.purged_at_start = self.purge(self.retention_days)
+        # Replicas of the production profile leave this to `python -m bot.tracker_store purge` (run before
+        # they start, then daily): no two replicas purging at once.
+        purge_here = os.environ.get("CONVERSATION_PURGE_AT_START", "1") != "0"
+        self.purged_at_start = self.purge(self.retention_days) if purge_here else 0
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         with self.session_scope() as session:
@@ -194,12 +201,14 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.tracker_store",
-                                     description="Xóa các cuộc trò chuyện quá hạn lưu trữ.")
+                                     description="Tạo bảng (nếu chưa có) và xóa các cuộc trò chuyện quá hạn lưu trữ.")
     parser.add_argument("command", choices=["purge"])
     parser.add_argument("--days", type=int, default=None, help=f"mặc định {DEFAULT_RETENTION_DAYS}")
     args = parser.parse_args(argv)
+    os.environ["CONVERSATION_PURGE_AT_START"] = "0"
     store = PrivateTrackerStore(domain=Domain.empty(), retention_days=args.days)
-    print(f"Đã xóa {store.purged_at_start} cuộc trò chuyện không hoạt động quá {store.retention_days} ngày.")
+    purged = store.purge(store.retention_days)
+    print(f"Đã xóa {purged} cuộc trò chuyện không hoạt động quá {store.retention_days} ngày.")
     return 0
 
 

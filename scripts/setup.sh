@@ -3,7 +3,7 @@
 #   scripts/setup.sh main   -> .venv      (Python 3.11: API, gateway, tests)
 #   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
 #   scripts/setup.sh system -> Debian packages: chromium + chromium-driver (browser tests), ffmpeg
-#                              (voice notes), espeak-ng (offline speech)
+#                              (voice notes), espeak-ng (offline speech), nginx (production profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
@@ -35,8 +35,8 @@ setup_rasa() {
   write_stamp .venv-rasa/.ksk-stamp requirements-rasa.txt
 }
 
-SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng)
-SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng)
+SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng nginx)
+SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng /usr/sbin/nginx)
 
 setup_system() {
   local missing=()

@@ -72,7 +72,7 @@ def gateway(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa) -> Iterator[Tes
     settings = GatewaySettings(
         gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
         telegram_webhook_secret=SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
-        per_chat_interval_s=0.0, telegram_bot_username="ksk_bot", public_url="https://gw.example")
+        per_chat_interval_s=0.0, telegram_bot_username="ksk_bot", public_url="https://gw.example", rasa_retry_s=1.0)
     app = create_app(settings, rasa_transport=httpx.MockTransport(rasa))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

@@ -186,7 +186,7 @@ def gateway_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         settings = GatewaySettings(
             gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
             telegram_mode="webhook", telegram_webhook_secret="s" * 20, telegram_api_base=bot_api.base,
-            per_chat_interval_s=0.0, rasa_url="http://127.0.0.1:9", **zalo.gateway_settings())
+            per_chat_interval_s=0.0, rasa_url="http://127.0.0.1:9", rasa_retry_s=0.0, **zalo.gateway_settings())
         with app_in_thread(create_app(settings)) as url:
             yield url, bot_api, zalo
 

@@ -62,6 +62,8 @@ def run(settings: Settings, database: Database, *, interval_s: float = 30.0) -> 
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
+    # APScheduler logs every run of every job (announcements: every 5 s); only its problems matter.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     log.info("scheduler started: reminders every %.0f s", interval_s)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()

@@ -26,6 +26,7 @@ from api.core.keyring import internal_token, master_from_environment, multi_fern
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
+from bot.gateway.coordination import coordination_from
 from bot.gateway.events import EventReporter
 from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, say
 from bot.gateway.outbox import Outbox, Sender
@@ -73,13 +74,15 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                api_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings.gateway_database_url, token_fernet())
-    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport,
+                      retry_for_s=settings.rasa_retry_s)
+    coordination = coordination_from(settings.gateway_redis_url)
     events = EventReporter(settings.api_url, transport=api_transport)
     master, _previous = master_from_environment(VAR_DIR / "secret.key")
     internal = internal_token(master)
-    conversations = Conversations(store, rasa, events)
+    conversations = Conversations(store, rasa, events, coordination)
     senders: dict[str, Sender] = {}
-    outbox = Outbox(store, senders, rate_per_s=settings.send_rate_per_s,
+    outbox = Outbox(store, senders, coordination, rate_per_s=settings.send_rate_per_s,
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
     telegram = None
     if settings.telegram_bot_token is not None:
@@ -93,7 +96,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         zalo_api = OaApiClient(
             app_id=settings.zalo_app_id, app_secret=_secret(settings.zalo_app_secret),
             initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=store.cipher,
-            api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base)
+            api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base, coordination=coordination)
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
                            api=zalo_api, store=store, conversations=conversations, outbox=outbox)
         senders["zalo"] = zalo
@@ -102,9 +105,9 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         store.forget_old()
-        workers = [asyncio.create_task(outbox.run(stop))]
+        workers = [asyncio.create_task(outbox.run(stop)), asyncio.create_task(conversations.run_sweeper(stop))]
         if telegram is not None and settings.telegram_mode == "polling":
-            workers.append(asyncio.create_task(telegram.poll(stop)))
+            workers.append(asyncio.create_task(telegram.poll(stop, coordination)))
         elif telegram is not None and settings.telegram_mode == "webhook":
             await telegram.bot.set_webhook(f"{settings.public_url.rstrip('/')}/webhooks/telegram",
                                            secret_token=telegram.webhook_secret,
@@ -121,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         await conversations.drain()
         await rasa.close()
         await events.close()
+        await coordination.close()
         if telegram is not None:
             await telegram.close()
         if zalo is not None:

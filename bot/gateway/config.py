@@ -21,6 +21,11 @@ class GatewaySettings(BaseSettings):
     # Where the gateway is reachable from the internet (webhooks, referral links).
     public_url: str = "http://127.0.0.1:8080"
     rasa_timeout_s: float = 20.0
+    # How long a message is offered again while no Rasa replica answers (one is restarting, or
+    # nginx is moving to another); then the resident gets the "busy, try again" reply.
+    rasa_retry_s: float = 45.0
+    # Several gateway processes: chat turns and send pacing shared through Redis (coordination.py).
+    gateway_redis_url: str | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

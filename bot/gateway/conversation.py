@@ -2,18 +2,25 @@
 
 Platform updates are first stored in the inbox (a redelivered update is dropped there), then handled
 one chat at a time in arrival order: two quick messages of one resident reach Rasa in the order sent,
-while other chats go on in parallel. Replies for Telegram and Zalo go to the outbox; the web chat gets
-them in the HTTP response. If Rasa is down the resident gets a short "busy, try again" reply.
+while other chats go on in parallel. The chat's turn is a lock shared by every gateway process
+(`coordination.py`); whoever holds it takes the chat's earliest unhandled update from the inbox,
+whichever process received it, so order holds across processes too. Updates a stopped process left
+behind are picked up by the others (`sweep`). Replies for Telegram and Zalo go to the outbox; the web
+chat gets them in the HTTP response. If Rasa is down the resident gets a short "busy, try again" reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+from bot.gateway.coordination import Coordination, LocalCoordination
 from bot.gateway.events import EventReporter
 from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
 from bot.gateway.rasa import RasaClient, RasaUnavailable
@@ -22,15 +29,18 @@ from bot.gateway.store import Store
 log = logging.getLogger("gateway")
 
 Deliver = Callable[[Incoming, list[Outgoing]], Awaitable[None]]
+# An update still unhandled this long after it arrived has lost its process: another one takes it.
+ORPHAN_AFTER = timedelta(seconds=30)
 
 
 class Conversations:
-    def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None) -> None:
+    def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None,
+                 coordination: Coordination | None = None) -> None:
         self.store = store
         self.rasa = rasa
         self.events = events
+        self.coordination = coordination or LocalCoordination()
         self.deliver: dict[str, Deliver] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on(self, channel: str, deliver: Deliver) -> None:
@@ -38,18 +48,18 @@ class Conversations:
         self.deliver[channel] = deliver
 
     async def answer(self, message: Incoming) -> list[Outgoing]:
-        """The bot's replies to one message, in this chat's turn."""
-        async with self._lock(message.sender):
-            return await self._ask(message)
+        """The bot's replies to one message of the web chat, in this chat's turn."""
+        async with self.coordination.lock(f"chat:{message.sender}"):
+            return await self._ask(message, uuid.uuid4().hex)
 
-    async def _ask(self, message: Incoming) -> list[Outgoing]:
+    async def _ask(self, message: Incoming, message_id: str) -> list[Outgoing]:
         referral, started = self.store.chat_referral(message.sender, message.referral_code)
         if started and referral and self.events is not None:
             self.events.report(referral, "chat_started")
         if referral != message.referral_code:
             message = replace(message, referral_code=referral)
         try:
-            return await self.rasa.reply(message)
+            return await self.rasa.reply(message, message_id)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
             return [Outgoing(text=say(BUSY_TEXT, message.language))]
@@ -58,32 +68,49 @@ class Conversations:
         """Accept a platform update for handling in the background; False for a redelivery."""
         if not self.store.accept(key, message.sender, _to_json(message)):
             return False
-        self._spawn(self._handle(key, message))
+        self._spawn(self._handle(message.sender))
         return True
 
     def resume(self) -> int:
-        """Handle what was accepted but not handled before a restart, in order."""
-        pending = self.store.pending()
-        for key, body in pending:
-            self._spawn(self._handle(key, _from_json(body)))
-        return len(pending)
+        """Handle what was accepted but not handled before a restart (any process's), chat by chat."""
+        return self.sweep(timedelta(0))
+
+    def sweep(self, older_than: timedelta = ORPHAN_AFTER) -> int:
+        """Take on chats whose updates have waited longer than `older_than`; a chat another process is
+        handling right now is left to it."""
+        chats = self.store.waiting_chats(older_than)
+        for chat in chats:
+            self._spawn(self._handle(chat, wait=False))
+        return len(chats)
+
+    async def run_sweeper(self, stop: asyncio.Event, every_s: float = 10.0) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            if not stop.is_set():
+                try:
+                    self.sweep()
+                except Exception:  # noqa: BLE001 - a database hiccup: the next round tries again
+                    log.exception("inbox sweep failed")
 
     async def drain(self) -> None:
         """Wait for background handling (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _handle(self, key: str, message: Incoming) -> None:
-        async with self._lock(message.sender):
-            replies = await self._ask(message)
-            deliver = self.deliver.get(message.channel)
-            if deliver is not None:
-                await deliver(message, replies)
-            self.store.finish(key)
-
-    def _lock(self, sender: str) -> asyncio.Lock:
-        # Tasks acquire in creation order (asyncio locks are fair), so a chat's messages keep their order.
-        return self._locks.setdefault(sender, asyncio.Lock())
+    async def _handle(self, chat: str, *, wait: bool = True) -> None:
+        """In the chat's turn, handle its unhandled updates oldest first (one task may do several, the
+        tasks after it then find nothing left)."""
+        async with self.coordination.lock(f"chat:{chat}", wait=wait) as mine:
+            while mine and (item := self.store.next_pending(chat)) is not None:
+                key, body = item
+                message = _from_json(body)
+                # The same id on every attempt, in any process: Rasa answers a repeat from its record.
+                replies = await self._ask(message, uuid.uuid5(uuid.NAMESPACE_URL, key).hex)
+                deliver = self.deliver.get(message.channel)
+                if deliver is not None:
+                    await deliver(message, replies)
+                self.store.finish(key)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coroutine)

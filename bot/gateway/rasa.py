@@ -1,12 +1,23 @@
-"""Rasa's REST channel, as the gateway uses it."""
+"""Rasa, as the gateway uses it: our `gateway` input channel (bot/channels.py), through nginx when
+there are several replicas.
+
+A replica can die while it handles a message (a deploy, a crash, the out-of-memory killer). The
+message is then sent again, with the same id, to whichever replica answers — a little later, since
+Rasa's conversation lock of the dead replica must expire first. If the dead replica had already
+recorded the message, the channel answers from that record instead of handling it twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
 
 from bot.gateway.messages import Incoming, Outgoing, from_rasa
+
+WEBHOOK = "/webhooks/gateway/webhook"
 
 
 class RasaUnavailable(Exception):
@@ -14,14 +25,28 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    def __init__(self, base_url: str, timeout_s: float = 20.0, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 20.0, transport: httpx.AsyncBaseTransport | None = None,
+                 *, retry_for_s: float = 45.0) -> None:
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
+        self.retry_for_s = retry_for_s
 
-    async def reply(self, message: Incoming) -> list[Outgoing]:
+    async def reply(self, message: Incoming, message_id: str) -> list[Outgoing]:
+        """The bot's replies; retried (same `message_id`) for `retry_for_s` while no replica answers."""
+        deadline, attempt, pause = time.monotonic() + self.retry_for_s, 1, 0.5
+        while True:
+            try:
+                return await self._post(message, message_id, attempt)
+            except RasaUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            attempt, pause = attempt + 1, min(pause * 2, 5.0)
+
+    async def _post(self, message: Incoming, message_id: str, attempt: int) -> list[Outgoing]:
         try:
-            response = await self.client.post("/webhooks/rest/webhook", json={
-                "sender": message.sender, "message": message.text, "metadata": message.metadata()})
+            response = await self.client.post(WEBHOOK, json={
+                "sender": message.sender, "message": message.text, "metadata": message.metadata(),
+                "message_id": message_id, "attempt": attempt})
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:

@@ -134,11 +134,22 @@ class Store:
             return False
         return True
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        """(key, body) of the updates accepted but not yet handled, in arrival order."""
+    def next_pending(self, chat: str) -> tuple[str, dict[str, Any]] | None:
+        """(key, body) of the chat's earliest update not yet handled, whichever process accepted it."""
         with self.session() as session:
-            items = session.scalars(select(InboxItem).where(InboxItem.done.is_(False)).order_by(InboxItem.seq))
-            return [(item.key, self.open(item.body)) for item in items]
+            item = session.scalar(select(InboxItem).where(InboxItem.chat == chat, InboxItem.done.is_(False))
+                                  .order_by(InboxItem.seq).limit(1))
+            return (item.key, self.open(item.body)) if item is not None else None
+
+    def waiting_chats(self, older_than: timedelta = timedelta(0)) -> list[str]:
+        """Chats with updates accepted before `older_than` ago and still not handled (their process
+        stopped, or this one restarted), oldest first."""
+        cutoff = now() - older_than
+        with self.session() as session:
+            rows = session.execute(select(InboxItem.chat, func.min(InboxItem.seq)).where(
+                InboxItem.done.is_(False), InboxItem.received_at <= cutoff)
+                .group_by(InboxItem.chat).order_by(func.min(InboxItem.seq)))
+            return [chat for chat, _first in rows]
 
     def finish(self, key: str) -> None:
         with self.session() as session:
@@ -171,6 +182,12 @@ class Store:
 
     def open(self, sealed: str) -> dict[str, Any]:
         return dict(json.loads(self.cipher.decrypt(sealed.encode())))
+
+    def still_pending(self, item_id: int) -> bool:
+        """Whether a send is still waiting: another process may have sent it since `due()` listed it."""
+        with self.session() as session:
+            return session.scalar(select(OutboxItem.id).where(OutboxItem.id == item_id,
+                                                               OutboxItem.failed.is_(False))) is not None
 
     def sent(self, item_id: int) -> None:
         with self.session() as session:

@@ -32,6 +32,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.gateway.conversation import Conversations
+from bot.gateway.coordination import Coordination, LocalCoordination
 from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, say, split_text
 from bot.gateway.outbox import Outbox, SendFailed
 from bot.gateway.store import Store
@@ -92,8 +93,13 @@ class TelegramChannel:
             text = GREETING
         self.conversations.receive(key, Incoming("telegram", chat_id, text, referral_code=referral))
 
-    async def poll(self, stop: asyncio.Event) -> None:
-        """Long polling for local use (no public URL needed)."""
+    async def poll(self, stop: asyncio.Event, coordination: Coordination | None = None) -> None:
+        """Long polling for local use (no public URL needed). Telegram serves one poller per bot: with
+        several gateway processes, the one holding the poll lock polls and the others stand by."""
+        async with (coordination or LocalCoordination()).lock("telegram-poll"):
+            await self._poll(stop)
+
+    async def _poll(self, stop: asyncio.Event) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
         offset: int | None = None
         while not stop.is_set():

@@ -6,7 +6,8 @@
   they tapped in plain words; the gateway maps the title back to the assistant's payload.
 - OA cannot send voice notes: audio goes as a "listen" link button.
 - The access token is refreshed with the one-time refresh token; the new pair is stored encrypted
-  (one refresh at a time, since a refresh token works once). Error -216 refreshes and retries,
+  (one refresh at a time across all gateway processes, since a refresh token works once).
+  Error -216 refreshes and retries,
   -32 (rate limit) backs off, -213/-230 (the person cannot be messaged) are not retried.
 - `ZaloApi` is the small interface the channel needs, so the Telegram-like Zalo Bot API can be
   added as another implementation.
@@ -14,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -25,6 +25,7 @@ import httpx
 from cryptography.fernet import MultiFernet
 
 from bot.gateway.conversation import Conversations
+from bot.gateway.coordination import Coordination, LocalCoordination
 from bot.gateway.messages import (
     GREETING,
     LISTEN_TEXT,
@@ -70,14 +71,15 @@ class OaApiClient:
 
     def __init__(self, *, app_id: str, app_secret: str, initial_refresh_token: str, store: Store,
                  fernet: MultiFernet, api_base: str = "https://openapi.zalo.me",
-                 oauth_base: str = "https://oauth.zaloapp.com", transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+                 oauth_base: str = "https://oauth.zaloapp.com", transport: httpx.AsyncBaseTransport | None = None,
+                 coordination: Coordination | None = None) -> None:
         self.app_id, self.app_secret = app_id, app_secret
         self.initial_refresh_token = initial_refresh_token
         self.store, self.fernet = store, fernet
         self.api_base, self.oauth_base = api_base.rstrip("/"), oauth_base.rstrip("/")
         self.client = httpx.AsyncClient(timeout=15, transport=transport)
-        self._refreshing = asyncio.Lock()
+        # One refresh at a time across every gateway process: a refresh token works once.
+        self.coordination = coordination or LocalCoordination()
 
     def _pair(self) -> dict[str, str]:
         stored = self.store.token(TOKEN_NAME)
@@ -86,7 +88,7 @@ class OaApiClient:
         return dict(json.loads(self.fernet.decrypt(stored.encode())))
 
     async def refresh(self, stale_access: str) -> None:
-        async with self._refreshing:
+        async with self.coordination.lock("zalo-token-refresh"):
             pair = self._pair()
             if pair["access_token"] and pair["access_token"] != stale_access:
                 return  # another send refreshed it meanwhile

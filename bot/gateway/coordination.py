@@ -1,0 +1,162 @@
+"""What several gateway processes must agree on: whose turn a chat is, and how fast we may send.
+
+One process needs nothing more than asyncio (`LocalCoordination`, the embedded default). Behind
+nginx, several gateways share the same inbox and outbox in PostgreSQL, and these decisions move to
+Redis (`RedisCoordination`, chosen by `GATEWAY_REDIS_URL`):
+
+- a **chat lock**: one process at a time handles a chat's messages (it takes them from the inbox in
+  arrival order, whichever process received them) or sends its replies;
+- **send pacing**: the platform's overall rate (Telegram: ~30 messages/s per bot) is one budget for
+  all processes, and one chat gets at most one message per interval, whichever process sends it.
+
+A Redis lock expires if its holder dies (so a killed gateway does not freeze a chat) and is renewed
+while held (so a slow Rasa reply does not let a second process in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+# A lock's holder renews it every third of this; a dead holder's lock frees itself after it.
+LOCK_TTL_S = 15.0
+# How often a waiter asks again for a Redis lock held by another process.
+LOCK_POLL_S = 0.02
+
+
+class Coordination(Protocol):
+    def lock(self, name: str, *, wait: bool = True) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Hold `name` for the block; yields False (without waiting) when `wait` is off and it is taken."""
+
+    async def next_slot(self, name: str, interval_s: float) -> float:
+        """Book the next send slot of a rate limit shared by all processes; the seconds to wait for it."""
+
+    async def take_turn(self, name: str, interval_s: float) -> bool:
+        """True (and the turn is taken) when `interval_s` has passed since the last turn of `name`."""
+
+    async def close(self) -> None: ...
+
+
+class LocalCoordination:
+    """One gateway process: asyncio locks (fair, so a chat's tasks run in creation order) and clocks."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+        self._next: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, *, wait: bool = True) -> AsyncIterator[bool]:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        if not wait and lock.locked():
+            yield False
+            return
+        self._users[name] = self._users.get(name, 0) + 1
+        try:
+            async with lock:
+                yield True
+        finally:
+            self._users[name] -= 1
+            if not self._users[name]:  # chats come and go; keep only locks someone holds or awaits
+                del self._users[name], self._locks[name]
+
+    async def next_slot(self, name: str, interval_s: float) -> float:
+        moment = time.monotonic()
+        slot = max(moment, self._next.get(name, 0.0))
+        self._next[name] = slot + interval_s
+        return slot - moment
+
+    async def take_turn(self, name: str, interval_s: float) -> bool:
+        moment = time.monotonic()
+        if moment < self._next.get(name, 0.0):
+            return False
+        self._next[name] = moment + interval_s
+        if len(self._next) > 10_000:  # forget chats whose interval has long passed
+            self._next = {k: v for k, v in self._next.items() if v > moment}
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+# Redis' own clock decides (TIME), so gateways on several machines need not agree on the time.
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
+_NEXT_SLOT = _NOW + """
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], tostring(slot + tonumber(ARGV[1])), 'PX', ARGV[2])
+return tostring(slot - now)
+"""
+_TAKE_TURN = _NOW + """
+if now < tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], tostring(now + tonumber(ARGV[1])), 'PX', ARGV[2])
+return 1
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisCoordination:
+    """Several gateway processes (or machines) sharing one Redis."""
+
+    def __init__(self, url: str, *, prefix: str = "ksk:gateway:", lock_ttl_s: float = LOCK_TTL_S) -> None:
+        self.redis = Redis.from_url(url)
+        self.prefix = prefix
+        self.ttl_ms = int(lock_ttl_s * 1000)
+        self._next_slot = self.redis.register_script(_NEXT_SLOT)
+        self._take_turn = self.redis.register_script(_TAKE_TURN)
+        self._renew = self.redis.register_script(_RENEW)
+        self._release = self.redis.register_script(_RELEASE)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, *, wait: bool = True) -> AsyncIterator[bool]:
+        key, token = f"{self.prefix}lock:{name}", uuid.uuid4().hex
+        while not await self.redis.set(key, token, nx=True, px=self.ttl_ms):
+            if not wait:
+                yield False
+                return
+            await asyncio.sleep(LOCK_POLL_S)
+        renewal = asyncio.create_task(self._keep(key, token))
+        try:
+            yield True
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            await self._release(keys=[key], args=[token])
+
+    async def _keep(self, key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            await self._renew(keys=[key], args=[token, self.ttl_ms])
+
+    async def next_slot(self, name: str, interval_s: float) -> float:
+        wait = await self._next_slot(keys=[f"{self.prefix}rate:{name}"], args=[interval_s, self._expiry(interval_s)])
+        return max(float(wait), 0.0)
+
+    async def take_turn(self, name: str, interval_s: float) -> bool:
+        taken = await self._take_turn(keys=[f"{self.prefix}turn:{name}"], args=[interval_s, self._expiry(interval_s)])
+        return bool(int(taken))
+
+    @staticmethod
+    def _expiry(interval_s: float) -> int:
+        # A key outlives its interval a little, then disappears: no clean-up job needed.
+        return int(interval_s * 1000) + 60_000
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def coordination_from(redis_url: str | None) -> Coordination:
+    return RedisCoordination(redis_url) if redis_url else LocalCoordination()

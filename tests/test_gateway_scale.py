@@ -1,0 +1,247 @@
+"""Several gateway processes on one PostgreSQL inbox/outbox and one Redis: a chat's messages are
+handled in order and once whichever process received them, replies are sent once and paced by one
+budget, a stopped process's messages are taken over, and Rasa is asked again (same message id)
+while no replica answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from bot.gateway.app import create_app, token_fernet
+from bot.gateway.config import GatewaySettings
+from bot.gateway.coordination import LocalCoordination, RedisCoordination
+from bot.gateway.messages import Incoming
+from bot.gateway.rasa import RasaClient, RasaUnavailable
+from bot.gateway.store import Store
+from bot.gateway.zalo import OaApiClient
+from tests.conftest import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
+from tests.fake_telegram import FakeBotApi, running_fake_bot_api
+from tests.fake_zalo import running_fake_oa
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SECRET = "webhook-secret-123"
+
+
+def need(reason: str | None) -> None:
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        need(f"Redis at {REDIS_URL} not reachable: {type(error).__name__}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def gateway_db() -> Iterator[str]:
+    """A PostgreSQL schema of its own for the shared gateway store."""
+    need(postgres_reachable())
+    schema = f"ksk_gw_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+
+
+# --- the coordination primitives ---
+
+def test_a_chat_lock_admits_one_process_and_frees_itself_when_its_holder_dies(redis_url: str) -> None:
+    async def scenario() -> None:
+        first, second = RedisCoordination(redis_url, lock_ttl_s=0.3), RedisCoordination(redis_url, lock_ttl_s=0.3)
+        async with first.lock("chat:web:a") as mine:
+            assert mine
+            await asyncio.sleep(1.0)  # three lifetimes: the holder keeps renewing it
+            async with second.lock("chat:web:a", wait=False) as theirs:
+                assert not theirs
+        async with second.lock("chat:web:a", wait=False) as theirs:
+            assert theirs
+        # A holder that died: its key is left without renewal and expires on its own.
+        await second.redis.set("ksk:gateway:lock:chat:web:b", "dead-process", px=300)
+        started = time.monotonic()
+        async with second.lock("chat:web:b") as theirs:
+            assert theirs and 0.1 < time.monotonic() - started < 2
+        await first.close()
+        await second.close()
+
+    asyncio.run(scenario())
+
+
+def test_send_pacing_is_one_budget_for_every_process(redis_url: str) -> None:
+    async def scenario() -> None:
+        processes = [RedisCoordination(redis_url), RedisCoordination(redis_url)]
+        waits = await asyncio.gather(*(processes[i % 2].next_slot("telegram", 1 / 30) for i in range(30)))
+        slots = sorted(waits)
+        assert all(b - a > 1 / 30 - 0.005 for a, b in zip(slots, slots[1:], strict=False))  # 30 distinct slots
+        assert 0.9 < slots[-1] < 1.2
+        assert await processes[0].take_turn("telegram:42", 0.3)
+        assert not await processes[1].take_turn("telegram:42", 0.3)  # the same chat, another process
+        await asyncio.sleep(0.35)
+        assert await processes[1].take_turn("telegram:42", 0.3)
+        for process in processes:
+            await process.close()
+
+    asyncio.run(scenario())
+
+
+def test_local_coordination_forgets_locks_nobody_holds() -> None:
+    async def scenario() -> None:
+        local = LocalCoordination()
+        order: list[int] = []
+
+        async def hold(index: int) -> None:
+            async with local.lock("chat:x"):
+                order.append(index)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(hold(i) for i in range(5)))
+        assert order == [0, 1, 2, 3, 4] and local._locks == {}  # noqa: SLF001 - what is kept between chats
+
+    asyncio.run(scenario())
+
+
+# --- two gateway processes ---
+
+class SlowRasa:
+    """Answers after a random pause (so handling in two processes overlaps); records what it got."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.seen.append(body)
+        if len(self.seen) <= self.fail_first:
+            return httpx.Response(502)
+        await asyncio.sleep(random.uniform(0.0, 0.05))
+        return httpx.Response(200, json=[{"text": f"Đã nhận: {body['message']}"}])
+
+
+def gateway_settings(db: str, redis: str, bot_api: FakeBotApi) -> GatewaySettings:
+    return GatewaySettings(gateway_database_url=db, gateway_redis_url=redis, telegram_bot_token="42:TEST",
+                           telegram_webhook_secret=SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
+                           per_chat_interval_s=0.0, rasa_retry_s=5.0)
+
+
+def update(update_id: int, text: str, chat: int) -> dict[str, Any]:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
+        "from": {"id": chat, "is_bot": False, "first_name": "Mai"}, "text": text}}
+
+
+def test_two_gateways_handle_each_chat_in_order_and_send_each_reply_once(gateway_db: str, redis_url: str) -> None:
+    rasa = SlowRasa()
+    chats, per_chat = list(range(501, 509)), 6
+    with running_fake_bot_api() as bot_api, \
+            TestClient(create_app(gateway_settings(gateway_db, redis_url, bot_api),
+                                  rasa_transport=httpx.MockTransport(rasa))) as first, \
+            TestClient(create_app(gateway_settings(gateway_db, redis_url, bot_api),
+                                  rasa_transport=httpx.MockTransport(rasa))) as second:
+        # nginx sends the webhooks round-robin; Telegram waits for each acknowledgement of a chat.
+        update_id = 1000
+        for turn in range(per_chat):
+            for chat in chats:
+                update_id += 1
+                target = (first, second)[update_id % 2]
+                assert target.post("/webhooks/telegram", json=update(update_id, f"tin {turn}", chat),
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+        # Telegram redelivers one update to the other process: dropped by the shared inbox.
+        assert second.post("/webhooks/telegram", json=update(1001, "tin 0", chats[0]),
+                           headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 200
+        bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) >= len(chats) * per_chat, timeout_s=30)
+        time.sleep(0.5)  # anything sent twice would arrive now
+    expected = [f"tin {turn}" for turn in range(per_chat)]
+    for chat in chats:
+        asked = [b["message"] for b in rasa.seen if b["sender"] == f"telegram:{chat}"]
+        assert asked == expected, chat
+        sent = [c.data["text"] for c in bot_api.sent("sendMessage") if str(c.data["chat_id"]) == str(chat)]
+        assert sent == [f"Đã nhận: {m}" for m in expected], chat
+    # Both processes took part (the lock, not one process, kept the order).
+    assert len(rasa.seen) == len(chats) * per_chat
+
+
+def test_a_stopped_gateways_messages_are_taken_over_by_another(gateway_db: str, redis_url: str,
+                                                                  tmp_path: Path) -> None:
+    rasa = SlowRasa()
+    with running_fake_bot_api() as bot_api:
+        # Process A accepted two updates of a chat and died before handling them (its lock is left
+        # to expire).
+        orphan = Store(gateway_db, token_fernet())
+        for index in (1, 2):
+            orphan.accept(f"telegram:update:{index}", "telegram:77", {
+                "channel": "telegram", "chat_id": "77", "text": f"mat {index}", "referral_code": None,
+                "language": None})
+        orphan.engine.dispose()
+        with TestClient(create_app(gateway_settings(gateway_db, redis_url, bot_api),
+                                   rasa_transport=httpx.MockTransport(rasa))) as survivor:
+            bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+            assert [c.data["text"] for c in bot_api.sent("sendMessage")] == ["Đã nhận: mat 1", "Đã nhận: mat 2"]
+            assert survivor.app.state.store.depths()["inbox_pending"] == 0  # type: ignore[attr-defined]
+
+
+def test_rasa_is_asked_again_with_the_same_message_id_while_no_replica_answers() -> None:
+    rasa = SlowRasa(fail_first=2)
+
+    async def scenario() -> None:
+        client = RasaClient("http://rasa", transport=httpx.MockTransport(rasa), retry_for_s=10)
+        replies = await client.reply(Incoming("web", "s1", "dat lich"), "id-1")
+        assert [r.text for r in replies] == ["Đã nhận: dat lich"]
+        impatient = RasaClient("http://rasa", transport=httpx.MockTransport(SlowRasa(fail_first=99)), retry_for_s=0)
+        with pytest.raises(RasaUnavailable):
+            await impatient.reply(Incoming("web", "s1", "x"), "id-2")
+        await client.close()
+        await impatient.close()
+
+    asyncio.run(scenario())
+    assert [(b["message_id"], b["attempt"]) for b in rasa.seen] == [("id-1", 1), ("id-1", 2), ("id-1", 3)]
+
+
+def test_two_gateways_refresh_the_zalo_token_once(gateway_db: str, redis_url: str) -> None:
+    """A Zalo refresh token works once: two processes finding the access token stale at the same
+    moment must not both spend it."""
+    with running_fake_oa() as oa:
+        settings = oa.gateway_settings()
+
+        async def scenario() -> None:
+            clients = [OaApiClient(app_id=settings["zalo_app_id"], app_secret=settings["zalo_app_secret"],
+                                   initial_refresh_token="refresh-1", store=Store(gateway_db, token_fernet()),
+                                   fernet=token_fernet(), api_base=oa.base, oauth_base=oa.base,
+                                   coordination=RedisCoordination(redis_url)) for _ in range(2)]
+            await asyncio.gather(*(client.refresh("") for client in clients))
+            for client in clients:
+                await client.close()
+                await client.coordination.close()
+
+        asyncio.run(scenario())
+        assert oa.refreshes == ["refresh-1"]

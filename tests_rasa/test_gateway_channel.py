@@ -1,0 +1,96 @@
+"""The gateway's input channel: a message repeated after a replica died is answered from the record,
+never handled twice; failures and a replica not ready are 503 (the gateway tries again)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.channels import handle, recorded_replies
+
+SENDER = "web:abc12345"
+BUTTONS = [{"title": "Đồng ý", "payload": "/affirm"}]
+
+
+class Processor:
+    """Stands in for Rasa's message processor: records what it handles and answers one line."""
+
+    def __init__(self, store: InMemoryTrackerStore, fail: bool = False) -> None:
+        self.store, self.fail = store, fail
+        self.handled: list[str] = []
+
+    async def handle_message(self, message: UserMessage) -> None:
+        if self.fail:
+            raise RuntimeError("action server gone")
+        self.handled.append(message.message_id)
+        tracker = await self.store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, message_id=message.message_id))
+        tracker.update(BotUttered(f"đã nhận {message.text}"))
+        await self.store.save(tracker)
+        await message.output_channel.send_text_message(message.sender_id, f"đã nhận {message.text}")
+
+
+class Agent:
+    def __init__(self, *, ready: bool = True, fail: bool = False) -> None:
+        self.lock_store = InMemoryLockStore()
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.processor = Processor(self.tracker_store, fail)
+        self.ready = ready
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+
+def message(text: str, message_id: str, attempt: int = 1) -> dict[str, Any]:
+    return {"sender": SENDER, "message": text, "message_id": message_id, "attempt": attempt,
+            "metadata": {"channel": "web"}}
+
+
+def test_a_new_message_is_handled_and_its_replies_returned() -> None:
+    agent = Agent()
+    status, body = asyncio.run(handle(agent, "gateway", message("xin chao", "m1")))
+    assert status == 200 and body == [{"recipient_id": SENDER, "text": "đã nhận xin chao"}]
+    assert agent.processor.handled == ["m1"]
+
+
+def test_a_repeat_of_a_recorded_message_is_answered_from_the_record_not_handled_again() -> None:
+    agent = Agent()
+    asyncio.run(handle(agent, "gateway", message("dat lich", "m1")))
+    asyncio.run(handle(agent, "gateway", message("dong y", "m2")))
+    # The replica that handled m1 died before answering: the gateway sends m1 again, attempt 2.
+    status, body = asyncio.run(handle(agent, "gateway", message("dat lich", "m1", attempt=2)))
+    assert status == 200 and body == [{"recipient_id": SENDER, "text": "đã nhận dat lich"}]
+    assert agent.processor.handled == ["m1", "m2"]
+    # A repeat of a message the dead replica never recorded is handled (once).
+    status, body = asyncio.run(handle(agent, "gateway", message("nua", "m3", attempt=2)))
+    assert status == 200 and agent.processor.handled == ["m1", "m2", "m3"]
+
+
+def test_recorded_replies_keep_buttons_and_custom_payloads_up_to_the_next_message() -> None:
+    tracker = DialogueStateTracker.from_events(SENDER, [
+        UserUttered("a", message_id="m1"),
+        BotUttered("Chọn:", data={"buttons": BUTTONS}),
+        BotUttered(None, data={"custom": {"audio": {"url": "http://x/a.mp3"}}}),
+        UserUttered("b", message_id="m2"),
+        BotUttered("sau"),
+    ])
+    assert recorded_replies(tracker, "m1") == [
+        {"recipient_id": SENDER, "text": "Chọn:", "buttons": BUTTONS},
+        {"recipient_id": SENDER, "custom": {"audio": {"url": "http://x/a.mp3"}}}]
+    assert recorded_replies(tracker, "m9") is None
+    assert recorded_replies(None, "m1") is None
+
+
+def test_failures_and_a_replica_not_ready_are_503_and_bad_bodies_400() -> None:
+    assert asyncio.run(handle(Agent(fail=True), "gateway", message("x", "m1"))) == (503, {"code": "failed"})
+    assert asyncio.run(handle(Agent(ready=False), "gateway", message("x", "m1"))) == (503, {"code": "not_ready"})
+    assert asyncio.run(handle(None, "gateway", message("x", "m1"))) == (503, {"code": "not_ready"})
+    for body in (None, [], {"sender": SENDER, "message": "x"}, {"sender": 1, "message": "x", "message_id": "m"}):
+        assert asyncio.run(handle(Agent(), "gateway", body)) == (400, {"code": "malformed"})
