@@ -7,7 +7,10 @@ so the load generator costs little CPU on this 2-core machine). Prints bookings/
 p50/p95/p99 latency, status counts, 5xx count and how many sessions were overbooked.
 
     .venv/bin/python bench/booking.py [--database sqlite|postgres] [--requests 6000]
-                                      [--concurrency 16] [--workers 1]
+                                      [--concurrency 16] [--workers 1] [--behind-nginx]
+
+--workers N starts uvicorn with N workers sharing one socket; with --behind-nginx, N API processes
+on ports of their own behind nginx (least_conn), as the production profile runs them.
 """
 
 from __future__ import annotations
@@ -116,6 +119,20 @@ async def load(port: int, bodies: list[bytes], concurrency: int) -> tuple[list[t
     return results, time.perf_counter() - started
 
 
+def nginx_conf(directory: Path, port: int, upstreams: list[int]) -> str:
+    """The production profile's way to the API (deploy/nginx.conf.j2), alone."""
+    servers = "".join(f"server 127.0.0.1:{p};" for p in upstreams)
+    conf = directory / "nginx.conf"
+    conf.write_text(
+        f"{'user root; ' if os.geteuid() == 0 else ''}worker_processes 1; pid {directory}/nginx.pid; daemon off; "
+        f"error_log {directory}/nginx-error.log warn; events {{ worker_connections 1024; }} "
+        f"http {{ access_log off; client_body_temp_path {directory}/body; proxy_temp_path {directory}/proxy; "
+        f"proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+        f"upstream api {{ least_conn; {servers} keepalive 32; }} "
+        f"server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://api; }} }} }}\n")
+    return str(conf)
+
+
 def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     import httpx
 
@@ -140,6 +157,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--capacity", type=int, default=250, help="seats per session (runs out mid-run)")
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--behind-nginx", action="store_true", help="N processes behind nginx (production)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,18 +167,27 @@ def main() -> None:
         subprocess.run([py, "-m", "api", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         session_ids, commune_id = seed(url, args.sessions, args.capacity)
         bodies = [booking_body(i, session_ids[i % len(session_ids)], commune_id) for i in range(args.requests)]
-        server = subprocess.Popen(
-            [py, "-m", "api", "serve", "--port", str(args.port), "--workers", str(args.workers),
-             "--log-level", "warning", "--no-access-log"], env=env, cwd=ROOT,
-        )
+        serve = [py, "-m", "api", "serve", "--log-level", "warning", "--no-access-log"]
+        if args.behind_nginx:
+            ports = [args.port + 1 + i for i in range(args.workers)]
+            servers = [subprocess.Popen([*serve, "--port", str(port)], env=env, cwd=ROOT) for port in ports]
+            servers.append(subprocess.Popen(["/usr/sbin/nginx", "-c", nginx_conf(Path(tmp), args.port, ports),
+                                             "-p", tmp]))
+        else:
+            ports = [args.port]
+            servers = [subprocess.Popen([*serve, "--port", str(args.port), "--workers", str(args.workers)],
+                                        env=env, cwd=ROOT)]
         try:
-            wait_ready(args.port, server)
+            for port, server in zip(ports, servers, strict=False):
+                wait_ready(port, server)
+            wait_ready(args.port, servers[-1])
             # A short warm-up on throw-away sessions' worth of requests is not needed: the first
             # requests are part of what residents experience, so they are measured too.
             results, elapsed = asyncio.run(load(args.port, bodies, args.concurrency))
         finally:
-            server.terminate()
-            server.wait(timeout=15)
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=15)
 
         db = Database.from_settings(Settings(database_url=url, secret_key=SECRET))
         with db.read() as s:
@@ -184,7 +211,8 @@ def main() -> None:
     def pct(p: float) -> float:
         return latencies[min(int(p * len(latencies)), len(latencies) - 1)] * 1000
 
-    print(f"database={args.database} workers={args.workers} concurrency={args.concurrency} "
+    print(f"database={args.database} workers={args.workers}{' behind nginx' if args.behind_nginx else ''} "
+          f"concurrency={args.concurrency} "
           f"requests={len(results)} seats={args.sessions * args.capacity}")
     print(f"throughput: {len(results) / elapsed:,.0f} bookings/s over {elapsed:.2f} s")
     print(f"latency ms: p50 {pct(0.50):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}  "

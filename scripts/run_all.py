@@ -137,6 +137,7 @@ def production(env_file: Path) -> Profile:
     public_host, public_port = get("PUBLIC_HOST", "127.0.0.1"), int(get("PUBLIC_PORT", "8080"))
     public = f"http://{public_host}:{public_port}"
     api_port, actions_port = int(get("API_PORT", "8000")), int(get("ACTIONS_PORT", "5055"))
+    api_ports = [int(get("API_BASE_PORT", "8001")) + i for i in range(int(get("API_WORKERS", "2")))]
     balancer_port = int(get("RASA_BALANCER_PORT", "5005"))
     rasa_ports = [int(get("RASA_BASE_PORT", "5101")) + i for i in range(int(get("RASA_REPLICAS", "2")))]
     gateway_ports = [int(get("GATEWAY_BASE_PORT", "8101")) + i for i in range(int(get("GATEWAY_REPLICAS", "2")))]
@@ -169,12 +170,13 @@ def production(env_file: Path) -> Profile:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     api_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    write_nginx_conf(run_dir, public_host=public_host, public_port=public_port, api_port=api_port,
-                     gateway_ports=gateway_ports, rasa_ports=rasa_ports, rasa_balancer_port=balancer_port)
+    write_nginx_conf(run_dir, public_host=public_host, public_port=public_port, api_ports=api_ports,
+                     api_balancer_port=api_port, gateway_ports=gateway_ports, rasa_ports=rasa_ports,
+                     rasa_balancer_port=balancer_port)
 
     services = [
-        Service("api", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(api_port),
-                        "--workers", get("API_WORKERS", "2")], api_port, api_env, restart=True),
+        *(Service(f"api-{i + 1}", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)], port,
+                  api_env, restart=True) for i, port in enumerate(api_ports)),
         Service("actions", actions_command(actions_port), actions_port,
                 {**common, **ACTIONS_HOST, "API_URL": api,
                  "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True),

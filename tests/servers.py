@@ -225,3 +225,110 @@ def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any
 
 def texts(messages: list[dict[str, Any]]) -> str:
     return " | ".join(m.get("text", "") for m in messages)
+
+
+@dataclass
+class Production:
+    """A running production profile (scripts/run_all.py --profile production) on free ports."""
+
+    public: str
+    rasa_ports: list[int]
+    gateway_ports: list[int]
+    api: str
+    databases: dict[str, str]  # part → SQLAlchemy URL (psycopg)
+    output: ProcessOutput
+
+    def rasa_pid(self, port: int) -> int:
+        found = subprocess.run(["pgrep", "-f", f"rasa run --enable-api.*--port {port} "], capture_output=True,
+                               text=True).stdout.split()
+        assert found, f"no Rasa replica on port {port}"
+        return int(found[0])
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports."""
+    for _attempt in range(50):
+        first = free_port()
+        if first + count < 65000 and all(_port_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError("no consecutive free ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replicas: int = 2, api_workers: int = 2,
+                       redis_db: int = 12) -> Iterator[Production]:
+    """The production profile on PostgreSQL (databases of its own, dropped afterwards) and Redis (a
+    database of its own, flushed), with nginx in front; yields once every replica answers."""
+    import redis
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import POSTGRES_URL, postgres_reachable
+
+    missing = postgres_reachable() or _redis_missing(redis_db) or (
+        None if Path("/usr/sbin/nginx").exists() else "nginx is not installed (make setup-system)") or (
+        None if MODEL.exists() and RASA.exists() else f"no trained model at {MODEL} (run `make train`)")
+    if missing:
+        if IN_CI:
+            pytest.fail(f"CI=true and {missing}")
+        pytest.skip(missing)
+    server = POSTGRES_URL.split("://", 1)[1].rsplit("/", 1)[0]
+    prefix = f"ksk_it_{os.getpid()}_{int(time.time()) % 100000}"
+    rasa_base, gateway_base = free_ports(rasa_replicas), free_ports(gateway_replicas)
+    public, api_port, api_base = free_port(), free_port(), free_ports(api_workers)
+    env = {**os.environ, "SECRET_KEY": TEST_SECRET, "TTS_ONLINE": "false", "AUDIO_DIR": str(workdir / "audio"),
+           "POSTGRES_URL": f"postgresql://{server}", "POSTGRES_DB_PREFIX": prefix,
+           "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "RUN_DIR": str(workdir / "run"),
+           "PUBLIC_PORT": str(public), "API_PORT": str(api_port), "API_BASE_PORT": str(api_base),
+           "ACTIONS_PORT": str(free_port()),
+           "RASA_BALANCER_PORT": str(free_port()), "RASA_BASE_PORT": str(rasa_base),
+           "GATEWAY_BASE_PORT": str(gateway_base), "RASA_REPLICAS": str(rasa_replicas),
+           "GATEWAY_REPLICAS": str(gateway_replicas), "API_WORKERS": str(api_workers), "LOG_FORMAT": "json"}
+    databases = {part: f"postgresql+psycopg://{server}/{name}" for part, name in
+                 (("api", prefix), ("conversations", f"{prefix}_conversations"), ("gateway", f"{prefix}_gateway"))}
+    rasa_ports = [rasa_base + i for i in range(rasa_replicas)]
+    try:
+        with running_process([sys.executable, "scripts/run_all.py", "--profile", "production"], env=env,
+                             ready_url=f"http://127.0.0.1:{public}/nginx-health", timeout_s=120) as output:
+            profile = Production(f"http://127.0.0.1:{public}", rasa_ports,
+                                 [gateway_base + i for i in range(gateway_replicas)], f"http://127.0.0.1:{api_port}",
+                                 databases, output)
+            for port in rasa_ports:  # a replica is ready once its channel handles a message
+                wait_for(lambda port=port: _rasa_answers(port), timeout_s=240,
+                         what=lambda: Path(output.log_path).read_text(errors="replace")[-3000:])
+            wait_for(lambda: httpx.get(f"{profile.public}/ready", timeout=5).status_code == 200, timeout_s=30)
+            yield profile
+    finally:
+        redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for url in databases.values():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _redis_missing(db: int) -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+    except redis.RedisError as error:
+        return f"Redis not reachable: {type(error).__name__}"
+    return None
+
+
+def _rasa_answers(port: int) -> bool:
+    try:
+        response = httpx.post(f"http://127.0.0.1:{port}/webhooks/gateway/webhook", timeout=30, json={
+            "sender": f"probe-{port}", "message": "/greet", "message_id": f"probe-{time.time()}"})
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200

@@ -1,0 +1,215 @@
+"""Scaling figures of the production profile on this machine.
+
+1. Chat: the production profile (nginx, two gateways, two API workers, PostgreSQL and Redis) with one
+   and then two Rasa replicas. Residents play whole conversations (greeting, FAQ, booking with its
+   form, schedule, "my bookings", cancellation; typed without diacritics) through nginx's web-chat
+   endpoint, several at once. Prints messages/s, reply p50/p95, failures, and the CPU seconds each
+   part used during the run (read from /proc), which is what explains the ratio.
+2. Bookings: bench/booking.py on PostgreSQL with one and then two API workers.
+
+    .venv/bin/python bench/scale.py [--conversations 32] [--concurrency 16] [--bookings 6000]
+Needs `make train` and `make setup-system` (nginx) first, PostgreSQL and Redis on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.replies import script  # noqa: E402
+from tests.servers import production_profile  # noqa: E402
+
+# Which part of the deployment a process is, by its command line.
+PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api"), ("actions", "rasa run actions"),
+         ("api", "-m api serve"),
+         ("api", "multiprocessing"), ("gateway", "-m bot.gateway"), ("nginx", "nginx"),
+         ("postgres", "postgres"), ("redis", "redis-server"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) used so far by each process of the deployment: (pid, part) → s."""
+    used: dict[tuple[int, str], float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        part = next((name for name, marker in PARTS if marker in command), None)
+        if part:
+            used[(int(entry.name), part)] = (int(fields[11]) + int(fields[12])) / TICK
+    return used
+
+
+def cpu_by_part() -> Counter[str]:
+    used: Counter[str] = Counter()
+    for (_pid, part), seconds in cpu_by_process().items():
+        used[part] += seconds
+    return used
+
+
+def machine_busy() -> tuple[float, float, float]:
+    """(busy CPU seconds, CPU seconds the hypervisor took away (steal), wall seconds) since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, steal = fields[3] + fields[4], fields[7]
+    return (sum(fields) - idle - steal) / TICK, steal / TICK, sum(fields) / TICK / (os.cpu_count() or 1)
+
+
+async def converse(client: httpx.AsyncClient, public: str, index: int, timings: list[float]) -> int:
+    session = f"scale-{index:06d}-{os.getpid()}"
+    last: list[dict[str, Any]] = []
+    failures = 0
+    for _kind, text in script(index):
+        if text.startswith("<"):
+            buttons = next((r["buttons"] for r in reversed(last) if r.get("buttons")), [])
+            if not buttons:
+                return failures + 1
+            text = buttons[0]["payload"]
+        started = time.perf_counter()
+        response = await client.post(f"{public}/chat/messages", json={"session_id": session, "text": text})
+        timings.append(time.perf_counter() - started)
+        last = response.json()["replies"] if response.status_code == 200 else []
+        if not last or any("đang bận" in r["text"] for r in last):
+            failures += 1
+    return failures
+
+
+async def play(public: str, conversations: int, concurrency: int, first: int) -> tuple[list[float], int, float]:
+    timings: list[float] = []
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> int:
+        async with limit:
+            return await converse(client, public, index, timings)
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
+        failures = sum(await asyncio.gather(*(one(first + i) for i in range(conversations))))
+    return timings, failures, time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def chat_run(replicas: int, conversations: int, concurrency: int) -> dict[str, float]:
+    started = time.perf_counter()
+    with production_profile(Path(tempfile.mkdtemp(prefix="bench-scale-")), rasa_replicas=replicas) as profile:
+        print(f"\n{replicas} Rasa replica(s): profile ready in {time.perf_counter() - started:.0f} s")
+        # Warm-up: each replica builds its TensorFlow graphs on its first predictions.
+        asyncio.run(play(profile.public, 2 * replicas, 2 * replicas, first=900_000))
+        before = cpu_by_part()
+        timings, failures, elapsed = asyncio.run(play(profile.public, conversations, concurrency, first=0))
+        used = cpu_by_part() - before
+        sizes = storage(profile.databases)
+    rate = len(timings) / elapsed
+    print(f"  {len(timings)} messages from {conversations} conversations, {concurrency} at once: "
+          f"{rate:.1f} messages/s over {elapsed:.1f} s")
+    print(f"  reply p50 {statistics.median(timings) * 1000:.0f} ms, p95 {percentile(timings, 0.95) * 1000:.0f} ms, "
+          f"max {max(timings) * 1000:.0f} ms; failed or busy replies: {failures}")
+    total = sum(used.values())
+    print(f"  CPU used during the run: {total:.0f} s of {2 * elapsed:.0f} s available on 2 cores ("
+          + ", ".join(f"{part} {seconds:.0f} s" for part, seconds in used.most_common()) + ")")
+    print(f"  CPU per message: {total / len(timings) * 1000:.0f} ms (Rasa {used['rasa'] / len(timings) * 1000:.0f} ms)")
+    print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
+          f"message ({sizes['events']} events), {sizes['booking_bytes'] / max(sizes['bookings'], 1):.0f} bytes "
+          f"per booking with its resident, consents and indexes")
+    return {"rate": rate, "p95": percentile(timings, 0.95)}
+
+
+def storage(databases: dict[str, str]) -> dict[str, int]:
+    """What the run left in PostgreSQL: conversation events and bookings, with their on-disk sizes."""
+    from sqlalchemy import create_engine, text
+
+    conversations, api = create_engine(databases["conversations"]), create_engine(databases["api"])
+    with conversations.connect() as db:
+        events, users, event_bytes = db.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE type_name = 'user'), pg_total_relation_size('events') "
+            "FROM events")).one()
+    with api.connect() as db:
+        bookings = db.execute(text("SELECT count(*) FROM bookings")).scalar_one()
+        booking_bytes = db.execute(text(
+            "SELECT sum(pg_total_relation_size(c::regclass)) "
+            "FROM unnest(ARRAY['bookings', 'residents', 'consents']) AS c")).scalar_one()
+    conversations.dispose()
+    api.dispose()
+    return {"events": events, "user_messages": users, "event_bytes": event_bytes, "bookings": bookings,
+            "booking_bytes": int(booking_bytes or 0)}
+
+
+def booking_run(workers: int, requests: int, concurrency: int, behind_nginx: bool) -> float:
+    command = [sys.executable, "bench/booking.py", "--database", "postgres", "--workers", str(workers),
+               "--requests", str(requests), "--concurrency", str(concurrency)]
+    process = subprocess.Popen([*command, *(["--behind-nginx"] if behind_nginx else [])], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True)
+    # CPU by process, sampled: the API servers and their database connections end with the run, so
+    # the last reading of each process while it lived is kept.
+    base, machine = cpu_by_process(), machine_busy()
+    seen: dict[tuple[int, str], float] = {}
+    while process.poll() is None:
+        seen.update({key: seconds - base.get(key, 0.0) for key, seconds in cpu_by_process().items()})
+        time.sleep(0.2)
+    busy, stolen, elapsed = (after - before for after, before in zip(machine_busy(), machine, strict=True))
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode:
+        raise SystemExit(f"bench/booking.py failed:\n{output}")
+    by_part: Counter[str] = Counter()
+    for (_pid, part), seconds in seen.items():
+        by_part[part] += seconds
+    # How the work fell on the API processes (uvicorn's workers, or the processes behind nginx).
+    api = sorted((seconds for (_pid, part), seconds in seen.items() if part == "api" and seconds > 0.5), reverse=True)
+    how = "processes behind nginx" if behind_nginx else "uvicorn worker(s) on one socket"
+    print(f"\nAPI on PostgreSQL, {workers} {how}:\n  " + output.strip().replace("\n", "\n  "))
+    print(f"  whole run (start-up and seeding included): {busy / elapsed:.2f} of 2 cores busy, "
+          f"{stolen / elapsed:.2f} taken by the hypervisor; CPU seconds: "
+          + ", ".join(f"{part} {seconds:.1f}" for part, seconds in by_part.most_common()))
+    if len(api) > 1:
+        print("  the API processes' shares of the work: " + " / ".join(f"{s / sum(api):.0%}" for s in api))
+    found = re.search(r"throughput: ([\d,]+) bookings/s", output)
+    assert found, output
+    return float(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--bookings", type=int, default=6000)
+    parser.add_argument("--booking-clients", type=int, default=16)
+    parser.add_argument("--only", choices=["chat", "bookings"])
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores")
+    ratios = []
+    if args.only != "bookings":
+        one, two = (chat_run(n, args.conversations, args.concurrency) for n in (1, 2))
+        ratios.append(f"chat messages/s with 2 Rasa replicas: {two['rate'] / one['rate']:.2f}×; "
+                      f"reply p95 {two['p95'] / one['p95']:.2f}×")
+    if args.only != "chat":
+        for behind_nginx in (False, True):
+            single, double = (booking_run(n, args.bookings, args.booking_clients, behind_nginx) for n in (1, 2))
+            how = "API processes behind nginx" if behind_nginx else "uvicorn workers"
+            ratios.append(f"bookings/s with 2 {how}: {double / single:.2f}×")
+    print("\nratios (2 ÷ 1):\n  " + "\n  ".join(ratios))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The production profile as one command starts it — PostgreSQL, Redis, nginx, two Rasa replicas,
+two gateways, two API workers, two action-server workers — under 50 residents booking at once,
+with one Rasa replica killed (SIGKILL) in the middle of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.tracker_store import mask_digits
+from tests.servers import Production, production_profile
+
+pytestmark = pytest.mark.slow
+
+RESIDENTS = 50
+BUSY = "Hệ thống đang bận"
+GIVEN_NAMES = ("An", "Bình", "Chi", "Dũng", "Hoa", "Khánh", "Lan", "Minh", "Nga", "Phúc")
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
+    with production_profile(tmp_path_factory.mktemp("production")) as running:
+        yield running
+
+
+def resident_script(index: int) -> list[str]:
+    """What resident `index` types to book: consent, for themself, name, birth date, CCCD (whose
+    digits agree with the birth year), phone, commune; then the first session offered, then yes."""
+    year = 1940 + index % 40
+    name = f"Nguyễn {GIVEN_NAMES[index % 10]} {GIVEN_NAMES[index // 10]}"
+    return ["dat lich kham", "dong y", "cho toi", name, f"0{index % 9 + 1}/03/{year}",
+            f"0010{year % 100:02d}{index:06d}", f"09{index:08d}", "huu lien"]
+
+
+class Resident:
+    def __init__(self, public: str, index: int) -> None:
+        self.public, self.index = public, index
+        self.session = f"load-resident-{index:03d}"
+        self.sent: list[str] = []
+        self.replies: list[str] = []
+
+    def say(self, client: httpx.Client, message: str) -> list[dict[str, Any]]:
+        self.sent.append(message)
+        response = client.post(f"{self.public}/chat/messages", json={"session_id": self.session, "text": message},
+                               timeout=120)
+        assert response.status_code == 200, (self.index, message, response.status_code, response.text[:200])
+        replies = list(response.json()["replies"])
+        self.replies.extend(r["text"] for r in replies)
+        return replies
+
+    def book(self) -> None:
+        with httpx.Client() as client:
+            replies: list[dict[str, Any]] = []
+            for message in resident_script(self.index):
+                replies = self.say(client, message)
+            offered = [b for r in replies for b in r["buttons"]]
+            assert offered, (self.index, self.replies[-3:])
+            self.say(client, offered[0]["payload"])
+            self.say(client, "/affirm")
+
+
+def test_fifty_residents_book_across_replicas_and_a_killed_replica_loses_nothing(profile: Production) -> None:
+    residents = [Resident(profile.public, index) for index in range(RESIDENTS)]
+    killed = threading.Event()
+    api = create_engine(profile.databases["api"])
+    web_bookings = "SELECT count(*), count(DISTINCT resident_id) FROM bookings WHERE channel = 'web'"
+    with api.connect() as db:
+        before = db.execute(text(web_bookings)).one()
+
+    def kill_one_replica_midway() -> None:
+        # Once a fifth of all messages went through, kill replica 1 the hard way (no clean shutdown).
+        total = RESIDENTS * (len(resident_script(0)) + 2)
+        while sum(len(r.sent) for r in residents) < total // 5:
+            time.sleep(0.1)
+        os.kill(profile.rasa_pid(profile.rasa_ports[0]), signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_one_replica_midway, daemon=True)
+    killer.start()
+    with ThreadPoolExecutor(max_workers=RESIDENTS) as pool:
+        failures = [f.exception() for f in [pool.submit(r.book) for r in residents]]
+    assert killed.is_set()
+    assert [f for f in failures if f is not None] == []
+
+    # Every conversation completed with a booking code; nobody was told "busy".
+    for resident in residents:
+        assert not any(BUSY in reply for reply in resident.replies), resident.index
+        assert "Mã" in resident.replies[-3] + resident.replies[-2] + resident.replies[-1], resident.replies[-3:]
+
+    with api.connect() as db:
+        after = db.execute(text(web_bookings)).one()
+        sessions = db.execute(text(
+            "SELECT s.id, s.capacity, s.booked, count(b.id) FILTER (WHERE b.status = 'confirmed') "
+            "FROM exam_sessions s LEFT JOIN bookings b ON b.session_id = s.id GROUP BY s.id")).all()
+    api.dispose()
+    # One booking each: none lost, none made twice.
+    assert (after[0] - before[0], after[1] - before[1]) == (RESIDENTS, RESIDENTS)
+    for session_id, capacity, booked, confirmed in sessions:
+        assert confirmed <= capacity and booked == confirmed, (session_id, capacity, booked, confirmed)
+
+    # Each conversation's messages reached Rasa once each, in the order typed (the stored copy has
+    # its digits masked).
+    conversations = create_engine(profile.databases["conversations"])
+    with conversations.connect() as db:
+        rows = db.execute(text("SELECT sender_id, data FROM events WHERE type_name = 'user' ORDER BY id")).all()
+    conversations.dispose()
+    said: dict[str, list[str]] = {}
+    for sender, data in rows:
+        said.setdefault(sender, []).append(json.loads(data)["text"])
+    for resident in residents:
+        assert said[f"web:{resident.session}"] == [mask_digits(m) for m in resident.sent], resident.index
+
+    # The supervisor started the killed replica again (it loads its model meanwhile).
+    log = Path(profile.output.log_path).read_text(errors="replace")
+    assert "rasa-1 đã dừng" in log and "khởi động lại" in log
