@@ -132,7 +132,8 @@ def chat_run(replicas: int, conversations: int, concurrency: int) -> dict[str, f
     print(f"  CPU per message: {total / len(timings) * 1000:.0f} ms (Rasa {used['rasa'] / len(timings) * 1000:.0f} ms)")
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
           f"message ({sizes['events']} events), {sizes['booking_bytes'] / max(sizes['bookings'], 1):.0f} bytes "
-          f"per booking with its resident, consents and indexes")
+          f"per booking with its resident, consents and indexes; "
+          f"{sizes['bot_messages'] / max(sizes['user_messages'], 1):.2f} bot messages per resident message")
     return {"rate": rate, "p95": percentile(timings, 0.95)}
 
 
@@ -142,9 +143,9 @@ def storage(databases: dict[str, str]) -> dict[str, int]:
 
     conversations, api = create_engine(databases["conversations"]), create_engine(databases["api"])
     with conversations.connect() as db:
-        events, users, event_bytes = db.execute(text(
-            "SELECT count(*), count(*) FILTER (WHERE type_name = 'user'), pg_total_relation_size('events') "
-            "FROM events")).one()
+        events, users, bots, event_bytes = db.execute(text(
+            "SELECT count(*), count(*) FILTER (WHERE type_name = 'user'), count(*) FILTER (WHERE type_name = 'bot'), "
+            "pg_total_relation_size('events') FROM events")).one()
     with api.connect() as db:
         bookings = db.execute(text("SELECT count(*) FROM bookings")).scalar_one()
         booking_bytes = db.execute(text(
@@ -152,7 +153,8 @@ def storage(databases: dict[str, str]) -> dict[str, int]:
             "FROM unnest(ARRAY['bookings', 'residents', 'consents']) AS c")).scalar_one()
     conversations.dispose()
     api.dispose()
-    return {"events": events, "user_messages": users, "event_bytes": event_bytes, "bookings": bookings,
+    return {"events": events, "user_messages": users, "bot_messages": bots, "event_bytes": event_bytes,
+            "bookings": bookings,
             "booking_bytes": int(booking_bytes or 0)}
 
 

@@ -245,3 +245,15 @@ def test_two_gateways_refresh_the_zalo_token_once(gateway_db: str, redis_url: st
 
         asyncio.run(scenario())
         assert oa.refreshes == ["refresh-1"]
+
+
+def test_without_redis_the_web_chat_says_busy_and_the_gateway_is_not_ready(tmp_path: Path) -> None:
+    rasa = SlowRasa()
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'g.db'}",
+                               gateway_redis_url="redis://127.0.0.1:9/0", rasa_retry_s=0.0)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as gateway:
+        reply = gateway.post("/chat/messages", json={"session_id": "web-session-9", "text": "alo"})
+        assert reply.status_code == 200 and "bận" in reply.json()["replies"][0]["text"]
+        ready = gateway.get("/ready")
+        assert ready.status_code == 503 and ready.json() == {"status": "redis unavailable"}
+    assert rasa.seen == []  # nothing reached Rasa out of turn

@@ -146,12 +146,14 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        """Ready when its own database answers and Rasa is reachable (a replica behind nginx is taken out
-        of rotation otherwise)."""
+        """Ready when its own database, Redis (several processes) and Rasa answer (a replica behind
+        nginx is taken out of rotation otherwise)."""
         try:
             store.depths()
         except Exception:  # noqa: BLE001 - any database failure means "not ready"
             return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if not await coordination.alive():
+            return JSONResponse({"status": "redis unavailable"}, status_code=503)
         if not await rasa.alive():
             return JSONResponse({"status": "rasa unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})

@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from bot.gateway.coordination import Coordination, LocalCoordination
+from bot.gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from bot.gateway.events import EventReporter
 from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
 from bot.gateway.rasa import RasaClient, RasaUnavailable
@@ -49,8 +49,12 @@ class Conversations:
 
     async def answer(self, message: Incoming) -> list[Outgoing]:
         """The bot's replies to one message of the web chat, in this chat's turn."""
-        async with self.coordination.lock(f"chat:{message.sender}"):
-            return await self._ask(message, uuid.uuid4().hex)
+        try:
+            async with self.coordination.lock(f"chat:{message.sender}"):
+                return await self._ask(message, uuid.uuid4().hex)
+        except CoordinationUnavailable as error:
+            log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
+            return [Outgoing(text=say(BUSY_TEXT, message.language))]
 
     async def _ask(self, message: Incoming, message_id: str) -> list[Outgoing]:
         referral, started = self.store.chat_referral(message.sender, message.referral_code)

@@ -23,11 +23,16 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 # A lock's holder renews it every third of this; a dead holder's lock frees itself after it.
 LOCK_TTL_S = 15.0
 # How often a waiter asks again for a Redis lock held by another process.
 LOCK_POLL_S = 0.02
+
+
+class CoordinationUnavailable(Exception):
+    """Redis could not be reached: a chat's turn cannot be granted safely."""
 
 
 class Coordination(Protocol):
@@ -39,6 +44,9 @@ class Coordination(Protocol):
 
     async def take_turn(self, name: str, interval_s: float) -> bool:
         """True (and the turn is taken) when `interval_s` has passed since the last turn of `name`."""
+
+    async def alive(self) -> bool:
+        """Whether the shared store answers (readiness)."""
 
     async def close(self) -> None: ...
 
@@ -79,6 +87,9 @@ class LocalCoordination:
         self._next[name] = moment + interval_s
         if len(self._next) > 10_000:  # forget chats whose interval has long passed
             self._next = {k: v for k, v in self._next.items() if v > moment}
+        return True
+
+    async def alive(self) -> bool:
         return True
 
     async def close(self) -> None:
@@ -122,7 +133,7 @@ class RedisCoordination:
     @contextlib.asynccontextmanager
     async def lock(self, name: str, *, wait: bool = True) -> AsyncIterator[bool]:
         key, token = f"{self.prefix}lock:{name}", uuid.uuid4().hex
-        while not await self.redis.set(key, token, nx=True, px=self.ttl_ms):
+        while not await self._try(key, token):
             if not wait:
                 yield False
                 return
@@ -135,6 +146,18 @@ class RedisCoordination:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
             await self._release(keys=[key], args=[token])
+
+    async def _try(self, key: str, token: str) -> bool:
+        try:
+            return bool(await self.redis.set(key, token, nx=True, px=self.ttl_ms))
+        except RedisError as error:
+            raise CoordinationUnavailable(type(error).__name__) from error
+
+    async def alive(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except RedisError:
+            return False
 
     async def _keep(self, key: str, token: str) -> None:
         while True:
