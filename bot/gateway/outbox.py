@@ -63,13 +63,14 @@ class Outbox:
     async def flush(self) -> int:
         """Send every message that is due now (respecting the limits); returns how many were tried."""
         tried = 0
-        for item in self.store.due():
-            chat = f"{item.channel}:{item.chat_id}"
-            if item.channel not in self.senders:
+        for listed in self.store.due():
+            chat = f"{listed.channel}:{listed.chat_id}"
+            if listed.channel not in self.senders:
                 continue
             async with self.coordination.lock(f"send:{chat}", wait=False) as mine:
                 # Another process may be sending this chat's message, or may just have sent it.
-                if not mine or not self.store.still_pending(item.id):
+                item = self.store.still_due(listed.id) if mine else None
+                if item is None:
                     continue
                 if not await self.coordination.take_turn(chat, self.per_chat_interval):
                     continue  # this chat's next message waits for the next round; others go on

@@ -183,11 +183,14 @@ class Store:
     def open(self, sealed: str) -> dict[str, Any]:
         return dict(json.loads(self.cipher.decrypt(sealed.encode())))
 
-    def still_pending(self, item_id: int) -> bool:
-        """Whether a send is still waiting: another process may have sent it since `due()` listed it."""
+    def still_due(self, item_id: int) -> OutboxItem | None:
+        """The send as it is now, if it is still due: since `due()` listed it another process may have
+        sent it, or tried and put it off."""
         with self.session() as session:
-            return session.scalar(select(OutboxItem.id).where(OutboxItem.id == item_id,
-                                                               OutboxItem.failed.is_(False))) is not None
+            item = session.get(OutboxItem, item_id)
+            if item is None or item.failed or _aware(item.next_attempt_at) > now():
+                return None
+            return item
 
     def sent(self, item_id: int) -> None:
         with self.session() as session:
