@@ -57,14 +57,14 @@ def setting(name: str, default: str, config: dict[str, str] | None = None) -> st
     return os.environ.get(name) or (config or {}).get(name) or default
 
 
-def rasa_token() -> str:
-    return os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
+# Rasa's HTTP API shows whole conversations: it listens on this machine only and wants a token
+# (RASA_TOKEN, or a random one per run, the same for every replica); residents reach Rasa through
+# the gateway's channel.
+RASA_TOKEN = os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
 
 
 def rasa_command(port: int, endpoints: str) -> list[str]:
-    # Rasa's HTTP API shows whole conversations: it listens on this machine only and wants a token
-    # (RASA_TOKEN, or a random one per run); residents reach Rasa through the gateway's channel.
-    return [RASA, "run", "--enable-api", "--auth-token", rasa_token(), "--interface", "127.0.0.1",
+    return [RASA, "run", "--enable-api", "--auth-token", RASA_TOKEN, "--interface", "127.0.0.1",
             "--model", str(MODEL), "--port", str(port), "--endpoints", endpoints,
             "--credentials", "bot/credentials.yml"]
 
