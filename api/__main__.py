@@ -1,5 +1,5 @@
-"""Command line: python -m api migrate | seed-content | seed-demo | create-staff | create-api-key | purge |
-rotate-keys | scheduler | serve | make-migration."""
+"""Command line: python -m api migrate | seed-content | seed-demo | create-staff | create-api-key |
+create-service-credential | revoke-service-credential | purge | rotate-keys | scheduler | serve | make-migration."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     clips = seed_placeholder_clips(db, get_settings())
     if clips:
         print(f"Thêm {clips} bản ghi âm MẪU (giọng máy, cần thay bằng bản ghi thật của người nói tiếng dân tộc).")
-    credentials = ensure_demo_admin(db)
+    credentials = ensure_demo_admin(db, get_settings().database_url)
     if credentials:
         print(f"Tài khoản quản trị demo: xem {credentials}")
     return 0
@@ -90,6 +90,25 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_service_credential(args: argparse.Namespace) -> int:
+    from api.security.credentials import create
+
+    with _database().write() as session:
+        secret = create(session, name=args.name, replace=args.replace)
+    # Alone on stdout, so scripts can capture it; only its hash is stored.
+    print(secret)
+    return 0
+
+
+def cmd_revoke_service_credential(args: argparse.Namespace) -> int:
+    from api.security.credentials import revoke
+
+    with _database().write() as session:
+        count = revoke(session, name=args.name)
+    print(f"Đã thu hồi {count} khóa dịch vụ tên {args.name}.")
+    return 0 if count else 2
+
+
 def cmd_purge(_args: argparse.Namespace) -> int:
     from api.privacy.service import purge
 
@@ -97,6 +116,10 @@ def cmd_purge(_args: argparse.Namespace) -> int:
     with _database().write() as session:
         purged = purge(session, settings)
     print(f"Đã xóa dữ liệu quá hạn lưu trữ ({settings.personal_data_retention_days} ngày): {purged}")
+    from api.audio.speech import purge_speech
+
+    speech = purge_speech(settings.audio_dir, older_than_s=settings.speech_cache_days * 86400)
+    print(f"Đã xóa {speech} tệp giọng đọc tự động không dùng quá {settings.speech_cache_days} ngày.")
     return 0
 
 
@@ -139,6 +162,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "api.main:create_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, log_level=args.log_level, access_log=args.access_log,
         log_config=uvicorn_log_config() or uvicorn.config.LOGGING_CONFIG,
+        # uvicorn believes X-Forwarded-* only from the proxies the API itself trusts.
+        forwarded_allow_ips=get_settings().trusted_proxies,
     )
     return 0
 
@@ -183,6 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     api_key = sub.add_parser("create-api-key", help="create a key for the health information system")
     api_key.add_argument("--name", required=True)
     api_key.set_defaults(func=cmd_create_api_key)
+
+    credential = sub.add_parser("create-service-credential",
+                                help="print a credential for our action server (or an outside check acting as it)")
+    credential.add_argument("--name", required=True)
+    credential.add_argument("--replace", action="store_true", help="revoke earlier credentials of this name")
+    credential.set_defaults(func=cmd_create_service_credential)
+    revoke = sub.add_parser("revoke-service-credential", help="revoke every credential of a name")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(func=cmd_revoke_service_credential)
 
     sub.add_parser("purge", help="erase personal data past its retention period (run daily)").set_defaults(
         func=cmd_purge)

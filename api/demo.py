@@ -9,18 +9,22 @@ encrypted like any other; none is written in this file.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 import secrets
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.bookings import codes
 from api.bookings.models import Booking
+from api.bookings.service import phone_hash
 from api.communes.models import Commune, Province, Site
 from api.core.clock import local_today, local_tz
-from api.core.config import VAR_DIR, get_settings
+from api.core.config import VAR_DIR, Settings, get_settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.text import compact, search_key
@@ -177,11 +181,19 @@ def _demo_resident(crypto: Crypto, commune_id: int, rng: random.Random) -> Resid
     return Resident(
         cccd_hash=crypto.lookup_hash(cccd), cccd_enc=crypto.encrypt(cccd),
         birth_date_enc=crypto.encrypt(birth.isoformat()), birth_year=birth.year,
-        full_name=name, phone_enc=crypto.encrypt(phone), commune_id=commune_id,
+        full_name=name, phone_enc=crypto.encrypt(phone), phone_hash=phone_hash(crypto, phone), commune_id=commune_id,
     )
 
 
-def ensure_demo_admin(db: Database) -> str | None:
+def demo_admin_file(database_url: str) -> Path:
+    """var/demo-admin.txt for the embedded database; another database gets a file of its own, so a
+    run against a throw-away database never overwrites the demo's password."""
+    if database_url == Settings.model_fields["database_url"].default:
+        return VAR_DIR / "demo-admin.txt"
+    return VAR_DIR / f"demo-admin-{hashlib.sha256(database_url.encode()).hexdigest()[:10]}.txt"
+
+
+def ensure_demo_admin(db: Database, database_url: str) -> str | None:
     """Create a first admin for the demo with a random password kept in var/ (mode 600)."""
     with db.write() as session:
         if session.scalar(select(StaffUser.id).where(StaffUser.role == "admin")) is not None:
@@ -189,8 +201,9 @@ def ensure_demo_admin(db: Database) -> str | None:
         password = secrets.token_urlsafe(12)
         session.add(StaffUser(username="admin", password_hash=hash_password(password), role="admin",
                               full_name="Quản trị (demo)"))
-    path = VAR_DIR / "demo-admin.txt"
+    path = demo_admin_file(database_url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"username: admin\npassword: {password}\n")
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"username: admin\npassword: {password}\n")
     return str(path)

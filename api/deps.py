@@ -7,18 +7,22 @@ pool, which would cost a thread hop on every request of the hot paths.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from api.core.clientaddr import real_client_address
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.errors import Forbidden, NotAuthenticated
+from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
-from api.staff.security import read_token
+from api.staff.security import TokenClaims, read_token
+from api.staff.service import user_of_token
 
 
 async def get_database(request: Request) -> Database:
@@ -48,22 +52,49 @@ def read_session(database: DatabaseDep) -> Iterator[Session]:
 
 ReadSession = Annotated[Session, Depends(read_session)]
 
+
+async def client_address(request: Request) -> str:
+    """The address limits count against: the peer, or what a trusted proxy says the client's is
+    (a client's own X-Forwarded-For is ignored)."""
+    settings: Settings = request.app.state.settings
+    return real_client_address(request.client.host if request.client else None,
+                               request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def current_staff(
+@dataclass(frozen=True)
+class StaffSession:
+    user: StaffUser
+    claims: TokenClaims
+
+
+def staff_session(
     database: DatabaseDep, crypto: CryptoDep, token: Annotated[str | None, Depends(_bearer)]
-) -> StaffUser:
+) -> StaffSession:
+    """A token we signed, unexpired, of an active account, not logged out, issued since the last
+    password change."""
     if not token:
         raise NotAuthenticated()
-    user_id = read_token(key=crypto.token_key, token=token)
-    if user_id is None:
+    claims = read_token(key=crypto.token_key, token=token)
+    if claims is None:
         raise NotAuthenticated("Phiên đăng nhập đã hết hạn hoặc không hợp lệ. Xin đăng nhập lại.")
     with database.read() as session:
-        user = session.get(StaffUser, user_id)
-    if user is None or not user.active:
-        raise NotAuthenticated("Tài khoản không còn hoạt động.")
-    return user
+        user = user_of_token(session, claims)
+    return StaffSession(user, claims)
+
+
+CurrentSession = Annotated[StaffSession, Depends(staff_session)]
+
+
+async def current_staff(found: CurrentSession) -> StaffUser:
+    # A station account without a commune would otherwise see every commune: it sees none.
+    if found.user.role == "station" and found.user.commune_id is None:
+        raise StationWithoutCommune()
+    return found.user
 
 
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]

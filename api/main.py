@@ -28,6 +28,8 @@ from api.records.router import router as records_router
 from api.reminders.router import router as reminders_router
 from api.reports.depths import queue_depths
 from api.reports.router import router as reports_router
+from api.security.credentials import CredentialCache
+from api.security.router import router as alerts_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
 from api.studio import router as studio
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.crypto = Crypto.from_settings(settings)
     app.state.faq_index = FaqIndexCache()
     app.state.speech = SpeechEngine(settings)
+    app.state.credentials = CredentialCache()
     handlers.install(app)
     logs.install()
     app.add_middleware(RequestMetrics, service="api")
@@ -85,7 +88,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
-               reminders_router)
+               reminders_router, alerts_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)

@@ -9,11 +9,12 @@ from api.content.models import BotMessage, ContentRevision
 from api.core.db import Base
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.outreach.models import ReferralCount, ReferralLink
-from api.privacy.models import Consent, Throttle
+from api.privacy.models import Consent
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.reminders.models import ReminderLog, ReminderSubscription
 from api.reports.models import ScamReport, UsageCount
 from api.residents.models import Resident
+from api.security.models import SecurityAlert, ServiceCredential, Throttle
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 
@@ -22,5 +23,5 @@ __all__ = [
     "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession", "FaqAnswer", "FaqEntry",
     "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord",
     "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "Throttle",
-    "Province", "Resident", "ScamReport", "Site", "StaffUser", "UsageCount",
+    "Province", "Resident", "ScamReport", "SecurityAlert", "ServiceCredential", "Site", "StaffUser", "UsageCount",
 ]

@@ -6,6 +6,11 @@ then sends bookings from N concurrent keep-alive clients (a minimal asyncio HTTP
 so the load generator costs little CPU on this 2-core machine). Prints bookings/s,
 p50/p95/p99 latency, status counts, 5xx count and how many sessions were overbooked.
 
+Each booking comes as our action server sends it: a service credential and a chat identity the
+gateway signed, one chat and one address per resident (signed before the run, so the load
+generator does not pay for it); the checks behind them (credential, signature, per-chat and
+per-address quotas, identity gate, phone rule, burst count) are part of what is measured.
+
     .venv/bin/python bench/booking.py [--database sqlite|postgres] [--requests 6000]
                                       [--concurrency 16] [--workers 1] [--behind-nginx]
 
@@ -36,6 +41,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from api.bookings.models import Booking  # noqa: E402
 from api.communes.models import Commune, Province, Site  # noqa: E402
+from api.core.chat_identity import HEADER, chat_identity_key, sign  # noqa: E402
 from api.core.config import Settings  # noqa: E402
 from api.core.db import Database  # noqa: E402
 from api.sessions.models import ExamSession  # noqa: E402
@@ -83,6 +89,12 @@ def booking_body(index: int, session_id: int, commune_id: int) -> bytes:
     }).encode()
 
 
+def origin_headers(index: int, credential: str) -> str:
+    chat = sign(chat_identity_key(SECRET.encode()), channel="web", sender=f"bench-{index}",
+                address=f"198.18.{index // 250 % 250}.{index % 250}", now=time.time())
+    return f"Authorization: Bearer {credential}\r\n{HEADER}: {chat}\r\n"
+
+
 async def client_loop(port: int, jobs: asyncio.Queue[tuple[int, bytes]], results: list[tuple[int, float]]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -91,10 +103,11 @@ async def client_loop(port: int, jobs: asyncio.Queue[tuple[int, bytes]], results
                 index, body = jobs.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            head, body = body.split(b"\x00", 1)
             request = (
                 f"POST /api/v1/bookings HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                f"Idempotency-Key: bench-{index:08d}\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
+                f"Idempotency-Key: bench-{index:08d}\r\nContent-Length: {len(body)}\r\n"
+            ).encode() + head + b"\r\n\r\n" + body
             started = time.perf_counter()
             writer.write(request)
             status_line = await reader.readline()
@@ -166,7 +179,11 @@ def main() -> None:
         py = sys.executable
         subprocess.run([py, "-m", "api", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         session_ids, commune_id = seed(url, args.sessions, args.capacity)
-        bodies = [booking_body(i, session_ids[i % len(session_ids)], commune_id) for i in range(args.requests)]
+        credential = subprocess.run([py, "-m", "api", "create-service-credential", "--name", "bench"], env=env,
+                                    cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+        # Each job carries its extra header lines, a NUL, then the JSON body.
+        bodies = [origin_headers(i, credential).rstrip("\r\n").encode() + b"\x00"
+                  + booking_body(i, session_ids[i % len(session_ids)], commune_id) for i in range(args.requests)]
         serve = [py, "-m", "api", "serve", "--log-level", "warning", "--no-access-log"]
         if args.behind_nginx:
             ports = [args.port + 1 + i for i in range(args.workers)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -70,10 +71,34 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def make_settings(url: str, tmp_path: Path) -> Settings:
+# Functional tests book hundreds of made-up residents from one test chat; the security suite
+# (tests/security) builds its settings with the production limits instead.
+FUNCTIONAL_LIMITS: dict[str, Any] = {"bookings_per_chat": 100_000, "bookings_per_address": 100_000,
+                                     "bookings_per_credential": 100_000, "resident_writes_per_chat": 100_000,
+                                     "booking_burst_alert_per_minute": 100_000}
+
+
+def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
     # gTTS would need Google: tests that exercise it stub its HTTP and turn it on themselves.
-    return Settings(database_url=url, secret_key=TEST_SECRET, secret_key_file=tmp_path / "unused.key",
-                    audio_dir=tmp_path / "audio", tts_online=False)
+    values: dict[str, Any] = {"database_url": url, "secret_key": TEST_SECRET,
+                              "secret_key_file": tmp_path / "unused.key", "audio_dir": tmp_path / "audio",
+                              "tts_online": False, **FUNCTIONAL_LIMITS, **overrides}
+    return Settings(**values)
+
+
+def service_credential(database: Database, name: str = "tests") -> str:
+    from api.security.credentials import create
+
+    with database.write() as db:
+        return create(db, name=name)
+
+
+def chat_headers(channel: str = "web", sender: str = "test-chat", address: str = "") -> dict[str, str]:
+    """The header the gateway would have signed for this chat (tests share the master secret)."""
+    from api.core.chat_identity import HEADER, chat_identity_key, sign
+
+    key = chat_identity_key(TEST_SECRET.encode())
+    return {HEADER: sign(key, channel=channel, sender=sender, address=address, now=time.time())}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -106,7 +131,10 @@ def database(settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture
 def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database), raise_server_exceptions=False) as test_client:
+    """The API as our action server calls it: a service credential and one test chat, signed.
+    Staff requests pass their own Authorization header, which takes precedence."""
+    headers = {"Authorization": f"Bearer {service_credential(database)}", **chat_headers()}
+    with TestClient(create_app(settings, database), raise_server_exceptions=False, headers=headers) as test_client:
         yield test_client
 
 

@@ -21,6 +21,7 @@ from api.audio.speech import SpeechEngine
 from api.audit.models import AuditEntry
 from api.core.config import Settings
 from api.core.db import Database
+from tests.conftest import World
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make setup-system)")
 
@@ -112,7 +113,8 @@ def test_bad_uploads_are_refused_and_leave_nothing_behind(
     assert upload(client, editor, "khong_co_ma_nay", "hmn", good).json()["code"] == "audio_key_unknown"
     assert upload(client, editor, "utter_greet", "fr", good).status_code == 422
     assert upload(client, staff_token("cadre"), "utter_greet", "hmn", good).status_code == 403
-    assert upload(client, staff_token("station"), "utter_greet", "hmn", good).status_code == 403
+    station = staff_token("station", commune_id=World(client, staff_token("admin")).commune()["id"])
+    assert upload(client, station, "utter_greet", "hmn", good).status_code == 403
     with seeded.read() as db:
         assert db.scalar(select(func.count()).select_from(AudioClip)) == 0
     assert not settings.audio_dir.exists() or list(settings.audio_dir.iterdir()) == []

@@ -7,11 +7,14 @@ from fastapi.testclient import TestClient
 
 from api.core.db import Database
 from api.staff.service import create_staff
+from tests.conftest import World
 
 
-def test_login_and_me(client: TestClient, database: Database) -> None:
+def test_login_and_me(client: TestClient, database: Database, world: World) -> None:
+    commune = world.commune()
     with database.write() as db:
-        create_staff(db=db, actor=None, username="mai.tram", password="mat-khau-an-toan", role="station")
+        create_staff(db=db, actor=None, username="mai.tram", password="mat-khau-an-toan", role="station",
+                     commune_id=commune["id"])
     bad = client.post("/api/v1/auth/token", data={"username": "mai.tram", "password": "sai"})
     assert bad.status_code == 401 and bad.json()["code"] == "invalid_credentials"
     nobody = client.post("/api/v1/auth/token", data={"username": "khong-co", "password": "sai-mat-khau"})

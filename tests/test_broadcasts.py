@@ -70,9 +70,9 @@ def commune(world: World) -> dict[str, Any]:
     return world.commune()
 
 
-def staff(database: Database, role: str = "station") -> StaffUser:
+def staff(database: Database, commune_id: int, role: str = "station") -> StaffUser:
     with database.write() as db:
-        user = StaffUser(username=f"{role}-bc", password_hash="x", role=role)
+        user = StaffUser(username=f"{role}-bc", password_hash="x", role=role, commune_id=commune_id)
         db.add(user)
         db.flush()
         return user
@@ -82,7 +82,7 @@ def test_ten_thousand_subscribers_paced_and_resumed_after_a_crash_without_double
         commune: dict[str, Any], database: Database, settings: Settings) -> None:
     crypto = Crypto.from_settings(settings)
     subscribers(database, crypto, commune["id"], 10_000)
-    actor = staff(database)
+    actor = staff(database, commune["id"])
     with database.write() as db:
         draft = broadcasts.create(db=db, actor=actor, commune_id=commune["id"],
                                   text="Đội khám lưu động đến thôn Nà Pàn sáng thứ Bảy. Khám miễn phí.")
@@ -121,7 +121,7 @@ def test_opt_outs_and_withdrawn_consent_are_honoured(
         commune: dict[str, Any], database: Database, settings: Settings) -> None:
     crypto = Crypto.from_settings(settings)
     subscribers(database, crypto, commune["id"], 5)
-    actor = staff(database)
+    actor = staff(database, commune["id"])
     with database.write() as db:
         first_hash = db.scalar(select(Resident.cccd_hash).order_by(Resident.id))
         db.execute(update(Consent).where(Consent.subject_hash == first_hash).values(withdrawn_at=utcnow()))
@@ -175,7 +175,7 @@ def test_listeners_in_a_minority_language_also_hear_it_read_in_vietnamese(
         commune: dict[str, Any], database: Database, settings: Settings) -> None:
     crypto = Crypto.from_settings(settings)
     subscribers(database, crypto, commune["id"], 2)
-    actor = staff(database)
+    actor = staff(database, commune["id"])
     with database.write() as db:
         first = db.scalar(select(AnnouncementSubscription.id).order_by(AnnouncementSubscription.id))
         db.execute(update(AnnouncementSubscription).where(AnnouncementSubscription.id == first)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.audit.models import AuditEntry
 from api.core.clock import local_today
 from api.core.db import Database
+from tests.conftest import World
 
 Headers = dict[str, str]
 
@@ -53,9 +54,11 @@ def test_an_answer_changes_only_after_another_editor_publishes_it(
     old = search(client, "ksk co mat tien k")[0]["answer"]
     new_text = "Khám sức khỏe định kỳ theo Chỉ thị 17 hoàn toàn miễn phí (nội dung mới)."
     payload = faq_payload(client, "free_of_charge", answers={"vi": new_text, "tyz": "Khám bấu mất chèn."})
+    commune_id = World(client, staff_token("admin")).commune()["id"]
     for role in ("cadre", "station"):
         refused = client.post("/api/v1/content/revisions", json={"kind": "faq", "key": "free_of_charge",
-                                                                  "payload": payload}, headers=staff_token(role))
+                                                                  "payload": payload},
+                              headers=staff_token(role, commune_id=commune_id))
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     revision = draft(client, author, "faq", "free_of_charge", payload)
     assert revision["status"] == "draft"

@@ -49,11 +49,14 @@ def test_cli_migrate_seed_and_create_staff(tmp_path: Path) -> None:
     assert first.returncode == 0 and "MẪU" in first.stdout
     assert run_cli(env, "seed-demo").stdout.count("đã có sẵn") == 1
 
+    no_commune = run_cli(env, "create-staff", "--username", "tram.x", "--password", "mat-khau-123",
+                         "--role", "station")
+    assert no_commune.returncode == 2 and "xã/phường" in no_commune.stderr
     created = run_cli(env, "create-staff", "--username", "tram.huulien", "--password", "mat-khau-123",
-                      "--role", "station")
+                      "--role", "station", "--commune-id", "1")
     assert created.returncode == 0, created.stderr
     duplicate = run_cli(env, "create-staff", "--username", "tram.huulien", "--password", "mat-khau-123",
-                        "--role", "station")
+                        "--role", "station", "--commune-id", "1")
     assert duplicate.returncode == 2 and "đã có người dùng" in duplicate.stderr
     weak = run_cli(env, "create-staff", "--username", "x.y", "--password", "ngan", "--role", "admin")
     assert weak.returncode == 2

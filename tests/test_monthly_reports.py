@@ -30,14 +30,15 @@ def number(value: object) -> object:
 @pytest.fixture
 def month(client: TestClient, world: World, staff_token: Any) -> dict[str, Any]:
     """Hữu Liên: 3 appointments (1 examined, 1 did not come, 1 to come); Thiện Tân: 1, examined."""
-    station = staff_token("station")
     cadre = staff_token("cadre")
     links = {}
     places = {}
+    stations = {}
     for name in ("Hữu Liên", "Thiện Tân"):
         commune = world.commune(name)
         site = world.site(commune["id"])
         places[name] = {"commune": commune, "session": world.session(site["id"], capacity=10, days=3)}
+        stations[name] = staff_token("station", commune_id=commune["id"])
         links[name] = client.post("/api/v1/referrals", headers=cadre, json={
             "organisation": "phu_nu", "commune_id": commune["id"]}).json()["code"]
     plan = [("Hữu Liên", 1950, "zalo", True, "attended"), ("Hữu Liên", 1990, "web", False, "no_show"),
@@ -51,7 +52,7 @@ def month(client: TestClient, world: World, staff_token: Any) -> dict[str, Any]:
         assert booking.status_code == 201, booking.text
         if outcome:
             client.post(f"/api/v1/bookings/{booking.json()['code']}/attendance",
-                        json={"attended": outcome == "attended"}, headers=station)
+                        json={"attended": outcome == "attended"}, headers=stations[name])
     starts = datetime.fromisoformat(places["Hữu Liên"]["session"]["starts_at"])
     return {"month": f"{starts:%Y-%m}", "places": places}
 

@@ -92,7 +92,8 @@ def test_who_may_create_and_see_links(client: TestClient, world: World, place: d
 
 def test_the_funnel_counts_a_scripted_scenario_exactly_and_names_nobody(
         client: TestClient, gateway: TestClient, place: dict[str, Any], staff_token: Any) -> None:
-    cadre, admin, station = staff_token("cadre"), staff_token("admin"), staff_token("station")
+    cadre, admin = staff_token("cadre"), staff_token("admin")
+    station = staff_token("station", commune_id=place["commune"]["id"])
     link = create(client, cadre, place["commune"]["id"]).json()
     code = link["code"]
     other = create(client, staff_token("cadre"), place["commune"]["id"], "thanh_nien").json()

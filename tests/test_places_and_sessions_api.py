@@ -34,10 +34,11 @@ def test_commune_search_ranks_exact_before_partial(client: TestClient, world: Wo
     assert client.get("/api/v1/communes", params={"q": "zzz"}).json()["items"] == []
 
 
-def test_creating_places_needs_the_right_role(client: TestClient, staff_token: Any) -> None:
+def test_creating_places_needs_the_right_role(client: TestClient, world: World, staff_token: Any) -> None:
     body = {"province_code": "20", "province_name": "Lạng Sơn", "code": "X1", "name": "Mẫu Sơn"}
     assert client.post("/api/v1/communes", json=body).status_code == 401
-    denied = client.post("/api/v1/communes", json=body, headers=staff_token("station"))
+    station = staff_token("station", commune_id=world.commune()["id"])
+    denied = client.post("/api/v1/communes", json=body, headers=station)
     assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
     admin = staff_token("admin")
     assert client.post("/api/v1/communes", json=body, headers=admin).status_code == 201
@@ -136,7 +137,7 @@ def test_roster_masks_personal_data(client: TestClient, world: World, staff_toke
         client.post("/api/v1/bookings", json={"session_id": session["id"], "resident": r})
     url = f"/api/v1/sessions/{session['id']}/bookings"
     assert client.get(url, headers=staff_token("cadre")).status_code == 403
-    roster = client.get(url, headers=staff_token("station"))
+    roster = client.get(url, headers=staff_token("station", commune_id=commune["id"]))
     assert roster.status_code == 200
     entries = roster.json()["items"]
     assert [e["status"] for e in entries] == ["confirmed", "waitlisted"]

@@ -16,7 +16,7 @@ from api.bookings.models import Booking
 from api.communes.models import Commune, Province, Site
 from api.core.db import Database
 from api.sessions.models import ExamSession
-from tests.conftest import future, person
+from tests.conftest import future, person, service_credential
 from tests.servers import running_api
 
 pytestmark = pytest.mark.slow
@@ -38,11 +38,12 @@ def make_session(database: Database, capacity: int) -> tuple[int, int]:
         return exam.id, commune.id
 
 
-def fire(base: str, bodies: list[dict[str, Any]], keys: list[str | None]) -> list[httpx.Response]:
+def fire(base: str, bodies: list[dict[str, Any]], keys: list[str | None], auth: dict[str, str]
+         ) -> list[httpx.Response]:
     barrier = threading.Barrier(len(bodies))
 
     def one(index: int) -> httpx.Response:
-        headers = {"Idempotency-Key": keys[index]} if keys[index] else {}
+        headers = {**auth, "Idempotency-Key": keys[index]} if keys[index] else dict(auth)
         with httpx.Client(base_url=base, timeout=60) as client:
             barrier.wait()
             return client.post("/api/v1/bookings", json=bodies[index], headers=headers)
@@ -53,10 +54,11 @@ def fire(base: str, bodies: list[dict[str, Any]], keys: list[str | None]) -> lis
 
 def test_parallel_bookings_never_overbook(db_url: str, database: Database) -> None:
     session_id, commune_id = make_session(database, SEATS)
+    auth = {"Authorization": f"Bearer {service_credential(database)}"}
     # No migration is needed for the copy: the server's own `migrate` finds it current.
     with running_api(db_url, workers=2) as base:
         bodies = [{"session_id": session_id, "resident": person(commune_id)} for _ in range(REQUESTS)]
-        responses = fire(base, bodies, [None] * REQUESTS)
+        responses = fire(base, bodies, [None] * REQUESTS, auth)
         statuses = Counter(r.status_code for r in responses)
         assert statuses == {201: REQUESTS}, [r.text for r in responses if r.status_code != 201][:3]
         outcome = Counter(r.json()["status"] for r in responses)
@@ -68,13 +70,16 @@ def test_parallel_bookings_never_overbook(db_url: str, database: Database) -> No
         assert (session["booked"], session["waitlisted"], session["available"]) == (SEATS, REQUESTS - SEATS, 0)
 
         # Cancel 20 confirmed seats in parallel: exactly the first 20 waiting people move up.
-        confirmed = [r.json()["code"] for r in responses if r.json()["status"] == "confirmed"][:20]
+        confirmed = [(r.json()["code"], body["resident"]["phone"]) for r, body in zip(responses, bodies, strict=True)
+                     if r.json()["status"] == "confirmed"][:20]
         barrier = threading.Barrier(len(confirmed))
 
-        def cancel(code: str) -> int:
+        def cancel(booking: tuple[str, str]) -> int:
+            code, phone = booking
             with httpx.Client(base_url=base, timeout=60) as client:
                 barrier.wait()
-                return client.post(f"/api/v1/bookings/{code}/cancel").status_code
+                return client.post(f"/api/v1/bookings/{code}/cancel",
+                                   headers={**auth, "X-Booking-Verifier": phone[-3:]}).status_code
 
         with ThreadPoolExecutor(max_workers=len(confirmed)) as pool:
             assert set(pool.map(cancel, confirmed)) == {200}
@@ -97,12 +102,13 @@ def test_parallel_bookings_never_overbook(db_url: str, database: Database) -> No
 def test_parallel_replays_of_one_key_make_one_booking(db_url: str, database: Database) -> None:
     session_id, commune_id = make_session(database, 5)
     body = {"session_id": session_id, "resident": person(commune_id)}
+    auth = {"Authorization": f"Bearer {service_credential(database)}"}
     with running_api(db_url, workers=2) as base:
-        responses = fire(base, [body] * 30, ["same-key-for-all-30"] * 30)
+        responses = fire(base, [body] * 30, ["same-key-for-all-30"] * 30, auth)
         # A different person re-using the key must not get the first person's booking.
         stranger = httpx.post(f"{base}/api/v1/bookings", json={"session_id": session_id,
                                                                 "resident": person(commune_id)},
-                              headers={"Idempotency-Key": "same-key-for-all-30"})
+                              headers={**auth, "Idempotency-Key": "same-key-for-all-30"})
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["code"] for r in responses}) == 1
     assert stranger.status_code == 422

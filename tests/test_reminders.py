@@ -20,14 +20,23 @@ from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.notify import Delivery, GatewayNotifier
+from api.main import create_app
 from api.privacy.models import Consent
 from api.reminders.dispatch import dispatch_due, window
 from api.reminders.models import ReminderLog
-from tests.conftest import TEST_SECRET, World, person
+from tests.conftest import TEST_SECRET, World, chat_headers, person, service_credential
 from tests.fake_zalo import signed_event
 from tests.servers import wait_for
 
 TELEGRAM_CHAT = "4242"
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    """The resident books and answers in their Telegram chat (signed by the gateway)."""
+    headers = {"Authorization": f"Bearer {service_credential(database)}", **chat_headers("telegram", TELEGRAM_CHAT)}
+    with TestClient(create_app(settings, database), raise_server_exceptions=False, headers=headers) as test_client:
+        yield test_client
 
 
 class FakeNotifier:
@@ -160,13 +169,17 @@ def test_rescheduled_appointments_get_reminders_for_the_new_time_and_followups_a
 def test_subscribing_needs_a_real_booking_and_a_channel_that_can_write_first(
         client: TestClient, booked: dict[str, Any]) -> None:
     body = {"booking_code": booked["booking"]["code"], "channel": "web", "chat_id": "w123", "consent_notice": "2026-01"}
-    assert client.post("/api/v1/reminders/subscribe", json=body).json()["code"] == "channel_cannot_remind"
+    # The web chat itself asks (the signed chat must be the one subscribed), with the booking's factor.
+    web = {**chat_headers("web", "w123"), "X-Booking-Verifier": person(0, index=1)["phone"][-3:]}
+    assert client.post("/api/v1/reminders/subscribe", json=body, headers=web).json()["code"] == "channel_cannot_remind"
     body.update(channel="zalo", booking_code="KHONGCO1")
-    assert client.post("/api/v1/reminders/subscribe", json=body).json()["code"] == "booking_not_found"
+    assert client.post("/api/v1/reminders/subscribe", json=body, headers=chat_headers("zalo", "w123")
+                       ).json()["code"] == "booking_not_found"
     body.update(booking_code=booked["booking"]["code"], consent_notice="")
     assert client.post("/api/v1/reminders/subscribe", json=body).status_code == 422
     confirm = {"booking_code": booked["booking"]["code"], "channel": "telegram", "chat_id": "9999"}
-    assert client.post("/api/v1/reminders/confirm", json=confirm).json()["code"] == "booking_not_found"
+    assert client.post("/api/v1/reminders/confirm", json=confirm, headers=chat_headers("telegram", "9999")
+                       ).json()["code"] == "booking_not_found"
     confirm["chat_id"] = TELEGRAM_CHAT
     assert client.post("/api/v1/reminders/confirm", json=confirm).status_code == 204
 
@@ -220,9 +233,11 @@ def test_reminders_reach_telegram_and_zalo_through_the_gateway(
     site = world.site(commune["id"])
     for index, chat in ((7, zalo_user), (8, "8800999999")):
         session = world.session(site["id"], capacity=5, days=3)
-        booking = client.post("/api/v1/bookings", headers={"Idempotency-Key": f"zalo-booking-{index}"}, json={
-            "session_id": session["id"], "channel": "zalo", "resident": person(commune["id"], index=index)}).json()
-        assert client.post("/api/v1/reminders/subscribe", json={
+        zalo_chat = chat_headers("zalo", chat)
+        booking = client.post("/api/v1/bookings", headers={"Idempotency-Key": f"zalo-booking-{index}", **zalo_chat},
+                              json={"session_id": session["id"], "channel": "zalo",
+                                    "resident": person(commune["id"], index=index)}).json()
+        assert client.post("/api/v1/reminders/subscribe", headers=zalo_chat, json={
             "booking_code": booking["code"], "channel": "zalo", "chat_id": chat, "consent_notice": "2026-01"},
         ).status_code == 204, booking
     later = window("day_before", datetime.fromisoformat(session["starts_at"]))[0]

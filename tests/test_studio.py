@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from api.audit.models import AuditEntry
 from api.core.db import Database
-from tests.conftest import csrf_of
+from tests.conftest import World, csrf_of
 
 
 @pytest.fixture
@@ -33,9 +33,9 @@ def test_login_is_required_and_wrong_passwords_are_told_in_vietnamese(client: Te
     assert page.status_code == 401 and "Tên đăng nhập hoặc mật khẩu không đúng" in page.text
 
 
-def test_cadres_and_station_staff_cannot_edit_content(login: Any) -> None:
+def test_cadres_and_station_staff_cannot_edit_content(login: Any, world: World) -> None:
     for role in ("cadre", "station"):
-        browser = login(role)
+        browser = login(role, commune_id=world.commune()["id"] if role == "station" else None)
         for path in ("/studio/faq", "/studio/messages/utter_greet", "/studio/audio", "/studio/review"):
             page = browser.get(path)
             assert page.status_code == 403 and "không có quyền" in page.text, (role, path)

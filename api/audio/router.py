@@ -14,9 +14,11 @@ from api.content.router import audio_base
 from api.core.clock import local_today
 from api.core.counters import increment
 from api.core.types import IdInPath
-from api.deps import DatabaseDep, ReadSession, SettingsDep, require_roles
+from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq.schemas import LANGUAGES
 from api.reports.models import UsageCount
+from api.security import limits, quotas
+from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["audio"])
@@ -101,8 +103,12 @@ def audio_file(name: str, request: Request, settings: SettingsDep, database: Dat
 
 
 @router.post("/audio/speech", response_model=SpeechOut)
-async def synthesise(request: Request, body: SpeechIn, settings: SettingsDep,
+async def synthesise(request: Request, body: SpeechIn, origin: ResidentOrigin, database: DatabaseDep,
+                     crypto: CryptoDep, settings: SettingsDep,
                      engine: Annotated[SpeechEngine, Depends(speech_engine)]) -> SpeechOut:
+    """Vietnamese speech for a bot message (our action server only; counted per chat, files purged
+    when not played for `speech_cache_days`)."""
+    await run_in_threadpool(limits.spend, database, quotas.write_quotas(settings, crypto, origin, "speech", scale=5))
     speech = await run_in_threadpool(engine.speak, body.text)
     base = audio_base(request, settings.public_base_url)
     return SpeechOut(mp3_url=f"{base}/{speech.mp3_name}", ogg_url=f"{base}/{speech.ogg_name}", engine=speech.engine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -57,6 +58,9 @@ class SpeechEngine:
         mp3, ogg = self.directory / f"{stem}.mp3", self.directory / f"{stem}.ogg"
         with self._lock_for(stem):  # one synthesis per text even when many chats ask at once
             if mp3.exists() and ogg.exists():
+                # Marks the text as still in use: `purge_speech` removes what nobody asked for lately.
+                for path in (mp3, ogg):
+                    os.utime(path)
                 return Speech(mp3.name, ogg.name, "cache")
             if not self._slots.acquire(timeout=10):
                 raise SpeechUnavailable()
@@ -105,3 +109,18 @@ class SpeechEngine:
         result = subprocess.run([espeak, "-v", "vi", "-s", "140", "-w", str(path), "--stdin"],
                                 input=text.encode(), capture_output=True, timeout=60, check=False)
         return result.returncode == 0 and path.exists() and path.stat().st_size > 44
+
+
+def purge_speech(directory: Path, *, older_than_s: float, now: float | None = None) -> int:
+    """Delete synthesised speech not asked for in `older_than_s` seconds (recordings are never touched:
+    only `tts-` files are ours to recreate). Returns how many files went."""
+    cutoff = (now if now is not None else time.time()) - older_than_s
+    removed = 0
+    for path in directory.glob("tts-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # removed by a parallel purge
+            continue
+    return removed

@@ -9,13 +9,16 @@ from api.staff.models import StaffUser
 
 
 def record(
-    db: Session, *, actor: StaffUser | None, action: str, entity: str, entity_id: object, **detail: Any
+    db: Session, *, actor: StaffUser | None, action: str, entity: str, entity_id: object,
+    actor_label: str | None = None, **detail: Any,
 ) -> None:
-    """Add an audit entry to the caller's transaction: it is kept exactly when the change is."""
+    """Add an audit entry to the caller's transaction: it is kept exactly when the change is.
+
+    `actor_label` names an actor that is no account (a failed login is "anonymous", not "system")."""
     db.add(
         AuditEntry(
             actor_id=actor.id if actor else None,
-            actor=actor.username if actor else "system",
+            actor=actor_label or (actor.username if actor else "system"),
             action=action,
             entity=entity,
             entity_id=str(entity_id),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
@@ -34,6 +34,11 @@ class Booking(Base):
     status: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     referral_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Keyed hash of the chat that made the booking (gateway-signed): that chat may see and change
+    # it by code alone; anyone else needs a second factor.
+    chat_hash: Mapped[str | None] = mapped_column(String(64))
+    # Another booking names the same CCCD with another birth date: the station checks the card.
+    disputed: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

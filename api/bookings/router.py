@@ -5,36 +5,67 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.bookings import service
-from api.bookings.schemas import AttendanceIn, BookingCreate, BookingOut, OnBehalfCreate, RescheduleIn
+from api.audit.service import record as audit
+from api.bookings import access, codes, service
+from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.bookings.schemas import (
+    AttendanceIn,
+    BookingCreate,
+    BookingOut,
+    BulkCancelIn,
+    BulkCancelOut,
+    OnBehalfCreate,
+    RescheduleIn,
+)
+from api.communes.service import check_station_scope
 from api.core.clock import local_today
 from api.core.db import Database
+from api.core.errors import InvalidInput
 from api.core.metrics import BOOKINGS
-from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser, require_roles
+from api.core.types import IdInPath
+from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
+from api.privacy.identity import Limits
+from api.security import limits, quotas
+from api.security.origin import ResidentOrigin
+from api.sessions.models import ExamSession
+from api.sessions.service import SessionNotFound
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["bookings"])
 
 OutreachUser = Annotated[StaffUser, Depends(require_roles("admin", "cadre", "station"))]
+Verifier = Annotated[str | None, Header(alias=access.HEADER, max_length=20,
+                                        description="3 số cuối số điện thoại hoặc ngày sinh (YYYY-MM-DD)")]
 
 
 @router.post(
     "/bookings", response_model=BookingOut, status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "đã có lịch hẹn đang hoạt động"}},
+    responses={409: {"description": "đã có lịch hẹn đang hoạt động"}, 429: {"description": "quá nhiều lịch hẹn"}},
 )
 async def create_booking(
     body: BookingCreate,
+    origin: ResidentOrigin,
     database: DatabaseDep,
     crypto: CryptoDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    def make(db: Session, key: str | None, today: date) -> service.BookingResult:
-        return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today)
+    """A booking from a chat, made by our action server (service credential + gateway-signed chat)."""
+    guard = service.Guard(origin=origin, identity=Limits.from_settings(settings),
+                          burst_per_minute=settings.booking_burst_alert_per_minute)
+    key = service.check_idempotency_key(idempotency_key)
+    if key is None or not await _is_replay(database, key):
+        await database.run(lambda: limits.spend(database, quotas.booking_quotas(settings, crypto, origin),
+                                                service.TooManyBookings))
 
-    return await _book(database, idempotency_key, make)
+    def make(db: Session, key: str | None, today: date) -> service.BookingResult:
+        return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today, guard=guard)
+
+    return await _book(database, key, make)
 
 
 @router.post(
@@ -46,20 +77,33 @@ async def book_on_behalf(
     staff: OutreachUser,
     database: DatabaseDep,
     crypto: CryptoDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """A cadre or station worker books for an elderly person with that person's consent (in person, by
     phone or on paper), filed with the staff account and audited."""
+    key = service.check_idempotency_key(idempotency_key)
 
     def make(db: Session, key: str | None, today: date) -> service.BookingResult:
-        return service.book_on_behalf(db=db, crypto=crypto, actor=staff, body=body, idempotency_key=key, today=today)
+        return service.book_on_behalf(db=db, crypto=crypto, actor=staff, body=body, idempotency_key=key, today=today,
+                                      identity=Limits.from_settings(settings),
+                                      burst_per_minute=settings.booking_burst_alert_per_minute)
 
-    return await _book(database, idempotency_key, make)
+    return await _book(database, key, make)
 
 
-async def _book(database: Database, idempotency_key: str | None,
+async def _is_replay(database: Database, key: str) -> bool:
+    """A retried request (same Idempotency-Key) is answered from its record without spending a quota."""
+
+    def look() -> bool:
+        with database.read() as db:
+            return db.scalar(select(IdempotencyKey.key).where(IdempotencyKey.key == key)) is not None
+
+    return await database.run(look)
+
+
+async def _book(database: Database, key: str | None,
                 make: Callable[[Session, str | None, date], service.BookingResult]) -> Response:
-    key = service.check_idempotency_key(idempotency_key)
     today = local_today()
 
     def attempt() -> service.BookingResult:
@@ -79,22 +123,27 @@ async def _book(database: Database, idempotency_key: str | None,
     return Response(result.out.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 
 
-@router.get("/bookings/{code}", response_model=BookingOut)
-def get_booking(code: str, db: ReadSession, crypto: CryptoDep) -> BookingOut:
-    return service.booking_out(db, crypto, service.get_booking(db, code))
+@router.get("/bookings/{code}", response_model=BookingOut,
+            responses={404: {"description": "không có mã này, hoặc thiếu/sai yếu tố xác minh"}})
+def get_booking(code: str, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep, settings: SettingsDep,
+                verifier: Verifier = None) -> BookingOut:
+    """A booking by its code, for the chat that made it, or with the phone's last 3 digits or the birth date."""
+    return access.act_on(database, crypto, settings, origin, code, verifier,
+                         lambda db, booking: service.booking_out(db, crypto, booking))
 
 
 @router.post("/bookings/{code}/cancel", response_model=BookingOut)
-def cancel_booking(code: str, database: DatabaseDep, crypto: CryptoDep) -> BookingOut:
-    with database.write() as db:
-        return service.booking_out(db, crypto, service.cancel(db=db, code=code))
+def cancel_booking(code: str, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+                   settings: SettingsDep, verifier: Verifier = None) -> BookingOut:
+    return access.act_on(database, crypto, settings, origin, code, verifier, lambda db, booking: service.booking_out(
+        db, crypto, service.cancel(db=db, code=booking.code)))
 
 
 @router.post("/bookings/{code}/reschedule", response_model=BookingOut)
-def reschedule_booking(code: str, body: RescheduleIn, database: DatabaseDep, crypto: CryptoDep) -> BookingOut:
-    with database.write() as db:
-        booking = service.reschedule(db=db, code=code, session_id=body.session_id)
-        return service.booking_out(db, crypto, booking)
+def reschedule_booking(code: str, body: RescheduleIn, origin: ResidentOrigin, database: DatabaseDep,
+                       crypto: CryptoDep, settings: SettingsDep, verifier: Verifier = None) -> BookingOut:
+    return access.act_on(database, crypto, settings, origin, code, verifier, lambda db, booking: service.booking_out(
+        db, crypto, service.reschedule(db=db, code=booking.code, session_id=body.session_id)))
 
 
 @router.post("/bookings/{code}/attendance", response_model=BookingOut)
@@ -104,3 +153,30 @@ def mark_attendance(
     with database.write() as db:
         booking = service.mark_attendance(db=db, crypto=crypto, actor=staff, code=code, attended=body.attended)
         return service.booking_out(db, crypto, booking)
+
+
+@router.post("/sessions/{session_id}/bookings/cancel", response_model=BulkCancelOut)
+def bulk_cancel(session_id: IdInPath, body: BulkCancelIn, staff: StationUser, database: DatabaseDep
+                ) -> BulkCancelOut:
+    """Station staff cancel a flood of fake bookings at once: listed codes, or every active booking of
+    the session made in a time window (optionally through one channel). Seats go to the waitlist."""
+    with database.write() as db:
+        session = db.get(ExamSession, session_id)
+        if session is None:
+            raise SessionNotFound()
+        check_station_scope(staff, access.session_commune_id(db, session_id))
+        query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_STATUSES))
+        if body.codes:
+            query = query.where(Booking.code.in_([c for c in map(codes.canonical, body.codes) if c]))
+        elif body.created_from is None and body.created_to is None:
+            raise InvalidInput("Xin chọn mã lịch hẹn hoặc khoảng thời gian đặt lịch cần hủy.")
+        if body.created_from is not None:
+            query = query.where(Booking.created_at >= body.created_from)
+        if body.created_to is not None:
+            query = query.where(Booking.created_at <= body.created_to)
+        if body.channel is not None:
+            query = query.where(Booking.channel == body.channel)
+        cancelled = [service.cancel(db=db, code=code).code for code in db.scalars(query.order_by(Booking.id))]
+        audit(db, actor=staff, action="booking.bulk_cancel", entity="session", entity_id=str(session_id),
+              cancelled=len(cancelled))
+    return BulkCancelOut(cancelled=len(cancelled), codes=cancelled)

@@ -37,6 +37,23 @@ class OnBehalfCreate(BookingCreate):
 
     consent_notice: str = Field(pattern=NOTICE_VERSION_PATTERN)
     consent_method: Literal["in_person", "phone", "paper"]
+    shared_phone: bool = Field(
+        default=False, description="trạm y tế cho phép dùng chung số điện thoại đã có lịch hẹn (vợ chồng, cha mẹ già)")
+
+
+class BulkCancelIn(BaseModel):
+    """Bookings a station cancels at once (a flood of fake bookings): listed codes, or every active
+    booking of the session made in a time window, optionally through one channel."""
+
+    codes: list[str] = Field(default_factory=list, max_length=500)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    channel: str | None = Field(default=None, pattern=r"^[a-z_]{2,16}$")
+
+
+class BulkCancelOut(BaseModel):
+    cancelled: int
+    codes: list[str]
 
 
 class RescheduleIn(BaseModel):

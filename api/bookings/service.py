@@ -7,7 +7,8 @@ its resident, its seat and its idempotency record are stored together or not at 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,16 +17,19 @@ from api.audit.service import record
 from api.bookings import codes
 from api.bookings.models import ACTIVE_STATUSES, Booking
 from api.bookings.schemas import BookingCreate, BookingOut, OnBehalfCreate, ResidentSummary
-from api.communes.service import CommuneNotFound
+from api.communes.service import CommuneNotFound, check_station_scope
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import AppError, Conflict, InvalidInput, NotFound
+from api.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from api.core.rawsql import Raw
 from api.privacy.consent import ConsentSource, record_consent
+from api.privacy.identity import Limits, claim_hash, count_mismatch, identity_hash, open_gate
 from api.records import service as records
 from api.residents import validation
 from api.residents.models import ERASED_NAME, Resident
+from api.security.alerts import raise_alert
+from api.security.origin import Origin
 from api.sessions import seats
 from api.sessions.models import ExamSession
 from api.sessions.service import SessionNotFound, load_session_out, session_out_from_row, session_row
@@ -34,7 +38,8 @@ from api.staff.models import StaffUser
 
 class BookingNotFound(NotFound):
     code = "booking_not_found"
-    message = "Không tìm thấy lịch hẹn với mã này. Xin kiểm tra lại mã đặt lịch."
+    message = ("Không tìm thấy lịch hẹn với mã này. Xin kiểm tra lại mã đặt lịch, và 3 số cuối số điện thoại "
+               "đã dùng khi đặt lịch.")
 
 
 class ActiveBookingExists(Conflict):
@@ -62,9 +67,17 @@ class SameSession(Conflict):
     message = "Lịch hẹn đã ở đúng buổi khám này rồi."
 
 
-class IdentityMismatch(Conflict):
-    code = "resident_identity_mismatch"
-    message = "Số CCCD và ngày sinh không khớp với hồ sơ đã đăng ký. Xin liên hệ trạm y tế xã để được hỗ trợ."
+class PhoneHasActiveBooking(Conflict):
+    code = "phone_has_active_booking"
+    message = ("Số điện thoại này đang dùng cho một lịch hẹn khác. Mỗi số điện thoại chỉ đặt được một lịch; "
+               "nếu cả nhà dùng chung một số, xin nhờ trạm y tế xã đặt giúp.")
+
+
+class TooManyBookings(AppError):
+    status_code = 429
+    code = "too_many_bookings"
+    message = ("Đã có nhiều lịch hẹn được đặt từ cuộc trò chuyện hoặc mạng này. Nếu cần đặt thêm cho người "
+               "nhà, xin liên hệ trạm y tế xã hoặc cán bộ hội đoàn thể.")
 
 
 class IdempotencyKeyReused(AppError):
@@ -81,23 +94,36 @@ class InvalidIdempotencyKey(InvalidInput):
 # The hot path's SQL, run through api.core.rawsql (see there why).
 _SQL_REPLAY = "SELECT request_hash, booking_id FROM idempotency_keys WHERE key = :key"
 _SQL_COMMUNE = "SELECT 1 FROM communes WHERE id = :cid"
+_SQL_RECORD_IDENTITY = "SELECT identity_hash FROM health_records WHERE cccd_hash = :cccd_hash"
+_SQL_PHONE_BUSY = (
+    "SELECT 1 FROM bookings b JOIN residents r ON r.id = b.resident_id WHERE r.phone_hash = :phone_hash"
+    " AND r.id != :rid AND b.status IN ('confirmed', 'waitlisted') LIMIT 1"
+)
+# Only a cadre's link that is still switched on earns the booking for its funnel.
+_SQL_ACTIVE_REFERRAL = "SELECT code FROM referral_links WHERE code = :code AND active = :yes"
+_SQL_RECENT_IN_SESSION = "SELECT count(*) FROM bookings WHERE session_id = :sid AND created_at > :since"
+_SQL_FLAG_DISPUTED = (
+    "UPDATE bookings SET disputed = :yes WHERE status IN ('confirmed', 'waitlisted') AND resident_id IN"
+    " (SELECT id FROM residents WHERE cccd_hash = :cccd_hash OR claim_of = :cccd_hash)"
+)
 _SQL_RESIDENT = (
     "SELECT r.id, r.birth_date_enc,"
     " (SELECT b.id FROM bookings b WHERE b.resident_id = r.id AND b.status IN ('confirmed', 'waitlisted') LIMIT 1)"
     " FROM residents r WHERE r.cccd_hash = :cccd_hash"
 )
 _SQL_INSERT_RESIDENT = (
-    "INSERT INTO residents (cccd_hash, cccd_enc, birth_date_enc, birth_year, full_name, phone_enc, commune_id,"
-    " created_at, updated_at) VALUES (:cccd_hash, :cccd_enc, :birth_date_enc, :birth_year, :full_name,"
-    " :phone_enc, :commune_id, :now, :now) RETURNING id"
+    "INSERT INTO residents (cccd_hash, cccd_enc, birth_date_enc, birth_year, full_name, phone_enc, phone_hash,"
+    " claim_of, commune_id, created_at, updated_at) VALUES (:cccd_hash, :cccd_enc, :birth_date_enc, :birth_year,"
+    " :full_name, :phone_enc, :phone_hash, :claim_of, :commune_id, :now, :now) RETURNING id"
 )
 _SQL_UPDATE_RESIDENT = (
     "UPDATE residents SET full_name = :full_name, commune_id = :commune_id, phone_enc = :phone_enc,"
-    " updated_at = :now WHERE id = :rid"
+    " phone_hash = :phone_hash, updated_at = :now WHERE id = :rid"
 )
 _SQL_INSERT_BOOKING = (
-    "INSERT INTO bookings (code, session_id, resident_id, status, channel, referral_code, created_at, updated_at)"
-    " VALUES (:code, :session_id, :resident_id, :status, :channel, :referral_code, :now, :now) RETURNING id"
+    "INSERT INTO bookings (code, session_id, resident_id, status, channel, referral_code, chat_hash, disputed,"
+    " created_at, updated_at) VALUES (:code, :session_id, :resident_id, :status, :channel, :referral_code,"
+    " :chat_hash, :disputed, :now, :now) RETURNING id"
 )
 _SQL_INSERT_KEY = (
     "INSERT INTO idempotency_keys (key, request_hash, booking_id, created_at)"
@@ -142,8 +168,31 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What protects a booking beyond its own rules: who asks (for the chat that will own the
+    booking and the counters), the identity-check limits, and the burst alert threshold."""
+
+    origin: Origin
+    identity: Limits
+    burst_per_minute: int
+    # A station worker saw that two people share one phone (an elderly couple).
+    allow_shared_phone: bool = False
+
+
+@dataclass(frozen=True)
+class Person:
+    cccd: str
+    cccd_hash: str
+    birth_date: date
+    full_name: str
+    phone: str
+    phone_hash: str
+    commune_id: int
+
+
 def book(
-    *, db: Session, crypto: Crypto, body: BookingCreate, idempotency_key: str | None, today: date,
+    *, db: Session, crypto: Crypto, body: BookingCreate, idempotency_key: str | None, today: date, guard: Guard,
     consent: ConsentSource | None = None,
 ) -> BookingResult:
     """The hot path of a booking burst: a handful of Core statements in one transaction.
@@ -162,9 +211,9 @@ def book(
     birth_date = validation.check_birth_date(person.birth_date, today=today)
     validation.check_cccd_matches_birth_date(cccd, birth_date)
     phone = validation.normalize_phone(person.phone)
-    full_name = validation.normalize_name(person.full_name)
-    # Keyed once: the resident is found by it and the consent is filed under it.
-    cccd_hash = crypto.lookup_hash(cccd)
+    who = Person(cccd=cccd, cccd_hash=crypto.lookup_hash(cccd), birth_date=birth_date,
+                 full_name=validation.normalize_name(person.full_name), phone=phone,
+                 phone_hash=phone_hash(crypto, phone), commune_id=person.commune_id)
 
     session = session_row(conn, body.session_id)
     if session.status != "open" or session.starts_at <= utcnow():
@@ -173,10 +222,7 @@ def book(
         raise CommuneNotFound()
 
     try:
-        resident_id = _upsert_resident(
-            raw, crypto=crypto, cccd=cccd, cccd_hash=cccd_hash, birth_date=birth_date, full_name=full_name,
-            phone=phone, commune_id=person.commune_id,
-        )
+        resident_id, disputed = _resolve_resident(db, raw, crypto, guard, who, session_commune=session.commune_id)
     except ActiveBookingExists:
         # A concurrent request with the same key may have committed since we looked
         # (PostgreSQL reads committed data per statement): then this is its replay.
@@ -184,69 +230,132 @@ def book(
         if replay is not None:
             return BookingResult(replay, replayed=True)
         raise
+    if not guard.allow_shared_phone and raw.row(_SQL_PHONE_BUSY, {"phone_hash": who.phone_hash,
+                                                                   "rid": resident_id}) is not None:
+        raise PhoneHasActiveBooking()
+    referral = body.referral_code and raw.row(_SQL_ACTIVE_REFERRAL, {"code": body.referral_code, "yes": True})
+    referral_code = str(referral[0]) if referral else None
     status, seats_now = _seat_or_waitlist(raw, session.id)
     code = codes.new_code()
     created_at = utcnow()
     now = raw.timestamp(created_at)
     if body.consent_notice is not None:
-        record_consent(raw, subject_hash=cccd_hash, resident_id=resident_id, purpose="booking",
+        record_consent(raw, subject_hash=who.cccd_hash, resident_id=resident_id, purpose="booking",
                        notice_version=body.consent_notice, channel=body.channel, now=created_at,
                        source=consent or ConsentSource(given_by=body.consent_given_by))
     inserted = raw.row(_SQL_INSERT_BOOKING, {
         "code": code, "session_id": session.id, "resident_id": resident_id, "status": status,
-        "channel": body.channel, "referral_code": body.referral_code, "now": now,
+        "channel": body.channel, "referral_code": referral_code, "now": now,
+        "chat_hash": guard.origin.chat_hash(crypto), "disputed": disputed,
     })
     assert inserted is not None
     if idempotency_key is not None:
         raw.run(_SQL_INSERT_KEY, {"key": idempotency_key, "request_hash": fingerprint,
                                   "booking_id": inserted[0], "now": now})
+    _alert_on_burst(db, raw, guard, session_id=session.id, commune_id=session.commune_id, now=created_at)
     out = BookingOut(
         code=code, status=status, session_id=session.id,
         session=session_out_from_row(session, booked=seats_now.booked, waitlisted=seats_now.waitlisted),
         # A new waitlist entry is the last one: its place is the count it just made.
         waitlist_position=seats_now.waitlisted if status == "waitlisted" else None,
-        resident=ResidentSummary(full_name=full_name, phone_masked=validation.mask(phone)),
-        channel=body.channel, referral_code=body.referral_code, created_at=to_local(created_at),
+        resident=ResidentSummary(full_name=who.full_name, phone_masked=validation.mask(phone)),
+        channel=body.channel, referral_code=referral_code, created_at=to_local(created_at),
     )
     return BookingResult(out, replayed=False)
 
 
+def phone_hash(crypto: Crypto, phone: str) -> str:
+    return crypto.lookup_hash("phone|" + phone)
+
+
 def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCreate,
-                   idempotency_key: str | None, today: date) -> BookingResult:
+                   idempotency_key: str | None, today: date, identity: Limits, burst_per_minute: int,
+                   ) -> BookingResult:
     """A cadre or station worker books for someone: the person's consent is filed as given to that staff
     account (in person, by phone or on paper), and the booking is audited under it."""
+    if body.shared_phone and actor.role not in ("station", "admin"):
+        raise Forbidden("Chỉ cán bộ trạm y tế cho phép dùng chung số điện thoại.")
     consent = ConsentSource(given_by="cadre" if actor.role == "cadre" else "station", method=body.consent_method,
                             recorded_by=actor.username)
-    result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, consent=consent)
+    guard = Guard(origin=Origin(credential=None, staff=actor, chat=None), identity=identity,
+                  burst_per_minute=burst_per_minute, allow_shared_phone=body.shared_phone)
+    result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, guard=guard,
+                  consent=consent)
     if not result.replayed:
         record(db, actor=actor, action="booking.on_behalf", entity="booking", entity_id=result.out.code,
-               method=body.consent_method)
+               method=body.consent_method, shared_phone=body.shared_phone)
     return result
 
 
-def _upsert_resident(
-    raw: Raw, *, crypto: Crypto, cccd: str, cccd_hash: str, birth_date: date, full_name: str, phone: str,
-    commune_id: int,
-) -> int:
-    existing = raw.row(_SQL_RESIDENT, {"cccd_hash": cccd_hash})
-    now = raw.timestamp(utcnow())
-    if existing is None:
-        inserted = raw.row(_SQL_INSERT_RESIDENT, {
-            "cccd_hash": cccd_hash, "cccd_enc": crypto.encrypt(cccd),
-            "birth_date_enc": crypto.encrypt(birth_date.isoformat()), "birth_year": birth_date.year,
-            "full_name": full_name, "phone_enc": crypto.encrypt(phone), "commune_id": commune_id, "now": now,
-        })
-        assert inserted is not None
-        return int(inserted[0])
-    resident_id, birth_date_enc, active_booking = existing
-    if crypto.decrypt(birth_date_enc) != birth_date.isoformat():
-        raise IdentityMismatch()
+def _resolve_resident(db: Session, raw: Raw, crypto: Crypto, guard: Guard, who: Person, *, session_commune: int
+                      ) -> tuple[int, bool]:
+    """(resident id, disputed) for a booking, through the counted identity check when the CCCD is on file.
+
+    A CCCD seen for the first time books at once (the common case costs two indexed reads). A CCCD
+    on file with another birth date is not refused — that would tell a guesser the date was wrong,
+    and let whoever booked first with a made-up date lock the real owner out. The booking is kept
+    under a claim of its own, both sides are marked for the station to check the card, the
+    commune is alerted, and the failure counts against the source like any wrong guess."""
+    existing = raw.row(_SQL_RESIDENT, {"cccd_hash": who.cccd_hash})
+    record = raw.row(_SQL_RECORD_IDENTITY, {"cccd_hash": who.cccd_hash})
+    if existing is None and record is None:
+        return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False
+
+    now = utcnow()
+    gate = open_gate(db, crypto, guard.origin, who.cccd_hash, now)
+    if (lockout := gate.lockout(now)) is not None:
+        raise lockout.error(now)
+    first_ok = existing is not None and crypto.decrypt(existing[1]) == who.birth_date.isoformat()
+    matched = (record[0] == identity_hash(crypto, who.cccd, who.birth_date)) if record is not None else first_ok
+    if matched and (existing is None or first_ok):
+        if existing is None:
+            return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False
+        return _update_resident(raw, crypto, who, existing), False
+
+    if not matched:
+        count_mismatch(db, gate, guard.identity, now, commune_id=session_commune)
+    claim = claim_hash(crypto, who.cccd, who.birth_date)
+    mine = raw.row(_SQL_RESIDENT, {"cccd_hash": claim})
+    resident_id = (_update_resident(raw, crypto, who, mine) if mine is not None
+                   else _insert_resident(raw, crypto, who, cccd_hash=claim, claim_of=who.cccd_hash))
+    raw.run(_SQL_FLAG_DISPUTED, {"cccd_hash": who.cccd_hash, "yes": True})
+    raise_alert(db, kind="identity_dispute", subject=f"dispute:{who.cccd_hash[:40]}", now=now,
+                commune_id=session_commune,
+                detail="Có lịch hẹn khác cùng số CCCD nhưng khác ngày sinh. Khi người dân đến, xin kiểm tra "
+                       "thẻ căn cước và hủy lịch hẹn sai.")
+    return resident_id, True
+
+
+def _insert_resident(raw: Raw, crypto: Crypto, who: Person, *, cccd_hash: str, claim_of: str | None) -> int:
+    inserted = raw.row(_SQL_INSERT_RESIDENT, {
+        "cccd_hash": cccd_hash, "cccd_enc": crypto.encrypt(who.cccd),
+        "birth_date_enc": crypto.encrypt(who.birth_date.isoformat()), "birth_year": who.birth_date.year,
+        "full_name": who.full_name, "phone_enc": crypto.encrypt(who.phone), "phone_hash": who.phone_hash,
+        "claim_of": claim_of, "commune_id": who.commune_id, "now": raw.timestamp(utcnow()),
+    })
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _update_resident(raw: Raw, crypto: Crypto, who: Person, existing: tuple[Any, ...]) -> int:
+    resident_id, _birth_date_enc, active_booking = existing
     if active_booking is not None:
         raise ActiveBookingExists()
     # Contact details are the person's own latest word.
-    raw.run(_SQL_UPDATE_RESIDENT, {"rid": resident_id, "full_name": full_name, "commune_id": commune_id,
-                                   "phone_enc": crypto.encrypt(phone), "now": now})
+    raw.run(_SQL_UPDATE_RESIDENT, {"rid": resident_id, "full_name": who.full_name, "commune_id": who.commune_id,
+                                   "phone_enc": crypto.encrypt(who.phone), "phone_hash": who.phone_hash,
+                                   "now": raw.timestamp(utcnow())})
     return int(resident_id)
+
+
+def _alert_on_burst(db: Session, raw: Raw, guard: Guard, *, session_id: int, commune_id: int, now: datetime) -> None:
+    """Bookings arriving faster than people can type (each takes minutes of questions): tell the station."""
+    recent = raw.row(_SQL_RECENT_IN_SESSION, {"sid": session_id, "since": raw.timestamp(now - timedelta(minutes=1))})
+    if recent is not None and int(recent[0]) > guard.burst_per_minute:
+        raise_alert(db, kind="booking_burst", subject=f"burst:{session_id}", now=now, commune_id=commune_id,
+                    session_id=session_id,
+                    detail=f"{int(recent[0])} lịch hẹn trong một phút cho buổi khám này. Nếu không phải người dân "
+                           "thật, có thể hủy hàng loạt trong danh sách buổi khám.")
 
 
 def _seat_or_waitlist(raw: Raw, session_id: int) -> tuple[str, seats.Seats]:
@@ -318,6 +427,8 @@ def reschedule(*, db: Session, code: str, session_id: int) -> Booking:
 
 def mark_attendance(*, db: Session, crypto: Crypto, actor: StaffUser, code: str, attended: bool) -> Booking:
     booking = get_booking(db, code)
+    # Attendance also moves the person's e-health book: only their commune's station may record it.
+    check_station_scope(actor, db.get_one(ExamSession, booking.session_id).site.commune_id)
     if booking.status not in ("confirmed", "attended", "no_show"):
         raise BookingNotActive("Chỉ ghi nhận có mặt cho lịch hẹn đã xác nhận.")
     booking.status = "attended" if attended else "no_show"

@@ -8,6 +8,7 @@ from api.communes.models import Commune, Province, Site
 from api.communes.schemas import KIND_LABELS, CommuneCreate, CommuneOut, SiteCreate, SiteOut, SiteUpdate
 from api.core.errors import Conflict, Forbidden, NotFound
 from api.core.text import compact, nfc, search_key
+from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
 
 
@@ -86,9 +87,23 @@ def create_commune(*, db: Session, actor: StaffUser, body: CommuneCreate) -> Com
 
 
 def check_station_scope(actor: StaffUser, commune_id: int) -> None:
-    """Station staff tied to a commune manage only that commune's sites and sessions."""
-    if actor.role == "station" and actor.commune_id is not None and actor.commune_id != commune_id:
+    """Station staff manage only their own commune's sites, sessions and people; a station account
+    without a commune manages none (it must never fall through to "every commune")."""
+    if actor.role != "station":
+        return
+    if actor.commune_id is None:
+        raise StationWithoutCommune()
+    if actor.commune_id != commune_id:
         raise Forbidden("Anh/chị chỉ quản lý được điểm khám thuộc xã/phường của mình.")
+
+
+def station_commune(actor: StaffUser, requested: int | None) -> int | None:
+    """The commune a listing is limited to: a station's own (whatever was asked), else the one asked."""
+    if actor.role != "station":
+        return requested
+    if actor.commune_id is None:
+        raise StationWithoutCommune()
+    return actor.commune_id
 
 
 def create_site(*, db: Session, actor: StaffUser, body: SiteCreate) -> Site:

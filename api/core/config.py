@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
 
@@ -35,9 +37,18 @@ class Settings(BaseSettings):
     lookup_chat_window_minutes: int = 60
     lookup_cccd_failures: int = 3
     lookup_cccd_window_minutes: int = 24 * 60
-    # All chats together: a flood of failures from many chats pauses identity checks for everyone.
+    # Per client address (from the gateway-signed chat identity), like a chat but for people
+    # behind one address (a village's shared Wi-Fi, a carrier's NAT): looser.
+    lookup_address_attempts: int = 30
+    lookup_address_window_minutes: int = 60
+    # All sources together: a flood of failures never locks everyone out; past this many it
+    # tightens every source to one failure and alerts staff.
     lookup_global_failures: int = 500
     lookup_global_window_minutes: int = 60
+    # A CCCD's failures from any source: past this the person's online checks pause (the
+    # station still serves them) and the commune's staff are alerted; per source the limit is
+    # `lookup_cccd_failures`.
+    lookup_person_failures: int = 10
     # The first lockout lasts this long, each next one twice as long, up to the cap.
     lockout_base_minutes: int = 60
     lockout_max_minutes: int = 30 * 24 * 60
@@ -64,6 +75,45 @@ class Settings(BaseSettings):
     broadcast_rate_per_s: float = 25.0
     # Where residents' apps fetch audio from (the API's address as seen from outside); unset: the request's.
     public_base_url: str | None = None
+
+    # Seat hoarding: new bookings per verified chat, per client address and per service
+    # credential used without a chat (outside checks), each per window.
+    bookings_per_chat: int = 4
+    bookings_per_chat_window_minutes: int = 24 * 60
+    bookings_per_address: int = 20
+    bookings_per_address_window_minutes: int = 60
+    bookings_per_credential: int = 600
+    bookings_per_credential_window_minutes: int = 60
+    # A session receiving more bookings than this within a minute gets a staff alert: a resident
+    # needs a few minutes of typing per booking.
+    booking_burst_alert_per_minute: int = 12
+    # Wrong booking codes or second factors per source before lookups by code pause.
+    code_failures: int = 10
+    code_failures_window_minutes: int = 60
+    # Anonymous-origin writes (unanswered questions, scam reports, speech) per chat / address.
+    resident_writes_per_chat: int = 60
+    resident_writes_per_address: int = 300
+    resident_writes_window_minutes: int = 60
+    # Synthesised speech files not played for this long are deleted by `python -m api purge`.
+    speech_cache_days: int = 30
+
+    # Staff accounts. Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (nginx on this
+    # machine by default; comma-separated networks): anyone else's are their own claim.
+    trusted_proxies: str = DEFAULT_TRUSTED_PROXIES
+    # Failed staff logins per typed username and per client address; past either, logins from
+    # there pause for `login_lockout_minutes`, doubled with each lockout up to the cap (short, so
+    # a stranger typing a staff member's name cannot keep them out for long; an admin can unlock).
+    login_user_failures: int = 5
+    login_user_window_minutes: int = 15
+    login_address_failures: int = 20
+    login_address_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    login_lockout_max_minutes: int = 4 * 60
+    # The staff pages' login cookie is Secure when this is true, or when unset and the public
+    # address is https or the request came over https (as a trusted proxy says).
+    staff_cookie_secure: bool | None = None
+    # Shown in authenticator apps next to the staff member's name.
+    totp_issuer: str = "Kham suc khoe"
 
 
 @lru_cache

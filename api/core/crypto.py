@@ -15,6 +15,7 @@ from functools import cached_property
 
 from cryptography.fernet import MultiFernet
 
+from api.core.chat_identity import chat_identity_key
 from api.core.config import Settings
 from api.core.keyring import derive, internal_token, multi_fernet, read_or_create_secret_file, split_previous
 
@@ -31,6 +32,8 @@ class Crypto:
     token_key: bytes
     fernet: MultiFernet
     internal_token: str
+    # Verifies the chat identity the gateway signs (api.core.chat_identity).
+    chat_identity_key: bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Crypto:
@@ -41,6 +44,7 @@ class Crypto:
             token_key=derive(master, b"staff-tokens"),
             fernet=multi_fernet(master, previous, b"field-encryption"),
             internal_token=internal_token(master),
+            chat_identity_key=chat_identity_key(master),
         )
 
     def lookup_hash(self, value: str) -> str:

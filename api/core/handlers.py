@@ -58,8 +58,10 @@ def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = N
 
 async def app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return _error(exc.status_code, exc.body(), headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    if "retry_after_seconds" in exc.details:
+        headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+    return _error(exc.status_code, exc.body(), headers or None)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,11 +9,13 @@ from api.audio.service import pick, playable_clips
 from api.content.router import audio_base
 from api.core.clock import local_today
 from api.core.counters import increment
-from api.deps import DatabaseDep, ReadSession, SettingsDep, require_roles
+from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq import service
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import FaqHit, FaqList, FaqOut, UnansweredIn, UnansweredList, UnansweredOut
 from api.reports.models import UsageCount
+from api.security import limits, quotas
+from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["faq"])
@@ -68,7 +70,10 @@ def list_unanswered(_editor: EditorUser, db: ReadSession, limit: Annotated[int, 
 
 
 @router.post("/faq/unanswered", response_model=UnansweredOut, status_code=status.HTTP_201_CREATED)
-def record_unanswered(body: UnansweredIn, database: DatabaseDep) -> UnansweredOut:
+def record_unanswered(body: UnansweredIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+                      settings: SettingsDep) -> UnansweredOut:
+    """A question the bot could not answer, for editors (from our action server only, counted per chat)."""
+    limits.spend(database, quotas.write_quotas(settings, crypto, origin, "ask"))
     with database.write() as db:
         return UnansweredOut.model_validate(service.record_unanswered(db=db, body=body), from_attributes=True)
 

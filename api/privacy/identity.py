@@ -1,13 +1,22 @@
 """Proving who you are with CCCD and birth date, without becoming a guessing oracle.
 
-Every identity check (record status, "what do you hold about me", withdraw, erase) goes through
-`check_identity`, which
+Every comparison of a CCCD with a birth date — record status, "what do you hold about me",
+withdraw, erase, and a booking under a CCCD already on file — goes through `check_identity`, which
 - answers "matched" or "not matched" only: an unknown CCCD and a wrong birth date are the same
-  outcome, reached through the same work (two keyed hashes, one indexed read per table, one
+  outcome, reached through the same work (keyed hashes, one indexed read per table, one
   decryption), so neither the body nor the timing tells them apart;
-- counts attempts per chat, failures per CCCD and failures of all chats together, and locks the
-  subject out for a time that doubles with each lockout;
-- leaves only keyed hashes behind: the counters never hold a CCCD or a chat id in plain text.
+- counts per *source* (the gateway-signed chat and the resident's address, or the credential of a
+  call without a chat — never a field the caller chose): every attempt, and the failures on each
+  CCCD; a source that fails `lookup_cccd_failures` times on one CCCD is locked out of it;
+- counts failures per CCCD from every source: past `lookup_person_failures` that person's online
+  checks pause (the station still serves them) and their commune is alerted;
+- counts failures of everyone together, which never locks anyone out: past the limit every
+  source is tightened to one failure per CCCD and staff are alerted;
+- leaves only keyed hashes behind.
+
+Who is "known": a status record from the health system is authoritative (its birth date was seen
+by the station); otherwise any booking's resident row with exactly that CCCD and birth date — a
+first booking does not fix a person's birth date (see `claim_hash`).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -28,10 +37,14 @@ from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.errors import AppError
-from api.privacy.models import Throttle
 from api.records.models import HealthRecord
 from api.residents import validation
 from api.residents.models import Resident
+from api.security import limits
+from api.security.alerts import raise_alert
+from api.security.limits import Escalation, Rule
+from api.security.models import Throttle
+from api.security.origin import Origin
 
 T = TypeVar("T")
 
@@ -43,27 +56,24 @@ class TooManyAttempts(AppError):
 
 
 @dataclass(frozen=True)
-class Rule:
-    limit: int
-    window: timedelta
-
-
-@dataclass(frozen=True)
 class Limits:
-    chat: Rule
-    cccd: Rule
-    everyone: Rule
-    lockout_base: timedelta
-    lockout_max: timedelta
+    source: Rule  # every attempt of one chat or credential
+    address: Rule  # every attempt from one address
+    source_person: Rule  # failures of one source on one CCCD
+    person: Rule  # failures on one CCCD from every source
+    everyone: Rule  # failures of all sources together: tightens, never locks
+    escalation: Escalation
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
+        cccd_window = settings.lookup_cccd_window_minutes
         return cls(
-            chat=Rule(settings.lookup_chat_attempts, timedelta(minutes=settings.lookup_chat_window_minutes)),
-            cccd=Rule(settings.lookup_cccd_failures, timedelta(minutes=settings.lookup_cccd_window_minutes)),
-            everyone=Rule(settings.lookup_global_failures, timedelta(minutes=settings.lookup_global_window_minutes)),
-            lockout_base=timedelta(minutes=settings.lockout_base_minutes),
-            lockout_max=timedelta(minutes=settings.lockout_max_minutes),
+            source=Rule.per_minutes(settings.lookup_chat_attempts, settings.lookup_chat_window_minutes),
+            address=Rule.per_minutes(settings.lookup_address_attempts, settings.lookup_address_window_minutes),
+            source_person=Rule.per_minutes(settings.lookup_cccd_failures, cccd_window),
+            person=Rule.per_minutes(settings.lookup_person_failures, cccd_window),
+            everyone=Rule.per_minutes(settings.lookup_global_failures, settings.lookup_global_window_minutes),
+            escalation=Escalation.from_settings(settings),
         )
 
 
@@ -75,8 +85,8 @@ class Identity:
     cccd_hash: str
     matched: bool
     record: HealthRecord | None
+    # The booking resident with exactly this CCCD and birth date (the first one, or a claim).
     resident: Resident | None
-    chat_subject: str | None
 
 
 @dataclass(frozen=True)
@@ -97,13 +107,64 @@ def identity_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
     return crypto.lookup_hash(f"{cccd}|{birth_date.isoformat()}")
 
 
-def chat_subject(crypto: Crypto, chat_id: str | None) -> str | None:
-    return f"chat:{crypto.lookup_hash('chat|' + chat_id)[:40]}" if chat_id else None
+def claim_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
+    """Where a booking under a CCCD on file with another birth date keeps its resident."""
+    return crypto.lookup_hash(f"claim|{cccd}|{birth_date.isoformat()}")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The counters one check touches, locked for its transaction."""
+
+    sources: list[str]
+    source_person: str
+    person: str
+    throttles: dict[str, Throttle]
+
+    def lockout(self, now: datetime) -> Lockout | None:
+        locked = [until for t in self.throttles.values() if (until := limits.locked_until(t, now))]
+        return Lockout(max(locked)) if locked else None
+
+
+def open_gate(db: Session, crypto: Crypto, origin: Origin, cccd_hash: str, now: datetime) -> Gate:
+    sources = origin.sources(crypto, "id")
+    # The first source is the chat (or credential): it, with the CCCD, is what one guesser controls.
+    source_person = f"idp:{crypto.lookup_hash(sources[0] + '|' + cccd_hash)[:40]}"
+    person = f"cccd:{cccd_hash[:40]}"
+    throttles = limits.load_all(db, [*sources, source_person, person], now)
+    return Gate(sources, source_person, person, throttles)
+
+
+def count_attempt(gate: Gate, lim: Limits, now: datetime) -> None:
+    for subject in gate.sources:
+        rule = lim.address if subject.startswith("id-addr:") else lim.source
+        limits.count_failure(gate.throttles[subject], rule, lim.escalation, now)
+
+
+def count_mismatch(db: Session, gate: Gate, lim: Limits, now: datetime, *, commune_id: int | None) -> None:
+    """A wrong birth date (or an unknown CCCD) from this source: count it everywhere it counts."""
+    everyone = limits.load(db, "global", now)
+    tightened = limits.in_window(everyone, lim.everyone, now) >= lim.everyone.limit
+    per_source = Rule(1, lim.source_person.window) if tightened else lim.source_person
+    limits.count_failure(gate.throttles[gate.source_person], per_source, lim.escalation, now)
+    if limits.count_failure(gate.throttles[gate.person], lim.person, lim.escalation, now):
+        raise_alert(db, kind="person_targeted", subject=gate.person, now=now, commune_id=commune_id,
+                    detail="Nhiều nơi thử sai ngày sinh của cùng một người: tra cứu trực tuyến của người này "
+                           "tạm dừng. Nếu họ đến trạm, xin kiểm tra thẻ căn cước.")
+    # Counted without a lockout: a flood from many sources must not become a kill switch.
+    if now - everyone.window_started_at >= lim.everyone.window:
+        everyone.window_started_at, everyone.attempts = now, 0
+    everyone.attempts += 1
+    everyone.updated_at = now
+    if everyone.attempts == lim.everyone.limit:
+        raise_alert(db, kind="identity_flood", subject="global", now=now,
+                    detail=f"{everyone.attempts} lần tra cứu sai trong {int(lim.everyone.window.total_seconds() // 60)}"
+                           " phút: mỗi nguồn chỉ còn được thử sai một lần.")
 
 
 def check_identity(
-    db: Session, crypto: Crypto, limits: Limits, *, cccd_raw: str, birth_date: date, chat_id: str | None,
-    today: date, now: datetime,
+    db: Session, crypto: Crypto, lim: Limits, origin: Origin, *, cccd_raw: str, birth_date: date, today: date,
+    now: datetime,
 ) -> Identity | Lockout:
     """Run one counted identity check inside the caller's write transaction.
 
@@ -115,71 +176,45 @@ def check_identity(
     # Same for every CCCD, known or not: the year is printed in the number itself.
     validation.check_cccd_matches_birth_date(cccd, birth_date)
     cccd_hash = crypto.lookup_hash(cccd)
-    chat, person = chat_subject(crypto, chat_id), f"cccd:{cccd_hash[:40]}"
-    subjects = [s for s in (chat, person, "global") if s]
-    throttles = {s: _load(db, s, now) for s in sorted(subjects)}  # sorted: one lock order for all
-    locked = [t.locked_until for t in throttles.values() if t.locked_until is not None and t.locked_until > now]
-    if locked:
-        return Lockout(max(locked))
+    gate = open_gate(db, crypto, origin, cccd_hash, now)
+    if (lockout := gate.lockout(now)) is not None:
+        return lockout
 
-    expected = identity_hash(crypto, cccd, birth_date)
     record = db.scalar(select(HealthRecord).where(HealthRecord.cccd_hash == cccd_hash))
-    resident = db.scalar(select(Resident).where(Resident.cccd_hash == cccd_hash))
-    record_ok = hmac.compare_digest(record.identity_hash if record else "", expected)
-    stored_birth = crypto.decrypt(resident.birth_date_enc if resident else crypto.decoy_token)
-    resident_ok = resident is not None and hmac.compare_digest(stored_birth, birth_date.isoformat())
-    # A person is known to the record table, the booking table or both; the birth date must
-    # agree with every table that knows them.
-    matched = (record is not None or resident is not None) and (record is None or record_ok) and (
-        resident is None or resident_ok)
+    first = db.scalar(select(Resident).where(Resident.cccd_hash == cccd_hash))
+    claim = db.scalar(select(Resident).where(Resident.cccd_hash == claim_hash(crypto, cccd, birth_date)))
+    record_ok = hmac.compare_digest(record.identity_hash if record else "", identity_hash(crypto, cccd, birth_date))
+    stored_birth = crypto.decrypt(first.birth_date_enc if first else crypto.decoy_token)
+    first_ok = first is not None and hmac.compare_digest(stored_birth, birth_date.isoformat())
+    resident = first if first_ok else claim
+    # The health system's record, where there is one, has the birth date the station saw.
+    matched = record_ok if record is not None else resident is not None
 
-    if chat:
-        _count(throttles[chat], limits.chat, limits, now)
+    count_attempt(gate, lim, now)
     if not matched:
-        _count(throttles[person], limits.cccd, limits, now)
-        _count(throttles["global"], limits.everyone, limits, now)
+        count_mismatch(db, gate, lim, now, commune_id=first.commune_id if first else None)
     return Identity(cccd=cccd, cccd_hash=cccd_hash, matched=matched, record=record if matched else None,
-                    resident=resident if matched else None, chat_subject=chat)
-
-
-def _load(db: Session, subject: str, now: datetime) -> Throttle:
-    throttle = db.get(Throttle, subject, with_for_update=True)
-    if throttle is None:
-        throttle = Throttle(subject=subject, window_started_at=now, attempts=0, lockouts=0, updated_at=now)
-        db.add(throttle)
-        db.flush()
-    return throttle
-
-
-def _count(throttle: Throttle, rule: Rule, limits: Limits, now: datetime) -> None:
-    if now - throttle.window_started_at >= rule.window:
-        throttle.window_started_at, throttle.attempts = now, 0
-    throttle.attempts += 1
-    throttle.updated_at = now
-    if throttle.attempts >= rule.limit:
-        throttle.lockouts += 1
-        throttle.locked_until = now + min(limits.lockout_base * 2 ** (throttle.lockouts - 1), limits.lockout_max)
-        throttle.window_started_at, throttle.attempts = now, 0
+                    resident=resident if matched else None)
 
 
 def counted_check(
-    database: Database, crypto: Crypto, settings: Settings, *, action: str, cccd: str, birth_date: date,
-    chat_id: str | None, then: Callable[[Session, Identity], T],
+    database: Database, crypto: Crypto, settings: Settings, origin: Origin, *, action: str, cccd: str,
+    birth_date: date, then: Callable[[Session, Identity], T],
 ) -> T:
     """One identity check, what follows from it (`then`), the counters and the audit entry, all in
     one transaction; a lockout is committed first and then answered 429."""
-    limits = Limits.from_settings(settings)
+    lim = Limits.from_settings(settings)
 
     def attempt() -> T | Lockout:
         now, today = utcnow(), local_today()
         with database.write() as db:
-            outcome = check_identity(db, crypto, limits, cccd_raw=cccd, birth_date=birth_date, chat_id=chat_id,
-                                     today=today, now=now)
+            outcome = check_identity(db, crypto, lim, origin, cccd_raw=cccd, birth_date=birth_date, today=today,
+                                     now=now)
             if isinstance(outcome, Lockout):
-                audit(db, actor=None, action=action, entity="identity_check", entity_id="-", outcome="locked")
+                audit(db, actor=origin.staff, action=action, entity="identity_check", entity_id="-", outcome="locked")
                 return outcome
             result = then(db, outcome)
-            audit(db, actor=None, action=action, entity="identity_check", entity_id="-",
+            audit(db, actor=origin.staff, action=action, entity="identity_check", entity_id="-",
                   outcome="matched" if outcome.matched else "not_matched")
             return result
 

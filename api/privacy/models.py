@@ -35,18 +35,5 @@ class Consent(Base):
     recorded_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
-class Throttle(Base):
-    """Attempt counter and lockout for one subject of identity checks.
-
-    Subjects are `chat:<keyed hash>`, `cccd:<keyed hash>` or `global`; nothing here is readable
-    without the key. `lockouts` grows with each lockout so repeated attacks wait longer each time.
-    """
-
-    __tablename__ = "throttles"
-
-    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
-    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(default=0)
-    lockouts: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+# Moved to api.security (below every domain); kept importable while other modules move over.
+from api.security.models import Throttle as Throttle  # noqa: E402

@@ -13,6 +13,7 @@ from api.privacy import service
 from api.privacy.identity import Identity, counted_check
 from api.privacy.schemas import IdentityIn
 from api.records.service import LABELS
+from api.security.origin import ResidentOrigin
 
 router = APIRouter(tags=["privacy"])
 
@@ -43,7 +44,8 @@ class HeldDataOut(BaseModel):
 
 
 @router.post("/privacy/held-data", response_model=HeldDataOut, responses={429: {"description": "tạm khóa"}})
-def held_data(body: IdentityIn, database: DatabaseDep, crypto: CryptoDep, settings: SettingsDep) -> HeldDataOut:
+def held_data(body: IdentityIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+              settings: SettingsDep) -> HeldDataOut:
     """What we hold about the person with this CCCD and birth date, for that person."""
 
     def summarise(db: Session, identity: Identity) -> HeldDataOut:
@@ -59,8 +61,8 @@ def held_data(body: IdentityIn, database: DatabaseDep, crypto: CryptoDep, settin
                       for c in data.consents],
         )
 
-    return counted_check(database, crypto, settings, action="privacy.held_data", cccd=body.cccd,
-                         birth_date=body.birth_date, chat_id=body.chat_id, then=summarise)
+    return counted_check(database, crypto, settings, origin, action="privacy.held_data", cccd=body.cccd,
+                         birth_date=body.birth_date, then=summarise)
 
 
 class WithdrawIn(IdentityIn):
@@ -72,13 +74,13 @@ class WithdrawOut(BaseModel):
 
 
 @router.post("/privacy/withdraw", response_model=WithdrawOut, responses={429: {"description": "tạm khóa"}})
-def withdraw(body: WithdrawIn, database: DatabaseDep, crypto: CryptoDep, settings: SettingsDep) -> WithdrawOut:
+def withdraw(body: WithdrawIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+             settings: SettingsDep) -> WithdrawOut:
     """Withdraw consent for one purpose (booking consent is withdrawn by erasing: see /privacy/erase)."""
     if body.purpose == "booking":
         raise service.BookingConsentIsErasure()
     return counted_check(
-        database, crypto, settings, action="privacy.withdraw", cccd=body.cccd, birth_date=body.birth_date,
-        chat_id=body.chat_id,
+        database, crypto, settings, origin, action="privacy.withdraw", cccd=body.cccd, birth_date=body.birth_date,
         then=lambda db, identity: WithdrawOut(withdrawn=service.withdraw(db, identity, purpose=body.purpose)))
 
 
@@ -89,7 +91,8 @@ class ErasedOut(BaseModel):
 
 
 @router.post("/privacy/erase", response_model=ErasedOut, responses={429: {"description": "tạm khóa"}})
-def erase(body: IdentityIn, database: DatabaseDep, crypto: CryptoDep, settings: SettingsDep) -> ErasedOut:
+def erase(body: IdentityIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+          settings: SettingsDep) -> ErasedOut:
     """Erase the personal data of the person with this CCCD and birth date: active bookings are
     cancelled, bookings stay only as anonymous counts, consents and e-book status are deleted."""
 
@@ -98,5 +101,5 @@ def erase(body: IdentityIn, database: DatabaseDep, crypto: CryptoDep, settings: 
         return ErasedOut(erased=identity.matched, bookings_cancelled=erased.bookings_cancelled,
                          bookings_anonymised=erased.bookings_anonymised)
 
-    return counted_check(database, crypto, settings, action="privacy.erase", cccd=body.cccd,
-                         birth_date=body.birth_date, chat_id=body.chat_id, then=run)
+    return counted_check(database, crypto, settings, origin, action="privacy.erase", cccd=body.cccd,
+                         birth_date=body.birth_date, then=run)

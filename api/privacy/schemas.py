@@ -10,4 +10,3 @@ class IdentityIn(BaseModel):
 
     cccd: str = Field(min_length=1, max_length=40)
     birth_date: PlausibleDate
-    chat_id: str | None = Field(default=None, max_length=128, description="mã cuộc trò chuyện, để giới hạn số lần thử")

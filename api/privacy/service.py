@@ -18,19 +18,21 @@ from sqlalchemy.orm import Session
 from api.audit.service import record as audit
 from api.bookings import service as booking_service
 from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.bookings.service import phone_hash
 from api.broadcasts.models import AnnouncementSubscription
 from api.communes.models import Commune
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import InvalidInput
-from api.privacy.identity import Identity, identity_hash
-from api.privacy.models import Consent, Throttle
+from api.privacy.identity import Identity, claim_hash, identity_hash
+from api.privacy.models import Consent
 from api.records.models import HealthRecord, RecordImport
 from api.reminders.models import ReminderSubscription
 from api.reminders.service import forget_subscriptions
 from api.residents.models import Resident
 from api.residents.validation import mask
+from api.security.models import Throttle
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 
@@ -213,6 +215,7 @@ class Rotated:
     consents_dropped: int = 0
     throttles_reset: int = 0
     idempotency_keys_dropped: int = 0
+    staff_secrets: int = 0
 
 
 def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
@@ -221,12 +224,19 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
     `crypto` must read the old data: SECRET_KEY is the new secret, PREVIOUS_SECRET_KEYS the old.
     Hashes that cannot be recomputed (attempt counters, replay fingerprints, consents of people
     we hold nothing else about) are dropped: they are short-lived or worthless without the data.
+    A booking's chat fingerprint cannot be recomputed either (we never held the chat id): after a
+    rotation its chat uses the second factor like anyone else.
     """
     rotated = Rotated()
     new_hash: dict[str, str] = {}
     for resident in db.scalars(select(Resident)):
         cccd = crypto.decrypt(resident.cccd_enc)
-        new_hash[resident.cccd_hash] = resident.cccd_hash = crypto.lookup_hash(cccd)
+        if resident.claim_of is not None:  # a disputed claim: found by CCCD and birth date together
+            new_hash[resident.claim_of] = resident.claim_of = crypto.lookup_hash(cccd)
+            resident.cccd_hash = claim_hash(crypto, cccd, date.fromisoformat(crypto.decrypt(resident.birth_date_enc)))
+        else:
+            new_hash[resident.cccd_hash] = resident.cccd_hash = crypto.lookup_hash(cccd)
+        resident.phone_hash = phone_hash(crypto, crypto.decrypt(resident.phone_enc))
         resident.cccd_enc = crypto.reencrypt(resident.cccd_enc)
         resident.birth_date_enc = crypto.reencrypt(resident.birth_date_enc)
         resident.phone_enc = crypto.reencrypt(resident.phone_enc)
@@ -239,6 +249,10 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
         health_record.cccd_enc = crypto.reencrypt(health_record.cccd_enc)
         health_record.birth_date_enc = crypto.reencrypt(health_record.birth_date_enc)
         rotated.records += 1
+    for staff in db.scalars(select(StaffUser).where(StaffUser.totp_secret_enc.is_not(None))):
+        # Authenticator secrets: enrolled phones keep working under the new key.
+        staff.totp_secret_enc = crypto.reencrypt(staff.totp_secret_enc or "")
+        rotated.staff_secrets += 1
     for consent in db.scalars(select(Consent)):
         if consent.subject_hash in new_hash:
             consent.subject_hash = new_hash[consent.subject_hash]

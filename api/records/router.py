@@ -24,6 +24,7 @@ from api.records import service
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.records.service import RecordIn, StatusAnswer
 from api.residents.validation import mask
+from api.security.origin import ResidentOrigin
 
 router = APIRouter(tags=["records"])
 
@@ -35,10 +36,10 @@ class StatusLookupIn(IdentityIn):
 
 @router.post("/records/status", response_model=StatusAnswer,
              responses={429: {"description": "thử quá nhiều lần, tạm khóa"}})
-def record_status(body: StatusLookupIn, database: DatabaseDep, crypto: CryptoDep, settings: SettingsDep
-                  ) -> StatusAnswer:
+def record_status(body: StatusLookupIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+                  settings: SettingsDep) -> StatusAnswer:
     """E-health book status for a CCCD and birth date. An unknown person and a wrong birth date get
-    the same answer; attempts are limited per chat and per CCCD."""
+    the same answer; attempts are limited per verified chat, address and CCCD."""
 
     def answer(db: Session, identity: Identity) -> StatusAnswer:
         if identity.matched and body.consent_notice is not None:
@@ -47,8 +48,8 @@ def record_status(body: StatusLookupIn, database: DatabaseDep, crypto: CryptoDep
                            notice_version=body.consent_notice, channel=body.channel, now=utcnow())
         return service.answer_for(identity.record)
 
-    return counted_check(database, crypto, settings, action="record.lookup", cccd=body.cccd,
-                         birth_date=body.birth_date, chat_id=body.chat_id, then=answer)
+    return counted_check(database, crypto, settings, origin, action="record.lookup", cccd=body.cccd,
+                         birth_date=body.birth_date, then=answer)
 
 
 class ImportOut(BaseModel):

@@ -132,13 +132,18 @@ def check_row(row: RecordIn, *, today: date) -> tuple[str, date]:
 
 def upsert(
     db: Session, crypto: Crypto, *, cccd: str, birth_date: date, status: str, updated_on: date | None,
-    commune_id: int | None, source: str,
+    commune_id: int | None, source: str, scoped: bool = False,
 ) -> Outcome:
-    """Store what a source says about one person; saying the same thing again changes nothing."""
+    """Store what a source says about one person; saying the same thing again changes nothing.
+
+    `scoped`: a commune's station speaks only for its own people — a record filed under another
+    commune is not overwritten (nor moved, nor its birth date changed) by its list."""
     assert status in RECORD_STATUSES
     cccd_hash = crypto.lookup_hash(cccd)
     identity = identity_hash(crypto, cccd, birth_date)
     existing = db.scalar(select(HealthRecord).where(HealthRecord.cccd_hash == cccd_hash).with_for_update())
+    if scoped and existing is not None and existing.commune_id not in (None, commune_id):
+        raise RecordOfAnotherCommune()
     if existing is None:
         db.add(HealthRecord(
             cccd_hash=cccd_hash, identity_hash=identity, cccd_enc=crypto.encrypt(cccd),
@@ -160,6 +165,11 @@ def upsert(
         existing.commune_id = commune_id
     db.flush()
     return "updated"
+
+
+class RecordOfAnotherCommune(InvalidInput):
+    code = "record_other_commune"
+    message = "Người này đang thuộc xã/phường khác; xin nhờ trạm y tế xã đó hoặc quản trị viên cập nhật."
 
 
 def mark_exam_done(db: Session, crypto: Crypto, *, cccd_enc: str, birth_date_enc: str, commune_id: int,
@@ -267,7 +277,7 @@ def import_csv(
             if tally.rows > MAX_IMPORT_ROWS:
                 raise BadImportFile(f"Tệp quá {MAX_IMPORT_ROWS} dòng. Xin chia thành nhiều tệp nhỏ hơn.")
             _import_row(db, crypto, cells, columns, line=line, commune_id=commune_id, today=today, tally=tally,
-                        first_line=first_line)
+                        first_line=first_line, scoped=actor.role == "station")
     except csv.Error as error:  # NUL bytes, a cell larger than any real one…
         raise BadImportFile(f"Tệp CSV bị lỗi ở dòng {reader.line_num}. Xin lưu lại tệp từ Excel dạng CSV UTF-8.") \
             from error
@@ -285,7 +295,7 @@ def import_csv(
 
 def _import_row(
     db: Session, crypto: Crypto, cells: list[str], columns: dict[str, int], *, line: int, commune_id: int | None,
-    today: date, tally: ImportTally, first_line: dict[str, int],
+    today: date, tally: ImportTally, first_line: dict[str, int], scoped: bool,
 ) -> None:
     def cell(column: str) -> str:
         index = columns.get(column)
@@ -309,8 +319,12 @@ def _import_row(
     if previous != line:
         tally.errors.append((line, "cccd", shown, f"Trùng số căn cước với dòng {previous}; dòng này bị bỏ qua."))
         return
-    outcome = upsert(db, crypto, cccd=cccd, birth_date=birth_date, status=row.status, updated_on=row.updated_on,
-                     commune_id=commune_id, source="csv")
+    try:
+        outcome = upsert(db, crypto, cccd=cccd, birth_date=birth_date, status=row.status, updated_on=row.updated_on,
+                         commune_id=commune_id, source="csv", scoped=scoped)
+    except RecordOfAnotherCommune as error:
+        tally.errors.append((line, "cccd", shown, error.detail_message))
+        return
     setattr(tally, outcome, getattr(tally, outcome) + 1)
 
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, Field
 
+from api.bookings import access
 from api.broadcasts import service as announcements
-from api.deps import CryptoDep, DatabaseDep
+from api.core.errors import Forbidden
+from api.deps import CryptoDep, DatabaseDep, SettingsDep
 from api.privacy.consent import NOTICE_VERSION_PATTERN
 from api.reminders import service
+from api.security.origin import Origin, ResidentOrigin
 
 router = APIRouter(tags=["reminders"])
 
@@ -35,36 +40,61 @@ class StoppedOut(BaseModel):
     stopped: int
 
 
+class ChatMismatch(Forbidden):
+    code = "chat_mismatch"
+    message = "Chỉ đăng ký hoặc dừng tin nhắn cho chính cuộc trò chuyện đang gửi yêu cầu."
+
+
+Verifier = Annotated[str | None, Header(alias=access.HEADER, max_length=20)]
+
+
+def same_chat(origin: Origin, channel: str, chat_id: str) -> None:
+    """Messages go only to the chat that asked (signed by the gateway), never to one named in the body."""
+    if origin.chat is not None and (origin.chat.channel, origin.chat.sender) != (channel, chat_id):
+        raise ChatMismatch()
+
+
 @router.post("/reminders/subscribe", status_code=status.HTTP_204_NO_CONTENT)
-def subscribe(body: SubscribeIn, database: DatabaseDep, crypto: CryptoDep) -> None:
-    """The resident agreed, in this chat, to reminders before the appointment and a follow-up after it."""
-    with database.write() as db:
-        service.subscribe(db=db, crypto=crypto, code=body.booking_code, channel=body.channel, chat_id=body.chat_id,
-                          language=body.language, consent_notice=body.consent_notice)
+def subscribe(body: SubscribeIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+              settings: SettingsDep, verifier: Verifier = None) -> None:
+    """The resident agreed, in this chat, to reminders before the appointment and a follow-up after it.
+    The chat must be the one that made the booking, or show the booking's second factor."""
+    same_chat(origin, body.channel, body.chat_id)
+    access.act_on(database, crypto, settings, origin, body.booking_code, verifier,
+                  lambda db, booking: service.subscribe(
+                      db=db, crypto=crypto, code=booking.code, channel=body.channel, chat_id=body.chat_id,
+                      language=body.language, consent_notice=body.consent_notice))
 
 
 @router.post("/reminders/stop", response_model=StoppedOut)
-def stop(body: ChatIn, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
+def stop(body: ChatIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
+    same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
         return StoppedOut(stopped=service.stop(db=db, crypto=crypto, channel=body.channel, chat_id=body.chat_id))
 
 
 @router.post("/reminders/confirm", status_code=status.HTTP_204_NO_CONTENT)
-def confirm(body: ConfirmIn, database: DatabaseDep, crypto: CryptoDep) -> None:
+def confirm(body: ConfirmIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep) -> None:
+    same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
         service.confirm(db=db, crypto=crypto, code=body.booking_code, channel=body.channel, chat_id=body.chat_id)
 
 
 @router.post("/announcements/subscribe", status_code=status.HTTP_204_NO_CONTENT)
-def subscribe_announcements(body: SubscribeIn, database: DatabaseDep, crypto: CryptoDep) -> None:
+def subscribe_announcements(body: SubscribeIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+                            settings: SettingsDep, verifier: Verifier = None) -> None:
     """The resident asked, in this chat, to hear when a mobile team comes to their commune."""
-    with database.write() as db:
-        announcements.subscribe(db=db, crypto=crypto, code=body.booking_code, channel=body.channel,
-                                chat_id=body.chat_id, language=body.language, consent_notice=body.consent_notice)
+    same_chat(origin, body.channel, body.chat_id)
+    access.act_on(database, crypto, settings, origin, body.booking_code, verifier,
+                  lambda db, booking: announcements.subscribe(
+                      db=db, crypto=crypto, code=booking.code, channel=body.channel, chat_id=body.chat_id,
+                      language=body.language, consent_notice=body.consent_notice))
 
 
 @router.post("/announcements/stop", response_model=StoppedOut)
-def stop_announcements(body: ChatIn, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
+def stop_announcements(body: ChatIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep
+                       ) -> StoppedOut:
+    same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
         return StoppedOut(stopped=announcements.stop(db=db, crypto=crypto, channel=body.channel,
                                                      chat_id=body.chat_id))

@@ -10,10 +10,12 @@ from sqlalchemy import Exists, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
+from api.bookings import codes
 from api.bookings.models import Booking
+from api.bookings.service import BookingNotFound
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import InvalidInput, NotFound
+from api.core.errors import InvalidInput
 from api.core.rawsql import Raw
 from api.faq.schemas import LANGUAGES
 from api.privacy.consent import record_consent
@@ -23,11 +25,6 @@ from api.residents.models import Resident
 
 # Channels the gateway can write to first; the web chat only answers.
 PUSH_CHANNELS = ("telegram", "zalo")
-
-
-class BookingNotFound(NotFound):
-    code = "booking_not_found"
-    message = "Không tìm thấy lịch hẹn với mã này."
 
 
 class ChannelCannotRemind(InvalidInput):
@@ -41,7 +38,7 @@ def address_hash(crypto: Crypto, channel: str, chat_id: str) -> str:
 
 def booking_resident(db: Session, code: str) -> tuple[Booking, Resident]:
     row = db.execute(select(Booking, Resident).join(Resident, Booking.resident_id == Resident.id)
-                     .where(Booking.code == code.strip().upper())).first()
+                     .where(Booking.code == codes.canonical(code))).first()
     if row is None:
         raise BookingNotFound()
     return row[0], row[1]

@@ -12,10 +12,12 @@ from api.core.errors import NotFound
 from api.core.i18n import gettext_for
 from api.core.text import mask_digit_runs
 from api.core.types import IdInPath, IdInQuery
-from api.deps import DatabaseDep, ReadSession, require_roles
+from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.reports import export, monthly, stats
 from api.reports.models import ScamReport
 from api.reports.schemas import ScamReportIn, ScamReportList, ScamReportOut
+from api.security import limits, quotas
+from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["reports"])
@@ -29,7 +31,9 @@ def report_out(report: ScamReport) -> ScamReportOut:
 
 
 @router.post("/reports/scam", response_model=ScamReportOut, status_code=status.HTTP_201_CREATED)
-def report_scam(body: ScamReportIn, database: DatabaseDep) -> ScamReportOut:
+def report_scam(body: ScamReportIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep,
+                settings: SettingsDep) -> ScamReportOut:
+    limits.spend(database, quotas.write_quotas(settings, crypto, origin, "scam"))
     with database.write() as db:
         if body.commune_id is not None:
             get_commune(db, body.commune_id)

@@ -26,5 +26,11 @@ class Resident(Base):
     full_name: Mapped[str] = mapped_column(String(100))
     phone_enc: Mapped[str] = mapped_column(String(200))
     commune_id: Mapped[int] = mapped_column(ForeignKey("communes.id"), index=True)
+    # Keyed hash of the phone: one active booking per phone number (a station may override).
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A booking under a CCCD already on file with another birth date is a *claim*: its own row,
+    # found by the keyed hash of CCCD and birth date together (in `cccd_hash`), linked here to the
+    # CCCD's hash. Neither claimant can lock the other out; the station sees the card and decides.
+    claim_of: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

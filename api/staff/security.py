@@ -6,7 +6,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import jwt
@@ -41,15 +42,30 @@ def dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def issue_token(*, key: bytes, user_id: int, role: str, minutes: int) -> str:
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    # The account's token_version when issued: a new password raises it and ends the token.
+    version: int
+    # This token's own id, so logging out ends it alone.
+    jti: str
+    expires_at: datetime
+
+
+def issue_token(*, key: bytes, user_id: int, role: str, version: int, minutes: int) -> str:
     now = utcnow()
-    claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims = {"sub": str(user_id), "role": role, "ver": version, "jti": secrets.token_urlsafe(12),
+              "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def read_token(*, key: bytes, token: str) -> int | None:
+def read_token(*, key: bytes, token: str) -> TokenClaims | None:
+    """The claims of a token we signed that has not expired; tokens from before revocation
+    existed (no `ver` or `jti`) are not accepted."""
     try:
-        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
-        return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
+        claims = jwt.decode(token, key, algorithms=["HS256"],
+                            options={"require": ["exp", "sub", "ver", "jti"]})
+        return TokenClaims(user_id=int(claims["sub"]), version=int(claims["ver"]), jti=str(claims["jti"])[:32],
+                           expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC))
+    except (jwt.PyJWTError, ValueError, TypeError):
         return None

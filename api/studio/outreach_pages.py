@@ -14,6 +14,7 @@ from api.bookings.schemas import OnBehalfCreate
 from api.broadcasts import service as broadcasts
 from api.broadcasts.models import Broadcast
 from api.communes.models import Commune
+from api.communes.service import station_commune
 from api.core.clock import local_today
 from api.core.errors import AppError, InvalidInput
 from api.core.i18n import N_
@@ -22,6 +23,7 @@ from api.outreach import service
 from api.outreach.models import ORGANISATIONS
 from api.outreach.router import links_out
 from api.outreach.schemas import LinkIn
+from api.privacy.identity import Limits
 from api.sessions.service import list_sessions
 from api.studio.web import database_of, posted_form, problem, render, see_other, settings_of, staff_page
 
@@ -135,8 +137,11 @@ async def book_page_submit(request: Request) -> Response:
             field = ".".join(str(p) for p in error.errors()[0].get("loc", ()))
             raise InvalidInput(N_("Thông tin chưa đủ hoặc chưa đúng. Xin kiểm tra lại."), field=field) from None
         with database_of(request).write() as db:
+            settings = settings_of(request)
             result = bookings.book_on_behalf(db=db, crypto=request.app.state.crypto, actor=user, body=body,
-                                    idempotency_key=None, today=local_today())
+                                             idempotency_key=None, today=local_today(),
+                                             identity=Limits.from_settings(settings),
+                                             burst_per_minute=settings.booking_burst_alert_per_minute)
     except AppError as error:
         return problem(request, error, back)
     return render(request, "booked.html", user=user, booking=result.out)
@@ -152,12 +157,13 @@ def broadcasts_page(request: Request) -> HTMLResponse:
     user, csrf = staff_page(request, BROADCAST_ROLES)
     with database_of(request).read() as db:
         query = select(Broadcast).order_by(Broadcast.id.desc()).limit(50)
-        if user.role == "station" and user.commune_id is not None:
-            query = query.where(Broadcast.commune_id == user.commune_id)
+        own = station_commune(user, None)
+        if own is not None:
+            query = query.where(Broadcast.commune_id == own)
         items = [(b, broadcasts.progress(db, b.id)) for b in db.scalars(query)]
         communes = list(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)))
-        if user.role == "station" and user.commune_id is not None:
-            communes = [c for c in communes if c[0] == user.commune_id]
+        if own is not None:
+            communes = [c for c in communes if c[0] == own]
         names = dict(communes)
     return render(request, "broadcasts.html", user=user, csrf=csrf, items=items, communes=communes, names=names)
 

@@ -3,6 +3,7 @@ each other's changes, turn unanswered questions into content and manage audio pe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -10,25 +11,32 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.staticfiles import StaticFiles
 
 from api.audio import service as audio
 from api.content import service as content
 from api.content.models import ContentRevision
 from api.core.clock import local_today
-from api.core.errors import AppError, InvalidCredentials
+from api.core.crypto import Crypto
+from api.core.errors import AppError
 from api.core.i18n import N_
 from api.core.text import nfc
 from api.core.types import IdInPath
+from api.deps import client_address
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
-from api.staff import service as staff
+from api.staff.errors import TotpInvalid, TotpRequired, TotpReused
+from api.staff.login import log_in
 from api.staff.security import issue_token
+from api.staff.service import revoke_token
 from api.studio import outreach_pages, report_pages
+from api.studio.headers import SecurityHeaders
 from api.studio.web import (
     COOKIE,
     LoginRequired,
     NotAllowed,
     check_csrf,
+    cookie_secure,
     current_user,
     database_of,
     editor,
@@ -37,10 +45,13 @@ from api.studio.web import (
     problem,
     render,
     see_other,
+    session_claims,
     settings_of,
 )
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
+
+STATIC = Path(__file__).with_name("static")
 
 LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nùng"), "hmn": N_("H'Mông"), "ium": N_("Dao")}
 
@@ -49,18 +60,23 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(outreach_pages.router)
     app.include_router(report_pages.router)
+    app.mount("/studio/static", StaticFiles(directory=STATIC), name="studio-static")
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, _error: LoginRequired) -> Response:
         return see_other("/studio/login")
 
     @app.exception_handler(NotAllowed)
-    async def not_allowed(request: Request, _error: NotAllowed) -> Response:
-        return render(request, "notice.html", status_code=403, title=N_("Không có quyền"),
-                      message=N_("Tài khoản của anh/chị không có quyền mở trang này. Xin liên hệ quản trị viên."))
+    async def not_allowed(request: Request, error: NotAllowed) -> Response:
+        return render(request, "notice.html", status_code=403, title=N_("Không có quyền"), message=error.message)
 
 
 # --- login ------------------------------------------------------------------------------------------
+
+# Refusals after which the form asks for the authenticator code.
+_CODE_ERRORS = (TotpRequired, TotpInvalid, TotpReused)
+
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
@@ -69,26 +85,42 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
+    """The same door as POST /api/v1/auth/token: the same counters, lockout and audit."""
     form = await request.form()
-    database, crypto = database_of(request), request.app.state.crypto
+    username = str(form.get("username") or "")
+    settings = settings_of(request)
+    crypto: Crypto = request.app.state.crypto
     try:
-        with database.read() as db:
-            user = staff.authenticate(db=db, username=str(form.get("username") or ""),
-                                      password=str(form.get("password") or ""))
-    except InvalidCredentials as error:
-        return render(request, "login.html", status_code=401, error=error.detail_message)
-    token = issue_token(key=crypto.token_key, user_id=user.id, role=user.role,
-                        minutes=settings_of(request).access_token_minutes)
+        # scrypt takes tens of milliseconds: off the event loop.
+        user = await run_in_threadpool(
+            log_in, database=database_of(request), crypto=crypto, settings=settings, username=username,
+            password=str(form.get("password") or ""), code=str(form.get("totp") or "") or None,
+            address=await client_address(request), via="studio")
+    except AppError as error:
+        page = render(request, "login.html", status_code=error.status_code, error=error.detail_message,
+                      username=username[:64], need_totp=isinstance(error, _CODE_ERRORS))
+        if "retry_after_seconds" in error.details:
+            page.headers["Retry-After"] = str(error.details["retry_after_seconds"])
+        return page
+    token = issue_token(key=crypto.token_key, user_id=user.id, role=user.role, version=user.token_version,
+                        minutes=settings.access_token_minutes)
     response = see_other(home_of(user.role))
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    # No max-age: the cookie goes when the browser closes (station computers are shared); the token
+    # inside expires on its own anyway.
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=cookie_secure(request),
                         path="/studio")
     return response
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request) -> RedirectResponse:
+    """Ends the session for good: the cookie's token is revoked, not just forgotten by this browser."""
+    found, claims = current_user(request), session_claims(request)
+    if found is not None and claims is not None:
+        with database_of(request).write() as db:
+            revoke_token(db, found[0], claims)
     response = see_other("/studio/login")
-    response.delete_cookie(COOKIE, path="/studio")
+    response.delete_cookie(COOKIE, path="/studio", httponly=True, samesite="strict", secure=cookie_secure(request))
     return response
 
 

@@ -12,13 +12,16 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.core.clientaddr import forwarded_proto
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.errors import AppError
 from api.core.i18n import LANGUAGES, N_, format_day, format_moment, translations
+from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
-from api.staff.security import read_token
+from api.staff.security import TokenClaims, read_token
+from api.staff.service import user_of_token
 
 TEMPLATES = Path(__file__).with_name("templates")
 COOKIE = "ksk_staff"
@@ -55,28 +58,56 @@ def csrf_token(crypto: Crypto, session_token: str) -> str:
     return hmac.new(crypto.token_key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:40]
 
 
-def current_user(request: Request) -> tuple[StaffUser, str] | None:
+def session_claims(request: Request) -> TokenClaims | None:
+    """The claims of the login cookie, if it is a token we signed and it has not expired."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
     crypto: Crypto = request.app.state.crypto
-    user_id = read_token(key=crypto.token_key, token=token)
-    if user_id is None:
+    return read_token(key=crypto.token_key, token=token)
+
+
+def current_user(request: Request) -> tuple[StaffUser, str] | None:
+    """The logged-in staff member and the page's CSRF token; None once the cookie's session ended
+    (logged out, password changed, account switched off)."""
+    claims = session_claims(request)
+    if claims is None:
         return None
     database: Database = request.app.state.database
-    with database.read() as db:
-        user = db.get(StaffUser, user_id)
-    if user is None or not user.active:
+    try:
+        with database.read() as db:
+            user = user_of_token(db, claims)
+    except AppError:
         return None
-    return user, csrf_token(crypto, token)
+    crypto: Crypto = request.app.state.crypto
+    return user, csrf_token(crypto, request.cookies[COOKIE])
+
+
+def cookie_secure(request: Request) -> bool:
+    """Whether the login cookie is marked Secure. A deployment reached over https always marks it
+    (public address https, or the request came over https); X-Forwarded-Proto counts only from a
+    trusted proxy, so a client's own header can neither add nor drop it."""
+    settings = settings_of(request)
+    if settings.staff_cookie_secure is not None:
+        return settings.staff_cookie_secure
+    if (settings.public_base_url or "").lower().startswith("https://"):
+        return True
+    said = forwarded_proto(request.client.host if request.client else None,
+                           request.headers.get("x-forwarded-proto"), settings.trusted_proxies)
+    return request.url.scheme == "https" or said == "https"
 
 
 class LoginRequired(Exception):
     pass
 
 
+_NOT_ALLOWED = N_("Tài khoản của anh/chị không có quyền mở trang này. Xin liên hệ quản trị viên.")
+
+
 class NotAllowed(Exception):
-    pass
+    def __init__(self, message: str = _NOT_ALLOWED) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class BadForm(AppError):
@@ -92,6 +123,9 @@ def staff_page(request: Request, roles: tuple[str, ...]) -> tuple[StaffUser, str
         raise LoginRequired()
     if found[0].role not in roles:
         raise NotAllowed()
+    if found[0].role == "station" and found[0].commune_id is None:
+        # Would otherwise see every commune's links, rosters and reports.
+        raise NotAllowed(StationWithoutCommune.message)
     return found
 
 

@@ -1,0 +1,121 @@
+"""Who may see or change a booking by its code.
+
+A code alone is not enough: it is printed, read aloud and forwarded. The chat that made the
+booking (gateway-signed) may use it alone; anyone else adds a second factor — the last three
+digits of the booking's phone or the resident's birth date (`X-Booking-Verifier`); station staff
+of the booking's commune and admins use their token. An unknown code and a wrong or missing
+factor get the same 404, and both count against the source: past `code_failures` in the window
+it is locked out of code lookups, so guessing codes or factors stops after a few tries.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.bookings import codes
+from api.bookings.models import Booking
+from api.bookings.service import BookingNotFound
+from api.communes.models import Site
+from api.communes.service import check_station_scope
+from api.core.config import Settings
+from api.core.crypto import Crypto
+from api.core.db import Database, utcnow
+from api.privacy.identity import TooManyAttempts
+from api.residents.models import Resident
+from api.security import limits
+from api.security.limits import Escalation, Rule
+from api.security.origin import Origin
+from api.sessions.models import ExamSession
+
+T = TypeVar("T")
+
+HEADER = "X-Booking-Verifier"
+_PHONE_TAIL = re.compile(r"^\d{3}$")
+_BIRTH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _factor_ok(crypto: Crypto, resident: Resident | None, verifier: str | None) -> bool:
+    if resident is None or not verifier:
+        return False
+    verifier = verifier.strip()
+    if _PHONE_TAIL.match(verifier):
+        return hmac.compare_digest(crypto.decrypt(resident.phone_enc)[-3:], verifier)
+    if _BIRTH_DATE.match(verifier):
+        return hmac.compare_digest(crypto.decrypt(resident.birth_date_enc), verifier)
+    return False
+
+
+def allowed(db: Session, crypto: Crypto, origin: Origin, booking: Booking, verifier: str | None) -> bool:
+    if origin.staff is not None and origin.staff.role in ("admin", "station"):
+        check_station_scope(origin.staff, session_commune_id(db, booking.session_id))
+        return True
+    if booking.chat_hash is not None and origin.chat is not None and hmac.compare_digest(
+            booking.chat_hash, origin.chat_hash(crypto) or ""):
+        return True
+    resident = db.get(Resident, booking.resident_id) if booking.resident_id is not None else None
+    return _factor_ok(crypto, resident, verifier)
+
+
+def find_for(db: Session, crypto: Crypto, settings: Settings, origin: Origin, raw_code: str, verifier: str | None,
+             *, now: datetime) -> Booking:
+    """The booking this caller may act on, or BookingNotFound (or 429 after too many failures).
+
+    Runs in a write transaction: failures are counted, and the caller commits them even when it
+    answers 404 (see `act_on`)."""
+    throttles = limits.load_all(db, origin.sources(crypto, "code"), now)
+    locked = [until for t in throttles.values() if (until := limits.locked_until(t, now))]
+    if locked:
+        raise TooManyAttempts(
+            "Đã thử mã đặt lịch sai quá nhiều lần. Xin thử lại sau, hoặc liên hệ trạm y tế xã.",
+            retry_after_seconds=max(1, int((max(locked) - now).total_seconds())))
+    code = codes.canonical(raw_code)
+    booking = db.scalar(select(Booking).where(Booking.code == code)) if code else None
+    if booking is not None and allowed(db, crypto, origin, booking, verifier):
+        return booking
+    rule = Rule.per_minutes(settings.code_failures, settings.code_failures_window_minutes)
+    for throttle in throttles.values():
+        limits.count_failure(throttle, rule, Escalation.from_settings(settings), now)
+    raise Failed()
+
+
+class Failed(Exception):
+    """Raised inside the transaction so `act_on` can commit the counters, then answer 404."""
+
+
+def session_commune_id(db: Session, session_id: int) -> int:
+    return int(db.scalar(select(Site.commune_id).join(ExamSession, ExamSession.site_id == Site.id)
+                         .where(ExamSession.id == session_id)) or 0)
+
+
+_MISSING = object()
+
+
+def act_on(database: Database, crypto: Crypto, settings: Settings, origin: Origin, raw_code: str,
+           verifier: str | None, work: Callable[[Session, Booking], T]) -> T:
+    """Find the booking this caller may use (counting failures) and run `work` on it, in one transaction."""
+    now = utcnow()
+
+    def attempt() -> object:
+        with database.write() as db:
+            try:
+                booking = find_for(db, crypto, settings, origin, raw_code, verifier, now=now)
+            except Failed:
+                return _MISSING
+            return work(db, booking)
+
+    try:
+        result = attempt()
+    except IntegrityError:
+        # First failure of a source created its counter row at the same time as another (PostgreSQL).
+        result = attempt()
+    if result is _MISSING:
+        raise BookingNotFound()
+    return result  # type: ignore[return-value]

@@ -1,0 +1,128 @@
+"""Counters per subject (a chat, an address, a person, a credential), kept in the database so every
+API process shares them and nothing here holds a CCCD or chat id in plain text.
+
+Two uses: failure counters that lock a subject out for a time that doubles with each lockout
+(identity checks, booking codes), and plain quotas that refuse past a count per window (new
+bookings, anonymous writes). Rows are locked in one order so concurrent checks never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.core.config import Settings
+from api.core.db import Database, utcnow
+from api.core.errors import AppError
+from api.security.models import Throttle
+
+
+@dataclass(frozen=True)
+class Rule:
+    limit: int
+    window: timedelta
+
+    @classmethod
+    def per_minutes(cls, limit: int, minutes: int) -> Rule:
+        return cls(limit, timedelta(minutes=minutes))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """How long a lockout lasts: `base`, doubled with each lockout of the same subject, up to `cap`."""
+
+    base: timedelta
+    cap: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Escalation:
+        return cls(timedelta(minutes=settings.lockout_base_minutes), timedelta(minutes=settings.lockout_max_minutes))
+
+    def duration(self, lockouts: int) -> timedelta:
+        longer: timedelta = self.base * 2 ** max(lockouts - 1, 0)
+        return min(longer, self.cap)
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    message = "Có quá nhiều yêu cầu từ nơi này. Xin thử lại sau ít phút."
+
+
+def load(db: Session, subject: str, now: datetime) -> Throttle:
+    """The subject's counter row, locked for this transaction (created if new)."""
+    throttle = db.get(Throttle, subject, with_for_update=True)
+    if throttle is None:
+        throttle = Throttle(subject=subject, window_started_at=now, attempts=0, lockouts=0, updated_at=now)
+        db.add(throttle)
+        db.flush()
+    return throttle
+
+
+def load_all(db: Session, subjects: Iterable[str], now: datetime) -> dict[str, Throttle]:
+    return {s: load(db, s, now) for s in sorted(set(subjects))}  # sorted: one lock order for all
+
+
+def locked_until(throttle: Throttle, now: datetime) -> datetime | None:
+    return throttle.locked_until if throttle.locked_until is not None and throttle.locked_until > now else None
+
+
+def in_window(throttle: Throttle, rule: Rule, now: datetime) -> int:
+    """Attempts counted in the current window (0 once it has passed)."""
+    return throttle.attempts if now - throttle.window_started_at < rule.window else 0
+
+
+def count_failure(throttle: Throttle, rule: Rule, escalation: Escalation, now: datetime) -> bool:
+    """Count one failure; True when it reached the limit and locked the subject out."""
+    if now - throttle.window_started_at >= rule.window:
+        throttle.window_started_at, throttle.attempts = now, 0
+    throttle.attempts += 1
+    throttle.updated_at = now
+    if throttle.attempts < rule.limit:
+        return False
+    throttle.lockouts += 1
+    throttle.locked_until = now + escalation.duration(throttle.lockouts)
+    throttle.window_started_at, throttle.attempts = now, 0
+    return True
+
+
+def take(db: Session, quotas: dict[str, Rule], now: datetime) -> datetime | None:
+    """Spend one unit of every quota, or none: the time the first exhausted one frees up."""
+    throttles = load_all(db, quotas, now)
+    waits = []
+    for subject, throttle in throttles.items():
+        rule = quotas[subject]
+        if in_window(throttle, rule, now) >= rule.limit:
+            waits.append(throttle.window_started_at + rule.window)
+    if waits:
+        return max(waits)
+    for subject, throttle in throttles.items():
+        if now - throttle.window_started_at >= quotas[subject].window:
+            throttle.window_started_at, throttle.attempts = now, 0
+        throttle.attempts += 1
+        throttle.updated_at = now
+    return None
+
+
+def spend(database: Database, quotas: dict[str, Rule], error: type[AppError] = TooManyRequests) -> None:
+    """`take` in a short transaction of its own, so the counter rows are not held locked through
+    the work they guard; raises `error` (429) with the wait when a quota is spent."""
+    if not quotas:
+        return
+    now = utcnow()
+
+    def attempt() -> datetime | None:
+        with database.write() as db:
+            return take(db, quotas, now)
+
+    try:
+        until = attempt()
+    except IntegrityError:
+        # Two first requests for one subject created its row at once (PostgreSQL): count on it.
+        until = attempt()
+    if until is not None:
+        raise error(retry_after_seconds=max(1, int((until - now).total_seconds())))

@@ -1,0 +1,249 @@
+"""Attacks on the resident endpoints, replayed through HTTP, and shown to fail.
+
+Each test states what a script with no chat, no account and unlimited patience tried (issue 15)
+and asserts the count of requests it gets before it is stopped."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.core.chat_identity import HEADER, chat_identity_key, sign
+from api.core.db import Database
+from api.security.models import SecurityAlert
+from tests.conftest import TEST_SECRET, World, chat_headers, person
+
+NOTICE = "2026-11"
+RESIDENT_ENDPOINTS = [
+    ("POST", "/api/v1/bookings"), ("GET", "/api/v1/bookings/KE3MX7PA"), ("POST", "/api/v1/bookings/KE3MX7PA/cancel"),
+    ("POST", "/api/v1/records/status"), ("POST", "/api/v1/privacy/held-data"), ("POST", "/api/v1/privacy/erase"),
+    ("POST", "/api/v1/privacy/withdraw"), ("POST", "/api/v1/reminders/subscribe"), ("POST", "/api/v1/faq/unanswered"),
+    ("POST", "/api/v1/reports/scam"), ("POST", "/api/v1/audio/speech"),
+]
+
+
+def anonymous(client: TestClient, **headers: str) -> dict[str, str]:
+    """Headers that replace the test client's credential and chat: what a stranger can send."""
+    return {"Authorization": "", HEADER: "", **headers}
+
+
+def book(client: TestClient, session_id: int, someone: dict[str, Any], chat: str = "test-chat", address: str = "",
+         **extra: Any) -> Any:
+    return client.post("/api/v1/bookings", headers=chat_headers(sender=chat, address=address), json={
+        "session_id": session_id, "resident": someone, "channel": "web", "consent_notice": NOTICE, **extra})
+
+
+def place(world: World, capacity: int = 30) -> tuple[dict[str, Any], dict[str, Any]]:
+    commune = world.commune()
+    return commune, world.session(world.site(commune["id"])["id"], capacity=capacity)
+
+
+def test_resident_endpoints_refuse_requests_without_a_service_credential(client: TestClient) -> None:
+    for method, path in RESIDENT_ENDPOINTS:
+        for headers in (anonymous(client), anonymous(client, Authorization="Bearer ksk_svc_" + "x" * 43),
+                        anonymous(client, Authorization="Bearer not-a-token")):
+            response = client.request(method, path, headers=headers, json={})
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.json()["code"] in ("service_credential_required", "not_authenticated"), response.text
+
+
+def test_forged_stale_or_tampered_chat_identities_are_refused(client: TestClient, world: World) -> None:
+    _commune, session = place(world)
+    someone = person(_commune["id"])
+    forged = sign(b"k" * 32, channel="web", sender="x", now=time.time())
+    stale = sign(chat_identity_key(TEST_SECRET.encode()), channel="web", sender="x", now=time.time() - 3600)
+    payload, signature = chat_headers(sender="victim")[HEADER].split(".")
+    tampered = chat_headers(sender="attacker")[HEADER].split(".")[0] + "." + signature
+    for token in (forged, stale, tampered, payload, "garbage"):
+        response = client.post("/api/v1/bookings", headers={HEADER: token},
+                               json={"session_id": session["id"], "resident": someone, "consent_notice": NOTICE})
+        assert response.status_code == 401 and response.json()["code"] == "invalid_chat_identity", response.text
+
+
+def test_birth_date_oracle_wrong_and_unknown_look_alike_and_guessing_stops(
+        client: TestClient, world: World, database: Database) -> None:
+    commune, session = place(world, capacity=50)
+    victim = person(commune["id"], year=1958)
+    assert book(client, session["id"], victim, chat="victim").status_code == 201
+
+    # The attacker knows the CCCD (the year is printed in it) and tries dates from a chat of its own.
+    answers = []
+    for day in range(1, 10):
+        guess = {**victim, "birth_date": f"1958-01-{day:02d}", "phone": f"0399{day:06d}"}
+        answers.append(book(client, session["id"], guess, chat="attacker", address="198.51.100.7"))
+    stranger = book(client, session["id"], person(commune["id"], year=1958), chat="attacker-2")
+    # A wrong date is answered as a new CCCD is: 201, a booking (marked for the station to check).
+    assert [a.status_code for a in answers[:3]] == [201, 201, 201]
+    assert stranger.status_code == 201
+    assert set(answers[0].json()) == set(stranger.json())
+    # After three wrong dates this source is locked out of that CCCD: even the right date is 429.
+    assert all(a.status_code == 429 for a in answers[3:]), [a.status_code for a in answers]
+    right = book(client, session["id"], {**victim, "phone": "0399999999"}, chat="attacker", address="198.51.100.7")
+    assert right.status_code == 429
+    with database.read() as db:
+        kinds = set(db.scalars(select(SecurityAlert.kind)))
+    assert "identity_dispute" in kinds
+
+
+def test_record_lookup_oracle_is_counted_per_signed_chat_not_a_body_field(client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    victim = person(commune["id"])
+    assert book(client, session["id"], victim, chat="victim").status_code == 201
+    statuses = []
+    for i in range(14):
+        # A new body chat_id each time changes nothing: the signed chat is what counts.
+        response = client.post("/api/v1/records/status", headers=chat_headers(sender="prober"), json={
+            "cccd": victim["cccd"], "birth_date": f"1958-02-{i + 1:02d}", "chat_id": f"fresh-{i}"})
+        statuses.append(response.status_code)
+    assert statuses[:3] == [200, 200, 200] and set(statuses[3:]) == {429}, statuses
+    # Unknown and wrong are the same answer.
+    unknown = client.post("/api/v1/records/status", headers=chat_headers(sender="other"), json={
+        "cccd": person(commune["id"])["cccd"], "birth_date": "1958-03-05"})
+    wrong = client.post("/api/v1/records/status", headers=chat_headers(sender="other2"), json={
+        "cccd": victim["cccd"], "birth_date": "1958-04-05"})
+    assert unknown.status_code == wrong.status_code == 200 and unknown.json() == wrong.json()
+
+
+def test_seat_flood_from_one_chat_and_from_one_address_is_stopped(client: TestClient, world: World) -> None:
+    commune, session = place(world, capacity=30)
+    one_chat = [book(client, session["id"], person(commune["id"]), chat="flooder").status_code for _ in range(8)]
+    assert one_chat == [201] * 4 + [429] * 4
+    # Many chats (a script opening web chats) behind one address.
+    many = [book(client, session["id"], person(commune["id"]), chat=f"web-{i}", address="203.0.113.9").status_code
+            for i in range(25)]
+    assert many.count(201) == 20 and set(many[20:]) == {429}
+    seats = client.get("/api/v1/sessions", params={"commune_id": commune["id"]}).json()["items"][0]
+    assert seats["booked"] == 24 and seats["available"] == 6
+
+
+def test_a_session_filling_faster_than_people_type_alerts_the_station_who_cancel_in_bulk(
+        client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world, capacity=40)
+    codes = [book(client, session["id"], person(commune["id"]), chat=f"bot-{i}", address=f"192.0.2.{i}").json()["code"]
+             for i in range(16)]
+    station = staff_token("station", commune_id=commune["id"])
+    alerts = client.get("/api/v1/alerts", headers=station).json()["items"]
+    assert [a["kind"] for a in alerts] == ["booking_burst"] and alerts[0]["session_id"] == session["id"]
+    cancelled = client.post(f"/api/v1/sessions/{session['id']}/bookings/cancel", headers=station,
+                            json={"codes": codes[:10]})
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled"] == 10
+    rest = client.post(f"/api/v1/sessions/{session['id']}/bookings/cancel", headers=station, json={
+        "created_from": (world_now() - timedelta(minutes=5)).isoformat(), "channel": "web"})
+    assert rest.json()["cancelled"] == 6
+    other = staff_token("station", commune_id=world.commune("Khác")["id"])
+    assert client.post(f"/api/v1/sessions/{session['id']}/bookings/cancel", headers=other,
+                       json={"codes": codes}).status_code == 403
+
+
+def world_now() -> Any:
+    from datetime import datetime
+
+    from api.core.clock import local_tz
+
+    return datetime.now(local_tz())
+
+
+def test_global_failures_never_lock_everyone_out(client: TestClient, world: World, database: Database) -> None:
+    commune, session = place(world)
+    resident = person(commune["id"])
+    assert book(client, session["id"], resident, chat="resident").status_code == 201
+    # The old rule locked every lookup after 500 failures from anywhere; replay a flood of 520
+    # failures from many chats and addresses.
+    for i in range(520):
+        flood = chat_headers(sender=f"flood-{i}", address=f"198.18.{i // 250}.{i % 250}")
+        client.post("/api/v1/records/status", headers=flood,
+                    json={"cccd": person(commune["id"])["cccd"], "birth_date": "1958-03-05"})
+    own = client.post("/api/v1/records/status", headers=chat_headers(sender="resident"),
+                      json={"cccd": resident["cccd"], "birth_date": resident["birth_date"]})
+    assert own.status_code == 200, own.text
+    with database.read() as db:
+        assert db.scalar(select(SecurityAlert.kind).where(SecurityAlert.kind == "identity_flood")) is not None
+
+
+def test_a_stranger_booking_first_with_a_made_up_date_does_not_lock_the_owner_out(
+        client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    owner = person(commune["id"], year=1960)
+    squat = book(client, session["id"], {**owner, "birth_date": "1960-12-31", "phone": "0388000001"}, chat="squatter")
+    assert squat.status_code == 201
+    mine = book(client, session["id"], owner, chat="owner")
+    assert mine.status_code == 201, mine.text
+    held = client.post("/api/v1/privacy/held-data", headers=chat_headers(sender="owner"),
+                       json={"cccd": owner["cccd"], "birth_date": owner["birth_date"]})
+    assert held.json()["found"] is True and held.json()["phone_masked"].endswith(owner["phone"][-3:])
+    station = staff_token("station", commune_id=commune["id"])
+    assert "identity_dispute" in {a["kind"] for a in client.get("/api/v1/alerts", headers=station).json()["items"]}
+
+
+def test_a_booking_code_alone_opens_nothing(client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    someone = person(commune["id"])
+    code = book(client, session["id"], someone, chat="owner").json()["code"]
+    stranger = chat_headers(sender="stranger")
+    assert client.get(f"/api/v1/bookings/{code}", headers=chat_headers(sender="owner")).status_code == 200
+    for method, path in (("GET", f"/api/v1/bookings/{code}"), ("POST", f"/api/v1/bookings/{code}/cancel")):
+        response = client.request(method, path, headers=stranger)
+        assert response.status_code == 404 and response.json()["code"] == "booking_not_found"
+    # The same answer as a code that does not exist.
+    assert client.get("/api/v1/bookings/KE3MX7PA", headers=stranger).json() == client.get(
+        f"/api/v1/bookings/{code}", headers=stranger).json()
+    subscribe = {"booking_code": code, "channel": "telegram", "chat_id": "666", "consent_notice": NOTICE}
+    assert client.post("/api/v1/reminders/subscribe", headers=chat_headers("telegram", "666"),
+                       json=subscribe).status_code == 404
+    assert client.post("/api/v1/reminders/subscribe", headers=chat_headers("telegram", "777"),
+                       json=subscribe).status_code == 403
+    # With the second factor, another chat may see it (the resident on another phone).
+    tail = {"X-Booking-Verifier": someone["phone"][-3:]}
+    assert client.get(f"/api/v1/bookings/{code}", headers={**stranger, **tail}).status_code == 200
+    birth = {"X-Booking-Verifier": someone["birth_date"]}
+    assert client.get(f"/api/v1/bookings/{code}", headers={**stranger, **birth}).status_code == 200
+    assert client.get(f"/api/v1/bookings/{code}", headers=chat_headers(sender="owner")).json()["status"] == "confirmed"
+
+
+def test_guessing_codes_or_factors_stops_after_ten(client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    someone = person(commune["id"])
+    code = book(client, session["id"], someone, chat="owner").json()["code"]
+    guesser = chat_headers(sender="guesser", address="198.51.100.20")
+    statuses = [client.get(f"/api/v1/bookings/{code}", headers={**guesser, "X-Booking-Verifier": f"{i:03d}"}
+                           ).status_code for i in range(200, 215)]
+    assert statuses[:10] == [404] * 10 and set(statuses[10:]) == {429}, statuses
+    right = client.get(f"/api/v1/bookings/{code}", headers={**guesser, "X-Booking-Verifier": someone["phone"][-3:]})
+    assert right.status_code == 429
+
+
+def test_one_active_booking_per_phone_unless_the_station_allows_it(
+        client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    first = person(commune["id"])
+    assert book(client, session["id"], first, chat="a").status_code == 201
+    spouse = {**person(commune["id"]), "phone": first["phone"]}
+    refused = book(client, session["id"], spouse, chat="b")
+    assert refused.status_code == 409 and refused.json()["code"] == "phone_has_active_booking"
+    body = {"session_id": session["id"], "resident": spouse, "consent_notice": NOTICE, "consent_method": "in_person",
+            "shared_phone": True}
+    cadre = staff_token("cadre")
+    assert client.post("/api/v1/bookings/on-behalf", headers=cadre, json=body).status_code == 403
+    station = staff_token("station", commune_id=commune["id"])
+    assert client.post("/api/v1/bookings/on-behalf", headers=station, json=body).status_code == 201
+
+
+def test_station_staff_cannot_mark_attendance_in_another_commune(
+        client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    code = book(client, session["id"], person(commune["id"]), chat="a").json()["code"]
+    elsewhere = staff_token("station", commune_id=world.commune("Xã khác")["id"])
+    response = client.post(f"/api/v1/bookings/{code}/attendance", headers=elsewhere, json={"attended": True})
+    assert response.status_code == 403
+    own = staff_token("station", commune_id=commune["id"])
+    assert client.post(f"/api/v1/bookings/{code}/attendance", headers=own, json={"attended": True}).status_code == 200
+
+
+def test_anonymous_writes_are_counted_per_chat(client: TestClient) -> None:
+    statuses = [client.post("/api/v1/reports/scam", headers=chat_headers(sender="spammer"),
+                            json={"text": f"tin nhắn lạ {i}", "channel": "web"}).status_code for i in range(62)]
+    assert statuses[:60] == [201] * 60 and statuses[60:] == [429, 429]
