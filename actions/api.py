@@ -3,17 +3,67 @@
 Failures are split the way the bot must answer them: `ApiError` is the API saying no (a 4xx with a
 stable `code` and a Vietnamese `message` the bot can show), `ApiUnavailable` is the API being down,
 slow or broken (the bot says it is busy and to try again).
+
+The API serves resident requests only to our own services: every request carries the action
+server's service credential (`Authorization: Bearer $API_SERVICE_CREDENTIAL`) and, while an action
+runs for a conversation, the chat identity the gateway signed for the message being handled
+(`X-Chat-Identity`, from `metadata["chat_identity"]`). The API counts its limits per verified chat
+and address, and recognises the chat that made a booking. One client serves every conversation at
+once, so the identity lives in a context variable set for the duration of one action run
+(`ApiBacked` does it for every action that calls the API): each request the action server handles
+is its own asyncio task and sees only its own chat.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from common.chat_identity import HEADER as CHAT_IDENTITY_HEADER
+from common.chat_identity import METADATA_KEY
+
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT_S = 8.0
+# Printed by `python -m api create-service-credential --name action-server` (scripts/run_all.py).
+CREDENTIAL_ENV = "API_SERVICE_CREDENTIAL"
+# The second factor for a booking code from another chat: the last 3 digits of the booking's phone
+# or the birth date YYYY-MM-DD (the API's api/bookings/access.py, which the Rasa side cannot import).
+VERIFIER_HEADER = "X-Booking-Verifier"
+
+_chat_identity: ContextVar[str | None] = ContextVar("chat_identity", default=None)
+
+
+def chat_identity_in(metadata: Any) -> str | None:
+    """The gateway-signed chat identity in a message's metadata, if there is one."""
+    token = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+@contextmanager
+def speaking_for(metadata: Any) -> Iterator[None]:
+    """API requests made in this block carry the chat identity of the message with `metadata`
+    (for the Rasa server's NLG: `tracker.latest_message.metadata`)."""
+    token = _chat_identity.set(chat_identity_in(metadata))
+    try:
+        yield
+    finally:
+        _chat_identity.reset(token)
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_without_credential() -> None:
+    log.warning("%s is not set: the API will refuse bookings, lookups and other resident requests",
+                CREDENTIAL_ENV)
 
 
 class ApiUnavailable(Exception):
@@ -28,20 +78,38 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, base_url: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, *,
+                 credential: str | None = None) -> None:
         self.base_url = (base_url or os.environ.get("API_URL", "http://127.0.0.1:8000")).rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.credential = credential if credential is not None else os.environ.get(CREDENTIAL_ENV, "")
+        if not self.credential:
+            _warn_without_credential()
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.credential}"} if self.credential else {}
+        identity = _chat_identity.get()
+        if identity:
+            headers[CHAT_IDENTITY_HEADER] = identity
+        return {**headers, **(extra or {})}
 
     async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                        json: Any = None, headers: dict[str, str] | None = None) -> Any:
         url = f"{self.base_url}/api/v1{path}"
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as session, session.request(
-                method, url, params=params, json=json, headers=headers
+                method, url, params=params, json=json, headers=self._headers(headers)
             ) as response:
                 body = await response.json(content_type=None)
                 if response.status >= 500:
                     raise ApiUnavailable(f"{method} {path}: HTTP {response.status}")
+                if response.status == 401:
+                    # Our credential (or the gateway's signature) was refused: a deployment fault, not
+                    # something the resident can fix — they hear "busy", the operator reads this.
+                    code = body.get("code") if isinstance(body, dict) else None
+                    log.error("the API refused the action server's request (%s): check %s and SECRET_KEY",
+                              code, CREDENTIAL_ENV)
+                    raise ApiUnavailable(f"{method}: HTTP 401 {code}")
                 if response.status >= 400:
                     body = body if isinstance(body, dict) else {}
                     raise ApiError(response.status, str(body.get("code", "error")),
@@ -105,17 +173,20 @@ class ApiClient:
             "POST", "/bookings", json=body, headers={"Idempotency-Key": idempotency_key})
         return result
 
-    async def get_booking(self, code: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("GET", f"/bookings/{code}")
+    # By code: the chat that made the booking needs nothing more; any other adds `verifier`.
+    async def get_booking(self, code: str, *, verifier: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("GET", f"/bookings/{code}", headers=_verifying(verifier))
         return result
 
-    async def cancel_booking(self, code: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("POST", f"/bookings/{code}/cancel")
+    async def cancel_booking(self, code: str, *, verifier: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request("POST", f"/bookings/{code}/cancel",
+                                                     headers=_verifying(verifier))
         return result
 
-    async def reschedule_booking(self, code: str, session_id: int) -> dict[str, Any]:
+    async def reschedule_booking(self, code: str, session_id: int, *, verifier: str | None = None
+                                 ) -> dict[str, Any]:
         result: dict[str, Any] = await self._request(
-            "POST", f"/bookings/{code}/reschedule", json={"session_id": session_id})
+            "POST", f"/bookings/{code}/reschedule", json={"session_id": session_id}, headers=_verifying(verifier))
         return result
 
     async def list_sites(self, commune_id: int) -> list[dict[str, Any]]:
@@ -126,7 +197,8 @@ class ApiClient:
         await self._request("POST", "/reports/scam", json={
             "text": text[:1000], "channel": channel[:16], "commune_id": commune_id})
 
-    # Identity checks: the chat id lets the API count attempts per conversation.
+    # Identity checks. The API counts attempts per the signed chat; `chat_id` is still sent for
+    # older API versions and is not trusted by the current one.
     async def _identity_request(self, path: str, *, cccd: str, birth_date: str, chat_id: str,
                                 **extra: Any) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("POST", path, json={
@@ -149,11 +221,41 @@ class ApiClient:
         return await self._identity_request("/privacy/erase", cccd=cccd, birth_date=birth_date, chat_id=chat_id)
 
 
+def _verifying(verifier: str | None) -> dict[str, str]:
+    return {VERIFIER_HEADER: verifier} if verifier else {}
+
+
+_FOR_THE_CHAT = "_runs_for_the_chat"
+
+
+def _for_the_chat(run: Callable[..., Any]) -> Callable[..., Any]:
+    """`run` with the API requests it makes carrying the chat identity of the tracker's latest message."""
+
+    @functools.wraps(run)  # rasa_sdk registers `run` by its signature (dispatcher, tracker, domain)
+    async def run_for_the_chat(self: Any, dispatcher: Any, tracker: Any, domain: Any) -> Any:
+        with speaking_for((tracker.latest_message or {}).get("metadata")):
+            result = run(self, dispatcher, tracker, domain)
+            return await result if inspect.isawaitable(result) else result
+
+    setattr(run_for_the_chat, _FOR_THE_CHAT, True)
+    return run_for_the_chat
+
+
 class ApiBacked:
-    """Mixin for actions that call the API: a default client, replaceable in tests."""
+    """Mixin for actions that call the API: a default client, replaceable in tests.
+
+    The `run` of every subclass (a form validation's too) is wrapped once, here, so whatever it
+    calls — validators, shared helpers, nested actions — asks the API for the chat being served,
+    without the tracker being passed to each request."""
 
     def __init__(self, client: ApiClient | None = None) -> None:
         self.client = client or ApiClient()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run = getattr(cls, "run", None)
+        if callable(run) and not getattr(run, _FOR_THE_CHAT, False):
+            setattr(cls, "run", _for_the_chat(run))  # noqa: B010 - assigning a method on a class
 
     async def sessions_of_chosen_commune(self, commune_id: Any) -> list[dict[str, Any]]:
         """Coming sessions of the commune the form has settled on (none if it has not yet)."""

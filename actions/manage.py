@@ -1,4 +1,11 @@
-"""Seeing, cancelling and rescheduling a booking, by its code or by the bookings made in this chat."""
+"""Seeing, cancelling and rescheduling a booking, by its code or by the bookings made in this chat.
+
+A code is printed, read aloud and forwarded, so the API lets a chat use it alone only when that chat
+made the booking (it knows the chat from the gateway's signature). For a code from elsewhere it
+answers "not found" until the request also carries a second factor: the form then asks once for
+the last three digits of the phone used when booking (a birth date is taken too), and every later
+request about that booking in the form carries it (`booking_verifier`).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.dates import parse_date
 from actions.form_control import STOP_WORDS, FormControl
 from actions.formatting import session_time
 
@@ -22,6 +30,11 @@ ACTIVE = ("confirmed", "waitlisted")
 STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang trong danh sách chờ", "cancelled": "đã hủy",
                  "attended": "đã khám", "no_show": "đã qua, không đến khám"}
 MAX_SHOWN = 3
+# The second factor the resident gave for `booking_code`, and a code waiting for one.
+VERIFIER = "booking_verifier"
+UNVERIFIED = "unverified_booking_code"
+# The API's answer both for an unknown code and for a code this chat may not use without a factor.
+NOT_FOUND = "booking_not_found"
 
 
 def normalize_code(text: str) -> str | None:
@@ -39,10 +52,29 @@ def normalize_code(text: str) -> str | None:
     return None
 
 
+def my_codes(tracker: Tracker) -> list[str]:
+    """Codes of the bookings made in this chat (the API knows them by the chat alone)."""
+    return list(tracker.get_slot("my_booking_codes") or [])
+
+
 def codes_in_message(tracker: Tracker) -> list[str]:
     found = [normalize_code(str(e.get("value", ""))) for e in tracker.latest_message.get("entities", [])
              if e.get("entity") == "booking_code"]
     return [code for code in dict.fromkeys(found) if code]
+
+
+def read_verifier(text: str) -> str | None:
+    """The second factor in what the resident typed: a birth date as YYYY-MM-DD, else the last three
+    digits of a phone number ("678", "số cuối 678", or the whole number)."""
+    day = parse_date(text)
+    if day is not None:
+        return day.isoformat()
+    digits = re.sub(r"\D", "", text)
+    return digits[-3:] if len(digits) >= 3 else None
+
+
+def verifier_of(tracker: Tracker) -> str | None:
+    return tracker.get_slot(VERIFIER) or None
 
 
 def describe(booking: dict[str, Any]) -> str:
@@ -70,7 +102,7 @@ class ActionShowBookings(ApiBacked, Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
-        codes = codes_in_message(tracker) or list(tracker.get_slot("my_booking_codes") or [])[-MAX_SHOWN:]
+        codes = codes_in_message(tracker) or my_codes(tracker)[-MAX_SHOWN:]
         if not codes:
             dispatcher.utter_message(response="utter_ask_code_to_show")
             return []
@@ -88,14 +120,19 @@ class ActionShowBookings(ApiBacked, Action):
 
 
 class ActionAskBookingCode(Action):
-    """Which booking to cancel or change: the ones made in this chat as buttons, or type the code."""
+    """Which booking to cancel or change: the ones made in this chat as buttons, or type the code;
+    for a typed code the API would not show on its own, the second factor instead."""
 
     def name(self) -> str:
         return "action_ask_booking_code"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
-        codes = list(tracker.get_slot("my_booking_codes") or [])[-MAX_SHOWN:]
+        unverified = tracker.get_slot(UNVERIFIED)
+        if unverified:
+            dispatcher.utter_message(response="utter_ask_booking_verifier", code=unverified)
+            return []
+        codes = my_codes(tracker)[-MAX_SHOWN:]
         dispatcher.utter_message(response="utter_ask_booking_code", buttons=[
             {"title": code, "payload": f'/inform{{"booking_code": "{code}"}}'} for code in codes])
         return []
@@ -106,29 +143,47 @@ class BookingCodeForm(FormControl):
 
     # "hủy" answers the cancel question here, so only the other stop words end these forms.
     stop_words = STOP_WORDS
-    forget_on_stop = ("booking_code", "cancel_confirmed", "session_id")
+    forget_on_stop = ("booking_code", "cancel_confirmed", "session_id", UNVERIFIED, VERIFIER)
 
-    async def active_booking(self, value: Any, dispatcher: CollectingDispatcher
+    async def active_booking(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
                              ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """(booking, slot changes): the booking if it can still be changed, else why not, said."""
-        code = normalize_code(str(value or ""))
+        """(booking, slot changes): the booking if it can still be changed, else why not, said — or
+        the question for the second factor, when the code is not this chat's."""
+        text = str(value or "")
+        code, verifier = normalize_code(text), None
+        pending = tracker.get_slot(UNVERIFIED)
+        if code is None and pending:
+            # The answer to the question for the second factor of the code typed just before.
+            code, verifier = pending, read_verifier(text)
+            if verifier is None:
+                dispatcher.utter_message(response="utter_verifier_invalid")
+                return None, {"booking_code": None}
         if code is None:
             dispatcher.utter_message(response="utter_code_invalid")
             return None, {"booking_code": None}
+        # What another code, or none, leaves behind: no code, and no factor meant for an earlier one.
+        forget: dict[str, Any] = {"booking_code": None, **{slot: None for slot in (UNVERIFIED, VERIFIER)
+                                                           if tracker.get_slot(slot)}}
         try:
-            booking = await self.client.get_booking(code)
+            booking = await self.client.get_booking(code, verifier=verifier)
         except ApiUnavailable:
             dispatcher.utter_message(response="utter_service_busy")
             return None, {"booking_code": None}
-        except ApiError:
-            dispatcher.utter_message(response="utter_code_not_found", code=code)
-            return None, {"booking_code": None}
+        except ApiError as error:
+            if error.status == 429:  # too many wrong codes from this chat: the API says how long to wait
+                dispatcher.utter_message(text=error.message)
+            elif verifier is None and error.code == NOT_FOUND and code not in my_codes(tracker):
+                # Unknown, or not made in this chat: the API cannot tell us which, so ask once.
+                return None, {**forget, UNVERIFIED: code}
+            else:
+                dispatcher.utter_message(response="utter_code_not_found", code=code)
+            return None, forget
         if booking["status"] not in ACTIVE:
             # Nothing left to change: say so and end the form rather than ask for another code.
             dispatcher.utter_message(response="utter_booking_not_active", code=code,
                                      status=STATUS_LABELS.get(booking["status"], booking["status"]))
-            return None, {"booking_code": None, REQUESTED_SLOT: None}
-        return booking, {"booking_code": code}
+            return None, {**forget, REQUESTED_SLOT: None}
+        return booking, {**forget, "booking_code": code, **({VERIFIER: verifier} if verifier else {})}
 
 
 class ValidateCancelForm(BookingCodeForm, FormValidationAction):
@@ -137,7 +192,7 @@ class ValidateCancelForm(BookingCodeForm, FormValidationAction):
 
     async def validate_booking_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> dict[str, Any]:
-        return (await self.active_booking(value, dispatcher))[1]
+        return (await self.active_booking(value, dispatcher, tracker))[1]
 
     def validate_cancel_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
@@ -152,7 +207,7 @@ class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):
 
     async def validate_booking_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> dict[str, Any]:
-        booking, changes = await self.active_booking(value, dispatcher)
+        booking, changes = await self.active_booking(value, dispatcher, tracker)
         if booking is not None:
             # New sessions are offered in the booking's own commune.
             site = booking["session"]["site"]
@@ -187,7 +242,7 @@ async def offered_sessions(backed: ApiBacked, tracker: Tracker) -> list[dict[str
     sessions = await backed.sessions_of_chosen_commune(tracker.get_slot("commune_id"))
     code = tracker.get_slot("booking_code")
     if tracker.active_loop_name == "reschedule_form" and code:
-        current = (await backed.client.get_booking(code))["session_id"]
+        current = (await backed.client.get_booking(code, verifier=verifier_of(tracker)))["session_id"]
         sessions = [s for s in sessions if s["id"] != current]
     return sessions
 
@@ -199,7 +254,7 @@ class ActionAskCancelConfirmed(ApiBacked, Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
                   ) -> list[EventType]:
         try:
-            booking = await self.client.get_booking(tracker.get_slot("booking_code"))
+            booking = await self.client.get_booking(tracker.get_slot("booking_code"), verifier=verifier_of(tracker))
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
@@ -208,7 +263,7 @@ class ActionAskCancelConfirmed(ApiBacked, Action):
 
 
 def forget_booking_choice() -> list[EventType]:
-    return [SlotSet("booking_code", None), SlotSet("cancel_confirmed", None), SlotSet("session_id", None)]
+    return [SlotSet(slot, None) for slot in ("booking_code", "cancel_confirmed", "session_id", UNVERIFIED, VERIFIER)]
 
 
 class ActionSubmitCancel(ApiBacked, Action):
@@ -222,7 +277,7 @@ class ActionSubmitCancel(ApiBacked, Action):
             dispatcher.utter_message(response="utter_booking_kept", code=code)
         elif code and confirmed:
             try:
-                booking = await self.client.cancel_booking(code)
+                booking = await self.client.cancel_booking(code, verifier=verifier_of(tracker))
             except ApiUnavailable:
                 dispatcher.utter_message(response="utter_service_busy")
                 return []  # kept, so the resident can simply say "có" again
@@ -245,7 +300,7 @@ class ActionSubmitReschedule(ApiBacked, Action):
         if not (code and session_id):
             return forget_booking_choice()  # stopped, or nothing left to change: already explained
         try:
-            booking = await self.client.reschedule_booking(code, int(session_id))
+            booking = await self.client.reschedule_booking(code, int(session_id), verifier=verifier_of(tracker))
         except ApiUnavailable:
             dispatcher.utter_message(response="utter_service_busy")
             return []

@@ -17,7 +17,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from actions.api import ApiClient
+from actions.api import ApiClient, speaking_for
 from actions.content import DEFAULT_REFRESH_S, ContentCache
 from actions.voice import LANGUAGE_NAMES, audio_for, language_of, note_for, wants_audio
 
@@ -38,6 +38,12 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
 
     async def generate(self, utter_action: str, tracker: DialogueStateTracker, output_channel: str,
                        **kwargs: Any) -> dict[str, Any] | None:
+        # Speech for this message is asked for on behalf of the chat the resident wrote from.
+        with speaking_for(tracker.latest_message.metadata if tracker.latest_message else None):
+            return await self._generate(utter_action, tracker, output_channel, **kwargs)
+
+    async def _generate(self, utter_action: str, tracker: DialogueStateTracker, output_channel: str,
+                        **kwargs: Any) -> dict[str, Any] | None:
         slots = tracker.current_slot_values()
         response = copy.deepcopy(self._random_response_for(utter_action, output_channel, slots))
         if response is None:

@@ -42,7 +42,11 @@ DEFAULT_SECRET_FILE = ROOT / "var" / "secret.key"
 DEFAULT_RETENTION_DAYS = 30
 
 # Slots whose values are personal data: kept encrypted at rest.
-ENCRYPTED_SLOTS = frozenset({"cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date"})
+ENCRYPTED_SLOTS = frozenset({"cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date",
+                             "booking_verifier"})
+# Rasa copies a session's first message metadata into this slot: only the harmless keys are kept
+# (the gateway's signed chat identity carries the web chat's address).
+SESSION_METADATA_SLOT = "session_started_metadata"
 ERASE_SLOT = "conversation_erased"
 _ENCRYPTED = "enc:"
 _MASK = "•"
@@ -91,6 +95,10 @@ class PrivacyFilter:
         elif kind == "slot" and event.get("name") in ENCRYPTED_SLOTS and event.get("value") is not None:
             plain = json.dumps(event["value"], ensure_ascii=False)
             event["value"] = _ENCRYPTED + self.fernet.encrypt(plain.encode()).decode()
+        elif kind == "slot" and event.get("name") == SESSION_METADATA_SLOT and isinstance(event.get("value"), dict):
+            event["value"] = {k: v for k, v in event["value"].items() if k in _USER_METADATA}
+        elif kind == "session_started" and isinstance(event.get("metadata"), dict):
+            event["metadata"] = {k: v for k, v in event["metadata"].items() if k in _USER_METADATA}
         return event
 
     def reveal(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -87,11 +87,13 @@ def embedded() -> Profile:
     gateway_port = int(setting("GATEWAY_PORT", "8080"))
     api, gateway = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gateway_port}"
     migrate_api({})
+    credential = service_credential({})
     return Profile([
         Service("api", [PY, "-m", "api", "serve", "--host", host, "--port", str(api_port)], api_port, {}),
-        Service("actions", actions_command(actions_port), actions_port, {**ACTIONS_HOST, "API_URL": api}),
+        Service("actions", actions_command(actions_port), actions_port,
+                {**ACTIONS_HOST, "API_URL": api, **credential}),
         Service("rasa", rasa_command(rasa_port, "bot/endpoints.yml"), rasa_port,
-                {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api}),
+                {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api, **credential}),
         # Web chat always; Telegram and Zalo when their credentials are in the environment.
         Service("gateway", [PY, "-m", "bot.gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
                 {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "API_URL": api}),
@@ -111,6 +113,22 @@ def migrate_api(env: dict[str, str]) -> None:
     # purge: personal data past its retention period goes before anything starts (also run it daily).
     for step in (["migrate"], ["seed-content"], ["seed-demo"], ["purge"]):
         subprocess.run([PY, "-m", "api", *step], cwd=ROOT, check=True, env={**os.environ, **env})
+
+
+# The API answers resident requests (bookings, lookups, data rights, reminders, speech…) only to our
+# own services. A fresh credential each start, the previous ones revoked: it lives only in the
+# environment of the processes that use it — the action server and Rasa (its NLG asks for speech).
+SERVICE_NAME = "action-server"
+
+
+def service_credential(env: dict[str, str]) -> dict[str, str]:
+    """{"API_SERVICE_CREDENTIAL": …} for the services that call the API on a resident's behalf."""
+    result = subprocess.run([PY, "-m", "api", "create-service-credential", "--name", SERVICE_NAME, "--replace"],
+                            cwd=ROOT, check=True, capture_output=True, text=True, env={**os.environ, **env})
+    credential = result.stdout.strip()
+    if not credential or len(credential.split()) != 1:
+        raise SystemExit("`python -m api create-service-credential` không in ra khóa dịch vụ.")
+    return {"API_SERVICE_CREDENTIAL": credential}
 
 
 # --- production: PostgreSQL, Redis, nginx, replicas ---
@@ -150,18 +168,22 @@ def production(env_file: Path) -> Profile:
     api_db = with_driver(f"{server}/{databases['api']}", "psycopg")
     redis = urlsplit(get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     common = {"LOG_FORMAT": get("LOG_FORMAT", "json")}
-    api_env = {**common, "DATABASE_URL": api_db, "GATEWAY_PUBLIC_URL": public, "GATEWAY_INTERNAL_URL": public,
-               "PUBLIC_BASE_URL": public}
+    # Whose X-Forwarded-For the API and the gateways believe; unset, their default: nginx on this machine.
+    trusted = get("TRUSTED_PROXIES")
+    proxies = {"TRUSTED_PROXIES": trusted} if trusted else {}
+    api_env = {**common, **proxies, "DATABASE_URL": api_db, "GATEWAY_PUBLIC_URL": public,
+               "GATEWAY_INTERNAL_URL": public, "PUBLIC_BASE_URL": public}
     rasa_env = {**common, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
                 "TRACKER_STORE_URL": f"{server}/{databases['conversations']}",
                 "CONVERSATION_PURGE_AT_START": "0", "TICKET_LOCK_LIFETIME": get("TICKET_LOCK_LIFETIME", "10"),
                 "REDIS_HOST": redis.hostname or "127.0.0.1", "REDIS_PORT": str(redis.port or 6379),
                 "REDIS_LOCK_DB": (redis.path or "/0").strip("/") or "0"}
-    gateway_env = {**common, "RASA_URL": balancer, "API_URL": api, "PUBLIC_URL": public,
+    gateway_env = {**common, **proxies, "RASA_URL": balancer, "API_URL": api, "PUBLIC_URL": public,
                    "GATEWAY_DATABASE_URL": with_driver(f"{server}/{databases['gateway']}", "psycopg"),
                    "GATEWAY_REDIS_URL": get("REDIS_URL", "redis://127.0.0.1:6379/0")}
 
     migrate_api(api_env)
+    credential = service_credential(api_env)
     # The conversation tables, and old conversations purged, once rather than by every replica.
     subprocess.run([RASA_PY, "-m", "bot.tracker_store", "purge"], cwd=ROOT, check=True,
                    env={**os.environ, **rasa_env})
@@ -178,9 +200,10 @@ def production(env_file: Path) -> Profile:
         *(Service(f"api-{i + 1}", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)], port,
                   api_env, restart=True) for i, port in enumerate(api_ports)),
         Service("actions", actions_command(actions_port), actions_port,
-                {**common, **ACTIONS_HOST, "API_URL": api,
+                {**common, **ACTIONS_HOST, "API_URL": api, **credential,
                  "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True),
-        *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, rasa_env, restart=True)
+        *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, {**rasa_env, **credential},
+                  restart=True)
           for i, port in enumerate(rasa_ports)),
         *(Service(f"gateway-{i + 1}", [PY, "-m", "bot.gateway", "--host", "127.0.0.1", "--port", str(port)], port,
                   gateway_env, restart=True) for i, port in enumerate(gateway_ports)),

@@ -95,7 +95,8 @@ def service_credential(database: Database, name: str = "tests") -> str:
 
 def chat_headers(channel: str = "web", sender: str = "test-chat", address: str = "") -> dict[str, str]:
     """The header the gateway would have signed for this chat (tests share the master secret)."""
-    from api.core.chat_identity import HEADER, chat_identity_key, sign
+    from api.core.keyring import chat_identity_key
+    from common.chat_identity import HEADER, sign
 
     key = chat_identity_key(TEST_SECRET.encode())
     return {HEADER: sign(key, channel=channel, sender=sender, address=address, now=time.time())}

@@ -6,6 +6,7 @@ Access tokens are `access-N`; each refresh hands out the next pair and retires t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,11 +42,13 @@ class FakeOa:
                 "zalo_oa_id": "ksk-oa"}
 
 
-def signed_event(text: str, user: str, msg_id: str, timestamp_ms: int = 1_732_000_000_000
+def signed_event(text: str, user: str, msg_id: str, timestamp_ms: int | None = None
                  ) -> tuple[bytes, dict[str, str]]:
-    """A "user_send_text" webhook as Zalo signs it: (body, headers)."""
+    """A "user_send_text" webhook as Zalo signs it: (body, headers), stamped now unless told otherwise
+    (the gateway refuses stale events)."""
     from bot.gateway.zalo import signature
 
+    timestamp_ms = timestamp_ms or int(time.time() * 1000)
     raw = json.dumps({"app_id": APP_ID, "event_name": "user_send_text", "timestamp": str(timestamp_ms),
                       "sender": {"id": user}, "recipient": {"id": "oa-1"},
                       "message": {"text": text, "msg_id": msg_id}}).encode()

@@ -19,6 +19,8 @@ import httpx
 import pytest
 import uvicorn
 
+from api.core.keyring import chat_identity_key
+from common.chat_identity import METADATA_KEY, sign
 from tests.conftest import IN_CI, TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +109,26 @@ def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
     assert "Traceback" not in output.text, "the API server logged an unhandled error (output above)"
 
 
+def service_credential(database_url: str, audio_dir: Path | None = None) -> str:
+    """A credential for our action server (and Rasa's NLG), made the way scripts/run_all.py makes it:
+    the API's CLI prints it and nothing else."""
+    result = subprocess.run([sys.executable, "-m", "api", "create-service-credential", "--name", "action-server",
+                             "--replace"], env=api_env(database_url, audio_dir), check=True, capture_output=True,
+                            text=True)
+    credential = result.stdout.strip()
+    assert credential.startswith("ksk_svc_"), "create-service-credential printed no credential"
+    return credential
+
+
+def service_headers(assistant: dict[str, str], *, verifier: str | None = None) -> dict[str, str]:
+    """Headers that make a test's own request to the API count as our action server's; a booking by
+    code then also wants its second factor (the phone's last 3 digits or the birth date YYYY-MM-DD)."""
+    headers = {"Authorization": f"Bearer {assistant['credential']}"}
+    if verifier:
+        headers["X-Booking-Verifier"] = verifier
+    return headers
+
+
 @contextmanager
 def app_in_thread(app: Any) -> Iterator[str]:
     """An ASGI app served by uvicorn in a background thread (local fakes of outside services)."""
@@ -142,12 +164,15 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None)
     everything they write kept in `workdir`. Yields their URLs; with `logs`, the servers log as in
     production and their output is collected there."""
     actions_port, rasa_port = free_port(), free_port()
+    database_url = f"sqlite:///{workdir / 'api.db'}"
     private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
                "PYTHONUNBUFFERED": "1"}
     outputs = logs if logs is not None else []
     with ExitStack() as stack:
-        api = stack.enter_context(running_api(f"sqlite:///{workdir / 'api.db'}", demo=True, logs=logs,
-                                              audio_dir=workdir / "audio"))
+        api = stack.enter_context(running_api(database_url, demo=True, logs=logs, audio_dir=workdir / "audio"))
+        # The actions (and the NLG's speech requests) reach the API's resident endpoints only with it.
+        credential = service_credential(database_url, workdir / "audio")
+        private["API_SERVICE_CREDENTIAL"] = credential
         outputs.append(stack.enter_context(running_process(
             [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
             env={**os.environ, "API_URL": api, **private},
@@ -160,7 +185,7 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None)
             env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
                  **private},
             ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300)))
-        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir)}
+        yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir), "credential": credential}
 
 
 @contextmanager
@@ -216,9 +241,11 @@ def trained_assistant(workdir: Path, logs: list[ProcessOutput] | None = None) ->
 
 
 def say(assistant: dict[str, str], sender: str, text: str) -> list[dict[str, Any]]:
-    """One resident message through Rasa's REST channel (as the web chat sends it)."""
-    response = httpx.post(f"{assistant['rasa']}/webhooks/rest/webhook", timeout=60,
-                          json={"sender": sender, "message": text, "metadata": {"channel": "web"}})
+    """One resident message through Rasa's REST channel, with the metadata the gateway sends for a web
+    chat: its channel and its chat, signed (the API knows the chat that made a booking by it)."""
+    identity = sign(chat_identity_key(TEST_SECRET.encode()), channel="web", sender=sender, now=time.time())
+    response = httpx.post(f"{assistant['rasa']}/webhooks/rest/webhook", timeout=60, json={
+        "sender": sender, "message": text, "metadata": {"channel": "web", METADATA_KEY: identity}})
     assert response.status_code == 200
     return list(response.json())
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.servers import ProcessOutput, chromium, running_gateway, say, texts, trained_assistant
+from tests.servers import ProcessOutput, chromium, running_gateway, say, service_headers, texts, trained_assistant
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,8 @@ def test_resident_books_through_rasa_and_the_api_has_it(assistant: dict[str, str
     tracker = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()
     code = tracker["slots"]["my_booking_codes"][-1]
     assert tracker["slots"]["cccd"] is None and tracker["slots"]["phone"] is None
-    booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()
+    booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}",
+                        headers=service_headers(assistant, verifier="321")).json()
     assert booking["status"] == "confirmed" and booking["channel"] == "web"
     assert booking["resident"]["full_name"] == "Hoàng Thị Lan"
 
@@ -86,6 +87,7 @@ def test_resident_sees_reschedules_and_cancels_in_the_same_chat(assistant: dict[
     code = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()["slots"][
         "my_booking_codes"][-1]
 
+    by_code = service_headers(assistant, verifier="678")  # the phone's last 3 digits
     shown = say(assistant, sender, "xem lich toi da dat")
     assert f"Mã {code}: đã xác nhận" in texts(shown)
     assert [b["title"] for b in shown[0]["buttons"]] == [f"Đổi lịch {code}", f"Hủy lịch {code}"]
@@ -93,12 +95,13 @@ def test_resident_sees_reschedules_and_cancels_in_the_same_chat(assistant: dict[
     which = say(assistant, sender, "toi muon doi lich kham")
     assert [b["title"] for b in which[-1]["buttons"]] == [code]
     offered = say(assistant, sender, which[-1]["buttons"][0]["payload"])
-    first_session = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["session_id"]
+    first_session = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}", headers=by_code).json()["session_id"]
     offered_ids = [int(re.search(r'"session_id": "(\d+)"', b["payload"])[1]) for b in offered[-1]["buttons"]]
     assert offered_ids and first_session not in offered_ids
     moved = say(assistant, sender, offered[-1]["buttons"][0]["payload"])
     assert "Đã đổi lịch" in texts(moved) or "danh sách chờ" in texts(moved)
-    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["session_id"] != first_session
+    moved_to = httpx.get(f"{assistant['api']}/api/v1/bookings/{code}", headers=by_code).json()["session_id"]
+    assert moved_to != first_session
 
     asked = say(assistant, sender, f"huy lich {code.lower()}")
     assert "chắc chắn muốn hủy" in texts(asked)
@@ -107,7 +110,7 @@ def test_resident_sees_reschedules_and_cancels_in_the_same_chat(assistant: dict[
     say(assistant, sender, f"huy lich {code}")
     cancelled = say(assistant, sender, "co")
     assert f"Đã hủy lịch {code}" in texts(cancelled)
-    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["status"] == "cancelled"
+    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}", headers=by_code).json()["status"] == "cancelled"
 
 
 def test_correcting_and_stopping_midway_keeps_nothing(assistant: dict[str, str]) -> None:
@@ -176,9 +179,11 @@ def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
     confirm = say(assistant, sender, "xoa du lieu cua toi")
     assert "chắc chắn muốn xóa" in texts(confirm)
     assert "Đã xóa xong" in texts(say(assistant, sender, "dong y"))
-    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}").json()["resident"]["full_name"] == \
-        "(đã xóa theo yêu cầu)"
-    after = httpx.post(f"{assistant['api']}/api/v1/privacy/held-data", json={"cccd": cccd, "birth_date": birth[1]})
+    # Erased: only staff still see the booking, as an anonymous count.
+    assert httpx.get(f"{assistant['api']}/api/v1/bookings/{code}", headers=staff_headers(assistant)
+                     ).json()["resident"]["full_name"] == "(đã xóa theo yêu cầu)"
+    after = httpx.post(f"{assistant['api']}/api/v1/privacy/held-data", json={"cccd": cccd, "birth_date": birth[1]},
+                       headers=service_headers(assistant))
     assert after.json()["found"] is False
     slots = httpx.get(f"{assistant['rasa']}/conversations/{sender}/tracker", timeout=30).json()["slots"]
     assert slots["known_cccd"] is None and slots["my_booking_codes"] is None
@@ -236,7 +241,12 @@ def test_a_resident_books_in_a_real_browser_through_the_web_chat(
         button.click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) > count)
 
-    browser.get(f"{gateway}/chat?ref=DTN-WEB-01")
+    # A cadre's link (only a link that exists and is switched on earns the booking for its funnel).
+    cadre = staff_headers(assistant, "cadre")
+    commune_id = httpx.get(f"{assistant['api']}/api/v1/communes", params={"q": "huu lien"}).json()["items"][0]["id"]
+    referral = httpx.post(f"{assistant['api']}/api/v1/referrals", headers=cadre,
+                          json={"organisation": "thanh_nien", "commune_id": commune_id}).json()["code"]
+    browser.get(f"{gateway}/chat?ref={referral}")
     bot_said("Xin chào")
     browser.find_element(By.ID, "bigger").click()
     assert "big" in browser.find_element(By.TAG_NAME, "html").get_attribute("class")
@@ -252,6 +262,7 @@ def test_a_resident_books_in_a_real_browser_through_the_web_chat(
     text = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg.bot"))
     code = re.search(r"Mã đặt lịch[^A-Z0-9]*([A-Z0-9]{8})", text)
     assert code, text[-500:]
-    booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code[1]}").json()
-    assert booking["channel"] == "web" and booking["referral_code"] == "DTN-WEB-01"
+    booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code[1]}",
+                        headers=service_headers(assistant, verifier="987")).json()
+    assert booking["channel"] == "web" and booking["referral_code"] == referral
     assert booking["resident"]["full_name"] == "Đinh Thị Nga"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api.core.keyring import chat_identity_key
 from bot.gateway.app import create_app
 from bot.gateway.config import GatewaySettings
 from bot.gateway.messages import BUSY_TEXT, PLEASE_TYPE_TEXT, split_text
+from common.chat_identity import METADATA_KEY, ChatIdentity, verify
 from tests.fake_telegram import FakeBotApi, keyboard, running_fake_bot_api
 
 SECRET = "webhook-secret-123"
+MASTER_SECRET = "gateway-test-secret-0123456789"
 LONG_PAYLOAD = '/inform{"session_id": "123456", "commune": "Hữu Liên", "note": "một nút có dữ liệu dài"}'
 
 
@@ -51,9 +55,22 @@ class FakeRasa:
 AUDIO_URL = [""]
 
 
+def signed_chat(metadata: dict[str, Any]) -> ChatIdentity:
+    """The chat a message's metadata proves, checked with the key the API derives (a test fails on a
+    token that does not verify)."""
+    identity = verify(chat_identity_key(MASTER_SECRET.encode()), metadata[METADATA_KEY], now=time.time())
+    assert identity is not None, "the chat identity does not verify with the master secret's key"
+    return identity
+
+
+def unsigned(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata apart from the (time-dependent) chat identity."""
+    return {name: value for name, value in metadata.items() if name != METADATA_KEY}
+
+
 @pytest.fixture(autouse=True)
 def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
+    monkeypatch.setenv("SECRET_KEY", MASTER_SECRET)
 
 
 @pytest.fixture
@@ -99,7 +116,9 @@ def test_webhook_refuses_a_missing_or_wrong_secret(gateway: TestClient, bot_api:
     assert rasa.seen == []
     assert post(gateway, update(3, "xin chao")).status_code == 200
     bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 1)
-    assert rasa.seen[0]["sender"] == "telegram:42" and rasa.seen[0]["metadata"] == {"channel": "telegram"}
+    assert rasa.seen[0]["sender"] == "telegram:42" and unsigned(rasa.seen[0]["metadata"]) == {"channel": "telegram"}
+    chat = signed_chat(rasa.seen[0]["metadata"])
+    assert (chat.channel, chat.sender, chat.address) == ("telegram", "42", "")
     assert bot_api.sent("sendMessage")[0].data["text"] == "Đã nhận: xin chao"
 
 
@@ -138,7 +157,7 @@ def test_start_with_a_referral_code_greets_and_carries_the_code(
     post(gateway, update(30, "/start HPN-ThanhHa_01"))
     bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
     assert rasa.seen[0]["message"] == "xin chào"
-    assert rasa.seen[0]["metadata"] == {"channel": "telegram", "referral_code": "HPN-ThanhHa_01"}
+    assert unsigned(rasa.seen[0]["metadata"]) == {"channel": "telegram", "referral_code": "HPN-ThanhHa_01"}
 
 
 def test_a_voice_message_gets_please_type_without_rasa(gateway: TestClient, bot_api: FakeBotApi,
@@ -216,7 +235,7 @@ def test_web_chat_page_widget_and_messages(gateway: TestClient, rasa: FakeRasa) 
                                                   "referral_code": "DTN-01"}).json()
     assert [b["title"] for b in answer["replies"][0]["buttons"]] == ["Thứ Ba 7:30", "Thứ Tư 7:30"]
     assert rasa.seen[-1]["sender"] == "web:web-session-2"
-    assert rasa.seen[-1]["metadata"] == {"channel": "web", "referral_code": "DTN-01"}
+    assert unsigned(rasa.seen[-1]["metadata"]) == {"channel": "web", "referral_code": "DTN-01"}
     for bad in ({"session_id": "x", "text": "a"}, {"session_id": "web-session-2", "text": ""},
                 {"session_id": "web-session-2", "text": "a" * 1001}):
         refused = gateway.post("/chat/messages", json=bad)

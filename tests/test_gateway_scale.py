@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from api.core.keyring import chat_identity_key
 from bot.gateway.app import create_app, token_fernet
 from bot.gateway.config import GatewaySettings
 from bot.gateway.coordination import LocalCoordination, RedisCoordination
@@ -32,6 +33,7 @@ from tests.fake_zalo import running_fake_oa
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET = "webhook-secret-123"
+KEY = chat_identity_key(TEST_SECRET.encode())
 
 
 def need(reason: str | None) -> None:
@@ -220,10 +222,11 @@ def test_rasa_is_asked_again_with_the_same_message_id_while_no_replica_answers()
     rasa = SlowRasa(fail_first=2)
 
     async def scenario() -> None:
-        client = RasaClient("http://rasa", transport=httpx.MockTransport(rasa), retry_for_s=10)
+        client = RasaClient("http://rasa", transport=httpx.MockTransport(rasa), identity_key=KEY, retry_for_s=10)
         replies = await client.reply(Incoming("web", "s1", "dat lich"), "id-1")
         assert [r.text for r in replies] == ["Đã nhận: dat lich"]
-        impatient = RasaClient("http://rasa", transport=httpx.MockTransport(SlowRasa(fail_first=99)), retry_for_s=0)
+        impatient = RasaClient("http://rasa", transport=httpx.MockTransport(SlowRasa(fail_first=99)),
+                               identity_key=KEY, retry_for_s=0)
         with pytest.raises(RasaUnavailable):
             await impatient.reply(Incoming("web", "s1", "x"), "id-2")
         await client.close()

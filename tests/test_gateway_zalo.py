@@ -4,6 +4,7 @@ success, -216 (token expired), -213, -32 and 5xx — proving refresh, retry and 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from bot.gateway.app import create_app
 from bot.gateway.config import GatewaySettings
@@ -19,7 +21,7 @@ from bot.gateway.store import OutboxItem
 from bot.gateway.zalo import signature
 from tests.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa, running_fake_oa
 from tests.servers import wait_for
-from tests.test_gateway import AUDIO_URL, FakeRasa
+from tests.test_gateway import AUDIO_URL, FakeRasa, signed_chat, unsigned
 
 
 @pytest.fixture
@@ -45,9 +47,14 @@ def gateway(tmp_path: Path, oa: FakeOa, rasa: FakeRasa, monkeypatch: pytest.Monk
         yield client
 
 
+def now_ms(offset_s: float = 0.0) -> int:
+    return int((time.time() + offset_s) * 1000)
+
+
 def event(name: str = "user_send_text", text: str = "xin chao", user: str = "u-77", msg_id: str = "m1",
-          timestamp: int = 1_732_000_000_000) -> dict[str, Any]:
-    return {"app_id": APP_ID, "event_name": name, "timestamp": str(timestamp), "sender": {"id": user},
+          timestamp: int | None = None) -> dict[str, Any]:
+    """A Zalo event as the OA webhook sends it, stamped now unless told otherwise."""
+    return {"app_id": APP_ID, "event_name": name, "timestamp": str(timestamp or now_ms()), "sender": {"id": user},
             "recipient": {"id": "oa-1"}, "message": {"text": text, "msg_id": msg_id}}
 
 
@@ -67,7 +74,9 @@ def test_only_correctly_signed_events_are_accepted(gateway: TestClient, oa: Fake
     assert rasa.seen == []
     assert post(gateway, event(msg_id="d")).status_code == 200
     wait_for(lambda: oa.sent, what=lambda: oa.attempts)
-    assert rasa.seen[0]["sender"] == "zalo:u-77" and rasa.seen[0]["metadata"] == {"channel": "zalo"}
+    assert rasa.seen[0]["sender"] == "zalo:u-77" and unsigned(rasa.seen[0]["metadata"]) == {"channel": "zalo"}
+    chat = signed_chat(rasa.seen[0]["metadata"])
+    assert (chat.channel, chat.sender, chat.address) == ("zalo", "u-77", "")
     assert oa.sent[0] == {"recipient": {"user_id": "u-77"}, "message": {"text": "Đã nhận: xin chao"}}
 
 
@@ -150,7 +159,7 @@ def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa
     for _ in range(3):
         post(gateway, event(text="mot lan", msg_id="dup"))
     wait_for(lambda: oa.sent)
-    post(gateway, {"app_id": APP_ID, "event_name": "follow", "timestamp": "1732000000999",
+    post(gateway, {"app_id": APP_ID, "event_name": "follow", "timestamp": str(now_ms()),
                    "follower": {"id": "u-99"}, "oa_id": "oa-1"})
     wait_for(lambda: any(s["sender"] == "zalo:u-99" for s in rasa.seen))
     assert [s["message"] for s in rasa.seen] == ["mot lan", "xin chào"]
@@ -166,8 +175,43 @@ def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa
 
 
 def test_a_signed_event_of_the_wrong_shape_is_a_400_not_a_crash(gateway: TestClient, rasa: FakeRasa) -> None:
-    odd = {"app_id": APP_ID, "event_name": "user_send_text", "timestamp": "1732000000123", "sender": "u-1",
+    odd = {"app_id": APP_ID, "event_name": "user_send_text", "timestamp": str(now_ms()), "sender": "u-1",
            "message": ["not", "an", "object"]}
     response = post(gateway, odd)
     assert response.status_code == 400 and response.json()["code"] == "malformed"
     assert rasa.seen == []
+
+
+def refused(reason: str) -> float:
+    return REGISTRY.get_sample_value("ksk_gateway_zalo_events_refused_total", {"reason": reason}) or 0.0
+
+
+@pytest.mark.parametrize(("offset_s", "reason"), [(-11 * 60, "old"), (-3 * 86_400, "old"), (5 * 60, "ahead")])
+def test_a_signed_event_that_is_not_fresh_is_acknowledged_counted_and_dropped(
+    gateway: TestClient, oa: FakeOa, rasa: FakeRasa, caplog: pytest.LogCaptureFixture, offset_s: int, reason: str
+) -> None:
+    """The signature never expires and the inbox forgets keys after a few days: a captured event
+    replayed later (or stamped ahead to outlive the window) must not act. 200, so Zalo does not retry."""
+    before = refused(reason)
+    replayed = event(text="co, huy lich", msg_id=f"replay{offset_s}", timestamp=now_ms(offset_s))
+    assert post(gateway, replayed).status_code == 200
+    assert refused(reason) == before + 1
+    assert "refused a signed Zalo user_send_text event" in caplog.text and "u-77" not in caplog.text
+    # A fresh event (a few minutes late is fine) still goes through, and only it reaches Rasa.
+    assert post(gateway, event(text="moi", msg_id="fresh", timestamp=now_ms(-4 * 60))).status_code == 200
+    wait_for(lambda: oa.sent, what=lambda: oa.attempts)
+    assert [seen["message"] for seen in rasa.seen] == ["moi"]
+
+
+def test_the_accepted_age_is_configurable(tmp_path: Path, oa: FakeOa, rasa: FakeRasa,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
+    monkeypatch.setenv("ZALO_EVENT_MAX_AGE_S", "30")
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gw.db'}", per_chat_interval_s=0.0,
+                               **oa.gateway_settings())
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
+        post(client, event(text="mot phut truoc", msg_id="late", timestamp=now_ms(-60)))
+        post(client, event(text="vua xong", msg_id="now"))
+        wait_for(lambda: oa.sent, what=lambda: oa.attempts)
+        client.portal.call(client.app.state.conversations.drain)  # type: ignore[attr-defined]
+    assert [seen["message"] for seen in rasa.seen] == ["vua xong"]

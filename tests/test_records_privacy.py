@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from api.core.chat_identity import HEADER, chat_identity_key, sign
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
+from api.core.keyring import chat_identity_key
 from api.main import create_app
 from api.models import Base
 from api.privacy.models import Consent
@@ -30,6 +30,7 @@ from api.records.models import ApiKey, HealthRecord
 from api.records.router import api_key_hash
 from api.residents.models import Resident
 from api.security.models import SecurityAlert
+from common.chat_identity import HEADER, sign
 from tests.conftest import World, chat_headers, person, service_credential
 
 STATUS = "/api/v1/records/status"

@@ -1,8 +1,15 @@
-"""A local fake of the scheduling & content API, served over real HTTP for action tests."""
+"""A local fake of the scheduling & content API, served over real HTTP for action tests.
+
+Like the real API it answers only our own service: a request without the action server's credential
+is refused (401), and a chat identity that does not verify too. Stricter than the real API, a resident
+endpoint here also refuses a request without a chat identity — so every action test shows that the
+action forwards the chat of the message it handles."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
@@ -15,8 +22,39 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.api import ApiClient
+from common.chat_identity import HEADER, METADATA_KEY, sign, verify
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CHAT_REQUIRED = web.AppKey("chat_required", bool)
+
+# What scripts/run_all.py gives the action server, and the key the gateway and API derive.
+CREDENTIAL = "ksk_svc_action-server-credential-for-tests-0123456789"
+IDENTITY_KEY = b"chat-identity-key-for-tests"
+# The endpoints a resident reaches (issue 15): they want the chat the request is for.
+RESIDENT_PATHS = re.compile(r"^/api/v1/(bookings|records/|privacy/|reminders/|announcements/|faq/unanswered"
+                            r"|reports/scam|audio/speech)")
+PUBLIC_PATHS = ("/api/v1/content/bundle",)  # read by the content cache, not by the API client
+
+
+def chat_token(sender: str = "test-user", channel: str = "zalo", address: str = "") -> str:
+    """The chat identity the gateway would sign for a message of this chat."""
+    return sign(IDENTITY_KEY, channel=channel, sender=sender, address=address, now=time.time())
+
+
+def refuse(code: str) -> web.StreamResponse:
+    return web.json_response({"code": code, "message": "Không xác minh được nơi gửi yêu cầu."}, status=401)
+
+
+@web.middleware
+async def our_service_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path not in PUBLIC_PATHS and request.headers.get("Authorization") != f"Bearer {CREDENTIAL}":
+        return refuse("service_credential_required")
+    token = request.headers.get(HEADER)
+    request["chat"] = verify(IDENTITY_KEY, token, now=time.time()) if token else None
+    if (token and request["chat"] is None) or (
+            request["chat"] is None and request.app[CHAT_REQUIRED] and RESIDENT_PATHS.match(request.path)):
+        return refuse("invalid_chat_identity")
+    return await handler(request)
 
 
 def json_handler(body: Any, status: int = 200, seen: list[web.Request] | None = None) -> Handler:
@@ -29,8 +67,10 @@ def json_handler(body: Any, status: int = 200, seen: list[web.Request] | None = 
     return handler
 
 
-async def serve(routes: dict[tuple[str, str], Handler], scenario: Callable[[str], Awaitable[Any]]) -> Any:
-    app = web.Application()
+async def serve(routes: dict[tuple[str, str], Handler], scenario: Callable[[str], Awaitable[Any]], *,
+                chat_required: bool = True) -> Any:
+    app = web.Application(middlewares=[our_service_only])
+    app[CHAT_REQUIRED] = chat_required
     for (method, path), handler in routes.items():
         app.router.add_route(method, f"/api/v1{path}", handler)
     server = TestServer(app)
@@ -58,7 +98,7 @@ def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict
         "sender_id": "test-user",
         "slots": slots,
         "latest_message": {"text": text, "entities": entities or [], "intent": {"name": intent},
-                           "metadata": {"channel": "zalo"}},
+                           "metadata": {"channel": "zalo", METADATA_KEY: chat_token()}},
         "events": events,
         "paused": False,
         "followup_action": None,

@@ -35,11 +35,24 @@ def booking(code: str = "KE3MX7PA", status: str = "confirmed", session_id: int =
                         "ends_at": "2026-11-25T11:00:00+07:00", "site": SITE}}
 
 
+# The chat every test tracker speaks for (fake_api.tracker), and a booking made from another chat.
+THIS_CHAT = "zalo:test-user"
+ELSEWHERE = "M7RC4TXA"
+# That booking's second factors: the last digits of its phone, its birth date.
+FACTORS = ("678", "1958-03-05")
+
+
 async def bookings_by_code(request: web.Request) -> web.StreamResponse:
-    """GET /bookings/{code}: QT4NW6HC is unknown, HP7CV3XA cancelled, any other code confirmed."""
+    """GET /bookings/{code} as the API answers it: QT4NW6HC is unknown, HP7CV3XA cancelled, any other
+    code confirmed. ELSEWHERE was booked from another chat: shown only with one of its FACTORS in
+    X-Booking-Verifier; every other booking was made by THIS_CHAT, which the signed identity proves.
+    Unknown and not allowed answer alike."""
     code = request.match_info["code"]
-    if code == "QT4NW6HC":
-        return web.json_response({"code": "not_found", "message": "x"}, status=404)
+    chat = request["chat"]
+    allowed = request.headers.get("X-Booking-Verifier") in FACTORS if code == ELSEWHERE else (
+        chat is not None and chat.chat_key == THIS_CHAT)
+    if code == "QT4NW6HC" or not allowed:
+        return web.json_response({"code": "booking_not_found", "message": "x"}, status=404)
     return web.json_response(booking(code, "cancelled" if code == "HP7CV3XA" else "confirmed"))
 
 
@@ -166,7 +179,8 @@ def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() 
         return said(dispatcher), events
 
     assert validate("mã ke3mx7pa")[1] == [SlotSet("booking_code", "KE3MX7PA")]
-    assert validate("QT4NW6HC") == (["utter_code_not_found"], [SlotSet("booking_code", None)])
+    # An unknown code may be someone else's: the API cannot say, so the second factor is asked for.
+    assert validate("QT4NW6HC") == ([], [SlotSet("booking_code", None), SlotSet("unverified_booking_code", "QT4NW6HC")])
     assert validate("abc")[0] == ["utter_code_invalid"]
     messages, events = validate("HP7CV3XA")
     assert messages == ["utter_booking_not_active"] and SlotSet("requested_slot", None) in events

@@ -296,3 +296,15 @@ def test_someone_else_forgets_the_remembered_identity_without_complaining() -> N
     changes = slot_changes(events)
     assert changes["known_cccd"] is None and changes["cccd"] is None and changes["birth_date"] is None
     assert dispatcher.messages == []
+
+
+def test_the_signed_chat_identity_is_not_kept_in_the_conversation_store() -> None:
+    """Rasa copies a session's first metadata into a slot; the gateway's token (with the web chat's
+    address) must not be stored there, nor in the session start event; the verifier is encrypted."""
+    protect = PrivacyFilter(multi_fernet(b"a-secret", [], b"conversation-store")).protect
+    metadata = {"channel": "web", "language": "vi", "chat_identity": "eyJjIjoid2ViIn0.c2ln"}
+    slot = protect({"event": "slot", "name": "session_started_metadata", "value": dict(metadata)})
+    started = protect({"event": "session_started", "metadata": dict(metadata)})
+    verifier = protect({"event": "slot", "name": "booking_verifier", "value": "321"})
+    assert slot["value"] == started["metadata"] == {"channel": "web", "language": "vi"}
+    assert "321" not in json.dumps(verifier)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet as CoreSlotSet
+from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk import Tracker
 from rasa_sdk.events import SessionStarted, SlotSet
@@ -21,7 +22,8 @@ from actions.content import ContentCache
 from actions.faq import ActionAnswerFaq
 from actions.language import ActionChooseLanguage, ActionReplayAudio, ActionSessionStart
 from bot.nlg import ContentNLG
-from tests_rasa.fake_api import bot_domain, json_handler, serve, tracker
+from common.chat_identity import METADATA_KEY
+from tests_rasa.fake_api import bot_domain, chat_token, json_handler, serve, tracker
 
 AUDIO = "http://api.test/api/v1/audio/files"
 GREET_TYZ = {"url": f"{AUDIO}/a.mp3", "ogg_url": f"{AUDIO}/a.ogg", "placeholder": False}
@@ -35,7 +37,9 @@ def domain() -> Domain:
 
 
 def core_tracker(**slots: Any) -> DialogueStateTracker:
-    state = DialogueStateTracker.from_events("nlg-test", [], slots=domain().slots)
+    # The resident's last message carries the chat the gateway signed: speech is asked for on its behalf.
+    said = UserUttered("alo", metadata={"channel": "zalo", METADATA_KEY: chat_token("nlg-test")})
+    state = DialogueStateTracker.from_events("nlg-test", [said], slots=domain().slots)
     for name, value in slots.items():
         state.update(CoreSlotSet(name, value))
     return state

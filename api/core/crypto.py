@@ -15,9 +15,15 @@ from functools import cached_property
 
 from cryptography.fernet import MultiFernet
 
-from api.core.chat_identity import chat_identity_key
 from api.core.config import Settings
-from api.core.keyring import derive, internal_token, multi_fernet, read_or_create_secret_file, split_previous
+from api.core.keyring import (
+    chat_identity_key,
+    derive,
+    internal_token,
+    multi_fernet,
+    read_or_create_secret_file,
+    split_previous,
+)
 
 
 def load_master_secret(settings: Settings) -> bytes:
@@ -32,7 +38,7 @@ class Crypto:
     token_key: bytes
     fernet: MultiFernet
     internal_token: str
-    # Verifies the chat identity the gateway signs (api.core.chat_identity).
+    # Verifies the chat identity the gateway signs (common.chat_identity).
     chat_identity_key: bytes
 
     @classmethod

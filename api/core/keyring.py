@@ -26,6 +26,11 @@ def internal_token(secret: bytes) -> str:
     return derive(secret, b"internal-services").hex()
 
 
+def chat_identity_key(secret: bytes) -> bytes:
+    """Signs and verifies the chat identity the gateway gives each message (common.chat_identity)."""
+    return derive(secret, b"chat-identity")
+
+
 def read_or_create_secret_file(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()

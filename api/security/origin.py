@@ -17,13 +17,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from api.core import chat_identity
-from api.core.chat_identity import ChatIdentity
 from api.core.crypto import Crypto
 from api.core.errors import NotAuthenticated
 from api.deps import CryptoDep, DatabaseDep, staff_session
 from api.security.credentials import CredentialCache, looks_like_credential
 from api.staff.models import StaffUser
+from common import chat_identity
+from common.chat_identity import ChatIdentity
 
 
 class ServiceCredentialRequired(NotAuthenticated):

@@ -21,8 +21,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr
 
+from api.core.clientaddr import real_client_address
 from api.core.i18n import LANGUAGES, N_, translations
-from api.core.keyring import internal_token, master_from_environment, multi_fernet
+from api.core.keyring import chat_identity_key, internal_token, master_from_environment, multi_fernet
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
 from bot.gateway.conversation import Conversations
@@ -74,11 +75,11 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                api_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
     store = Store(settings.gateway_database_url, token_fernet())
+    master, _previous = master_from_environment(VAR_DIR / "secret.key")
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport,
-                      retry_for_s=settings.rasa_retry_s)
+                      identity_key=chat_identity_key(master), retry_for_s=settings.rasa_retry_s)
     coordination = coordination_from(settings.gateway_redis_url)
     events = EventReporter(settings.api_url, transport=api_transport)
-    master, _previous = master_from_environment(VAR_DIR / "secret.key")
     internal = internal_token(master)
     conversations = Conversations(store, rasa, events, coordination)
     senders: dict[str, Sender] = {}
@@ -98,7 +99,9 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
             initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=store.cipher,
             api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base, coordination=coordination)
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
-                           api=zalo_api, store=store, conversations=conversations, outbox=outbox)
+                           api=zalo_api, store=store, conversations=conversations, outbox=outbox,
+                           max_event_age_s=settings.zalo_event_max_age_s,
+                           max_event_ahead_s=settings.zalo_event_max_ahead_s)
         senders["zalo"] = zalo
 
     @asynccontextmanager
@@ -186,10 +189,14 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         return FileResponse(STATIC / name, media_type=f"{types[name]}; charset=utf-8")
 
     @app.post("/chat/messages")
-    async def chat_message(body: ChatIn) -> dict[str, Any]:
+    async def chat_message(body: ChatIn, request: Request) -> dict[str, Any]:
+        # The session id is the browser's choice: the address it writes from is what the API can
+        # count on, so it travels signed with the chat (never logged).
+        address = real_client_address(request.client.host if request.client else None,
+                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
         replies = await conversations.answer(
             Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code,
-                     language=body.language if body.language in LANGUAGES else None))
+                     language=body.language if body.language in LANGUAGES else None, address=address))
         return {"replies": [{"text": r.text, "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
                              "audio_url": r.audio_url, "audio_language": r.audio_language} for r in replies]}
 

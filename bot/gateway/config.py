@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
+
 VAR_DIR = Path(__file__).resolve().parents[2] / "var"
 
 
@@ -26,6 +28,10 @@ class GatewaySettings(BaseSettings):
     rasa_retry_s: float = 45.0
     # Several gateway processes: chat turns and send pacing shared through Redis (coordination.py).
     gateway_redis_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (nginx in front of the web chat), comma-separated
+    # networks: the web chat's real address is signed with its chat and the API counts limits per
+    # address, so a header sent by anyone else must not choose it.
+    trusted_proxies: str = DEFAULT_TRUSTED_PROXIES
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -42,6 +48,11 @@ class GatewaySettings(BaseSettings):
     zalo_oa_id: str = ""
     zalo_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    # A signed Zalo event is refused when older than this or stamped further ahead: a captured
+    # webhook replayed after the inbox forgot its key (DEDUP_DAYS) must not act again. Zalo's own
+    # retries come within a minute or two.
+    zalo_event_max_age_s: float = 600.0
+    zalo_event_max_ahead_s: float = 120.0
 
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
     send_rate_per_s: float = 30.0

@@ -123,10 +123,14 @@ class Conversations:
 
 
 def _to_json(message: Incoming) -> dict[str, Any]:
+    # Kept in the inbox's encrypted body (the client address is personal data, like the text), so
+    # whichever process handles the message later signs the address it came from.
     return {"channel": message.channel, "chat_id": message.chat_id, "text": message.text,
-            "referral_code": message.referral_code, "language": message.language}
+            "referral_code": message.referral_code, "language": message.language, "address": message.address}
 
 
 def _from_json(data: dict[str, Any]) -> Incoming:
+    # Bodies stored before the address was kept have none.
     return Incoming(channel=data["channel"], chat_id=data["chat_id"], text=data["text"],
-                    referral_code=data.get("referral_code"), language=data.get("language"))
+                    referral_code=data.get("referral_code"), language=data.get("language"),
+                    address=str(data.get("address") or ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.core.i18n import N_, gettext_for
@@ -32,6 +32,10 @@ class Incoming:
     text: str
     referral_code: str | None = None
     language: str | None = None
+    # The web chat's client address (behind trusted proxies, the real one), signed with the chat so the
+    # API can count limits per address; "" where the platform hides it (Telegram, Zalo). Personal
+    # data: kept out of reprs and logs.
+    address: str = field(default="", repr=False)
 
     @property
     def sender(self) -> str:

@@ -5,17 +5,23 @@ A replica can die while it handles a message (a deploy, a crash, the out-of-memo
 message is then sent again, with the same id, to whichever replica answers — a little later, since
 Rasa's conversation lock of the dead replica must expire first. If the dead replica had already
 recorded the message, the channel answers from that record instead of handling it twice.
+
+Each message carries the chat it came from, signed (`metadata["chat_identity"]`, common/chat_identity.py):
+the actions pass it to the API, which counts its limits per verified chat and address. It is signed
+on every attempt, so a message retried for a while still reaches the API with a fresh token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from bot.gateway.messages import Incoming, Outgoing, from_rasa
+from common.chat_identity import METADATA_KEY, sign
 
 WEBHOOK = "/webhooks/gateway/webhook"
 
@@ -26,9 +32,11 @@ class RasaUnavailable(Exception):
 
 class RasaClient:
     def __init__(self, base_url: str, timeout_s: float = 20.0, transport: httpx.AsyncBaseTransport | None = None,
-                 *, retry_for_s: float = 45.0) -> None:
+                 *, identity_key: bytes, retry_for_s: float = 45.0, clock: Callable[[], float] = time.time) -> None:
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
         self.retry_for_s = retry_for_s
+        self.identity_key = identity_key
+        self.clock = clock
 
     async def reply(self, message: Incoming, message_id: str) -> list[Outgoing]:
         """The bot's replies; retried (same `message_id`) for `retry_for_s` while no replica answers."""
@@ -42,10 +50,16 @@ class RasaClient:
             await asyncio.sleep(pause)
             attempt, pause = attempt + 1, min(pause * 2, 5.0)
 
+    def metadata(self, message: Incoming) -> dict[str, Any]:
+        """What Rasa gets with the text: the message's own metadata and its chat, signed now."""
+        identity = sign(self.identity_key, channel=message.channel, sender=message.chat_id, address=message.address,
+                        now=self.clock())
+        return {**message.metadata(), METADATA_KEY: identity}
+
     async def _post(self, message: Incoming, message_id: str, attempt: int) -> list[Outgoing]:
         try:
             response = await self.client.post(WEBHOOK, json={
-                "sender": message.sender, "message": message.text, "metadata": message.metadata(),
+                "sender": message.sender, "message": message.text, "metadata": self.metadata(message),
                 "message_id": message_id, "attempt": attempt})
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error

@@ -2,6 +2,10 @@
 
 - The webhook is genuine only with `X-ZEvent-Signature: mac=<sha256(app_id + raw body + timestamp +
   OA secret key)>` (401 otherwise); it is acknowledged at once and handled in the background.
+- A genuine event is also fresh: its `timestamp` (ms) within `max_event_age_s` before now and
+  `max_event_ahead_s` after. The signature never expires and the inbox forgets keys after a few
+  days, so a captured event replayed later would act again (a "yes" to cancel, a booking step).
+  A stale one is answered 200 — Zalo must not retry it — counted and logged, and dropped.
 - Buttons are `oa.query.show` buttons whose payload is their own title, so the resident sees what
   they tapped in plain words; the gateway maps the title back to the assistant's payload.
 - OA cannot send voice notes: audio goes as a "listen" link button.
@@ -19,10 +23,12 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any, Protocol
 
 import httpx
 from cryptography.fernet import MultiFernet
+from prometheus_client import Counter
 
 from bot.gateway.conversation import Conversations
 from bot.gateway.coordination import Coordination, LocalCoordination
@@ -48,6 +54,9 @@ TOKEN_NAME = "zalo"
 INVALID_TOKEN = -216
 RATE_LIMITED = -32
 CANNOT_MESSAGE = (-213, -230)
+# Signed events dropped for their age: a few are clock trouble, a run of them is someone replaying.
+REFUSED_EVENTS = Counter("ksk_gateway_zalo_events_refused_total", "Signed Zalo events refused as not fresh",
+                         ["reason"])
 
 
 def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
@@ -127,9 +136,11 @@ class OaApiClient:
 
 class ZaloChannel:
     def __init__(self, *, app_id: str, oa_secret_key: str, api: ZaloApi, store: Store,
-                 conversations: Conversations, outbox: Outbox) -> None:
+                 conversations: Conversations, outbox: Outbox, max_event_age_s: float = 600.0,
+                 max_event_ahead_s: float = 120.0) -> None:
         self.app_id, self.oa_secret_key = app_id, oa_secret_key
         self.api, self.store, self.conversations, self.outbox = api, store, conversations, outbox
+        self.max_event_age_s, self.max_event_ahead_s = max_event_age_s, max_event_ahead_s
         conversations.on("zalo", self.deliver)
 
     # --- in ---
@@ -141,8 +152,24 @@ class ZaloChannel:
         expected = signature(self.app_id, body, timestamp, self.oa_secret_key)
         return bool(timestamp) and hmac.compare_digest(header or "", expected)
 
+    def stale(self, event: dict[str, Any]) -> str | None:
+        """Why a signed event is not acted on ("old", "ahead"), or None when it is fresh."""
+        age_s = time.time() - int(str(event.get("timestamp"))) / 1000
+        if age_s > self.max_event_age_s:
+            return "old"
+        if -age_s > self.max_event_ahead_s:
+            return "ahead"
+        return None
+
     async def handle(self, event: dict[str, Any]) -> None:
         name = str(event.get("event_name", ""))
+        reason = self.stale(event)
+        if reason is not None:
+            REFUSED_EVENTS.labels(reason).inc()
+            # No sender or text here: only that it happened, for an alert on a run of them.
+            log.warning("refused a signed Zalo %s event: timestamp too far %s", name[:40],
+                        "in the past" if reason == "old" else "in the future")
+            return
         if name == "follow":
             user = str((event.get("follower") or {}).get("id", ""))
             if user:

@@ -6,15 +6,20 @@ and asserts the count of requests it gets before it is stopped."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.core.chat_identity import HEADER, chat_identity_key, sign
+from api.core.crypto import Crypto
 from api.core.db import Database
+from api.core.keyring import chat_identity_key
+from api.privacy.identity import claim_hash
+from api.privacy.service import rotate_keys
+from api.residents.models import Resident
 from api.security.models import SecurityAlert
+from common.chat_identity import HEADER, sign
 from tests.conftest import TEST_SECRET, World, chat_headers, person
 
 NOTICE = "2026-11"
@@ -247,3 +252,21 @@ def test_anonymous_writes_are_counted_per_chat(client: TestClient) -> None:
     statuses = [client.post("/api/v1/reports/scam", headers=chat_headers(sender="spammer"),
                             json={"text": f"tin nhắn lạ {i}", "channel": "web"}).status_code for i in range(62)]
     assert statuses[:60] == [201] * 60 and statuses[60:] == [429, 429]
+
+
+def test_a_disputed_claim_survives_a_key_rotation(client: TestClient, world: World, database: Database,
+                                                  settings: Any) -> None:
+    commune, session = place(world)
+    owner = person(commune["id"], year=1960)
+    book(client, session["id"], {**owner, "birth_date": "1960-12-31", "phone": "0388000002"}, chat="squatter")
+    book(client, session["id"], owner, chat="owner")
+    new_secret = "another-secret-for-rotation-0123456789abcdef"
+    rotated = settings.model_copy(update={"secret_key": type(settings.secret_key)(new_secret),
+                                          "previous_secret_keys": TEST_SECRET})
+    crypto = Crypto.from_settings(rotated)
+    with database.write() as db:
+        rotate_keys(db, crypto)
+    with database.read() as db:
+        claim = db.scalar(select(Resident).where(Resident.claim_of.is_not(None)))
+        assert claim is not None and claim.claim_of == crypto.lookup_hash(owner["cccd"])
+        assert claim.cccd_hash == claim_hash(crypto, owner["cccd"], date.fromisoformat(owner["birth_date"]))

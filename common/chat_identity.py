@@ -5,7 +5,8 @@ it for us; the web chat's id is the browser's choice, so its client address is s
 It signs `{channel, sender, address, issued}` with a key both derive from the master secret and
 puts the token in the message metadata (`chat_identity`); the action server passes it through as
 the `X-Chat-Identity` header. The API then counts limits per verified chat and address — never
-per a field the caller chose. Plain Python (hmac, json, base64): the Rasa side may import it.
+per a field the caller chose. Plain Python (hmac, json, base64): both runtimes import it; the key is
+derived from the master secret by `api.core.keyring.chat_identity_key`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,6 @@ class ChatIdentity:
     def chat_key(self) -> str:
         """Stable name of the chat, e.g. "telegram:12345" — the Rasa sender id."""
         return f"{self.channel}:{self.sender}"
-
-
-def chat_identity_key(master: bytes) -> bytes:
-    # Local import keeps this module free of `cryptography` for callers that only verify shape.
-    from api.core.keyring import derive
-
-    return derive(master, b"chat-identity")
 
 
 def _b64(data: bytes) -> str:
