@@ -69,7 +69,7 @@ def verify(key: bytes, token: str, *, now: float, max_age_s: int = MAX_AGE_S) ->
         claims = json.loads(payload)
         identity = ChatIdentity(channel=str(claims["c"]), sender=str(claims["s"]), address=str(claims["a"]),
                                 issued=int(claims["t"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         return None
     if not identity.channel or not identity.sender or not -_CLOCK_SKEW_S <= now - identity.issued <= max_age_s:
         return None

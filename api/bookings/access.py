@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from api.core.db import Database, utcnow
 from api.privacy.identity import TooManyAttempts
 from api.residents.models import Resident
 from api.security import limits
+from api.security.alerts import raise_alert
 from api.security.limits import Escalation, Rule
 from api.security.origin import Origin
 from api.sessions.models import ExamSession
@@ -53,15 +54,31 @@ def _factor_ok(crypto: Crypto, resident: Resident | None, verifier: str | None) 
     return False
 
 
-def allowed(db: Session, crypto: Crypto, origin: Origin, booking: Booking, verifier: str | None) -> bool:
+def allowed_without_factor(db: Session, crypto: Crypto, origin: Origin, booking: Booking) -> bool:
+    """Station staff of the booking's commune, admins, and the chat that made the booking."""
     if origin.staff is not None and origin.staff.role in ("admin", "station"):
         check_station_scope(origin.staff, session_commune_id(db, booking.session_id))
         return True
-    if booking.chat_hash is not None and origin.chat is not None and hmac.compare_digest(
-            booking.chat_hash, origin.chat_hash(crypto) or ""):
-        return True
+    return booking.chat_hash is not None and origin.chat is not None and hmac.compare_digest(
+        booking.chat_hash, origin.chat_hash(crypto) or "")
+
+
+def factor_ok(db: Session, crypto: Crypto, settings: Settings, booking: Booking, verifier: str | None,
+              now: datetime) -> bool:
+    """The second factor, counted per booking across every source: a few wrong ones and the code works
+    only for its own chat and the station (and the commune is told)."""
+    throttle = limits.load(db, f"code-booking:{crypto.lookup_hash('booking|' + booking.code)[:40]}", now)
     resident = db.get(Resident, booking.resident_id) if booking.resident_id is not None else None
-    return _factor_ok(crypto, resident, verifier)
+    if limits.locked_until(throttle, now) is None and _factor_ok(crypto, resident, verifier):
+        return True
+    day = timedelta(days=1)  # a fixed pause: five guesses a day is about 100 days for three digits
+    if verifier and limits.count_failure(throttle, Rule(settings.booking_factor_failures, day), Escalation(day, day),
+                                         now):
+        raise_alert(db, kind="code_guessing", subject=f"code:{booking.code}", now=now,
+                    commune_id=session_commune_id(db, booking.session_id), session_id=booking.session_id,
+                    detail=f"Mã {booking.code}: nhiều lần nhập sai số điện thoại hoặc ngày sinh. Mã này tạm chỉ "
+                           "dùng được từ cuộc trò chuyện đã đặt lịch hoặc tại trạm.")
+    return False
 
 
 def find_for(db: Session, crypto: Crypto, settings: Settings, origin: Origin, raw_code: str, verifier: str | None,
@@ -78,7 +95,8 @@ def find_for(db: Session, crypto: Crypto, settings: Settings, origin: Origin, ra
             retry_after_seconds=max(1, int((max(locked) - now).total_seconds())))
     code = codes.canonical(raw_code)
     booking = db.scalar(select(Booking).where(Booking.code == code)) if code else None
-    if booking is not None and allowed(db, crypto, origin, booking, verifier):
+    if booking is not None and (allowed_without_factor(db, crypto, origin, booking)
+                                or factor_ok(db, crypto, settings, booking, verifier, now)):
         return booking
     rule = Rule.per_minutes(settings.code_failures, settings.code_failures_window_minutes)
     for throttle in throttles.values():

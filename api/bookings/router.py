@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
@@ -24,18 +25,23 @@ from api.bookings.schemas import (
 from api.communes.service import check_station_scope
 from api.core.clock import local_today
 from api.core.db import Database
-from api.core.errors import InvalidInput
+from api.core.errors import Forbidden, InvalidInput
 from api.core.metrics import BOOKINGS
 from api.core.types import IdInPath
 from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
 from api.privacy.identity import Limits
 from api.security import limits, quotas
-from api.security.origin import ResidentOrigin
+from api.security.origin import Origin, ResidentOrigin
 from api.sessions.models import ExamSession
 from api.sessions.service import SessionNotFound
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["bookings"])
+
+
+class StaffBookOnBehalf(Forbidden):
+    code = "use_on_behalf"
+    message = "Cán bộ đặt lịch giúp người dân bằng chức năng đặt hộ, để ghi nhận sự đồng ý của họ."
 
 OutreachUser = Annotated[StaffUser, Depends(require_roles("admin", "cadre", "station"))]
 Verifier = Annotated[str | None, Header(alias=access.HEADER, max_length=20,
@@ -55,6 +61,8 @@ async def create_booking(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """A booking from a chat, made by our action server (service credential + gateway-signed chat)."""
+    if origin.staff is not None:
+        raise StaffBookOnBehalf()
     guard = service.Guard(origin=origin, identity=Limits.from_settings(settings),
                           burst_per_minute=settings.booking_burst_alert_per_minute)
     key = service.check_idempotency_key(idempotency_key)
@@ -83,6 +91,10 @@ async def book_on_behalf(
     """A cadre or station worker books for an elderly person with that person's consent (in person, by
     phone or on paper), filed with the staff account and audited."""
     key = service.check_idempotency_key(idempotency_key)
+    if key is None or not await _is_replay(database, key):
+        staff_origin = Origin(credential=None, staff=staff, chat=None)
+        await database.run(lambda: limits.spend(database, quotas.booking_quotas(settings, crypto, staff_origin),
+                                                service.TooManyBookings))
 
     def make(db: Session, key: str | None, today: date) -> service.BookingResult:
         return service.book_on_behalf(db=db, crypto=crypto, actor=staff, body=body, idempotency_key=key, today=today,
@@ -110,17 +122,30 @@ async def _book(database: Database, key: str | None,
         with database.write() as db:
             return make(db, key, today)
 
+
     try:
-        result = await database.run(attempt)
-    except IntegrityError:
-        # Lost a race to a concurrent request with the same key or for the same person
-        # (PostgreSQL): the retry sees what won and replays it or answers 409.
-        result = await database.run(attempt)
+        for tries_left in (2, 1, 0):
+            try:
+                result = await database.run(attempt)
+                break
+            except IntegrityError:
+                # Lost a race to a concurrent request with the same key or for the same person or claim
+                # (PostgreSQL): the retry sees what won and replays it, books a claim or answers 409.
+                if not tries_left:
+                    raise
+    except service.PhoneHasActiveBooking as clash:
+        await database.run(partial(_alert_phone_clash, database, clash))
+        raise
     # The model was built and validated by the service: serialise it directly rather than have
     # FastAPI validate it a second time against response_model (hot path of booking bursts).
     BOOKINGS.labels("replayed" if result.replayed else result.out.status).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return Response(result.out.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
+
+
+def _alert_phone_clash(database: Database, clash: service.PhoneHasActiveBooking) -> None:
+    with database.write() as db:
+        service.alert_phone_clash(db, clash)
 
 
 @router.get("/bookings/{code}", response_model=BookingOut,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.core.types import DbId, PlausibleDate
 from api.privacy.consent import NOTICE_VERSION_PATTERN
@@ -46,8 +46,8 @@ class BulkCancelIn(BaseModel):
     booking of the session made in a time window, optionally through one channel."""
 
     codes: list[str] = Field(default_factory=list, max_length=500)
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
     channel: str | None = Field(default=None, pattern=r"^[a-z_]{2,16}$")
 
 

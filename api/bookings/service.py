@@ -24,10 +24,11 @@ from api.core.db import utcnow
 from api.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from api.core.rawsql import Raw
 from api.privacy.consent import ConsentSource, record_consent
-from api.privacy.identity import Limits, claim_hash, count_mismatch, identity_hash, open_gate
+from api.privacy.identity import Limits, Lockout, claim_hash, count_mismatch, gate_subjects, identity_hash, open_gate
 from api.records import service as records
 from api.residents import validation
 from api.residents.models import ERASED_NAME, Resident
+from api.security import limits
 from api.security.alerts import raise_alert
 from api.security.origin import Origin
 from api.sessions import seats
@@ -71,6 +72,19 @@ class PhoneHasActiveBooking(Conflict):
     code = "phone_has_active_booking"
     message = ("Số điện thoại này đang dùng cho một lịch hẹn khác. Mỗi số điện thoại chỉ đặt được một lịch; "
                "nếu cả nhà dùng chung một số, xin nhờ trạm y tế xã đặt giúp.")
+
+    def __init__(self, *, phone_subject: str, commune_id: int) -> None:
+        super().__init__()
+        # For the station's alert, filed after the booking's transaction is rolled back; not in the body.
+        self.phone_subject, self.commune_id = phone_subject, commune_id
+
+
+def alert_phone_clash(db: Session, error: PhoneHasActiveBooking) -> None:
+    """A phone used for a second person's booking: the station sees it (a shared phone to allow, or
+    someone's number used by a stranger)."""
+    raise_alert(db, kind="phone_clash", subject=error.phone_subject, now=utcnow(), commune_id=error.commune_id,
+                detail="Một số điện thoại được dùng để đặt lịch cho người thứ hai. Nếu người dân báo số của họ bị "
+                       "người khác dùng, xin kiểm tra và hủy lịch sai; nếu hai người dùng chung máy, xin đặt giúp.")
 
 
 class TooManyBookings(AppError):
@@ -222,7 +236,8 @@ def book(
         raise CommuneNotFound()
 
     try:
-        resident_id, disputed = _resolve_resident(db, raw, crypto, guard, who, session_commune=session.commune_id)
+        resident_id, disputed, subject = _resolve_resident(db, raw, crypto, guard, who,
+                                                           session_commune=session.commune_id)
     except ActiveBookingExists:
         # A concurrent request with the same key may have committed since we looked
         # (PostgreSQL reads committed data per statement): then this is its replay.
@@ -230,9 +245,8 @@ def book(
         if replay is not None:
             return BookingResult(replay, replayed=True)
         raise
-    if not guard.allow_shared_phone and raw.row(_SQL_PHONE_BUSY, {"phone_hash": who.phone_hash,
-                                                                   "rid": resident_id}) is not None:
-        raise PhoneHasActiveBooking()
+    if not guard.allow_shared_phone:
+        _check_phone_free(db, raw, who, resident_id=resident_id, commune_id=session.commune_id)
     referral = body.referral_code and raw.row(_SQL_ACTIVE_REFERRAL, {"code": body.referral_code, "yes": True})
     referral_code = str(referral[0]) if referral else None
     status, seats_now = _seat_or_waitlist(raw, session.id)
@@ -240,7 +254,7 @@ def book(
     created_at = utcnow()
     now = raw.timestamp(created_at)
     if body.consent_notice is not None:
-        record_consent(raw, subject_hash=who.cccd_hash, resident_id=resident_id, purpose="booking",
+        record_consent(raw, subject_hash=subject, resident_id=resident_id, purpose="booking",
                        notice_version=body.consent_notice, channel=body.channel, now=created_at,
                        source=consent or ConsentSource(given_by=body.consent_given_by))
     inserted = raw.row(_SQL_INSERT_BOOKING, {
@@ -287,30 +301,42 @@ def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBeh
     return result
 
 
+def _check_phone_free(db: Session, raw: Raw, who: Person, *, resident_id: int, commune_id: int) -> None:
+    """One active booking per phone. The phone's counter row is locked first, so two bookings with one
+    phone cannot both pass (PostgreSQL); a clash is shown to the station, who may allow a shared phone
+    or cancel a booking someone made with another person's number."""
+    subject = f"phone:{who.phone_hash[:40]}"
+    limits.load(db, subject, utcnow())
+    if raw.row(_SQL_PHONE_BUSY, {"phone_hash": who.phone_hash, "rid": resident_id}) is not None:
+        raise PhoneHasActiveBooking(phone_subject=subject, commune_id=commune_id)
+
+
 def _resolve_resident(db: Session, raw: Raw, crypto: Crypto, guard: Guard, who: Person, *, session_commune: int
-                      ) -> tuple[int, bool]:
-    """(resident id, disputed) for a booking, through the counted identity check when the CCCD is on file.
+                      ) -> tuple[int, bool, str]:
+    """(resident id, disputed, consent subject) for a booking, through the counted identity check when
+    the CCCD is on file.
 
     A CCCD seen for the first time books at once (the common case costs two indexed reads). A CCCD
     on file with another birth date is not refused — that would tell a guesser the date was wrong,
     and let whoever booked first with a made-up date lock the real owner out. The booking is kept
     under a claim of its own, both sides are marked for the station to check the card, the
     commune is alerted, and the failure counts against the source like any wrong guess."""
+    now = utcnow()
+    # Whether or not the CCCD is on file: a source locked out of it gets the same 429 either way.
+    if (until := limits.peek_locked(db, gate_subjects(crypto, guard.origin, who.cccd_hash), now)) is not None:
+        raise Lockout(until).error(now)
     existing = raw.row(_SQL_RESIDENT, {"cccd_hash": who.cccd_hash})
     record = raw.row(_SQL_RECORD_IDENTITY, {"cccd_hash": who.cccd_hash})
     if existing is None and record is None:
-        return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False
+        return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False, who.cccd_hash
 
-    now = utcnow()
     gate = open_gate(db, crypto, guard.origin, who.cccd_hash, now)
-    if (lockout := gate.lockout(now)) is not None:
-        raise lockout.error(now)
     first_ok = existing is not None and crypto.decrypt(existing[1]) == who.birth_date.isoformat()
     matched = (record[0] == identity_hash(crypto, who.cccd, who.birth_date)) if record is not None else first_ok
     if matched and (existing is None or first_ok):
         if existing is None:
-            return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False
-        return _update_resident(raw, crypto, who, existing), False
+            return _insert_resident(raw, crypto, who, cccd_hash=who.cccd_hash, claim_of=None), False, who.cccd_hash
+        return _update_resident(raw, crypto, who, existing), False, who.cccd_hash
 
     if not matched:
         count_mismatch(db, gate, guard.identity, now, commune_id=session_commune)
@@ -323,7 +349,7 @@ def _resolve_resident(db: Session, raw: Raw, crypto: Crypto, guard: Guard, who: 
                 commune_id=session_commune,
                 detail="Có lịch hẹn khác cùng số CCCD nhưng khác ngày sinh. Khi người dân đến, xin kiểm tra "
                        "thẻ căn cước và hủy lịch hẹn sai.")
-    return resident_id, True
+    return resident_id, True, claim
 
 
 def _insert_resident(raw: Raw, crypto: Crypto, who: Person, *, cccd_hash: str, claim_of: str | None) -> int:

@@ -43,6 +43,20 @@ def real_client_address(peer: str | None, forwarded_for: str | None, trusted_spe
     return address
 
 
+def address_bucket(address: str) -> str:
+    """What one client controls: an IPv4 address, or the /64 of an IPv6 one (a single host is handed a
+    whole /64, so counting its addresses one by one would give it 2^64 budgets)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def forwarded_proto(peer: str | None, header: str | None, trusted_spec: str) -> str | None:
     """X-Forwarded-Proto, believed only from a trusted proxy."""
     if header and _trusted(peer or "", parse_networks(trusted_spec)):

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Wrong booking codes or second factors per source before lookups by code pause.
     code_failures: int = 10
     code_failures_window_minutes: int = 60
+    # Wrong second factors for one booking, from any source, per day: past this only the chat that
+    # booked or the station can use its code (three digits are few; sources can be many).
+    booking_factor_failures: int = 5
     # Anonymous-origin writes (unanswered questions, scam reports, speech) per chat / address.
     resident_writes_per_chat: int = 60
     resident_writes_per_address: int = 300

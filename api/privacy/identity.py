@@ -88,6 +88,12 @@ class Identity:
     # The booking resident with exactly this CCCD and birth date (the first one, or a claim).
     resident: Resident | None
 
+    @property
+    def subject_hash(self) -> str:
+        """Whose consents and subscriptions these are: a claim's own (its CCCD-and-birth-date hash),
+        never the other claimant's under the same CCCD."""
+        return self.resident.cccd_hash if self.resident is not None else self.cccd_hash
+
 
 @dataclass(frozen=True)
 class Lockout:
@@ -126,11 +132,15 @@ class Gate:
         return Lockout(max(locked)) if locked else None
 
 
-def open_gate(db: Session, crypto: Crypto, origin: Origin, cccd_hash: str, now: datetime) -> Gate:
+def gate_subjects(crypto: Crypto, origin: Origin, cccd_hash: str) -> list[str]:
+    """The counters of one check: the sources, the first source on this CCCD, and the person."""
     sources = origin.sources(crypto, "id")
     # The first source is the chat (or credential): it, with the CCCD, is what one guesser controls.
-    source_person = f"idp:{crypto.lookup_hash(sources[0] + '|' + cccd_hash)[:40]}"
-    person = f"cccd:{cccd_hash[:40]}"
+    return [*sources, f"idp:{crypto.lookup_hash(sources[0] + '|' + cccd_hash)[:40]}", f"cccd:{cccd_hash[:40]}"]
+
+
+def open_gate(db: Session, crypto: Crypto, origin: Origin, cccd_hash: str, now: datetime) -> Gate:
+    *sources, source_person, person = gate_subjects(crypto, origin, cccd_hash)
     throttles = limits.load_all(db, [*sources, source_person, person], now)
     return Gate(sources, source_person, person, throttles)
 
@@ -144,10 +154,15 @@ def count_attempt(gate: Gate, lim: Limits, now: datetime) -> None:
 def count_mismatch(db: Session, gate: Gate, lim: Limits, now: datetime, *, commune_id: int | None) -> None:
     """A wrong birth date (or an unknown CCCD) from this source: count it everywhere it counts."""
     everyone = limits.load(db, "global", now)
-    tightened = limits.in_window(everyone, lim.everyone, now) >= lim.everyone.limit
+    person = gate.throttles[gate.person]
+    # A flood from everywhere, or a person already targeted this window: one failure per source.
+    targeted = person.lockouts > 0 and now - person.updated_at < lim.person.window
+    tightened = targeted or limits.in_window(everyone, lim.everyone, now) >= lim.everyone.limit
     per_source = Rule(1, lim.source_person.window) if tightened else lim.source_person
     limits.count_failure(gate.throttles[gate.source_person], per_source, lim.escalation, now)
-    if limits.count_failure(gate.throttles[gate.person], lim.person, lim.escalation, now):
+    # The person's pause never grows: strangers must not be able to keep someone out for weeks.
+    short = Escalation(lim.escalation.base, lim.escalation.base)
+    if limits.count_failure(person, lim.person, short, now):
         raise_alert(db, kind="person_targeted", subject=gate.person, now=now, commune_id=commune_id,
                     detail="Nhiều nơi thử sai ngày sinh của cùng một người: tra cứu trực tuyến của người này "
                            "tạm dừng. Nếu họ đến trạm, xin kiểm tra thẻ căn cước.")

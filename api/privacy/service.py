@@ -86,7 +86,7 @@ def held_data(db: Session, crypto: Crypto, identity: Identity) -> HeldData:
             .where(Booking.resident_id == resident.id).order_by(Booking.id)
         ).all()
         data.bookings = [HeldBooking(code, status, starts_at) for code, status, starts_at in rows]
-    consents = db.scalars(select(Consent).where(Consent.subject_hash == identity.cccd_hash).order_by(Consent.id))
+    consents = db.scalars(select(Consent).where(Consent.subject_hash == identity.subject_hash).order_by(Consent.id))
     data.consents = [HeldConsent(c.purpose, c.notice_version, c.given_at, c.withdrawn_at) for c in consents]
     return data
 
@@ -99,12 +99,13 @@ def withdraw(db: Session, identity: Identity, *, purpose: str) -> int:
         return 0
     count = _rows_affected(db, (
         update(Consent)
-        .where(Consent.subject_hash == identity.cccd_hash, Consent.purpose == purpose, Consent.withdrawn_at.is_(None))
+        .where(Consent.subject_hash == identity.subject_hash, Consent.purpose == purpose,
+               Consent.withdrawn_at.is_(None))
         .values(withdrawn_at=utcnow())
     ))
     chats = {"reminders": ReminderSubscription, "announcements": AnnouncementSubscription}.get(purpose)
     if chats is not None:  # nothing is sent to them for that purpose from now on
-        forget_subscriptions(db, chats, identity.cccd_hash)
+        forget_subscriptions(db, chats, identity.subject_hash)
     audit(db, actor=None, action="privacy.withdraw", entity="consent", entity_id=purpose, withdrawn=count)
     return count
 
@@ -125,8 +126,9 @@ def erase(db: Session, identity: Identity, *, actor: StaffUser | None = None, re
         return erased
     if identity.resident is not None:
         _erase_resident(db, identity.resident, erased)
-    erased.records = _rows_affected(db, delete(HealthRecord).where(HealthRecord.cccd_hash == identity.cccd_hash))
-    erased.consents += _rows_affected(db, delete(Consent).where(Consent.subject_hash == identity.cccd_hash))
+    if identity.record is not None:
+        erased.records = _rows_affected(db, delete(HealthRecord).where(HealthRecord.cccd_hash == identity.cccd_hash))
+    erased.consents += _rows_affected(db, delete(Consent).where(Consent.subject_hash == identity.subject_hash))
     audit(db, actor=actor, action="privacy.erase", entity="subject", entity_id="-", reason=reason,
           **erased.__dict__)
     return erased
@@ -232,8 +234,9 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
     for resident in db.scalars(select(Resident)):
         cccd = crypto.decrypt(resident.cccd_enc)
         if resident.claim_of is not None:  # a disputed claim: found by CCCD and birth date together
-            new_hash[resident.claim_of] = resident.claim_of = crypto.lookup_hash(cccd)
-            resident.cccd_hash = claim_hash(crypto, cccd, date.fromisoformat(crypto.decrypt(resident.birth_date_enc)))
+            resident.claim_of = crypto.lookup_hash(cccd)
+            claimed_birth = date.fromisoformat(crypto.decrypt(resident.birth_date_enc))
+            new_hash[resident.cccd_hash] = resident.cccd_hash = claim_hash(crypto, cccd, claimed_birth)
         else:
             new_hash[resident.cccd_hash] = resident.cccd_hash = crypto.lookup_hash(cccd)
         resident.phone_hash = phone_hash(crypto, crypto.decrypt(resident.phone_enc))

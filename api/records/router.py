@@ -43,7 +43,7 @@ def record_status(body: StatusLookupIn, origin: ResidentOrigin, database: Databa
 
     def answer(db: Session, identity: Identity) -> StatusAnswer:
         if identity.matched and body.consent_notice is not None:
-            record_consent(Raw(db.connection()), subject_hash=identity.cccd_hash,
+            record_consent(Raw(db.connection()), subject_hash=identity.subject_hash,
                            resident_id=identity.resident.id if identity.resident else None, purpose="record_lookup",
                            notice_version=body.consent_notice, channel=body.channel, now=utcnow())
         return service.answer_for(identity.record)

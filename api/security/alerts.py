@@ -20,6 +20,8 @@ TITLES = {
     "identity_dispute": "Hai lịch hẹn cùng số CCCD nhưng khác ngày sinh",
     "identity_flood": "Nhiều lần tra cứu sai trên toàn hệ thống",
     "person_targeted": "Một số CCCD bị thử sai nhiều lần",
+    "phone_clash": "Một số điện thoại dùng cho hai người",
+    "code_guessing": "Một mã đặt lịch bị thử sai nhiều lần",
 }
 
 

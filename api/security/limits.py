@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,13 +55,27 @@ class TooManyRequests(AppError):
 
 
 def load(db: Session, subject: str, now: datetime) -> Throttle:
-    """The subject's counter row, locked for this transaction (created if new)."""
+    """The subject's counter row, locked for this transaction (created if new).
+
+    Two first requests of one subject may create its row at once (PostgreSQL): the loser's insert
+    is undone by a savepoint and it locks the winner's row, so no caller sees an IntegrityError."""
     throttle = db.get(Throttle, subject, with_for_update=True)
-    if throttle is None:
-        throttle = Throttle(subject=subject, window_started_at=now, attempts=0, lockouts=0, updated_at=now)
-        db.add(throttle)
-        db.flush()
+    if throttle is not None:
+        return throttle
+    try:
+        with db.begin_nested():
+            throttle = Throttle(subject=subject, window_started_at=now, attempts=0, lockouts=0, updated_at=now)
+            db.add(throttle)
+    except IntegrityError:
+        throttle = db.get_one(Throttle, subject, with_for_update=True, populate_existing=True)
     return throttle
+
+
+def peek_locked(db: Session, subjects: Iterable[str], now: datetime) -> datetime | None:
+    """When the latest lockout among these subjects ends, read without locking or creating rows."""
+    ends = [until for until in db.scalars(select(Throttle.locked_until).where(
+        Throttle.subject.in_(list(subjects)), Throttle.locked_until > now)) if until is not None]
+    return max(ends, default=None)
 
 
 def load_all(db: Session, subjects: Iterable[str], now: datetime) -> dict[str, Throttle]:

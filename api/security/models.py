@@ -30,7 +30,7 @@ class SecurityAlert(Base):
     __tablename__ = "security_alerts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # booking_burst | identity_dispute | identity_flood | person_targeted
+    # booking_burst | identity_dispute | identity_flood | person_targeted | phone_clash | code_guessing
     kind: Mapped[str] = mapped_column(String(32))
     commune_id: Mapped[int | None] = mapped_column(ForeignKey("communes.id", ondelete="CASCADE"), index=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_sessions.id", ondelete="CASCADE"))

@@ -17,8 +17,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from api.core.clientaddr import address_bucket
 from api.core.crypto import Crypto
-from api.core.errors import NotAuthenticated
+from api.core.errors import Forbidden, NotAuthenticated
 from api.deps import CryptoDep, DatabaseDep, staff_session
 from api.security.credentials import CredentialCache, looks_like_credential
 from api.staff.models import StaffUser
@@ -58,7 +59,8 @@ class Origin:
         if self.chat is not None:
             subjects.append(f"{kind}-chat:{crypto.lookup_hash('chat|' + self.chat.chat_key)[:40]}")
             if self.chat.address:
-                subjects.append(f"{kind}-addr:{crypto.lookup_hash('addr|' + self.chat.address)[:40]}")
+                bucket = address_bucket(self.chat.address)
+                subjects.append(f"{kind}-addr:{crypto.lookup_hash('addr|' + bucket)[:40]}")
         elif self.staff is not None:
             subjects.append(f"{kind}-staff:{self.staff.id}")
         else:
@@ -88,6 +90,9 @@ def resident_origin(
             raise ServiceCredentialRequired("Khóa dịch vụ không hợp lệ hoặc đã bị thu hồi.")
     else:
         staff = staff_session(database, crypto, token).user
+        # Station staff (of a commune) and admins act for residents; other roles have no business here.
+        if staff.role not in ("admin", "station") or (staff.role == "station" and staff.commune_id is None):
+            raise Forbidden()
     signed = request.headers.get(chat_identity.HEADER)
     chat = None
     if signed:

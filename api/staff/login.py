@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
+from api.core.clientaddr import address_bucket
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
@@ -53,7 +54,7 @@ class Limits:
 def limits_for(crypto: Crypto, settings: Settings, *, username: str, address: str) -> Limits:
     """The two counters an attempt is charged to, named by keyed hashes only."""
     user = crypto.lookup_hash("login-user|" + username.strip().casefold())[:40]
-    addr = crypto.lookup_hash("login-addr|" + address)[:40]
+    addr = crypto.lookup_hash("login-addr|" + address_bucket(address))[:40]
     return Limits(
         rules={f"login-user:{user}": Rule.per_minutes(settings.login_user_failures, settings.login_user_window_minutes),
                f"login-addr:{addr}": Rule.per_minutes(settings.login_address_failures,

@@ -5,7 +5,11 @@ and asserts the count of requests it gets before it is stopped."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,7 +23,7 @@ from api.privacy.identity import claim_hash
 from api.privacy.service import rotate_keys
 from api.residents.models import Resident
 from api.security.models import SecurityAlert
-from common.chat_identity import HEADER, sign
+from common.chat_identity import HEADER, sign, verify
 from tests.conftest import TEST_SECRET, World, chat_headers, person
 
 NOTICE = "2026-11"
@@ -270,3 +274,135 @@ def test_a_disputed_claim_survives_a_key_rotation(client: TestClient, world: Wor
         claim = db.scalar(select(Resident).where(Resident.claim_of.is_not(None)))
         assert claim is not None and claim.claim_of == crypto.lookup_hash(owner["cccd"])
         assert claim.cccd_hash == claim_hash(crypto, owner["cccd"], date.fromisoformat(owner["birth_date"]))
+
+
+# --- replays of the review's findings --------------------------------------------------------------
+
+def test_a_claim_never_reaches_the_owners_consents_or_reminders(client: TestClient, world: World,
+                                                                 database: Database) -> None:
+    commune, session = place(world)
+    owner = person(commune["id"], year=1961)
+    code = book(client, session["id"], owner, chat="owner", channel="telegram").json()["code"]
+    assert client.post("/api/v1/reminders/subscribe", headers=chat_headers("telegram", "111"), json={
+        "booking_code": code, "channel": "telegram", "chat_id": "111", "consent_notice": NOTICE},
+    ).status_code == 404  # another chat without the factor
+    owner_chat = chat_headers(sender="owner")
+    assert client.get(f"/api/v1/bookings/{code}", headers=owner_chat).status_code == 200
+    # The attacker books a claim with a made-up date, then uses its own rights with that date.
+    fake = {**owner, "birth_date": "1961-06-06", "phone": "0388000003"}
+    assert book(client, session["id"], fake, chat="attacker").status_code == 201
+    identity = {"cccd": owner["cccd"], "birth_date": fake["birth_date"]}
+    attacker = chat_headers(sender="attacker")
+    held = client.post("/api/v1/privacy/held-data", headers=attacker, json=identity).json()
+    assert held["found"] is True and held["phone_masked"].endswith("003")  # only the claim's own data
+    client.post("/api/v1/privacy/erase", headers=attacker, json=identity)
+    mine = client.post("/api/v1/privacy/held-data", headers=owner_chat,
+                       json={"cccd": owner["cccd"], "birth_date": owner["birth_date"]}).json()
+    assert mine["found"] is True and [c["purpose"] for c in mine["consents"]] == ["booking"]
+    assert [b["code"] for b in mine["bookings"]] == [code]
+
+
+def test_guessing_one_bookings_factor_from_many_chats_stops_after_five(
+        client: TestClient, world: World, database: Database) -> None:
+    commune, session = place(world)
+    someone = person(commune["id"])
+    code = book(client, session["id"], someone, chat="owner").json()["code"]
+    tries = []
+    for i in range(12):  # every try from a fresh chat and address: only the booking's counter sees them all
+        headers = {**chat_headers(sender=f"g{i}", address=f"198.51.100.{i}"), "X-Booking-Verifier": f"{i:03d}"}
+        tries.append(client.get(f"/api/v1/bookings/{code}", headers=headers).status_code)
+    right = {**chat_headers(sender="g99", address="198.51.100.99"), "X-Booking-Verifier": someone["phone"][-3:]}
+    assert set(tries) == {404} and client.get(f"/api/v1/bookings/{code}", headers=right).status_code == 404
+    # Its own chat still works, and the commune is told.
+    assert client.get(f"/api/v1/bookings/{code}", headers=chat_headers(sender="owner")).status_code == 200
+    with database.read() as db:
+        assert db.scalar(select(SecurityAlert.kind).where(SecurityAlert.kind == "code_guessing")) is not None
+
+
+def test_an_ipv6_host_is_one_address_not_two_to_the_64(client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    statuses = [book(client, session["id"], person(commune["id"]), chat=f"v6-{i}",
+                     address=f"2001:db8:1:2::{i:x}").status_code for i in range(24)]
+    assert statuses.count(201) == 20 and set(statuses[20:]) == {429}
+
+
+def test_a_targeted_persons_pause_does_not_grow(client: TestClient, world: World, database: Database) -> None:
+    from api.security.models import Throttle
+
+    commune, session = place(world)
+    victim = person(commune["id"])
+    book(client, session["id"], victim, chat="victim")
+    pauses = []
+    for round_ in range(3):
+        for i in range(10):
+            client.post("/api/v1/records/status", headers=chat_headers(sender=f"r{round_}-{i}",
+                                                                         address=f"203.0.113.{round_ * 10 + i}"),
+                        json={"cccd": victim["cccd"], "birth_date": f"1958-01-{i + 1:02d}"})
+        with database.write() as db:
+            row = db.scalars(select(Throttle).where(Throttle.subject.like("cccd:%"))).one()
+            assert row.locked_until is not None
+            pauses.append(row.locked_until - row.window_started_at)
+            row.locked_until = row.window_started_at  # the pause has run out
+    assert pauses[0] == pauses[1] == pauses[2] == timedelta(hours=1)
+
+
+def test_a_phone_clash_is_shown_to_the_station(client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    first = person(commune["id"])
+    book(client, session["id"], first, chat="a")
+    assert book(client, session["id"], {**person(commune["id"]), "phone": first["phone"]}, chat="b").status_code == 409
+    station = staff_token("station", commune_id=commune["id"])
+    assert "phone_clash" in {a["kind"] for a in client.get("/api/v1/alerts", headers=station).json()["items"]}
+
+
+def test_a_locked_source_gets_the_same_answer_for_a_known_and_an_unknown_cccd(
+        client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    known, unknown = person(commune["id"]), person(commune["id"])
+    book(client, session["id"], known, chat="known")
+    for target in (known, unknown):
+        for day in range(1, 4):
+            client.post("/api/v1/records/status", headers=chat_headers(sender="prober"),
+                        json={"cccd": target["cccd"], "birth_date": f"1958-02-{day:02d}"})
+    answers = [book(client, session["id"], {**target, "phone": f"039800000{i}"}, chat="prober")
+               for i, target in enumerate((known, unknown))]
+    assert [a.status_code for a in answers] == [429, 429]
+    assert answers[0].json()["code"] == answers[1].json()["code"] == "too_many_attempts"
+
+
+def test_staff_tokens_other_than_station_and_admin_are_no_resident_origin(
+        client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    body = {"session_id": session["id"], "resident": person(commune["id"]), "consent_notice": NOTICE}
+    for role in ("cadre", "editor"):
+        headers = {**staff_token(role), HEADER: ""}
+        assert client.post("/api/v1/bookings", headers=headers, json=body).status_code == 403
+        assert client.post("/api/v1/records/status", headers=headers,
+                           json={"cccd": body["resident"]["cccd"], "birth_date": "1958-03-05"}).status_code == 403
+    station = {**staff_token("station", commune_id=commune["id"]), HEADER: ""}
+    refused = client.post("/api/v1/bookings", headers=station, json=body)
+    assert refused.status_code == 403 and refused.json()["code"] == "use_on_behalf"
+
+
+def test_odd_inputs_are_4xx_not_5xx(client: TestClient, world: World, staff_token: Any) -> None:
+    commune, session = place(world)
+    station = staff_token("station", commune_id=commune["id"])
+    naive = client.post(f"/api/v1/sessions/{session['id']}/bookings/cancel", headers=station,
+                        json={"created_from": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+    # Properly signed but with a time no integer holds (only a holder of the key could send it).
+    key = chat_identity_key(TEST_SECRET.encode())
+    payload = b'{"c":"web","s":"x","a":"","t":1e400}'
+    token = (base64.urlsafe_b64encode(payload).rstrip(b"=").decode() + "." + base64.urlsafe_b64encode(
+        hmac.new(key, payload, hashlib.sha256).digest()).rstrip(b"=").decode())
+    assert verify(key, token, now=time.time()) is None
+
+
+def test_parallel_bookings_with_one_phone_make_one(client: TestClient, world: World) -> None:
+    commune, session = place(world)
+    phone = "0911222333"
+    bodies = [{**person(commune["id"]), "phone": phone} for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda pair: book(client, session["id"], pair[1], chat=f"p{pair[0]}").status_code,
+                                 enumerate(bodies)))
+    assert sorted(statuses) == [201] + [409] * 7, statuses
