@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
 from api.bookings import access, codes, service
-from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.bookings.models import ACTIVE_STATUSES, Booking
 from api.bookings.schemas import (
     AttendanceIn,
     BookingCreate,
@@ -30,7 +30,7 @@ from api.core.metrics import BOOKINGS
 from api.core.types import IdInPath
 from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
 from api.privacy.identity import Limits
-from api.security import limits, quotas
+from api.security import quotas
 from api.security.origin import Origin, ResidentOrigin
 from api.sessions.models import ExamSession
 from api.sessions.service import SessionNotFound
@@ -64,11 +64,9 @@ async def create_booking(
     if origin.staff is not None:
         raise StaffBookOnBehalf()
     guard = service.Guard(origin=origin, identity=Limits.from_settings(settings),
-                          burst_per_minute=settings.booking_burst_alert_per_minute)
+                          burst_per_minute=settings.booking_burst_alert_per_minute,
+                          quotas=quotas.booking_quotas(settings, crypto, origin))
     key = service.check_idempotency_key(idempotency_key)
-    if key is None or not await _is_replay(database, key):
-        await database.run(lambda: limits.spend(database, quotas.booking_quotas(settings, crypto, origin),
-                                                service.TooManyBookings))
 
     def make(db: Session, key: str | None, today: date) -> service.BookingResult:
         return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today, guard=guard)
@@ -91,27 +89,14 @@ async def book_on_behalf(
     """A cadre or station worker books for an elderly person with that person's consent (in person, by
     phone or on paper), filed with the staff account and audited."""
     key = service.check_idempotency_key(idempotency_key)
-    if key is None or not await _is_replay(database, key):
-        staff_origin = Origin(credential=None, staff=staff, chat=None)
-        await database.run(lambda: limits.spend(database, quotas.booking_quotas(settings, crypto, staff_origin),
-                                                service.TooManyBookings))
+    staff_quotas = quotas.booking_quotas(settings, crypto, Origin(credential=None, staff=staff, chat=None))
 
     def make(db: Session, key: str | None, today: date) -> service.BookingResult:
         return service.book_on_behalf(db=db, crypto=crypto, actor=staff, body=body, idempotency_key=key, today=today,
                                       identity=Limits.from_settings(settings),
-                                      burst_per_minute=settings.booking_burst_alert_per_minute)
+                                      burst_per_minute=settings.booking_burst_alert_per_minute, quotas=staff_quotas)
 
     return await _book(database, key, make)
-
-
-async def _is_replay(database: Database, key: str) -> bool:
-    """A retried request (same Idempotency-Key) is answered from its record without spending a quota."""
-
-    def look() -> bool:
-        with database.read() as db:
-            return db.scalar(select(IdempotencyKey.key).where(IdempotencyKey.key == key)) is not None
-
-    return await database.run(look)
 
 
 async def _book(database: Database, key: str | None,

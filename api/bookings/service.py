@@ -6,7 +6,7 @@ its resident, its seat and its idempotency record are stored together or not at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -190,6 +190,9 @@ class Guard:
     origin: Origin
     identity: Limits
     burst_per_minute: int
+    # New bookings this origin may still make (api.security.quotas), spent in the booking's own
+    # transaction: one commit per booking, and a replayed request spends nothing.
+    quotas: dict[str, limits.Rule] = field(default_factory=dict)
     # A station worker saw that two people share one phone (an elderly couple).
     allow_shared_phone: bool = False
 
@@ -219,6 +222,8 @@ def book(
     replay = find_replay(db, raw, crypto, key=idempotency_key, fingerprint=fingerprint)
     if replay is not None:
         return BookingResult(replay, replayed=True)
+    if guard.quotas and (until := limits.take(raw, guard.quotas, now := utcnow())) is not None:
+        raise TooManyBookings(retry_after_seconds=max(1, int((until - now).total_seconds())))
 
     person = body.resident
     cccd = validation.normalize_cccd(person.cccd)
@@ -284,7 +289,7 @@ def phone_hash(crypto: Crypto, phone: str) -> str:
 
 def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCreate,
                    idempotency_key: str | None, today: date, identity: Limits, burst_per_minute: int,
-                   ) -> BookingResult:
+                   quotas: dict[str, limits.Rule]) -> BookingResult:
     """A cadre or station worker books for someone: the person's consent is filed as given to that staff
     account (in person, by phone or on paper), and the booking is audited under it."""
     if body.shared_phone and actor.role not in ("station", "admin"):
@@ -292,7 +297,7 @@ def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBeh
     consent = ConsentSource(given_by="cadre" if actor.role == "cadre" else "station", method=body.consent_method,
                             recorded_by=actor.username)
     guard = Guard(origin=Origin(credential=None, staff=actor, chat=None), identity=identity,
-                  burst_per_minute=burst_per_minute, allow_shared_phone=body.shared_phone)
+                  burst_per_minute=burst_per_minute, quotas=quotas, allow_shared_phone=body.shared_phone)
     result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, guard=guard,
                   consent=consent)
     if not result.replayed:
@@ -306,7 +311,7 @@ def _check_phone_free(db: Session, raw: Raw, who: Person, *, resident_id: int, c
     phone cannot both pass (PostgreSQL); a clash is shown to the station, who may allow a shared phone
     or cancel a booking someone made with another person's number."""
     subject = f"phone:{who.phone_hash[:40]}"
-    limits.load(db, subject, utcnow())
+    limits.hold(raw, subject, utcnow())
     if raw.row(_SQL_PHONE_BUSY, {"phone_hash": who.phone_hash, "rid": resident_id}) is not None:
         raise PhoneHasActiveBooking(phone_subject=subject, commune_id=commune_id)
 
@@ -377,10 +382,14 @@ def _update_resident(raw: Raw, crypto: Crypto, who: Person, existing: tuple[Any,
 def _alert_on_burst(db: Session, raw: Raw, guard: Guard, *, session_id: int, commune_id: int, now: datetime) -> None:
     """Bookings arriving faster than people can type (each takes minutes of questions): tell the station."""
     recent = raw.row(_SQL_RECENT_IN_SESSION, {"sid": session_id, "since": raw.timestamp(now - timedelta(minutes=1))})
-    if recent is not None and int(recent[0]) > guard.burst_per_minute:
+    count = int(recent[0]) if recent is not None else 0
+    over = count - guard.burst_per_minute
+    # Raised when the rate first passes the threshold and again at each further threshold's worth,
+    # not on every booking of a burst (the alert is one line for staff either way).
+    if over > 0 and (over - 1) % max(guard.burst_per_minute, 1) == 0:
         raise_alert(db, kind="booking_burst", subject=f"burst:{session_id}", now=now, commune_id=commune_id,
                     session_id=session_id,
-                    detail=f"{int(recent[0])} lịch hẹn trong một phút cho buổi khám này. Nếu không phải người dân "
+                    detail=f"{count} lịch hẹn trong một phút cho buổi khám này. Nếu không phải người dân "
                            "thật, có thể hủy hàng loạt trong danh sách buổi khám.")
 
 

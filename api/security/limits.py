@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.core.config import Settings
 from api.core.db import Database, utcnow
 from api.core.errors import AppError
+from api.core.rawsql import Raw
 from api.security.models import Throttle
 
 
@@ -105,22 +106,48 @@ def count_failure(throttle: Throttle, rule: Rule, escalation: Escalation, now: d
     return True
 
 
-def take(db: Session, quotas: dict[str, Rule], now: datetime) -> datetime | None:
-    """Spend one unit of every quota, or none: the time the first exhausted one frees up."""
-    throttles = load_all(db, quotas, now)
+# One statement per quota, on the booking hot path: counts the request in the subject's window (a new
+# window once the old one has passed) and returns the count, creating the row on first use. The
+# row stays locked until the transaction ends (PostgreSQL), so concurrent requests of one subject
+# count in turn. Expressions in SET read the row as it was, on both backends.
+_SQL_TAKE = (
+    "INSERT INTO throttles (subject, window_started_at, attempts, lockouts, updated_at)"
+    " VALUES (:subject, :now, 1, 0, :now) ON CONFLICT (subject) DO UPDATE SET"
+    " attempts = CASE WHEN throttles.window_started_at <= :expired THEN 1 ELSE throttles.attempts + 1 END,"
+    " window_started_at = CASE WHEN throttles.window_started_at <= :expired THEN :now"
+    " ELSE throttles.window_started_at END,"
+    " updated_at = :now RETURNING attempts, window_started_at"
+)
+_SQL_TOUCH = (
+    "INSERT INTO throttles (subject, window_started_at, attempts, lockouts, updated_at)"
+    " VALUES (:subject, :now, 0, 0, :now) ON CONFLICT (subject) DO UPDATE SET updated_at = :now"
+)
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    # SQLite hands back the stored text; PostgreSQL an aware datetime.
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def take(raw: Raw, quotas: dict[str, Rule], now: datetime) -> datetime | None:
+    """Spend one unit of every quota: None, or when the first exhausted one frees up — then the
+    caller must roll back (its transaction holds the increments)."""
     waits = []
-    for subject, throttle in throttles.items():
+    for subject in sorted(quotas):  # one lock order for all
         rule = quotas[subject]
-        if in_window(throttle, rule, now) >= rule.limit:
-            waits.append(throttle.window_started_at + rule.window)
-    if waits:
-        return max(waits)
-    for subject, throttle in throttles.items():
-        if now - throttle.window_started_at >= quotas[subject].window:
-            throttle.window_started_at, throttle.attempts = now, 0
-        throttle.attempts += 1
-        throttle.updated_at = now
-    return None
+        row = raw.row(_SQL_TAKE, {"subject": subject, "now": raw.timestamp(now),
+                                  "expired": raw.timestamp(now - rule.window)})
+        assert row is not None
+        if int(row[0]) > rule.limit:
+            waits.append(_as_utc(row[1]) + rule.window)
+    return max(waits) if waits else None
+
+
+def hold(raw: Raw, subject: str, now: datetime) -> None:
+    """Lock the subject's row for this transaction (created if new): a mutex two requests about the
+    same thing (one phone number) take in turn on PostgreSQL; SQLite serialises writers anyway."""
+    raw.run(_SQL_TOUCH, {"subject": subject, "now": raw.timestamp(now)})
 
 
 def spend(database: Database, quotas: dict[str, Rule], error: type[AppError] = TooManyRequests) -> None:
@@ -130,14 +157,7 @@ def spend(database: Database, quotas: dict[str, Rule], error: type[AppError] = T
         return
     now = utcnow()
 
-    def attempt() -> datetime | None:
-        with database.write() as db:
-            return take(db, quotas, now)
-
-    try:
-        until = attempt()
-    except IntegrityError:
-        # Two first requests for one subject created its row at once (PostgreSQL): count on it.
-        until = attempt()
-    if until is not None:
-        raise error(retry_after_seconds=max(1, int((until - now).total_seconds())))
+    with database.write() as db:
+        until = take(Raw(db.connection()), quotas, now)
+        if until is not None:  # raised inside: nothing of this refused request is counted
+            raise error(retry_after_seconds=max(1, int((until - now).total_seconds())))

@@ -78,9 +78,11 @@ def credential_cache(request: Request) -> CredentialCache:
     return cache
 
 
-def resident_origin(
+async def resident_origin(
     request: Request, database: DatabaseDep, crypto: CryptoDep, token: Annotated[str | None, Depends(_bearer)],
 ) -> Origin:
+    # async: a sync dependency costs every resident request a thread-pool hop; the only blocking
+    # work is a credential's lookup once per CACHE_S, or a staff token's (rare on these paths).
     if not token:
         raise ServiceCredentialRequired()
     credential = staff = None

@@ -24,6 +24,8 @@ from api.outreach.models import ORGANISATIONS
 from api.outreach.router import links_out
 from api.outreach.schemas import LinkIn
 from api.privacy.identity import Limits
+from api.security.origin import Origin
+from api.security.quotas import booking_quotas
 from api.sessions.service import list_sessions
 from api.studio.web import database_of, posted_form, problem, render, see_other, settings_of, staff_page
 
@@ -141,7 +143,9 @@ async def book_page_submit(request: Request) -> Response:
             result = bookings.book_on_behalf(db=db, crypto=request.app.state.crypto, actor=user, body=body,
                                              idempotency_key=None, today=local_today(),
                                              identity=Limits.from_settings(settings),
-                                             burst_per_minute=settings.booking_burst_alert_per_minute)
+                                             burst_per_minute=settings.booking_burst_alert_per_minute,
+                                             quotas=booking_quotas(settings, request.app.state.crypto, Origin(
+                                                 credential=None, staff=user, chat=None)))
     except AppError as error:
         return problem(request, error, back)
     return render(request, "booked.html", user=user, booking=result.out)
