@@ -6,13 +6,10 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.audit.service import record as audit
-from api.bookings import access, codes, service
-from api.bookings.models import ACTIVE_STATUSES, Booking
+from api.bookings import access, service
 from api.bookings.schemas import (
     AttendanceIn,
     BookingCreate,
@@ -22,18 +19,15 @@ from api.bookings.schemas import (
     OnBehalfCreate,
     RescheduleIn,
 )
-from api.communes.service import check_station_scope
 from api.core.clock import local_today
 from api.core.db import Database
-from api.core.errors import Forbidden, InvalidInput
+from api.core.errors import Forbidden
 from api.core.metrics import BOOKINGS
 from api.core.types import IdInPath
 from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
 from api.privacy.identity import Limits
 from api.security import quotas
 from api.security.origin import Origin, ResidentOrigin
-from api.sessions.models import ExamSession
-from api.sessions.service import SessionNotFound
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["bookings"])
@@ -171,22 +165,7 @@ def bulk_cancel(session_id: IdInPath, body: BulkCancelIn, staff: StationUser, da
     """Station staff cancel a flood of fake bookings at once: listed codes, or every active booking of
     the session made in a time window (optionally through one channel). Seats go to the waitlist."""
     with database.write() as db:
-        session = db.get(ExamSession, session_id)
-        if session is None:
-            raise SessionNotFound()
-        check_station_scope(staff, access.session_commune_id(db, session_id))
-        query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_STATUSES))
-        if body.codes:
-            query = query.where(Booking.code.in_([c for c in map(codes.canonical, body.codes) if c]))
-        elif body.created_from is None and body.created_to is None:
-            raise InvalidInput("Xin chọn mã lịch hẹn hoặc khoảng thời gian đặt lịch cần hủy.")
-        if body.created_from is not None:
-            query = query.where(Booking.created_at >= body.created_from)
-        if body.created_to is not None:
-            query = query.where(Booking.created_at <= body.created_to)
-        if body.channel is not None:
-            query = query.where(Booking.channel == body.channel)
-        cancelled = [service.cancel(db=db, code=code).code for code in db.scalars(query.order_by(Booking.id))]
-        audit(db, actor=staff, action="booking.bulk_cancel", entity="session", entity_id=str(session_id),
-              cancelled=len(cancelled))
+        cancelled = service.bulk_cancel(db, actor=staff, session_id=session_id, codes_given=body.codes,
+                                        created_from=body.created_from, created_to=body.created_to,
+                                        channel=body.channel)
     return BulkCancelOut(cancelled=len(cancelled), codes=cancelled)

@@ -506,3 +506,28 @@ def booking_out(db: Session, crypto: Crypto, booking: Booking) -> BookingOut:
         referral_code=booking.referral_code,
         created_at=to_local(booking.created_at),
     )
+
+
+def bulk_cancel(db: Session, *, actor: StaffUser, session_id: int, codes_given: list[str],
+                created_from: datetime | None, created_to: datetime | None, channel: str | None) -> list[str]:
+    """Station staff cancel a flood of fake bookings at once: listed codes, or every active booking of
+    the session made in a time window (optionally through one channel). Seats go to the waitlist."""
+    exam = db.get(ExamSession, session_id)
+    if exam is None:
+        raise SessionNotFound()
+    check_station_scope(actor, exam.site.commune_id)
+    query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_STATUSES))
+    if codes_given:
+        query = query.where(Booking.code.in_([c for c in map(codes.canonical, codes_given) if c]))
+    elif created_from is None and created_to is None:
+        raise InvalidInput("Xin chọn mã lịch hẹn hoặc khoảng thời gian đặt lịch cần hủy.")
+    if created_from is not None:
+        query = query.where(Booking.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Booking.created_at <= created_to)
+    if channel is not None:
+        query = query.where(Booking.channel == channel)
+    cancelled = [cancel(db=db, code=code).code for code in db.scalars(query.order_by(Booking.id))]
+    record(db, actor=actor, action="booking.bulk_cancel", entity="session", entity_id=str(session_id),
+           cancelled=len(cancelled))
+    return cancelled

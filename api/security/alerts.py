@@ -6,22 +6,28 @@ produces one line to read, not thousands."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.core.errors import NotFound
+from api.core.i18n import N_
 from api.security.models import SecurityAlert
+
+if TYPE_CHECKING:  # staff accounts are above this module: only their type is named here
+    from api.staff.models import StaffUser
 
 REPEAT_WINDOW = timedelta(hours=1)
 
 # Vietnamese headings staff read in the alert list; details carry counts and booking codes only.
 TITLES = {
-    "booking_burst": "Buổi khám nhận lịch nhanh bất thường",
-    "identity_dispute": "Hai lịch hẹn cùng số CCCD nhưng khác ngày sinh",
-    "identity_flood": "Nhiều lần tra cứu sai trên toàn hệ thống",
-    "person_targeted": "Một số CCCD bị thử sai nhiều lần",
-    "phone_clash": "Một số điện thoại dùng cho hai người",
-    "code_guessing": "Một mã đặt lịch bị thử sai nhiều lần",
+    "booking_burst": N_("Buổi khám nhận lịch nhanh bất thường"),
+    "identity_dispute": N_("Hai lịch hẹn cùng số CCCD nhưng khác ngày sinh"),
+    "identity_flood": N_("Nhiều lần tra cứu sai trên toàn hệ thống"),
+    "person_targeted": N_("Một số CCCD bị thử sai nhiều lần"),
+    "phone_clash": N_("Một số điện thoại dùng cho hai người"),
+    "code_guessing": N_("Một mã đặt lịch bị thử sai nhiều lần"),
 }
 
 
@@ -39,5 +45,30 @@ def raise_alert(db: Session, *, kind: str, subject: str, now: datetime, detail: 
         alert.updated_at = now
         if detail:
             alert.detail = detail
+    db.flush()
+    return alert
+
+
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+    message = "Không tìm thấy cảnh báo này."
+
+
+def visible(db: Session, staff: StaffUser, *, include_resolved: bool = False) -> list[SecurityAlert]:
+    """A station's alerts are its commune's; an admin sees all, those of no commune included."""
+    query = select(SecurityAlert).order_by(SecurityAlert.updated_at.desc()).limit(200)
+    if staff.role != "admin":
+        query = query.where(SecurityAlert.commune_id == (staff.commune_id or -1))
+    if not include_resolved:
+        query = query.where(SecurityAlert.resolved_at.is_(None))
+    return list(db.scalars(query))
+
+
+def resolve(db: Session, staff: StaffUser, alert_id: int, now: datetime) -> SecurityAlert:
+    alert = db.get(SecurityAlert, alert_id)
+    # Another commune's alert is as good as missing to a station.
+    if alert is None or (staff.role != "admin" and alert.commune_id != staff.commune_id):
+        raise AlertNotFound()
+    alert.resolved_at, alert.resolved_by = now, staff.username
     db.flush()
     return alert

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
@@ -406,3 +407,26 @@ def test_parallel_bookings_with_one_phone_make_one(client: TestClient, world: Wo
         statuses = list(pool.map(lambda pair: book(client, session["id"], pair[1], chat=f"p{pair[0]}").status_code,
                                  enumerate(bodies)))
     assert sorted(statuses) == [201] + [409] * 7, statuses
+
+
+def test_the_station_sees_a_burst_in_its_pages_and_cancels_it_in_one_tap(
+        client: TestClient, world: World, studio_login: Any) -> None:
+    commune, session = place(world, capacity=40)
+    for i in range(16):
+        book(client, session["id"], person(commune["id"]), chat=f"bot-{i}", address=f"192.0.2.{i}")
+    elsewhere = studio_login("station", commune_id=world.commune("Xã khác")["id"])
+    assert "Buổi khám nhận lịch nhanh bất thường" not in elsewhere.get("/studio/alerts").text
+    station = studio_login("station", commune_id=commune["id"])
+    page = station.get("/studio/alerts").text
+    assert "Buổi khám nhận lịch nhanh bất thường" in page
+    alert_id = re.search(r'/studio/alerts/(\d+)/cancel-burst', page)[1]  # type: ignore[index]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]  # type: ignore[index]
+    foreign_csrf = re.search(r'name="csrf" value="([^"]+)"', elsewhere.get("/studio/alerts").text)
+    if foreign_csrf:  # another commune's station cannot act on it
+        refused = elsewhere.post(f"/studio/alerts/{alert_id}/cancel-burst", data={"csrf": foreign_csrf[1]})
+        assert refused.status_code == 404
+    done = station.post(f"/studio/alerts/{alert_id}/cancel-burst", data={"csrf": csrf}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/studio/alerts?cancelled=16"
+    assert "Đã hủy 16 lịch hẹn" in station.get(done.headers["location"]).text
+    seats = client.get("/api/v1/sessions", params={"commune_id": commune["id"]}).json()["items"][0]
+    assert seats["booked"] == 0
