@@ -20,13 +20,14 @@ from api.bookings.schemas import (
     RescheduleIn,
 )
 from api.core.clock import local_today
-from api.core.db import Database
+from api.core.db import Database, utcnow
 from api.core.errors import Forbidden
 from api.core.metrics import BOOKINGS
+from api.core.rawsql import Raw
 from api.core.types import IdInPath
 from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
 from api.privacy.identity import Limits
-from api.security import quotas
+from api.security import limits, quotas
 from api.security.origin import Origin, ResidentOrigin
 from api.staff.models import StaffUser
 
@@ -65,7 +66,7 @@ async def create_booking(
     def make(db: Session, key: str | None, today: date) -> service.BookingResult:
         return service.book(db=db, crypto=crypto, body=body, idempotency_key=key, today=today, guard=guard)
 
-    return await _book(database, key, make)
+    return await _book(database, key, make, guard.quotas)
 
 
 @router.post(
@@ -90,11 +91,11 @@ async def book_on_behalf(
                                       identity=Limits.from_settings(settings),
                                       burst_per_minute=settings.booking_burst_alert_per_minute, quotas=staff_quotas)
 
-    return await _book(database, key, make)
+    return await _book(database, key, make, staff_quotas)
 
 
-async def _book(database: Database, key: str | None,
-                make: Callable[[Session, str | None, date], service.BookingResult]) -> Response:
+async def _book(database: Database, key: str | None, make: Callable[[Session, str | None, date], service.BookingResult],
+                quotas: dict[str, limits.Rule]) -> Response:
     today = local_today()
 
     def attempt() -> service.BookingResult:
@@ -113,7 +114,7 @@ async def _book(database: Database, key: str | None,
                 if not tries_left:
                     raise
     except service.PhoneHasActiveBooking as clash:
-        await database.run(partial(_alert_phone_clash, database, clash))
+        await database.run(partial(_after_phone_clash, database, clash, quotas))
         raise
     # The model was built and validated by the service: serialise it directly rather than have
     # FastAPI validate it a second time against response_model (hot path of booking bursts).
@@ -122,9 +123,13 @@ async def _book(database: Database, key: str | None,
     return Response(result.out.model_dump_json(), status_code=201, media_type="application/json", headers=headers)
 
 
-def _alert_phone_clash(database: Database, clash: service.PhoneHasActiveBooking) -> None:
+def _after_phone_clash(database: Database, clash: service.PhoneHasActiveBooking, quotas: dict[str, limits.Rule]
+                      ) -> None:
+    """The refused booking's transaction was rolled back: the station's alert is filed, and the attempt
+    spends the caller's booking quota, so probing which phones have a booking costs like booking."""
     with database.write() as db:
         service.alert_phone_clash(db, clash)
+        limits.take(Raw(db.connection()), quotas, utcnow())
 
 
 @router.get("/bookings/{code}", response_model=BookingOut,

@@ -430,3 +430,15 @@ def test_the_station_sees_a_burst_in_its_pages_and_cancels_it_in_one_tap(
     assert "Đã hủy 16 lịch hẹn" in station.get(done.headers["location"]).text
     seats = client.get("/api/v1/sessions", params={"commune_id": commune["id"]}).json()["items"][0]
     assert seats["booked"] == 0
+
+
+def test_probing_which_phones_have_a_booking_costs_like_booking(client: TestClient, world: World) -> None:
+    commune, session = place(world, capacity=40)
+    phones = []
+    for i in range(6):
+        someone = person(commune["id"])
+        book(client, session["id"], someone, chat=f"resident-{i}")
+        phones.append(someone["phone"])
+    probes = [book(client, session["id"], {**person(commune["id"]), "phone": phone}, chat="prober").status_code
+              for phone in phones]
+    assert probes == [409] * 4 + [429] * 2
