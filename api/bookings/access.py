@@ -68,8 +68,10 @@ def factor_ok(db: Session, crypto: Crypto, settings: Settings, booking: Booking,
     """The second factor, counted per booking across every source: a few wrong ones and the code works
     only for its own chat and the station (and the commune is told)."""
     throttle = limits.load(db, f"code-booking:{crypto.lookup_hash('booking|' + booking.code)[:40]}", now)
+    if limits.locked_until(throttle, now) is not None:
+        return False  # paused: nothing is compared, so nothing is counted or learnt
     resident = db.get(Resident, booking.resident_id) if booking.resident_id is not None else None
-    if limits.locked_until(throttle, now) is None and _factor_ok(crypto, resident, verifier):
+    if _factor_ok(crypto, resident, verifier):
         return True
     day = timedelta(days=1)  # a fixed pause: five guesses a day is about 100 days for three digits
     if verifier and limits.count_failure(throttle, Rule(settings.booking_factor_failures, day), Escalation(day, day),

@@ -45,7 +45,13 @@ class Escalation:
         return cls(timedelta(minutes=settings.lockout_base_minutes), timedelta(minutes=settings.lockout_max_minutes))
 
     def duration(self, lockouts: int) -> timedelta:
-        longer: timedelta = self.base * 2 ** max(lockouts - 1, 0)
+        # Doubled step by step up to the cap: `base * 2 ** n` itself overflows timedelta for a subject
+        # an attacker keeps locked long enough (and an overflow would undo the count that caused it).
+        longer = self.base
+        for _ in range(max(lockouts - 1, 0)):
+            if longer >= self.cap:
+                break
+            longer *= 2
         return min(longer, self.cap)
 
 

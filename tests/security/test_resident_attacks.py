@@ -47,6 +47,11 @@ def book(client: TestClient, session_id: int, someone: dict[str, Any], chat: str
         "session_id": session_id, "resident": someone, "channel": "web", "consent_notice": NOTICE, **extra})
 
 
+def wrong_tail(someone: dict[str, Any], index: int) -> str:
+    """The index-th three digits that are not the end of this person's phone number."""
+    return f"{(int(someone['phone'][-3:]) + 1 + index) % 1000:03d}"
+
+
 def place(world: World, capacity: int = 30) -> tuple[dict[str, Any], dict[str, Any]]:
     commune = world.commune()
     return commune, world.session(world.site(commune["id"])["id"], capacity=capacity)
@@ -219,7 +224,7 @@ def test_guessing_codes_or_factors_stops_after_ten(client: TestClient, world: Wo
     someone = person(commune["id"])
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     guesser = chat_headers(sender="guesser", address="198.51.100.20")
-    statuses = [client.get(f"/api/v1/bookings/{code}", headers={**guesser, "X-Booking-Verifier": f"{i:03d}"}
+    statuses = [client.get(f"/api/v1/bookings/{code}", headers={**guesser, "X-Booking-Verifier": wrong_tail(someone, i)}
                            ).status_code for i in range(200, 215)]
     assert statuses[:10] == [404] * 10 and set(statuses[10:]) == {429}, statuses
     right = client.get(f"/api/v1/bookings/{code}", headers={**guesser, "X-Booking-Verifier": someone["phone"][-3:]})
@@ -310,7 +315,8 @@ def test_guessing_one_bookings_factor_from_many_chats_stops_after_five(
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     tries = []
     for i in range(12):  # every try from a fresh chat and address: only the booking's counter sees them all
-        headers = {**chat_headers(sender=f"g{i}", address=f"198.51.100.{i}"), "X-Booking-Verifier": f"{i:03d}"}
+        headers = {**chat_headers(sender=f"g{i}", address=f"198.51.100.{i}"),
+                   "X-Booking-Verifier": wrong_tail(someone, i)}
         tries.append(client.get(f"/api/v1/bookings/{code}", headers=headers).status_code)
     right = {**chat_headers(sender="g99", address="198.51.100.99"), "X-Booking-Verifier": someone["phone"][-3:]}
     assert set(tries) == {404} and client.get(f"/api/v1/bookings/{code}", headers=right).status_code == 404
@@ -442,3 +448,35 @@ def test_probing_which_phones_have_a_booking_costs_like_booking(client: TestClie
     probes = [book(client, session["id"], {**person(commune["id"]), "phone": phone}, chat="prober").status_code
               for phone in phones]
     assert probes == [409] * 4 + [429] * 2
+
+
+def test_lockouts_kept_up_for_months_never_overflow() -> None:
+    from api.security.limits import Escalation
+
+    hour, month = timedelta(hours=1), timedelta(days=30)
+    assert Escalation(hour, month).duration(10_000) == month
+    assert Escalation(hour, hour).duration(10_000) == hour
+    assert [Escalation(hour, month).duration(n) for n in (1, 2, 3)] == [hour, 2 * hour, 4 * hour]
+
+
+def test_a_paused_bookings_factor_is_not_compared_even_after_many_lockouts(
+        client: TestClient, world: World, database: Database) -> None:
+    from api.security.models import Throttle
+
+    commune, session = place(world)
+    someone = person(commune["id"])
+    code = book(client, session["id"], someone, chat="owner").json()["code"]
+    wrong = [f"{(int(someone['phone'][-3:]) + k) % 1000:03d}" for k in range(1, 6)]
+    for i, guess in enumerate(wrong):
+        client.get(f"/api/v1/bookings/{code}", headers={**chat_headers(sender=f"x{i}", address=f"198.51.100.{i}"),
+                                                        "X-Booking-Verifier": guess})
+    with database.write() as db:  # as if an attacker had kept it paused for months
+        row = db.scalars(select(Throttle).where(Throttle.subject.like("code-booking:%"))).one()
+        row.lockouts, row.locked_until = 40, row.window_started_at
+    tail = int(someone["phone"][-3:])
+    statuses = [client.get(f"/api/v1/bookings/{code}", headers={
+        **chat_headers(sender=f"y{i}", address=f"203.0.113.{i}"),
+        "X-Booking-Verifier": f"{(tail + i + 1) % 1000:03d}"}).status_code for i in range(6)]
+    assert statuses == [404] * 6  # counted again, paused again: no 500, no unlimited guessing
+    right = {**chat_headers(sender="y9", address="203.0.113.99"), "X-Booking-Verifier": someone["phone"][-3:]}
+    assert client.get(f"/api/v1/bookings/{code}", headers=right).status_code == 404
