@@ -33,7 +33,3 @@ class Consent(Base):
     given_by: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
     method: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
     recorded_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
-
-
-# Moved to api.security (below every domain); kept importable while other modules move over.
-from api.security.models import Throttle as Throttle  # noqa: E402
