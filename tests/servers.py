@@ -318,7 +318,10 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
            "ACTIONS_PORT": str(free_port()),
            "RASA_BALANCER_PORT": str(free_port()), "RASA_BASE_PORT": str(rasa_base),
            "GATEWAY_BASE_PORT": str(gateway_base), "RASA_REPLICAS": str(rasa_replicas),
-           "GATEWAY_REPLICAS": str(gateway_replicas), "API_WORKERS": str(api_workers), "LOG_FORMAT": "json"}
+           "GATEWAY_REPLICAS": str(gateway_replicas), "API_WORKERS": str(api_workers), "LOG_FORMAT": "json",
+           # Every simulated resident writes from this machine's one loopback address, which the
+           # per-address limits would rightly treat as one crowd: give that one address a crowd's room.
+           "BOOKINGS_PER_ADDRESS": "1000", "LOOKUP_ADDRESS_ATTEMPTS": "1000", "RESIDENT_WRITES_PER_ADDRESS": "10000"}
     databases = {part: f"postgresql+psycopg://{server}/{name}" for part, name in
                  (("api", prefix), ("conversations", f"{prefix}_conversations"), ("gateway", f"{prefix}_gateway"))}
     rasa_ports = [rasa_base + i for i in range(rasa_replicas)]
