@@ -16,6 +16,7 @@ is its own asyncio task and sees only its own chat.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -115,7 +116,8 @@ class ApiClient:
                     raise ApiError(response.status, str(body.get("code", "error")),
                                    str(body.get("message", "Yêu cầu không hợp lệ.")))
                 return body
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        # asyncio.TimeoutError: on Python 3.10 (the Rasa environment) it is not the builtin TimeoutError.
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from error
 
     async def reminders(self, action: str, **body: Any) -> Any:

@@ -56,7 +56,8 @@ class ContentCache:
                     log.warning("content bundle: HTTP %s; keeping the last texts", response.status)
                     return
                 data = await response.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        # asyncio.TimeoutError: on Python 3.10 (the Rasa environment) it is not the builtin TimeoutError.
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             log.warning("content service unreachable (%s); keeping the last texts", type(error).__name__)
             return
         self.bundle = Bundle(version=str(data.get("version", "")), messages=data.get("messages") or {},
