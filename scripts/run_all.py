@@ -64,7 +64,9 @@ RASA_TOKEN = os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24)
 
 
 def rasa_command(port: int, endpoints: str) -> list[str]:
-    return [RASA, "run", "--enable-api", "--auth-token", RASA_TOKEN, "--interface", "127.0.0.1",
+    # "--auth-token=…" in one argument: a random token can start with "-", which argparse would take
+    # for an option (Rasa then refuses to start, about one run in 64).
+    return [RASA, "run", "--enable-api", f"--auth-token={RASA_TOKEN}", "--interface", "127.0.0.1",
             "--model", str(MODEL), "--port", str(port), "--endpoints", endpoints,
             "--credentials", "bot/credentials.yml"]
 
