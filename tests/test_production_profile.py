@@ -59,13 +59,17 @@ class Resident:
         self.replies.extend(r["text"] for r in replies)
         return replies
 
+    def transcript(self) -> str:
+        """The whole conversation, for a failure message: which step went out of step, and after what."""
+        return f"resident {self.index}: sent {self.sent}; replies {self.replies}"
+
     def book(self) -> None:
         with httpx.Client() as client:
             replies: list[dict[str, Any]] = []
             for message in resident_script(self.index):
                 replies = self.say(client, message)
             offered = [b for r in replies for b in r["buttons"]]
-            assert offered, (self.index, self.replies[-3:])
+            assert offered, self.transcript()
             self.say(client, offered[0]["payload"])
             self.say(client, "/affirm")
 
