@@ -31,7 +31,7 @@ setup-system:
 	@bash scripts/setup.sh system
 
 lint: setup
-	.venv/bin/ruff check api vntext common bot actions tests tests_rasa bench scripts
+	.venv/bin/ruff check api vntext common gateway bot actions tests tests_rasa bench scripts
 
 typecheck: setup
 	.venv/bin/mypy

@@ -72,8 +72,8 @@ def main() -> int:
     parser.add_argument("--crash-at", type=float, default=0.4)
     args = parser.parse_args()
     os.environ["SECRET_KEY"] = SECRET
-    from bot.gateway.app import create_app
-    from bot.gateway.config import GatewaySettings
+    from gateway.app import create_app
+    from gateway.config import GatewaySettings
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/api.db", secret_key=SECRET, audio_dir=Path(tmp) / "a")

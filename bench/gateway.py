@@ -1,7 +1,7 @@
 """End-to-end reply latency through the channel gateway, for web and Telegram chats at once.
 
 Starts the API (demo province), the action server, Rasa with the trained model, a local fake of the
-Telegram Bot API and the gateway (`python -m bot.gateway`, webhook mode, production limits), then
+Telegram Bot API and the gateway (`python -m gateway`, webhook mode, production limits), then
 plays N web chats and N Telegram chats concurrently (default 10 + 10 = 20). Each resident sends a
 short conversation typed without diacritics. Latency is from sending a message to the first reply
 reaching the resident: for the web, the HTTP round trip; for Telegram, from the webhook POST to
@@ -124,7 +124,7 @@ def main() -> None:
         env = {**os.environ, "RASA_URL": urls["rasa"], "GATEWAY_DATABASE_URL": f"sqlite:///{workdir / 'gw.db'}",
                "TELEGRAM_BOT_TOKEN": "1:BENCH", "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": SECRET,
                "TELEGRAM_API_BASE": fake.base}
-        with running_process([sys.executable, "-m", "bot.gateway", "--port", str(port), "--log-level", "warning"],
+        with running_process([sys.executable, "-m", "gateway", "--port", str(port), "--log-level", "warning"],
                              env=env, ready_url=f"http://127.0.0.1:{port}/health"):
             asyncio.run(run(f"http://127.0.0.1:{port}", fake, args.chats))
 

@@ -37,7 +37,7 @@ from tests.servers import production_profile  # noqa: E402
 # Which part of the deployment a process is, by its command line.
 PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api"), ("actions", "rasa run actions"),
          ("api", "-m api serve"),
-         ("api", "multiprocessing"), ("gateway", "-m bot.gateway"), ("nginx", "nginx"),
+         ("api", "multiprocessing"), ("gateway", "-m gateway"), ("nginx", "nginx"),
          ("postgres", "postgres"), ("redis", "redis-server"))
 TICK = os.sysconf("SC_CLK_TCK")
 

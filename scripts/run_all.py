@@ -97,7 +97,7 @@ def embedded() -> Profile:
         Service("rasa", rasa_command(rasa_port, "bot/endpoints.yml"), rasa_port,
                 {"ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api, **credential}),
         # Web chat always; Telegram and Zalo when their credentials are in the environment.
-        Service("gateway", [PY, "-m", "bot.gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
+        Service("gateway", [PY, "-m", "gateway", "--host", host, "--port", str(gateway_port)], gateway_port,
                 {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "API_URL": api}),
         # Reminders and announcements: hands due ones to the gateway (no port of its own).
         Service("scheduler", [PY, "-m", "api", "scheduler"], 0,
@@ -207,7 +207,7 @@ def production(env_file: Path) -> Profile:
         *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, {**rasa_env, **credential},
                   restart=True)
           for i, port in enumerate(rasa_ports)),
-        *(Service(f"gateway-{i + 1}", [PY, "-m", "bot.gateway", "--host", "127.0.0.1", "--port", str(port)], port,
+        *(Service(f"gateway-{i + 1}", [PY, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port)], port,
                   gateway_env, restart=True) for i, port in enumerate(gateway_ports)),
         Service("scheduler", [PY, "-m", "api", "scheduler"], 0, api_env, restart=True),
         Service("nginx", [nginx, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)], public_port, {},

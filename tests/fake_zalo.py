@@ -46,7 +46,7 @@ def signed_event(text: str, user: str, msg_id: str, timestamp_ms: int | None = N
                  ) -> tuple[bytes, dict[str, str]]:
     """A "user_send_text" webhook as Zalo signs it: (body, headers), stamped now unless told otherwise
     (the gateway refuses stale events)."""
-    from bot.gateway.zalo import signature
+    from gateway.zalo import signature
 
     timestamp_ms = timestamp_ms or int(time.time() * 1000)
     raw = json.dumps({"app_id": APP_ID, "event_name": "user_send_text", "timestamp": str(timestamp_ms),

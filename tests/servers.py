@@ -198,7 +198,7 @@ def running_gateway(assistant: dict[str, str], **env_vars: str) -> Iterator[str]
     for name in ("TELEGRAM_BOT_TOKEN", "ZALO_APP_ID"):
         env.pop(name, None)
     env.update(env_vars)
-    with running_process([sys.executable, "-m", "bot.gateway", "--port", str(port)], env=env,
+    with running_process([sys.executable, "-m", "gateway", "--port", str(port)], env=env,
                          ready_url=f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
 

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.keyring import chat_identity_key
-from bot.gateway.app import create_app
-from bot.gateway.config import GatewaySettings
-from bot.gateway.messages import BUSY_TEXT, PLEASE_TYPE_TEXT, split_text
 from common.chat_identity import METADATA_KEY, ChatIdentity, verify
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.messages import BUSY_TEXT, PLEASE_TYPE_TEXT, split_text
 from tests.fake_telegram import FakeBotApi, keyboard, running_fake_bot_api
 
 SECRET = "webhook-secret-123"
@@ -278,8 +278,8 @@ def test_long_polling_for_local_use(tmp_path: Path, bot_api: FakeBotApi, rasa: F
 def test_messages_accepted_before_a_restart_are_handled_after_it(
     tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa
 ) -> None:
-    from bot.gateway.app import token_fernet
-    from bot.gateway.store import Store
+    from gateway.app import token_fernet
+    from gateway.store import Store
 
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     Store(url, token_fernet()).accept("telegram:update:700", "telegram:5", {

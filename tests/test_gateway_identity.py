@@ -17,13 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.keyring import chat_identity_key
-from bot.gateway.app import create_app, token_fernet
-from bot.gateway.config import GatewaySettings
-from bot.gateway.conversation import Conversations
-from bot.gateway.messages import Incoming
-from bot.gateway.rasa import RasaClient
-from bot.gateway.store import Store
 from common.chat_identity import METADATA_KEY, verify
+from gateway.app import create_app, token_fernet
+from gateway.config import GatewaySettings
+from gateway.conversation import Conversations
+from gateway.messages import Incoming
+from gateway.rasa import RasaClient
+from gateway.store import Store
 from tests.test_gateway import MASTER_SECRET, FakeRasa, signed_chat
 
 RESIDENT = "203.0.113.9"      # the resident's own address

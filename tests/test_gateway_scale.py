@@ -20,13 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from api.core.keyring import chat_identity_key
-from bot.gateway.app import create_app, token_fernet
-from bot.gateway.config import GatewaySettings
-from bot.gateway.coordination import LocalCoordination, RedisCoordination
-from bot.gateway.messages import Incoming
-from bot.gateway.rasa import RasaClient, RasaUnavailable
-from bot.gateway.store import Store
-from bot.gateway.zalo import OaApiClient
+from gateway.app import create_app, token_fernet
+from gateway.config import GatewaySettings
+from gateway.coordination import LocalCoordination, RedisCoordination
+from gateway.messages import Incoming
+from gateway.rasa import RasaClient, RasaUnavailable
+from gateway.store import Store
+from gateway.zalo import OaApiClient
 from tests.conftest import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
 from tests.fake_telegram import FakeBotApi, running_fake_bot_api
 from tests.fake_zalo import running_fake_oa

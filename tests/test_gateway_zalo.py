@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from bot.gateway.app import create_app
-from bot.gateway.config import GatewaySettings
-from bot.gateway.messages import PLEASE_TYPE_TEXT
-from bot.gateway.store import OutboxItem
-from bot.gateway.zalo import signature
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.messages import PLEASE_TYPE_TEXT
+from gateway.store import OutboxItem
+from gateway.zalo import signature
 from tests.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa, running_fake_oa
 from tests.servers import wait_for
 from tests.test_gateway import AUDIO_URL, FakeRasa, signed_chat, unsigned

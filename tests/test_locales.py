@@ -13,8 +13,8 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
 from api.core.i18n import LANGUAGES, LOCALES_DIR, format_count, format_day, gettext_for
-from bot.gateway.app import create_app
-from bot.gateway.config import GatewaySettings
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.logs import JsonFormatter
-from bot.gateway.app import create_app as create_gateway
-from bot.gateway.config import GatewaySettings
+from gateway.app import create_app as create_gateway
+from gateway.config import GatewaySettings
 from tests.conftest import World, person
 from tests.servers import api_env, free_port, running_process
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.core.config import Settings
 from api.core.keyring import internal_token
-from bot.gateway.app import create_app as create_gateway
-from bot.gateway.config import GatewaySettings
+from gateway.app import create_app as create_gateway
+from gateway.config import GatewaySettings
 from tests.conftest import TEST_SECRET, World, csrf_of, person
 from tests.servers import wait_for
 

@@ -188,8 +188,8 @@ def test_subscribing_needs_a_real_booking_and_a_channel_that_can_write_first(
 
 @pytest.fixture
 def gateway_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any, Any]]:
-    from bot.gateway.app import create_app
-    from bot.gateway.config import GatewaySettings
+    from gateway.app import create_app
+    from gateway.config import GatewaySettings
     from tests.fake_telegram import running_fake_bot_api
     from tests.fake_zalo import running_fake_oa
     from tests.servers import app_in_thread

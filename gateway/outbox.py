@@ -19,8 +19,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from api.core.metrics import SENDS
-from bot.gateway.coordination import Coordination
-from bot.gateway.store import OutboxItem, Store
+from gateway.coordination import Coordination
+from gateway.store import OutboxItem, Store
 
 log = logging.getLogger("gateway.outbox")
 

@@ -25,16 +25,16 @@ from api.core.clientaddr import real_client_address
 from api.core.i18n import LANGUAGES, N_, translations
 from api.core.keyring import chat_identity_key, internal_token, master_from_environment, multi_fernet
 from api.core.metrics import Gauges, RequestMetrics, exposition
-from bot.gateway.config import VAR_DIR, GatewaySettings, get_settings
-from bot.gateway.conversation import Conversations
-from bot.gateway.coordination import coordination_from
-from bot.gateway.events import EventReporter
-from bot.gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, say
-from bot.gateway.outbox import Outbox, Sender
-from bot.gateway.rasa import RasaClient
-from bot.gateway.store import Store
-from bot.gateway.telegram import TelegramChannel
-from bot.gateway.zalo import OaApiClient, ZaloChannel
+from gateway.config import VAR_DIR, GatewaySettings, get_settings
+from gateway.conversation import Conversations
+from gateway.coordination import coordination_from
+from gateway.events import EventReporter
+from gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, say
+from gateway.outbox import Outbox, Sender
+from gateway.rasa import RasaClient
+from gateway.store import Store
+from gateway.telegram import TelegramChannel
+from gateway.zalo import OaApiClient, ZaloChannel
 
 log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"

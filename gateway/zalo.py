@@ -30,9 +30,9 @@ import httpx
 from cryptography.fernet import MultiFernet
 from prometheus_client import Counter
 
-from bot.gateway.conversation import Conversations
-from bot.gateway.coordination import Coordination, LocalCoordination
-from bot.gateway.messages import (
+from gateway.conversation import Conversations
+from gateway.coordination import Coordination, LocalCoordination
+from gateway.messages import (
     GREETING,
     LISTEN_TEXT,
     PLEASE_TYPE_TEXT,
@@ -42,8 +42,8 @@ from bot.gateway.messages import (
     say,
     split_text,
 )
-from bot.gateway.outbox import Outbox, SendFailed
-from bot.gateway.store import Store
+from gateway.outbox import Outbox, SendFailed
+from gateway.store import Store
 
 log = logging.getLogger("gateway.zalo")
 

@@ -10,7 +10,7 @@ import logging
 import httpx
 
 from api.core.keyring import internal_token, master_from_environment
-from bot.gateway.config import VAR_DIR
+from gateway.config import VAR_DIR
 
 log = logging.getLogger("gateway")
 RETRY_DELAYS_S = (1.0, 5.0, 30.0)

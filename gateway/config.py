@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
 
-VAR_DIR = Path(__file__).resolve().parents[2] / "var"
+VAR_DIR = Path(__file__).resolve().parents[1] / "var"
 
 
 class GatewaySettings(BaseSettings):

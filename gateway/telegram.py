@@ -31,11 +31,11 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.gateway.conversation import Conversations
-from bot.gateway.coordination import Coordination, LocalCoordination
-from bot.gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, say, split_text
-from bot.gateway.outbox import Outbox, SendFailed
-from bot.gateway.store import Store
+from gateway.conversation import Conversations
+from gateway.coordination import Coordination, LocalCoordination
+from gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, say, split_text
+from gateway.outbox import Outbox, SendFailed
+from gateway.store import Store
 
 log = logging.getLogger("gateway.telegram")
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from bot.gateway.messages import Incoming, Outgoing, from_rasa
 from common.chat_identity import METADATA_KEY, sign
+from gateway.messages import Incoming, Outgoing, from_rasa
 
 WEBHOOK = "/webhooks/gateway/webhook"
 

@@ -20,11 +20,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from bot.gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
-from bot.gateway.events import EventReporter
-from bot.gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
-from bot.gateway.rasa import RasaClient, RasaUnavailable
-from bot.gateway.store import Store
+from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
+from gateway.events import EventReporter
+from gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
+from gateway.rasa import RasaClient, RasaUnavailable
+from gateway.store import Store
 
 log = logging.getLogger("gateway")
 
