@@ -33,8 +33,11 @@ setup-system:
 lint: setup
 	.venv/bin/ruff check api vntext common gateway bot actions tests tests_rasa bench scripts
 
-typecheck: setup
+# Each runtime against its own interpreter: the main environment (API, gateway, shared kernel) and the
+# Rasa environment (actions, Rasa plugins, shared kernel under Python 3.10; mypy-rasa.ini).
+typecheck: setup setup-rasa
 	.venv/bin/mypy
+	.venv-rasa/bin/mypy --config-file mypy-rasa.ini
 
 # Interface strings: extract into locales/messages.pot, update every catalog (vi filled as the source).
 locales: setup

@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions import reminders
 from actions.api import ApiBacked, ApiError, ApiUnavailable
@@ -17,12 +18,10 @@ from actions.faq import channel_of
 from actions.form_control import FIELD_LABELS
 from actions.formatting import day_month_year, seats_left, session_time
 from actions.manage import offered_sessions
-from api.residents.validation import mask
+from common.masking import mask
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
 PERSONAL_SLOTS = ("full_name", "birth_date", "cccd", "phone", "booking_for", "session_id", "booking_confirmed")
-
-
 
 
 def forget_personal_data() -> list[EventType]:
@@ -40,7 +39,7 @@ class ActionAskSessionId(ApiBacked, Action):
     def name(self) -> str:
         return "action_ask_session_id"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         try:
             sessions = await offered_sessions(self, tracker)
@@ -62,7 +61,7 @@ class ActionAskBookingConfirmed(Action):
     def name(self) -> str:
         return "action_ask_booking_confirmed"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         slot = tracker.get_slot
         if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
@@ -91,9 +90,12 @@ class ActionSubmitBooking(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_booking"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
-        slot = tracker.get_slot
+        def slot(name: str) -> Any:
+            # rasa_sdk says Optional[Any]; a slot holds whatever JSON its form validated and stored.
+            return tracker.get_slot(name)
+
         if slot("consent_booking") is False:
             dispatcher.utter_message(response="utter_consent_refused")
             return forget_personal_data()

@@ -1,6 +1,6 @@
 """Validation of the booking form, one answer at a time, with a helpful re-ask for each mistake.
 
-The CCCD, phone and name rules are the API's own (`api.residents.validation`, pure Python), so the
+The CCCD, phone and name rules are those the API applies (`common.identity`, shared by both runtimes), so the
 bot and the API accept and refuse exactly the same input, with the same Vietnamese explanations.
 """
 
@@ -21,15 +21,16 @@ from actions.dates import parse_date
 from actions.form_control import FIELD_WORDS, FormControl
 from actions.manage import choose_offered_session
 from actions.schedule import resolve_commune
-from api.core.errors import InvalidInput
-from api.residents import validation
+from common import identity
+from common.errors import InvalidInput
+from common.vocabulary import TIME_ZONE
 from vntext import fold
 
 # Folded words naming someone else. "em", "cháu", "anh", "chị" are left out: residents also use
 # them for themselves when talking to the bot, so they count as "self" below.
 FAMILY_WORDS = ("me", "bo", "cha", "ong", "ba", "vo", "chong", "con", "nguoi than", "nguoi nha")
 SELF_WORDS = ("toi", "minh", "ban than", "chinh toi", "em", "chau")
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+VIETNAM = ZoneInfo(TIME_ZONE)
 
 
 def today() -> date:
@@ -60,13 +61,13 @@ class IdentityAnswers:
             return {"birth_date": None}
         parsed = parse_date(str(value))
         if parsed is None:
-            return reask(dispatcher, validation.InvalidBirthDate.message, "birth_date")
+            return reask(dispatcher, identity.InvalidBirthDate.message, "birth_date")
 
         def rule() -> str:
-            birth = validation.check_birth_date(parsed, today=today())
+            birth = identity.check_birth_date(parsed, today=today())
             cccd = tracker.get_slot("cccd")
             if cccd:  # forms that ask the CCCD first
-                validation.check_cccd_matches_birth_date(cccd, birth)
+                identity.check_cccd_matches_birth_date(cccd, birth)
             return birth.isoformat()
 
         return by_rule(dispatcher, "birth_date", rule)
@@ -77,10 +78,10 @@ class IdentityAnswers:
             return {"cccd": None}
 
         def rule() -> str:
-            cccd = validation.normalize_cccd(str(value))
+            cccd = identity.normalize_cccd(str(value))
             birth = tracker.get_slot("birth_date")
             if birth:
-                validation.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
+                identity.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
             return cccd
 
         return by_rule(dispatcher, "cccd", rule)
@@ -118,11 +119,11 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
 
     def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                            domain: DomainDict) -> dict[str, Any]:
-        return by_rule(dispatcher, "full_name", lambda: validation.normalize_name(str(value)))
+        return by_rule(dispatcher, "full_name", lambda: identity.normalize_name(str(value)))
 
     def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                        domain: DomainDict) -> dict[str, Any]:
-        return by_rule(dispatcher, "phone", lambda: validation.normalize_phone(str(value)))
+        return by_rule(dispatcher, "phone", lambda: identity.normalize_phone(str(value)))
 
     async def validate_commune(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import Any
+
+from rasa_sdk.types import DomainDict
 
 from actions.content import ContentCache
 
@@ -20,7 +21,7 @@ def shared_content() -> ContentCache:
     return ContentCache()
 
 
-async def notice_version(message: str, domain: dict[str, Any], content: ContentCache | None = None) -> str:
+async def notice_version(message: str, domain: DomainDict, content: ContentCache | None = None) -> str:
     """The version of consent message `message` (e.g. utter_ask_consent_booking) as residents see it now."""
     content = content or shared_content()
     await content.get()

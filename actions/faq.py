@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
 from actions.content import ContentCache
@@ -31,7 +31,7 @@ class ActionAnswerFaq(ApiBacked, Action):
     def name(self) -> str:
         return "action_answer_faq"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         question = tracker.latest_message.get("text") or ""
         language = tracker.get_slot("language") or "vi"

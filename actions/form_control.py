@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked
@@ -108,7 +108,15 @@ def find_correction(text: str, fields: tuple[str, ...]) -> tuple[str, str] | Non
     return slot, " ".join(rest)
 
 
-class FormControl(ApiBacked):
+if TYPE_CHECKING:
+    # What FormControl is always mixed into, just before it: `super().run` is the form validation's.
+    _MixedIntoFormValidation = FormValidationAction
+else:
+    # Not a base at run time, or the action server would try to register the mixin as an action.
+    _MixedIntoFormValidation = object
+
+
+class FormControl(ApiBacked, _MixedIntoFormValidation):
     """Mixed into the validation actions of the forms residents fill in (before FormValidationAction):
     adds stopping and correcting to field validation. Not an Action itself, so the action server
     does not try to register it."""

@@ -9,7 +9,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiClient
 from actions.content import ContentCache
-from actions.voice import LANGUAGE_NAMES, language_of, speak_along
+from actions.voice import language_name, language_of, speak_along
+from common.vocabulary import LANGUAGES
 
 # Preferences that outlive a conversation session; personal data never does.
 PREFERENCE_SLOTS = ("language", "audio_wanted")
@@ -25,7 +26,7 @@ class ActionSessionStart(Action):
         # A web chat opened in a language (`/chat?lang=tyz`) says so in the first message's metadata.
         metadata = tracker.get_slot("session_started_metadata") or {}
         opened_in = metadata.get("language") if isinstance(metadata, dict) else None
-        if not tracker.get_slot("language") and opened_in in LANGUAGE_NAMES and opened_in != "vi":
+        if not tracker.get_slot("language") and opened_in in LANGUAGES and opened_in != "vi":
             kept += [SlotSet("language", opened_in), SlotSet("audio_wanted", True)]
         return [SessionStarted(), *kept, ActionExecuted("action_listen")]
 
@@ -36,7 +37,7 @@ class ActionChooseLanguage(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         chosen = next(tracker.get_latest_entity_values("language"), None)
-        if chosen not in LANGUAGE_NAMES:
+        if chosen not in LANGUAGES:
             dispatcher.utter_message(response="utter_ask_language")
             return []
         if chosen == "vi":
@@ -44,7 +45,7 @@ class ActionChooseLanguage(Action):
             return [SlotSet("language", "vi"), SlotSet("audio_wanted", False)]
         # The slots change only after this action, so the NLG is told the new choice directly:
         # the confirmation itself already comes in the chosen language's audio.
-        dispatcher.utter_message(response="utter_language_chosen", language_name=LANGUAGE_NAMES[chosen],
+        dispatcher.utter_message(response="utter_language_chosen", language_name=language_name(chosen),
                                  voice_language=chosen, with_audio=True)
         return [SlotSet("language", chosen), SlotSet("audio_wanted", True)]
 

@@ -10,7 +10,7 @@ request about that booking in the form carries it (`booking_verifier`).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -22,13 +22,9 @@ from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.dates import parse_date
 from actions.form_control import STOP_WORDS, FormControl
 from actions.formatting import session_time
+from common import booking_codes
+from common.vocabulary import ACTIVE_BOOKING_STATUSES, BOOKING_STATUS_LABELS
 
-# The API's code alphabet (no look-alikes such as 0/O, 1/I/L, 2/Z, 5/S, 8/B): what is typed is
-# upper-cased and stripped of spaces and dashes.
-CODE_SYMBOLS = "ACEFGHJKMNPQRTUVWXY34679"
-ACTIVE = ("confirmed", "waitlisted")
-STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang trong danh sách chờ", "cancelled": "đã hủy",
-                 "attended": "đã khám", "no_show": "đã qua, không đến khám"}
 MAX_SHOWN = 3
 # The second factor the resident gave for `booking_code`, and a code waiting for one.
 VERIFIER = "booking_verifier"
@@ -42,12 +38,11 @@ def normalize_code(text: str) -> str | None:
 
     A code split over several words ("KE3M X7PA") must contain a digit: otherwise two ordinary
     words ("khám chữa") could be taken for one."""
-    chunks = [re.sub(r"[^0-9A-Za-z]", "", word).upper() for word in re.split(r"[\s\-]+", str(text))]
+    chunks = [re.sub(r"[^0-9A-Za-z]", "", word) for word in re.split(r"[\s\-]+", str(text))]
     for end in range(len(chunks), 0, -1):
         for start in range(end - 1, max(end - 4, -1), -1):
-            code = "".join(chunks[start:end])
-            if len(code) == 8 and all(ch in CODE_SYMBOLS for ch in code) and (
-                    start == end - 1 or any(ch.isdigit() for ch in code)):
+            code = booking_codes.canonical("".join(chunks[start:end]))
+            if code is not None and (start == end - 1 or any(ch.isdigit() for ch in code)):
                 return code
     return None
 
@@ -79,7 +74,7 @@ def verifier_of(tracker: Tracker) -> str | None:
 
 def describe(booking: dict[str, Any]) -> str:
     session = booking["session"]
-    line = (f"Mã {booking['code']}: {STATUS_LABELS.get(booking['status'], booking['status'])} — "
+    line = (f"Mã {booking['code']}: {BOOKING_STATUS_LABELS.get(booking['status'], booking['status'])} — "
             f"{session_time(session['starts_at'], session['ends_at'])}, {session['site']['name']}")
     if booking["status"] == "waitlisted" and booking.get("waitlist_position"):
         line += f" (thứ {booking['waitlist_position']} trong danh sách chờ)"
@@ -87,7 +82,7 @@ def describe(booking: dict[str, Any]) -> str:
 
 
 def manage_buttons(booking: dict[str, Any]) -> list[dict[str, str]]:
-    if booking["status"] not in ACTIVE:
+    if booking["status"] not in ACTIVE_BOOKING_STATUSES:
         return []
     code = booking["code"]
     return [{"title": f"Đổi lịch {code}", "payload": f'/reschedule_booking{{"booking_code": "{code}"}}'},
@@ -100,7 +95,7 @@ class ActionShowBookings(ApiBacked, Action):
     def name(self) -> str:
         return "action_show_bookings"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         codes = codes_in_message(tracker) or my_codes(tracker)[-MAX_SHOWN:]
         if not codes:
@@ -126,7 +121,7 @@ class ActionAskBookingCode(Action):
     def name(self) -> str:
         return "action_ask_booking_code"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         unverified = tracker.get_slot(UNVERIFIED)
         if unverified:
@@ -178,10 +173,10 @@ class BookingCodeForm(FormControl):
             else:
                 dispatcher.utter_message(response="utter_code_not_found", code=code)
             return None, forget
-        if booking["status"] not in ACTIVE:
+        if booking["status"] not in ACTIVE_BOOKING_STATUSES:
             # Nothing left to change: say so and end the form rather than ask for another code.
             dispatcher.utter_message(response="utter_booking_not_active", code=code,
-                                     status=STATUS_LABELS.get(booking["status"], booking["status"]))
+                                     status=BOOKING_STATUS_LABELS.get(booking["status"], booking["status"]))
             return None, {**forget, REQUESTED_SLOT: None}
         return booking, {**forget, "booking_code": code, **({VERIFIER: verifier} if verifier else {})}
 
@@ -220,8 +215,15 @@ class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):
                                             not_offered={"response": "utter_session_not_offered"})
 
 
+class NotOffered(TypedDict, total=False):
+    """What to say when a tapped session is not one on offer: a domain response, or a text."""
+
+    response: str
+    text: str
+
+
 async def choose_offered_session(backed: ApiBacked, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 *, not_offered: dict[str, str]) -> dict[str, Any]:
+                                 *, not_offered: NotOffered) -> dict[str, Any]:
     """The session slot set to a tapped session the resident may pick, or cleared with the reason said."""
     if not str(value).isdigit():
         dispatcher.utter_message(response="utter_choose_session_by_button")
@@ -251,10 +253,11 @@ class ActionAskCancelConfirmed(ApiBacked, Action):
     def name(self) -> str:
         return "action_ask_cancel_confirmed"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         try:
-            booking = await self.client.get_booking(tracker.get_slot("booking_code"), verifier=verifier_of(tracker))
+            booking = await self.client.get_booking(str(tracker.get_slot("booking_code")),
+                                                    verifier=verifier_of(tracker))
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
@@ -270,7 +273,7 @@ class ActionSubmitCancel(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_cancel"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         code, confirmed = tracker.get_slot("booking_code"), tracker.get_slot("cancel_confirmed")
         if code and confirmed is False:
@@ -294,7 +297,7 @@ class ActionSubmitReschedule(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_reschedule"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         code, session_id = tracker.get_slot("booking_code"), tracker.get_slot("session_id")
         if not (code and session_id):

@@ -22,7 +22,8 @@ from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FormControl
 from actions.formatting import day_month_year
-from api.residents.validation import mask
+from common.masking import mask
+from common.vocabulary import BOOKING_STATUS_LABELS
 from vntext import fold
 
 # Folded phrases telling which right a resident means, checked in this order.
@@ -35,8 +36,6 @@ RIGHT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 PURPOSE_LABELS = {"booking": "đặt lịch khám", "record_lookup": "tra cứu sổ sức khỏe", "reminders": "nhắc lịch",
                   "announcements": "nhận thông báo lịch khám của xã"}
-BOOKING_STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang chờ chỗ", "cancelled": "đã hủy",
-                         "attended": "đã khám", "no_show": "vắng mặt"}
 
 
 def right_in(text: str) -> str | None:
@@ -83,7 +82,7 @@ class ActionAskConsentRecord(Action):
     def name(self) -> str:
         return "action_ask_consent_record"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         known = tracker.get_slot("known_cccd")
         if not known:
@@ -119,7 +118,7 @@ class ActionSubmitRecordLookup(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_record_lookup"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         slot = tracker.get_slot
         cccd, birth = slot("cccd"), slot("birth_date")
@@ -188,7 +187,7 @@ class ActionSubmitRights(ApiBacked, Action):
     def name(self) -> str:
         return "action_submit_rights"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         slot = tracker.get_slot
         right, cccd, birth = slot("data_right"), slot("cccd"), slot("birth_date")

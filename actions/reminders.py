@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.api import ApiClient, ApiError, ApiUnavailable
 from actions.consent import notice_version
@@ -30,7 +31,7 @@ def offer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
 
 
 async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: Tracker, choice: str,
-                 domain: dict[str, Any]) -> list[EventType]:
+                 domain: DomainDict) -> list[EventType]:
     chat = chat_of(tracker)
     if choice == "no":
         dispatcher.utter_message(response="utter_reminders_declined")

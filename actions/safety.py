@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions import reminders
 from actions.api import ApiBacked, ApiError, ApiUnavailable
@@ -24,7 +24,7 @@ class ActionReportScam(ApiBacked, Action):
     def name(self) -> str:
         return "action_report_scam"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         dispatcher.utter_message(response="utter_scam_warning")
         commune_id = tracker.get_slot("commune_id")
@@ -45,7 +45,7 @@ class ActionRouteInform(ApiBacked, Action):
     def name(self) -> str:
         return "action_route_inform"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         choice = reminders.choice_in(tracker)
         if choice is not None:  # a reminder's button (it may carry a booking code too)

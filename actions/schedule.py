@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
 from actions.formatting import session_line, session_time
@@ -60,7 +61,7 @@ class CommuneAction(ApiBacked):
 
     purpose = ""
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         try:
             commune = await resolve_commune(self.client, dispatcher, commune_query(tracker))

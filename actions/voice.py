@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from rasa_sdk.types import DomainDict
 
-LANGUAGE_NAMES = {"vi": "tiếng Việt", "tyz": "tiếng Tày", "nut": "tiếng Nùng", "hmn": "tiếng H'Mông",
-                  "ium": "tiếng Dao"}
+from actions.api import ApiClient, ApiError, ApiUnavailable
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES
+
 # Domain messages that tell the resident which audio they get; editable like every other message.
 NOTE_VIETNAMESE = "utter_audio_in_vietnamese"
 NOTE_NONE = "utter_audio_unavailable"
@@ -17,7 +18,12 @@ NOTE_NONE = "utter_audio_unavailable"
 
 def language_of(slots: dict[str, Any]) -> str:
     language = slots.get("language")
-    return language if language in LANGUAGE_NAMES else "vi"
+    return language if isinstance(language, str) and language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def language_name(language: str) -> str:
+    """The language as a message names it (`{language_name}`): "tiếng Tày"."""
+    return f"tiếng {LANGUAGE_NAMES[language]}"
 
 
 def wants_audio(slots: dict[str, Any]) -> bool:
@@ -70,7 +76,7 @@ def spoken_text(text: str, slots: dict[str, Any]) -> str:
 
 
 async def speak_along(dispatcher: Any, client: ApiClient, content: Any, *, key: str | None, text: str,
-                      slots: dict[str, Any], clips: dict[str, dict[str, Any]], domain: dict[str, Any]) -> None:
+                      slots: dict[str, Any], clips: dict[str, dict[str, Any]], domain: DomainDict) -> None:
     """Sends the audio of a text an action has just said (or is replaying), with the honest note."""
     language = language_of(slots)
     payload = await audio_for(client, key=key, text=text, language=language, clips=clips, slots=slots)
@@ -82,5 +88,5 @@ async def speak_along(dispatcher: Any, client: ApiClient, content: Any, *, key: 
         await content.get()
         variants = (domain.get("responses") or {}).get(note) or [{}]
         text_of_note = content.text(note, language) or str(variants[0].get("text", ""))
-        payload["note"] = text_of_note.replace("{language_name}", LANGUAGE_NAMES[language])
+        payload["note"] = text_of_note.replace("{language_name}", language_name(language))
     dispatcher.utter_message(json_message={"audio": payload})

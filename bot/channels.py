@@ -92,11 +92,9 @@ class GatewayInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("gateway_webhook", __name__)
 
-        @webhook.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
                 payload = request.json
@@ -105,4 +103,7 @@ class GatewayInput(RestInput):
             status, body = await handle(request.app.ctx.agent, self.name(), payload)
             return response.json(body, status=status)
 
+        # add_route rather than the @route decorator: the same registration, with the handlers' types kept.
+        webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(receive, "/webhook", methods=["POST"])
         return webhook

@@ -19,7 +19,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from actions.api import ApiClient, speaking_for
 from actions.content import DEFAULT_REFRESH_S, ContentCache
-from actions.voice import LANGUAGE_NAMES, audio_for, language_of, note_for, wants_audio
+from actions.voice import audio_for, language_name, language_of, note_for, wants_audio
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,11 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
         note = note_for(payload, language)
         if note:
             text = self.content.text(note, language) or self.seed.get(note) or ""
-            note_text = text.replace("{language_name}", LANGUAGE_NAMES[language])
+            note_text = text.replace("{language_name}", language_name(language))
             if payload is None:
                 response["text"] = f"{response['text']}\n\n{note_text}"
             else:
                 payload["note"] = note_text
         if payload is not None:
-            custom = response.get("custom") if isinstance(response.get("custom"), dict) else {}
-            response["custom"] = {**custom, "audio": payload}
+            custom = response.get("custom")
+            response["custom"] = {**(custom if isinstance(custom, dict) else {}), "audio": payload}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable
@@ -33,8 +32,8 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken, MultiFernet
 
-from api.core.keyring import master_from_environment, multi_fernet
-from api.core.text import DIGIT_RUNS
+from common.keys import master_from_environment, multi_fernet
+from common.masking import mask_digits, mask_personal_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = ROOT / "var" / "conversations.db"
@@ -49,21 +48,9 @@ ENCRYPTED_SLOTS = frozenset({"cccd", "phone", "birth_date", "full_name", "known_
 SESSION_METADATA_SLOT = "session_started_metadata"
 ERASE_SLOT = "conversation_erased"
 _ENCRYPTED = "enc:"
-_MASK = "•"
 # Metadata worth keeping: what the gateway sends with a message, and which response the bot used.
 _USER_METADATA = frozenset({"channel", "referral_code", "language"})
 _BOT_METADATA = frozenset({"utter_action"})
-_DIGIT = re.compile(r"\d")
-# In bot messages: the digit runs staff-facing free text is masked for, or a date with its year.
-_BOT_PERSONAL = re.compile(DIGIT_RUNS.pattern + r"|\b\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\b")
-
-
-def mask_digits(text: str) -> str:
-    return _DIGIT.sub(_MASK, text)
-
-
-def mask_bot_text(text: str) -> str:
-    return _BOT_PERSONAL.sub(lambda match: mask_digits(match.group()), text)
 
 
 class PrivacyFilter:
@@ -89,7 +76,7 @@ class PrivacyFilter:
                 entity["value"] = mask_digits(value if isinstance(value, str) else json.dumps(value))
             event["metadata"] = {k: v for k, v in (event.get("metadata") or {}).items() if k in _USER_METADATA}
         elif kind == "bot":
-            event["text"] = mask_bot_text(event.get("text") or "") if event.get("text") else event.get("text")
+            event["text"] = mask_personal_digits(event.get("text") or "") if event.get("text") else event.get("text")
             # Rasa keeps a response's template variables (name, birth date…) in the event's metadata.
             event["metadata"] = {k: v for k, v in (event.get("metadata") or {}).items() if k in _BOT_METADATA}
         elif kind == "slot" and event.get("name") in ENCRYPTED_SLOTS and event.get("value") is not None:
@@ -137,7 +124,7 @@ except ImportError:  # pragma: no cover - main environment
     SQLTrackerStore = object  # type: ignore[misc,assignment]
 
 
-class PrivateTrackerStore(SQLTrackerStore):  # type: ignore[misc,valid-type]
+class PrivateTrackerStore(SQLTrackerStore):
     """SQL tracker store with the privacy filter above. Configured in bot/endpoints.yml: a SQLite file
     by default, or the database `TRACKER_STORE_URL` names (`postgresql://…`, shared by every Rasa
     replica of the production profile)."""
@@ -202,12 +189,12 @@ class PrivateTrackerStore(SQLTrackerStore):  # type: ignore[misc,valid-type]
         return len(senders)
 
 
-def _chunks(items: list, size: int) -> Iterable[list]:
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.tracker_store",
                                      description="Tạo bảng (nếu chưa có) và xóa các cuộc trò chuyện quá hạn lưu trữ.")
     parser.add_argument("command", choices=["purge"])

@@ -6,7 +6,7 @@ It signs `{channel, sender, address, issued}` with a key both derive from the ma
 puts the token in the message metadata (`chat_identity`); the action server passes it through as
 the `X-Chat-Identity` header. The API then counts limits per verified chat and address — never
 per a field the caller chose. Plain Python (hmac, json, base64): both runtimes import it; the key is
-derived from the master secret by `api.core.keyring.chat_identity_key`.
+derived from the master secret by `common.keys.chat_identity_key`.
 """
 
 from __future__ import annotations

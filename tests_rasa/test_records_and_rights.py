@@ -31,8 +31,9 @@ from actions.records import (
     ValidateRightsForm,
     right_in,
 )
-from api.core.keyring import multi_fernet
-from bot.tracker_store import PrivacyFilter, PrivateTrackerStore, mask_bot_text
+from bot.tracker_store import PrivacyFilter, PrivateTrackerStore
+from common.keys import multi_fernet
+from common.masking import mask_personal_digits
 from tests_rasa.fake_api import bot_domain, json_handler, run_action, tracker
 
 CCCD, BIRTH, PHONE = "003058000123", "1958-03-05", "0912000123"
@@ -272,8 +273,9 @@ def test_a_value_encrypted_under_a_forgotten_key_is_dropped_not_a_crash(store: P
 
 
 def test_bot_text_masking_keeps_times_and_short_numbers() -> None:
-    assert mask_bot_text("Thứ Ba 25/11 lúc 7:30, còn 12 chỗ") == "Thứ Ba 25/11 lúc 7:30, còn 12 chỗ"
-    assert "1958" not in mask_bot_text("Ngày sinh 05/03/1958") and "0912" not in mask_bot_text("SĐT 0912 000 123")
+    assert mask_personal_digits("Thứ Ba 25/11 lúc 7:30, còn 12 chỗ") == "Thứ Ba 25/11 lúc 7:30, còn 12 chỗ"
+    assert "1958" not in mask_personal_digits("Ngày sinh 05/03/1958")
+    assert "0912" not in mask_personal_digits("SĐT 0912 000 123")
 
 
 def test_consent_question_says_whose_cccd_will_be_used_and_offers_someone_else() -> None:

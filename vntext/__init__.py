@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["SHORTHAND", "fold", "normalize", "tokens"]
+__all__ = ["SHORTHAND", "collapse_spaces", "fold", "nfc", "normalize", "tokens"]
 
 # Chat shorthand -> full words, keyed by the lower-case token as typed (with or without marks).
 SHORTHAND: dict[str, str] = {
@@ -44,6 +44,16 @@ _SEPARATORS = re.compile(r"(?<!\d)[.,]|[.,](?!\d)")
 _REPEATS = re.compile(r"(\w)\1{2,}", re.UNICODE)
 
 
+def nfc(text: str) -> str:
+    """The composed Unicode form: what a phone keyboard sends either way is stored and compared alike."""
+    return unicodedata.normalize("NFC", text)
+
+
+def collapse_spaces(text: str) -> str:
+    """Runs of whitespace as one space, trimmed: ' Nguyễn  Văn An ' -> 'Nguyễn Văn An'."""
+    return _SPACES.sub(" ", text).strip()
+
+
 def _strip_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").replace("đ", "d").replace("Đ", "D")
@@ -51,13 +61,13 @@ def _strip_marks(text: str) -> str:
 
 def fold(text: str) -> str:
     """Lower case, no diacritics, single spaces: 'Hữu  Liên' -> 'huu lien'."""
-    return _SPACES.sub(" ", _strip_marks(text.lower())).strip()
+    return collapse_spaces(_strip_marks(text.lower()))
 
 
 def normalize(text: str) -> str:
     """Canonical form for understanding: NFC, lower case, shorthand expanded, punctuation
     (other than what numbers, dates and addresses need) turned into spaces."""
-    text = unicodedata.normalize("NFC", text).lower()
+    text = nfc(text).lower()
     text = _SEPARATORS.sub(" ", _PUNCT.sub(" ", text))
     # Shorthand is matched before emphasis is collapsed: "cccd" must not become "cd".
     text = " ".join(word if word in _WORDS else _REPEATS.sub(r"\1", word) for word in text.split())
