@@ -55,8 +55,8 @@ def cmd_seed_content(_args: argparse.Namespace) -> int:
 
 
 def cmd_create_staff(args: argparse.Namespace) -> int:
-    from api.core.errors import AppError
     from api.staff.service import create_staff
+    from common.errors import AppError
 
     password = args.password or os.environ.get("STAFF_PASSWORD") or getpass.getpass("Mật khẩu: ")
     db = _database()
@@ -77,7 +77,7 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
     import secrets
 
     from api.records.models import ApiKey
-    from api.records.router import api_key_hash
+    from api.records.service import api_key_hash
 
     key = "ksk_" + secrets.token_urlsafe(32)
     with _database().write() as session:
@@ -126,7 +126,7 @@ def cmd_purge(_args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     import logging
 
-    from api.reminders.scheduler import run
+    from api.notifications.scheduler import run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.environ.get("LOG_FORMAT", "").lower() == "json":

@@ -19,7 +19,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.bookings import codes
 from api.bookings.models import Booking
 from api.bookings.service import phone_hash
 from api.communes.models import Commune, Province, Site
@@ -32,6 +31,7 @@ from api.residents.models import Resident
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
 from api.staff.security import hash_password
+from common import booking_codes
 
 PROVINCE = ("20", "Lạng Sơn")
 DEMO_NOTE = "[DỮ LIỆU MẪU] "
@@ -163,7 +163,7 @@ def _demo_bookings(session: Session, crypto: Crypto, exam_sessions: list[ExamSes
             else:
                 exam.waitlisted += 1
             session.add(Booking(
-                code=codes.new_code(), session_id=exam.id, resident_id=resident.id,
+                code=booking_codes.new_code(), session_id=exam.id, resident_id=resident.id,
                 status=status, channel=rng.choice(["zalo", "zalo", "web", "telegram"]),
             ))
             total += 1

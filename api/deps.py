@@ -14,12 +14,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from api.communes.service import StationWithoutCommune
 from api.core.clientaddr import real_client_address
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.errors import Forbidden, NotAuthenticated
-from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
 from api.staff.security import TokenClaims, read_token
 from api.staff.service import user_of_token

@@ -22,10 +22,10 @@ from api.core.metrics import Gauges, RequestMetrics, exposition
 from api.deps import DatabaseDep
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
+from api.notifications.router import router as notifications_router
 from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
 from api.records.router import router as records_router
-from api.reminders.router import router as reminders_router
 from api.reports.depths import queue_depths
 from api.reports.router import router as reports_router
 from api.security.credentials import CredentialCache
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
-               reminders_router, alerts_router)
+               notifications_router, alerts_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)

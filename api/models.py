@@ -3,16 +3,22 @@
 from api.audio.models import AudioClip
 from api.audit.models import AuditEntry
 from api.bookings.models import Booking, IdempotencyKey
-from api.broadcasts.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
 from api.communes.models import Commune, Province, Site
+from api.consent.models import Consent
 from api.content.models import BotMessage, ContentRevision
 from api.core.db import Base
+from api.core.usage import UsageCount
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
+from api.notifications.models import (
+    AnnouncementSubscription,
+    Broadcast,
+    BroadcastDelivery,
+    ReminderLog,
+    ReminderSubscription,
+)
 from api.outreach.models import ReferralCount, ReferralLink
-from api.privacy.models import Consent
 from api.records.models import ApiKey, HealthRecord, RecordImport
-from api.reminders.models import ReminderLog, ReminderSubscription
-from api.reports.models import ScamReport, UsageCount
+from api.reports.models import ScamReport
 from api.residents.models import Resident
 from api.security.models import SecurityAlert, ServiceCredential, Throttle
 from api.sessions.models import ExamSession

@@ -23,14 +23,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import update  # noqa: E402
 
-from api.broadcasts import service as broadcasts  # noqa: E402
-from api.broadcasts.models import BroadcastDelivery  # noqa: E402
 from api.communes.models import Commune, Province  # noqa: E402
 from api.core.config import Settings  # noqa: E402
 from api.core.crypto import Crypto  # noqa: E402
 from api.core.db import Database, utcnow  # noqa: E402
 from api.core.migrate import upgrade  # noqa: E402
 from api.core.notify import Delivery, GatewayNotifier  # noqa: E402
+from api.notifications import broadcasts  # noqa: E402
+from api.notifications.models import BroadcastDelivery  # noqa: E402
 from api.staff.models import StaffUser  # noqa: E402
 from tests.fake_telegram import running_fake_bot_api  # noqa: E402
 from tests.servers import app_in_thread  # noqa: E402

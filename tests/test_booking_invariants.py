@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import delete, func, select
 
-from api.bookings import service
+from api.bookings import service, session_changes
 from api.bookings.models import Booking
 from api.bookings.schemas import BookingCreate, ResidentIn
 from api.communes.models import Commune, Province, Site
@@ -24,10 +24,9 @@ from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.errors import AppError
+from api.identity.service import Limits
 from api.models import Base
-from api.privacy.identity import Limits
 from api.security.origin import Origin
-from api.sessions import service as sessions
 from api.sessions.models import ExamSession
 from api.sessions.schemas import SessionUpdate
 from api.staff.models import StaffUser
@@ -156,9 +155,9 @@ class BookingMachine(RuleBasedStateMachine):
         model = self.sessions[sid]
         try:
             with self.database.write() as db:
-                sessions.update_session(db=db, actor=self.actor, session_id=sid,
-                                        changes=SessionUpdate(capacity=capacity))
-        except sessions.CapacityBelowBooked:
+                session_changes.update_session(db=db, actor=self.actor, session_id=sid,
+                                               changes=SessionUpdate(capacity=capacity))
+        except session_changes.CapacityBelowBooked:
             assert capacity < len(model.confirmed)
             return
         model.capacity = capacity

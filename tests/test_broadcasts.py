@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from api.broadcasts import service as broadcasts
-from api.broadcasts.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
+from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.notify import Delivery
-from api.privacy.models import Consent
-from api.reminders.service import address_hash
+from api.notifications import broadcasts
+from api.notifications.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
+from api.notifications.reminders import address_hash
 from api.residents.models import Resident
 from api.staff.models import StaffUser
 from tests.conftest import World, csrf_of

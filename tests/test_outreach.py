@@ -187,7 +187,7 @@ def test_a_cadre_books_for_an_elderly_person_with_their_consent_recorded(
     from sqlalchemy import select
 
     from api.audit.models import AuditEntry
-    from api.privacy.models import Consent
+    from api.consent.models import Consent
 
     cadre = staff_token("cadre")
     body = {"session_id": place["session"]["id"], "resident": person(place["commune"]["id"], index=5),
@@ -213,7 +213,7 @@ def test_a_cadre_books_for_an_elderly_person_with_their_consent_recorded(
 def test_the_booking_page_for_cadres(studio_login: Any, place: dict[str, Any], database: Any) -> None:
     from sqlalchemy import select
 
-    from api.privacy.models import Consent
+    from api.consent.models import Consent
 
     cadre = studio_login("cadre")
     page = cadre.get("/studio/book", params={"commune_id": place["commune"]["id"]})

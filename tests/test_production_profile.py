@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.tracker_store import mask_digits
+from common.masking import mask_digits
 from tests.servers import Production, production_profile
 
 pytestmark = pytest.mark.slow

@@ -18,16 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.keyring import chat_identity_key
 from api.main import create_app
 from api.models import Base
-from api.privacy.models import Consent
 from api.privacy.service import purge, rotate_keys
 from api.records.models import ApiKey, HealthRecord
-from api.records.router import api_key_hash
+from api.records.service import api_key_hash
 from api.residents.models import Resident
 from api.security.models import SecurityAlert
 from common.chat_identity import HEADER, sign

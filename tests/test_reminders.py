@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
+from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.notify import Delivery, GatewayNotifier
 from api.main import create_app
-from api.privacy.models import Consent
-from api.reminders.dispatch import dispatch_due, window
-from api.reminders.models import ReminderLog
+from api.notifications.dispatch import dispatch_due, window
+from api.notifications.models import ReminderLog
 from tests.conftest import TEST_SECRET, World, chat_headers, person, service_credential
 from tests.fake_zalo import signed_event
 from tests.servers import wait_for

@@ -7,16 +7,14 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.audio import service
+from api.audio.links import audio_base
 from api.audio.models import AudioClip
 from api.audio.schemas import ClipList, ClipOut, Coverage, CoverageRow, SpeechIn, SpeechOut
 from api.audio.speech import SpeechEngine
-from api.content.router import audio_base
-from api.core.clock import local_today
-from api.core.counters import increment
 from api.core.types import IdInPath
+from api.core.usage import count_use
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq.schemas import LANGUAGES
-from api.reports.models import UsageCount
 from api.security import limits, quotas
 from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
@@ -96,7 +94,7 @@ def audio_file(name: str, request: Request, settings: SettingsDep, database: Dat
     if request.headers.get("range", "bytes=0-").startswith("bytes=0-"):
         with database.write() as db:
             language = service.language_of_file(db, name)
-            increment(db, UsageCount, {"day": local_today(), "kind": "audio_play", "key": language})
+            count_use(db, kind="audio_play", key=language)
     # Names are content hashes: a file never changes, so clients may keep it.
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix[1:]],
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})

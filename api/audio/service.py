@@ -9,12 +9,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audio.media import AudioTooLong, probe, transcode
 from api.audio.models import AudioClip
 from api.audit.service import record
+from api.content.models import BotMessage
 from api.content.service import text_hash, vietnamese_text, vietnamese_texts
 from api.core.config import Settings
 from api.core.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -158,3 +159,13 @@ def file_path(settings: Settings, name: str) -> Path:
     if not path.is_file():
         raise ClipNotFound()
     return path
+
+
+def content_version(db: Session) -> str:
+    """Changes whenever a published text or an audio clip changes: the assistant's cache key."""
+    parts = [
+        db.execute(select(func.count(BotMessage.id), func.max(BotMessage.updated_at))).one(),
+        db.execute(select(func.count(AudioClip.id), func.max(AudioClip.created_at))
+                   .where(AudioClip.active.is_(True))).one(),
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from api.audit.models import AuditEntry
-from api.staff.models import StaffUser
+
+
+class Actor(Protocol):
+    """Who an entry names: a staff account (api.staff.models.StaffUser), read for its id and username only."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
 
 
 def record(
-    db: Session, *, actor: StaffUser | None, action: str, entity: str, entity_id: object,
+    db: Session, *, actor: Actor | None, action: str, entity: str, entity_id: object,
     actor_label: str | None = None, **detail: Any,
 ) -> None:
     """Add an audit entry to the caller's transaction: it is kept exactly when the change is.

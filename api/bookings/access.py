@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.bookings import codes
 from api.bookings.models import Booking
 from api.bookings.service import BookingNotFound
 from api.communes.models import Site
@@ -28,13 +27,14 @@ from api.communes.service import check_station_scope
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.privacy.identity import TooManyAttempts
+from api.identity.service import TooManyAttempts
 from api.residents.models import Resident
 from api.security import limits
 from api.security.alerts import raise_alert
 from api.security.limits import Escalation, Rule
 from api.security.origin import Origin
 from api.sessions.models import ExamSession
+from common import booking_codes
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ def find_for(db: Session, crypto: Crypto, settings: Settings, origin: Origin, ra
         raise TooManyAttempts(
             "Đã thử mã đặt lịch sai quá nhiều lần. Xin thử lại sau, hoặc liên hệ trạm y tế xã.",
             retry_after_seconds=max(1, int((max(locked) - now).total_seconds())))
-    code = codes.canonical(raw_code)
+    code = booking_codes.canonical(raw_code)
     booking = db.scalar(select(Booking).where(Booking.code == code)) if code else None
     if booking is not None and (allowed_without_factor(db, crypto, origin, booking)
                                 or factor_ok(db, crypto, settings, booking, verifier, now)):

@@ -26,7 +26,7 @@ from api.core.metrics import BOOKINGS
 from api.core.rawsql import Raw
 from api.core.types import IdInPath
 from api.deps import CryptoDep, DatabaseDep, SettingsDep, StationUser, require_roles
-from api.privacy.identity import Limits
+from api.identity.service import Limits
 from api.security import limits, quotas
 from api.security.origin import Origin, ResidentOrigin
 from api.staff.models import StaffUser

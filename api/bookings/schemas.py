@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.consent.service import NOTICE_VERSION_PATTERN
 from api.core.types import DbId, PlausibleDate
-from api.privacy.consent import NOTICE_VERSION_PATTERN
 from api.sessions.schemas import SessionOut
 
 BookingStatus = Literal["confirmed", "waitlisted", "cancelled", "attended", "no_show"]

@@ -14,27 +14,36 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
-from api.bookings import codes
+from api.bookings import seats
 from api.bookings.models import ACTIVE_STATUSES, Booking
 from api.bookings.schemas import BookingCreate, BookingOut, OnBehalfCreate, ResidentSummary
 from api.communes.service import CommuneNotFound, check_station_scope
+from api.consent.service import ConsentSource, record_consent
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from api.core.errors import Conflict, Forbidden, NotFound
 from api.core.rawsql import Raw
-from api.privacy.consent import ConsentSource, record_consent
-from api.privacy.identity import Limits, Lockout, claim_hash, count_mismatch, gate_subjects, identity_hash, open_gate
+from api.identity.service import Limits, Lockout, claim_hash, count_mismatch, gate_subjects, open_gate
 from api.records import service as records
-from api.residents import validation
+from api.records.service import identity_hash
 from api.residents.models import ERASED_NAME, Resident
 from api.security import limits
 from api.security.alerts import raise_alert
 from api.security.origin import Origin
-from api.sessions import seats
 from api.sessions.models import ExamSession
 from api.sessions.service import SessionNotFound, load_session_out, session_out_from_row, session_row
 from api.staff.models import StaffUser
+from common import booking_codes
+from common.errors import AppError, InvalidInput
+from common.identity import (
+    check_birth_date,
+    check_cccd_matches_birth_date,
+    normalize_cccd,
+    normalize_name,
+    normalize_phone,
+)
+from common.masking import mask
 
 
 class BookingNotFound(NotFound):
@@ -226,12 +235,12 @@ def book(
         raise TooManyBookings(retry_after_seconds=max(1, int((until - now).total_seconds())))
 
     person = body.resident
-    cccd = validation.normalize_cccd(person.cccd)
-    birth_date = validation.check_birth_date(person.birth_date, today=today)
-    validation.check_cccd_matches_birth_date(cccd, birth_date)
-    phone = validation.normalize_phone(person.phone)
+    cccd = normalize_cccd(person.cccd)
+    birth_date = check_birth_date(person.birth_date, today=today)
+    check_cccd_matches_birth_date(cccd, birth_date)
+    phone = normalize_phone(person.phone)
     who = Person(cccd=cccd, cccd_hash=crypto.lookup_hash(cccd), birth_date=birth_date,
-                 full_name=validation.normalize_name(person.full_name), phone=phone,
+                 full_name=normalize_name(person.full_name), phone=phone,
                  phone_hash=phone_hash(crypto, phone), commune_id=person.commune_id)
 
     session = session_row(conn, body.session_id)
@@ -255,7 +264,7 @@ def book(
     referral = body.referral_code and raw.row(_SQL_ACTIVE_REFERRAL, {"code": body.referral_code, "yes": True})
     referral_code = str(referral[0]) if referral else None
     status, seats_now = _seat_or_waitlist(raw, session.id)
-    code = codes.new_code()
+    code = booking_codes.new_code()
     created_at = utcnow()
     now = raw.timestamp(created_at)
     if body.consent_notice is not None:
@@ -277,7 +286,7 @@ def book(
         session=session_out_from_row(session, booked=seats_now.booked, waitlisted=seats_now.waitlisted),
         # A new waitlist entry is the last one: its place is the count it just made.
         waitlist_position=seats_now.waitlisted if status == "waitlisted" else None,
-        resident=ResidentSummary(full_name=who.full_name, phone_masked=validation.mask(phone)),
+        resident=ResidentSummary(full_name=who.full_name, phone_masked=mask(phone)),
         channel=body.channel, referral_code=referral_code, created_at=to_local(created_at),
     )
     return BookingResult(out, replayed=False)
@@ -404,7 +413,7 @@ def _seat_or_waitlist(raw: Raw, session_id: int) -> tuple[str, seats.Seats]:
 
 
 def get_booking(db: Session, raw_code: str) -> Booking:
-    code = codes.canonical(raw_code)
+    code = booking_codes.canonical(raw_code)
     booking = db.scalar(select(Booking).where(Booking.code == code)) if code else None
     if booking is None:
         raise BookingNotFound()
@@ -500,7 +509,7 @@ def booking_out(db: Session, crypto: Crypto, booking: Booking) -> BookingOut:
         session=load_session_out(db, booking.session_id),
         waitlist_position=waitlist_position(db, booking),
         resident=ResidentSummary(
-            full_name=resident.full_name, phone_masked=validation.mask(crypto.decrypt(resident.phone_enc))
+            full_name=resident.full_name, phone_masked=mask(crypto.decrypt(resident.phone_enc))
         ) if resident is not None else ERASED_RESIDENT,
         channel=booking.channel,
         referral_code=booking.referral_code,
@@ -518,7 +527,7 @@ def bulk_cancel(db: Session, *, actor: StaffUser, session_id: int, codes_given: 
     check_station_scope(actor, exam.site.commune_id)
     query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_STATUSES))
     if codes_given:
-        query = query.where(Booking.code.in_([c for c in map(codes.canonical, codes_given) if c]))
+        query = query.where(Booking.code.in_([c for c in map(booking_codes.canonical, codes_given) if c]))
     elif created_from is None and created_to is None:
         raise InvalidInput("Xin chọn mã lịch hẹn hoặc khoảng thời gian đặt lịch cần hủy.")
     if created_from is not None:

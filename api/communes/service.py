@@ -1,15 +1,32 @@
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.audit.service import record
+from api.audit.service import Actor, record
 from api.communes.models import Commune, Province, Site
 from api.communes.schemas import KIND_LABELS, CommuneCreate, CommuneOut, SiteCreate, SiteOut, SiteUpdate
 from api.core.errors import Conflict, Forbidden, NotFound
-from api.core.text import compact, nfc, search_key
-from api.staff.errors import StationWithoutCommune
-from api.staff.models import StaffUser
+from api.core.text import compact, search_key
+from vntext import nfc
+
+
+class ScopedActor(Actor, Protocol):
+    """A staff account as the station scope reads it (api.staff.models.StaffUser): a station's account
+    manages its own commune only."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def commune_id(self) -> int | None: ...
+
+
+class StationWithoutCommune(Forbidden):
+    code = "station_without_commune"
+    message = "Tài khoản trạm y tế này chưa được gắn với xã/phường nào nên chưa dùng được. Xin liên hệ quản trị viên."
 
 
 class CommuneNotFound(NotFound):
@@ -68,7 +85,7 @@ def get_commune(db: Session, commune_id: int) -> Commune:
     return commune
 
 
-def create_commune(*, db: Session, actor: StaffUser, body: CommuneCreate) -> Commune:
+def create_commune(*, db: Session, actor: ScopedActor, body: CommuneCreate) -> Commune:
     if db.scalar(select(Commune.id).where(Commune.code == body.code)) is not None:
         raise CommuneCodeTaken()
     province = db.scalar(select(Province).where(Province.code == body.province_code))
@@ -86,7 +103,7 @@ def create_commune(*, db: Session, actor: StaffUser, body: CommuneCreate) -> Com
     return commune
 
 
-def check_station_scope(actor: StaffUser, commune_id: int) -> None:
+def check_station_scope(actor: ScopedActor, commune_id: int) -> None:
     """Station staff manage only their own commune's sites, sessions and people; a station account
     without a commune manages none (it must never fall through to "every commune")."""
     if actor.role != "station":
@@ -97,7 +114,7 @@ def check_station_scope(actor: StaffUser, commune_id: int) -> None:
         raise Forbidden("Anh/chị chỉ quản lý được điểm khám thuộc xã/phường của mình.")
 
 
-def station_commune(actor: StaffUser, requested: int | None) -> int | None:
+def station_commune(actor: ScopedActor, requested: int | None) -> int | None:
     """The commune a listing is limited to: a station's own (whatever was asked), else the one asked."""
     if actor.role != "station":
         return requested
@@ -106,7 +123,7 @@ def station_commune(actor: StaffUser, requested: int | None) -> int | None:
     return actor.commune_id
 
 
-def create_site(*, db: Session, actor: StaffUser, body: SiteCreate) -> Site:
+def create_site(*, db: Session, actor: ScopedActor, body: SiteCreate) -> Site:
     get_commune(db, body.commune_id)
     check_station_scope(actor, body.commune_id)
     site = Site(**body.model_dump())
@@ -124,7 +141,7 @@ def get_site(db: Session, site_id: int) -> Site:
     return site
 
 
-def update_site(*, db: Session, actor: StaffUser, site_id: int, changes: SiteUpdate) -> Site:
+def update_site(*, db: Session, actor: ScopedActor, site_id: int, changes: SiteUpdate) -> Site:
     site = get_site(db, site_id)
     check_station_scope(actor, site.commune_id)
     fields = {k: v for k, v in changes.model_dump(exclude_unset=True).items() if v is not None}

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from api.audio.service import playable_clips
+from api.audio.links import audio_base
+from api.audio.service import content_version, playable_clips
 from api.content import service
 from api.content.models import ContentRevision
 from api.content.schemas import (
@@ -29,16 +30,11 @@ def revision_out(revision: ContentRevision) -> RevisionOut:
     return RevisionOut.model_validate(revision, from_attributes=True)
 
 
-def audio_base(request: Request, public_base_url: str | None) -> str:
-    base = (public_base_url or str(request.base_url)).rstrip("/")
-    return f"{base}/api/v1/audio/files"
-
-
 @router.get("/content/bundle")
 def content_bundle(request: Request, response: Response, db: ReadSession, settings: SettingsDep) -> dict[str, object]:
     """Everything the assistant's NLG needs, polled every few seconds: published texts and playable
     clips. Answers 304 while nothing changed, so the polling costs one small query."""
-    version = service.content_version(db)
+    version = content_version(db)
     etag = f'"{version}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})  # type: ignore[return-value]

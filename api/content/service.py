@@ -15,10 +15,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.audio.models import AudioClip
 from api.audit.service import record
 from api.content.models import BotMessage, ContentRevision
 from api.content.schemas import KEY_PATTERN, FaqDraft, MessageDraft
@@ -323,14 +322,3 @@ def resolve_unanswered(*, db: Session, actor: StaffUser, unanswered_id: int) -> 
         raise NotFound("Không tìm thấy câu hỏi này.")
     item.resolved = True
     record(db, actor=actor, action="faq.unanswered_dismiss", entity="unanswered", entity_id=unanswered_id)
-
-
-def content_version(db: Session) -> str:
-    """Changes whenever a published text or an audio clip changes: the assistant's cache key."""
-    parts = [
-        db.execute(select(func.count(BotMessage.id), func.max(BotMessage.updated_at))).one(),
-        db.execute(select(func.count(AudioClip.id), func.max(AudioClip.created_at))
-                   .where(AudioClip.active.is_(True))).one(),
-    ]
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-

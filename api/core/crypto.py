@@ -16,7 +16,7 @@ from functools import cached_property
 from cryptography.fernet import MultiFernet
 
 from api.core.config import Settings
-from api.core.keyring import (
+from common.keys import (
     chat_identity_key,
     derive,
     internal_token,

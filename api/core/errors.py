@@ -1,25 +1,16 @@
-"""One error tree: every failure a client can cause has a stable code and a Vietnamese message."""
+"""One error tree: every failure a client can cause has a stable code and a Vietnamese message.
+
+Its base, `AppError`, and `InvalidInput` live in the shared kernel (common.errors), because the
+resident checks both runtimes share (common.identity) raise them; the API's own errors are below.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from common.errors import AppError, InvalidInput
 
-
-class AppError(Exception):
-    status_code: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
-    message: ClassVar[str] = "Yêu cầu không hợp lệ."
-
-    def __init__(self, message: str | None = None, **details: Any) -> None:
-        self.detail_message = message or self.message
-        self.details = details
-        super().__init__(self.detail_message)
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.detail_message}
-        if self.details:
-            body["details"] = self.details
-        return body
+# Transitional: AppError and InvalidInput (common.errors) re-exported for the importers not yet moved there.
+__all__ = ["AppError", "Conflict", "Forbidden", "InvalidCredentials", "InvalidInput", "MalformedJSON",
+           "NotAuthenticated", "NotFound", "PayloadTooLarge", "ServiceBusy"]
 
 
 class NotFound(AppError):
@@ -32,12 +23,6 @@ class Conflict(AppError):
     status_code = 409
     code = "conflict"
     message = "Yêu cầu xung đột với dữ liệu hiện có."
-
-
-class InvalidInput(AppError):
-    status_code = 422
-    code = "validation_error"
-    message = "Thông tin gửi lên chưa đúng. Xin kiểm tra lại."
 
 
 class MalformedJSON(AppError):

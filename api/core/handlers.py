@@ -13,7 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.core.errors import AppError, MalformedJSON, PayloadTooLarge, ServiceBusy
+from api.core.errors import MalformedJSON, PayloadTooLarge, ServiceBusy
+from common.errors import AppError
 
 log = logging.getLogger("api")
 

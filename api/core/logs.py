@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from api.core.text import mask_digit_runs
+from common.masking import mask_digit_runs
 
 # A booking code opens a booking (with its second factor): logs keep that it was used, not which.
 _BOOKING_CODE_IN_PATH = re.compile(r"(/bookings/)[^/?]+")

@@ -1,28 +1,18 @@
-"""Vietnamese text helpers shared by search and validation."""
+"""Search keys for commune names; the Vietnamese text helpers themselves live in `vntext`.
+
+`nfc`, `collapse_spaces`, `fold` (vntext) and `mask_digit_runs` (common.masking) are re-exported for
+the importers not yet moved to those homes.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from common.masking import mask_digit_runs
+from vntext import collapse_spaces, fold, nfc
 
-from vntext import fold
+__all__ = ["collapse_spaces", "compact", "fold", "mask_digit_runs", "nfc", "search_key"]
 
-__all__ = ["DIGIT_RUNS", "collapse_spaces", "compact", "fold", "mask_digit_runs", "nfc", "search_key"]
-
-_SPACES = re.compile(r"\s+")
-# Six or more digits in a row (spaces, dots and dashes allowed inside): a CCCD, a phone number or
-# an account number a resident typed into free text that staff will read.
-DIGIT_RUNS = re.compile(r"\d[\d .\-]{4,}\d")
 # Administrative prefixes people type in front of a commune name ("xa huu lien").
 _UNIT_WORDS = ("xa ", "phuong ", "thi tran ", "dac khu ")
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-def collapse_spaces(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
 
 
 def search_key(text: str) -> str:
@@ -37,8 +27,3 @@ def search_key(text: str) -> str:
 def compact(text: str) -> str:
     """Search key without spaces, so 'huulien' still finds 'Hữu Liên'."""
     return search_key(text).replace(" ", "")
-
-
-def mask_digit_runs(text: str) -> str:
-    """Free text as staff may read it: NFC, trimmed, long digit runs replaced by •••."""
-    return DIGIT_RUNS.sub("•••", nfc(text).strip())

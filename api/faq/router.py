@@ -5,15 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
+from api.audio.links import audio_base
 from api.audio.service import pick, playable_clips
-from api.content.router import audio_base
-from api.core.clock import local_today
-from api.core.counters import increment
+from api.core.usage import count_use
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq import service
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import FaqHit, FaqList, FaqOut, UnansweredIn, UnansweredList, UnansweredOut
-from api.reports.models import UsageCount
 from api.security import limits, quotas
 from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
@@ -52,7 +50,7 @@ def search_faq(
             hit.audio_language = found.language
     if channel is not None:
         with database.write() as counting:
-            increment(counting, UsageCount, {"day": local_today(), "kind": "question", "key": channel})
+            count_use(counting, kind="question", key=channel)
     return hits
 
 

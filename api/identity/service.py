@@ -38,6 +38,7 @@ from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.errors import AppError
 from api.records.models import HealthRecord
+from api.records.service import identity_hash
 from api.residents import validation
 from api.residents.models import Resident
 from api.security import limits
@@ -107,10 +108,6 @@ class Lockout:
             f"y tế xã để được kiểm tra trực tiếp.",
             retry_after_seconds=max(1, int((self.until - now).total_seconds())),
         )
-
-
-def identity_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
-    return crypto.lookup_hash(f"{cccd}|{birth_date.isoformat()}")
 
 
 def claim_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:

@@ -18,16 +18,16 @@ from sqlalchemy import Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
-from api.broadcasts.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
 from api.communes.service import check_station_scope, get_commune
+from api.consent.models import Consent
 from api.core.crypto import Crypto
 from api.core.db import Database, UTCDateTime, utcnow
 from api.core.errors import Conflict, InvalidInput, NotFound
 from api.core.i18n import N_, gettext_for
 from api.core.notify import Delivery, Notifier
 from api.core.text import nfc
-from api.privacy.models import Consent
-from api.reminders.service import (
+from api.notifications.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
+from api.notifications.reminders import (
     stop_chat,
     subscribe_chat,
 )

@@ -1,7 +1,7 @@
 """Sending reminders: which are due, claiming each once, composing it in the resident's language and
 handing it to the channel gateway.
 
-Run by the scheduler (`api/reminders/scheduler.py`) every half minute, and callable with any `now`
+Run by the scheduler (`api/notifications/scheduler.py`) every half minute, and callable with any `now`
 (tests travel in time with it). The schedule is not stored as timers: each run derives what is due
 from the appointments themselves, so a rescheduled or cancelled booking needs no bookkeeping and a
 scheduler that was down catches up while the reminder still makes sense. `reminder_log` makes each
@@ -21,6 +21,7 @@ from babel.dates import format_datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api.audio.links import sent_audio_base
 from api.audio.service import playable_clips
 from api.bookings.models import Booking
 from api.communes.models import Site
@@ -31,8 +32,8 @@ from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.i18n import N_, babel_locale, gettext_for
 from api.core.notify import Delivery, Notifier
-from api.reminders.models import ReminderLog, ReminderSubscription
-from api.reminders.service import consent_active
+from api.notifications.models import ReminderLog, ReminderSubscription
+from api.notifications.reminders import consent_active
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
 
@@ -170,7 +171,7 @@ def dispatch_due(*, database: Database, crypto: Crypto, settings: Settings, noti
     with database.read() as db:
         texts = message_texts(db)
         clips = playable_clips(db, list(MESSAGE_KEYS.values()))
-    audio_base = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/api/v1/audio/files"
+    audio_base = sent_audio_base(settings.public_base_url)
     for candidate in found:
         for kind in due_kinds(candidate, now):
             entry_id = claim(database, candidate, kind, now)

@@ -13,14 +13,14 @@ from api.audit.service import record
 from api.bookings import codes
 from api.bookings.models import Booking
 from api.bookings.service import BookingNotFound
+from api.consent.models import Consent
+from api.consent.service import record_consent
 from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import InvalidInput
 from api.core.rawsql import Raw
 from api.faq.schemas import LANGUAGES
-from api.privacy.consent import record_consent
-from api.privacy.models import Consent
-from api.reminders.models import ReminderLog, ReminderSubscription
+from api.notifications.models import ReminderLog, ReminderSubscription
 from api.residents.models import Resident
 
 # Channels the gateway can write to first; the web chat only answers.

@@ -6,11 +6,10 @@ from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, Field
 
 from api.bookings import access
-from api.broadcasts import service as announcements
+from api.consent.service import NOTICE_VERSION_PATTERN
 from api.core.errors import Forbidden
 from api.deps import CryptoDep, DatabaseDep, SettingsDep
-from api.privacy.consent import NOTICE_VERSION_PATTERN
-from api.reminders import service
+from api.notifications import broadcasts, reminders
 from api.security.origin import Origin, ResidentOrigin
 
 router = APIRouter(tags=["reminders"])
@@ -61,7 +60,7 @@ def subscribe(body: SubscribeIn, origin: ResidentOrigin, database: DatabaseDep, 
     The chat must be the one that made the booking, or show the booking's second factor."""
     same_chat(origin, body.channel, body.chat_id)
     access.act_on(database, crypto, settings, origin, body.booking_code, verifier,
-                  lambda db, booking: service.subscribe(
+                  lambda db, booking: reminders.subscribe(
                       db=db, crypto=crypto, code=booking.code, channel=body.channel, chat_id=body.chat_id,
                       language=body.language, consent_notice=body.consent_notice))
 
@@ -70,14 +69,14 @@ def subscribe(body: SubscribeIn, origin: ResidentOrigin, database: DatabaseDep, 
 def stop(body: ChatIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep) -> StoppedOut:
     same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
-        return StoppedOut(stopped=service.stop(db=db, crypto=crypto, channel=body.channel, chat_id=body.chat_id))
+        return StoppedOut(stopped=reminders.stop(db=db, crypto=crypto, channel=body.channel, chat_id=body.chat_id))
 
 
 @router.post("/reminders/confirm", status_code=status.HTTP_204_NO_CONTENT)
 def confirm(body: ConfirmIn, origin: ResidentOrigin, database: DatabaseDep, crypto: CryptoDep) -> None:
     same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
-        service.confirm(db=db, crypto=crypto, code=body.booking_code, channel=body.channel, chat_id=body.chat_id)
+        reminders.confirm(db=db, crypto=crypto, code=body.booking_code, channel=body.channel, chat_id=body.chat_id)
 
 
 @router.post("/announcements/subscribe", status_code=status.HTTP_204_NO_CONTENT)
@@ -86,7 +85,7 @@ def subscribe_announcements(body: SubscribeIn, origin: ResidentOrigin, database:
     """The resident asked, in this chat, to hear when a mobile team comes to their commune."""
     same_chat(origin, body.channel, body.chat_id)
     access.act_on(database, crypto, settings, origin, body.booking_code, verifier,
-                  lambda db, booking: announcements.subscribe(
+                  lambda db, booking: broadcasts.subscribe(
                       db=db, crypto=crypto, code=booking.code, channel=body.channel, chat_id=body.chat_id,
                       language=body.language, consent_notice=body.consent_notice))
 
@@ -96,5 +95,5 @@ def stop_announcements(body: ChatIn, origin: ResidentOrigin, database: DatabaseD
                        ) -> StoppedOut:
     same_chat(origin, body.channel, body.chat_id)
     with database.write() as db:
-        return StoppedOut(stopped=announcements.stop(db=db, crypto=crypto, channel=body.channel,
+        return StoppedOut(stopped=broadcasts.stop(db=db, crypto=crypto, channel=body.channel,
                                                      chat_id=body.chat_id))

@@ -12,14 +12,15 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 
+from api.audio.links import sent_audio_base
 from api.audio.speech import SpeechEngine
-from api.broadcasts import service as broadcasts
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.errors import AppError
 from api.core.notify import GatewayNotifier
-from api.reminders.dispatch import dispatch_due
+from api.notifications import broadcasts
+from api.notifications.dispatch import dispatch_due
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def build(settings: Settings, database: Database, *, interval_s: float = 30.0) -
         dispatch_due(database=database, crypto=crypto, settings=settings, notifier=notifier, now=utcnow())
 
     engine = SpeechEngine(settings)
-    audio_base = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/api/v1/audio/files"
+    audio_base = sent_audio_base(settings.public_base_url)
 
     def speak(text: str) -> dict[str, object] | None:
         try:

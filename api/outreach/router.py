@@ -4,16 +4,13 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response, status
-from sqlalchemy import select
 
-from api.communes.models import Commune
 from api.core.clock import local_today
 from api.core.errors import NotAuthenticated
 from api.core.types import CodeInPath
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.outreach import service
-from api.outreach.models import ORGANISATIONS, ReferralLink
-from api.outreach.schemas import EventIn, Funnel, LinkIn, LinkList, LinkOut, LinkUpdate, Summary
+from api.outreach.schemas import EventIn, LinkIn, LinkList, LinkOut, LinkUpdate, Summary
 from api.staff.models import StaffUser
 
 router = APIRouter(tags=["outreach"])
@@ -23,33 +20,16 @@ LinkReader = Annotated[StaffUser, Depends(require_roles("admin", "cadre", "stati
 AdminUser = Annotated[StaffUser, Depends(require_roles("admin"))]
 
 
-def link_out(link: ReferralLink, commune: str, funnel: Funnel, gateway_url: str) -> LinkOut:
-    url = f"{gateway_url.rstrip('/')}/r/{link.code}"
-    return LinkOut(
-        code=link.code, organisation=link.organisation, organisation_name=ORGANISATIONS[link.organisation][1],
-        commune_id=link.commune_id, commune=commune, label=link.label, active=link.active,
-        created_at=link.created_at, short_url=url, qr_png_url=f"/api/v1/referrals/{link.code}/qr.png",
-        qr_svg_url=f"/api/v1/referrals/{link.code}/qr.svg",
-        share_text=service.share_text(organisation=link.organisation, commune=commune, url=url), funnel=funnel)
-
-
-def links_out(db: ReadSession, links: list[ReferralLink], gateway_url: str) -> list[LinkOut]:
-    names = {row[0]: row[1] for row in db.execute(select(Commune.id, Commune.name).where(
-        Commune.id.in_({link.commune_id for link in links})))}
-    per_link = service.funnels(db, links)
-    return [link_out(link, names.get(link.commune_id, ""), per_link[link.id], gateway_url) for link in links]
-
-
 @router.post("/referrals", response_model=LinkOut, status_code=status.HTTP_201_CREATED)
 def create_link(body: LinkIn, cadre: CadreUser, database: DatabaseDep, settings: SettingsDep) -> LinkOut:
     with database.write() as db:
         link = service.create_link(db=db, actor=cadre, body=body)
-        return links_out(db, [link], settings.gateway_public_url)[0]
+        return service.links_out(db, [link], settings.gateway_public_url)[0]
 
 
 @router.get("/referrals", response_model=LinkList)
 def list_links(staff: LinkReader, db: ReadSession, settings: SettingsDep) -> LinkList:
-    return LinkList(items=links_out(db, list(db.scalars(service.visible(staff))), settings.gateway_public_url))
+    return LinkList(items=service.links_out(db, list(db.scalars(service.visible(staff))), settings.gateway_public_url))
 
 
 @router.get("/referrals/summary", response_model=Summary)
@@ -62,7 +42,7 @@ def update_link(code: CodeInPath, body: LinkUpdate, cadre: CadreUser, database: 
                 settings: SettingsDep) -> LinkOut:
     with database.write() as db:
         link = service.set_active(db=db, actor=cadre, code=code, active=body.active)
-        return links_out(db, [link], settings.gateway_public_url)[0]
+        return service.links_out(db, [link], settings.gateway_public_url)[0]
 
 
 @router.get("/referrals/{code}/qr.{kind}")

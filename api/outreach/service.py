@@ -19,10 +19,10 @@ from api.communes.models import Commune
 from api.communes.service import get_commune
 from api.core.counters import increment
 from api.core.errors import Forbidden, NotFound
-from api.core.text import nfc
 from api.outreach.models import ORGANISATIONS, ReferralCount, ReferralLink
-from api.outreach.schemas import Funnel, LinkIn, Summary, SummaryRow
+from api.outreach.schemas import Funnel, LinkIn, LinkOut, Summary, SummaryRow
 from api.staff.models import StaffUser
+from vntext import nfc
 
 # Read aloud and typed from paper: no 0/O, 1/I.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -150,3 +150,20 @@ def qr_image(url: str, kind: str) -> bytes:
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind=kind, scale=10 if kind == "png" else 4, border=2)
     return buffer.getvalue()
+
+
+def link_out(link: ReferralLink, commune: str, funnel: Funnel, gateway_url: str) -> LinkOut:
+    url = f"{gateway_url.rstrip('/')}/r/{link.code}"
+    return LinkOut(
+        code=link.code, organisation=link.organisation, organisation_name=ORGANISATIONS[link.organisation][1],
+        commune_id=link.commune_id, commune=commune, label=link.label, active=link.active,
+        created_at=link.created_at, short_url=url, qr_png_url=f"/api/v1/referrals/{link.code}/qr.png",
+        qr_svg_url=f"/api/v1/referrals/{link.code}/qr.svg",
+        share_text=share_text(organisation=link.organisation, commune=commune, url=url), funnel=funnel)
+
+
+def links_out(db: Session, links: list[ReferralLink], gateway_url: str) -> list[LinkOut]:
+    names = {row[0]: row[1] for row in db.execute(select(Commune.id, Commune.name).where(
+        Commune.id.in_({link.commune_id for link in links})))}
+    per_link = funnels(db, links)
+    return [link_out(link, names.get(link.commune_id, ""), per_link[link.id], gateway_url) for link in links]

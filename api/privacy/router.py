@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from api.core.clock import to_local
 from api.deps import CryptoDep, DatabaseDep, SettingsDep
+from api.identity.schemas import IdentityIn
+from api.identity.service import Identity, counted_check
 from api.privacy import service
-from api.privacy.identity import Identity, counted_check
-from api.privacy.schemas import IdentityIn
 from api.records.service import LABELS
 from api.security.origin import ResidentOrigin
 

@@ -19,17 +19,17 @@ from api.audit.service import record as audit
 from api.bookings import service as booking_service
 from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
 from api.bookings.service import phone_hash
-from api.broadcasts.models import AnnouncementSubscription
 from api.communes.models import Commune
+from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.errors import InvalidInput
-from api.privacy.identity import Identity, claim_hash, identity_hash
-from api.privacy.models import Consent
+from api.identity.service import Identity, claim_hash
+from api.notifications.models import AnnouncementSubscription, ReminderSubscription
+from api.notifications.reminders import forget_subscriptions
 from api.records.models import HealthRecord, RecordImport
-from api.reminders.models import ReminderSubscription
-from api.reminders.service import forget_subscriptions
+from api.records.service import identity_hash
 from api.residents.models import Resident
 from api.residents.validation import mask
 from api.security.models import Throttle

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Annotated
 
@@ -11,15 +10,15 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
 from api.communes.service import check_station_scope, get_commune
+from api.consent.service import NOTICE_VERSION_PATTERN, record_consent
 from api.core.clock import local_today
 from api.core.db import utcnow
 from api.core.errors import AppError, Forbidden, NotAuthenticated
 from api.core.rawsql import Raw
 from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, StationUser
-from api.privacy.consent import NOTICE_VERSION_PATTERN, record_consent
-from api.privacy.identity import Identity, counted_check
-from api.privacy.schemas import IdentityIn
+from api.identity.schemas import IdentityIn
+from api.identity.service import Identity, counted_check
 from api.records import service
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.records.service import RecordIn, StatusAnswer
@@ -151,16 +150,11 @@ class InvalidApiKey(NotAuthenticated):
     message = "Khóa API không hợp lệ hoặc đã bị thu hồi."
 
 
-def api_key_hash(key: str) -> str:
-    # Keys are long random strings: a plain SHA-256 is enough, and survives master-key rotation.
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def integration_client(database: DatabaseDep, x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
     if not x_api_key:
         raise InvalidApiKey("Thiếu khóa API (header X-Api-Key).")
     with database.write() as db:
-        client = db.scalar(select(ApiKey).where(ApiKey.key_hash == api_key_hash(x_api_key), ApiKey.active))
+        client = db.scalar(select(ApiKey).where(ApiKey.key_hash == service.api_key_hash(x_api_key), ApiKey.active))
         if client is None:
             raise InvalidApiKey()
         client.last_used_at = utcnow()

@@ -2,12 +2,13 @@
 
 Three sources write statuses through one `upsert`: CSV files from station staff, the health
 information system's batch endpoint, and attendance marked at an exam. Residents read them only
-through `answer_for`, after `api.privacy.identity.check_identity` has proved who they are.
+through `answer_for`, after `api.identity.service.check_identity` has proved who they are.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,10 +23,15 @@ from api.core.crypto import Crypto
 from api.core.errors import InvalidInput, NotFound
 from api.core.text import fold
 from api.core.types import DbId, PlausibleDate
-from api.privacy.identity import identity_hash
 from api.records.models import RECORD_STATUSES, HealthRecord, RecordImport
 from api.residents import validation
 from api.staff.models import StaffUser
+
+
+def identity_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
+    """The keyed hash of CCCD and birth date a record keeps: what a lookup compares (see api.identity)."""
+    return crypto.lookup_hash(f"{cccd}|{birth_date.isoformat()}")
+
 
 RecordStatus = Literal["not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"]
 Outcome = Literal["created", "updated", "unchanged"]
@@ -181,6 +187,11 @@ def mark_exam_done(db: Session, crypto: Crypto, *, cccd_enc: str, birth_date_enc
         return "unchanged"
     return upsert(db, crypto, cccd=cccd, birth_date=birth_date, status="exam_done_pending_update",
                   updated_on=None, commune_id=commune_id, source="attendance")
+
+
+def api_key_hash(key: str) -> str:
+    # Keys are long random strings: a plain SHA-256 is enough, and survives master-key rotation.
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 # --- CSV import --------------------------------------------------------------------------------

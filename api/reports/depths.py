@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from api.broadcasts.models import BroadcastDelivery
 from api.core.db import Database
 from api.faq.models import UnansweredQuestion
-from api.reminders.models import ReminderLog
+from api.notifications.models import BroadcastDelivery, ReminderLog
 
 
 def queue_depths(database: Database) -> list[tuple[str, str, float]]:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
@@ -20,15 +20,3 @@ class ScamReport(Base):
     reviewed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
-
-class UsageCount(Base):
-    """Daily counts for the reports: questions asked per channel, audio plays per language. No text, no who."""
-
-    __tablename__ = "usage_counts"
-    __table_args__ = (UniqueConstraint("day", "kind", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[date]
-    kind: Mapped[str] = mapped_column(String(16))  # question | audio_play
-    key: Mapped[str] = mapped_column(String(16))   # a channel, or a language
-    count: Mapped[int] = mapped_column(default=0)

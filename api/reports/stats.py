@@ -14,15 +14,15 @@ from sqlalchemy.orm import Session
 from api.bookings.models import Booking
 from api.communes.models import Commune, Site
 from api.core.clock import start_of_local_day, to_local
-from api.core.errors import InvalidInput
 from api.core.i18n import N_
+from api.core.usage import UsageCount
 from api.faq.models import UnansweredQuestion
+from api.notifications.models import ReminderLog
 from api.outreach.models import ORGANISATIONS, ReferralLink
 from api.outreach.service import funnels
-from api.reminders.models import ReminderLog
-from api.reports.models import UsageCount
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
+from common.errors import InvalidInput
 
 DIMENSIONS = {
     "commune": N_("Xã/phường"), "site": N_("Điểm khám"), "group": N_("Nhóm tuổi"), "channel": N_("Kênh"),

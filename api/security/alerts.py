@@ -6,7 +6,6 @@ produces one line to read, not thousands."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,9 +13,7 @@ from sqlalchemy.orm import Session
 from api.core.errors import NotFound
 from api.core.i18n import N_
 from api.security.models import SecurityAlert
-
-if TYPE_CHECKING:  # staff accounts are above this module: only their type is named here
-    from api.staff.models import StaffUser
+from api.staff.models import StaffUser
 
 REPEAT_WINDOW = timedelta(hours=1)
 

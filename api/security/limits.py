@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from api.core.config import Settings
 from api.core.db import Database, utcnow
-from api.core.errors import AppError
 from api.core.rawsql import Raw
 from api.security.models import Throttle
+from common.errors import AppError
 
 
 @dataclass(frozen=True)

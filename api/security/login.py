@@ -19,16 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
+from api.communes.service import StationWithoutCommune
 from api.core.clientaddr import address_bucket
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.core.errors import AppError, InvalidCredentials
+from api.core.errors import InvalidCredentials
 from api.security.limits import Escalation, Rule, count_failure, in_window, load_all, locked_until
 from api.security.models import Throttle
 from api.staff import totp
 from api.staff.errors import (
-    StationWithoutCommune,
     TooManyLoginAttempts,
     TotpInvalid,
     TotpRequired,
@@ -37,6 +37,7 @@ from api.staff.errors import (
 from api.staff.models import StaffUser
 from api.staff.security import dummy_hash, verify_password
 from api.staff.service import StaffNotFound, claim_totp_step
+from common.errors import AppError
 
 # The clock second-factor codes are read against (tests move it to step through code windows).
 clock = time.time

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.bookings import roster, session_changes
 from api.communes.service import check_station_scope
 from api.core.types import IdInPath, IdInQuery, PlausibleDate
 from api.deps import CryptoDep, DatabaseDep, ReadSession, StationUser
@@ -45,7 +46,7 @@ def update_session(
     session_id: IdInPath, body: SessionUpdate, staff: StationUser, database: DatabaseDep
 ) -> SessionOut:
     with database.write() as db:
-        service.update_session(db=db, actor=staff, session_id=session_id, changes=body)
+        session_changes.update_session(db=db, actor=staff, session_id=session_id, changes=body)
         return service.load_session_out(db, session_id)
 
 
@@ -54,7 +55,7 @@ def session_roster(session_id: IdInPath, staff: StationUser, db: ReadSession, cr
     session = service.get_session(db, session_id)
     check_station_scope(staff, session.site.commune_id)
     return Roster(session=service.load_session_out(db, session_id),
-                  items=service.roster(db=db, crypto=crypto, session=session))
+                  items=roster.roster(db=db, crypto=crypto, session=session))
 
 
 @router.get("/sessions/{session_id}/bookings.csv", response_class=Response,
@@ -65,6 +66,6 @@ def export_roster(
     with database.write() as db:  # a write: the export is audited
         session = service.get_session(db, session_id)
         check_station_scope(staff, session.site.commune_id)
-        body = service.roster_csv(db=db, crypto=crypto, actor=staff, session=session, with_phone=with_phone)
+        body = roster.roster_csv(db=db, crypto=crypto, actor=staff, session=session, with_phone=with_phone)
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="danh-sach-buoi-{session_id}.csv"'})

@@ -1,18 +1,15 @@
-"""Errors of staff accounts that other domains raise too (scope checks live in communes)."""
+"""Errors of staff accounts that other domains raise too (a station without a commune is refused by the
+station scope, in api.communes.service)."""
 
 from __future__ import annotations
 
-from api.core.errors import AppError, Conflict, Forbidden, InvalidInput, NotAuthenticated
+from api.core.errors import Conflict, NotAuthenticated
+from common.errors import AppError, InvalidInput
 
 
 class StationCommuneRequired(InvalidInput):
     code = "station_commune_required"
     message = "Tài khoản trạm y tế phải gắn với một xã/phường (commune_id)."
-
-
-class StationWithoutCommune(Forbidden):
-    code = "station_without_commune"
-    message = "Tài khoản trạm y tế này chưa được gắn với xã/phường nào nên chưa dùng được. Xin liên hệ quản trị viên."
 
 
 class SessionEnded(NotAuthenticated):

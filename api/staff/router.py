@@ -19,7 +19,7 @@ from api.deps import (
     ReadSession,
     SettingsDep,
 )
-from api.staff import login as logins
+from api.security import login as logins
 from api.staff import service
 from api.staff.errors import TotpAlreadyEnabled, TotpCodeWrong, TotpNotEnabled, TotpNotSetUp, WrongCurrentPassword
 from api.staff.models import StaffUser

@@ -7,12 +7,13 @@ from api.audit.service import record
 from api.communes.service import get_commune
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from api.core.errors import Conflict, NotAuthenticated, NotFound
 from api.staff import totp
 from api.staff.errors import SessionEnded, StationCommuneRequired, TotpAlreadyEnabled
 from api.staff.models import ROLES, RevokedToken, StaffUser
 from api.staff.schemas import StaffUpdate
 from api.staff.security import TokenClaims, hash_password
+from common.errors import InvalidInput
 
 
 class UsernameTaken(Conflict):

@@ -11,19 +11,18 @@ from sqlalchemy import select
 
 from api.bookings import service as bookings
 from api.bookings.schemas import OnBehalfCreate
-from api.broadcasts import service as broadcasts
-from api.broadcasts.models import Broadcast
 from api.communes.models import Commune
 from api.communes.service import station_commune
 from api.core.clock import local_today
 from api.core.errors import AppError, InvalidInput
 from api.core.i18n import N_
 from api.core.types import IdInPath
+from api.identity.service import Limits
+from api.notifications import broadcasts
+from api.notifications.models import Broadcast
 from api.outreach import service
 from api.outreach.models import ORGANISATIONS
-from api.outreach.router import links_out
 from api.outreach.schemas import LinkIn
-from api.privacy.identity import Limits
 from api.security.origin import Origin
 from api.security.quotas import booking_quotas
 from api.sessions.service import list_sessions
@@ -43,7 +42,7 @@ def links_page(request: Request) -> HTMLResponse:
     user, csrf = staff_page(request, LINK_ROLES)
     settings = settings_of(request)
     with database_of(request).read() as db:
-        links = links_out(db, list(db.scalars(service.visible(user))), settings.gateway_public_url)
+        links = service.links_out(db, list(db.scalars(service.visible(user))), settings.gateway_public_url)
         communes = list(db.execute(select(Commune.id, Commune.name).order_by(Commune.name)))
         if user.role == "cadre" and user.commune_id is not None:
             communes = [c for c in communes if c[0] == user.commune_id]

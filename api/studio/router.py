@@ -25,8 +25,8 @@ from api.core.types import IdInPath
 from api.deps import client_address
 from api.faq.models import FaqEntry, UnansweredQuestion
 from api.faq.schemas import LANGUAGES
+from api.security.login import log_in
 from api.staff.errors import TotpInvalid, TotpRequired, TotpReused
-from api.staff.login import log_in
 from api.staff.security import issue_token
 from api.staff.service import revoke_token
 from api.studio import alert_pages, outreach_pages, report_pages

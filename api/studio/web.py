@@ -12,16 +12,16 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.communes.service import StationWithoutCommune
 from api.core.clientaddr import forwarded_proto
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.core.errors import AppError
 from api.core.i18n import LANGUAGES, N_, format_day, format_moment, translations
-from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
 from api.staff.security import TokenClaims, read_token
 from api.staff.service import user_of_token
+from common.errors import AppError
 
 TEMPLATES = Path(__file__).with_name("templates")
 COOKIE = "ksk_staff"

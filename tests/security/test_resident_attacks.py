@@ -20,7 +20,7 @@ from sqlalchemy import select
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.keyring import chat_identity_key
-from api.privacy.identity import claim_hash
+from api.identity.service import claim_hash
 from api.privacy.service import rotate_keys
 from api.residents.models import Resident
 from api.security.models import SecurityAlert

@@ -20,14 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from api.audit.models import AuditEntry
-from api.communes.service import check_station_scope
+from api.communes.service import StationWithoutCommune, check_station_scope
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.main import create_app
-from api.staff import login as logins
+from api.security import login as logins
 from api.staff import totp
-from api.staff.errors import StationWithoutCommune
 from api.staff.models import StaffUser
 from api.staff.security import hash_password, issue_token
 from api.staff.service import create_staff
