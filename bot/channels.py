@@ -8,6 +8,15 @@ Rasa's REST channel, plus what several replicas behind nginx need:
   recorded after it, instead of a second booking. The check and the handling share Rasa's
   conversation lock (the Redis lock store in production), so a slow first attempt and its repeat on
   another replica cannot both run.
+- **a slow attempt is waited for, not repeated**: Rasa's conversation lock expires after
+  `TICKET_LOCK_LIFETIME` seconds (short, so that a dead replica does not hold a conversation for
+  long), and the gateway gives up on an attempt after its own timeout. A message still being handled
+  by a live but slow replica (a burst, a replica reloading its model beside it) would then be handled
+  a second time, in parallel, on the other replica — and the two saves leave the conversation out of
+  step (a form asking for one thing and validating another). So each attempt holds a *lease* on its
+  message id while it runs, renewed every `LEASE_RENEW_S` (Redis when the lock store is Redis, shared
+  by the replicas; in memory otherwise); a later attempt waits while the lease is held, then answers
+  from the record. A killed replica stops renewing, and its lease is gone within `LEASE_S`.
 - **failures are failures**: the REST channel answers 200 with whatever it collected when handling
   fails (an empty list, or half the replies); here the gateway gets a 503 and tries again.
 - **not ready is 503**: a replica still loading its model refuses messages instead of dropping them.
@@ -18,8 +27,11 @@ texts are masked (bot/tracker_store.py); that only shows in this rare path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -33,6 +45,73 @@ from sanic.response import HTTPResponse
 log = logging.getLogger(__name__)
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
+
+LEASE_S = 6.0
+LEASE_RENEW_S = 2.0
+# How long a repeated attempt waits for the one still running before telling the gateway to try again.
+WAIT_FOR_RUNNING_S = 15.0
+_LEASE_PREFIX = "ksk:handling:"
+
+
+class Leases:
+    """Message ids being handled right now, by any replica (see the module's docstring)."""
+
+    def __init__(self, redis: Any = None) -> None:
+        self.redis = redis  # a `redis.Redis` (sync, as Rasa's lock store uses it), or None: this process only
+        self.local: dict[str, float] = {}
+
+    @classmethod
+    def of(cls, agent: Any) -> Leases:
+        """The leases shared like the agent's lock store: its Redis connection if it has one."""
+        leases: Leases | None = getattr(agent, "_ksk_leases", None)
+        if leases is None:
+            leases = cls(getattr(agent.lock_store, "red", None))
+            agent._ksk_leases = leases
+        return leases
+
+    def _take(self, message_id: str) -> None:
+        if self.redis is not None:
+            self.redis.set(_LEASE_PREFIX + message_id, "1", px=int(LEASE_S * 1000))
+        else:
+            self.local[message_id] = time.monotonic() + LEASE_S
+
+    def _drop(self, message_id: str) -> None:
+        if self.redis is not None:
+            self.redis.delete(_LEASE_PREFIX + message_id)
+        else:
+            self.local.pop(message_id, None)
+
+    def held(self, message_id: str) -> bool:
+        if self.redis is not None:
+            return bool(self.redis.exists(_LEASE_PREFIX + message_id))
+        return self.local.get(message_id, 0.0) > time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, message_id: str) -> AsyncIterator[None]:
+        self._take(message_id)
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE_RENEW_S)
+                self._take(message_id)
+
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            self._drop(message_id)
+
+    async def wait_while_held(self, message_id: str, timeout_s: float) -> bool:
+        """True once no attempt holds `message_id`; False if one still does after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while self.held(message_id):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
 
 
 def recorded_replies(tracker: DialogueStateTracker | None, message_id: str) -> list[dict[str, Any]] | None:
@@ -69,9 +148,12 @@ async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
     collector = CollectingOutputChannel()
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
     message = UserMessage(text, collector, sender, input_channel=channel, message_id=message_id, metadata=metadata)
+    leases, repeated = Leases.of(agent), str(payload.get("attempt") or 1) != "1"
     try:
-        async with agent.lock_store.lock(sender):
-            if str(payload.get("attempt") or 1) != "1":
+        if repeated and not await leases.wait_while_held(message_id, WAIT_FOR_RUNNING_S):
+            return 503, {"code": "still_handling"}  # the earlier attempt is alive: the gateway asks again
+        async with leases.holding(message_id), agent.lock_store.lock(sender):
+            if repeated:
                 replayed = recorded_replies(await agent.tracker_store.retrieve(sender), message_id)
                 if replayed is not None:
                     log.info("answered a repeated message from the conversation's record")

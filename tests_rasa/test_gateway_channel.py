@@ -22,14 +22,15 @@ BUTTONS = [{"title": "Đồng ý", "payload": "/affirm"}]
 class Processor:
     """Stands in for Rasa's message processor: records what it handles and answers one line."""
 
-    def __init__(self, store: InMemoryTrackerStore, fail: bool = False) -> None:
-        self.store, self.fail = store, fail
+    def __init__(self, store: InMemoryTrackerStore, fail: bool = False, slow_s: float = 0.0) -> None:
+        self.store, self.fail, self.slow_s = store, fail, slow_s
         self.handled: list[str] = []
 
     async def handle_message(self, message: UserMessage) -> None:
         if self.fail:
             raise RuntimeError("action server gone")
         self.handled.append(message.message_id)
+        await asyncio.sleep(self.slow_s)
         tracker = await self.store.get_or_create_tracker(message.sender_id)
         tracker.update(UserUttered(message.text, message_id=message.message_id))
         tracker.update(BotUttered(f"đã nhận {message.text}"))
@@ -37,11 +38,19 @@ class Processor:
         await message.output_channel.send_text_message(message.sender_id, f"đã nhận {message.text}")
 
 
+class ShortLocks(InMemoryLockStore):
+    """Conversation locks that expire after 0.2 s, as the production profile's do after 10 s."""
+
+    def lock(self, conversation_id: str, lock_lifetime: float = 0.2,  # type: ignore[override]
+             wait_time_in_seconds: float = 0.05) -> Any:
+        return super().lock(conversation_id, lock_lifetime=lock_lifetime, wait_time_in_seconds=wait_time_in_seconds)
+
+
 class Agent:
-    def __init__(self, *, ready: bool = True, fail: bool = False) -> None:
-        self.lock_store = InMemoryLockStore()
+    def __init__(self, *, ready: bool = True, fail: bool = False, slow_s: float = 0.0) -> None:
+        self.lock_store = ShortLocks() if slow_s else InMemoryLockStore()
         self.tracker_store = InMemoryTrackerStore(Domain.empty())
-        self.processor = Processor(self.tracker_store, fail)
+        self.processor = Processor(self.tracker_store, fail, slow_s)
         self.ready = ready
 
     def is_ready(self) -> bool:
@@ -73,6 +82,22 @@ def test_a_repeat_of_a_recorded_message_is_answered_from_the_record_not_handled_
     assert status == 200 and agent.processor.handled == ["m1", "m2", "m3"]
 
 
+def test_a_repeat_sent_while_a_slow_attempt_still_runs_waits_for_it_instead_of_handling_it_twice() -> None:
+    # The gateway gave up on attempt 1 (slow, not dead) and sent the message again; attempt 1 has
+    # outlived the conversation lock. Handling it twice in parallel put conversations out of step.
+    agent = Agent(slow_s=1.0)
+
+    async def scenario() -> list[tuple[int, Any]]:
+        first = asyncio.create_task(handle(agent, "gateway", message("cho toi", "m1")))
+        await asyncio.sleep(0.5)  # the lock of attempt 1 has expired by now
+        second = asyncio.create_task(handle(agent, "gateway", message("cho toi", "m1", attempt=2)))
+        return [await first, await second]
+
+    (status1, body1), (status2, body2) = asyncio.run(scenario())
+    assert agent.processor.handled == ["m1"]
+    assert status1 == status2 == 200 and body1 == body2 == [{"recipient_id": SENDER, "text": "đã nhận cho toi"}]
+
+
 def test_recorded_replies_keep_buttons_and_custom_payloads_up_to_the_next_message() -> None:
     tracker = DialogueStateTracker.from_events(SENDER, [
         UserUttered("a", message_id="m1"),
@@ -94,3 +119,39 @@ def test_failures_and_a_replica_not_ready_are_503_and_bad_bodies_400() -> None:
     assert asyncio.run(handle(None, "gateway", message("x", "m1"))) == (503, {"code": "not_ready"})
     for body in (None, [], {"sender": SENDER, "message": "x"}, {"sender": 1, "message": "x", "message_id": "m"}):
         assert asyncio.run(handle(Agent(), "gateway", body)) == (400, {"code": "malformed"})
+
+
+def test_leases_are_shared_through_redis_and_a_dead_holders_lease_runs_out(monkeypatch: Any) -> None:
+    # Two replicas see each other's leases through the Redis of the lock store; a replica killed
+    # while it holds one stops renewing it, and the message can be handled again soon after.
+    import os
+
+    import redis
+
+    import bot.channels as channels
+
+    red = redis.Redis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    try:
+        red.ping()
+    except redis.RedisError:
+        if os.environ.get("CI") == "true":
+            raise
+        import pytest
+
+        pytest.skip("Redis is not running")
+    monkeypatch.setattr(channels, "LEASE_S", 0.4)
+    monkeypatch.setattr(channels, "LEASE_RENEW_S", 0.1)
+    one, other = channels.Leases(red), channels.Leases(red)
+
+    async def scenario() -> list[bool]:
+        seen = []
+        async with one.holding("lease-test-m1"):
+            await asyncio.sleep(0.6)  # longer than a lease: renewed meanwhile
+            seen.append(other.held("lease-test-m1"))
+        seen.append(other.held("lease-test-m1"))
+        one._take("lease-test-m2")  # taken, then the holder dies: nobody renews it
+        seen.append(other.held("lease-test-m2"))
+        seen.append(await other.wait_while_held("lease-test-m2", timeout_s=2.0))
+        return seen
+
+    assert asyncio.run(scenario()) == [True, False, True, True]
