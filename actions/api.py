@@ -105,6 +105,7 @@ class ApiClient:
             ) as response:
                 body = await response.json(content_type=None)
                 if response.status >= 500:
+                    log.warning("API answered %s for %s /%s", response.status, method, path.strip("/").split("/")[0])
                     raise ApiUnavailable(f"{method} {path}: HTTP {response.status}")
                 if response.status == 401:
                     # Our credential (or the gateway's signature) was refused: a deployment fault, not
@@ -120,6 +121,9 @@ class ApiClient:
                 return body
         # asyncio.TimeoutError: on Python 3.10 (the Rasa environment) it is not the builtin TimeoutError.
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            # The operator learns why residents were told "busy" (the first path segment only: a
+            # booking code is not logged).
+            log.warning("API unavailable for %s /%s: %s", method, path.strip("/").split("/")[0], type(error).__name__)
             raise ApiUnavailable(f"{method} {path}: {type(error).__name__}") from error
 
     async def reminders(self, action: str, **body: Any) -> Any:

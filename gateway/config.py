@@ -22,7 +22,9 @@ class GatewaySettings(BaseSettings):
     gateway_database_url: str = f"sqlite:///{VAR_DIR / 'gateway.db'}"
     # Where the gateway is reachable from the internet (webhooks, referral links).
     public_url: str = "http://127.0.0.1:8080"
-    rasa_timeout_s: float = 20.0
+    # A replica that is only slow (a burst on the one left while another restarts) is waited for: a
+    # dead one resets the connection at once and is retried. Below nginx's 60 s to the replicas.
+    rasa_timeout_s: float = 55.0
     # How long a message is offered again while no Rasa replica answers (one is restarting, or
     # nginx is moving to another); then the resident gets the "busy, try again" reply.
     rasa_retry_s: float = 45.0
