@@ -17,6 +17,9 @@ Rasa's REST channel, plus what several replicas behind nginx need:
   message id while it runs, renewed every `LEASE_RENEW_S` (Redis when the lock store is Redis, shared
   by the replicas; in memory otherwise); a later attempt waits while the lease is held, then answers
   from the record. A killed replica stops renewing, and its lease is gone within `LEASE_S`.
+- **an attempt the gateway gave up on is dropped**: each carries `expires_at`; a replica that gets
+  to it only later (it was still loading its model and the request waited in its backlog) answers
+  503 instead of handling a message that a later attempt handles.
 - **failures are failures**: the REST channel answers 200 with whatever it collected when handling
   fails (an empty list, or half the replies); here the gateway gets a 503 and tries again.
 - **not ready is 503**: a replica still loading its model refuses messages instead of dropping them.
@@ -149,10 +152,15 @@ async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
     message = UserMessage(text, collector, sender, input_channel=channel, message_id=message_id, metadata=metadata)
     leases, repeated = Leases.of(agent), str(payload.get("attempt") or 1) != "1"
+    expires_at = payload.get("expires_at")
     try:
         if repeated and not await leases.wait_while_held(message_id, WAIT_FOR_RUNNING_S):
             return 503, {"code": "still_handling"}  # the earlier attempt is alive: the gateway asks again
         async with leases.holding(message_id), agent.lock_store.lock(sender):
+            if isinstance(expires_at, (int, float)) and time.time() > expires_at:
+                # The gateway gave up on this attempt before we got to it: another attempt answers.
+                log.info("dropped an attempt the gateway had given up on")
+                return 503, {"code": "expired"}
             if repeated:
                 replayed = recorded_replies(await agent.tracker_store.retrieve(sender), message_id)
                 if replayed is not None:

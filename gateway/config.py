@@ -22,9 +22,10 @@ class GatewaySettings(BaseSettings):
     gateway_database_url: str = f"sqlite:///{VAR_DIR / 'gateway.db'}"
     # Where the gateway is reachable from the internet (webhooks, referral links).
     public_url: str = "http://127.0.0.1:8080"
-    # A replica that is only slow (a burst on the one left while another restarts) is waited for: a
-    # dead one resets the connection at once and is retried. Below nginx's 60 s to the replicas.
-    rasa_timeout_s: float = 55.0
+    # Per attempt. A replica still loading its model after a restart accepts connections and answers
+    # nothing: the next attempt goes to another. An attempt given up on is not handled late (it carries
+    # its deadline) nor twice (bot/channels.py).
+    rasa_timeout_s: float = 20.0
     # How long a message is offered again while no Rasa replica answers (one is restarting, or
     # nginx is moving to another); then the resident gets the "busy, try again" reply.
     rasa_retry_s: float = 45.0

@@ -35,6 +35,7 @@ class RasaClient:
                  *, identity_key: bytes, retry_for_s: float = 45.0, clock: Callable[[], float] = time.time) -> None:
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
         self.retry_for_s = retry_for_s
+        self.timeout_s = timeout_s
         self.identity_key = identity_key
         self.clock = clock
 
@@ -58,9 +59,12 @@ class RasaClient:
 
     async def _post(self, message: Incoming, message_id: str, attempt: int) -> list[Outgoing]:
         try:
+            # `expires_at`: when this attempt is given up on. A replica that only gets to it later (it was
+            # loading its model, the request waited in its backlog) drops it instead of handling a
+            # message that another attempt has handled or will handle.
             response = await self.client.post(WEBHOOK, json={
                 "sender": message.sender, "message": message.text, "metadata": self.metadata(message),
-                "message_id": message_id, "attempt": attempt})
+                "message_id": message_id, "attempt": attempt, "expires_at": time.time() + self.timeout_s})
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:

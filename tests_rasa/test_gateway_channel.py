@@ -98,6 +98,19 @@ def test_a_repeat_sent_while_a_slow_attempt_still_runs_waits_for_it_instead_of_h
     assert status1 == status2 == 200 and body1 == body2 == [{"recipient_id": SENDER, "text": "đã nhận cho toi"}]
 
 
+def test_an_attempt_reached_only_after_the_gateway_gave_up_on_it_is_dropped_not_handled() -> None:
+    # A replica restarting after a crash accepts connections while it loads its model; the request
+    # waits in its backlog, the gateway's next attempt goes elsewhere. Handled late, it would be twice.
+    import time
+
+    agent = Agent()
+    late = {**message("cho toi", "m1"), "expires_at": time.time() - 1}
+    assert asyncio.run(handle(agent, "gateway", late)) == (503, {"code": "expired"})
+    in_time = {**message("cho toi", "m1", attempt=2), "expires_at": time.time() + 20}
+    assert asyncio.run(handle(agent, "gateway", in_time))[0] == 200
+    assert agent.processor.handled == ["m1"]
+
+
 def test_recorded_replies_keep_buttons_and_custom_payloads_up_to_the_next_message() -> None:
     tracker = DialogueStateTracker.from_events(SENDER, [
         UserUttered("a", message_id="m1"),
