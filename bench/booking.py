@@ -43,9 +43,9 @@ from api.bookings.models import Booking  # noqa: E402
 from api.communes.models import Commune, Province, Site  # noqa: E402
 from api.core.config import Settings  # noqa: E402
 from api.core.db import Database  # noqa: E402
-from api.core.keyring import chat_identity_key  # noqa: E402
 from api.sessions.models import ExamSession  # noqa: E402
 from common.chat_identity import HEADER, sign  # noqa: E402
+from common.keys import chat_identity_key  # noqa: E402
 
 SECRET = "bench-secret-not-for-production-000000000"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -32,9 +32,9 @@ from api.core.notify import Delivery, GatewayNotifier  # noqa: E402
 from api.notifications import broadcasts  # noqa: E402
 from api.notifications.models import BroadcastDelivery  # noqa: E402
 from api.staff.models import StaffUser  # noqa: E402
-from tests.fake_telegram import running_fake_bot_api  # noqa: E402
-from tests.servers import app_in_thread  # noqa: E402
-from tests.test_broadcasts import subscribers  # noqa: E402
+from tests.api.notifications.test_broadcasts import subscribers  # noqa: E402
+from tests.support.fake_telegram import running_fake_bot_api  # noqa: E402
+from tests.support.servers import app_in_thread  # noqa: E402
 
 SECRET = "bench-secret-0123456789-abcdefghij"
 

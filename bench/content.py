@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import MODEL, api_env, running_assistant  # noqa: E402
+from tests.support.servers import MODEL, api_env, running_assistant  # noqa: E402
 
 PASSWORD = "bench-mat-khau-123"
 

@@ -28,8 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_telegram import FakeBotApi, running_fake_bot_api  # noqa: E402
-from tests.servers import MODEL, free_port, running_assistant, running_process  # noqa: E402
+from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api  # noqa: E402
+from tests.support.servers import MODEL, free_port, running_assistant, running_process  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SCRIPT = ("xin chao", "ksk co mat tien khong", "lich kham o xa huu lien", "dat lich kham", "dong y", "cho toi",

@@ -36,7 +36,7 @@ from api.core.db import Database  # noqa: E402
 from api.core.migrate import upgrade  # noqa: E402
 from api.records.service import upsert  # noqa: E402
 from bench.booking import POSTGRES, SECRET, prepare_database  # noqa: E402
-from tests.servers import free_port, running_process  # noqa: E402
+from tests.support.servers import free_port, running_process  # noqa: E402
 
 KNOWN = 300
 STATUS = "/api/v1/records/status"

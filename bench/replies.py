@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import MODEL, ProcessOutput, running_assistant  # noqa: E402
+from tests.support.servers import MODEL, ProcessOutput, running_assistant  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:

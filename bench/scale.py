@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.replies import script  # noqa: E402
-from tests.servers import production_profile  # noqa: E402
+from gateway.messages import busy_text  # noqa: E402
+from tests.support.servers import production_profile  # noqa: E402
 
 # Which part of the deployment a process is, by its command line.
 PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api"), ("actions", "rasa run actions"),
@@ -87,7 +88,7 @@ async def converse(client: httpx.AsyncClient, public: str, index: int, timings: 
         response = await client.post(f"{public}/chat/messages", json={"session_id": session, "text": text})
         timings.append(time.perf_counter() - started)
         last = response.json()["replies"] if response.status_code == 200 else []
-        if not last or any("đang bận" in r["text"] for r in last):
+        if not last or any(r["text"] == busy_text() for r in last):
             failures += 1
     return failures
 

@@ -5,12 +5,22 @@ Search here before writing one of these lists again (STYLE.md: a concept has one
 
 from __future__ import annotations
 
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext convention Babel extracts (babel.cfg reads common/)
+    """Marks a word for the interface catalogs; it is translated where it is shown (as api.core.i18n.N_,
+    which this package cannot import)."""
+    return text
+
+
 # Vietnamese first (the default, and what text falls back to), then the minority languages whose
 # audio staff record: Tày, Nùng, H'Mông, Dao (Iu Mien).
 LANGUAGES = ("vi", "tyz", "nut", "hmn", "ium")
 DEFAULT_LANGUAGE = "vi"
+# A language named on its own (a column of the staff pages, a catalog's team): the minority languages
+# by their name, Vietnamese as "Tiếng Việt".
+LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nùng"), "hmn": N_("H'Mông"), "ium": N_("Dao")}
 # How a sentence names a language after "tiếng" ("nghe bằng tiếng Tày").
-LANGUAGE_NAMES = {"vi": "Việt", "tyz": "Tày", "nut": "Nùng", "hmn": "H'Mông", "ium": "Dao"}
+LANGUAGE_NAMES = {**LANGUAGE_LABELS, "vi": "Việt"}
 
 # A booking's status as the API returns it, and as a resident reads it in chat.
 BOOKING_STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang trong danh sách chờ", "cancelled": "đã hủy",

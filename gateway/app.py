@@ -22,14 +22,28 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr
 
 from api.core.clientaddr import real_client_address
-from api.core.i18n import LANGUAGES, N_, translations
-from api.core.keyring import chat_identity_key, internal_token, master_from_environment, multi_fernet
+from api.core.i18n import translations
 from api.core.metrics import Gauges, RequestMetrics, exposition
+from common.errors import AppError
+from common.keys import chat_identity_key, internal_token, master_from_environment, multi_fernet
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 from gateway.config import VAR_DIR, GatewaySettings, get_settings
 from gateway.conversation import Conversations
 from gateway.coordination import coordination_from
+from gateway.errors import (
+    AssetNotFound,
+    BadSignature,
+    ChannelOff,
+    Malformed,
+    OutsideReplyWindow,
+    TelegramOff,
+    UnreadableMessage,
+    WrongInternalToken,
+    WrongWebhookSecret,
+    ZaloOff,
+)
 from gateway.events import EventReporter
-from gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, say
+from gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, busy_text, say
 from gateway.outbox import Outbox, Sender
 from gateway.rasa import RasaClient
 from gateway.store import Store
@@ -39,7 +53,6 @@ from gateway.zalo import OaApiClient, ZaloChannel
 log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
-NOT_FOUND_TEXT = N_("Không tìm thấy.")
 
 
 class NotifyMessage(BaseModel):
@@ -108,6 +121,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         store.forget_old()
+        busy_text()  # read now: it is wanted when everything is already slow
         workers = [asyncio.create_task(outbox.run(stop)), asyncio.create_task(conversations.run_sweeper(stop))]
         if telegram is not None and settings.telegram_mode == "polling":
             workers.append(asyncio.create_task(telegram.poll(stop, coordination)))
@@ -138,10 +152,13 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     app.state.store, app.state.conversations, app.state.outbox = store, conversations, outbox
     app.state.telegram, app.state.zalo = telegram, zalo
 
+    @app.exception_handler(AppError)
+    async def refused(_request: Request, error: AppError) -> JSONResponse:
+        return _refusal(error)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, _error: RequestValidationError) -> JSONResponse:
-        message = say(N_("Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại."))
-        return JSONResponse({"code": "validation_error", "message": message}, status_code=422)
+        return _refusal(UnreadableMessage())
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -172,12 +189,12 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     # --- web chat ---
     @app.get("/chat", response_class=HTMLResponse)
     async def chat_page(lang: str = "vi") -> HTMLResponse:
-        language = lang if lang in LANGUAGES else "vi"
+        language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         return HTMLResponse(templates(language).get_template("chat.html").render(greeting=GREETING))
 
     @app.get("/chat/widget.js")
     async def chat_widget(lang: str = "vi") -> Response:
-        language = lang if lang in LANGUAGES else "vi"
+        language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         return Response(templates(language).get_template("widget.js").render(),
                         media_type="text/javascript; charset=utf-8")
 
@@ -185,7 +202,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     async def chat_asset(name: str) -> Response:
         types = {"chat.js": "text/javascript", "chat.css": "text/css"}
         if name not in types:
-            return JSONResponse({"code": "not_found", "message": say(NOT_FOUND_TEXT)}, status_code=404)
+            raise AssetNotFound()
         return FileResponse(STATIC / name, media_type=f"{types[name]}; charset=utf-8")
 
     @app.post("/chat/messages")
@@ -204,16 +221,14 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.post("/notify")
     async def notify(body: NotifyIn, request: Request) -> JSONResponse:
         if not hmac.compare_digest(request.headers.get("X-Internal-Token", ""), internal):
-            return JSONResponse({"code": "not_authenticated", "message": say(N_("Sai mã nội bộ."))}, status_code=401)
+            raise WrongInternalToken()
         deliver = conversations.deliver.get(body.channel)
         if deliver is None:  # the web chat only answers; a channel without credentials is off
-            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh này chưa bật hoặc không gửi được tin "
-                                                                          "chủ động."))}, status_code=404)
+            raise ChannelOff()
         if body.channel == "zalo":
             last = store.last_inbound(f"zalo:{body.chat_id}")
             if last is None or datetime.now(UTC) - last > ZALO_REPLY_WINDOW:
-                return JSONResponse({"code": "outside_window", "message": say(N_(
-                    "Zalo chỉ cho gửi tin tư vấn trong 48 giờ sau tin nhắn cuối của người dân."))}, status_code=409)
+                raise OutsideReplyWindow()
         if not store.first_notification(body.key):
             return JSONResponse({"duplicate": True}, status_code=200)
         replies = [Outgoing(text=m.text, buttons=tuple(Button(t, p) for t, p in m.buttons), audio_url=m.audio_url,
@@ -225,28 +240,28 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.post("/webhooks/telegram")
     async def telegram_webhook(request: Request) -> Response:
         if telegram is None:
-            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh Telegram chưa bật."))}, status_code=404)
+            raise TelegramOff()
         if not telegram.authentic(request.headers.get("X-Telegram-Bot-Api-Secret-Token")):
-            return JSONResponse({"code": "forbidden", "message": say(N_("Sai mã bí mật webhook."))}, status_code=403)
+            raise WrongWebhookSecret()
         try:
             await telegram.handle(await request.json())
         except MALFORMED:
-            return _malformed()
+            raise Malformed() from None
         return JSONResponse({"ok": True})
 
     # --- Zalo OA ---
     @app.post("/webhooks/zalo")
     async def zalo_webhook(request: Request) -> Response:
         if zalo is None:
-            return JSONResponse({"code": "channel_off", "message": say(N_("Kênh Zalo chưa bật."))}, status_code=404)
+            raise ZaloOff()
         raw = await request.body()
         if not zalo.authentic(request.headers.get("X-ZEvent-Signature"), raw):
-            return JSONResponse({"code": "bad_signature", "message": say(N_("Chữ ký không hợp lệ."))}, status_code=401)
+            raise BadSignature()
         # Acknowledged at once (Zalo waits 2 s at most); the reply goes out through the outbox.
         try:
             await zalo.handle(json.loads(raw))
         except MALFORMED:
-            return _malformed()
+            raise Malformed() from None
         return JSONResponse({"ok": True})
 
     # --- referral links ---
@@ -263,12 +278,13 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 
 
 # A genuine webhook whose body is not the shape the platform documents (not JSON, a field of the
-# wrong type): answered 400, never 500.
+# wrong type): answered 400 (Malformed), never 500.
 MALFORMED = (ValueError, AttributeError, TypeError)
 
 
-def _malformed() -> JSONResponse:
-    return JSONResponse({"code": "malformed", "message": say(N_("Dữ liệu không hợp lệ."))}, status_code=400)
+def _refusal(error: AppError) -> JSONResponse:
+    """`{code, message}` (and `details` when there are any), the message in the catalogs' words."""
+    return JSONResponse({**error.body(), "message": say(error.detail_message)}, status_code=error.status_code)
 
 
 def _secret(value: SecretStr | None) -> str:

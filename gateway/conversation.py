@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
-from gateway.messages import BUSY_TEXT, Incoming, Outgoing, say
+from gateway.messages import Incoming, Outgoing, busy_text
 from gateway.rasa import RasaClient, RasaUnavailable
 from gateway.store import Store
 
@@ -54,7 +54,7 @@ class Conversations:
                 return await self._ask(message, uuid.uuid4().hex)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
-            return [Outgoing(text=say(BUSY_TEXT, message.language))]
+            return [Outgoing(text=busy_text())]
 
     async def _ask(self, message: Incoming, message_id: str) -> list[Outgoing]:
         referral, started = self.store.chat_referral(message.sender, message.referral_code)
@@ -66,7 +66,7 @@ class Conversations:
             return await self.rasa.reply(message, message_id)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
-            return [Outgoing(text=say(BUSY_TEXT, message.language))]
+            return [Outgoing(text=busy_text())]
 
     def receive(self, key: str, message: Incoming) -> bool:
         """Accept a platform update for handling in the background; False for a redelivery."""

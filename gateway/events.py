@@ -9,7 +9,7 @@ import logging
 
 import httpx
 
-from api.core.keyring import internal_token, master_from_environment
+from common.keys import internal_token, master_from_environment
 from gateway.config import VAR_DIR
 
 log = logging.getLogger("gateway")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from api.core.bot_domain import domain_texts
 from api.core.i18n import N_, gettext_for
 
 # What a referral code may look like (the API's booking field accepts the same, up to 32 characters).
@@ -13,8 +15,10 @@ REFERRAL_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
 REFERRAL = re.compile(REFERRAL_PATTERN)
 # What "start" (Telegram's /start, following a Zalo OA) means to the assistant: not shown, not translated.
 GREETING = "xin chào"
+# The assistant's response when it cannot answer now: the gateway says it when Rasa or the chat turns
+# are unavailable, in the domain's words (the one home of that sentence).
+BUSY_RESPONSE = "utter_service_busy"
 # The gateway's own words, translated at use time with `say` (catalogs in locales/).
-BUSY_TEXT = N_("Hệ thống đang bận, bác/anh/chị vui lòng thử lại sau ít phút ạ.")
 PLEASE_TYPE_TEXT = N_("Xin lỗi, tôi chưa nghe được tin nhắn thoại. Bác/anh/chị vui lòng gõ chữ (có dấu hoặc không "
                       "dấu đều được), hoặc bấm các nút bên dưới tin nhắn.")
 VOICE_MESSAGE_TEXT = N_("Lời nhắn bằng giọng nói:")
@@ -23,6 +27,11 @@ LISTEN_TEXT = N_("Nghe lời nhắn")
 
 def say(text: str, language: str | None = None) -> str:
     return gettext_for(language)(text)
+
+
+@lru_cache
+def busy_text() -> str:
+    return domain_texts()[BUSY_RESPONSE]
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,25 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
-ROOT = Path(__file__).resolve().parents[1] / "locales"
-LANGUAGES = {"vi": "Tiếng Việt", "tyz": "Tày", "nut": "Nùng", "hmn": "H'Mông", "ium": "Dao (Iu Mien)"}
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGE_LABELS, LANGUAGES  # noqa: E402
+
+ROOT = PROJECT / "locales"
 
 
 def update(language: str, template: Catalog) -> tuple[int, int]:
     path = ROOT / language / "LC_MESSAGES" / "messages.po"
     if path.exists():
         with path.open("rb") as handle:
-            catalog = read_po(handle, locale="vi" if language == "vi" else None)
+            catalog = read_po(handle, locale=DEFAULT_LANGUAGE if language == DEFAULT_LANGUAGE else None)
     else:
-        catalog = Catalog(locale="vi" if language == "vi" else None, project="khamsuckhoe",
-                          language_team=f"{LANGUAGES[language]} <noi-dung@khamsuckhoe>")
+        catalog = Catalog(locale=DEFAULT_LANGUAGE if language == DEFAULT_LANGUAGE else None, project="khamsuckhoe",
+                          language_team=f"{LANGUAGE_LABELS[language]} <noi-dung@khamsuckhoe>")
     catalog.update(template, no_fuzzy_matching=True)
     catalog.obsolete.clear()
-    if language == "vi":
+    if language == DEFAULT_LANGUAGE:
         for message in catalog:
             if message.id and not message.string:
                 message.string = message.id

@@ -19,10 +19,10 @@ from api.audio.models import AudioClip
 from api.audio.service import AudioKeyUnknown, store_upload
 from api.core.config import Settings
 from api.core.db import Database
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGE_NAMES
 
 log = logging.getLogger(__name__)
 
-LANGUAGE_NAMES = {"tyz": "Tày", "nut": "Nùng", "hmn": "H'Mông", "ium": "Dao"}
 DEMO_KEYS = ("utter_greet", "free_of_charge", "what_to_bring")
 
 
@@ -47,6 +47,8 @@ def seed_placeholder_clips(db: Database, settings: Settings) -> int:
     added = 0
     with tempfile.TemporaryDirectory() as tmp:
         for language, name in LANGUAGE_NAMES.items():
+            if language == DEFAULT_LANGUAGE:  # placeholders stand in for the minority languages only
+                continue
             for key in DEMO_KEYS:
                 with db.read() as session:
                     if session.scalar(select(AudioClip.id).where(

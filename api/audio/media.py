@@ -8,7 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.core.errors import InvalidInput, ServiceBusy
+from api.core.errors import ServiceBusy
+from common.errors import InvalidInput
 
 # Speech level for phones held at arm's length in a noisy room; -16 LUFS is the usual target for
 # spoken content on mobile, with the true peak kept under clipping.

@@ -14,10 +14,10 @@ from api.audio.speech import SpeechEngine
 from api.core.types import IdInPath
 from api.core.usage import count_use
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
-from api.faq.schemas import LANGUAGES
 from api.security import limits, quotas
 from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
+from common.vocabulary import LANGUAGES
 
 router = APIRouter(tags=["audio"])
 

@@ -18,9 +18,10 @@ from api.audit.service import record
 from api.content.models import BotMessage
 from api.content.service import text_hash, vietnamese_text, vietnamese_texts
 from api.core.config import Settings
-from api.core.errors import InvalidInput, NotFound, PayloadTooLarge
-from api.faq.schemas import LANGUAGES
+from api.core.errors import NotFound, PayloadTooLarge
 from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from common.vocabulary import LANGUAGES
 
 FILE_NAME = re.compile(r"^(tts-)?[a-f0-9]{24,64}\.(mp3|ogg)$")
 

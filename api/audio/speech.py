@@ -21,7 +21,7 @@ from pathlib import Path
 from api.audio.media import transcode
 from api.core.config import Settings
 from api.core.errors import ServiceBusy
-from api.core.text import nfc
+from vntext import nfc
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 1000

@@ -6,8 +6,11 @@ from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
+from common.vocabulary import ACTIVE_BOOKING_STATUSES
 
-ACTIVE_STATUSES = ("confirmed", "waitlisted")
+# The active statuses as the partial index's SQL condition: "status IN ('confirmed', 'waitlisted')", as the
+# migration that created the index spells it out.
+_ACTIVE = "status IN ({})".format(", ".join(f"'{status}'" for status in ACTIVE_BOOKING_STATUSES))
 
 
 class Booking(Base):
@@ -19,8 +22,8 @@ class Booking(Base):
             "uq_bookings_active_resident",
             "resident_id",
             unique=True,
-            sqlite_where=text("status IN ('confirmed', 'waitlisted')"),
-            postgresql_where=text("status IN ('confirmed', 'waitlisted')"),
+            sqlite_where=text(_ACTIVE),
+            postgresql_where=text(_ACTIVE),
         ),
         Index("ix_bookings_session_status", "session_id", "status", "id"),
     )

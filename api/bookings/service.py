@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.bookings import seats
-from api.bookings.models import ACTIVE_STATUSES, Booking
+from api.bookings.models import Booking
 from api.bookings.schemas import BookingCreate, BookingOut, OnBehalfCreate, ResidentSummary
 from api.communes.service import CommuneNotFound, check_station_scope
 from api.consent.service import ConsentSource, record_consent
@@ -44,6 +44,7 @@ from common.identity import (
     normalize_phone,
 )
 from common.masking import mask
+from common.vocabulary import ACTIVE_BOOKING_STATUSES
 
 
 class BookingNotFound(NotFound):
@@ -426,7 +427,7 @@ def _lock_active_booking(db: Session, raw_code: str) -> Booking:
     # takes the session row first, so two changes cannot interleave.
     seats.lock_session(db, booking.session_id)
     db.refresh(booking, with_for_update=True)
-    if booking.status not in ACTIVE_STATUSES:
+    if booking.status not in ACTIVE_BOOKING_STATUSES:
         raise BookingNotActive()
     return booking
 
@@ -525,7 +526,7 @@ def bulk_cancel(db: Session, *, actor: StaffUser, session_id: int, codes_given: 
     if exam is None:
         raise SessionNotFound()
     check_station_scope(actor, exam.site.commune_id)
-    query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_STATUSES))
+    query = select(Booking.code).where(Booking.session_id == session_id, Booking.status.in_(ACTIVE_BOOKING_STATUSES))
     if codes_given:
         query = query.where(Booking.code.in_([c for c in map(booking_codes.canonical, codes_given) if c]))
     elif created_from is None and created_to is None:

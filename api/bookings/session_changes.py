@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record
 from api.bookings import seats
-from api.bookings.models import ACTIVE_STATUSES, Booking
+from api.bookings.models import Booking
 from api.communes.service import check_station_scope
 from api.core.errors import Conflict
 from api.sessions.models import ExamSession
 from api.sessions.schemas import SessionUpdate
 from api.sessions.service import SessionNotFound, check_times
 from api.staff.models import StaffUser
+from common.vocabulary import ACTIVE_BOOKING_STATUSES
 from vntext import nfc
 
 
@@ -58,7 +59,7 @@ def _cancel_session(db: Session, session: ExamSession) -> None:
     """A cancelled visit cancels its bookings; residents are told through reminders."""
     db.execute(
         update(Booking)
-        .where(Booking.session_id == session.id, Booking.status.in_(ACTIVE_STATUSES))
+        .where(Booking.session_id == session.id, Booking.status.in_(ACTIVE_BOOKING_STATUSES))
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     )

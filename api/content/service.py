@@ -13,7 +13,6 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,16 +20,16 @@ from sqlalchemy.orm import Session
 from api.audit.service import record
 from api.content.models import BotMessage, ContentRevision
 from api.content.schemas import KEY_PATTERN, FaqDraft, MessageDraft
-from api.core.config import PROJECT_ROOT
+from api.core.bot_domain import DOMAIN_FILE, domain_texts
 from api.core.db import utcnow
-from api.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from api.core.text import nfc
+from api.core.errors import Conflict, Forbidden, NotFound
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
-from api.faq.schemas import LANGUAGES
 from api.faq.service import UnknownLanguage
 from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from common.vocabulary import LANGUAGES
+from vntext import nfc
 
-DOMAIN_FILE = PROJECT_ROOT / "bot" / "domain.yml"
 KEY = re.compile(KEY_PATTERN)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 OPEN = ("draft", "in_review")
@@ -82,17 +81,6 @@ def text_hash(text: str) -> str:
 
 
 # --- bot messages ---------------------------------------------------------------------------------
-
-def domain_texts(path: Path = DOMAIN_FILE) -> dict[str, str]:
-    """The first text of each response in the Rasa domain: the seed and the assistant's fallback."""
-    domain = yaml.safe_load(path.read_text(encoding="utf-8"))
-    texts = {}
-    for name, variants in (domain.get("responses") or {}).items():
-        text = next((v.get("text") for v in variants or [] if isinstance(v, dict) and v.get("text")), None)
-        if text:
-            texts[name] = str(text)
-    return texts
-
 
 def seed_messages(db: Session, path: Path = DOMAIN_FILE) -> int:
     """Adds the domain's messages that are missing; never overwrites what staff have published."""

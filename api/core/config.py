@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
+from common.vocabulary import TIME_ZONE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -24,7 +25,7 @@ class Settings(BaseSettings):
     secret_key_file: Path = VAR_DIR / "secret.key"
     previous_secret_keys: str = ""
     access_token_minutes: int = 8 * 60
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = TIME_ZONE
     max_body_bytes: int = 64 * 1024
     sqlite_busy_timeout_ms: int = 30_000
     sql_echo: bool = False

@@ -6,11 +6,7 @@ resident checks both runtimes share (common.identity) raise them; the API's own 
 
 from __future__ import annotations
 
-from common.errors import AppError, InvalidInput
-
-# Transitional: AppError and InvalidInput (common.errors) re-exported for the importers not yet moved there.
-__all__ = ["AppError", "Conflict", "Forbidden", "InvalidCredentials", "InvalidInput", "MalformedJSON",
-           "NotAuthenticated", "NotFound", "PayloadTooLarge", "ServiceBusy"]
+from common.errors import AppError
 
 
 class NotFound(AppError):

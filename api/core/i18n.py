@@ -22,11 +22,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from api.core.config import PROJECT_ROOT
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
-LANGUAGES = ("vi", "tyz", "nut", "hmn", "ium")
-FALLBACK = "vi"
 
 
 def N_(text: str) -> str:  # noqa: N802 - the gettext convention Babel extracts
@@ -39,7 +38,7 @@ def _compiled(language: str) -> gettext.GNUTranslations | None:
     if not po.is_file():
         return None
     with po.open("rb") as handle:
-        catalog = read_po(handle, locale=language if language == FALLBACK else None)
+        catalog = read_po(handle, locale=language if language == DEFAULT_LANGUAGE else None)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
@@ -50,7 +49,7 @@ def _compiled(language: str) -> gettext.GNUTranslations | None:
 def translations(language: str) -> gettext.NullTranslations:
     """The catalog of a language, falling back to Vietnamese, then to the source text."""
     chain: gettext.NullTranslations = gettext.NullTranslations()
-    for name in dict.fromkeys((FALLBACK, language if language in LANGUAGES else FALLBACK)):
+    for name in dict.fromkeys((DEFAULT_LANGUAGE, language if language in LANGUAGES else DEFAULT_LANGUAGE)):
         compiled = _compiled(name)
         if compiled is not None:
             compiled.add_fallback(chain)
@@ -59,15 +58,15 @@ def translations(language: str) -> gettext.NullTranslations:
 
 
 def gettext_for(language: str | None) -> Callable[[str], str]:
-    return translations(language or FALLBACK).gettext
+    return translations(language or DEFAULT_LANGUAGE).gettext
 
 
 @lru_cache
 def babel_locale(language: str | None) -> Locale:
     try:
-        return Locale.parse(language or FALLBACK)
+        return Locale.parse(language or DEFAULT_LANGUAGE)
     except (UnknownLocaleError, ValueError):
-        return Locale.parse(FALLBACK)
+        return Locale.parse(DEFAULT_LANGUAGE)
 
 
 def format_day(day: date, language: str | None = None, style: str = "full") -> str:

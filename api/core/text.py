@@ -1,15 +1,8 @@
-"""Search keys for commune names; the Vietnamese text helpers themselves live in `vntext`.
-
-`nfc`, `collapse_spaces`, `fold` (vntext) and `mask_digit_runs` (common.masking) are re-exported for
-the importers not yet moved to those homes.
-"""
+"""Search keys for commune names; the Vietnamese text helpers themselves live in `vntext`."""
 
 from __future__ import annotations
 
-from common.masking import mask_digit_runs
-from vntext import collapse_spaces, fold, nfc
-
-__all__ = ["collapse_spaces", "compact", "fold", "mask_digit_runs", "nfc", "search_key"]
+from vntext import fold
 
 # Administrative prefixes people type in front of a commune name ("xa huu lien").
 _UNIT_WORDS = ("xa ", "phuong ", "thi tran ", "dac khu ")

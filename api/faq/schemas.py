@@ -4,8 +4,6 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-LANGUAGES = ("vi", "tyz", "nut", "hmn", "ium")
-
 
 class FaqHit(BaseModel):
     key: str

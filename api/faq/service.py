@@ -9,11 +9,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from api.core.clock import local_today
-from api.core.errors import InvalidInput, NotFound
-from api.core.text import mask_digit_runs
+from api.core.errors import NotFound
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
-from api.faq.schemas import LANGUAGES, FaqHit, FaqOut, UnansweredIn
+from api.faq.schemas import FaqHit, FaqOut, UnansweredIn
 from api.faq.search import FaqIndex
+from common.errors import InvalidInput
+from common.masking import mask_digit_runs
+from common.vocabulary import LANGUAGES
 
 SEED_FILE = Path(__file__).with_name("seed_vi.json")
 

@@ -36,16 +36,16 @@ from api.core.clock import local_today, to_local
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.core.errors import AppError
 from api.records.models import HealthRecord
 from api.records.service import identity_hash
-from api.residents import validation
 from api.residents.models import Resident
 from api.security import limits
 from api.security.alerts import raise_alert
 from api.security.limits import Escalation, Rule
 from api.security.models import Throttle
 from api.security.origin import Origin
+from common.errors import AppError
+from common.identity import check_birth_date, check_cccd_matches_birth_date, normalize_cccd
 
 T = TypeVar("T")
 
@@ -183,10 +183,10 @@ def check_identity(
     A Lockout is returned, not raised, so the caller commits the counters and the audit entry
     before answering 429.
     """
-    cccd = validation.normalize_cccd(cccd_raw)
-    birth_date = validation.check_birth_date(birth_date, today=today)
+    cccd = normalize_cccd(cccd_raw)
+    birth_date = check_birth_date(birth_date, today=today)
     # Same for every CCCD, known or not: the year is printed in the number itself.
-    validation.check_cccd_matches_birth_date(cccd, birth_date)
+    check_cccd_matches_birth_date(cccd, birth_date)
     cccd_hash = crypto.lookup_hash(cccd)
     gate = open_gate(db, crypto, origin, cccd_hash, now)
     if (lockout := gate.lockout(now)) is not None:

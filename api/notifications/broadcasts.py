@@ -22,10 +22,9 @@ from api.communes.service import check_station_scope, get_commune
 from api.consent.models import Consent
 from api.core.crypto import Crypto
 from api.core.db import Database, UTCDateTime, utcnow
-from api.core.errors import Conflict, InvalidInput, NotFound
+from api.core.errors import Conflict, NotFound
 from api.core.i18n import N_, gettext_for
 from api.core.notify import Delivery, Notifier
-from api.core.text import nfc
 from api.notifications.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
 from api.notifications.reminders import (
     stop_chat,
@@ -33,6 +32,8 @@ from api.notifications.reminders import (
 )
 from api.residents.models import Resident
 from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from vntext import nfc
 
 STOP = N_("Không nhận thông báo nữa")
 STOP_PAYLOAD = '/inform{"reminder_choice": "news_stop"}'

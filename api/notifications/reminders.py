@@ -10,18 +10,18 @@ from sqlalchemy import Exists, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from api.audit.service import record
-from api.bookings import codes
 from api.bookings.models import Booking
 from api.bookings.service import BookingNotFound
 from api.consent.models import Consent
 from api.consent.service import record_consent
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import InvalidInput
 from api.core.rawsql import Raw
-from api.faq.schemas import LANGUAGES
 from api.notifications.models import ReminderLog, ReminderSubscription
 from api.residents.models import Resident
+from common.booking_codes import canonical
+from common.errors import InvalidInput
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 # Channels the gateway can write to first; the web chat only answers.
 PUSH_CHANNELS = ("telegram", "zalo")
@@ -38,7 +38,7 @@ def address_hash(crypto: Crypto, channel: str, chat_id: str) -> str:
 
 def booking_resident(db: Session, code: str) -> tuple[Booking, Resident]:
     row = db.execute(select(Booking, Resident).join(Resident, Booking.resident_id == Resident.id)
-                     .where(Booking.code == codes.canonical(code))).first()
+                     .where(Booking.code == canonical(code))).first()
     if row is None:
         raise BookingNotFound()
     return row[0], row[1]
@@ -64,7 +64,7 @@ def subscribe_chat(*, db: Session, crypto: Crypto, model: Any, purpose: str, cod
         subscription = model(resident_id=resident.id, channel=channel, address_hash=hashed,
                              address_enc=crypto.encrypt(f"{channel}:{chat_id}"), **fields(resident))
         db.add(subscription)
-    subscription.language = language if language in LANGUAGES else "vi"
+    subscription.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
     ensure_consent(db, resident, purpose=purpose, notice=consent_notice, channel=channel)
     db.flush()
     record(db, actor=None, action=f"{purpose}.subscribe", entity="booking", entity_id=booking.code, channel=channel)

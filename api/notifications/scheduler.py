@@ -17,10 +17,10 @@ from api.audio.speech import SpeechEngine
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.core.errors import AppError
 from api.core.notify import GatewayNotifier
 from api.notifications import broadcasts
 from api.notifications.dispatch import dispatch_due
+from common.errors import AppError
 
 log = logging.getLogger(__name__)
 

@@ -17,24 +17,25 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
 from api.bookings import service as booking_service
-from api.bookings.models import ACTIVE_STATUSES, Booking, IdempotencyKey
+from api.bookings.models import Booking, IdempotencyKey
 from api.bookings.service import phone_hash
 from api.communes.models import Commune
 from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import InvalidInput
 from api.identity.service import Identity, claim_hash
 from api.notifications.models import AnnouncementSubscription, ReminderSubscription
 from api.notifications.reminders import forget_subscriptions
 from api.records.models import HealthRecord, RecordImport
 from api.records.service import identity_hash
 from api.residents.models import Resident
-from api.residents.validation import mask
 from api.security.models import Throttle
 from api.sessions.models import ExamSession
 from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from common.masking import mask
+from common.vocabulary import ACTIVE_BOOKING_STATUSES
 
 
 class BookingConsentIsErasure(InvalidInput):
@@ -137,7 +138,7 @@ def erase(db: Session, identity: Identity, *, actor: StaffUser | None = None, re
 def _erase_resident(db: Session, resident: Resident, erased: Erased) -> None:
     bookings = list(db.scalars(select(Booking).where(Booking.resident_id == resident.id).order_by(Booking.id)))
     for booking in bookings:
-        if booking.status in ACTIVE_STATUSES:
+        if booking.status in ACTIVE_BOOKING_STATUSES:
             # The seat goes back to others (or the first of the waitlist): erasing is also cancelling.
             booking_service.cancel(db=db, code=booking.code)
             erased.bookings_cancelled += 1
@@ -180,7 +181,8 @@ def purge(db: Session, settings: Settings, *, now: datetime | None = None) -> Pu
         select(Booking.resident_id, func.max(Booking.updated_at).label("last"))
         .group_by(Booking.resident_id).subquery()
     )
-    active = select(Booking.resident_id).where(Booking.status.in_(ACTIVE_STATUSES), Booking.resident_id.is_not(None))
+    active = select(Booking.resident_id).where(Booking.status.in_(ACTIVE_BOOKING_STATUSES),
+                                               Booking.resident_id.is_not(None))
     stale = db.scalars(
         select(Resident)
         .outerjoin(last_booking, last_booking.c.resident_id == Resident.id)

@@ -13,7 +13,7 @@ from api.communes.service import check_station_scope, get_commune
 from api.consent.service import NOTICE_VERSION_PATTERN, record_consent
 from api.core.clock import local_today
 from api.core.db import utcnow
-from api.core.errors import AppError, Forbidden, NotAuthenticated
+from api.core.errors import Forbidden, NotAuthenticated
 from api.core.rawsql import Raw
 from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, StationUser
@@ -22,8 +22,9 @@ from api.identity.service import Identity, counted_check
 from api.records import service
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.records.service import RecordIn, StatusAnswer
-from api.residents.validation import mask
 from api.security.origin import ResidentOrigin
+from common.errors import AppError
+from common.masking import mask
 
 router = APIRouter(tags=["records"])
 

@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
 from api.core.crypto import Crypto
-from api.core.errors import InvalidInput, NotFound
-from api.core.text import fold
+from api.core.errors import NotFound
 from api.core.types import DbId, PlausibleDate
 from api.records.models import RECORD_STATUSES, HealthRecord, RecordImport
-from api.residents import validation
 from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from common.identity import check_birth_date, check_cccd_matches_birth_date, normalize_cccd
+from common.masking import mask
+from vntext import fold
 
 
 def identity_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
@@ -126,9 +128,9 @@ class FutureUpdateDate(InvalidInput):
 
 def check_row(row: RecordIn, *, today: date) -> tuple[str, date]:
     """The normalised CCCD and birth date of a row, or InvalidInput with a Vietnamese reason."""
-    cccd = validation.normalize_cccd(row.cccd)
-    birth_date = validation.check_birth_date(row.birth_date, today=today)
-    validation.check_cccd_matches_birth_date(cccd, birth_date)
+    cccd = normalize_cccd(row.cccd)
+    birth_date = check_birth_date(row.birth_date, today=today)
+    check_cccd_matches_birth_date(cccd, birth_date)
     if row.status == "updated" and row.updated_on is None:
         raise MissingUpdateDate()
     if row.updated_on is not None and row.updated_on > today:
@@ -313,7 +315,7 @@ def _import_row(
         return cells[index].strip() if index is not None and index < len(cells) else ""
 
     raw_cccd = cell("cccd")
-    shown = validation.mask(raw_cccd) if raw_cccd else ""
+    shown = mask(raw_cccd) if raw_cccd else ""
     try:
         row = RecordIn(cccd=raw_cccd or "-", birth_date=_parse_day(cell("birth_date")),
                        status=_parse_status(cell("status")),

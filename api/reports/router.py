@@ -10,7 +10,6 @@ from api.audit.service import record
 from api.communes.service import check_station_scope, get_commune
 from api.core.errors import NotFound
 from api.core.i18n import gettext_for
-from api.core.text import mask_digit_runs
 from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.reports import export, monthly, stats
@@ -19,6 +18,7 @@ from api.reports.schemas import ScamReportIn, ScamReportList, ScamReportOut
 from api.security import limits, quotas
 from api.security.origin import ResidentOrigin
 from api.staff.models import StaffUser
+from common.masking import mask_digit_runs
 
 router = APIRouter(tags=["reports"])
 

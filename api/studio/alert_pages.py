@@ -14,10 +14,10 @@ from api.bookings import service as bookings
 from api.communes.models import Commune
 from api.core.clock import to_local
 from api.core.db import utcnow
-from api.core.errors import AppError
 from api.core.types import IdInPath
 from api.security import alerts
 from api.studio.web import database_of, posted_form, problem, render, see_other, staff_page
+from common.errors import AppError
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 

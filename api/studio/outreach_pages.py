@@ -14,7 +14,6 @@ from api.bookings.schemas import OnBehalfCreate
 from api.communes.models import Commune
 from api.communes.service import station_commune
 from api.core.clock import local_today
-from api.core.errors import AppError, InvalidInput
 from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.identity.service import Limits
@@ -27,6 +26,7 @@ from api.security.origin import Origin
 from api.security.quotas import booking_quotas
 from api.sessions.service import list_sessions
 from api.studio.web import database_of, posted_form, problem, render, see_other, settings_of, staff_page
+from common.errors import AppError, InvalidInput
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from api.core.errors import AppError
 from api.core.i18n import gettext_for
 from api.reports import export, monthly, stats
 from api.studio.web import database_of, problem, render, staff_page, ui_language
+from common.errors import AppError
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 

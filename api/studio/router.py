@@ -18,13 +18,10 @@ from api.content import service as content
 from api.content.models import ContentRevision
 from api.core.clock import local_today
 from api.core.crypto import Crypto
-from api.core.errors import AppError
 from api.core.i18n import N_
-from api.core.text import nfc
 from api.core.types import IdInPath
 from api.deps import client_address
 from api.faq.models import FaqEntry, UnansweredQuestion
-from api.faq.schemas import LANGUAGES
 from api.security.login import log_in
 from api.staff.errors import TotpInvalid, TotpRequired, TotpReused
 from api.staff.security import issue_token
@@ -48,12 +45,13 @@ from api.studio.web import (
     session_claims,
     settings_of,
 )
+from common.errors import AppError
+from common.vocabulary import LANGUAGE_LABELS, LANGUAGES
+from vntext import nfc
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
 
 STATIC = Path(__file__).with_name("static")
-
-LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nùng"), "hmn": N_("H'Mông"), "ium": N_("Dao")}
 
 
 def install(app: FastAPI) -> None:

@@ -17,11 +17,12 @@ from api.core.clientaddr import forwarded_proto
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.core.i18n import LANGUAGES, N_, format_day, format_moment, translations
+from api.core.i18n import N_, format_day, format_moment, translations
 from api.staff.models import StaffUser
 from api.staff.security import TokenClaims, read_token
 from api.staff.service import user_of_token
 from common.errors import AppError
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 TEMPLATES = Path(__file__).with_name("templates")
 COOKIE = "ksk_staff"
@@ -40,7 +41,7 @@ def environment(language: str) -> Environment:
 
 def ui_language(request: Request) -> str:
     wanted = request.query_params.get("lang") or request.cookies.get("ksk_lang") or "vi"
-    return wanted if wanted in LANGUAGES else "vi"
+    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

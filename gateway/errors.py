@@ -1,0 +1,57 @@
+"""What the gateway refuses, on the one error tree (common.errors, api.core.errors): each refusal has a
+stable `code` and HTTP status; its message is marked for the catalogs and translated when answered
+(gateway.app installs the one handler)."""
+
+from __future__ import annotations
+
+from api.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound
+from api.core.i18n import N_
+from common.errors import AppError, InvalidInput
+
+
+class UnreadableMessage(InvalidInput):
+    message = N_("Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại.")
+
+
+class Malformed(AppError):
+    """A genuine webhook whose body is not the shape the platform documents: 400, never 500."""
+
+    code = "malformed"
+    message = N_("Dữ liệu không hợp lệ.")
+
+
+class AssetNotFound(NotFound):
+    message = N_("Không tìm thấy.")
+
+
+class WrongInternalToken(NotAuthenticated):
+    message = N_("Sai mã nội bộ.")
+
+
+class BadSignature(NotAuthenticated):
+    code = "bad_signature"
+    message = N_("Chữ ký không hợp lệ.")
+
+
+class WrongWebhookSecret(Forbidden):
+    message = N_("Sai mã bí mật webhook.")
+
+
+class ChannelOff(NotFound):
+    """A channel without credentials; the web chat only answers, so nothing can be sent through it."""
+
+    code = "channel_off"
+    message = N_("Kênh này chưa bật hoặc không gửi được tin chủ động.")
+
+
+class TelegramOff(ChannelOff):
+    message = N_("Kênh Telegram chưa bật.")
+
+
+class ZaloOff(ChannelOff):
+    message = N_("Kênh Zalo chưa bật.")
+
+
+class OutsideReplyWindow(Conflict):
+    code = "outside_window"
+    message = N_("Zalo chỉ cho gửi tin tư vấn trong 48 giờ sau tin nhắn cuối của người dân.")
