@@ -1,44 +1,36 @@
-"""Test databases never touch the developer's: SQLite files under tmp_path, and a throw-away
-schema in the PostgreSQL `test` database, dropped at the end of the run."""
+"""Fixtures every test folder may use: the API's database, settings, client, staff and builders.
+
+Test databases never touch the developer's: SQLite files under tmp_path, and a throw-away
+schema in the PostgreSQL `test` database, dropped at the end of the run. What tests import
+(settings, signed chats, builders, servers, fakes) lives in tests/support/, not here."""
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from api.core.clock import local_tz
 from api.core.config import Settings
 from api.core.db import Database
 from api.core.migrate import upgrade
 from api.main import create_app
 from api.models import Base
 from api.staff.service import create_staff
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TEST_SECRET = "test-secret-not-for-production-0123456789"
-
-
-def postgres_reachable() -> str | None:
-    try:
-        engine = create_engine(POSTGRES_URL)
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as error:  # any failure means: no server to test against
-        return f"PostgreSQL at {POSTGRES_URL} not reachable: {type(error).__name__}"
-    return None
+from tests.support.env import (
+    IN_CI,
+    POSTGRES_URL,
+    TEST_SECRET,
+    chat_headers,
+    make_settings,
+    postgres_reachable,
+    service_credential,
+)
+from tests.support.world import World
 
 
 @pytest.fixture(scope="session")
@@ -69,37 +61,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     upgrade(db.writer)
     db.dispose()
     return path
-
-
-# Functional tests book hundreds of made-up residents from one test chat; the security suite
-# (tests/security) builds its settings with the production limits instead.
-FUNCTIONAL_LIMITS: dict[str, Any] = {"bookings_per_chat": 100_000, "bookings_per_address": 100_000,
-                                     "bookings_per_credential": 100_000, "resident_writes_per_chat": 100_000,
-                                     "booking_burst_alert_per_minute": 100_000}
-
-
-def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
-    # gTTS would need Google: tests that exercise it stub its HTTP and turn it on themselves.
-    values: dict[str, Any] = {"database_url": url, "secret_key": TEST_SECRET,
-                              "secret_key_file": tmp_path / "unused.key", "audio_dir": tmp_path / "audio",
-                              "tts_online": False, **FUNCTIONAL_LIMITS, **overrides}
-    return Settings(**values)
-
-
-def service_credential(database: Database, name: str = "tests") -> str:
-    from api.security.credentials import create
-
-    with database.write() as db:
-        return create(db, name=name)
-
-
-def chat_headers(channel: str = "web", sender: str = "test-chat", address: str = "") -> dict[str, str]:
-    """The header the gateway would have signed for this chat (tests share the master secret)."""
-    from api.core.keyring import chat_identity_key
-    from common.chat_identity import HEADER, sign
-
-    key = chat_identity_key(TEST_SECRET.encode())
-    return {HEADER: sign(key, channel=channel, sender=sender, address=address, now=time.time())}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -155,68 +116,9 @@ def staff_token(client: TestClient, database: Database) -> Callable[..., dict[st
     return make
 
 
-def future(days: int = 3, hour: int = 7, minute: int = 30) -> datetime:
-    base = datetime.now(local_tz()).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return base + timedelta(days=days)
-
-
-class World:
-    """Builds communes, sites and sessions through the API, as staff would."""
-
-    def __init__(self, client: TestClient, admin: dict[str, str]) -> None:
-        self.client = client
-        self.admin = admin
-        self._counter = 0
-
-    def commune(self, name: str = "Hữu Liên", kind: str = "xa") -> dict[str, Any]:
-        self._counter += 1
-        response = self.client.post(
-            "/api/v1/communes", headers=self.admin,
-            json={"province_code": "20", "province_name": "Lạng Sơn",
-                  "code": f"T-{self._counter}-{uuid.uuid4().hex[:4]}", "name": name, "kind": kind},
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def site(self, commune_id: int, kind: str = "station") -> dict[str, Any]:
-        response = self.client.post(
-            "/api/v1/sites", headers=self.admin,
-            json={"commune_id": commune_id, "name": "Trạm Y tế xã", "kind": kind},
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    def session(self, site_id: int, capacity: int = 2, days: int = 3) -> dict[str, Any]:
-        start = future(days)
-        response = self.client.post(
-            "/api/v1/sessions", headers=self.admin,
-            json={"site_id": site_id, "starts_at": start.isoformat(),
-                  "ends_at": (start + timedelta(hours=3)).isoformat(), "capacity": capacity},
-        )
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-
 @pytest.fixture
 def world(client: TestClient, staff_token: Callable[..., dict[str, str]]) -> World:
     return World(client, staff_token("admin"))
-
-
-_CCCD_COUNTER = iter(range(10**6))
-
-
-def person(commune_id: int, *, year: int = 1958, index: int | None = None) -> dict[str, Any]:
-    """A valid, made-up resident; each call gets a fresh CCCD unless `index` is given."""
-    n = next(_CCCD_COUNTER) if index is None else index
-    century = 0 if year < 2000 else 2
-    return {
-        "full_name": "Nông Thị Mai",
-        "birth_date": f"{year}-03-05",
-        # Province code 003 is assigned to no province: these numbers can belong to nobody.
-        "cccd": f"003{century}{year % 100:02d}{n:06d}",
-        "phone": f"09{n:08d}",
-        "commune_id": commune_id,
-    }
 
 
 @pytest.fixture
@@ -229,15 +131,6 @@ def seeded_content(database: Database) -> Database:
         seed_content(db)
         seed_messages(db)
     return database
-
-
-CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
-
-
-def csrf_of(page: str) -> str:
-    found = CSRF.search(page)
-    assert found, "form without a CSRF token"
-    return found.group(1)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.core.db import Database
 from api.staff.service import create_staff
-from tests.conftest import World
+from tests.support.world import World
 
 
 def test_login_and_me(client: TestClient, database: Database, world: World) -> None:

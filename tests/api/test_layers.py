@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.env import ROOT
+
 SCRIPT = ROOT / "scripts" / "import_layers.py"
 
 

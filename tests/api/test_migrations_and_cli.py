@@ -15,7 +15,7 @@ from api.core.db import Database
 from api.core.migrate import alembic_config
 from api.models import Base
 from api.sessions.models import ExamSession
-from tests.servers import api_env
+from tests.support.servers import api_env
 
 
 def test_migrations_match_the_models(database: Database) -> None:

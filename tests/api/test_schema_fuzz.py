@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import World, person, service_credential
+from tests.support.env import service_credential
+from tests.support.world import World, person
 
 pytestmark = pytest.mark.slow
 

@@ -16,25 +16,20 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.core.keyring import chat_identity_key
 from common.chat_identity import METADATA_KEY, verify
+from common.keys import chat_identity_key
 from gateway.app import create_app, token_fernet
 from gateway.config import GatewaySettings
 from gateway.conversation import Conversations
 from gateway.messages import Incoming
 from gateway.rasa import RasaClient
 from gateway.store import Store
-from tests.test_gateway import MASTER_SECRET, FakeRasa, signed_chat
+from tests.support.env import TEST_SECRET
+from tests.support.fake_rasa import FakeRasa, signed_chat
 
 RESIDENT = "203.0.113.9"      # the resident's own address
 CLAIMED = "198.51.100.66"     # the address a client would like the API to count instead
 SESSION = "web-session-77"
-
-
-@pytest.fixture(autouse=True)
-def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", MASTER_SECRET)
-    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
 
 
 @contextmanager
@@ -96,7 +91,7 @@ def test_the_identity_is_signed_with_the_deployments_key_and_afresh_on_every_att
         bodies.append(json.loads(request.content))
         return httpx.Response(503 if len(bodies) == 1 else 200, json=[])
 
-    key = chat_identity_key(MASTER_SECRET.encode())
+    key = chat_identity_key(TEST_SECRET.encode())
 
     async def scenario() -> None:
         client = RasaClient("http://rasa", transport=httpx.MockTransport(rasa), identity_key=key, retry_for_s=5,

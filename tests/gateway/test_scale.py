@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from api.core.keyring import chat_identity_key
+from common.keys import chat_identity_key
 from gateway.app import create_app, token_fernet
 from gateway.config import GatewaySettings
 from gateway.coordination import LocalCoordination, RedisCoordination
@@ -27,9 +27,9 @@ from gateway.messages import Incoming
 from gateway.rasa import RasaClient, RasaUnavailable
 from gateway.store import Store
 from gateway.zalo import OaApiClient
-from tests.conftest import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
-from tests.fake_telegram import FakeBotApi, running_fake_bot_api
-from tests.fake_zalo import running_fake_oa
+from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
+from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api, update
+from tests.support.fake_zalo import running_fake_oa
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET = "webhook-secret-123"
@@ -69,11 +69,6 @@ def gateway_db() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
-
-
-@pytest.fixture(autouse=True)
-def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
 
 
 # --- the coordination primitives ---
@@ -160,12 +155,6 @@ def gateway_settings(db: str, redis: str, bot_api: FakeBotApi) -> GatewaySetting
     return GatewaySettings(gateway_database_url=db, gateway_redis_url=redis, telegram_bot_token="42:TEST",
                            telegram_webhook_secret=SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
                            per_chat_interval_s=0.0, rasa_retry_s=5.0)
-
-
-def update(update_id: int, text: str, chat: int) -> dict[str, Any]:
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
-        "from": {"id": chat, "is_bot": False, "first_name": "Mai"}, "text": text}}
 
 
 def test_two_gateways_handle_each_chat_in_order_and_send_each_reply_once(gateway_db: str, redis_url: str) -> None:

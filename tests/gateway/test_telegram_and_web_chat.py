@@ -3,9 +3,6 @@ httpx's mock transport, and the web chat through FastAPI's test client."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,76 +11,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.core.keyring import chat_identity_key
-from common.chat_identity import METADATA_KEY, ChatIdentity, verify
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.messages import BUSY_TEXT, PLEASE_TYPE_TEXT, split_text
-from tests.fake_telegram import FakeBotApi, keyboard, running_fake_bot_api
+from gateway.messages import PLEASE_TYPE_TEXT, busy_text, split_text
+from tests.support.fake_rasa import LONG_PAYLOAD, FakeRasa, signed_chat, unsigned
+from tests.support.fake_telegram import FakeBotApi, keyboard, update
 
 SECRET = "webhook-secret-123"
-MASTER_SECRET = "gateway-test-secret-0123456789"
-LONG_PAYLOAD = '/inform{"session_id": "123456", "commune": "Hữu Liên", "note": "một nút có dữ liệu dài"}'
-
-
-class FakeRasa:
-    """Answers like the assistant would; records what it was sent."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, Any]] = []
-        self.down = False
-        self.lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        with self.lock:
-            self.seen.append(body)
-        if self.down:
-            return httpx.Response(500)
-        text = body["message"]
-        if text == "nut":
-            return httpx.Response(200, json=[{"text": "Xin chọn buổi khám:", "buttons": [
-                {"title": "Thứ Ba 7:30", "payload": '/inform{"session_id": "12"}'},
-                {"title": "Thứ Tư 7:30", "payload": LONG_PAYLOAD}]}])
-        if text == "dai":
-            return httpx.Response(200, json=[{"text": ("Đoạn văn dài. " * 300).strip()}])
-        if text == "nghe":
-            return httpx.Response(200, json=[{"custom": {"audio": {"url": AUDIO_URL[0], "language": "tyz"}}}])
-        return httpx.Response(200, json=[{"text": f"Đã nhận: {text}"}])
-
-
-AUDIO_URL = [""]
-
-
-def signed_chat(metadata: dict[str, Any]) -> ChatIdentity:
-    """The chat a message's metadata proves, checked with the key the API derives (a test fails on a
-    token that does not verify)."""
-    identity = verify(chat_identity_key(MASTER_SECRET.encode()), metadata[METADATA_KEY], now=time.time())
-    assert identity is not None, "the chat identity does not verify with the master secret's key"
-    return identity
-
-
-def unsigned(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The metadata apart from the (time-dependent) chat identity."""
-    return {name: value for name, value in metadata.items() if name != METADATA_KEY}
-
-
-@pytest.fixture(autouse=True)
-def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", MASTER_SECRET)
-
-
-@pytest.fixture
-def bot_api() -> Iterator[FakeBotApi]:
-    with running_fake_bot_api() as fake:
-        yield fake
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
 @pytest.fixture
 def gateway(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa) -> Iterator[TestClient]:
     settings = GatewaySettings(
@@ -93,15 +27,6 @@ def gateway(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa) -> Iterator[Tes
     app = create_app(settings, rasa_transport=httpx.MockTransport(rasa))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
-
-
-def update(update_id: int, text: str | None = None, chat: int = 42, **extra: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
-                               "from": {"id": chat, "is_bot": False, "first_name": "Mai"}}
-    if text is not None:
-        message["text"] = text
-    message.update(extra)
-    return {"update_id": update_id, "message": message}
 
 
 def post(client: TestClient, body: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
@@ -212,14 +137,14 @@ def test_rasa_down_gives_a_short_busy_reply(gateway: TestClient, bot_api: FakeBo
     rasa.down = True
     post(gateway, update(100, "alo"))
     bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
-    assert bot_api.sent("sendMessage")[0].data["text"] == BUSY_TEXT
+    assert bot_api.sent("sendMessage")[0].data["text"] == busy_text()
     assert gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"}).json() == {
-        "replies": [{"text": BUSY_TEXT, "buttons": [], "audio_url": None, "audio_language": None}]}
+        "replies": [{"text": busy_text(), "buttons": [], "audio_url": None, "audio_language": None}]}
 
 
-def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi) -> None:
+def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
     bot_api.files["loi-chao.ogg"] = (b"OggS-fake-opus", "audio/ogg")
-    AUDIO_URL[0] = f"{bot_api.base}/files/loi-chao.ogg"
+    rasa.audio_url = f"{bot_api.base}/files/loi-chao.ogg"
     post(gateway, update(110, "nghe"))
     bot_api.wait_for(lambda: bot_api.sent("sendVoice"))
     call = bot_api.sent("sendVoice")[0]

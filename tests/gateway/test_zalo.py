@@ -19,25 +19,13 @@ from gateway.config import GatewaySettings
 from gateway.messages import PLEASE_TYPE_TEXT
 from gateway.store import OutboxItem
 from gateway.zalo import signature
-from tests.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa, running_fake_oa
-from tests.servers import wait_for
-from tests.test_gateway import AUDIO_URL, FakeRasa, signed_chat, unsigned
+from tests.support.fake_rasa import FakeRasa, signed_chat, unsigned
+from tests.support.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa
+from tests.support.servers import wait_for
 
 
 @pytest.fixture
-def oa() -> Iterator[FakeOa]:
-    with running_fake_oa() as fake:
-        yield fake
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, oa: FakeOa, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
+def gateway(tmp_path: Path, oa: FakeOa, rasa: FakeRasa) -> Iterator[TestClient]:
     settings = GatewaySettings(
         gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", zalo_app_id=APP_ID, zalo_app_secret=APP_SECRET,
         zalo_oa_secret_key=OA_SECRET, zalo_refresh_token="refresh-1", zalo_api_base=oa.base,
@@ -164,7 +152,7 @@ def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa
     wait_for(lambda: any(s["sender"] == "zalo:u-99" for s in rasa.seen))
     assert [s["message"] for s in rasa.seen] == ["mot lan", "xin chào"]
 
-    AUDIO_URL[0] = "https://audio.example/loi-chao.mp3"
+    rasa.audio_url = "https://audio.example/loi-chao.mp3"
     post(gateway, event(text="nghe", msg_id="au"))
     wait_for(lambda: any("attachment" in m["message"] and m["message"]["attachment"]["payload"]["buttons"][0]["type"]
                          == "oa.open.url" for m in oa.sent))
@@ -205,7 +193,6 @@ def test_a_signed_event_that_is_not_fresh_is_acknowledged_counted_and_dropped(
 
 def test_the_accepted_age_is_configurable(tmp_path: Path, oa: FakeOa, rasa: FakeRasa,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", "gateway-test-secret-0123456789")
     monkeypatch.setenv("ZALO_EVENT_MAX_AGE_S", "30")
     settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gw.db'}", per_chat_interval_s=0.0,
                                **oa.gateway_settings())

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from api.core.config import Settings
-from tests.conftest import FUNCTIONAL_LIMITS, make_settings
+from tests.support.env import FUNCTIONAL_LIMITS, make_settings
 
 
 @pytest.fixture

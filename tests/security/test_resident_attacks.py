@@ -19,13 +19,14 @@ from sqlalchemy import select
 
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.core.keyring import chat_identity_key
 from api.identity.service import claim_hash
 from api.privacy.service import rotate_keys
 from api.residents.models import Resident
 from api.security.models import SecurityAlert
 from common.chat_identity import HEADER, sign, verify
-from tests.conftest import TEST_SECRET, World, chat_headers, person
+from common.keys import chat_identity_key
+from tests.support.env import TEST_SECRET, chat_headers
+from tests.support.world import World, person
 
 NOTICE = "2026-11"
 RESIDENT_ENDPOINTS = [
@@ -52,11 +53,6 @@ def wrong_tail(someone: dict[str, Any], index: int) -> str:
     return f"{(int(someone['phone'][-3:]) + 1 + index) % 1000:03d}"
 
 
-def place(world: World, capacity: int = 30) -> tuple[dict[str, Any], dict[str, Any]]:
-    commune = world.commune()
-    return commune, world.session(world.site(commune["id"])["id"], capacity=capacity)
-
-
 def test_resident_endpoints_refuse_requests_without_a_service_credential(client: TestClient) -> None:
     for method, path in RESIDENT_ENDPOINTS:
         for headers in (anonymous(client), anonymous(client, Authorization="Bearer ksk_svc_" + "x" * 43),
@@ -67,7 +63,8 @@ def test_resident_endpoints_refuse_requests_without_a_service_credential(client:
 
 
 def test_forged_stale_or_tampered_chat_identities_are_refused(client: TestClient, world: World) -> None:
-    _commune, session = place(world)
+    spot = world.place(capacity=30)
+    _commune, session = spot["commune"], spot["session"]
     someone = person(_commune["id"])
     forged = sign(b"k" * 32, channel="web", sender="x", now=time.time())
     stale = sign(chat_identity_key(TEST_SECRET.encode()), channel="web", sender="x", now=time.time() - 3600)
@@ -81,7 +78,8 @@ def test_forged_stale_or_tampered_chat_identities_are_refused(client: TestClient
 
 def test_birth_date_oracle_wrong_and_unknown_look_alike_and_guessing_stops(
         client: TestClient, world: World, database: Database) -> None:
-    commune, session = place(world, capacity=50)
+    spot = world.place(capacity=50)
+    commune, session = spot["commune"], spot["session"]
     victim = person(commune["id"], year=1958)
     assert book(client, session["id"], victim, chat="victim").status_code == 201
 
@@ -105,7 +103,8 @@ def test_birth_date_oracle_wrong_and_unknown_look_alike_and_guessing_stops(
 
 
 def test_record_lookup_oracle_is_counted_per_signed_chat_not_a_body_field(client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     victim = person(commune["id"])
     assert book(client, session["id"], victim, chat="victim").status_code == 201
     statuses = []
@@ -124,7 +123,8 @@ def test_record_lookup_oracle_is_counted_per_signed_chat_not_a_body_field(client
 
 
 def test_seat_flood_from_one_chat_and_from_one_address_is_stopped(client: TestClient, world: World) -> None:
-    commune, session = place(world, capacity=30)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     one_chat = [book(client, session["id"], person(commune["id"]), chat="flooder").status_code for _ in range(8)]
     assert one_chat == [201] * 4 + [429] * 4
     # Many chats (a script opening web chats) behind one address.
@@ -137,7 +137,8 @@ def test_seat_flood_from_one_chat_and_from_one_address_is_stopped(client: TestCl
 
 def test_a_session_filling_faster_than_people_type_alerts_the_station_who_cancel_in_bulk(
         client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world, capacity=40)
+    spot = world.place(capacity=40)
+    commune, session = spot["commune"], spot["session"]
     codes = [book(client, session["id"], person(commune["id"]), chat=f"bot-{i}", address=f"192.0.2.{i}").json()["code"]
              for i in range(16)]
     station = staff_token("station", commune_id=commune["id"])
@@ -163,7 +164,8 @@ def world_now() -> Any:
 
 
 def test_global_failures_never_lock_everyone_out(client: TestClient, world: World, database: Database) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     resident = person(commune["id"])
     assert book(client, session["id"], resident, chat="resident").status_code == 201
     # The old rule locked every lookup after 500 failures from anywhere; replay a flood of 520
@@ -181,7 +183,8 @@ def test_global_failures_never_lock_everyone_out(client: TestClient, world: Worl
 
 def test_a_stranger_booking_first_with_a_made_up_date_does_not_lock_the_owner_out(
         client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     owner = person(commune["id"], year=1960)
     squat = book(client, session["id"], {**owner, "birth_date": "1960-12-31", "phone": "0388000001"}, chat="squatter")
     assert squat.status_code == 201
@@ -195,7 +198,8 @@ def test_a_stranger_booking_first_with_a_made_up_date_does_not_lock_the_owner_ou
 
 
 def test_a_booking_code_alone_opens_nothing(client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     someone = person(commune["id"])
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     stranger = chat_headers(sender="stranger")
@@ -220,7 +224,8 @@ def test_a_booking_code_alone_opens_nothing(client: TestClient, world: World) ->
 
 
 def test_guessing_codes_or_factors_stops_after_ten(client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     someone = person(commune["id"])
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     guesser = chat_headers(sender="guesser", address="198.51.100.20")
@@ -233,7 +238,8 @@ def test_guessing_codes_or_factors_stops_after_ten(client: TestClient, world: Wo
 
 def test_one_active_booking_per_phone_unless_the_station_allows_it(
         client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     first = person(commune["id"])
     assert book(client, session["id"], first, chat="a").status_code == 201
     spouse = {**person(commune["id"]), "phone": first["phone"]}
@@ -249,7 +255,8 @@ def test_one_active_booking_per_phone_unless_the_station_allows_it(
 
 def test_station_staff_cannot_mark_attendance_in_another_commune(
         client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     code = book(client, session["id"], person(commune["id"]), chat="a").json()["code"]
     elsewhere = staff_token("station", commune_id=world.commune("Xã khác")["id"])
     response = client.post(f"/api/v1/bookings/{code}/attendance", headers=elsewhere, json={"attended": True})
@@ -266,7 +273,8 @@ def test_anonymous_writes_are_counted_per_chat(client: TestClient) -> None:
 
 def test_a_disputed_claim_survives_a_key_rotation(client: TestClient, world: World, database: Database,
                                                   settings: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     owner = person(commune["id"], year=1960)
     book(client, session["id"], {**owner, "birth_date": "1960-12-31", "phone": "0388000002"}, chat="squatter")
     book(client, session["id"], owner, chat="owner")
@@ -286,7 +294,8 @@ def test_a_disputed_claim_survives_a_key_rotation(client: TestClient, world: Wor
 
 def test_a_claim_never_reaches_the_owners_consents_or_reminders(client: TestClient, world: World,
                                                                  database: Database) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     owner = person(commune["id"], year=1961)
     code = book(client, session["id"], owner, chat="owner", channel="telegram").json()["code"]
     assert client.post("/api/v1/reminders/subscribe", headers=chat_headers("telegram", "111"), json={
@@ -310,7 +319,8 @@ def test_a_claim_never_reaches_the_owners_consents_or_reminders(client: TestClie
 
 def test_guessing_one_bookings_factor_from_many_chats_stops_after_five(
         client: TestClient, world: World, database: Database) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     someone = person(commune["id"])
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     tries = []
@@ -327,7 +337,8 @@ def test_guessing_one_bookings_factor_from_many_chats_stops_after_five(
 
 
 def test_an_ipv6_host_is_one_address_not_two_to_the_64(client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     statuses = [book(client, session["id"], person(commune["id"]), chat=f"v6-{i}",
                      address=f"2001:db8:1:2::{i:x}").status_code for i in range(24)]
     assert statuses.count(201) == 20 and set(statuses[20:]) == {429}
@@ -336,7 +347,9 @@ def test_an_ipv6_host_is_one_address_not_two_to_the_64(client: TestClient, world
 def test_a_targeted_persons_pause_does_not_grow(client: TestClient, world: World, database: Database) -> None:
     from api.security.models import Throttle
 
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+
+    commune, session = spot["commune"], spot["session"]
     victim = person(commune["id"])
     book(client, session["id"], victim, chat="victim")
     pauses = []
@@ -354,7 +367,8 @@ def test_a_targeted_persons_pause_does_not_grow(client: TestClient, world: World
 
 
 def test_a_phone_clash_is_shown_to_the_station(client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     first = person(commune["id"])
     book(client, session["id"], first, chat="a")
     assert book(client, session["id"], {**person(commune["id"]), "phone": first["phone"]}, chat="b").status_code == 409
@@ -364,7 +378,8 @@ def test_a_phone_clash_is_shown_to_the_station(client: TestClient, world: World,
 
 def test_a_locked_source_gets_the_same_answer_for_a_known_and_an_unknown_cccd(
         client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     known, unknown = person(commune["id"]), person(commune["id"])
     book(client, session["id"], known, chat="known")
     for target in (known, unknown):
@@ -379,7 +394,8 @@ def test_a_locked_source_gets_the_same_answer_for_a_known_and_an_unknown_cccd(
 
 def test_staff_tokens_other_than_station_and_admin_are_no_resident_origin(
         client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     body = {"session_id": session["id"], "resident": person(commune["id"]), "consent_notice": NOTICE}
     for role in ("cadre", "editor"):
         headers = {**staff_token(role), HEADER: ""}
@@ -392,7 +408,8 @@ def test_staff_tokens_other_than_station_and_admin_are_no_resident_origin(
 
 
 def test_odd_inputs_are_4xx_not_5xx(client: TestClient, world: World, staff_token: Any) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     station = staff_token("station", commune_id=commune["id"])
     naive = client.post(f"/api/v1/sessions/{session['id']}/bookings/cancel", headers=station,
                         json={"created_from": "2026-01-01T00:00:00"})
@@ -406,7 +423,8 @@ def test_odd_inputs_are_4xx_not_5xx(client: TestClient, world: World, staff_toke
 
 
 def test_parallel_bookings_with_one_phone_make_one(client: TestClient, world: World) -> None:
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+    commune, session = spot["commune"], spot["session"]
     phone = "0911222333"
     bodies = [{**person(commune["id"]), "phone": phone} for _ in range(8)]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -417,7 +435,8 @@ def test_parallel_bookings_with_one_phone_make_one(client: TestClient, world: Wo
 
 def test_the_station_sees_a_burst_in_its_pages_and_cancels_it_in_one_tap(
         client: TestClient, world: World, studio_login: Any) -> None:
-    commune, session = place(world, capacity=40)
+    spot = world.place(capacity=40)
+    commune, session = spot["commune"], spot["session"]
     for i in range(16):
         book(client, session["id"], person(commune["id"]), chat=f"bot-{i}", address=f"192.0.2.{i}")
     elsewhere = studio_login("station", commune_id=world.commune("Xã khác")["id"])
@@ -439,7 +458,8 @@ def test_the_station_sees_a_burst_in_its_pages_and_cancels_it_in_one_tap(
 
 
 def test_probing_which_phones_have_a_booking_costs_like_booking(client: TestClient, world: World) -> None:
-    commune, session = place(world, capacity=40)
+    spot = world.place(capacity=40)
+    commune, session = spot["commune"], spot["session"]
     phones = []
     for i in range(6):
         someone = person(commune["id"])
@@ -463,7 +483,9 @@ def test_a_paused_bookings_factor_is_not_compared_even_after_many_lockouts(
         client: TestClient, world: World, database: Database) -> None:
     from api.security.models import Throttle
 
-    commune, session = place(world)
+    spot = world.place(capacity=30)
+
+    commune, session = spot["commune"], spot["session"]
     someone = person(commune["id"])
     code = book(client, session["id"], someone, chat="owner").json()["code"]
     wrong = [f"{(int(someone['phone'][-3:]) + k) % 1000:03d}" for k in range(1, 6)]

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from api.audio.speech import purge_speech
 from api.core.logs import DropQueryStrings
 from api.demo import demo_admin_file
-from tests.conftest import World, chat_headers, person
+from tests.support.env import chat_headers
+from tests.support.world import World, person
 
 
 def test_a_booking_through_a_switched_off_or_made_up_link_counts_in_no_funnel(

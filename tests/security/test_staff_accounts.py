@@ -30,8 +30,8 @@ from api.staff import totp
 from api.staff.models import StaffUser
 from api.staff.security import hash_password, issue_token
 from api.staff.service import create_staff
-from tests.conftest import World, future
-from tests.servers import api_env, app_in_thread
+from tests.support.servers import api_env, app_in_thread
+from tests.support.world import World, future
 
 PASSWORD = "mat-khau-dung-123"
 TOKEN = "/api/v1/auth/token"

@@ -6,12 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import World, chat_headers, person
-
-
-def import_csv(client: TestClient, headers: dict[str, str], body: str) -> Any:
-    return client.post("/api/v1/records/import", headers=headers,
-                       files={"file": ("so.csv", body.encode("utf-8-sig"), "text/csv")})
+from tests.support.env import chat_headers
+from tests.support.world import World, import_csv, person
 
 
 def test_a_station_list_cannot_overwrite_or_move_another_communes_record(

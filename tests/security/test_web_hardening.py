@@ -28,10 +28,10 @@ from api.core.config import Settings
 from api.core.db import Database
 from api.main import create_app
 from api.staff.service import create_staff
-from tests.conftest import World, csrf_of
-from tests.servers import app_in_thread, chromium, free_port
+from tests.support.env import ROOT
+from tests.support.servers import app_in_thread, chromium, free_port
+from tests.support.world import World, csrf_of
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "mat-khau-dung-123"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_ATTRIBUTE = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)

@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.servers import app_in_thread, wait_for
+from tests.support.fakes import LocalFake, serving
+from tests.support.servers import wait_for
 
 
 @dataclass
@@ -27,8 +28,7 @@ class Call:
 
 
 @dataclass
-class FakeBotApi:
-    base: str = ""
+class FakeBotApi(LocalFake):
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
@@ -42,6 +42,9 @@ class FakeBotApi:
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float = 8.0) -> None:
         wait_for(condition, timeout_s, what=lambda: [c.method for c in self.calls])
+
+    def app(self) -> FastAPI:
+        return _app(self)
 
 
 def _app(fake: FakeBotApi) -> FastAPI:
@@ -93,14 +96,20 @@ def _result(method: str, data: dict[str, Any]) -> Any:
     return True
 
 
-@contextmanager
-def running_fake_bot_api() -> Iterator[FakeBotApi]:
-    fake = FakeBotApi()
-    with app_in_thread(_app(fake)) as base:
-        fake.base = base
-        yield fake
+def running_fake_bot_api() -> AbstractContextManager[FakeBotApi]:
+    return serving(FakeBotApi())
 
 
 def keyboard(call: Call) -> list[list[dict[str, str]]]:
     markup = call.data.get("reply_markup")
     return list(json.loads(markup)["inline_keyboard"]) if markup else []
+
+
+def update(update_id: int, text: str | None = None, chat: int = 42, **extra: Any) -> dict[str, Any]:
+    """A private chat's message as Telegram delivers it (webhook body or getUpdates item)."""
+    message: dict[str, Any] = {"message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
+                               "from": {"id": chat, "is_bot": False, "first_name": "Mai"}}
+    if text is not None:
+        message["text"] = text
+    message.update(extra)
+    return {"update_id": update_id, "message": message}

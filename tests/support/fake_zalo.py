@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.servers import app_in_thread
+from tests.support.fakes import LocalFake, serving
 
 APP_SECRET = "zalo-app-secret"
 APP_ID, OA_SECRET = "1234567890", "oa-secret-key"
 
 
 @dataclass
-class FakeOa:
-    base: str = ""
+class FakeOa(LocalFake):
     generation: int = 1
     refresh_token: str = "refresh-1"
     sent: list[dict[str, Any]] = field(default_factory=list)          # accepted messages
@@ -40,6 +38,9 @@ class FakeOa:
         return {"zalo_app_id": APP_ID, "zalo_app_secret": APP_SECRET, "zalo_oa_secret_key": OA_SECRET,
                 "zalo_refresh_token": "refresh-1", "zalo_api_base": self.base, "zalo_oauth_base": self.base,
                 "zalo_oa_id": "ksk-oa"}
+
+    def app(self) -> FastAPI:
+        return _app(self)
 
 
 def signed_event(text: str, user: str, msg_id: str, timestamp_ms: int | None = None
@@ -87,9 +88,5 @@ def _app(fake: FakeOa) -> FastAPI:
     return app
 
 
-@contextmanager
-def running_fake_oa() -> Iterator[FakeOa]:
-    fake = FakeOa()
-    with app_in_thread(_app(fake)) as base:
-        fake.base = base
-        yield fake
+def running_fake_oa() -> AbstractContextManager[FakeOa]:
+    return serving(FakeOa())

@@ -19,11 +19,9 @@ import httpx
 import pytest
 import uvicorn
 
-from api.core.keyring import chat_identity_key
 from common.chat_identity import METADATA_KEY, sign
-from tests.conftest import IN_CI, TEST_SECRET
-
-ROOT = Path(__file__).resolve().parents[1]
+from common.keys import chat_identity_key
+from tests.support.env import IN_CI, ROOT, TEST_SECRET
 
 
 def free_port() -> int:
@@ -298,7 +296,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
     import redis
     from sqlalchemy import create_engine, text
 
-    from tests.conftest import POSTGRES_URL, postgres_reachable
+    from tests.support.env import POSTGRES_URL, postgres_reachable
 
     missing = postgres_reachable() or _redis_missing(redis_db) or (
         None if Path("/usr/sbin/nginx").exists() else "nginx is not installed (make setup-system)") or (

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from api.content.service import domain_texts
-from tests.fake_telegram import FakeBotApi, running_fake_bot_api
-from tests.servers import api_env, chromium, running_gateway, say, texts, trained_assistant, wait_for
+from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api
+from tests.support.servers import api_env, running_gateway, say, texts, trained_assistant, wait_for
 
 pytestmark = pytest.mark.slow
 PASSWORD = "mat-khau-du-dai-123"
@@ -28,12 +28,6 @@ PASSWORD = "mat-khau-du-dai-123"
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     with trained_assistant(tmp_path_factory.mktemp("e2e-content")) as urls:
         yield urls
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
 
 
 def create_staff(assistant: dict[str, str], username: str, role: str) -> None:

@@ -18,8 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
-from tests.servers import ProcessOutput, chromium, running_gateway, say, service_headers, texts, trained_assistant
+from tests.support.env import TEST_SECRET
+from tests.support.servers import (
+    ProcessOutput,
+    running_gateway,
+    say,
+    service_headers,
+    texts,
+    trained_assistant,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -208,12 +215,6 @@ def test_status_check_rights_and_erasure_leave_no_personal_data_anywhere(
 def gateway(assistant: dict[str, str]) -> Iterator[str]:
     with running_gateway(assistant) as url:  # only the web chat here
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as driver:
-        yield driver
 
 
 def test_a_resident_books_in_a_real_browser_through_the_web_chat(

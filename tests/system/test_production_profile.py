@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from common.masking import mask_digits
-from tests.servers import Production, production_profile
+from tests.support.servers import Production, production_profile
 
 pytestmark = pytest.mark.slow
 

@@ -4,6 +4,7 @@ import unicodedata
 
 import pytest
 
+from tests.support.env import ROOT
 from vntext import fold, normalize, tokens
 
 
@@ -45,9 +46,8 @@ def test_fold_and_tokens() -> None:
 
 def test_commune_lookup_table_matches_the_api_communes() -> None:
     import importlib.util
-    from pathlib import Path
 
-    script = Path(__file__).parents[1] / "scripts" / "gen_nlu_lookup.py"
+    script = ROOT / "scripts" / "gen_nlu_lookup.py"
     spec = importlib.util.spec_from_file_location("gen_nlu_lookup", script)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

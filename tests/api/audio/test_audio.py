@@ -21,7 +21,7 @@ from api.audio.speech import SpeechEngine
 from api.audit.models import AuditEntry
 from api.core.config import Settings
 from api.core.db import Database
-from tests.conftest import World
+from tests.support.world import World
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make setup-system)")
 
@@ -49,11 +49,6 @@ def mean_volume(path: Path) -> float:
     return float(line.split("mean_volume:")[1].split("dB")[0])
 
 
-@pytest.fixture
-def seeded(seeded_content: Database) -> Database:
-    return seeded_content
-
-
 def upload(client: TestClient, headers: dict[str, str], key: str, language: str, data: bytes,
            name: str = "clip.wav") -> Any:
     return client.post("/api/v1/audio/clips", data={"key": key, "language": language},
@@ -61,7 +56,7 @@ def upload(client: TestClient, headers: dict[str, str], key: str, language: str,
 
 
 def test_a_recording_is_normalised_into_mp3_and_ogg_and_served(
-        client: TestClient, seeded: Database, settings: Settings, staff_token: Any, tmp_path: Path) -> None:
+        client: TestClient, seeded_content: Database, settings: Settings, staff_token: Any, tmp_path: Path) -> None:
     editor = staff_token("editor")
     quiet = sound(tmp_path, 4.0)
     response = upload(client, editor, "free_of_charge", "tyz", quiet)
@@ -90,12 +85,12 @@ def test_a_recording_is_normalised_into_mp3_and_ogg_and_served(
     cells = {row["key"]: row["cells"] for row in client.get("/api/v1/audio/coverage", headers=editor).json()["rows"]}
     assert cells["free_of_charge"] == {"vi": "recorded", "tyz": "recorded", "nut": "missing", "hmn": "missing",
                                        "ium": "missing"}
-    with seeded.read() as db:
+    with seeded_content.read() as db:
         assert db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "audio.upload")) == 2
 
 
 def test_bad_uploads_are_refused_and_leave_nothing_behind(
-        client: TestClient, seeded: Database, settings: Settings, staff_token: Any, tmp_path: Path) -> None:
+        client: TestClient, seeded_content: Database, settings: Settings, staff_token: Any, tmp_path: Path) -> None:
     editor = staff_token("editor")
     good = sound(tmp_path, 1.0)
     long_file = sound(tmp_path, 181.0, "long.wav", rate=8000)
@@ -115,13 +110,13 @@ def test_bad_uploads_are_refused_and_leave_nothing_behind(
     assert upload(client, staff_token("cadre"), "utter_greet", "hmn", good).status_code == 403
     station = staff_token("station", commune_id=World(client, staff_token("admin")).commune()["id"])
     assert upload(client, station, "utter_greet", "hmn", good).status_code == 403
-    with seeded.read() as db:
+    with seeded_content.read() as db:
         assert db.scalar(select(func.count()).select_from(AudioClip)) == 0
     assert not settings.audio_dir.exists() or list(settings.audio_dir.iterdir()) == []
 
 
 def test_an_oversized_upload_is_refused_before_any_work(
-        client: TestClient, seeded: Database, settings: Settings, staff_token: Any) -> None:
+        client: TestClient, seeded_content: Database, settings: Settings, staff_token: Any) -> None:
     too_big = b"\x00" * (settings.audio_max_bytes + 1)
     response = upload(client, staff_token("editor"), "utter_greet", "ium", too_big)
     assert response.status_code == 413 and response.json()["code"] in {"audio_too_large", "payload_too_large"}
@@ -129,7 +124,7 @@ def test_an_oversized_upload_is_refused_before_any_work(
 
 
 def test_a_clip_goes_stale_when_its_vietnamese_text_changes(
-        client: TestClient, seeded: Database, staff_token: Any, tmp_path: Path) -> None:
+        client: TestClient, seeded_content: Database, staff_token: Any, tmp_path: Path) -> None:
     editor, admin = staff_token("editor"), staff_token("admin")
     assert upload(client, editor, "utter_greet", "ium", sound(tmp_path, 1.5)).status_code == 201
     assert "utter_greet" in client.get("/api/v1/content/bundle").json()["audio"]

@@ -23,14 +23,14 @@ from api.core.clock import local_today
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.core.errors import AppError
 from api.identity.service import Limits
 from api.models import Base
 from api.security.origin import Origin
 from api.sessions.models import ExamSession
 from api.sessions.schemas import SessionUpdate
 from api.staff.models import StaffUser
-from tests.conftest import future, person
+from common.errors import AppError
+from tests.support.world import future, person
 
 RESIDENTS = 7
 

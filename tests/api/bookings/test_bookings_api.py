@@ -8,16 +8,9 @@ from sqlalchemy import select, text
 
 from api.bookings.models import Booking
 from api.core.db import Database
-from tests.conftest import World, person
+from tests.support.world import World, person
 
 URL = "/api/v1/bookings"
-
-
-@pytest.fixture
-def place(world: World) -> dict[str, Any]:
-    commune = world.commune()
-    site = world.site(commune["id"])
-    return {"commune": commune, "site": site, "session": world.session(site["id"], capacity=2)}
 
 
 def book(client: TestClient, session_id: int, resident: dict[str, Any], key: str | None = None) -> Any:

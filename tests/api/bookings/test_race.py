@@ -16,8 +16,9 @@ from api.bookings.models import Booking
 from api.communes.models import Commune, Province, Site
 from api.core.db import Database
 from api.sessions.models import ExamSession
-from tests.conftest import future, person, service_credential
-from tests.servers import running_api
+from tests.support.env import service_credential
+from tests.support.servers import running_api
+from tests.support.world import future, person
 
 pytestmark = pytest.mark.slow
 

@@ -5,28 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.audit.models import AuditEntry
 from api.core.clock import local_today
 from api.core.db import Database
-from tests.conftest import World
+from tests.support.world import World, faq_search
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def seeded(seeded_content: Database) -> Database:
-    return seeded_content
-
-
-def search(client: TestClient, q: str, **params: str) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/faq/search", params={"q": q, **params})
-    assert response.status_code == 200, response.text
-    hits: list[dict[str, Any]] = response.json()
-    return hits
 
 
 def faq_payload(client: TestClient, key: str, **changes: Any) -> dict[str, Any]:
@@ -49,9 +36,9 @@ def act(client: TestClient, headers: Headers, revision_id: int, verb: str, **bod
 
 
 def test_an_answer_changes_only_after_another_editor_publishes_it(
-        client: TestClient, seeded: Database, staff_token: Any) -> None:
+        client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     author, reviewer = staff_token("editor"), staff_token("editor")
-    old = search(client, "ksk co mat tien k")[0]["answer"]
+    old = faq_search(client, "ksk co mat tien k")[0]["answer"]
     new_text = "Khám sức khỏe định kỳ theo Chỉ thị 17 hoàn toàn miễn phí (nội dung mới)."
     payload = faq_payload(client, "free_of_charge", answers={"vi": new_text, "tyz": "Khám bấu mất chèn."})
     commune_id = World(client, staff_token("admin")).commune()["id"]
@@ -62,7 +49,7 @@ def test_an_answer_changes_only_after_another_editor_publishes_it(
         assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     revision = draft(client, author, "faq", "free_of_charge", payload)
     assert revision["status"] == "draft"
-    assert search(client, "ksk co mat tien k")[0]["answer"] == old  # a draft is not what residents read
+    assert faq_search(client, "ksk co mat tien k")[0]["answer"] == old  # a draft is not what residents read
     # Nobody publishes their own change; it must be sent for review first.
     assert act(client, reviewer, revision["id"], "publish").json()["code"] == "revision_wrong_state"
     assert act(client, author, revision["id"], "submit").json()["status"] == "in_review"
@@ -70,18 +57,18 @@ def test_an_answer_changes_only_after_another_editor_publishes_it(
     assert own.status_code == 403 and own.json()["code"] == "own_revision"
     published = act(client, reviewer, revision["id"], "publish")
     assert published.status_code == 200 and published.json()["reviewer"]
-    assert search(client, "ksk co mat tien k")[0]["answer"] == new_text
-    assert search(client, "ksk co mat tien k", lang="tyz")[0]["answer"] == "Khám bấu mất chèn."
+    assert faq_search(client, "ksk co mat tien k")[0]["answer"] == new_text
+    assert faq_search(client, "ksk co mat tien k", lang="tyz")[0]["answer"] == "Khám bấu mất chèn."
     assert act(client, reviewer, revision["id"], "publish").json()["code"] == "revision_wrong_state"
     history = client.get("/api/v1/content/revisions", params={"key": "free_of_charge"}, headers=author).json()
     assert [(r["status"], r["author"] != r["reviewer"]) for r in history["items"]] == [("published", True)]
-    with seeded.read() as db:
+    with seeded_content.read() as db:
         actions = db.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == "free_of_charge")).all()
     assert actions == ["content.draft", "content.submit", "content.publish"]
 
 
 def test_one_open_change_per_item_and_rejection_keeps_the_old_text(
-        client: TestClient, seeded: Database, staff_token: Any) -> None:
+        client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     first, second, admin = staff_token("editor"), staff_token("editor"), staff_token("admin")
     payload = faq_payload(client, "hotline", questions=["số máy trực của xã", "hotline"])
     revision = draft(client, first, "faq", "hotline", payload)
@@ -93,15 +80,15 @@ def test_one_open_change_per_item_and_rejection_keeps_the_old_text(
     act(client, first, revision["id"], "submit")
     rejected = act(client, second, revision["id"], "reject", comment="Thiếu số điện thoại trạm.")
     assert rejected.json()["status"] == "rejected"
-    assert search(client, "so may truc cua xa")[0]["key"] != "hotline" or \
+    assert faq_search(client, "so may truc cua xa")[0]["key"] != "hotline" or \
         "số máy trực của xã" not in client.get("/api/v1/faq/hotline").json()["questions"]
     # An admin (a station with a single admin) may publish a draft of their own directly.
     own = draft(client, admin, "faq", "hotline", payload)
     assert act(client, admin, own["id"], "publish").status_code == 200
-    assert search(client, "so may truc cua xa")[0]["key"] == "hotline"
+    assert faq_search(client, "so may truc cua xa")[0]["key"] == "hotline"
 
 
-def test_bad_drafts_are_refused_with_a_reason(client: TestClient, seeded: Database, staff_token: Any) -> None:
+def test_bad_drafts_are_refused_with_a_reason(client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     editor = staff_token("editor")
     cases = [
         ({"kind": "faq", "key": "free_of_charge", "payload": {"questions": ["x"], "answers": {"tyz": "x"}}},
@@ -125,7 +112,7 @@ def test_bad_drafts_are_refused_with_a_reason(client: TestClient, seeded: Databa
 
 
 def test_a_published_message_reaches_the_bundle_the_assistant_polls(
-        client: TestClient, seeded: Database, staff_token: Any) -> None:
+        client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     author, reviewer = staff_token("editor"), staff_token("admin")
     first = client.get("/api/v1/content/bundle")
     etag = first.headers["etag"]
@@ -149,7 +136,7 @@ def test_a_published_message_reaches_the_bundle_the_assistant_polls(
     assert any(m["key"] == "utter_booking_confirmed" and "code" in m["placeholders"] for m in listed)
 
 
-def test_answers_apply_only_between_their_dates(client: TestClient, seeded: Database, staff_token: Any) -> None:
+def test_answers_apply_only_between_their_dates(client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     admin = staff_token("admin")
     today = local_today()
     for key, start, end in (("lich_kham_sap_toi", today + timedelta(days=3), None),
@@ -161,13 +148,13 @@ def test_answers_apply_only_between_their_dates(client: TestClient, seeded: Data
                    "expires_on": end.isoformat() if end else None}
         revision = draft(client, admin, "faq", key, payload)
         assert act(client, admin, revision["id"], "publish").status_code == 200
-    keys = {hit["key"] for hit in search(client, "đợt khám lich kham", limit="10")}
+    keys = {hit["key"] for hit in faq_search(client, "đợt khám lich kham", limit="10")}
     assert "lich_kham_hom_nay" in keys
     assert not keys & {"lich_kham_sap_toi", "lich_kham_da_qua"}
 
 
 def test_unanswered_question_becomes_a_variant_in_a_draft(
-        client: TestClient, seeded: Database, staff_token: Any) -> None:
+        client: TestClient, seeded_content: Database, staff_token: Any) -> None:
     editor, reviewer = staff_token("editor"), staff_token("editor")
     item = client.post("/api/v1/faq/unanswered", json={"text": "kham suc khoe co phai dong tien ko", "channel": "web",
                                                        "best_key": "free_of_charge", "best_score": 0.3}).json()
@@ -181,6 +168,6 @@ def test_unanswered_question_becomes_a_variant_in_a_draft(
     assert client.get("/api/v1/faq/unanswered", headers=editor).json()["items"] == []
     act(client, editor, revision.json()["id"], "submit")
     act(client, reviewer, revision.json()["id"], "publish")
-    assert search(client, "kham suc khoe co phai dong tien ko")[0]["key"] == "free_of_charge"
+    assert faq_search(client, "kham suc khoe co phai dong tien ko")[0]["key"] == "free_of_charge"
     missing = client.post("/api/v1/faq/unanswered/999999/dismiss", headers=editor)
     assert missing.status_code == 404

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from api.core.i18n import LANGUAGES, LOCALES_DIR, format_count, format_day, gettext_for
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.env import ROOT
 
 
 def catalog(language: str):  # noqa: ANN201 - babel's Catalog

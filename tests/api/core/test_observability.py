@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from api.core.logs import JsonFormatter
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
-from tests.conftest import World, person
-from tests.servers import api_env, free_port, running_process
+from tests.support.servers import api_env, free_port, running_process
+from tests.support.world import World, person
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +9,10 @@ from fastapi.testclient import TestClient
 from api.core.db import Database
 from api.faq.schemas import FaqHit
 from api.faq.service import seed_content
+from tests.support.env import ROOT
+from tests.support.world import faq_search
 
-HELDOUT = json.loads((Path(__file__).parents[1] / "bench" / "data" / "faq_heldout.json").read_text())["items"]
+HELDOUT = json.loads((ROOT / "bench" / "data" / "faq_heldout.json").read_text())["items"]
 REQUIRED_KEYS = {
     "free_of_charge", "how_often", "who_is_eligible", "priority_groups", "what_is_checked", "what_to_bring",
     "fasting", "where_to_go", "mobile_team", "e_health_book_what", "e_health_book_view", "vneid_level2",
@@ -25,12 +26,6 @@ def seeded(database: Database) -> Database:
     with database.write() as db:
         assert seed_content(db) == 22
     return database
-
-
-def search(client: TestClient, q: str, **params: Any) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/faq/search", params={"q": q, **params})
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 def test_seed_has_every_contract_key_and_is_idempotent(client: TestClient, seeded: Database) -> None:
@@ -49,26 +44,26 @@ def test_seed_has_every_contract_key_and_is_idempotent(client: TestClient, seede
 def test_short_questions_without_diacritics_find_their_answer(
     client: TestClient, seeded: Database, question: str, key: str
 ) -> None:
-    hits = search(client, question)
+    hits = faq_search(client, question)
     assert hits[0]["key"] == key
     FaqHit.model_validate(hits[0])
     assert hits[0]["score"] > hits[1]["score"]
 
 
 def test_heldout_paraphrases_rank_top1(client: TestClient, seeded: Database) -> None:
-    correct = sum(search(client, q, limit=1)[0]["key"] == key for q, key in HELDOUT)
+    correct = sum(faq_search(client, q, limit=1)[0]["key"] == key for q, key in HELDOUT)
     # bench/nlu.py reports the exact figure; this guards against regressions.
     assert correct / len(HELDOUT) >= 0.90, f"{correct}/{len(HELDOUT)}"
 
 
 def test_nonsense_scores_low_and_empty_query_has_no_hits(client: TestClient, seeded: Database) -> None:
-    assert search(client, "xyzzy qwerty")[0]["score"] < 0.2
-    assert search(client, "???") == []
+    assert faq_search(client, "xyzzy qwerty")[0]["score"] < 0.2
+    assert faq_search(client, "???") == []
     assert client.get("/api/v1/faq/search", params={"q": ""}).status_code == 422
 
 
 def test_language_falls_back_to_vietnamese(client: TestClient, seeded: Database) -> None:
-    hit = search(client, "ksk co mat tien k", lang="hmn")[0]
+    hit = faq_search(client, "ksk co mat tien k", lang="hmn")[0]
     assert hit["language"] == "vi" and "MIỄN PHÍ" in hit["answer"]
     bad = client.get("/api/v1/faq/search", params={"q": "ksk", "lang": "fr"})
     assert bad.status_code == 422 and bad.json()["code"] == "unknown_language"

@@ -22,7 +22,7 @@ from api.notifications.models import AnnouncementSubscription, Broadcast, Broadc
 from api.notifications.reminders import address_hash
 from api.residents.models import Resident
 from api.staff.models import StaffUser
-from tests.conftest import World, csrf_of
+from tests.support.world import World, csrf_of
 
 
 class Gateway:

@@ -24,9 +24,10 @@ from api.core.notify import Delivery, GatewayNotifier
 from api.main import create_app
 from api.notifications.dispatch import dispatch_due, window
 from api.notifications.models import ReminderLog
-from tests.conftest import TEST_SECRET, World, chat_headers, person, service_credential
-from tests.fake_zalo import signed_event
-from tests.servers import wait_for
+from tests.support.env import TEST_SECRET, chat_headers, service_credential
+from tests.support.fake_zalo import signed_event
+from tests.support.servers import wait_for
+from tests.support.world import World, person
 
 TELEGRAM_CHAT = "4242"
 
@@ -190,9 +191,9 @@ def test_subscribing_needs_a_real_booking_and_a_channel_that_can_write_first(
 def gateway_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any, Any]]:
     from gateway.app import create_app
     from gateway.config import GatewaySettings
-    from tests.fake_telegram import running_fake_bot_api
-    from tests.fake_zalo import running_fake_oa
-    from tests.servers import app_in_thread
+    from tests.support.fake_telegram import running_fake_bot_api
+    from tests.support.fake_zalo import running_fake_oa
+    from tests.support.servers import app_in_thread
 
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     with running_fake_bot_api() as bot_api, running_fake_oa() as zalo:

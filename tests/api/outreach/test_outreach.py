@@ -13,20 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
-from api.core.keyring import internal_token
+from common.keys import internal_token
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
-from tests.conftest import TEST_SECRET, World, csrf_of, person
-from tests.servers import wait_for
+from tests.support.env import TEST_SECRET
+from tests.support.servers import wait_for
+from tests.support.world import World, csrf_of, person
 
 URL = "/api/v1/referrals"
 
 
 @pytest.fixture
-def place(world: World) -> dict[str, Any]:
-    commune = world.commune()
-    site = world.site(commune["id"])
-    return {"commune": commune, "session": world.session(site["id"], capacity=5)}
+def place_capacity() -> int:
+    return 5  # a link's funnel books three people, none of them waitlisted
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from api.consent.models import Consent
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
-from api.core.keyring import chat_identity_key
 from api.main import create_app
 from api.models import Base
 from api.privacy.service import purge, rotate_keys
@@ -31,7 +30,9 @@ from api.records.service import api_key_hash
 from api.residents.models import Resident
 from api.security.models import SecurityAlert
 from common.chat_identity import HEADER, sign
-from tests.conftest import World, chat_headers, person, service_credential
+from common.keys import chat_identity_key
+from tests.support.env import chat_headers, service_credential
+from tests.support.world import World, import_csv, person
 
 STATUS = "/api/v1/records/status"
 
@@ -40,11 +41,6 @@ def lookup(client: TestClient, cccd: str, birth_date: str, chat: str | None = "c
     """A lookup from the chat the gateway signed (None: our service without a chat)."""
     headers = chat_headers(sender=chat) if chat else {HEADER: ""}
     return client.post(STATUS, headers=headers, json={"cccd": cccd, "birth_date": birth_date, **extra})
-
-
-def import_csv(client: TestClient, headers: dict[str, str], body: str, name: str = "so.csv") -> Any:
-    return client.post("/api/v1/records/import", headers=headers,
-                       files={"file": (name, body.encode("utf-8-sig"), "text/csv")})
 
 
 def test_unknown_person_and_wrong_birth_date_get_the_same_answer(

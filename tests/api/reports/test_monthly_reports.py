@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.clock import local_today
-from tests.conftest import World, person
+from tests.support.world import World, person
 
 
 def number(value: object) -> object:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import World
+from tests.support.world import World
 
 
 def test_scam_report_is_kept_masked_and_listed_for_staff_of_that_commune(

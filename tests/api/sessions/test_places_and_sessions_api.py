@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.core.db import Database
-from tests.conftest import World, future, person
+from tests.support.world import World, future, person
 
 
 @pytest.mark.parametrize("query", ["huu lien", "Hữu Liên", "HUU LIEN", "xa huu lien", "huulien", "lien"])

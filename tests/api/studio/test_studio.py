@@ -14,20 +14,16 @@ from sqlalchemy import select
 
 from api.audit.models import AuditEntry
 from api.core.db import Database
-from tests.conftest import World, csrf_of
+from tests.support.world import World, csrf_of
 
 
 @pytest.fixture
-def seeded(seeded_content: Database) -> Database:
-    return seeded_content
-
-
-@pytest.fixture
-def login(studio_login: Any, seeded: Database) -> Any:
+def login(studio_login: Any, seeded_content: Database) -> Any:
     return studio_login
 
 
-def test_login_is_required_and_wrong_passwords_are_told_in_vietnamese(client: TestClient, seeded: Database) -> None:
+def test_login_is_required_and_wrong_passwords_are_told_in_vietnamese(
+        client: TestClient, seeded_content: Database) -> None:
     assert client.get("/studio/faq", follow_redirects=False).headers["location"] == "/studio/login"
     page = client.post("/studio/login", data={"username": "ai-do", "password": "sai"})
     assert page.status_code == 401 and "Tên đăng nhập hoặc mật khẩu không đúng" in page.text
@@ -43,7 +39,7 @@ def test_cadres_and_station_staff_cannot_edit_content(login: Any, world: World) 
 
 
 def test_an_editor_drafts_through_the_page_and_another_publishes(
-        login: Any, seeded: Database, client: TestClient) -> None:
+        login: Any, seeded_content: Database, client: TestClient) -> None:
     author, reviewer = login("editor"), login("editor")
     form_page = author.get("/studio/faq/free_of_charge")
     assert form_page.status_code == 200 and "Xem trước trong khung trò chuyện" in form_page.text
@@ -69,7 +65,7 @@ def test_an_editor_drafts_through_the_page_and_another_publishes(
     assert hit["answer"] == new_answer
     history = author.get("/studio/faq/free_of_charge").text
     assert "published" in history
-    with seeded.read() as db:
+    with seeded_content.read() as db:
         actions = db.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == "free_of_charge")).all()
     assert actions == ["content.draft", "content.submit", "content.publish"]
 
@@ -90,7 +86,7 @@ def test_bad_input_on_pages_gets_a_vietnamese_explanation(login: Any) -> None:
 
 
 def test_an_unanswered_question_becomes_content_in_two_clicks(
-        login: Any, client: TestClient, seeded: Database) -> None:
+        login: Any, client: TestClient, seeded_content: Database) -> None:
     editor = login("editor")
     client.post("/api/v1/faq/unanswered", json={"text": "xet nghiem mau co phai nhin an", "channel": "zalo",
                                                 "best_key": "fasting", "best_score": 0.31})

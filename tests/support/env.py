@@ -1,0 +1,61 @@
+"""The test environment: where the repository is, which PostgreSQL to use, the master secret every
+test shares, the API's settings under test, and the credentials and signed chats callers present."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from api.core.config import Settings
+from api.core.db import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_SECRET = "test-secret-not-for-production-0123456789"
+
+
+def postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:  # any failure means: no server to test against
+        return f"PostgreSQL at {POSTGRES_URL} not reachable: {type(error).__name__}"
+    return None
+
+
+# Functional tests book hundreds of made-up residents from one test chat; the security suite
+# (tests/security) builds its settings with the production limits instead.
+FUNCTIONAL_LIMITS: dict[str, Any] = {"bookings_per_chat": 100_000, "bookings_per_address": 100_000,
+                                     "bookings_per_credential": 100_000, "resident_writes_per_chat": 100_000,
+                                     "booking_burst_alert_per_minute": 100_000}
+
+
+def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    # gTTS would need Google: tests that exercise it stub its HTTP and turn it on themselves.
+    values: dict[str, Any] = {"database_url": url, "secret_key": TEST_SECRET,
+                              "secret_key_file": tmp_path / "unused.key", "audio_dir": tmp_path / "audio",
+                              "tts_online": False, **FUNCTIONAL_LIMITS, **overrides}
+    return Settings(**values)
+
+
+def service_credential(database: Database, name: str = "tests") -> str:
+    from api.security.credentials import create
+
+    with database.write() as db:
+        return create(db, name=name)
+
+
+def chat_headers(channel: str = "web", sender: str = "test-chat", address: str = "") -> dict[str, str]:
+    """The header the gateway would have signed for this chat (tests share the master secret)."""
+    from common.chat_identity import HEADER, sign
+    from common.keys import chat_identity_key
+
+    key = chat_identity_key(TEST_SECRET.encode())
+    return {HEADER: sign(key, channel=channel, sender=sender, address=address, now=time.time())}
