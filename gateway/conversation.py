@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -50,7 +51,10 @@ class Conversations:
     async def answer(self, message: Incoming) -> list[Outgoing]:
         """The bot's replies to one message of the web chat, in this chat's turn."""
         try:
+            asked = time.monotonic()
             async with self.coordination.lock(f"chat:{message.sender}"):
+                if time.monotonic() - asked > 5:
+                    log.info("a web message waited %.0f s for its chat's turn", time.monotonic() - asked)
                 return await self._ask(message, uuid.uuid4().hex)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)

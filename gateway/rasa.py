@@ -14,6 +14,7 @@ on every attempt, so a message retried for a while still reaches the API with a 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from common.chat_identity import METADATA_KEY, sign
 from gateway.messages import Incoming, Outgoing, from_rasa
 
 WEBHOOK = "/webhooks/gateway/webhook"
+
+log = logging.getLogger("gateway")
 
 
 class RasaUnavailable(Exception):
@@ -45,7 +48,9 @@ class RasaClient:
         while True:
             try:
                 return await self._post(message, message_id, attempt)
-            except RasaUnavailable:
+            except RasaUnavailable as error:
+                # Which attempts failed, and how (a restart, a slow replica, one still handling it).
+                log.info("attempt %d to Rasa failed: %s", attempt, error)
                 if time.monotonic() + pause > deadline:
                     raise
             await asyncio.sleep(pause)
