@@ -28,7 +28,11 @@ class GatewaySettings(BaseSettings):
     rasa_timeout_s: float = 20.0
     # How long a message is offered again while no Rasa replica answers (one is restarting, or
     # nginx is moving to another); then the resident gets the "busy, try again" reply.
-    rasa_retry_s: float = 45.0
+    # 60 s: a message in flight on a replica that died waits for the dead replica's conversation lock
+    # (10 s) and then for the survivor, alone with every conversation while the other reloads (the
+    # production-profile test measured up to ≈ 45 s). Below nginx's 90 s for the web chat: 60 + one
+    # last attempt of 20 s.
+    rasa_retry_s: float = 60.0
     # Several gateway processes: chat turns and send pacing shared through Redis (coordination.py).
     gateway_redis_url: str | None = None
     # Proxies whose X-Forwarded-For is believed (nginx in front of the web chat), comma-separated

@@ -35,7 +35,7 @@ class RasaUnavailable(Exception):
 
 class RasaClient:
     def __init__(self, base_url: str, timeout_s: float = 20.0, transport: httpx.AsyncBaseTransport | None = None,
-                 *, identity_key: bytes, retry_for_s: float = 45.0, clock: Callable[[], float] = time.time) -> None:
+                 *, identity_key: bytes, retry_for_s: float = 60.0, clock: Callable[[], float] = time.time) -> None:
         self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
         self.retry_for_s = retry_for_s
         self.timeout_s = timeout_s
