@@ -22,7 +22,9 @@ Rasa's REST channel, plus what several replicas behind nginx need:
   503 instead of handling a message that a later attempt handles.
 - **failures are failures**: the REST channel answers 200 with whatever it collected when handling
   fails (an empty list, or half the replies); here the gateway gets a 503 and tries again.
-- **not ready is 503**: a replica still loading its model refuses messages instead of dropping them.
+- **not ready is 503**: a replica still loading its model refuses messages instead of dropping them,
+  and its readiness probe (`GET /webhooks/gateway/`) answers 503 until the model is loaded: the
+  production supervisor keeps a restarted replica out of nginx until then (scripts/run_all.py).
 
 Replayed replies come from the stored conversation, where long digit runs and dates in the bot's
 texts are masked (bot/tracker_store.py); that only shows in this rare path.
@@ -182,7 +184,11 @@ class GatewayInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("gateway_webhook", __name__)
 
-        async def health(_request: Request) -> HTTPResponse:
+        async def health(request: Request) -> HTTPResponse:
+            # Readiness, not liveness: a replica whose model is loading is up but answers nothing useful.
+            agent = getattr(request.app.ctx, "agent", None)
+            if agent is None or not agent.is_ready():
+                return response.json({"status": "loading"}, status=503)
             return response.json({"status": "ok"})
 
         async def receive(request: Request) -> HTTPResponse:

@@ -42,16 +42,22 @@ class RasaClient:
         self.identity_key = identity_key
         self.clock = clock
 
-    async def reply(self, message: Incoming, message_id: str) -> list[Outgoing]:
-        """The bot's replies; retried (same `message_id`) for `retry_for_s` while no replica answers."""
-        deadline, attempt, pause = time.monotonic() + self.retry_for_s, 1, 0.5
+    async def reply(self, message: Incoming, message_id: str, *, since: float | None = None) -> list[Outgoing]:
+        """The bot's replies; retried (same `message_id`) while no replica answers, for `retry_for_s`
+        from `since` (a monotonic time: when the message arrived, so time spent waiting for the chat's
+        turn counts). Whatever happens, this returns or raises within `retry_for_s + timeout_s` of it:
+        the web chat's request is still open, and nginx gives up on it after 90 s."""
+        start = time.monotonic() if since is None else since
+        retry_until, give_up_at = start + self.retry_for_s, start + self.retry_for_s + self.timeout_s
+        attempt, pause = 1, 0.5
         while True:
             try:
-                return await self._post(message, message_id, attempt)
+                timeout = min(self.timeout_s, give_up_at - time.monotonic())
+                return await self._post(message, message_id, attempt, timeout)
             except RasaUnavailable as error:
                 # Which attempts failed, and how (a restart, a slow replica, one still handling it).
                 log.info("attempt %d to Rasa failed: %s", attempt, error)
-                if time.monotonic() + pause > deadline:
+                if time.monotonic() + pause > retry_until:
                     raise
             await asyncio.sleep(pause)
             attempt, pause = attempt + 1, min(pause * 2, 5.0)
@@ -62,14 +68,16 @@ class RasaClient:
                         now=self.clock())
         return {**message.metadata(), METADATA_KEY: identity}
 
-    async def _post(self, message: Incoming, message_id: str, attempt: int) -> list[Outgoing]:
+    async def _post(self, message: Incoming, message_id: str, attempt: int, timeout_s: float) -> list[Outgoing]:
+        if timeout_s <= 0:
+            raise RasaUnavailable("no time left")
         try:
             # `expires_at`: when this attempt is given up on. A replica that only gets to it later (it was
             # loading its model, the request waited in its backlog) drops it instead of handling a
             # message that another attempt has handled or will handle.
             response = await self.client.post(WEBHOOK, json={
                 "sender": message.sender, "message": message.text, "metadata": self.metadata(message),
-                "message_id": message_id, "attempt": attempt, "expires_at": time.time() + self.timeout_s})
+                "message_id": message_id, "attempt": attempt, "expires_at": time.time() + timeout_s}, timeout=timeout_s)
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:

@@ -22,9 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(ROOT / ".venv" / "bin" / "python")
@@ -44,12 +47,16 @@ class Service:
     env: dict[str, str]
     restart: bool = False
     deaths: list[float] = field(default_factory=list)
+    # Behind the balancer: restarted, it is kept out of it until this URL answers 200 (its readiness).
+    ready_url: str | None = None
 
 
 @dataclass
 class Profile:
     services: list[Service]
     links: list[str]  # what to print once started: (label, URL) lines
+    # Rewrites the balancer's configuration with these ports taken out of it (production: nginx).
+    balance: Callable[[set[int]], None] | None = None
 
 
 def setting(name: str, default: str, config: dict[str, str] | None = None) -> str:
@@ -194,9 +201,10 @@ def production(env_file: Path) -> Profile:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     api_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    write_nginx_conf(run_dir, public_host=public_host, public_port=public_port, api_ports=api_ports,
-                     api_balancer_port=api_port, gateway_ports=gateway_ports, rasa_ports=rasa_ports,
-                     rasa_balancer_port=balancer_port)
+    nginx_values = {"public_host": public_host, "public_port": public_port, "api_ports": api_ports,
+                    "api_balancer_port": api_port, "gateway_ports": gateway_ports, "rasa_ports": rasa_ports,
+                    "rasa_balancer_port": balancer_port}
+    write_nginx_conf(run_dir, rasa_down=[], **nginx_values)
 
     services = [
         *(Service(f"api-{i + 1}", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)], port,
@@ -205,7 +213,7 @@ def production(env_file: Path) -> Profile:
                 {**common, **ACTIONS_HOST, "API_URL": api, **credential,
                  "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True),
         *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, {**rasa_env, **credential},
-                  restart=True)
+                  restart=True, ready_url=f"http://127.0.0.1:{port}/webhooks/gateway/")
           for i, port in enumerate(rasa_ports)),
         *(Service(f"gateway-{i + 1}", [PY, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port)], port,
                   gateway_env, restart=True) for i, port in enumerate(gateway_ports)),
@@ -213,7 +221,8 @@ def production(env_file: Path) -> Profile:
         Service("nginx", [nginx, "-c", str(run_dir / "nginx.conf"), "-p", str(run_dir)], public_port, {},
                 restart=True),
     ]
-    return Profile(services, links(public, public))
+    return Profile(services, links(public, public),
+                   balance=lambda down: write_nginx_conf(run_dir, rasa_down=sorted(down), **nginx_values))
 
 
 def with_driver(url: str, driver: str) -> str:
@@ -274,6 +283,36 @@ def supervise(profile: Profile) -> int:
     for line in profile.links:
         print(f"==> {line}", flush=True)
 
+    # A restarted replica accepts connections while it loads its model, and answers none of them for a
+    # minute or more; nginx's passive checks never learn it (the gateway gives up on an attempt before
+    # nginx's own timeout), so it would keep getting messages that each wait out the gateway's timeout.
+    # Like a Kubernetes readiness probe: out of the balancer from its restart until it says it is ready.
+    down: set[int] = set()
+    balancing = threading.Lock()
+
+    def rebalance(service: Service, ready: bool) -> None:
+        if profile.balance is None:
+            return
+        with balancing:
+            (down.discard if ready else down.add)(service.port)
+            profile.balance(set(down))
+            nginx = running.get("nginx")
+            if nginx is not None and nginx[1].poll() is None:
+                nginx[1].send_signal(signal.SIGHUP)  # reload: in-flight requests finish on the old workers
+
+    def readmit(service: Service, process: subprocess.Popen[bytes]) -> None:
+        assert service.ready_url is not None
+        while not stopping.is_set() and process.poll() is None:
+            try:
+                ready = httpx.get(service.ready_url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if ready:
+                rebalance(service, ready=True)
+                print(f"==> {service.name} đã sẵn sàng; nhận tin nhắn trở lại.", flush=True)
+                return
+            time.sleep(1)
+
     exit_code = 0
     while not stopping.is_set():
         for name, (service, process, started) in list(running.items()):
@@ -284,7 +323,11 @@ def supervise(profile: Profile) -> int:
                 service.deaths.append(now)
             if service.restart and len(service.deaths) < MAX_QUICK_DEATHS:
                 print(f"==> {name} đã dừng (mã {process.returncode}); khởi động lại.", flush=True)
+                if service.ready_url:
+                    rebalance(service, ready=False)
                 running[name] = (service, start(service), now)
+                if service.ready_url:
+                    threading.Thread(target=readmit, args=(service, running[name][1]), daemon=True).start()
                 continue
             print(f"==> {name} đã dừng (mã {process.returncode}); dừng các dịch vụ khác.", flush=True)
             exit_code = process.returncode or 1

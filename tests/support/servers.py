@@ -262,6 +262,12 @@ class Production:
     api: str
     databases: dict[str, str]  # part → SQLAlchemy URL (psycopg)
     output: ProcessOutput
+    run_dir: Path  # nginx.conf, nginx's logs
+
+    def log_lines(self, *needles: str) -> list[str]:
+        """The supervisor's output lines (every service's, prefixed) that contain one of `needles`."""
+        text = Path(self.output.log_path).read_text(errors="replace")
+        return [line for line in text.splitlines() if any(needle in line for needle in needles)]
 
     def rasa_pid(self, port: int) -> int:
         found = subprocess.run(["pgrep", "-f", f"rasa run --enable-api.*--port {port} "], capture_output=True,
@@ -328,7 +334,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
                              ready_url=f"http://127.0.0.1:{public}/nginx-health", timeout_s=120) as output:
             profile = Production(f"http://127.0.0.1:{public}", rasa_ports,
                                  [gateway_base + i for i in range(gateway_replicas)], f"http://127.0.0.1:{api_port}",
-                                 databases, output)
+                                 databases, output, workdir / "run")
             for port in rasa_ports:  # a replica is ready once its channel handles a message
                 wait_for(lambda port=port: _rasa_answers(port), timeout_s=240,
                          what=lambda: Path(output.log_path).read_text(errors="replace")[-3000:])
