@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr
 
 from api.core.clientaddr import real_client_address
-from api.core.i18n import translations
+from api.core.i18n import gettext_for
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from common.errors import AppError
 from common.keys import chat_identity_key, internal_token, master_from_environment, multi_fernet
@@ -43,11 +43,12 @@ from gateway.errors import (
     ZaloOff,
 )
 from gateway.events import EventReporter
-from gateway.messages import GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing, busy_text, say
+from gateway.messages import BUSY_RESPONSE, GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing
 from gateway.outbox import Outbox, Sender
 from gateway.rasa import RasaClient
 from gateway.store import Store
 from gateway.telegram import TelegramChannel
+from gateway.wording import Wording
 from gateway.zalo import OaApiClient, ZaloChannel
 
 log = logging.getLogger("gateway")
@@ -93,8 +94,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                       identity_key=chat_identity_key(master), retry_for_s=settings.rasa_retry_s)
     coordination = coordination_from(settings.gateway_redis_url)
     events = EventReporter(settings.api_url, transport=api_transport)
+    # Everything residents read from the gateway, as staff published it (else the seeds).
+    wording = Wording(settings.api_url, transport=api_transport)
     internal = internal_token(master)
-    conversations = Conversations(store, rasa, events, coordination)
+    conversations = Conversations(store, rasa, events, coordination, wording)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, coordination, rate_per_s=settings.send_rate_per_s,
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
@@ -121,8 +124,13 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         store.forget_old()
-        busy_text()  # read now: it is wanted when everything is already slow
-        workers = [asyncio.create_task(outbox.run(stop)), asyncio.create_task(conversations.run_sweeper(stop))]
+        # The seeds are read now (the busy text is wanted when everything is already slow, and a broken
+        # seed file should stop the start, not a resident's reply); staff's words are asked for once
+        # before serving, with a short timeout, so the first replies already use them.
+        wording.text(BUSY_RESPONSE)
+        await wording.refresh()
+        workers = [asyncio.create_task(outbox.run(stop)), asyncio.create_task(conversations.run_sweeper(stop)),
+                   asyncio.create_task(wording.run(stop))]
         if telegram is not None and settings.telegram_mode == "polling":
             workers.append(asyncio.create_task(telegram.poll(stop, coordination)))
         elif telegram is not None and settings.telegram_mode == "webhook":
@@ -141,6 +149,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         await conversations.drain()
         await rasa.close()
         await events.close()
+        await wording.close()
         await coordination.close()
         if telegram is not None:
             await telegram.close()
@@ -151,14 +160,18 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     app.add_middleware(RequestMetrics, service="gateway")
     app.state.store, app.state.conversations, app.state.outbox = store, conversations, outbox
     app.state.telegram, app.state.zalo = telegram, zalo
+    app.state.wording = wording
 
     @app.exception_handler(AppError)
     async def refused(_request: Request, error: AppError) -> JSONResponse:
-        return _refusal(error)
+        return _refusal(error, wording)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, _error: RequestValidationError) -> JSONResponse:
-        return _refusal(UnreadableMessage())
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # The web chat's refusal, in the page's language when the body said which.
+        body = error.body if isinstance(error.body, dict) else {}
+        language = body.get("language") if body.get("language") in LANGUAGES else None
+        return _refusal(UnreadableMessage(), wording, language)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -190,13 +203,12 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/chat", response_class=HTMLResponse)
     async def chat_page(lang: str = "vi") -> HTMLResponse:
         language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-        return HTMLResponse(templates(language).get_template("chat.html").render(greeting=GREETING))
+        return HTMLResponse(render("chat.html", language, greeting=GREETING))
 
     @app.get("/chat/widget.js")
     async def chat_widget(lang: str = "vi") -> Response:
         language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-        return Response(templates(language).get_template("widget.js").render(),
-                        media_type="text/javascript; charset=utf-8")
+        return Response(render("widget.js", language), media_type="text/javascript; charset=utf-8")
 
     @app.get("/chat/{name}")
     async def chat_asset(name: str) -> Response:
@@ -268,11 +280,17 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/r/{code}", response_class=HTMLResponse)
     async def referral(code: str) -> HTMLResponse:
         if not REFERRAL.match(code):
-            return HTMLResponse(templates("vi").get_template("referral.html").render(code=None), status_code=404)
+            return HTMLResponse(render("referral.html", DEFAULT_LANGUAGE, code=None), status_code=404)
         store.referral_click(code)
         events.report(code, "opened")
-        return HTMLResponse(templates("vi").get_template("referral.html").render(
-            code=code, telegram=settings.telegram_bot_username, zalo=settings.zalo_oa_id))
+        return HTMLResponse(render("referral.html", DEFAULT_LANGUAGE, code=code,
+                                   telegram=settings.telegram_bot_username, zalo=settings.zalo_oa_id))
+
+    def render(name: str, language: str, **context: Any) -> str:
+        """A page or script of the web chat, its words (`text(key, **values)`) in `language` as they
+        are published at this moment."""
+        return templates().get_template(name).render(
+            language=language, text=partial(wording.text, language=language), **context)
 
     return app
 
@@ -282,9 +300,12 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 MALFORMED = (ValueError, AttributeError, TypeError)
 
 
-def _refusal(error: AppError) -> JSONResponse:
-    """`{code, message}` (and `details` when there are any), the message in the catalogs' words."""
-    return JSONResponse({**error.body(), "message": say(error.detail_message)}, status_code=error.status_code)
+def _refusal(error: AppError, wording: Wording, language: str | None = None) -> JSONResponse:
+    """`{code, message}` (and `details` when there are any): a refusal residents read in the content
+    store's words (its `text_key`), the others in the catalogs'."""
+    key: str | None = getattr(error, "text_key", None)
+    message = wording.text(key, language) if key else gettext_for(None)(error.detail_message)
+    return JSONResponse({**error.body(), "message": message}, status_code=error.status_code)
 
 
 def _secret(value: SecretStr | None) -> str:
@@ -298,10 +319,7 @@ def token_fernet() -> MultiFernet:
 
 
 @lru_cache
-def templates(language: str) -> Environment:
-    """Pages and scripts of the web chat, with interface strings from locales/ in `language`."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      extensions=["jinja2.ext.i18n"])
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.globals["language"] = language
-    return env
+def templates() -> Environment:
+    """Pages and scripts of the web chat. Their words are content keys, passed in as `text` when
+    rendered (HTML escapes them: published texts are staff's, not markup)."""
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))

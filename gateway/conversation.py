@@ -26,6 +26,7 @@ from gateway.events import EventReporter
 from gateway.messages import Incoming, Outgoing, busy_text
 from gateway.rasa import RasaClient, RasaUnavailable
 from gateway.store import Store
+from gateway.wording import Wording
 
 log = logging.getLogger("gateway")
 
@@ -36,11 +37,12 @@ ORPHAN_AFTER = timedelta(seconds=30)
 
 class Conversations:
     def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None,
-                 coordination: Coordination | None = None) -> None:
+                 coordination: Coordination | None = None, wording: Wording | None = None) -> None:
         self.store = store
         self.rasa = rasa
         self.events = events
         self.coordination = coordination or LocalCoordination()
+        self.wording = wording or Wording()
         self.deliver: dict[str, Deliver] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -55,22 +57,22 @@ class Conversations:
             async with self.coordination.lock(f"chat:{message.sender}"):
                 if time.monotonic() - asked > 5:
                     log.info("a web message waited %.0f s for its chat's turn", time.monotonic() - asked)
-                return await self._ask(message, uuid.uuid4().hex)
+                return await self._ask(message, uuid.uuid4().hex, since=asked)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
-            return [Outgoing(text=busy_text())]
+            return [Outgoing(text=busy_text(message.language, self.wording))]
 
-    async def _ask(self, message: Incoming, message_id: str) -> list[Outgoing]:
+    async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None) -> list[Outgoing]:
         referral, started = self.store.chat_referral(message.sender, message.referral_code)
         if started and referral and self.events is not None:
             self.events.report(referral, "chat_started")
         if referral != message.referral_code:
             message = replace(message, referral_code=referral)
         try:
-            return await self.rasa.reply(message, message_id)
+            return await self.rasa.reply(message, message_id, since=since)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
-            return [Outgoing(text=busy_text())]
+            return [Outgoing(text=busy_text(message.language, self.wording))]
 
     def receive(self, key: str, message: Incoming) -> bool:
         """Accept a platform update for handling in the background; False for a redelivery."""

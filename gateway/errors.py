@@ -1,8 +1,13 @@
 """What the gateway refuses, on the one error tree (common.errors, api.core.errors): each refusal has a
-stable `code` and HTTP status; its message is marked for the catalogs and translated when answered
-(gateway.app installs the one handler)."""
+stable `code` and HTTP status (gateway.app installs the one handler).
+
+A refusal a resident reads has a content key (`text_key`), answered in the content store's words in
+their language; the others only reach Telegram's and Zalo's servers, the API or an operator, and keep a
+message marked for the catalogs."""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from api.core.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 from api.core.i18n import N_
@@ -10,7 +15,9 @@ from common.errors import AppError, InvalidInput
 
 
 class UnreadableMessage(InvalidInput):
-    message = N_("Tin nhắn chưa hợp lệ (trống hoặc quá dài). Xin gõ lại.")
+    """A web chat message that is empty, too long or not the page's shape: the chat shows the refusal."""
+
+    text_key: ClassVar[str] = "gateway_message_invalid"
 
 
 class Malformed(AppError):

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from api.core.bot_domain import domain_texts
-from api.core.i18n import N_, gettext_for
+from gateway.wording import Wording
 
 # What a referral code may look like (the API's booking field accepts the same, up to 32 characters).
 REFERRAL_PATTERN = r"^[A-Za-z0-9_\-]{1,32}$"
 REFERRAL = re.compile(REFERRAL_PATTERN)
 # What "start" (Telegram's /start, following a Zalo OA) means to the assistant: not shown, not translated.
 GREETING = "xin chào"
+# What the gateway says itself is content keys (gateway.wording), said in the resident's language.
 # The assistant's response when it cannot answer now: the gateway says it when Rasa or the chat turns
 # are unavailable, in the domain's words (the one home of that sentence).
 BUSY_RESPONSE = "utter_service_busy"
-# The gateway's own words, translated at use time with `say` (catalogs in locales/).
-PLEASE_TYPE_TEXT = N_("Xin lỗi, tôi chưa nghe được tin nhắn thoại. Bác/anh/chị vui lòng gõ chữ (có dấu hoặc không "
-                      "dấu đều được), hoặc bấm các nút bên dưới tin nhắn.")
-VOICE_MESSAGE_TEXT = N_("Lời nhắn bằng giọng nói:")
-LISTEN_TEXT = N_("Nghe lời nhắn")
+# The gateway's own, seeded in bot/texts/gateway.yml.
+VOICE_NOT_UNDERSTOOD = "gateway_voice_not_understood"
+VOICE_MESSAGE = "gateway_voice_message"
+LISTEN = "gateway_listen"
+MORE_CHOICES = "gateway_more_choices"
 
 
-def say(text: str, language: str | None = None) -> str:
-    return gettext_for(language)(text)
-
-
-@lru_cache
-def busy_text() -> str:
-    return domain_texts()[BUSY_RESPONSE]
+def busy_text(language: str | None = None, wording: Wording | None = None) -> str:
+    """The busy reply in `wording` (the app's, with what staff published), else in the seed's words."""
+    return (wording or Wording()).text(BUSY_RESPONSE, language)
 
 
 @dataclass(frozen=True)

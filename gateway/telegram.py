@@ -33,7 +33,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from gateway.conversation import Conversations
 from gateway.coordination import Coordination, LocalCoordination
-from gateway.messages import GREETING, PLEASE_TYPE_TEXT, REFERRAL, Incoming, Outgoing, say, split_text
+from gateway.messages import GREETING, REFERRAL, VOICE_NOT_UNDERSTOOD, Incoming, Outgoing, split_text
 from gateway.outbox import Outbox, SendFailed
 from gateway.store import Store
 
@@ -81,7 +81,9 @@ class TelegramChannel:
         if message.voice or message.audio or message.video_note:
             if self.store.accept(key, f"telegram:{chat_id}", {}):
                 self.store.finish(key)
-                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=say(PLEASE_TYPE_TEXT))])
+                # Telegram does not tell the resident's language: the Vietnamese of the published words.
+                please_type = self.conversations.wording.text(VOICE_NOT_UNDERSTOOD)
+                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=please_type)])
             return
         text = (message.text or "").strip()
         if not text:

@@ -34,12 +34,12 @@ from gateway.conversation import Conversations
 from gateway.coordination import Coordination, LocalCoordination
 from gateway.messages import (
     GREETING,
-    LISTEN_TEXT,
-    PLEASE_TYPE_TEXT,
-    VOICE_MESSAGE_TEXT,
+    LISTEN,
+    MORE_CHOICES,
+    VOICE_MESSAGE,
+    VOICE_NOT_UNDERSTOOD,
     Incoming,
     Outgoing,
-    say,
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
@@ -184,7 +184,9 @@ class ZaloChannel:
         if name == "user_send_audio":
             if self.store.accept(key, f"zalo:{user}", {}):
                 self.store.finish(key)
-                await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=say(PLEASE_TYPE_TEXT))])
+                # Zalo does not tell the resident's language: the Vietnamese of the published words.
+                please_type = self.conversations.wording.text(VOICE_NOT_UNDERSTOOD)
+                await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=please_type)])
             return
         if name != "user_send_text":
             return
@@ -196,11 +198,13 @@ class ZaloChannel:
 
     # --- out ---
     async def deliver(self, message: Incoming, replies: list[Outgoing]) -> None:
+        # Words are chosen now, in the resident's language: the outbox sends these bodies as they are.
+        text, language = self.conversations.wording.text, message.language
         bodies: list[dict[str, Any]] = []
         for reply in replies:
             if reply.audio_url:
-                bodies.append({"text": reply.text or say(VOICE_MESSAGE_TEXT, message.language),
-                               "buttons": [], "link": [say(LISTEN_TEXT, message.language), reply.audio_url]})
+                bodies.append({"text": reply.text or text(VOICE_MESSAGE, language),
+                               "buttons": [], "link": [text(LISTEN, language), reply.audio_url]})
                 continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             for button in reply.buttons:
@@ -210,7 +214,8 @@ class ZaloChannel:
                 last = index == len(parts) - 1
                 bodies.append({"text": part or "…", "buttons": titles[:BUTTONS_PER_MESSAGE] if last else []})
             for start in range(BUTTONS_PER_MESSAGE, len(titles), BUTTONS_PER_MESSAGE):
-                bodies.append({"text": "Chọn tiếp:", "buttons": titles[start:start + BUTTONS_PER_MESSAGE]})
+                bodies.append({"text": text(MORE_CHOICES, language),
+                               "buttons": titles[start:start + BUTTONS_PER_MESSAGE]})
         self.store.enqueue("zalo", message.chat_id, bodies)
         self.outbox.wake.set()
 

@@ -5,7 +5,7 @@
   var log = document.getElementById("log");
   var form = document.getElementById("send");
   var input = document.getElementById("text");
-  // Interface strings come from the page (rendered from locales/ in the chosen language).
+  // Every word shown comes from the page: content keys rendered in the chosen language as published.
   var strings = document.body.dataset;
   var params = new URLSearchParams(location.search);
   var referral = params.get("ref");
@@ -79,5 +79,6 @@
     input.value = "";
     send(text);
   });
-  send(strings.greeting);
+  // The assistant is greeted in its own words; the resident's bubble shows the page's.
+  send(strings.greeting, strings.greetingShown);
 })();

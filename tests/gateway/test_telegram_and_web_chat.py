@@ -11,9 +11,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from common.wording import seeds
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.messages import PLEASE_TYPE_TEXT, busy_text, split_text
+from gateway.messages import split_text
 from tests.support.fake_rasa import LONG_PAYLOAD, FakeRasa, signed_chat, unsigned
 from tests.support.fake_telegram import FakeBotApi, keyboard, update
 
@@ -90,7 +91,7 @@ def test_a_voice_message_gets_please_type_without_rasa(gateway: TestClient, bot_
     voice = {"file_id": "v1", "file_unique_id": "u1", "duration": 3}
     post(gateway, update(40, None, voice=voice))
     bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
-    assert bot_api.sent("sendMessage")[0].data["text"] == PLEASE_TYPE_TEXT and rasa.seen == []
+    assert bot_api.sent("sendMessage")[0].data["text"] == seeds()["gateway_voice_not_understood"] and rasa.seen == []
 
 
 def test_long_texts_are_split_between_sentences(gateway: TestClient, bot_api: FakeBotApi) -> None:
@@ -137,9 +138,10 @@ def test_rasa_down_gives_a_short_busy_reply(gateway: TestClient, bot_api: FakeBo
     rasa.down = True
     post(gateway, update(100, "alo"))
     bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
-    assert bot_api.sent("sendMessage")[0].data["text"] == busy_text()
+    busy = seeds()["utter_service_busy"]
+    assert bot_api.sent("sendMessage")[0].data["text"] == busy
     assert gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"}).json() == {
-        "replies": [{"text": busy_text(), "buttons": [], "audio_url": None, "audio_language": None}]}
+        "replies": [{"text": busy, "buttons": [], "audio_url": None, "audio_language": None}]}
 
 
 def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:

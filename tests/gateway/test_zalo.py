@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from common.wording import seeds
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.messages import PLEASE_TYPE_TEXT
 from gateway.store import OutboxItem
 from gateway.zalo import signature
 from tests.support.fake_rasa import FakeRasa, signed_chat, unsigned
@@ -158,7 +158,7 @@ def test_redelivery_follow_audio_and_voice(gateway: TestClient, oa: FakeOa, rasa
                          == "oa.open.url" for m in oa.sent))
     voice = event(name="user_send_audio", msg_id="v1")
     post(gateway, voice)
-    wait_for(lambda: any(m["message"]["text"] == PLEASE_TYPE_TEXT for m in oa.sent))
+    wait_for(lambda: any(m["message"]["text"] == seeds()["gateway_voice_not_understood"] for m in oa.sent))
     assert not any(s["message"] == "xin chao" and s["sender"] == "zalo:u-77" for s in rasa.seen[2:])
 
 
