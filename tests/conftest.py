@@ -123,7 +123,7 @@ def world(client: TestClient, staff_token: Callable[..., dict[str, str]]) -> Wor
 
 @pytest.fixture
 def seeded_content(database: Database) -> Database:
-    """The FAQ seed and the bot's messages (from the domain), as `seed-content` loads them."""
+    """The FAQ seed and every message seed (bot/domain.yml and bot/texts), as `seed-content` loads them."""
     from api.content.service import seed_messages
     from api.faq.service import seed_content
 

@@ -127,10 +127,12 @@ def pick(clips: dict[tuple[str, str], AudioClip], key: str, language: str) -> Pl
 def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
     """(key, kind, Vietnamese text, {language: state}) for every message and FAQ answer."""
     texts = vietnamese_texts(db)
+    # Not every message is a domain response (`utter_…`): record statuses, reminder buttons… are too.
+    messages = set(db.scalars(select(BotMessage.key).where(BotMessage.language == "vi")))
     hashes = {key: text_hash(text) for key, text in texts.items()}
     clips = {(c.key, c.language): c for c in active_clips(db)}
     rows = []
-    for key in sorted(texts, key=lambda k: (k.startswith("utter_"), k)):
+    for key in sorted(texts, key=lambda k: (k in messages, k)):
         cells = {}
         for language in LANGUAGES:
             clip = clips.get((key, language))
@@ -140,7 +142,7 @@ def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
                 cells[language] = "stale"
             else:
                 cells[language] = "placeholder" if clip.placeholder else "recorded"
-        rows.append((key, "message" if key.startswith("utter_") else "faq", texts[key], cells))
+        rows.append((key, "message" if key in messages else "faq", texts[key], cells))
     return rows
 
 

@@ -50,7 +50,7 @@ def content_bundle(request: Request, response: Response, db: ReadSession, settin
 @router.get("/content/messages", response_model=MessageList)
 def list_messages(_editor: EditorUser, db: ReadSession) -> MessageList:
     return MessageList(items=[
-        MessageOut(key=key, texts=texts, placeholders=sorted(service.placeholders(texts.get("vi", ""))))
+        MessageOut(key=key, texts=texts, placeholders=sorted(service.allowed_placeholders(key, texts.get("vi", ""))))
         for key, texts in service.message_texts(db).items()])
 
 

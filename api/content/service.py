@@ -3,14 +3,17 @@
 An editor drafts; another editor or an admin publishes (an admin may publish their own draft,
 for stations with one admin). Publishing writes the live tables the assistant reads — the FAQ
 search index and the message texts its NLG fetches — so no retraining is ever needed.
+
+Every sentence a resident reads is a message here, seeded from its current wording (common.wording:
+the Rasa domain and bot/texts); the API's own texts to residents (record statuses, reminder buttons)
+are read with `text_for`, so a published wording reaches them the same way it reaches the assistant.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
-from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,18 +23,17 @@ from sqlalchemy.orm import Session
 from api.audit.service import record
 from api.content.models import BotMessage, ContentRevision
 from api.content.schemas import KEY_PATTERN, FaqDraft, MessageDraft
-from api.core.bot_domain import DOMAIN_FILE, domain_texts
 from api.core.db import utcnow
 from api.core.errors import Conflict, Forbidden, NotFound
 from api.faq.models import FaqAnswer, FaqEntry, FaqQuestion, UnansweredQuestion
 from api.faq.service import UnknownLanguage
 from api.staff.models import StaffUser
 from common.errors import InvalidInput
-from common.vocabulary import LANGUAGES
+from common.vocabulary import LANGUAGE_NAMES, LANGUAGES
+from common.wording import choose, fill, placeholders, seeds, stray_braces
 from vntext import nfc
 
 KEY = re.compile(KEY_PATTERN)
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 OPEN = ("draft", "in_review")
 
 
@@ -70,6 +72,24 @@ class UnknownPlaceholder(InvalidInput):
     message = "Văn bản có chỗ điền {…} mà trợ lý không có. Xin giữ đúng các chỗ điền của bản gốc."
 
 
+class KeyIsMessage(InvalidInput):
+    code = "key_is_message"
+    message = "Mã này đã là tên một tin nhắn của trợ lý. Xin chọn mã khác cho câu hỏi thường gặp."
+
+
+_STRAY_BRACE = ("có dấu ngoặc nhọn { hoặc } lẻ, không thành chỗ điền. Chỗ điền viết liền trong một cặp ngoặc, "
+                "ví dụ {code}; xin sửa lại để người dân không thấy dấu ngoặc thừa.")
+
+
+class MalformedPlaceholder(InvalidInput):
+    code = "malformed_placeholder"
+    message = "Văn bản " + _STRAY_BRACE
+
+    def __init__(self, *, language: str) -> None:
+        # Names the language: the editor sees five boxes and must know which one to fix.
+        super().__init__(f"Bản tiếng {LANGUAGE_NAMES.get(language, language)} " + _STRAY_BRACE, language=language)
+
+
 class IncompleteContent(InvalidInput):
     code = "incomplete_content"
     message = "Nội dung chưa đủ: cần ít nhất một cách hỏi và câu trả lời tiếng Việt."
@@ -82,11 +102,12 @@ def text_hash(text: str) -> str:
 
 # --- bot messages ---------------------------------------------------------------------------------
 
-def seed_messages(db: Session, path: Path = DOMAIN_FILE) -> int:
-    """Adds the domain's messages that are missing; never overwrites what staff have published."""
+def seed_messages(db: Session, texts: Mapping[str, str] | None = None) -> int:
+    """Adds the seeded messages that are missing (every key of common.wording by default); never
+    overwrites what staff have published."""
     existing = set(db.scalars(select(BotMessage.key).where(BotMessage.language == "vi")))
     added = 0
-    for key, text in domain_texts(path).items():
+    for key, text in (seeds() if texts is None else texts).items():
         if key not in existing:
             db.add(BotMessage(key=key, language="vi", text=text))
             added += 1
@@ -94,15 +115,31 @@ def seed_messages(db: Session, path: Path = DOMAIN_FILE) -> int:
     return added
 
 
-def message_texts(db: Session) -> dict[str, dict[str, str]]:
+def message_texts(db: Session, keys: Collection[str] | None = None) -> dict[str, dict[str, str]]:
+    """The published text of every message (or of `keys`) per language, by key."""
+    query = select(BotMessage).order_by(BotMessage.key, BotMessage.language)
+    if keys is not None:
+        query = query.where(BotMessage.key.in_(keys))
     texts: dict[str, dict[str, str]] = {}
-    for row in db.scalars(select(BotMessage).order_by(BotMessage.key, BotMessage.language)):
+    for row in db.scalars(query):
         texts.setdefault(row.key, {})[row.language] = row.text
     return texts
 
 
-def placeholders(text: str) -> set[str]:
-    return set(PLACEHOLDER.findall(text))
+def text_for(published: Mapping[str, Mapping[str, str]], key: str, language: str | None = "vi",
+             values: Mapping[str, object] | None = None) -> str:
+    """What a resident reads for `key`: staff's wording in their language, else in Vietnamese, else
+    the seed — so a store not seeded yet still says the current wording — with `values` filled in."""
+    text = choose(published, seeds(), key, language)
+    if text is None:
+        raise KeyError(f"{key} has no seed in bot/domain.yml or bot/texts")  # a typo in code: tests catch it
+    return fill(text, values or {})
+
+
+def allowed_placeholders(key: str, vietnamese: str) -> set[str]:
+    """What a message may fill in: the values its current Vietnamese text uses and those of its seed
+    (the code offers at least those; a text staff shortened can take them back)."""
+    return placeholders(vietnamese) | placeholders(seeds().get(key, ""))
 
 
 def vietnamese_texts(db: Session, keys: Collection[str] | None = None) -> dict[str, str]:
@@ -132,6 +169,10 @@ def validated_payload(db: Session, kind: str, key: str, payload: dict[str, Any])
             _known_languages(answers)
             if not questions or not answers.get("vi"):
                 raise IncompleteContent()
+            if key in seeds() or db.scalar(select(BotMessage.id).where(BotMessage.key == key).limit(1)):
+                # Messages and answers share one space of keys: audio clips and the texts speakers
+                # record from are looked up by key alone.
+                raise KeyIsMessage(key=key)
             return faq.model_copy(update={"questions": questions, "answers": answers}).model_dump(mode="json")
         message = MessageDraft.model_validate(payload)
     except ValidationError as error:
@@ -145,8 +186,10 @@ def validated_payload(db: Session, kind: str, key: str, payload: dict[str, Any])
     _known_languages(texts)
     if not texts.get("vi", current["vi"]):
         raise IncompleteContent("Tin nhắn tiếng Việt không được để trống.")
-    allowed = placeholders(current["vi"]) | placeholders(domain_texts().get(key, ""))
+    allowed = allowed_placeholders(key, current["vi"])
     for lang, text in texts.items():
+        if stray_braces(text):
+            raise MalformedPlaceholder(language=lang)
         extra = placeholders(text) - allowed
         if extra:
             raise UnknownPlaceholder(language=lang, placeholders=sorted(extra), allowed=sorted(allowed))

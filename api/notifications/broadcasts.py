@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from api.audit.service import record
 from api.communes.service import check_station_scope, get_commune
 from api.consent.models import Consent
+from api.content.service import message_texts, text_for
 from api.core.crypto import Crypto
 from api.core.db import Database, UTCDateTime, utcnow
 from api.core.errors import Conflict, NotFound
-from api.core.i18n import N_, gettext_for
 from api.core.notify import Delivery, Notifier
 from api.notifications.models import AnnouncementSubscription, Broadcast, BroadcastDelivery
 from api.notifications.reminders import (
@@ -35,9 +35,9 @@ from api.staff.models import StaffUser
 from common.errors import InvalidInput
 from vntext import nfc
 
-STOP = N_("Không nhận thông báo nữa")
+# Messages of the content store (bot/texts/reminders.yml), in the resident's language when published in it.
+STOP, READ_IN_VIETNAMESE = "announcement_button_stop", "announcement_read_in_vietnamese"
 STOP_PAYLOAD = '/inform{"reminder_choice": "news_stop"}'
-READ_IN_VIETNAMESE = N_("Thông báo trên, đọc bằng tiếng Việt (chưa có bản ghi tiếng dân tộc).")
 STALE_CLAIM = timedelta(minutes=10)
 
 
@@ -92,7 +92,7 @@ def preview(db: Session, actor: StaffUser, commune_id: int, text: str) -> Previe
                              .where(AnnouncementSubscription.commune_id == commune_id)
                              .group_by(AnnouncementSubscription.channel)).all())
     return Preview(commune.name, {str(k): int(v) for k, v in counts.items()}, clean_text(text),
-                   [[gettext_for("vi")(STOP), STOP_PAYLOAD]])
+                   [[text_for(message_texts(db, [STOP]), STOP), STOP_PAYLOAD]])
 
 
 def create(*, db: Session, actor: StaffUser, commune_id: int, text: str) -> Broadcast:
@@ -182,6 +182,7 @@ def dispatch(*, database: Database, crypto: Crypto, notifier: Notifier, rate_per
     with database.read() as db:
         sending = list(db.execute(select(Broadcast.id, Broadcast.text).where(Broadcast.status == "sending")
                                   .order_by(Broadcast.id)))
+        texts = message_texts(db, [STOP, READ_IN_VIETNAMESE])
     for broadcast_id, text in sending:
         spoken: dict[str, Any] | None | bool = False  # made once per broadcast, when a listener needs it
         while monotonic() < deadline:
@@ -207,13 +208,13 @@ def dispatch(*, database: Database, crypto: Crypto, notifier: Notifier, rate_per
                         time.sleep(wait)
                     next_slot = max(next_slot, monotonic()) + interval
                     channel, _sep, chat_id = crypto.decrypt(address_enc).partition(":")
-                    _ = gettext_for(language)
-                    messages: list[dict[str, Any]] = [{"text": text, "buttons": [[_(STOP), STOP_PAYLOAD]]}]
+                    messages: list[dict[str, Any]] = [
+                        {"text": text, "buttons": [[text_for(texts, STOP, language), STOP_PAYLOAD]]}]
                     if language != "vi" and speak is not None:
                         if spoken is False:
                             spoken = speak(text)
                         if isinstance(spoken, dict):
-                            messages.append({**spoken, "text": _(READ_IN_VIETNAMESE)})
+                            messages.append({**spoken, "text": text_for(texts, READ_IN_VIETNAMESE, language)})
                     result = notifier.send(Delivery(
                         key=f"broadcast-{broadcast_id}-{delivery_id}", channel=channel, chat_id=chat_id,
                         language=language, messages=messages))

@@ -25,12 +25,12 @@ from api.audio.links import sent_audio_base
 from api.audio.service import playable_clips
 from api.bookings.models import Booking
 from api.communes.models import Site
-from api.content.service import message_texts
+from api.content.service import message_texts, text_for
 from api.core.clock import local_tz, to_local
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.core.i18n import N_, babel_locale, gettext_for
+from api.core.i18n import babel_locale
 from api.core.notify import Delivery, Notifier
 from api.notifications.models import ReminderLog, ReminderSubscription
 from api.notifications.reminders import consent_active
@@ -41,11 +41,15 @@ log = logging.getLogger(__name__)
 
 KINDS = ("day_before", "two_hours", "followup")
 MESSAGE_KEYS = {kind: f"utter_reminder_{kind}" for kind in KINDS}
+# The buttons under a reminder: messages of the content store (bot/texts/reminders.yml), said in the
+# resident's language once staff have published it there, else in Vietnamese.
+CONFIRM, RESCHEDULE, CANCEL, STOP, CHECK_RECORD = (
+    "reminder_button_confirm", "reminder_button_reschedule", "reminder_button_cancel", "reminder_button_stop",
+    "reminder_button_check_record")
+TEXT_KEYS = (*MESSAGE_KEYS.values(), CONFIRM, RESCHEDULE, CANCEL, STOP, CHECK_RECORD)
 SEND_HOUR = time(9, 0)  # day-before and follow-up reminders go out in the morning, not at midnight
 RETRY_AFTER = timedelta(minutes=5)
 STALE_CLAIM = timedelta(minutes=10)
-I_WILL_COME, RESCHEDULE, CANCEL, STOP, CHECK_BOOK = (
-    N_("Tôi sẽ đến"), N_("Đổi lịch"), N_("Hủy lịch"), N_("Không nhắc nữa"), N_("Xem sổ sức khỏe"))
 
 
 def window(kind: str, starts_at: datetime) -> tuple[datetime, datetime]:
@@ -142,18 +146,20 @@ def compose(candidate: Candidate, kind: str, texts: dict[str, dict[str, str]],
             clips: dict[tuple[str, str], Any], audio_base: str) -> list[dict[str, Any]]:
     language = candidate.language
     key = MESSAGE_KEYS[kind]
-    template = (texts.get(key) or {}).get(language) or (texts.get(key) or {}).get("vi") or ""
     when = format_datetime(to_local(candidate.starts_at), "HH:mm EEEE dd/MM", locale=babel_locale(language))
-    text = template.replace("{when}", when).replace("{place}", candidate.place).replace("{code}", candidate.code)
-    _ = gettext_for(language)
     code = candidate.code
+    text = text_for(texts, key, language, {"when": when, "place": candidate.place, "code": code})
+
+    def say(button: str) -> str:
+        return text_for(texts, button, language)
+
     if kind == "followup":
-        buttons = [[_(CHECK_BOOK), "/check_record_status"]]
+        buttons = [[say(CHECK_RECORD), "/check_record_status"]]
     else:
-        buttons = [[_(I_WILL_COME), "/inform" + json.dumps({"reminder_choice": "confirm", "booking_code": code})],
-                   [_(RESCHEDULE), "/reschedule_booking" + json.dumps({"booking_code": code})],
-                   [_(CANCEL), "/cancel_booking" + json.dumps({"booking_code": code})]]
-    buttons.append([_(STOP), "/inform" + json.dumps({"reminder_choice": "stop"})])
+        buttons = [[say(CONFIRM), "/inform" + json.dumps({"reminder_choice": "confirm", "booking_code": code})],
+                   [say(RESCHEDULE), "/reschedule_booking" + json.dumps({"booking_code": code})],
+                   [say(CANCEL), "/cancel_booking" + json.dumps({"booking_code": code})]]
+    buttons.append([say(STOP), "/inform" + json.dumps({"reminder_choice": "stop"})])
     messages: list[dict[str, Any]] = [{"text": text, "buttons": buttons}]
     clip = clips.get((key, language)) if language != "vi" else None
     if clip is not None:  # a recording in their language of the reminder's general wording
@@ -169,7 +175,7 @@ def dispatch_due(*, database: Database, crypto: Crypto, settings: Settings, noti
     if not found:
         return outcome
     with database.read() as db:
-        texts = message_texts(db)
+        texts = message_texts(db, TEXT_KEYS)
         clips = playable_clips(db, list(MESSAGE_KEYS.values()))
     audio_base = sent_audio_base(settings.public_base_url)
     for candidate in found:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 import segno
@@ -17,6 +17,7 @@ from api.audit.service import record
 from api.bookings.models import Booking
 from api.communes.models import Commune
 from api.communes.service import get_commune
+from api.content.service import message_texts, text_for
 from api.core.counters import increment
 from api.core.errors import Forbidden, NotFound
 from api.outreach.models import ORGANISATIONS, ReferralCount, ReferralLink
@@ -136,13 +137,14 @@ def _add(into: Funnel, other: Funnel) -> None:
         setattr(into, name, getattr(into, name) + getattr(other, name))
 
 
-def share_text(*, organisation: str, commune: str, url: str) -> str:
-    """What a cadre pastes into a Zalo group: free, how to book, and the scam warning the plan asks for."""
-    name = ORGANISATIONS[organisation][1]
-    return (f"{name} {commune} thông báo: người dân được KHÁM SỨC KHỎE ĐỊNH KỲ MIỄN PHÍ (Chỉ thị 17/CT-TTg).\n"
-            f"Đặt lịch khám nhanh qua Zalo, Telegram hoặc trang web tại: {url}\n"
-            "Mang theo căn cước (CCCD) và thẻ bảo hiểm y tế nếu có. Khám miễn phí: không ai được thu tiền, "
-            "không ai được hỏi mật khẩu hay mã OTP của bác/anh/chị.")
+SHARE_TEXT = "referral_share_text"
+
+
+def share_text(texts: Mapping[str, Mapping[str, str]], *, organisation: str, commune: str, url: str) -> str:
+    """What a cadre pastes into a Zalo group: free, how to book, and the scam warning the plan asks for.
+    Residents read it, so it is a message of the content store (bot/texts/reminders.yml), in Vietnamese."""
+    return text_for(texts, SHARE_TEXT, "vi",
+                    {"organisation": ORGANISATIONS[organisation][1], "commune": commune, "url": url})
 
 
 def qr_image(url: str, kind: str) -> bytes:
@@ -152,18 +154,20 @@ def qr_image(url: str, kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def link_out(link: ReferralLink, commune: str, funnel: Funnel, gateway_url: str) -> LinkOut:
+def link_out(link: ReferralLink, commune: str, funnel: Funnel, gateway_url: str,
+             texts: Mapping[str, Mapping[str, str]]) -> LinkOut:
     url = f"{gateway_url.rstrip('/')}/r/{link.code}"
     return LinkOut(
         code=link.code, organisation=link.organisation, organisation_name=ORGANISATIONS[link.organisation][1],
         commune_id=link.commune_id, commune=commune, label=link.label, active=link.active,
         created_at=link.created_at, short_url=url, qr_png_url=f"/api/v1/referrals/{link.code}/qr.png",
         qr_svg_url=f"/api/v1/referrals/{link.code}/qr.svg",
-        share_text=share_text(organisation=link.organisation, commune=commune, url=url), funnel=funnel)
+        share_text=share_text(texts, organisation=link.organisation, commune=commune, url=url), funnel=funnel)
 
 
 def links_out(db: Session, links: list[ReferralLink], gateway_url: str) -> list[LinkOut]:
     names = {row[0]: row[1] for row in db.execute(select(Commune.id, Commune.name).where(
         Commune.id.in_({link.commune_id for link in links})))}
     per_link = funnels(db, links)
-    return [link_out(link, names.get(link.commune_id, ""), per_link[link.id], gateway_url) for link in links]
+    texts = message_texts(db, [SHARE_TEXT])
+    return [link_out(link, names.get(link.commune_id, ""), per_link[link.id], gateway_url, texts) for link in links]

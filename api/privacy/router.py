@@ -12,7 +12,7 @@ from api.deps import CryptoDep, DatabaseDep, SettingsDep
 from api.identity.schemas import IdentityIn
 from api.identity.service import Identity, counted_check
 from api.privacy import service
-from api.records.service import LABELS
+from api.records.service import status_labels
 from api.security.origin import ResidentOrigin
 
 router = APIRouter(tags=["privacy"])
@@ -53,7 +53,7 @@ def held_data(body: IdentityIn, origin: ResidentOrigin, database: DatabaseDep, c
         return HeldDataOut(
             found=data.found, full_name=data.full_name, phone_masked=data.phone_masked, birth_year=data.birth_year,
             commune=data.commune, record_status=data.record_status,
-            record_label=LABELS[data.record_status] if data.record_status else None,
+            record_label=status_labels(db)[data.record_status] if data.record_status else None,
             bookings=[HeldBookingOut(code=b.code, status=b.status, starts_at=to_local(b.starts_at))
                       for b in data.bookings],
             consents=[HeldConsentOut(purpose=c.purpose, notice_version=c.notice_version, given_at=to_local(c.given_at),

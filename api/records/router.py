@@ -46,7 +46,7 @@ def record_status(body: StatusLookupIn, origin: ResidentOrigin, database: Databa
             record_consent(Raw(db.connection()), subject_hash=identity.subject_hash,
                            resident_id=identity.resident.id if identity.resident else None, purpose="record_lookup",
                            notice_version=body.consent_notice, channel=body.channel, now=utcnow())
-        return service.answer_for(identity.record)
+        return service.answer_for(db, identity.record)
 
     return counted_check(database, crypto, settings, origin, action="record.lookup", cccd=body.cccd,
                          birth_date=body.birth_date, then=answer)
@@ -136,9 +136,10 @@ def list_records(
     query = select(HealthRecord).where(*scope).order_by(HealthRecord.id).limit(limit)
     if record_status is not None:
         query = query.where(HealthRecord.status == record_status)
+    labels = service.status_labels(db)
     items = [
         RecordRow(cccd_masked=mask(crypto.decrypt(r.cccd_enc)), birth_year=int(crypto.decrypt(r.birth_date_enc)[:4]),
-                  status=r.status, label=service.LABELS[r.status], updated_on=r.updated_on, source=r.source)
+                  status=r.status, label=labels[r.status], updated_on=r.updated_on, source=r.source)
         for r in db.scalars(query)
     ]
     return RecordList(counts=counts, items=items)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
+from api.content.service import message_texts, text_for
 from api.core.crypto import Crypto
 from api.core.errors import NotFound
 from api.core.types import DbId, PlausibleDate
@@ -38,49 +39,25 @@ def identity_hash(crypto: Crypto, cccd: str, birth_date: date) -> str:
 RecordStatus = Literal["not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"]
 Outcome = Literal["created", "updated", "unchanged"]
 
-# Grounded in the provincial plans (reference/000–004): the book is made for every resident from
-# 2026, linked to VNeID; results are entered after each exam. Plain words, no medical content.
-_VNEID = ("Để tự xem sổ trên điện thoại, cần tài khoản định danh điện tử VNeID mức độ 2: đăng ký tại "
-          "công an xã nơi cư trú, mang theo thẻ căn cước và điện thoại có số đang dùng.")
-_CALL = "Nếu thấy thông tin chưa đúng, xin gọi trạm y tế xã hoặc nhắn \"gặp cán bộ\"."
+# What a resident reads about each status is a message of the content store (seeded from
+# bot/texts/records.yml), so staff can reword it and the action server can say it in the
+# resident's language from the status code alone.
+ANSWER_STATUSES = ("not_found", *RECORD_STATUSES)
 
-LABELS: dict[str, str] = {
-    "not_found": "Chưa tìm thấy",
-    "not_created": "Chưa lập sổ",
-    "created": "Đã lập sổ, chưa khám năm nay",
-    "exam_done_pending_update": "Đã khám, đang chờ cập nhật kết quả vào sổ",
-    "updated": "Đã cập nhật kết quả khám",
-    "linked_vneid": "Đã cập nhật và xem được trên VNeID",
-}
 
-NEXT_STEPS: dict[str, str] = {
-    "not_found": (
-        "Chưa tìm thấy sổ sức khỏe điện tử với số căn cước và ngày sinh này. Có thể sổ chưa được lập, "
-        "hoặc thông tin nhập chưa khớp. Xin kiểm tra lại số căn cước và ngày sinh; sổ được lập khi đi "
-        "khám sức khỏe miễn phí tại trạm y tế xã. " + _CALL
-    ),
-    "not_created": (
-        "Sổ sức khỏe điện tử chưa được lập. Sổ sẽ được lập khi đi khám sức khỏe định kỳ miễn phí: "
-        "bác/anh/chị có thể đặt lịch khám ngay tại đây (nhắn \"đặt lịch khám\"). " + _CALL
-    ),
-    "created": (
-        "Sổ đã được lập nhưng năm nay chưa có kết quả khám. Mỗi người được khám miễn phí ít nhất mỗi năm "
-        "một lần: bác/anh/chị có thể đặt lịch khám tại đây (nhắn \"đặt lịch khám\"). " + _VNEID
-    ),
-    "exam_done_pending_update": (
-        "Trạm y tế đã ghi nhận bác/anh/chị đi khám. Kết quả thường được cập nhật vào sổ trong vài ngày "
-        "đến vài tuần sau buổi khám (kết quả xét nghiệm có thể lâu hơn). Nếu có điều bất thường, trạm y "
-        "tế xã sẽ liên hệ. " + _CALL
-    ),
-    "updated": (
-        "Kết quả khám đã được cập nhật vào sổ. " + _VNEID
-        + " Sau đó mở ứng dụng VNeID, chọn mục Sổ sức khỏe điện tử để xem. " + _CALL
-    ),
-    "linked_vneid": (
-        "Sổ đã liên thông với VNeID: mở ứng dụng VNeID, đăng nhập tài khoản mức độ 2, chọn mục Sổ sức "
-        "khỏe điện tử để xem kết quả. Nếu quên mật khẩu, công an xã sẽ hỗ trợ. " + _CALL
-    ),
-}
+def label_key(status: str) -> str:
+    return f"record_status_{status}"
+
+
+def next_step_key(status: str) -> str:
+    return f"record_next_{status}"
+
+
+def status_labels(db: Session) -> dict[str, str]:
+    """The Vietnamese label of every status, as staff published it."""
+    texts = message_texts(db, [label_key(status) for status in ANSWER_STATUSES])
+    return {status: text_for(texts, label_key(status)) for status in ANSWER_STATUSES}
+
 
 # Folded Vietnamese labels staff may type in a CSV instead of the codes.
 _STATUS_WORDS: dict[str, str] = {
@@ -100,12 +77,13 @@ class StatusAnswer(BaseModel):
     next_step: str
 
 
-def answer_for(record: HealthRecord | None) -> StatusAnswer:
-    """The resident's answer. An unmatched identity and an unknown person both get `not_found`."""
+def answer_for(db: Session, record: HealthRecord | None) -> StatusAnswer:
+    """The resident's answer, in Vietnamese. An unmatched identity and an unknown person both get `not_found`."""
     status = record.status if record is not None else "not_found"
     updated_on = record.updated_on if record is not None and status in ("updated", "linked_vneid") else None
-    return StatusAnswer(status=status, label=LABELS[status], updated_on=updated_on,
-                        next_step=NEXT_STEPS[status])
+    texts = message_texts(db, [label_key(status), next_step_key(status)])
+    return StatusAnswer(status=status, label=text_for(texts, label_key(status)), updated_on=updated_on,
+                        next_step=text_for(texts, next_step_key(status)))
 
 
 class RecordIn(BaseModel):

@@ -236,7 +236,7 @@ def message_edit(request: Request, key: str) -> HTMLResponse:
     draft = pending.payload["texts"] if pending else texts
     return render(request, "message_edit.html", user=user, csrf=csrf, key=key, live=texts, draft=draft,
                   pending=pending, history=history, labels=LANGUAGE_LABELS,
-                  placeholders=sorted(content.placeholders(texts.get("vi", ""))),
+                  placeholders=sorted(content.allowed_placeholders(key, texts.get("vi", ""))),
                   saved=request.query_params.get("saved"))
 
 

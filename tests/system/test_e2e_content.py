@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.content.service import domain_texts
+from common.wording import domain_seeds
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api
 from tests.support.servers import api_env, running_gateway, say, texts, trained_assistant, wait_for
 
@@ -83,7 +83,7 @@ def test_a_published_bot_message_reaches_the_nlg_within_a_minute(assistant: dict
     api = assistant["api"]
     token = httpx.post(f"{api}/api/v1/auth/token", data={"username": "quantri-e2e", "password": PASSWORD}).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    assert domain_texts()["utter_help"][:40] in texts(say(assistant, "e2e-message-0", "ban giup duoc gi"))
+    assert domain_seeds()["utter_help"][:40] in texts(say(assistant, "e2e-message-0", "ban giup duoc gi"))
     new_text = "Dạ, tôi giúp bác/anh/chị đặt lịch khám, xem lịch ở xã và tra sổ sức khỏe (lời mới):"
     revision = httpx.post(f"{api}/api/v1/content/revisions", headers=headers, json={
         "kind": "message", "key": "utter_help", "payload": {"texts": {"vi": new_text}}}).json()

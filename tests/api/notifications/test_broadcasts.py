@@ -22,6 +22,8 @@ from api.notifications.models import AnnouncementSubscription, Broadcast, Broadc
 from api.notifications.reminders import address_hash
 from api.residents.models import Resident
 from api.staff.models import StaffUser
+from common.wording import seeds
+from tests.api.conftest import PublishMessage
 from tests.support.world import World, csrf_of
 
 
@@ -201,3 +203,36 @@ def test_listeners_in_a_minority_language_also_hear_it_read_in_vietnamese(
     assert len(by_language["vi"]) == 1
     assert by_language["hmn"][1]["voice_url"] == "http://api/a.ogg" and "tiếng Việt" in by_language["hmn"][1]["text"]
     assert spoken == ["Đợt khám lưu động thứ Bảy."]  # synthesised once per broadcast
+
+
+def test_an_announcements_buttons_follow_the_published_wording_in_each_language(
+        commune: dict[str, Any], database: Database, settings: Settings, seeded_content: Database,
+        publish_message: PublishMessage) -> None:
+    publish_message("announcement_button_stop", {"vi": "Thôi nhận thông báo", "hmn": "Tsis txais xov xwm ntxiv"})
+    publish_message("announcement_read_in_vietnamese", {"vi": seeds()["announcement_read_in_vietnamese"],
+                                                        "hmn": "Nyeem ua lus Nyab Laj."})
+    crypto = Crypto.from_settings(settings)
+    subscribers(database, crypto, commune["id"], 3)
+    actor = staff(database, commune["id"])
+    with database.write() as db:
+        ids = list(db.scalars(select(AnnouncementSubscription.id).order_by(AnnouncementSubscription.id)))
+        for subscription, language in zip(ids, ("vi", "hmn", "nut"), strict=True):
+            db.execute(update(AnnouncementSubscription).where(AnnouncementSubscription.id == subscription)
+                       .values(language=language))
+        draft = broadcasts.create(db=db, actor=actor, commune_id=commune["id"], text="Đợt khám lưu động thứ Bảy.")
+        assert broadcasts.preview(db, actor, commune["id"], draft.text).buttons[0][0] == "Thôi nhận thông báo"
+        broadcasts.start(db=db, actor=actor, broadcast_id=draft.id)
+    handed: list[Delivery] = []
+
+    class Recorder:
+        def send(self, delivery: Delivery) -> str:
+            handed.append(delivery)
+            return "sent"
+
+    broadcasts.dispatch(database=database, crypto=crypto, notifier=Recorder(), rate_per_s=100, budget_s=10,
+                        speak=lambda _text: {"text": "", "buttons": [], "voice_url": "http://api/a.ogg"})
+    by_language = {d.language: d.messages for d in handed}
+    assert {language: messages[0]["buttons"][0][0] for language, messages in by_language.items()} == {
+        "vi": "Thôi nhận thông báo", "hmn": "Tsis txais xov xwm ntxiv", "nut": "Thôi nhận thông báo"}
+    assert by_language["hmn"][1]["text"] == "Nyeem ua lus Nyab Laj."
+    assert by_language["nut"][1]["text"] == seeds()["announcement_read_in_vietnamese"]

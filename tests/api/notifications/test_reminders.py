@@ -24,6 +24,8 @@ from api.core.notify import Delivery, GatewayNotifier
 from api.main import create_app
 from api.notifications.dispatch import dispatch_due, window
 from api.notifications.models import ReminderLog
+from common.wording import seeds
+from tests.api.conftest import PublishMessage
 from tests.support.env import TEST_SECRET, chat_headers, service_credential
 from tests.support.fake_zalo import signed_event
 from tests.support.servers import wait_for
@@ -165,6 +167,23 @@ def test_rescheduled_appointments_get_reminders_for_the_new_time_and_followups_a
     last = notifier.sent[-1].messages[0]
     assert "sổ sức khỏe" in last["text"].lower() and last["buttons"][0][1] == "/check_record_status"
     assert run(settings, database, notifier, followup_opens + timedelta(days=1)) == {}
+
+
+def test_a_reminder_speaks_the_published_wording_in_the_residents_language_else_vietnamese(
+        booked: dict[str, Any], settings: Settings, database: Database, publish_message: PublishMessage) -> None:
+    # The resident chose Tày. Staff publish Tày for one button and for the reminder; another button
+    # changes only in Vietnamese, which is what a Tày speaker then gets for it.
+    publish_message("reminder_button_confirm", {"vi": "Vâng, tôi sẽ đến", "tyz": "Khỏi mà (Tày)"})
+    publish_message("reminder_button_cancel", {"vi": "Hủy lịch hẹn"})
+    publish_message("utter_reminder_day_before", {"vi": seeds()["utter_reminder_day_before"],
+                                                  "tyz": "Mừa khám (Tày) {when} {place}, mã {code}."})
+    notifier = FakeNotifier()
+    assert run(settings, database, notifier, window("day_before", booked["starts_at"])[0]) == {"sent": 1}
+    message = notifier.sent[0].messages[0]
+    assert [title for title, _payload in message["buttons"]] == ["Khỏi mà (Tày)", "Đổi lịch", "Hủy lịch hẹn",
+                                                                 "Không nhắc nữa"]
+    assert message["text"].startswith("Mừa khám (Tày) ") and message["text"].endswith(
+        f", mã {booked['booking']['code']}.") and "{" not in message["text"]
 
 
 def test_subscribing_needs_a_real_booking_and_a_channel_that_can_write_first(

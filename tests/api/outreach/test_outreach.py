@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core.config import Settings
+from api.core.db import Database
 from common.keys import internal_token
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
+from tests.api.conftest import PublishMessage
 from tests.support.env import TEST_SECRET
 from tests.support.servers import wait_for
 from tests.support.world import World, csrf_of, person
@@ -68,6 +70,17 @@ def test_a_cadre_gets_a_short_link_a_printable_qr_and_share_text(
     assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
     assert client.get(link["qr_png_url"]).status_code == 401
     assert client.get(f"{URL}/{link['code']}/qr.gif", headers=cadre).status_code == 404
+
+
+def test_the_share_text_is_the_published_wording_with_the_links_values(
+        client: TestClient, place: dict[str, Any], staff_token: Any, seeded_content: Database,
+        publish_message: PublishMessage) -> None:
+    cadre = staff_token("cadre")
+    link = create(client, cadre, place["commune"]["id"], organisation="nong_dan").json()
+    assert link["share_text"].startswith(f"Hội Nông dân {place['commune']['name']} thông báo: ")
+    publish_message("referral_share_text", {"vi": "{organisation} mời bà con đi khám miễn phí: {url}"})
+    listed = client.get(URL, headers=cadre).json()["items"]
+    assert [item["share_text"] for item in listed] == [f"Hội Nông dân mời bà con đi khám miễn phí: {link['short_url']}"]
 
 
 def test_who_may_create_and_see_links(client: TestClient, world: World, place: dict[str, Any], staff_token: Any
