@@ -1,8 +1,9 @@
 """HTTP client of the scheduling & content API, for the action server.
 
 Failures are split the way the bot must answer them: `ApiError` is the API saying no (a 4xx with a
-stable `code` and a Vietnamese `message` the bot can show), `ApiUnavailable` is the API being down,
-slow or broken (the bot says it is busy and to try again).
+stable `code`, its Vietnamese `message` and `details`; the bot says the code's keyed text,
+actions/speaking.py), `ApiUnavailable` is the API being down, slow or broken (the bot says it is busy
+and to try again).
 
 The API serves resident requests only to our own services: every request carries the action
 server's service credential (`Authorization: Bearer $API_SERVICE_CREDENTIAL`) and, while an action
@@ -24,7 +25,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -77,7 +78,8 @@ class ApiUnavailable(Exception):
 class ApiError(Exception):
     status: int
     code: str
-    message: str
+    message: str  # the API's own wording, "" when it gave none
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class ApiClient:
@@ -116,8 +118,10 @@ class ApiClient:
                     raise ApiUnavailable(f"{method}: HTTP 401 {code}")
                 if response.status >= 400:
                     body = body if isinstance(body, dict) else {}
-                    raise ApiError(response.status, str(body.get("code", "error")),
-                                   str(body.get("message", "Yêu cầu không hợp lệ.")))
+                    details = body.get("details")
+                    # Without a code the refusal is the error tree's base one (common.errors.AppError).
+                    raise ApiError(response.status, str(body.get("code") or "bad_request"),
+                                   str(body.get("message") or ""), details if isinstance(details, dict) else {})
                 return body
         # asyncio.TimeoutError: on Python 3.10 (the Rasa environment) it is not the builtin TimeoutError.
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:

@@ -12,12 +12,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import reminders
-from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.api import ApiError, ApiUnavailable
 from actions.consent import notice_version
 from actions.faq import channel_of
-from actions.form_control import FIELD_LABELS
+from actions.form_control import FIX_PAYLOADS
 from actions.formatting import day_month_year, seats_left, session_time
 from actions.manage import offered_sessions
+from actions.speaking import Speaks
 from common.masking import mask
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
@@ -35,29 +36,32 @@ def remember_identity(cccd: str | None, birth_date: str | None) -> list[EventTyp
     return [SlotSet("known_cccd", cccd), SlotSet("known_birth_date", birth_date)]
 
 
-class ActionAskSessionId(ApiBacked, Action):
+class ActionAskSessionId(Speaks, Action):
     def name(self) -> str:
         return "action_ask_session_id"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
+        say = await self.wording(tracker)
         try:
             sessions = await offered_sessions(self, tracker)
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
         if not sessions:
-            dispatcher.utter_message(response="utter_no_sessions", commune=tracker.get_slot("commune") or "xã này")
+            dispatcher.utter_message(response="utter_no_sessions",
+                                     commune=tracker.get_slot("commune") or say("this_commune"))
             return []
         dispatcher.utter_message(
             response="utter_ask_session_id",
-            buttons=[{"title": f"{session_time(s['starts_at'], s['ends_at'])} · {s['site']['name']} · {seats_left(s)}",
+            buttons=[{"title": say("button_session", when=session_time(s["starts_at"], s["ends_at"]),
+                                   place=s["site"]["name"], seats=seats_left(s, say)),
                       "payload": f'/inform{{"session_id": "{s["id"]}"}}'} for s in sessions[:8]],
         )
         return []
 
 
-class ActionAskBookingConfirmed(Action):
+class ActionAskBookingConfirmed(Speaks, Action):
     def name(self) -> str:
         return "action_ask_booking_confirmed"
 
@@ -66,8 +70,10 @@ class ActionAskBookingConfirmed(Action):
         slot = tracker.get_slot
         if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
             # "Chưa đúng": one button per answer, each a plain "sửa …" the form understands.
+            say = await self.wording(tracker)
             dispatcher.utter_message(response="utter_which_field", buttons=[
-                {"title": f"Sửa {label}", "payload": f"sửa {label}"} for label in FIELD_LABELS.values()])
+                {"title": say("button_fix_field", field=say(f"field_{name}")), "payload": payload}
+                for name, payload in FIX_PAYLOADS.items()])
             return []
         birth = slot("birth_date") or ""
         day = day_month_year(birth) if len(birth) == 10 else birth
@@ -86,7 +92,7 @@ def idempotency_key(tracker: Tracker, body: dict[str, Any]) -> str:
     return "chat-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-class ActionSubmitBooking(ApiBacked, Action):
+class ActionSubmitBooking(Speaks, Action):
     def name(self) -> str:
         return "action_submit_booking"
 
@@ -115,7 +121,7 @@ class ActionSubmitBooking(ApiBacked, Action):
                          "phone": slot("phone"), "commune_id": int(slot("commune_id"))},
             "channel": channel_of(tracker) or "web",
             "referral_code": metadata.get("referral_code") or None,
-            "consent_notice": await notice_version("utter_ask_consent_booking", domain),
+            "consent_notice": await notice_version("utter_ask_consent_booking", self.content),
             # A relative booking for someone answers the consent question for them: filed as such.
             "consent_given_by": "relative" if slot("booking_for") == "relative" else "self",
         }
@@ -125,7 +131,8 @@ class ActionSubmitBooking(ApiBacked, Action):
             dispatcher.utter_message(response="utter_service_busy")
             return []  # answers kept, so "thử lại" can resubmit them
         except ApiError as error:
-            dispatcher.utter_message(text=error.message)
+            # A lockout here is the identity check's (a CCCD tried with too many birth dates).
+            dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason="identity"))
             return forget_personal_data()
         session = booking["session"]
         when = session_time(session["starts_at"], session["ends_at"])

@@ -1,7 +1,8 @@
 """Validation of the booking form, one answer at a time, with a helpful re-ask for each mistake.
 
 The CCCD, phone and name rules are those the API applies (`common.identity`, shared by both runtimes), so the
-bot and the API accept and refuse exactly the same input, with the same Vietnamese explanations.
+bot and the API accept and refuse exactly the same input; a refusal is said by its code's keyed text
+(`error_<code>`), as the API's refusals are.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -21,16 +21,15 @@ from actions.dates import parse_date
 from actions.form_control import FIELD_WORDS, FormControl
 from actions.manage import choose_offered_session
 from actions.schedule import resolve_commune
+from actions.speaking import VIETNAM, Speaks, Wording
 from common import identity
 from common.errors import InvalidInput
-from common.vocabulary import TIME_ZONE
 from vntext import fold
 
 # Folded words naming someone else. "em", "cháu", "anh", "chị" are left out: residents also use
 # them for themselves when talking to the bot, so they count as "self" below.
 FAMILY_WORDS = ("me", "bo", "cha", "ong", "ba", "vo", "chong", "con", "nguoi than", "nguoi nha")
 SELF_WORDS = ("toi", "minh", "ban than", "chinh toi", "em", "chau")
-VIETNAM = ZoneInfo(TIME_ZONE)
 
 
 def today() -> date:
@@ -43,25 +42,26 @@ def reask(dispatcher: CollectingDispatcher, message: str, slot: str) -> dict[str
     return {slot: None}
 
 
-def by_rule(dispatcher: CollectingDispatcher, slot: str, rule: Callable[[], str]) -> dict[str, Any]:
-    """The slot set to what the API's rule returns, or cleared and re-asked with the rule's message."""
+def by_rule(dispatcher: CollectingDispatcher, say: Wording, slot: str, rule: Callable[[], str]) -> dict[str, Any]:
+    """The slot set to what the API's rule returns, or cleared and re-asked with why the rule refused it."""
     try:
         return {slot: rule()}
     except InvalidInput as error:
-        return reask(dispatcher, error.detail_message, slot)
+        return reask(dispatcher, say.refusal(error), slot)
 
 
-class IdentityAnswers:
+class IdentityAnswers(Speaks):
     """Birth date and CCCD as every form asks them (booking, e-book lookup, data rights): the API's
     own rules, and a CCCD must agree with the birth year already given."""
 
-    def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                            domain: DomainDict) -> dict[str, Any]:
+    async def validate_birth_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
         if value is None:  # emptied on purpose (a correction, "someone else"): nothing to check
             return {"birth_date": None}
+        say = await self.wording(tracker)
         parsed = parse_date(str(value))
         if parsed is None:
-            return reask(dispatcher, identity.InvalidBirthDate.message, "birth_date")
+            return reask(dispatcher, say.refusal(identity.InvalidBirthDate()), "birth_date")
 
         def rule() -> str:
             birth = identity.check_birth_date(parsed, today=today())
@@ -70,12 +70,13 @@ class IdentityAnswers:
                 identity.check_cccd_matches_birth_date(cccd, birth)
             return birth.isoformat()
 
-        return by_rule(dispatcher, "birth_date", rule)
+        return by_rule(dispatcher, say, "birth_date", rule)
 
-    def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: DomainDict) -> dict[str, Any]:
+    async def validate_cccd(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                            domain: DomainDict) -> dict[str, Any]:
         if value is None:
             return {"cccd": None}
+        say = await self.wording(tracker)
 
         def rule() -> str:
             cccd = identity.normalize_cccd(str(value))
@@ -84,7 +85,7 @@ class IdentityAnswers:
                 identity.check_cccd_matches_birth_date(cccd, date.fromisoformat(birth))
             return cccd
 
-        return by_rule(dispatcher, "cccd", rule)
+        return by_rule(dispatcher, say, "cccd", rule)
 
 
 class ConsentFirst:
@@ -108,22 +109,24 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
     def name(self) -> str:
         return "validate_booking_form"
 
-    def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: DomainDict) -> dict[str, Any]:
+    async def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
         words = f" {fold(str(value))} "
         if any(f" {w} " in words for w in FAMILY_WORDS):
             return {"booking_for": "relative"}
         if any(f" {w} " in words for w in SELF_WORDS):
             return {"booking_for": "self"}
-        return reask(dispatcher, "Xin chọn: đặt lịch cho chính mình, hay cho người thân?", "booking_for")
+        say = await self.wording(tracker)
+        return reask(dispatcher, say("booking_for_reask"), "booking_for")
 
-    def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                           domain: DomainDict) -> dict[str, Any]:
-        return by_rule(dispatcher, "full_name", lambda: identity.normalize_name(str(value)))
+    async def validate_full_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: DomainDict) -> dict[str, Any]:
+        return by_rule(dispatcher, await self.wording(tracker), "full_name",
+                       lambda: identity.normalize_name(str(value)))
 
-    def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       domain: DomainDict) -> dict[str, Any]:
-        return by_rule(dispatcher, "phone", lambda: identity.normalize_phone(str(value)))
+    async def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> dict[str, Any]:
+        return by_rule(dispatcher, await self.wording(tracker), "phone", lambda: identity.normalize_phone(str(value)))
 
     async def validate_commune(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> dict[str, Any]:
@@ -143,5 +146,6 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
 
     async def validate_session_id(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        return await choose_offered_session(self, value, dispatcher, tracker, not_offered={
-            "text": "Buổi khám này không còn trong lịch của xã. Xin chọn một buổi trong danh sách."})
+        say = await self.wording(tracker)
+        return await choose_offered_session(self, value, dispatcher, tracker,
+                                            not_offered={"text": say("session_not_in_schedule")})

@@ -6,25 +6,15 @@ the studio's revision history."""
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
-
-from rasa_sdk.types import DomainDict
 
 from actions.content import ContentCache
 
 NOTICE_VERSION = "2026-01"
 
 
-@lru_cache(maxsize=1)
-def shared_content() -> ContentCache:
-    """One cache of published texts per action server process, made on first use."""
-    return ContentCache()
-
-
-async def notice_version(message: str, domain: DomainDict, content: ContentCache | None = None) -> str:
-    """The version of consent message `message` (e.g. utter_ask_consent_booking) as residents see it now."""
-    content = content or shared_content()
+async def notice_version(message: str, content: ContentCache) -> str:
+    """The version of consent message `message` (e.g. utter_ask_consent_booking) as residents see it now:
+    the Vietnamese wording published, else the domain's (the seed)."""
     await content.get()
-    variants = (domain.get("responses") or {}).get(message) or [{}]
-    text = content.text(message, "vi") or str(variants[0].get("text", ""))
+    text = content.find(message, "vi") or ""
     return f"{NOTICE_VERSION}.{hashlib.sha256(text.encode()).hexdigest()[:6]}"

@@ -9,8 +9,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
-from actions.content import ContentCache
+from actions.api import ApiError, ApiUnavailable
+from actions.speaking import Speaks
 from actions.voice import speak_along, wants_audio
 
 # Measured on the seed content: off-topic questions ("giá lúa bao nhiêu", "điện bị cắt") score at
@@ -23,11 +23,7 @@ def channel_of(tracker: Tracker) -> str:
     return str(metadata.get("channel", ""))[:16]
 
 
-class ActionAnswerFaq(ApiBacked, Action):
-    def __init__(self, client: ApiClient | None = None, content: ContentCache | None = None) -> None:
-        super().__init__(client)
-        self.content = content or ContentCache()
-
+class ActionAnswerFaq(Speaks, Action):
     def name(self) -> str:
         return "action_answer_faq"
 
@@ -48,7 +44,7 @@ class ActionAnswerFaq(ApiBacked, Action):
                 clips = {best["audio_language"]: {"url": best["audio_url"], "ogg_url": best.get("audio_ogg_url")}} \
                     if best.get("audio_url") else {}
                 await speak_along(dispatcher, self.client, self.content, key=best["key"], text=best["answer"],
-                                  slots=slots, clips=clips, domain=domain)
+                                  slots=slots, clips=clips)
             return [SlotSet("last_faq_key", best["key"])]
         # Not knowing the answer matters more to the resident than our inbox: a failed record is dropped.
         with contextlib.suppress(ApiUnavailable, ApiError):

@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked
+from actions.speaking import Speaks
 from vntext import fold, tokens
 
 # Whole messages (folded tokens) that end a form. "hủy" ends the booking form but is an answer in
@@ -41,8 +41,9 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "commune": ("xa", "phuong"),
     "session_id": ("buoi kham", "ngay kham", "gio kham", "buoi", "lich kham"),
 }
-FIELD_LABELS = {"full_name": "họ tên", "birth_date": "ngày sinh", "cccd": "số CCCD", "phone": "số điện thoại",
-                "commune": "xã", "session_id": "buổi khám"}
+# What a "Sửa …" button sends back (never shown: a resident sees the button's title, `field_<slot>` in
+# their language): a correction in the words `find_correction` reads, "sua ho va ten".
+FIX_PAYLOADS = {slot: f"sua {names[0]}" for slot, names in FIELD_WORDS.items()}
 # Verbs of correcting. "doi" is only "đổi" when typed so or without any marks ("đồi", "đôi", "đợi" are not).
 FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon"})
 _NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi"})
@@ -116,7 +117,7 @@ else:
     _MixedIntoFormValidation = object
 
 
-class FormControl(ApiBacked, _MixedIntoFormValidation):
+class FormControl(Speaks, _MixedIntoFormValidation):
     """Mixed into the validation actions of the forms residents fill in (before FormValidationAction):
     adds stopping and correcting to field validation. Not an Action itself, so the action server
     does not try to register it."""
@@ -155,7 +156,8 @@ class FormControl(ApiBacked, _MixedIntoFormValidation):
         requested = tracker.get_slot(REQUESTED_SLOT)
         if requested and requested in tracker.slots_to_validate():
             changes[requested] = None
-        dispatcher.utter_message(response="utter_correcting", field=FIELD_LABELS[slot])
+        say = await self.wording(tracker)
+        dispatcher.utter_message(response="utter_correcting", field=say(f"field_{slot}"))
         if value:
             result = getattr(self, f"validate_{slot}")(value, dispatcher, tracker, domain)
             changes.update(await result if asyncio.iscoroutine(result) else result)

@@ -1,4 +1,5 @@
-"""Vietnamese dates and session labels for chat: "Thứ Ba, 25/11/2026, 7:30–11:00"."""
+"""Vietnamese dates and session labels for chat: "Thứ Ba, 25/11/2026, 7:30–11:00"; the words around them
+are keyed texts (actions/speaking.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from babel.dates import format_date, format_time
+
+from actions.speaking import Wording
 
 LOCALE = "vi"
 
@@ -23,12 +26,13 @@ def day_month_year(iso: str) -> str:
     return date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
 
 
-def seats_left(session: dict[str, Any]) -> str:
+def seats_left(session: dict[str, Any], say: Wording) -> str:
     if session["available"] > 0:
-        return f"còn {session['available']} chỗ"
-    return f"hết chỗ, {session['waitlisted']} người đang chờ"
+        return say("session_seats_left", available=session["available"])
+    return say("session_seats_full", waitlisted=session["waitlisted"])
 
 
-def session_line(session: dict[str, Any]) -> str:
-    site = session["site"]
-    return f"{session_time(session['starts_at'], session['ends_at'])} — {site['name']} ({seats_left(session)})"
+def session_line(session: dict[str, Any], say: Wording) -> str:
+    """One session in a list: "• Thứ Ba, 25/11/2026, 7:30–11:00 — Trạm Y tế xã Hữu Liên (còn 12 chỗ)"."""
+    return say("session_list_line", when=session_time(session["starts_at"], session["ends_at"]),
+               place=session["site"]["name"], seats=seats_left(session, say))

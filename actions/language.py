@@ -7,8 +7,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked, ApiClient
-from actions.content import ContentCache
+from actions.speaking import Speaks
 from actions.voice import language_name, language_of, speak_along
 from common.vocabulary import LANGUAGES
 
@@ -31,7 +30,7 @@ class ActionSessionStart(Action):
         return [SessionStarted(), *kept, ActionExecuted("action_listen")]
 
 
-class ActionChooseLanguage(Action):
+class ActionChooseLanguage(Speaks, Action):
     def name(self) -> str:
         return "action_choose_language"
 
@@ -45,16 +44,13 @@ class ActionChooseLanguage(Action):
             return [SlotSet("language", "vi"), SlotSet("audio_wanted", False)]
         # The slots change only after this action, so the NLG is told the new choice directly:
         # the confirmation itself already comes in the chosen language's audio.
-        dispatcher.utter_message(response="utter_language_chosen", language_name=language_name(chosen),
+        await self.content.get()
+        dispatcher.utter_message(response="utter_language_chosen", language_name=language_name(chosen, self.content),
                                  voice_language=chosen, with_audio=True)
         return [SlotSet("language", chosen), SlotSet("audio_wanted", True)]
 
 
-class ActionReplayAudio(ApiBacked, Action):
-    def __init__(self, client: ApiClient | None = None, content: ContentCache | None = None) -> None:
-        super().__init__(client)
-        self.content = content or ContentCache()
-
+class ActionReplayAudio(Speaks, Action):
     def name(self) -> str:
         return "action_replay_audio"
 
@@ -68,7 +64,7 @@ class ActionReplayAudio(ApiBacked, Action):
         text, key = last
         clip = await self.client.audio_for(key, language) if key and not _has_slots(key, domain) else None
         await speak_along(dispatcher, self.client, self.content, key=key, text=text, slots=slots,
-                          clips={clip["language"]: clip} if clip else {}, domain=domain)
+                          clips={clip["language"]: clip} if clip else {})
         if not tracker.get_slot("audio_wanted"):
             dispatcher.utter_message(response="utter_audio_on")
         return [SlotSet("audio_wanted", True)]

@@ -22,8 +22,9 @@ from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.dates import parse_date
 from actions.form_control import STOP_WORDS, FormControl
 from actions.formatting import session_time
+from actions.speaking import Speaks, Wording
 from common import booking_codes
-from common.vocabulary import ACTIVE_BOOKING_STATUSES, BOOKING_STATUS_LABELS
+from common.vocabulary import ACTIVE_BOOKING_STATUSES
 
 MAX_SHOWN = 3
 # The second factor the resident gave for `booking_code`, and a code waiting for one.
@@ -31,6 +32,8 @@ VERIFIER = "booking_verifier"
 UNVERIFIED = "unverified_booking_code"
 # The API's answer both for an unknown code and for a code this chat may not use without a factor.
 NOT_FOUND = "booking_not_found"
+# A lockout on a booking code means too many wrong codes (or factors), not an identity check's lockout.
+CODE_LOCKOUT = "booking_code"
 
 
 def normalize_code(text: str) -> str | None:
@@ -72,24 +75,28 @@ def verifier_of(tracker: Tracker) -> str | None:
     return tracker.get_slot(VERIFIER) or None
 
 
-def describe(booking: dict[str, Any]) -> str:
+def describe(booking: dict[str, Any], say: Wording) -> str:
+    """"Mã KE3MX7PA: đã xác nhận — Thứ Ba, 25/11/2026, 7:30–11:00, Trạm Y tế xã Hữu Liên"."""
     session = booking["session"]
-    line = (f"Mã {booking['code']}: {BOOKING_STATUS_LABELS.get(booking['status'], booking['status'])} — "
-            f"{session_time(session['starts_at'], session['ends_at'])}, {session['site']['name']}")
+    code, status = booking["code"], say.booking_status(booking["status"])
+    when, place = session_time(session["starts_at"], session["ends_at"]), session["site"]["name"]
     if booking["status"] == "waitlisted" and booking.get("waitlist_position"):
-        line += f" (thứ {booking['waitlist_position']} trong danh sách chờ)"
-    return line
+        return say("booking_summary_waitlisted", code=code, status=status, when=when, place=place,
+                   position=booking["waitlist_position"])
+    return say("booking_summary", code=code, status=status, when=when, place=place)
 
 
-def manage_buttons(booking: dict[str, Any]) -> list[dict[str, str]]:
+def manage_buttons(booking: dict[str, Any], say: Wording) -> list[dict[str, str]]:
     if booking["status"] not in ACTIVE_BOOKING_STATUSES:
         return []
     code = booking["code"]
-    return [{"title": f"Đổi lịch {code}", "payload": f'/reschedule_booking{{"booking_code": "{code}"}}'},
-            {"title": f"Hủy lịch {code}", "payload": f'/cancel_booking{{"booking_code": "{code}"}}'}]
+    return [{"title": say("button_reschedule_booking", code=code),
+             "payload": f'/reschedule_booking{{"booking_code": "{code}"}}'},
+            {"title": say("button_cancel_booking", code=code),
+             "payload": f'/cancel_booking{{"booking_code": "{code}"}}'}]
 
 
-class ActionShowBookings(ApiBacked, Action):
+class ActionShowBookings(Speaks, Action):
     """ "Lịch của tôi": the bookings named in the message, else those made in this chat."""
 
     def name(self) -> str:
@@ -101,6 +108,7 @@ class ActionShowBookings(ApiBacked, Action):
         if not codes:
             dispatcher.utter_message(response="utter_ask_code_to_show")
             return []
+        say = await self.wording(tracker)
         for code in codes[:MAX_SHOWN]:
             try:
                 booking = await self.client.get_booking(code)
@@ -110,7 +118,7 @@ class ActionShowBookings(ApiBacked, Action):
             except ApiError:
                 dispatcher.utter_message(response="utter_code_not_found", code=code)
                 continue
-            dispatcher.utter_message(text=describe(booking), buttons=manage_buttons(booking))
+            dispatcher.utter_message(text=describe(booking, say), buttons=manage_buttons(booking, say))
         return []
 
 
@@ -166,7 +174,7 @@ class BookingCodeForm(FormControl):
             return None, {"booking_code": None}
         except ApiError as error:
             if error.status == 429:  # too many wrong codes from this chat: the API says how long to wait
-                dispatcher.utter_message(text=error.message)
+                dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason=CODE_LOCKOUT))
             elif verifier is None and error.code == NOT_FOUND and code not in my_codes(tracker):
                 # Unknown, or not made in this chat: the API cannot tell us which, so ask once.
                 return None, {**forget, UNVERIFIED: code}
@@ -175,8 +183,9 @@ class BookingCodeForm(FormControl):
             return None, forget
         if booking["status"] not in ACTIVE_BOOKING_STATUSES:
             # Nothing left to change: say so and end the form rather than ask for another code.
+            say = await self.wording(tracker)
             dispatcher.utter_message(response="utter_booking_not_active", code=code,
-                                     status=BOOKING_STATUS_LABELS.get(booking["status"], booking["status"]))
+                                     status=say.booking_status(booking["status"]))
             return None, {**forget, REQUESTED_SLOT: None}
         return booking, {**forget, "booking_code": code, **({VERIFIER: verifier} if verifier else {})}
 
@@ -249,7 +258,7 @@ async def offered_sessions(backed: ApiBacked, tracker: Tracker) -> list[dict[str
     return sessions
 
 
-class ActionAskCancelConfirmed(ApiBacked, Action):
+class ActionAskCancelConfirmed(Speaks, Action):
     def name(self) -> str:
         return "action_ask_cancel_confirmed"
 
@@ -261,7 +270,8 @@ class ActionAskCancelConfirmed(ApiBacked, Action):
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return []
-        dispatcher.utter_message(response="utter_ask_cancel_confirmed", booking=describe(booking))
+        say = await self.wording(tracker)
+        dispatcher.utter_message(response="utter_ask_cancel_confirmed", booking=describe(booking, say))
         return []
 
 
@@ -269,7 +279,7 @@ def forget_booking_choice() -> list[EventType]:
     return [SlotSet(slot, None) for slot in ("booking_code", "cancel_confirmed", "session_id", UNVERIFIED, VERIFIER)]
 
 
-class ActionSubmitCancel(ApiBacked, Action):
+class ActionSubmitCancel(Speaks, Action):
     def name(self) -> str:
         return "action_submit_cancel"
 
@@ -285,7 +295,7 @@ class ActionSubmitCancel(ApiBacked, Action):
                 dispatcher.utter_message(response="utter_service_busy")
                 return []  # kept, so the resident can simply say "có" again
             except ApiError as error:
-                dispatcher.utter_message(text=error.message)
+                dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason=CODE_LOCKOUT))
             else:
                 session = booking["session"]
                 dispatcher.utter_message(response="utter_booking_cancelled", code=code,
@@ -293,7 +303,7 @@ class ActionSubmitCancel(ApiBacked, Action):
         return forget_booking_choice()
 
 
-class ActionSubmitReschedule(ApiBacked, Action):
+class ActionSubmitReschedule(Speaks, Action):
     def name(self) -> str:
         return "action_submit_reschedule"
 
@@ -308,7 +318,7 @@ class ActionSubmitReschedule(ApiBacked, Action):
             dispatcher.utter_message(response="utter_service_busy")
             return []
         except ApiError as error:
-            dispatcher.utter_message(text=error.message)
+            dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason=CODE_LOCKOUT))
             return forget_booking_choice()
         session = booking["session"]
         when = session_time(session["starts_at"], session["ends_at"])

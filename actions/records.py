@@ -15,15 +15,15 @@ from rasa_sdk.events import AllSlotsReset, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked, ApiError, ApiUnavailable
+from actions.api import ApiError, ApiUnavailable
 from actions.booking import remember_identity
 from actions.booking_form import ConsentFirst, IdentityAnswers
 from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FormControl
 from actions.formatting import day_month_year
+from actions.speaking import Speaks, Wording
 from common.masking import mask
-from common.vocabulary import BOOKING_STATUS_LABELS
 from vntext import fold
 
 # Folded phrases telling which right a resident means, checked in this order.
@@ -34,8 +34,8 @@ RIGHT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "co thong tin gi", "xem thong tin", "xem du lieu", "du lieu gi", "thong tin gi")),
     ("erase", ("xoa", "go bo", "go du lieu", "huy bo thong tin", "dung luu", "khong muon luu")),
 )
-PURPOSE_LABELS = {"booking": "đặt lịch khám", "record_lookup": "tra cứu sổ sức khỏe", "reminders": "nhắc lịch",
-                  "announcements": "nhận thông báo lịch khám của xã"}
+# The API counts identity checks (CCCD and birth date) per chat: its lockout is the identity check's.
+IDENTITY_LOCKOUT = "identity"
 
 
 def right_in(text: str) -> str | None:
@@ -46,11 +46,12 @@ def right_in(text: str) -> str | None:
     return None
 
 
-def who(cccd: str) -> str:
-    return f"số căn cước {mask(cccd)}"
+def who(cccd: str, say: Wording) -> str:
+    """Whose data a message is about, without the number itself: "số căn cước •••••••••123"."""
+    return say("person_by_cccd", cccd=mask(cccd))
 
 
-# What the "someone else" button sends (and what a resident may type): ask for a new CCCD.
+# What the "someone else" button sends (and what a resident may type, folded): ask for a new CCCD.
 OTHER_PERSON = "nguoi khac"
 
 
@@ -76,7 +77,7 @@ def settle_identity(cccd: str | None, birth_date: str | None, *, confirmed: bool
             *remember_identity(cccd if confirmed else None, birth_date if confirmed else None)]
 
 
-class ActionAskConsentRecord(Action):
+class ActionAskConsentRecord(Speaks, Action):
     """The consent notice, saying whose CCCD will be used when this conversation already knows one."""
 
     def name(self) -> str:
@@ -88,11 +89,13 @@ class ActionAskConsentRecord(Action):
         if not known:
             dispatcher.utter_message(response="utter_ask_consent_record")
             return []
+        say = await self.wording(tracker)
         dispatcher.utter_message(response="utter_reusing_identity", cccd=mask(known))
         dispatcher.utter_message(response="utter_ask_consent_record", buttons=[
-            {"title": "Đồng ý", "payload": "/affirm"},
-            {"title": "Tra cho người khác", "payload": '/affirm{"person_name": "người khác"}'},
-            {"title": "Không đồng ý", "payload": "/deny"},
+            {"title": say("button_agree"), "payload": "/affirm"},
+            # The payload's words are what ValidateRecordForm reads (OTHER_PERSON), whatever the title says.
+            {"title": say("button_look_up_someone_else"), "payload": f'/affirm{{"person_name": "{OTHER_PERSON}"}}'},
+            {"title": say("button_disagree"), "payload": "/deny"},
         ])
         return []
 
@@ -114,7 +117,7 @@ class ValidateRecordForm(ConsentFirst, ReusesIdentity, IdentityAnswers, FormCont
         return {"consent_record": value}
 
 
-class ActionSubmitRecordLookup(ApiBacked, Action):
+class ActionSubmitRecordLookup(Speaks, Action):
     def name(self) -> str:
         return "action_submit_record_lookup"
 
@@ -127,12 +130,13 @@ class ActionSubmitRecordLookup(ApiBacked, Action):
             dispatcher.utter_message(response="utter_consent_refused")
         elif slot("consent_record") is True and cccd and birth:  # otherwise stopped: the form said so
             confirmed = await self.look_up(dispatcher, tracker, cccd, birth,
-                                           await notice_version("utter_ask_consent_record", domain))
+                                           await notice_version("utter_ask_consent_record", self.content))
         # Not found may be a typing mistake: the next try asks again rather than re-using the answers.
         return [SlotSet("consent_record", None), *settle_identity(cccd, birth, confirmed=confirmed)]
 
     async def look_up(self, dispatcher: CollectingDispatcher, tracker: Tracker, cccd: str, birth: str,
                       notice: str) -> bool:
+        say = await self.wording(tracker)
         try:
             answer = await self.client.record_status(cccd=cccd, birth_date=birth, chat_id=tracker.sender_id,
                                                      consent_notice=notice, channel=channel_of(tracker))
@@ -140,11 +144,14 @@ class ActionSubmitRecordLookup(ApiBacked, Action):
             dispatcher.utter_message(response="utter_service_busy")
             return False
         except ApiError as error:  # 429 after too many attempts, with when to come back
-            dispatcher.utter_message(text=error.message)
+            dispatcher.utter_message(text=say.refusal(error, reason=IDENTITY_LOCKOUT))
             return False
-        updated = f" (ngày {day_month_year(answer['updated_on'])})" if answer.get("updated_on") else ""
-        dispatcher.utter_message(response="utter_record_status", who=who(cccd), label=answer["label"] + updated,
-                                 next_step=answer["next_step"])
+        status = answer["status"]
+        label = say.record_status(status, answer["label"])
+        if answer.get("updated_on"):
+            label = say("record_label_updated_on", label=label, date=day_month_year(answer["updated_on"]))
+        dispatcher.utter_message(response="utter_record_status", who=who(cccd, say), label=label,
+                                 next_step=say.record_next_step(status, answer["next_step"]))
         return bool(answer["status"] != "not_found")
 
 
@@ -183,7 +190,7 @@ class ValidateRightsForm(ReusesIdentity, IdentityAnswers, FormControl, FormValid
         return {"rights_confirmed": bool(value)}
 
 
-class ActionSubmitRights(ApiBacked, Action):
+class ActionSubmitRights(Speaks, Action):
     def name(self) -> str:
         return "action_submit_rights"
 
@@ -202,7 +209,7 @@ class ActionSubmitRights(ApiBacked, Action):
             except ApiUnavailable:
                 dispatcher.utter_message(response="utter_service_busy")
             except ApiError as error:  # 429 after too many attempts
-                dispatcher.utter_message(text=error.message)
+                dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason=IDENTITY_LOCKOUT))
         return [SlotSet("data_right", None), SlotSet("rights_confirmed", None),
                 *settle_identity(cccd, birth, confirmed=confirmed)]
 
@@ -211,7 +218,7 @@ class ActionSubmitRights(ApiBacked, Action):
         identity = {"cccd": cccd, "birth_date": birth, "chat_id": tracker.sender_id}
         if right == "view":
             held = await self.client.held_data(**identity)
-            self.tell_held_data(dispatcher, cccd, held)
+            self.tell_held_data(dispatcher, await self.wording(tracker), cccd, held)
             return bool(held["found"])
         withdrawn = 0
         for purpose in ("record_lookup", "reminders", "announcements"):
@@ -229,24 +236,27 @@ class ActionSubmitRights(ApiBacked, Action):
         return [AllSlotsReset(), SlotSet("conversation_erased", True)]
 
     @staticmethod
-    def tell_held_data(dispatcher: CollectingDispatcher, cccd: str, held: dict[str, Any]) -> None:
+    def tell_held_data(dispatcher: CollectingDispatcher, say: Wording, cccd: str, held: dict[str, Any]) -> None:
         if not held["found"]:
-            dispatcher.utter_message(response="utter_held_nothing", who=who(cccd))
+            dispatcher.utter_message(response="utter_held_nothing", who=who(cccd, say))
             return
-        lines = [f"Thông tin đang lưu về người có {who(cccd)}:"]
+        lines = [say("held_heading", who=who(cccd, say))]
         if held.get("full_name"):
-            lines.append(f"• Họ tên: {held['full_name']}; năm sinh {held['birth_year']}; xã {held['commune']}")
-            lines.append(f"• Số điện thoại: {held['phone_masked']} (lưu mã hóa)")
-            lines.append("• Số căn cước và ngày sinh: lưu mã hóa, chỉ cán bộ y tế có thẩm quyền xem được")
+            lines.append(say("held_person", full_name=held["full_name"], birth_year=held["birth_year"],
+                             commune=held["commune"]))
+            lines.append(say("held_phone", phone=held["phone_masked"]))
+            lines.append(say("held_identity"))
         for booking in held.get("bookings", []):
-            lines.append(f"• Lịch khám {booking['code']} ngày {day_month_year(booking['starts_at'])}: "
-                         f"{BOOKING_STATUS_LABELS.get(booking['status'], booking['status'])}")
+            lines.append(say("held_booking", code=booking["code"], date=day_month_year(booking["starts_at"]),
+                             status=say.booking_status(booking["status"])))
         if held.get("record_label"):
-            lines.append(f"• Tình trạng sổ sức khỏe điện tử: {held['record_label']}")
+            lines.append(say("held_record", label=say.record_status(str(held.get("record_status")),
+                                                                     held["record_label"])))
         for consent in held.get("consents", []):
-            state = (f"đã rút lại ngày {day_month_year(consent['withdrawn_at'])}" if consent.get("withdrawn_at")
-                     else "còn hiệu lực")
-            lines.append(f"• Đồng ý {PURPOSE_LABELS.get(consent['purpose'], consent['purpose'])} ngày "
-                         f"{day_month_year(consent['given_at'])} (thông báo {consent['notice_version']}): {state}")
+            state = (say("consent_withdrawn_on", date=day_month_year(consent["withdrawn_at"]))
+                     if consent.get("withdrawn_at") else say("consent_in_force"))
+            purpose = say.first([f"consent_purpose_{consent['purpose']}"]) or consent["purpose"]
+            lines.append(say("held_consent", purpose=purpose, date=day_month_year(consent["given_at"]),
+                             notice=consent["notice_version"], state=state))
         dispatcher.utter_message(text="\n".join(lines))
         dispatcher.utter_message(response="utter_rights_next")

@@ -9,10 +9,10 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
-from actions.api import ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiError, ApiUnavailable
 from actions.consent import notice_version
+from actions.speaking import Speaks
 from actions.voice import language_of
 
 PUSH_CHANNELS = ("telegram", "zalo")
@@ -30,8 +30,10 @@ def offer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         dispatcher.utter_message(response="utter_reminders_offer")
 
 
-async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: Tracker, choice: str,
-                 domain: DomainDict) -> list[EventType]:
+async def answer(speaker: Speaks, dispatcher: CollectingDispatcher, tracker: Tracker, choice: str
+                 ) -> list[EventType]:
+    """Does what a reminder's button (or the offer's) asks, through the API `speaker` (the action) asks."""
+    client = speaker.client
     chat = chat_of(tracker)
     if choice == "no":
         dispatcher.utter_message(response="utter_reminders_declined")
@@ -46,7 +48,7 @@ async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: T
         if choice in ("yes", "yes_all") and code:
             subscription = {"booking_code": code, "channel": channel, "chat_id": chat_id,
                             "language": language_of(dict(tracker.current_slot_values())),
-                            "consent_notice": await notice_version("utter_reminders_offer", domain)}
+                            "consent_notice": await notice_version("utter_reminders_offer", speaker.content)}
             await client.reminders("subscribe", **subscription)
             dispatcher.utter_message(response="utter_reminders_on")
             if choice == "yes_all":
@@ -66,7 +68,7 @@ async def answer(client: ApiClient, dispatcher: CollectingDispatcher, tracker: T
     except ApiUnavailable:
         dispatcher.utter_message(response="utter_service_busy")
     except ApiError as error:
-        dispatcher.utter_message(text=error.message)
+        dispatcher.utter_message(text=(await speaker.wording(tracker)).refusal(error))
     return []
 
 

@@ -14,6 +14,7 @@ from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
 from actions.manage import ActionShowBookings, codes_in_message
 from actions.schedule import AWAITING, ActionHandoff, ActionListSessions, latest_entity
+from actions.speaking import Speaks
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ActionReportScam(ApiBacked, Action):
         return []
 
 
-class ActionRouteInform(ApiBacked, Action):
+class ActionRouteInform(Speaks, Action):
     """A bare answer outside any form ("Hữu Liên", "mã KE3MX7PA"): continue what it answers."""
 
     def name(self) -> str:
@@ -49,13 +50,13 @@ class ActionRouteInform(ApiBacked, Action):
                   ) -> list[EventType]:
         choice = reminders.choice_in(tracker)
         if choice is not None:  # a reminder's button (it may carry a booking code too)
-            return await reminders.answer(self.client, dispatcher, tracker, choice, domain)
+            return await reminders.answer(self, dispatcher, tracker, choice)
         if codes_in_message(tracker):
-            return await ActionShowBookings(self.client).run(dispatcher, tracker, domain)
+            return await ActionShowBookings(self.client, self.content).run(dispatcher, tracker, domain)
         awaiting = tracker.get_slot(AWAITING)
         if awaiting == "handoff":
-            return await ActionHandoff(self.client).run(dispatcher, tracker, domain)
+            return await ActionHandoff(self.client, self.content).run(dispatcher, tracker, domain)
         if awaiting or latest_entity(tracker, "commune"):
-            return await ActionListSessions(self.client).run(dispatcher, tracker, domain)
+            return await ActionListSessions(self.client, self.content).run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_inform_unplaced")
         return []

@@ -10,8 +10,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.api import ApiBacked, ApiClient, ApiError, ApiUnavailable
+from actions.api import ApiClient, ApiError, ApiUnavailable
 from actions.formatting import session_line, session_time
+from actions.speaking import Speaks, Wording
 
 MAX_LISTED = 5
 # What the bot asked a commune for, so that a bare "Hữu Liên" next is understood.
@@ -55,7 +56,7 @@ async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, q
     return None
 
 
-class CommuneAction(ApiBacked):
+class CommuneAction(Speaks):
     """Mixed into actions about one commune: finds it (asking when needed), then `answer`s for it.
     Not an Action itself, so the action server does not try to register it."""
 
@@ -69,12 +70,13 @@ class CommuneAction(ApiBacked):
                 return [SlotSet(AWAITING, self.purpose)]
             events: list[EventType] = [SlotSet(AWAITING, None), SlotSet("commune", commune["name"]),
                                        SlotSet("commune_id", commune["id"])]
-            return events + await self.answer(dispatcher, commune)
+            return events + await self.answer(dispatcher, commune, await self.wording(tracker))
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return [SlotSet(AWAITING, None)]
 
-    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any], say: Wording
+                     ) -> list[EventType]:
         raise NotImplementedError
 
 
@@ -84,17 +86,18 @@ class ActionListSessions(CommuneAction, Action):
     def name(self) -> str:
         return "action_list_sessions"
 
-    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any], say: Wording
+                     ) -> list[EventType]:
         sessions = await self.client.list_sessions(commune_id=commune["id"])
         if not sessions:
             dispatcher.utter_message(response="utter_no_sessions", commune=commune["full_name"])
             return []
-        lines = "\n".join(f"• {session_line(s)}" for s in sessions[:MAX_LISTED])
+        lines = "\n".join(session_line(s, say) for s in sessions[:MAX_LISTED])
         dispatcher.utter_message(
             response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
             buttons=[
                 # "Đặt lịch 24/11/2026, 7:30–11:00": the time tells apart two sessions on one day.
-                {"title": f"Đặt lịch {session_time(s['starts_at'], s['ends_at']).split(', ', 1)[1]}",
+                {"title": say("button_book_session", when=session_time(s["starts_at"], s["ends_at"]).split(", ", 1)[1]),
                  "payload": f'/book_exam{{"session_id": "{s["id"]}", "commune": "{commune["name"]}"}}'}
                 for s in sessions[:MAX_LISTED]
             ],
@@ -110,7 +113,8 @@ class ActionHandoff(CommuneAction, Action):
     def name(self) -> str:
         return "action_handoff"
 
-    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any]) -> list[EventType]:
+    async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any], say: Wording
+                     ) -> list[EventType]:
         sites = await self.client.list_sites(commune["id"])
         reachable = sorted((s for s in sites if s.get("phone")), key=lambda s: s["kind"] != "station")
         if not reachable:

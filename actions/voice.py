@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk.types import DomainDict
-
 from actions.api import ApiClient, ApiError, ApiUnavailable
-from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES
+from actions.content import ContentCache, seeds_only
+from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 # Domain messages that tell the resident which audio they get; editable like every other message.
 NOTE_VIETNAMESE = "utter_audio_in_vietnamese"
@@ -21,9 +20,11 @@ def language_of(slots: dict[str, Any]) -> str:
     return language if isinstance(language, str) and language in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def language_name(language: str) -> str:
-    """The language as a message names it (`{language_name}`): "tiếng Tày"."""
-    return f"tiếng {LANGUAGE_NAMES[language]}"
+def language_name(language: str, content: ContentCache | None = None) -> str:
+    """The language as a message names it (`{language_name}`: "tiếng Tày"), in that language itself.
+
+    Without a cache the seed is said."""
+    return (content or seeds_only()).say(f"language_name_{language}", language)
 
 
 def wants_audio(slots: dict[str, Any]) -> bool:
@@ -32,11 +33,12 @@ def wants_audio(slots: dict[str, Any]) -> bool:
 
 
 async def audio_for(client: ApiClient, *, key: str | None, text: str, language: str,
-                    clips: dict[str, dict[str, Any]], slots: dict[str, Any]) -> dict[str, Any] | None:
+                    clips: dict[str, dict[str, Any]], slots: dict[str, Any],
+                    content: ContentCache | None = None) -> dict[str, Any] | None:
     """The custom `audio` payload for one message, or None when no audio can be made.
 
     `clips` maps a language to a playable recording of this message ({url, ogg_url, placeholder})."""
-    spoken = spoken_text(text, slots)
+    spoken = spoken_text(text, slots, hidden=(content or seeds_only()).say("audio_details_hidden", language))
     for wanted in dict.fromkeys((language, "vi")):
         clip = clips.get(wanted)
         if clip:
@@ -63,30 +65,28 @@ def note_for(payload: dict[str, Any] | None, language: str) -> str | None:
 
 # Slots whose values must not be spoken into a cached file or sent to an online speech service.
 PERSONAL_SLOTS = ("cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date")
-HIDDEN = "(đã ẩn, xin xem trong tin nhắn chữ)"
 
 
-def spoken_text(text: str, slots: dict[str, Any]) -> str:
-    """The text to synthesise: a resident's own details are left out of the audio."""
+def spoken_text(text: str, slots: dict[str, Any], *, hidden: str) -> str:
+    """The text to synthesise: a resident's own details are left out of the audio (`hidden` is said instead)."""
     for name in PERSONAL_SLOTS:
         value = slots.get(name)
         if isinstance(value, str) and len(value.strip()) >= 2:
-            text = text.replace(value.strip(), HIDDEN)
+            text = text.replace(value.strip(), hidden)
     return text
 
 
-async def speak_along(dispatcher: Any, client: ApiClient, content: Any, *, key: str | None, text: str,
-                      slots: dict[str, Any], clips: dict[str, dict[str, Any]], domain: DomainDict) -> None:
+async def speak_along(dispatcher: Any, client: ApiClient, content: ContentCache, *, key: str | None, text: str,
+                      slots: dict[str, Any], clips: dict[str, dict[str, Any]]) -> None:
     """Sends the audio of a text an action has just said (or is replaying), with the honest note."""
     language = language_of(slots)
-    payload = await audio_for(client, key=key, text=text, language=language, clips=clips, slots=slots)
+    await content.get()
+    payload = await audio_for(client, key=key, text=text, language=language, clips=clips, slots=slots,
+                              content=content)
     note = note_for(payload, language)
     if payload is None:
         dispatcher.utter_message(response=NOTE_NONE)
         return
     if note == NOTE_VIETNAMESE:
-        await content.get()
-        variants = (domain.get("responses") or {}).get(note) or [{}]
-        text_of_note = content.text(note, language) or str(variants[0].get("text", ""))
-        payload["note"] = text_of_note.replace("{language_name}", language_name(language))
+        payload["note"] = content.say(note, language, language_name=language_name(language, content))
     dispatcher.utter_message(json_message={"audio": payload})

@@ -66,11 +66,11 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
         has_slots = "{" in (self.content.text(key, "vi") or self.seed.get(key) or "")
         clips = {} if has_slots else self.content.bundle.audio.get(key, {})
         payload = await audio_for(self.client, key=key, text=response["text"], language=language, clips=clips,
-                                  slots=slots)
+                                  slots=slots, content=self.content)
         note = note_for(payload, language)
         if note:
             text = self.content.text(note, language) or self.seed.get(note) or ""
-            note_text = text.replace("{language_name}", language_name(language))
+            note_text = text.replace("{language_name}", language_name(language, self.content))
             if payload is None:
                 response["text"] = f"{response['text']}\n\n{note_text}"
             else:

@@ -10,5 +10,6 @@ install (Rasa 3.6 requires it itself).
 - keys: keys derived from the deployment's master secret;
 - booking_codes: the alphabet of booking codes and how a typed code is read;
 - chat_identity: the chat a resident request comes from, signed by the gateway;
-- vocabulary: languages, booking status labels, the time zone.
+- vocabulary: languages, booking statuses, the time zone;
+- wording: the assistant's texts by key (seeds in bot/, staff's published wording over them).
 """

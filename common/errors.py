@@ -1,8 +1,10 @@
 """The base of the one error tree: every failure a caller can cause has a stable machine `code`, a
-Vietnamese `message` shown as it is, and the HTTP status the API answers it with.
+Vietnamese `message`, and the HTTP status the API answers it with.
 
 The API builds its own errors on `AppError` (api.core.errors) and one handler turns every one into
-`{code, message}`; the bot's forms catch `InvalidInput` from `common.identity` and show the message.
+`{code, message, details}` for its clients. A resident reads an error by its code: the actions say the
+keyed text `error_<code>` (or `error_<code>_<reason>`, bot/texts/errors.yml) that staff can edit, the
+message being only the fallback; the bot's forms catch `InvalidInput` from `common.identity` alike.
 """
 
 from __future__ import annotations

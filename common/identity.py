@@ -1,8 +1,10 @@
 """Checks on what a resident types about themselves: CCCD, phone number, name, birth date.
 
-Each check returns the normalised value or raises an `InvalidInput` with a plain Vietnamese message
-the bot can show as it is. The API (bookings, identity checks, record imports) and the bot's forms
-use these same rules, so both accept and refuse exactly the same input with the same words.
+Each check returns the normalised value or raises an `InvalidInput` with a plain Vietnamese message.
+The API (bookings, identity checks, record imports) and the bot's forms use these same rules, so both
+accept and refuse exactly the same input. The bot says each refusal by its keyed text, editable per
+language (`error_<code>`, or `error_<code>_<reason>` when a check names its `reason` detail:
+bot/texts/errors.yml); the message here is the API's and the seed's wording.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def normalize_cccd(raw: str) -> str:
     if len(cccd) != 12 or not cccd.isascii() or not cccd.isdigit():
         raise InvalidCCCD()
     if not 1 <= int(cccd[:3]) <= 96:
-        raise InvalidCCCD("Ba chữ số đầu của CCCD là mã tỉnh nơi đăng ký khai sinh, chưa đúng. Xin kiểm tra lại.")
+        raise InvalidCCCD("Ba chữ số đầu của CCCD là mã tỉnh nơi đăng ký khai sinh, chưa đúng. Xin kiểm tra lại.",
+                          reason="province")
     return cccd
 
 
@@ -84,7 +87,7 @@ def normalize_name(raw: str) -> str:
 
 def check_birth_date(birth_date: date, *, today: date) -> date:
     if birth_date > today:
-        raise InvalidBirthDate("Ngày sinh không thể ở tương lai. Xin kiểm tra lại.")
+        raise InvalidBirthDate("Ngày sinh không thể ở tương lai. Xin kiểm tra lại.", reason="future")
     if today.year - birth_date.year > MAX_AGE_YEARS:
-        raise InvalidBirthDate("Năm sinh có vẻ chưa đúng. Xin kiểm tra lại.")
+        raise InvalidBirthDate("Năm sinh có vẻ chưa đúng. Xin kiểm tra lại.", reason="implausible_year")
     return birth_date

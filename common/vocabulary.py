@@ -22,9 +22,8 @@ LANGUAGE_LABELS = {"vi": N_("Tiếng Việt"), "tyz": N_("Tày"), "nut": N_("Nù
 # How a sentence names a language after "tiếng" ("nghe bằng tiếng Tày").
 LANGUAGE_NAMES = {**LANGUAGE_LABELS, "vi": "Việt"}
 
-# A booking's status as the API returns it, and as a resident reads it in chat.
-BOOKING_STATUS_LABELS = {"confirmed": "đã xác nhận", "waitlisted": "đang trong danh sách chờ", "cancelled": "đã hủy",
-                         "attended": "đã khám", "no_show": "đã qua, không đến khám"}
+# A booking's status as the API returns it (a resident reads it as `booking_status_<status>`, bot/texts).
+BOOKING_STATUSES = ("confirmed", "waitlisted", "cancelled", "attended", "no_show")
 # Bookings that still hold (or wait for) a seat: they can be cancelled or moved.
 ACTIVE_BOOKING_STATUSES = ("confirmed", "waitlisted")
 

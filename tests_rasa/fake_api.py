@@ -22,6 +22,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.api import ApiClient
+from actions.content import ContentCache
+from actions.speaking import Speaks
 from common.chat_identity import HEADER, METADATA_KEY, sign, verify
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,6 +83,11 @@ async def serve(routes: dict[tuple[str, str], Handler], scenario: Callable[[str]
         await server.close()
 
 
+def bundle(messages: dict[str, dict[str, str]], audio: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The content API's bundle: published texts by key and language (GET /api/v1/content/bundle)."""
+    return {"version": "v1", "messages": messages, "audio": audio or {}}
+
+
 def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None,
             *, intent: str = "faq", form: str | None = None) -> Tracker:
     """A tracker whose latest message is `text` (from Zalo), for calling actions directly.
@@ -109,11 +116,16 @@ def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict
 
 def run_action(action: Any, routes: dict[tuple[str, str], Handler], track: Tracker
                ) -> tuple[CollectingDispatcher, list[Any]]:
-    """Runs an action (or a form's validation) against the fake API: what it said, what it returned."""
+    """Runs an action (or a form's validation) against the fake API: what it said, what it returned.
+
+    The action's texts are those the fake API publishes (a `("GET", "/content/bundle")` route; without
+    one the seeds), read by a cache of this run's own: nothing published for another test is said."""
     dispatcher = CollectingDispatcher()
 
     async def scenario(base: str) -> list[Any]:
         action.client = ApiClient(base)
+        if isinstance(action, Speaks):
+            action.content = ContentCache(base)
         return list(await action.run(dispatcher, track, bot_domain()))
 
     return dispatcher, asyncio.run(serve(routes, scenario))

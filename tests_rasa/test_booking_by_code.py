@@ -132,7 +132,10 @@ def test_stopping_forgets_the_factor() -> None:
 
 
 def test_too_many_wrong_codes_says_what_the_api_says() -> None:
-    refusal = {"code": "too_many_attempts", "message": "Đã thử mã đặt lịch sai quá nhiều lần. Xin thử lại sau."}
+    # The API's body for a booking code locked after wrong tries (api/bookings/access.py); its wording is
+    # also the seed of the key the bot says it by (error_too_many_attempts_booking_code).
+    refusal = {"code": "too_many_attempts", "details": {"retry_after_seconds": 600},
+               "message": "Đã thử mã đặt lịch sai quá nhiều lần. Xin thử lại sau, hoặc liên hệ trạm y tế xã."}
     dispatcher, events = run_action(ValidateCancelForm(), {("GET", "/bookings/{code}"): json_handler(
         refusal, status=429)}, answer(ELSEWHERE))
     assert said(dispatcher) == [refusal["message"]] and events == [SlotSet("booking_code", None)]

@@ -143,9 +143,10 @@ def test_a_booking_made_on_telegram_or_zalo_offers_reminders() -> None:
 
 
 def test_submit_shows_the_apis_reason_and_refused_consent_calls_nothing() -> None:
-    conflict = {"code": "active_booking_exists", "message": "Người này đã có một lịch khám đang chờ."}
+    conflict = {"code": "active_booking_exists", "message": "Người này đã có một lịch khám đang chờ. Có thể đổi "
+                "lịch hoặc hủy lịch cũ trước khi đặt lịch mới."}
     dispatcher, _ = submit({("POST", "/bookings"): json_handler(conflict, status=409)}, FORM_SLOTS)
-    assert dispatcher.messages[0]["text"] == "Người này đã có một lịch khám đang chờ."
+    assert dispatcher.messages[0]["text"] == conflict["message"]
     dispatcher, events = submit({}, {**FORM_SLOTS, "consent_booking": False})
     assert [m["response"] for m in dispatcher.messages] == ["utter_consent_refused"]
 

@@ -142,7 +142,8 @@ def test_saying_no_at_the_summary_offers_one_button_per_answer() -> None:
     track = tracker("không", slots={**FILLED, "requested_slot": "booking_confirmed"}, intent="deny")
     dispatcher, _ = run_action(ActionAskBookingConfirmed(), {}, track)
     assert said(dispatcher) == ["utter_which_field"]
-    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["sửa họ tên", "sửa ngày sinh"]
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]][:2] == ["Sửa họ tên", "Sửa ngày sinh"]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["sua ho va ten", "sua ngay thang nam sinh"]
     # …and each payload is understood as that correction.
     assert all(find_correction(b["payload"], BOOKING_FIELDS) for b in dispatcher.messages[0]["buttons"])
 
@@ -234,11 +235,11 @@ def test_reschedule_offers_the_communes_other_sessions_and_moves_the_booking() -
 
 
 def test_reschedule_refused_by_the_api_says_why() -> None:
-    refusal = {"code": "session_full", "message": "Buổi khám này đã hết chỗ."}
+    refusal = {"code": "session_full", "message": "Buổi khám này đã hết chỗ. Lịch hẹn cũ vẫn được giữ nguyên."}
     routes = {("POST", "/bookings/{code}/reschedule"): json_handler(refusal, status=409)}
     dispatcher, events = run_action(ActionSubmitReschedule(), routes, tracker(
         "/inform", slots={"booking_code": "KE3MX7PA", "session_id": "13"}))
-    assert said(dispatcher) == ["Buổi khám này đã hết chỗ."] and SlotSet("booking_code", None) in events
+    assert said(dispatcher) == [refusal["message"]] and SlotSet("booking_code", None) in events
 
 
 def test_handoff_gives_the_stations_phone_or_asks_for_the_commune() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -104,12 +105,16 @@ def test_not_found_forgets_the_answers_so_the_next_try_asks_again() -> None:
     assert slot_changes(events)["known_cccd"] is None
 
 
-def test_lockout_message_from_the_api_is_shown() -> None:
-    locked = {"code": "too_many_attempts", "message": "Để bảo vệ thông tin… tạm khóa đến 10:00"}
+def test_lockout_message_says_until_when() -> None:
+    # The API's body (api/identity/service.py): the end of the lockout is in `retry_after_seconds`.
+    locked = {"code": "too_many_attempts", "message": "Để bảo vệ thông tin… tạm khóa đến 10:00",
+              "details": {"retry_after_seconds": 900}}
     dispatcher, _ = run_action(ActionSubmitRecordLookup(),
                                {("POST", "/records/status"): json_handler(locked, status=429)},
                                tracker("", slots={"consent_record": True, **IDENTITY}))
-    assert said(dispatcher) == [locked["message"]]
+    [text] = said(dispatcher)
+    assert re.fullmatch(r"Để bảo vệ thông tin của người dân, việc tra cứu tạm khóa đến \d\d:\d\d ngày \d\d/\d\d/\d{4} "
+                        r"vì đã thử quá nhiều lần\. Nếu cần gấp, .*", text), text
 
 
 def test_consent_refused_calls_nothing_and_keeps_nothing() -> None:

@@ -11,6 +11,9 @@ from rasa_sdk import Tracker
 from actions.safety import ActionRouteInform
 from tests_rasa.fake_api import json_handler, run_action, tracker
 
+NOT_FOUND = ("Không tìm thấy lịch hẹn với mã này. Xin kiểm tra lại mã đặt lịch, và 3 số cuối số điện thoại "
+             "đã dùng khi đặt lịch.")
+
 
 def chat(sender: str, entities: list[dict[str, Any]], slots: dict[str, Any] | None = None) -> Tracker:
     state = tracker("", entities, slots, intent="inform").current_state()
@@ -64,10 +67,10 @@ def test_the_web_chat_cannot_be_reminded_and_says_so_and_a_busy_api_is_told() ->
         "telegram:4242", choice("yes"), {"my_booking_codes": ["KE3MX7PA"]}))
     assert dispatcher.messages[0]["response"] == "utter_service_busy"
     refused = {("POST", "/reminders/subscribe"): json_handler(
-        {"code": "booking_not_found", "message": "Không tìm thấy lịch hẹn với mã này."}, status=404)}
+        {"code": "booking_not_found", "message": NOT_FOUND}, status=404)}
     dispatcher, _ = run_action(ActionRouteInform(), refused, chat(
         "telegram:4242", choice("yes"), {"my_booking_codes": ["KHONGCO1"]}))
-    assert dispatcher.messages[0]["text"] == "Không tìm thấy lịch hẹn với mã này."
+    assert dispatcher.messages[0]["text"] == NOT_FOUND
 
 
 def test_yes_to_announcements_too_and_stopping_them() -> None:
