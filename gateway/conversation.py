@@ -51,16 +51,27 @@ class Conversations:
         self.deliver[channel] = deliver
 
     async def answer(self, message: Incoming) -> list[Outgoing]:
-        """The bot's replies to one message of the web chat, in this chat's turn."""
+        """The bot's replies to one message of the web chat, in this chat's turn, within the Rasa
+        client's budget from its arrival (the resident's request is open, and nginx closes it after
+        90 s): a turn that does not come in time gets the busy reply, like a Rasa that does not answer."""
+        asked, budget = time.monotonic(), self.rasa.retry_for_s + self.rasa.timeout_s
         try:
-            asked = time.monotonic()
-            async with self.coordination.lock(f"chat:{message.sender}"):
-                if time.monotonic() - asked > 5:
-                    log.info("a web message waited %.0f s for its chat's turn", time.monotonic() - asked)
-                return await self._ask(message, uuid.uuid4().hex, since=asked)
+            async with self.coordination.lock(f"chat:{message.sender}", within_s=budget) as mine:
+                waited = time.monotonic() - asked
+                if not mine:
+                    log.warning("a web message waited %.0f s for its chat's turn in vain", waited)
+                    return [Outgoing(text=busy_text(message.language, self.wording))]
+                if waited > 5:
+                    log.info("a web message waited %.0f s for its chat's turn", waited)
+                replies = await self._ask(message, uuid.uuid4().hex, since=asked)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
             return [Outgoing(text=busy_text(message.language, self.wording))]
+        if time.monotonic() - asked > 10:
+            # Slow answers, whole: the turn, every attempt (logged by the Rasa client), the reply.
+            log.info("a web message was answered after %.0f s (%.0f s waiting for its turn)",
+                     time.monotonic() - asked, waited)
+        return replies
 
     async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None) -> list[Outgoing]:
         referral, started = self.store.chat_referral(message.sender, message.referral_code)

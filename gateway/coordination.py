@@ -36,8 +36,10 @@ class CoordinationUnavailable(Exception):
 
 
 class Coordination(Protocol):
-    def lock(self, name: str, *, wait: bool = True) -> contextlib.AbstractAsyncContextManager[bool]:
-        """Hold `name` for the block; yields False (without waiting) when `wait` is off and it is taken."""
+    def lock(self, name: str, *, wait: bool = True,
+             within_s: float | None = None) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Hold `name` for the block; yields False when it is taken and `wait` is off (at once) or it
+        stayed taken for `within_s` seconds."""
 
     async def next_slot(self, name: str, interval_s: float) -> float:
         """Book the next send slot of a rate limit shared by all processes; the seconds to wait for it."""
@@ -60,15 +62,22 @@ class LocalCoordination:
         self._next: dict[str, float] = {}
 
     @contextlib.asynccontextmanager
-    async def lock(self, name: str, *, wait: bool = True) -> AsyncIterator[bool]:
+    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[bool]:
         lock = self._locks.setdefault(name, asyncio.Lock())
         if not wait and lock.locked():
             yield False
             return
         self._users[name] = self._users.get(name, 0) + 1
         try:
-            async with lock:
+            try:
+                await asyncio.wait_for(lock.acquire(), timeout=within_s)
+            except TimeoutError:
+                yield False
+                return
+            try:
                 yield True
+            finally:
+                lock.release()
         finally:
             self._users[name] -= 1
             if not self._users[name]:  # chats come and go; keep only locks someone holds or awaits
@@ -131,10 +140,11 @@ class RedisCoordination:
         self._release = self.redis.register_script(_RELEASE)
 
     @contextlib.asynccontextmanager
-    async def lock(self, name: str, *, wait: bool = True) -> AsyncIterator[bool]:
+    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[bool]:
         key, token = f"{self.prefix}lock:{name}", uuid.uuid4().hex
+        give_up_at = None if within_s is None else time.monotonic() + within_s
         while not await self._try(key, token):
-            if not wait:
+            if not wait or (give_up_at is not None and time.monotonic() >= give_up_at):
                 yield False
                 return
             await asyncio.sleep(LOCK_POLL_S)

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.support.env import TEST_SECRET
+from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api
 from tests.support.fake_zalo import FakeOa, running_fake_oa
@@ -90,3 +92,43 @@ class FakeContentApi:
 @pytest.fixture
 def content_api() -> FakeContentApi:
     return FakeContentApi()
+
+
+# --- PostgreSQL and Redis for several gateways (test_scale.py, test_answer_budget.py) ---
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def need(reason: str | None) -> None:
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        need(f"Redis at {REDIS_URL} not reachable: {type(error).__name__}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def gateway_db() -> Iterator[str]:
+    """A PostgreSQL schema of its own for the shared gateway store."""
+    need(postgres_reachable())
+    schema = f"ksk_gw_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

@@ -9,15 +9,12 @@ import asyncio
 import json
 import random
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from common.keys import chat_identity_key
 from gateway.app import create_app, token_fernet
@@ -27,48 +24,12 @@ from gateway.messages import Incoming
 from gateway.rasa import RasaClient, RasaUnavailable
 from gateway.store import Store
 from gateway.zalo import OaApiClient
-from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
+from tests.support.env import TEST_SECRET
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api, update
 from tests.support.fake_zalo import running_fake_oa
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET = "webhook-secret-123"
 KEY = chat_identity_key(TEST_SECRET.encode())
-
-
-def need(reason: str | None) -> None:
-    if reason:
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    except redis.RedisError as error:
-        need(f"Redis at {REDIS_URL} not reachable: {type(error).__name__}")
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture
-def gateway_db() -> Iterator[str]:
-    """A PostgreSQL schema of its own for the shared gateway store."""
-    need(postgres_reachable())
-    schema = f"ksk_gw_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 # --- the coordination primitives ---

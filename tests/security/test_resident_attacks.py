@@ -27,6 +27,7 @@ from common.chat_identity import HEADER, sign, verify
 from common.keys import chat_identity_key
 from tests.support.env import TEST_SECRET, chat_headers
 from tests.support.world import World, person
+from tests.support.world import book as post_booking
 
 NOTICE = "2026-11"
 RESIDENT_ENDPOINTS = [
@@ -42,10 +43,10 @@ def anonymous(client: TestClient, **headers: str) -> dict[str, str]:
     return {"Authorization": "", HEADER: "", **headers}
 
 
-def book(client: TestClient, session_id: int, someone: dict[str, Any], chat: str = "test-chat", address: str = "",
-         **extra: Any) -> Any:
-    return client.post("/api/v1/bookings", headers=chat_headers(sender=chat, address=address), json={
-        "session_id": session_id, "resident": someone, "channel": "web", "consent_notice": NOTICE, **extra})
+def book(client: TestClient, session_id: int, someone: dict[str, Any], chat: str = "test-chat", **extra: Any) -> Any:
+    """A web chat's booking, with the notice its resident consented to."""
+    return post_booking(client, session_id, someone, channel=extra.pop("channel", "web"), chat=chat,
+                        consent_notice=NOTICE, **extra)
 
 
 def wrong_tail(someone: dict[str, Any], index: int) -> str:

@@ -329,6 +329,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
     databases = {part: f"postgresql+psycopg://{server}/{name}" for part, name in
                  (("api", prefix), ("conversations", f"{prefix}_conversations"), ("gateway", f"{prefix}_gateway"))}
     rasa_ports = [rasa_base + i for i in range(rasa_replicas)]
+    output = ProcessOutput()
     try:
         with running_process([sys.executable, "scripts/run_all.py", "--profile", "production"], env=env,
                              ready_url=f"http://127.0.0.1:{public}/nginx-health", timeout_s=120) as output:
@@ -341,6 +342,9 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
             wait_for(lambda: httpx.get(f"{profile.public}/ready", timeout=5).status_code == 200, timeout_s=30)
             yield profile
     finally:
+        # Every service's output, kept beside nginx's logs in the test's directory (pytest keeps the last
+        # three runs'), for a failure to be read after the fact.
+        (workdir / "supervisor.log").write_text(output.text, encoding="utf-8")
         redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
         admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

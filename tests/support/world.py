@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.core.clock import local_tz
+from tests.support.env import chat_headers
 
 
 def future(days: int = 3, hour: int = 7, minute: int = 30) -> datetime:
@@ -98,3 +99,24 @@ def import_csv(client: TestClient, headers: dict[str, str], body: str, name: str
     """A station's e-health-book status list, uploaded as a CSV file (as Excel saves it, with a BOM)."""
     return client.post("/api/v1/records/import", headers=headers,
                        files={"file": (name, body.encode("utf-8-sig"), "text/csv")})
+
+
+BOOKINGS = "/api/v1/bookings"
+
+
+def book(client: TestClient, session_id: int, resident: dict[str, Any], *, channel: str = "zalo",
+         key: str | None = None, chat: str | None = None, address: str = "", **extra: Any) -> Any:
+    """POST /bookings as the action server sends it (the test client holds its credential): with an
+    Idempotency-Key when `key` is given, from the signed `chat` (and `address`) when one is given."""
+    headers = {"Idempotency-Key": key} if key else {}
+    if chat is not None:
+        headers.update(chat_headers(sender=chat, address=address))
+    return client.post(BOOKINGS, headers=headers, json={"session_id": session_id, "resident": resident,
+                                                         "channel": channel, **extra})
+
+
+def booked(client: TestClient, session_id: int, resident: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """A booking that must go through (its body): retried safely, as the action server's are."""
+    response = book(client, session_id, resident, key=uuid.uuid4().hex, **options)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -8,15 +8,9 @@ from sqlalchemy import select, text
 
 from api.bookings.models import Booking
 from api.core.db import Database
-from tests.support.world import World, person
+from tests.support.world import World, book, person
 
 URL = "/api/v1/bookings"
-
-
-def book(client: TestClient, session_id: int, resident: dict[str, Any], key: str | None = None) -> Any:
-    headers = {"Idempotency-Key": key} if key else {}
-    return client.post(URL, json={"session_id": session_id, "resident": resident, "channel": "zalo"},
-                       headers=headers)
 
 
 def test_booking_is_confirmed_and_readable_by_code(client: TestClient, place: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ from api.security.models import SecurityAlert
 from common.chat_identity import HEADER, sign
 from common.keys import chat_identity_key
 from tests.support.env import chat_headers, service_credential
-from tests.support.world import World, import_csv, person
+from tests.support.world import World, booked, import_csv, person
 
 STATUS = "/api/v1/records/status"
 
@@ -268,11 +268,7 @@ def test_lockouts_double_each_time(client: TestClient, database: Database) -> No
 # --- rights --------------------------------------------------------------------------------------
 
 def book(client: TestClient, session_id: int, someone: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/bookings", json={"session_id": session_id, "resident": someone,
-                                                     "channel": "telegram", **extra},
-                           headers={"Idempotency-Key": uuid.uuid4().hex})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return booked(client, session_id, someone, channel="telegram", **extra)
 
 
 def test_held_data_shows_the_person_their_own_data_masked(client: TestClient, world: World) -> None:
