@@ -78,6 +78,12 @@ def text_seeds(folder: Path = TEXTS_DIR, domain: Path = DOMAIN_FILE) -> dict[str
 
 
 @lru_cache
+def domain_keys() -> frozenset[str]:
+    """The Rasa domain's responses: texts Rasa fills from the conversation's slots and that are spoken."""
+    return frozenset(domain_seeds())
+
+
+@lru_cache
 def seeds() -> dict[str, str]:
     """Every seed, by key (read once per process)."""
     return {**domain_seeds(), **text_seeds()}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import io
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -85,6 +87,16 @@ class ChatIn(BaseModel):
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
 
 
+def log_tasks() -> None:
+    """Logs the stack of every asyncio task of this process: where each request is waiting."""
+    tasks = asyncio.all_tasks()
+    log.warning("%d tasks running", len(tasks))
+    for task in tasks:
+        stack = io.StringIO()
+        task.print_stack(limit=12, file=stack)
+        log.warning("task %s:\n%s", task.get_name(), stack.getvalue())
+
+
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None,
                api_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -140,7 +152,13 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         resumed = conversations.resume()
         if resumed:
             log.info("resumed %d messages received before a restart", resumed)
+        # `kill -USR1 <pid>`: what every task of this process is waiting on, in the log (a stuck chat).
+        loop = asyncio.get_running_loop()
+        with suppress(NotImplementedError, RuntimeError, ValueError):  # not on this platform, or not the main thread
+            loop.add_signal_handler(signal.SIGUSR1, log_tasks)
         yield
+        with suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGUSR1)
         stop.set()
         for worker in workers:
             worker.cancel()

@@ -29,6 +29,8 @@ from redis.exceptions import RedisError
 LOCK_TTL_S = 15.0
 # How often a waiter asks again for a Redis lock held by another process.
 LOCK_POLL_S = 0.02
+# How long one Redis command may take before it counts as Redis unavailable.
+REDIS_TIMEOUT_S = 5.0
 
 
 class CoordinationUnavailable(Exception):
@@ -131,7 +133,9 @@ class RedisCoordination:
     """Several gateway processes (or machines) sharing one Redis."""
 
     def __init__(self, url: str, *, prefix: str = "ksk:gateway:", lock_ttl_s: float = LOCK_TTL_S) -> None:
-        self.redis = Redis.from_url(url)
+        # Timeouts: a Redis that stops answering must fail a chat's turn (the resident hears "busy"),
+        # not hold the request until nginx gives up on it.
+        self.redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
         self.prefix = prefix
         self.ttl_ms = int(lock_ttl_s * 1000)
         self._next_slot = self.redis.register_script(_NEXT_SLOT)

@@ -75,9 +75,15 @@ class RasaClient:
             # `expires_at`: when this attempt is given up on. A replica that only gets to it later (it was
             # loading its model, the request waited in its backlog) drops it instead of handling a
             # message that another attempt has handled or will handle.
-            response = await self.client.post(WEBHOOK, json={
-                "sender": message.sender, "message": message.text, "metadata": self.metadata(message),
-                "message_id": message_id, "attempt": attempt, "expires_at": time.time() + timeout_s}, timeout=timeout_s)
+            # httpx's timeout bounds each phase (connect, send, each read, a pooled connection) on its own;
+            # asyncio.timeout bounds the attempt as a whole, which is what the resident waits for.
+            async with asyncio.timeout(timeout_s):
+                response = await self.client.post(WEBHOOK, json={
+                    "sender": message.sender, "message": message.text, "metadata": self.metadata(message),
+                    "message_id": message_id, "attempt": attempt, "expires_at": time.time() + timeout_s},
+                    timeout=timeout_s)
+        except TimeoutError as error:
+            raise RasaUnavailable("attempt timed out") from error
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:

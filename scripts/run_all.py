@@ -247,8 +247,10 @@ def write_nginx_conf(run_dir: Path, **values: object) -> None:
         (run_dir / temp).mkdir(parents=True, exist_ok=True)
     template = Environment(loader=FileSystemLoader(ROOT / "deploy"), keep_trailing_newline=True).get_template(
         "nginx.conf.j2")
-    (run_dir / "nginx.conf").write_text(template.render(run_dir=run_dir, run_as_root=os.geteuid() == 0, **values),
-                                        encoding="utf-8")
+    # Written aside and renamed: nginx (re)reading it meanwhile sees the old file or the new, never half.
+    written = run_dir / "nginx.conf.new"
+    written.write_text(template.render(run_dir=run_dir, run_as_root=os.geteuid() == 0, **values), encoding="utf-8")
+    os.replace(written, run_dir / "nginx.conf")
 
 
 # --- supervision ---
@@ -265,6 +267,10 @@ def start(service: Service) -> subprocess.Popen[bytes]:
                                start_new_session=True, env={**os.environ, **service.env})
     threading.Thread(target=pump, args=(service.name, process), daemon=True).start()
     return process
+
+
+# How long a just-started nginx is given before it is told to reload.
+NGINX_SETTLES_S = 2.0
 
 
 def supervise(profile: Profile) -> int:
@@ -298,6 +304,9 @@ def supervise(profile: Profile) -> int:
             profile.balance(set(down))
             nginx = running.get("nginx")
             if nginx is not None and nginx[1].poll() is None:
+                # An nginx started this instant has not set its signal handlers yet (SIGHUP would kill it);
+                # one started since reads the file as it is now anyway.
+                time.sleep(max(0.0, nginx[2] + NGINX_SETTLES_S - time.monotonic()))
                 nginx[1].send_signal(signal.SIGHUP)  # reload: in-flight requests finish on the old workers
 
     def readmit(service: Service, process: subprocess.Popen[bytes]) -> None:

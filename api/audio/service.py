@@ -22,6 +22,7 @@ from api.core.errors import NotFound, PayloadTooLarge
 from api.staff.models import StaffUser
 from common.errors import InvalidInput
 from common.vocabulary import LANGUAGES
+from common.wording import domain_keys
 
 FILE_NAME = re.compile(r"^(tts-)?[a-f0-9]{24,64}\.(mp3|ogg)$")
 
@@ -126,9 +127,11 @@ def pick(clips: dict[tuple[str, str], AudioClip], key: str, language: str) -> Pl
 
 def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
     """(key, kind, Vietnamese text, {language: state}) for every message and FAQ answer."""
-    texts = vietnamese_texts(db)
-    # Not every message is a domain response (`utter_…`): record statuses, reminder buttons… are too.
+    # What is played as audio: the assistant's own responses (the domain's keys) and FAQ answers. The
+    # other keyed texts — buttons, parts of sentences, refusals, page strings — are never spoken alone.
     messages = set(db.scalars(select(BotMessage.key).where(BotMessage.language == "vi")))
+    spoken = domain_keys()
+    texts = {key: text for key, text in vietnamese_texts(db).items() if key not in messages or key in spoken}
     hashes = {key: text_hash(text) for key, text in texts.items()}
     clips = {(c.key, c.language): c for c in active_clips(db)}
     rows = []

@@ -30,7 +30,7 @@ from api.faq.service import UnknownLanguage
 from api.staff.models import StaffUser
 from common.errors import InvalidInput
 from common.vocabulary import LANGUAGE_NAMES, LANGUAGES
-from common.wording import choose, fill, placeholders, seeds, stray_braces
+from common.wording import choose, domain_keys, fill, placeholders, seeds, stray_braces
 from vntext import nfc
 
 KEY = re.compile(KEY_PATTERN)
@@ -137,9 +137,11 @@ def text_for(published: Mapping[str, Mapping[str, str]], key: str, language: str
 
 
 def allowed_placeholders(key: str, vietnamese: str) -> set[str]:
-    """What a message may fill in: the values its current Vietnamese text uses and those of its seed
-    (the code offers at least those; a text staff shortened can take them back)."""
-    return placeholders(vietnamese) | placeholders(seeds().get(key, ""))
+    """What a message may fill in. A text of bot/texts is filled by code that offers exactly its seed's
+    values; a domain response is filled by Rasa from the conversation's slots, so its current Vietnamese
+    text's values stay allowed too (a text staff shortened can take them back)."""
+    seed = placeholders(seeds().get(key, ""))
+    return placeholders(vietnamese) | seed if key in domain_keys() else seed
 
 
 def vietnamese_texts(db: Session, keys: Collection[str] | None = None) -> dict[str, str]:

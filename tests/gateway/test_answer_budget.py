@@ -56,9 +56,10 @@ def test_the_time_spent_waiting_for_the_chats_turn_counts_against_the_budget(wai
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one process", "redis"])
-def test_a_turn_that_does_not_come_in_time_is_given_up(shared: bool, redis_url: str) -> None:
+def test_a_turn_that_does_not_come_in_time_is_given_up(shared: bool, request: pytest.FixtureRequest) -> None:
     async def scenario() -> None:
-        coordination: Coordination = RedisCoordination(redis_url) if shared else LocalCoordination()
+        coordination: Coordination = (RedisCoordination(request.getfixturevalue("redis_url")) if shared
+                                      else LocalCoordination())
         async with coordination.lock("chat:web:s1") as first:
             assert first
             started = time.monotonic()

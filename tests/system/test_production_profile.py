@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -49,11 +50,14 @@ class Resident:
         self.session = f"load-resident-{index:03d}"
         self.sent: list[str] = []
         self.replies: list[str] = []
+        self.waiting_since: float | None = None  # monotonic time the message in flight was sent
 
     def say(self, client: httpx.Client, message: str) -> list[dict[str, Any]]:
         self.sent.append(message)
+        self.waiting_since = time.monotonic()
         response = client.post(f"{self.public}/chat/messages", json={"session_id": self.session, "text": message},
                                timeout=120)
+        self.waiting_since = None
         assert response.status_code == 200, (self.index, message, response.status_code, response.text[:200])
         replies = list(response.json()["replies"])
         self.replies.extend(r["text"] for r in replies)
@@ -99,14 +103,29 @@ def test_fifty_residents_book_across_replicas_and_a_killed_replica_loses_nothing
                 taken_out.set()
             time.sleep(0.2)
 
+    done = threading.Event()
+
+    def report_stuck_messages() -> None:
+        # A message unanswered for 70 s is about to become nginx's 504 (90 s): the gateways log what each
+        # of their tasks waits on (SIGUSR1), for the failure's story.
+        while not done.wait(1):
+            if any(r.waiting_since is not None and time.monotonic() - r.waiting_since > 70 for r in residents):
+                for port in profile.gateway_ports:
+                    for pid in subprocess.run(["pgrep", "-f", f"gateway --host 127.0.0.1 --port {port}"],
+                                              capture_output=True, text=True).stdout.split():
+                        os.kill(int(pid), signal.SIGUSR1)
+                return
+
     killer = threading.Thread(target=kill_one_replica_midway, daemon=True)
     killer.start()
+    threading.Thread(target=report_stuck_messages, daemon=True).start()
     with ThreadPoolExecutor(max_workers=RESIDENTS) as pool:
         failures = [f.exception() for f in [pool.submit(r.book) for r in residents]]
+    done.set()
     assert killed.is_set()
     # What the gateways and the supervisor saw, for a failure's message: attempts lost, chats waiting.
     story = "\n".join(profile.log_lines("attempt", "waited", "answered after", "unavailable", "đã dừng",
-                                         "sẵn sàng")[-60:])
+                                         "sẵn sàng", "task")[-60:])
     assert [f for f in failures if f is not None] == [], story
 
     # Every conversation completed with a booking code; nobody was told "busy".
