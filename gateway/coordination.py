@@ -152,13 +152,22 @@ class RedisCoordination:
                 yield False
                 return
             await asyncio.sleep(LOCK_POLL_S)
-        renewal = asyncio.create_task(self._keep(key, token))
+        done = asyncio.Event()
+        renewal = asyncio.create_task(self._keep(key, token, done))
         try:
             yield True
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            # The renewer is told to stop, not cancelled: a cancellation delivered inside a Redis command
+            # was seen swallowed there (the renewer then went on renewing, and awaiting it hung the chat's
+            # request until nginx gave up). It is waited for only as long as one Redis command may take.
+            done.set()
+            finished, _ = await asyncio.wait({renewal}, timeout=REDIS_TIMEOUT_S)
+            if not finished:
+                renewal.cancel()
+            elif not renewal.cancelled():
+                # Retrieved, so asyncio does not report it: a failed renewal (the lock may have expired
+                # early) leaves nothing to do but release.
+                renewal.exception()
             await self._release(keys=[key], args=[token])
 
     async def _try(self, key: str, token: str) -> bool:
@@ -173,10 +182,12 @@ class RedisCoordination:
         except RedisError:
             return False
 
-    async def _keep(self, key: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(self.ttl_ms / 3000)
-            await self._renew(keys=[key], args=[token, self.ttl_ms])
+    async def _keep(self, key: str, token: str, done: asyncio.Event) -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=self.ttl_ms / 3000)
+            if not done.is_set():
+                await self._renew(keys=[key], args=[token, self.ttl_ms])
 
     async def next_slot(self, name: str, interval_s: float) -> float:
         wait = await self._next_slot(keys=[f"{self.prefix}rate:{name}"], args=[interval_s, self._expiry(interval_s)])
