@@ -4,7 +4,9 @@ nginx closes the resident's request after 90 s, and an nginx error page is silen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -98,3 +100,40 @@ def test_a_web_message_whose_turn_does_not_come_gets_the_busy_reply(tmp_path: Pa
     texts = asyncio.run(scenario())
     assert texts == [busy_text(), "Đã nhận: dat lich"]
     assert [m["message"] for m in rasa.seen] == ["dat lich"]  # the waiting message never reached Rasa
+
+
+def test_a_chats_turn_is_given_back_even_when_a_renewal_swallows_its_cancellation(redis_url: str) -> None:
+    """Seen in the production profile: a cancellation delivered inside a Redis command was swallowed, the
+    renewer went on renewing, and the request awaiting it hung until nginx's 504."""
+
+    async def scenario() -> int:
+        coordination = RedisCoordination(redis_url, lock_ttl_s=0.3)  # renewed every 0.1 s
+        renewals = 0
+
+        async def stubborn_renew(*, keys: list[str], args: list[object]) -> int:
+            nonlocal renewals
+            renewals += 1
+            with contextlib.suppress(asyncio.CancelledError):  # what the Redis client was seen doing
+                await asyncio.sleep(0.4)  # a slow command: the turn ends while one is under way
+            return 1
+
+        coordination._renew = stubborn_renew  # type: ignore[assignment,method-assign]
+        try:
+            async with coordination.lock("chat:web:s1"):
+                await asyncio.sleep(0.3)
+            given_back = renewals
+            await asyncio.sleep(0.3)
+            assert renewals == given_back  # the renewer stopped with the turn
+            async with coordination.lock("chat:web:s1", within_s=0.5) as again:
+                assert again
+            return given_back
+        finally:
+            await coordination.close()
+
+    # In a thread of its own: a release that hangs (and a renewer that never ends, which asyncio.run would
+    # wait for) fails this test instead of hanging it.
+    results: list[int] = []
+    worker = threading.Thread(target=lambda: results.append(asyncio.run(scenario())), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert results and results[0] >= 1, "the chat's turn was not given back"
