@@ -13,7 +13,7 @@ from actions import reminders
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.faq import channel_of
 from actions.manage import ActionShowBookings, codes_in_message
-from actions.schedule import AWAITING, ActionHandoff, ActionListSessions, latest_entity
+from actions.schedule import AWAITING, ActionHandoff, ActionListSessions, latest_entity, reachable_site
 from actions.speaking import Speaks
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,32 @@ class ActionReportScam(ApiBacked, Action):
             logger.warning("scam report not recorded: %s", type(error).__name__)
             return []
         dispatcher.utter_message(response="utter_scam_recorded")
+        return []
+
+
+class ActionEmergency(ApiBacked, Action):
+    """An emergency or acute illness: 115 and the nearest facility at once, then the station's phone
+    when the commune is already known. Never asks anything (no commune question) and gives no
+    medical advice; a form that was running goes on after it (rules.yml)."""
+
+    def name(self) -> str:
+        return "action_emergency"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_emergency")
+        commune_id = tracker.get_slot("commune_id")
+        if not commune_id:
+            return []
+        try:
+            site = reachable_site(await self.client.list_sites(int(commune_id)))
+        except (ApiUnavailable, ApiError) as error:
+            # 115 has been said; the station's line is a help, not a condition.
+            logger.warning("station for an emergency not found: %s", type(error).__name__)
+            return []
+        if site is not None:
+            dispatcher.utter_message(response="utter_emergency_station", station=site["name"], phone=site["phone"],
+                                     address=site.get("address") or tracker.get_slot("commune") or "")
         return []
 
 
