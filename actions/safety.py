@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -15,8 +16,13 @@ from actions.faq import channel_of
 from actions.manage import ActionShowBookings, codes_in_message
 from actions.schedule import AWAITING, ActionHandoff, ActionListSessions, latest_entity, reachable_site
 from actions.speaking import Speaks
+from vntext import tokens
 
 logger = logging.getLogger(__name__)
+
+# A bare yes or no outside a form answers the question on screen when its buttons offer that choice.
+SHORT_REPLY_CHOICES = {"affirm": "yes", "deny": "no"}
+_CHOICE_PAYLOAD = re.compile(r'"reminder_choice"\s*:\s*"(\w+)"')
 
 
 class ActionReportScam(ApiBacked, Action):
@@ -85,4 +91,32 @@ class ActionRouteInform(Speaks, Action):
         if awaiting or latest_entity(tracker, "commune"):
             return await ActionListSessions(self.client, self.content).run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_inform_unplaced")
+        return []
+
+
+def choices_on_screen(tracker: Tracker) -> set[str]:
+    """The reminder choices the bot's last message offered as buttons (the reminders offer)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            buttons = (event.get("data") or {}).get("buttons") or []
+            return {match[1] for b in buttons if (match := _CHOICE_PAYLOAD.search(str(b.get("payload", ""))))}
+    return set()
+
+
+class ActionShortReply(Speaks, Action):
+    """"ừ", "ok", "ko", "👍" outside any form: the answer to the reminders offer when that is the
+    question on screen, otherwise a polite reply with the menu (never silence)."""
+
+    def name(self) -> str:
+        return "action_short_reply"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        choice = SHORT_REPLY_CHOICES.get(str(intent))
+        # Reminders are switched on only by an explicit yes: in words, not an emoji.
+        worded = bool(tokens(tracker.latest_message.get("text") or ""))
+        if choice in choices_on_screen(tracker) and (worded or choice == "no"):
+            return await reminders.answer(self, dispatcher, tracker, str(choice))
+        dispatcher.utter_message(response="utter_inform_unplaced" if intent == "affirm" else "utter_noted")
         return []

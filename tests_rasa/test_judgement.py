@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from actions.fallback import ActionAskAffirmation, ActionOutOfScope, likeliest
-from actions.safety import ActionEmergency
+from actions.safety import ActionEmergency, ActionShortReply
 from tests_rasa.fake_api import json_handler, run_action, tracker
 
 STATION = {"name": "Trạm Y tế xã Hữu Liên", "kind": "station", "phone": "0205 3820 115", "address": "Thôn Làng Mới"}
@@ -74,3 +74,30 @@ def test_a_hesitation_that_may_be_an_emergency_says_115_before_the_buttons() -> 
     dispatcher, _ = run_action(ActionAskAffirmation(), {}, track)
     assert said(dispatcher) == ["utter_emergency", "utter_ask_affirmation"]
     assert [b["payload"] for b in dispatcher.messages[1]["buttons"]] == ["/faq", "/help", "/out_of_scope"]
+
+
+def offered(text: str, intent: str) -> Any:
+    track = tracker(text, intent=intent)
+    offer = [{"title": "Có, nhắc tôi", "payload": '/inform{"reminder_choice":"yes"}'},
+             {"title": "Không cần", "payload": '/inform{"reminder_choice":"no"}'}]
+    track.events.insert(0, {"event": "bot", "text": "Bác/anh/chị có muốn tôi nhắn nhắc lịch…",
+                            "data": {"buttons": offer}})
+    return track
+
+
+def test_a_short_reply_answers_the_reminders_offer_on_screen() -> None:
+    # Not a Telegram or Zalo chat here: the yes is taken as the offer's, and told where reminders go.
+    dispatcher, _ = run_action(ActionShortReply(), {}, offered("ừ", "affirm"))
+    assert said(dispatcher) == ["utter_reminders_web"]
+    dispatcher, _ = run_action(ActionShortReply(), {}, offered("ko", "deny"))
+    assert said(dispatcher) == ["utter_reminders_declined"]
+    # Consent is given in words: a thumbs-up alone does not switch reminders on.
+    dispatcher, _ = run_action(ActionShortReply(), {}, offered("👍", "affirm"))
+    assert said(dispatcher) == ["utter_inform_unplaced"]
+
+
+def test_a_short_reply_with_nothing_on_screen_gets_a_polite_answer() -> None:
+    dispatcher, _ = run_action(ActionShortReply(), {}, tracker("ok", intent="affirm"))
+    assert said(dispatcher) == ["utter_inform_unplaced"]
+    dispatcher, _ = run_action(ActionShortReply(), {}, tracker("ko", intent="deny"))
+    assert said(dispatcher) == ["utter_noted"]
