@@ -13,7 +13,10 @@ from bot.components.message_guard import MessageGuard, is_emergency, wordless_in
     "bé sốt cao co giật", "bố tôi đau ngực", "DAU NGUC QUA", "mẹ tôi méo miệng nói ngọng", "me bi yeu nua nguoi",
     "ông bị ngã cầu thang", "bà tôi bị ngã", "uong nham thuoc tru sau", "ngộ độc nấm", "khó thở quá",
     "bé bị hóc xương cá", "chảy máu nhiều không cầm được", "non ra mau", "ông ngất xỉu", "tôi muốn tự tử",
-    "toi khong muon song nua", "Tự tử", "cần cấp cứu", "đột quỵ", "bị rắn cắn",
+    "toi khong muon song nua", "Tự tử", "cần cấp cứu", "đột quỵ", "bị rắn cắn", "đứt tay chảy nhiều máu",
+    "ông tôi bị ngất", "bà bị xỉu", "không thiết sống nữa", "bé uống nhầm dầu hỏa", "chau bi bong nuoc soi",
+    "bố tôi đột nhiên không nói được", "me toi bi liet mot ben", "thở khò khè tím môi", "vỡ ối",
+    "bé bị sặc sữa tím tái", "hút phải khí gas",
 ])
 def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
     assert is_emergency(text)
@@ -22,7 +25,8 @@ def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) ->
 @pytest.mark.parametrize("text", [
     "khám có đo huyết áp không", "từ từ đã", "tu tu roi tinh", "tìm tài liệu về khám", "ăn gì là ngon",
     "tư vấn sức khỏe ở đâu", "khám ở trạm có lâu không", "Nga", "đặt lịch cho bố tôi", "có xét nghiệm máu không",
-    "thuốc hạ huyết áp uống lúc nào",
+    "thuốc hạ huyết áp uống lúc nào", "nhà tôi bị ngắt điện", "chờ xíu rồi nhắn", "không yêu nữa",
+    "có đo điện tim không", "mang thai có được khám không", "tìm tài xế",
 ])
 def test_ordinary_questions_are_not_emergencies(text: str) -> None:
     assert not is_emergency(text)

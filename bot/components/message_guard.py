@@ -51,7 +51,7 @@ _EMERGENCY_PHRASES = (
     r"bi ong dot", r"soc phan ve", r"di ung nang", r"dien giat", r"bong nang",
     # breathing
     r"kho tho", r"khong tho (duoc|noi)", r"tho (khong|ko) (duoc|noi)", r"ngat tho", r"nghen tho", r"tho (gap|rit|doc)",
-    r"hoc (di vat|xuong|thuc an)", r"bi hoc", r"(moi|mat|da|nguoi|tay|chan) tim tai", r"ngung tho",
+    r"hoc (di vat|xuong|thuc an)", r"bi hoc", r"ngung tho",
     r"bi duoi nuoc", r"chet duoi",
     # bleeding
     r"chay (rat )?(nhieu )?mau (nhieu|khong (cam|ngung|dung|het))", r"chay mau nhieu", r"mat (nhieu|rat nhieu) mau",
@@ -65,6 +65,16 @@ _EMERGENCY_PHRASES = (
     r"(muon|dinh|nghi den|nghi toi|co y dinh|se) (tu tu|tu sat|tu van)", r"tu sat", r"muon chet", r"chan song",
     r"khong muon song", r"ket lieu (ban than|cuoc doi|doi minh)", r"nhay cau", r"uong thuoc ngu de chet",
     r"chet cho xong", r"song (de|lam) gi nua",
+    # more, found by trying phrasings that were missed
+    r"chay (rat )?nhieu mau", r"mau cam khong (cam|ngung|dung)", r"bi cho (dai )?can", r"cho dai can",
+    r"(bi|vua|dot nhien|tu nhien) ngat( di| roi| luon)?(?! (dien|ket noi|mang|song|nuoc|cuoc))", r"bi xiu",
+    r"nghi quan", r"khong (thiet|con muon) song", r"uong nham", r"trung gio", r"cam khau",
+    r"bong (nuoc soi|nang|lua|xang|dien|hoa chat|axit)", r"(dot nhien|tu nhien) khong noi duoc",
+    r"(liet|te) (mot|1) ben", r"yeu (mot|1) ben (nguoi|than|tay|chan)", r"bi xe (tong|dam|can)",
+    r"moi tim", r"(moi|mat|da|nguoi|tay|chan|tho|khe|bi) tim (tai|moi|ngat)", r"tim tai$",
+    r"nga (trong|o) nha tam", r"nga (xuong|quy)", r"vo oi", r"ra mau am dao",
+    r"(mang thai|co bau|co thai|bau bi) (bi )?(ra mau|chay mau|dau bung)", r"sac (sua|nuoc|thuc an|bot)",
+    r"(hit|hut) phai (khi|khoi)", r"ngo doc khi",
     # the words for it
     r"cap cuu", r"cuu (voi|toi|toi voi|em|chau|con|me|bo)", r"goi 115", r"xe cuu thuong",
     r"nguy kich", r"nguy hiem (den )?tinh mang",
