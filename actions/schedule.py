@@ -105,6 +105,12 @@ class ActionListSessions(CommuneAction, Action):
         return []
 
 
+def reachable_site(sites: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The site a resident can call: the commune health station first, else any site with a phone."""
+    reachable = sorted((s for s in sites if s.get("phone")), key=lambda s: s["kind"] != "station")
+    return reachable[0] if reachable else None
+
+
 class ActionHandoff(CommuneAction, Action):
     """Puts the resident in touch with a person: their commune health station's phone."""
 
@@ -116,11 +122,10 @@ class ActionHandoff(CommuneAction, Action):
     async def answer(self, dispatcher: CollectingDispatcher, commune: dict[str, Any], say: Wording
                      ) -> list[EventType]:
         sites = await self.client.list_sites(commune["id"])
-        reachable = sorted((s for s in sites if s.get("phone")), key=lambda s: s["kind"] != "station")
-        if not reachable:
+        site = reachable_site(sites)
+        if site is None:
             dispatcher.utter_message(response="utter_handoff", commune=commune["full_name"])
             return []
-        site = reachable[0]
         dispatcher.utter_message(response="utter_handoff_station", station=site["name"], phone=site["phone"],
                                  address=site.get("address") or commune["full_name"])
         return []

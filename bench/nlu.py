@@ -1,7 +1,10 @@
 """NLU accuracy on held-out examples, with and without diacritics; FAQ top-1; parse latency.
 
 Runs in the Rasa environment (Python 3.10), from the repository root:
-    .venv-rasa/bin/python bench/nlu.py [--model models/nlu.tar.gz] [--train]
+    .venv-rasa/bin/python bench/nlu.py [--model models/nlu.tar.gz] [--train] [--set-dir DIR]
+--set-dir evaluates a directory of judgement sets (bench/data/heldout_5: with_diacritics.yml,
+without_diacritics.yml, off_topic.yml, emergencies.yml in NLU YAML, short_replies.yml as
+`pairs: [{question, reply, meaning}]`), each reported on its own (see judgement.py).
 --train trains the NLU model first and reports the training time. The held-out intents are in
 bench/data/nlu_heldout*.yml, which training never reads (the second set was written after the
 first had been used to find weak intents, and is the less optimistic figure); FAQ paraphrases are ranked by the
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "models" / "nlu.tar.gz"))
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--heldout", action="append", help="held-out NLU file(s); default: both in bench/data")
+    parser.add_argument("--set-dir", help="a directory of judgement sets (bench/data/heldout_5); only these")
     args = parser.parse_args()
     model = Path(args.model)
     if args.train:
@@ -95,6 +99,11 @@ def main() -> None:
                        cwd=ROOT, check=True, capture_output=True)
         print(f"NLU training time: {time.perf_counter() - started:.0f} s")
     faq_top1()
+    if args.set_dir:
+        from bench.judgement import evaluate_sets
+
+        asyncio.run(evaluate_sets(model, Path(args.set_dir)))
+        return
     default = sorted((ROOT / "bench" / "data").glob("nlu_heldout*.yml"))
     files = [Path(f) for f in args.heldout] if args.heldout else default
     for path in files:

@@ -4,6 +4,7 @@
   data over Telegram's 64-byte limit is replaced by a short token kept in the store; every button tap
   is answered so the client stops its spinner.
 - `/start <code>` deep links carry a referral code into the conversation.
+- A sticker reaches the assistant as its emoji, a photo as its caption.
 - Voice messages from residents get a polite "please type"; audio replies are sent as voice notes
   (OGG/Opus, converted with ffmpeg when needed, or as an audio file when ffmpeg is missing).
 """
@@ -85,7 +86,9 @@ class TelegramChannel:
                 please_type = self.conversations.wording.text(VOICE_NOT_UNDERSTOOD)
                 await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=please_type)])
             return
-        text = (message.text or "").strip()
+        # A sticker says what its emoji says ("👍" to a yes/no question); a photo, what its caption says.
+        sticker = message.sticker.emoji if message.sticker else None
+        text = (message.text or message.caption or sticker or "").strip()
         if not text:
             return
         referral = None

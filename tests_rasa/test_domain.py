@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURE_INTENTS = {
     "greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "help", "faq", "book_exam", "cancel_booking",
     "reschedule_booking", "my_bookings", "ask_schedule", "check_record_status", "choose_language",
-    "request_audio", "report_scam", "delete_my_data", "human_handoff", "inform",
+    "request_audio", "report_scam", "delete_my_data", "human_handoff", "inform", "emergency",
 }
 ARCHITECTURE_ENTITIES = {"cccd", "phone", "birth_date", "date", "commune", "person_name", "language", "booking_code"}
 

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.api import ApiClient
 from actions.booking_form import ValidateBookingForm
 from actions.content import ContentCache
+from actions.fallback import OFFERED_MEANINGS
 from actions.form_control import FIX_PAYLOADS
 from actions.manage import ActionShowBookings, ActionSubmitReschedule
 from actions.records import ActionSubmitRecordLookup
@@ -201,6 +202,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "language_name_": LANGUAGES,
     "consent_purpose_": ("booking", "record_lookup", "reminders", "announcements"),
     "record_status_": ("not_found", "not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"),
+    "meaning_": OFFERED_MEANINGS,
     "record_next_": ("not_found", "not_created", "created", "exam_done_pending_update", "updated", "linked_vneid"),
 }
 

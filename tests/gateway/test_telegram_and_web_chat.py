@@ -94,6 +94,17 @@ def test_a_voice_message_gets_please_type_without_rasa(gateway: TestClient, bot_
     assert bot_api.sent("sendMessage")[0].data["text"] == seeds()["gateway_voice_not_understood"] and rasa.seen == []
 
 
+def test_a_sticker_reaches_rasa_as_its_emoji_and_a_photo_as_its_caption(gateway: TestClient, bot_api: FakeBotApi,
+                                                                          rasa: FakeRasa) -> None:
+    sticker = {"file_id": "s1", "file_unique_id": "su1", "type": "regular", "width": 512, "height": 512,
+               "is_animated": False, "is_video": False, "emoji": "👍"}
+    post(gateway, update(45, None, sticker=sticker))
+    photo = [{"file_id": "p1", "file_unique_id": "pu1", "width": 90, "height": 90}]
+    post(gateway, update(46, None, photo=photo, caption="giay hen kham"))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert [s["message"] for s in rasa.seen] == ["👍", "giay hen kham"]
+
+
 def test_long_texts_are_split_between_sentences(gateway: TestClient, bot_api: FakeBotApi) -> None:
     post(gateway, update(50, "dai"))
     bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)

@@ -147,6 +147,26 @@ def test_handoff_gives_the_commune_stations_phone(assistant: dict[str, str]) -> 
     assert "Trạm" in texts(answer) and "(giờ hành chính)" in texts(answer)
 
 
+def test_emergencies_come_first_and_off_topic_questions_are_refused_and_recorded(assistant: dict[str, str]) -> None:
+    sender = "e2e-judgement"
+    say(assistant, sender, "dang ky kham")
+    say(assistant, sender, "dong y")
+    urgent = texts(say(assistant, sender, "ong toi bi nga cau thang khong day duoc"))
+    assert "115" in urgent and "cho chính bác/anh/chị, hay cho người thân" in urgent  # then the form goes on
+    refused = texts(say(assistant, sender, "giá vàng hôm nay bao nhiêu"))
+    assert "không thuộc chương trình" in refused and "cho chính bác/anh/chị, hay cho người thân" in refused
+    recorded = httpx.get(f"{assistant['api']}/api/v1/faq/unanswered", headers=staff_headers(assistant),
+                         timeout=30).json()["items"]
+    assert "giá vàng hôm nay bao nhiêu" in [item["text"] for item in recorded]
+    say(assistant, sender, "thoi")
+    # Unsure what was meant: the two-stage fallback, and the meaning then chosen is answered.
+    assert texts(say(assistant, sender, "/nlu_fallback")).strip()
+    assert "có dấu hay không dấu" in texts(say(assistant, sender, "/help"))
+    # Whatever the text, one reply.
+    for text in ("😀😀😀🙏", "\u200b\u200b", "\u3164", "'; DROP TABLE bookings; --", "<b>?</b>", "khám " * 2000):
+        assert texts(say(assistant, sender, text)).strip(), text[:20]
+
+
 def staff_headers(assistant: dict[str, str], role: str = "admin") -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'api.db'}",
            "SECRET_KEY": TEST_SECRET, "STAFF_PASSWORD": "mat-khau-e2e-123"}

@@ -1,0 +1,128 @@
+"""The assistant's judgement on a directory of held-out sets (issue 17), each reported on its own.
+
+    .venv-rasa/bin/python bench/nlu.py --model models/bot.tar.gz --set-dir bench/data/heldout_5
+
+The directory holds NLU YAML sets — with_diacritics.yml, without_diacritics.yml (in-scope intents),
+off_topic.yml (intent out_of_scope), emergencies.yml (intent emergency) — and short_replies.yml:
+`pairs: [{question: <utter key on screen>, reply: "...", meaning: affirm|deny|stop|thank}]`.
+A missing file is skipped. Figures:
+- intent accuracy with / without diacritics (the NLU's top intent, MessageGuard included);
+- in-scope answer rate: share of those in-scope messages not refused (nlu_fallback, out_of_scope);
+- off-topic honesty: share of off-topic questions refused (out_of_scope or nlu_fallback), not
+  answered as if they were in scope;
+- emergency recall: share routed to action_emergency, i.e. read as `emergency` (a rule in and out
+  of every form);
+- short-reply accuracy: what the reply does to the question on screen. A stop word ends any form
+  whatever its intent (actions/form_control.py), so `stop` is right when the text is one and
+  `affirm`/`deny` are right when it is not and the intent fills the yes/no slot that way; `thank`
+  is right as `thank` or `affirm` (the answer to a bare "yes" thanks too);
+- the commonest confusion pairs over all sets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REFUSED = frozenset({"nlu_fallback", "out_of_scope"})
+IN_SCOPE_SETS = ("with_diacritics", "without_diacritics")
+OFF_TOPIC, EMERGENCIES, SHORT_REPLIES = "off_topic", "emergencies", "short_replies"
+
+
+def share(hits: int, total: int) -> str:
+    return f"{hits}/{total} = {hits / total:.1%}" if total else "no examples"
+
+
+def load_nlu_set(path: Path) -> list[tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return [(m.get("text"), m.get("intent")) for m in load_data(str(path)).intent_examples]
+
+
+def load_pairs(path: Path) -> list[dict[str, str]]:
+    pairs = yaml.safe_load(path.read_text(encoding="utf-8")).get("pairs") or []
+    return [{key: str(pair[key]) for key in ("question", "reply", "meaning")} for pair in pairs]
+
+
+def reply_is_right(meaning: str, reply: str, intent: str) -> bool:
+    from actions.form_control import CANCEL_WORDS, STOP_WORDS, is_stop
+
+    stops = is_stop(reply, STOP_WORDS | CANCEL_WORDS)
+    if meaning == "stop":
+        return stops
+    if stops:
+        return False
+    if meaning == "thank":
+        return intent in {"thank", "affirm"}
+    return intent == meaning
+
+
+def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
+    """Report lines from (text, gold, predicted) per set name."""
+    lines: list[str] = []
+    for name in IN_SCOPE_SETS:
+        rows = results.get(name)
+        if rows is None:
+            continue
+        right = sum(gold == predicted for _, gold, predicted in rows)
+        answered = sum(predicted not in REFUSED for _, _, predicted in rows)
+        lines.append(f"intent accuracy {name.replace('_', ' '):20}: {share(right, len(rows))}")
+        lines.append(f"in-scope answer rate {name.replace('_', ' '):18}: {share(answered, len(rows))}")
+    if OFF_TOPIC in results:
+        rows = results[OFF_TOPIC]
+        lines.append(f"off-topic honesty: {share(sum(p in REFUSED for _, _, p in rows), len(rows))}")
+    if EMERGENCIES in results:
+        rows = results[EMERGENCIES]
+        lines.append(f"emergency recall: {share(sum(p == 'emergency' for _, _, p in rows), len(rows))}")
+    return lines
+
+
+def confusions(results: dict[str, list[tuple[str, str, str]]], top: int = 10) -> list[str]:
+    counts = Counter((gold, predicted) for rows in results.values() for _, gold, predicted in rows
+                     if gold != predicted)
+    return [f"  {gold} -> {predicted}: {count}" for (gold, predicted), count in counts.most_common(top)]
+
+
+async def evaluate_sets(model: Path, directory: Path) -> None:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+
+    async def intent_of(text: str) -> str:
+        parsed: dict[str, Any] = await agent.parse_message(text)
+        return str((parsed.get("intent") or {}).get("name"))
+
+    print(f"judgement sets: {directory}")
+    results: dict[str, list[tuple[str, str, str]]] = {}
+    for name in (*IN_SCOPE_SETS, OFF_TOPIC, EMERGENCIES):
+        path = directory / f"{name}.yml"
+        if path.exists():
+            results[name] = [(text, gold, await intent_of(text)) for text, gold in load_nlu_set(path)]
+    for line in figures(results):
+        print(line)
+    path = directory / f"{SHORT_REPLIES}.yml"
+    if path.exists():
+        pairs = load_pairs(path)
+        by_meaning: dict[str, list[bool]] = {}
+        misses = []
+        for pair in pairs:
+            intent = await intent_of(pair["reply"])
+            right = reply_is_right(pair["meaning"], pair["reply"], intent)
+            by_meaning.setdefault(pair["meaning"], []).append(right)
+            if not right:
+                misses.append(f"  {pair['question']}: {pair['reply']!r} meant {pair['meaning']}, read {intent}")
+        total = [right for rights in by_meaning.values() for right in rights]
+        detail = ", ".join(f"{meaning} {sum(r)}/{len(r)}" for meaning, r in sorted(by_meaning.items()))
+        print(f"short-reply accuracy: {share(sum(total), len(total))} ({detail})")
+        if misses:
+            print("short replies misread:\n" + "\n".join(misses))
+    pairs_lines = confusions(results)
+    if pairs_lines:
+        print("top confusion pairs (gold -> predicted):\n" + "\n".join(pairs_lines))
+    misread = [f"  [{name}] {text!r}: {gold} -> {predicted}" for name, rows in results.items()
+               for text, gold, predicted in rows if gold != predicted]
+    if misread:
+        print("misclassified:\n" + "\n".join(misread))

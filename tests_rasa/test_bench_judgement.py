@@ -1,0 +1,44 @@
+"""bench/judgement.py's figures, on results made up here (the held-out sets are not ours to read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.judgement import confusions, figures, load_pairs, reply_is_right
+
+
+def test_each_set_is_reported_on_its_own() -> None:
+    results = {
+        "with_diacritics": [("đặt lịch", "book_exam", "book_exam"), ("khám gì", "faq", "nlu_fallback")],
+        "without_diacritics": [("dat lich", "book_exam", "book_exam")],
+        "off_topic": [("gia vang", "out_of_scope", "out_of_scope"), ("mua", "out_of_scope", "ask_schedule"),
+                      ("xyz", "out_of_scope", "nlu_fallback")],
+        "emergencies": [("sot cao", "emergency", "emergency"), ("ngat", "emergency", "faq")],
+    }
+    assert figures(results) == [
+        "intent accuracy with diacritics     : 1/2 = 50.0%",
+        "in-scope answer rate with diacritics   : 1/2 = 50.0%",
+        "intent accuracy without diacritics  : 1/1 = 100.0%",
+        "in-scope answer rate without diacritics: 1/1 = 100.0%",
+        "off-topic honesty: 2/3 = 66.7%",
+        "emergency recall: 1/2 = 50.0%",
+    ]
+    assert confusions(results)[0].startswith("  faq -> nlu_fallback: 1")
+    # A set that is not there is left out, not reported as zero.
+    assert figures({"emergencies": results["emergencies"]}) == ["emergency recall: 1/2 = 50.0%"]
+
+
+def test_a_short_reply_is_judged_by_what_it_does_to_the_question() -> None:
+    assert reply_is_right("affirm", "uh", "affirm")
+    assert reply_is_right("deny", "ko", "deny")
+    assert reply_is_right("stop", "thoi", "deny")  # a stop word ends the form whatever its intent
+    assert not reply_is_right("deny", "thoi", "deny")  # …so it cannot be a plain "no"
+    assert reply_is_right("thank", "🙏", "affirm")
+    assert not reply_is_right("affirm", "ko", "deny")
+
+
+def test_pairs_are_read_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "short_replies.yml"
+    path.write_text('pairs:\n  - {question: utter_ask_consent_booking, reply: "đc", meaning: affirm}\n',
+                    encoding="utf-8")
+    assert load_pairs(path) == [{"question": "utter_ask_consent_booking", "reply": "đc", "meaning": "affirm"}]

@@ -1,0 +1,63 @@
+"""MessageGuard: emergencies decided by rule, messages without words given their obvious meaning."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.message_guard import MessageGuard, is_emergency, wordless_intent
+
+
+@pytest.mark.parametrize("text", [
+    "con tôi bị sốt 39 độ phải làm sao", "con toi bi sot 39 do phai lam sao", "chau sot 40,5 do",
+    "bé sốt cao co giật", "bố tôi đau ngực", "DAU NGUC QUA", "mẹ tôi méo miệng nói ngọng", "me bi yeu nua nguoi",
+    "ông bị ngã cầu thang", "bà tôi bị ngã", "uong nham thuoc tru sau", "ngộ độc nấm", "khó thở quá",
+    "bé bị hóc xương cá", "chảy máu nhiều không cầm được", "non ra mau", "ông ngất xỉu", "tôi muốn tự tử",
+    "toi khong muon song nua", "Tự tử", "cần cấp cứu", "đột quỵ", "bị rắn cắn", "đứt tay chảy nhiều máu",
+    "ông tôi bị ngất", "bà bị xỉu", "không thiết sống nữa", "bé uống nhầm dầu hỏa", "chau bi bong nuoc soi",
+    "bố tôi đột nhiên không nói được", "me toi bi liet mot ben", "thở khò khè tím môi", "vỡ ối",
+    "bé bị sặc sữa tím tái", "hút phải khí gas",
+])
+def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
+    assert is_emergency(text)
+
+
+@pytest.mark.parametrize("text", [
+    "khám có đo huyết áp không", "từ từ đã", "tu tu roi tinh", "tìm tài liệu về khám", "ăn gì là ngon",
+    "tư vấn sức khỏe ở đâu", "khám ở trạm có lâu không", "Nga", "đặt lịch cho bố tôi", "có xét nghiệm máu không",
+    "thuốc hạ huyết áp uống lúc nào", "nhà tôi bị ngắt điện", "chờ xíu rồi nhắn", "không yêu nữa",
+    "có đo điện tim không", "mang thai có được khám không", "tìm tài xế",
+])
+def test_ordinary_questions_are_not_emergencies(text: str) -> None:
+    assert not is_emergency(text)
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("👍", "affirm"), ("👍🏻", "affirm"), ("👌", "affirm"), ("😀😀😀🙏", "affirm"), ("👎", "deny"),
+    ("🎉🎉", "help"), ("\u200b\u200b", "help"), ("\u3164", "help"), ("", "help"), ("안녕하세요", "help"),
+    ("👍👎", "help"), ("?!...", "help"),
+])
+def test_a_message_without_words_gets_its_obvious_meaning_or_the_menu(text: str, intent: str) -> None:
+    assert wordless_intent(text) == intent
+
+
+@pytest.mark.parametrize("text", ["ok", "'; DROP TABLE bookings; --", "<b>kham</b>", "0912345678"])
+def test_a_message_with_words_is_left_to_the_classifier(text: str) -> None:
+    assert wordless_intent(text) is None
+
+
+def parsed(text: str, intent: str = "faq") -> Message:
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.6},
+                            "intent_ranking": [{"name": intent, "confidence": 0.6},
+                                               {"name": "emergency", "confidence": 0.3}]})
+    return MessageGuard().process([message])[0]
+
+
+def test_the_component_overrides_the_classifier_and_keeps_the_ranking() -> None:
+    message = parsed("con sot cao qua")
+    assert message.get("intent") == {"name": "emergency", "confidence": 1.0}
+    assert [(e["name"], e["confidence"]) for e in message.get("intent_ranking")] == [("emergency", 1.0), ("faq", 0.0)]
+    assert parsed("👍", "greet").get("intent")["name"] == "affirm"
+    # Understood messages and buttons' payloads are left as the classifier read them.
+    assert parsed("khám có mất tiền không").get("intent")["name"] == "faq"
+    assert parsed("/book_exam", "book_exam").get("intent")["name"] == "book_exam"
