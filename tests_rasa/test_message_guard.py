@@ -61,3 +61,24 @@ def test_the_component_overrides_the_classifier_and_keeps_the_ranking() -> None:
     # Understood messages and buttons' payloads are left as the classifier read them.
     assert parsed("khám có mất tiền không").get("intent")["name"] == "faq"
     assert parsed("/book_exam", "book_exam").get("intent")["name"] == "book_exam"
+
+
+@pytest.mark.parametrize("text", [
+    "Nguyễn An An", "Nguyen An An", "Lò Thị Mai", "Hoàng Văn Phúc", "Giàng A Páo", "Triệu Thị Hoa", "Nông Thị Mai",
+])
+def test_a_name_read_as_off_topic_is_an_answer(text: str) -> None:
+    message = Message(data={"text": text, "intent": {"name": "out_of_scope", "confidence": 1.0},
+                            "intent_ranking": [{"name": "out_of_scope", "confidence": 1.0}]})
+    MessageGuard().process([message])
+    assert message.get("intent")["name"] == "inform"
+
+
+@pytest.mark.parametrize("text", [
+    "giá vàng hôm nay", "Hà Nội mưa không", "mai trời mưa không", "lương hưu tháng này",
+    "Nguyễn An An ơi giá vàng bao nhiêu", "Hà Nội Có Mưa Không", "nguyen an an",
+])
+def test_an_off_topic_question_stays_off_topic(text: str) -> None:
+    message = Message(data={"text": text, "intent": {"name": "out_of_scope", "confidence": 1.0},
+                            "intent_ranking": [{"name": "out_of_scope", "confidence": 1.0}]})
+    MessageGuard().process([message])
+    assert message.get("intent")["name"] == "out_of_scope"

@@ -8,6 +8,11 @@ Runs after the intent classifier and before the FallbackClassifier (Python 3.10,
   Hangul filler, another script) has nothing for the classifier to read: an emoji with an obvious
   meaning gives that intent (👍 yes, 👎 no), anything else `help`, so the resident gets the menu
   instead of a guess or silence.
+- A person's name ("Nguyễn An An", "lo thi mai") is never a question outside the programme: the
+  classifier read some names as `out_of_scope`, and the booking form then refused the resident's own
+  name. A message that is only a name — written as one (each word capitalised), a Vietnamese or
+  minority surname, then one to four given names, letters only, no question word — and was read as
+  `out_of_scope` is `inform`.
 Patterns work on the folded, shorthand-expanded text (`vntext`), so they match with or without
 diacritics; each is a whole phrase, chosen so that ordinary questions about the programme
 ("khám có đo huyết áp không") do not match.
@@ -90,6 +95,23 @@ EMOJI_INTENTS = {
     "👋": "goodbye",
 }
 _NO_MEANING = "help"
+
+OUT_OF_SCOPE, INFORM = "out_of_scope", "inform"
+# Surnames, folded: the common Kinh ones and those of the Tày, Nùng, H'Mông and Dao in the north.
+SURNAMES = frozenset((
+    "nguyen", "tran", "le", "pham", "hoang", "huynh", "phan", "vu", "vo", "dang", "bui", "do", "ho", "ngo", "duong",
+    "ly", "dinh", "doan", "lam", "mai", "cao", "trinh", "luu", "la", "quach", "thai", "tong", "kim", "ta", "chu",
+    "van", "au", "khong", "hua", "be", "tieu", "nong", "lo", "ha", "luong", "sam", "vi", "trieu", "ma", "luc",
+    "giang", "sung", "thao", "vang", "lau", "mua", "hau", "chao", "ban", "tan", "linh", "phung", "diep", "nghiem",
+    "tang", "thach", "ton", "truong", "lai", "vuong", "long", "dieu", "hoa", "mong", "ninh", "lanh", "mac", "quan",
+    "su", "tu", "dao", "dam", "khuat", "lu", "luan",
+))
+_NAME = re.compile(r"[a-z]{1,8}( [a-z]{1,8}){1,4}")
+# Words of a question, never of a name.
+_NOT_IN_NAMES = frozenset((
+    "khong", "ko", "k", "gi", "nao", "bao", "nhieu", "may", "dau", "sao", "the", "nay", "kia", "hom",
+    "oi", "nhe", "vay", "day",
+))
 _LATIN_OR_DIGIT = re.compile(r"[a-z0-9]")
 _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200b-\u200d\u2060\U0001f3fb-\U0001f3ff\\s]")
 
@@ -125,9 +147,26 @@ class MessageGuard(GraphComponent):
             if text.startswith("/"):  # a button's payload says its intent itself
                 continue
             intent = EMERGENCY if is_emergency(text) else wordless_intent(text)
+            if intent is None and _intent_of(message) == OUT_OF_SCOPE and looks_like_a_name(text):
+                intent = INFORM
             if intent is not None:
                 _decide(message, intent)
         return messages
+
+
+def looks_like_a_name(text: str) -> bool:
+    """Only a person's name, written as one: a known surname, then one to four given names."""
+    words = text.split()
+    if not words or not all(word[:1].isupper() for word in words):
+        return False
+    folded = " ".join(fold(normalize(text)).split())
+    return (bool(_NAME.fullmatch(folded)) and folded.split()[0] in SURNAMES
+            and not _NOT_IN_NAMES & set(folded.split()))
+
+
+def _intent_of(message: Message) -> str | None:
+    intent = message.get(INTENT) or {}
+    return intent.get(INTENT_NAME_KEY) if isinstance(intent, dict) else None
 
 
 def _decide(message: Message, intent: str) -> None:
