@@ -8,6 +8,7 @@ them) and kept only until handled or sent, then deleted: the gateway is not an a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 from cryptography.fernet import MultiFernet
 from sqlalchemy import DateTime, String, Text, create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Inbox keys are remembered this long after handling, to drop late redeliveries.
@@ -116,7 +117,7 @@ class Store:
                                             if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        _create_tables(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -301,3 +302,16 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA secure_delete=ON")  # handled bodies are overwritten, not just unlinked
     cursor.close()
+
+
+def _create_tables(engine: Engine) -> None:
+    """The tables, once: several gateways starting together on one PostgreSQL database race to create
+    them (one gets a unique-violation on the catalog); the loser finds them made and goes on."""
+    for attempt in range(3):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,25 @@ def test_without_redis_the_web_chat_says_busy_and_the_gateway_is_not_ready(tmp_p
         ready = gateway.get("/ready")
         assert ready.status_code == 503 and ready.json() == {"status": "redis unavailable"}
     assert rasa.seen == []  # nothing reached Rasa out of turn
+
+
+def test_gateways_starting_together_create_their_tables_once(gateway_db: str) -> None:
+    """Two gateways of the production profile start at the same moment on one database: one of them lost
+    the race to create the tables (a unique violation in PostgreSQL's catalog) and died at start."""
+    barrier, stores, errors = threading.Barrier(4), [], []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            stores.append(Store(gateway_db, token_fernet()))
+        except Exception as error:  # noqa: BLE001 - what each start raised is the result
+            errors.append(error)
+
+    workers = [threading.Thread(target=start) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == [] and len(stores) == 4
+    for store in stores:
+        store.engine.dispose()
