@@ -4,23 +4,13 @@ measures it; these tests keep it so, and check that the measure itself sees a cy
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
-from tests.support.env import ROOT
+from tests.support.env import ROOT, load_script
 
 SCRIPT = ROOT / "scripts" / "import_layers.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("import_layers", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -38,7 +28,7 @@ def test_api_packages_form_no_cycle_and_routers_import_no_router() -> None:
 
 
 def test_no_router_module_imports_another_router() -> None:
-    layers = load_script()
+    layers = load_script(SCRIPT)
     imports = layers.module_imports(ROOT)
     routers = {m for m in imports if m.startswith("api.") and m.endswith(".router")}
     assert len(routers) > 10  # the measure found the routers it is about
@@ -47,7 +37,7 @@ def test_no_router_module_imports_another_router() -> None:
 
 
 def test_the_measure_sees_cycles_lazy_imports_and_router_imports(tmp_path: Path) -> None:
-    layers = load_script()
+    layers = load_script(SCRIPT)
     root = write(tmp_path, {
         "api/__init__.py": "",
         "api/a/__init__.py": "",

@@ -4,28 +4,18 @@ rules every runtime shares, and the code that talks to residents holds no senten
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from api.content.schemas import KEY_PATTERN
 from common.wording import DuplicateKey, choose, fill, placeholders, seeds, stray_braces, text_seeds
-from tests.support.env import ROOT
+from tests.support.env import ROOT, load_script
 
 SCRIPT = ROOT / "scripts" / "resident_texts.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("resident_texts", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_seed_has_a_key_staff_can_edit_and_well_formed_placeholders() -> None:
@@ -80,7 +70,7 @@ def test_the_code_that_talks_to_residents_holds_no_sentence_staff_cannot_edit() 
 
 
 def test_the_measure_sees_hard_coded_texts(tmp_path: Path) -> None:
-    script = load_script()
+    script = load_script(SCRIPT)
     (tmp_path / "actions").mkdir()
     (tmp_path / "gateway" / "templates").mkdir(parents=True)
     (tmp_path / "actions" / "booking.py").write_text(

@@ -3,9 +3,11 @@ test shares, the API's settings under test, and the credentials and signed chats
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import create_engine, text
@@ -59,3 +61,12 @@ def chat_headers(channel: str = "web", sender: str = "test-chat", address: str =
 
     key = chat_identity_key(TEST_SECRET.encode())
     return {HEADER: sign(key, channel=channel, sender=sender, address=address, now=time.time())}
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of scripts/ as a module, so tests call its functions (it is no package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

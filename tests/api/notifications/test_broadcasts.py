@@ -48,6 +48,17 @@ class Gateway:
         return "sent"
 
 
+class Recorder:
+    """Stands in for the gateway: keeps what it is handed."""
+
+    def __init__(self) -> None:
+        self.handed: list[Delivery] = []
+
+    def send(self, delivery: Delivery) -> str:
+        self.handed.append(delivery)
+        return "sent"
+
+
 def subscribers(database: Database, crypto: Crypto, commune_id: int, count: int) -> None:
     now = utcnow()
     with database.write() as db:
@@ -190,16 +201,10 @@ def test_listeners_in_a_minority_language_also_hear_it_read_in_vietnamese(
         spoken.append(text)
         return {"text": "", "buttons": [], "audio_url": "http://api/a.mp3", "voice_url": "http://api/a.ogg"}
 
-    handed: list[Delivery] = []
-
-    class Recorder:
-        def send(self, delivery: Delivery) -> str:
-            handed.append(delivery)
-            return "sent"
-
-    broadcasts.dispatch(database=database, crypto=crypto, notifier=Recorder(), rate_per_s=100, budget_s=10,
+    recorder = Recorder()
+    broadcasts.dispatch(database=database, crypto=crypto, notifier=recorder, rate_per_s=100, budget_s=10,
                         speak=speak)
-    by_language = {d.language: d.messages for d in handed}
+    by_language = {d.language: d.messages for d in recorder.handed}
     assert len(by_language["vi"]) == 1
     assert by_language["hmn"][1]["voice_url"] == "http://api/a.ogg" and "tiếng Việt" in by_language["hmn"][1]["text"]
     assert spoken == ["Đợt khám lưu động thứ Bảy."]  # synthesised once per broadcast
@@ -222,16 +227,10 @@ def test_an_announcements_buttons_follow_the_published_wording_in_each_language(
         draft = broadcasts.create(db=db, actor=actor, commune_id=commune["id"], text="Đợt khám lưu động thứ Bảy.")
         assert broadcasts.preview(db, actor, commune["id"], draft.text).buttons[0][0] == "Thôi nhận thông báo"
         broadcasts.start(db=db, actor=actor, broadcast_id=draft.id)
-    handed: list[Delivery] = []
-
-    class Recorder:
-        def send(self, delivery: Delivery) -> str:
-            handed.append(delivery)
-            return "sent"
-
-    broadcasts.dispatch(database=database, crypto=crypto, notifier=Recorder(), rate_per_s=100, budget_s=10,
+    recorder = Recorder()
+    broadcasts.dispatch(database=database, crypto=crypto, notifier=recorder, rate_per_s=100, budget_s=10,
                         speak=lambda _text: {"text": "", "buttons": [], "voice_url": "http://api/a.ogg"})
-    by_language = {d.language: d.messages for d in handed}
+    by_language = {d.language: d.messages for d in recorder.handed}
     assert {language: messages[0]["buttons"][0][0] for language, messages in by_language.items()} == {
         "vi": "Thôi nhận thông báo", "hmn": "Tsis txais xov xwm ntxiv", "nut": "Thôi nhận thông báo"}
     assert by_language["hmn"][1]["text"] == "Nyeem ua lus Nyab Laj."
