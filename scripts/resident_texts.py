@@ -53,12 +53,12 @@ def keyed_texts(root: Path) -> dict[str, int]:
     sys.path.insert(0, str(root))
     from common.wording import domain_seeds, text_seeds
 
-    texts_dir = root / "bot" / "texts"
-    counts = {"bot/domain.yml": len(domain_seeds(root / "bot" / "domain.yml"))}
+    texts_dir, domain = root / "bot" / "texts", root / "bot" / "domain.yml"
+    counts = {"bot/domain.yml": len(domain_seeds(domain))}
     if texts_dir.is_dir():
+        text_seeds(texts_dir, domain)  # read once to refuse a key seeded twice; then each file is counted
         for path in sorted(texts_dir.glob("*.yml")):
-            counts[f"bot/texts/{path.name}"] = len(text_seeds(texts_dir.parent / "texts", root / "bot" / "domain.yml")
-                                                    .keys() & _keys_of(path))
+            counts[f"bot/texts/{path.name}"] = len(_keys_of(path))
     return counts
 
 
