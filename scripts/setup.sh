@@ -3,7 +3,8 @@
 #   scripts/setup.sh main   -> .venv      (Python 3.11: API, gateway, tests)
 #   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
 #   scripts/setup.sh system -> Debian packages: chromium + chromium-driver (browser tests), ffmpeg
-#                              (voice notes), espeak-ng (offline speech), nginx (production profile)
+#                              (voice notes), espeak-ng (offline speech), nginx (production profile);
+#                              axe-core from npm (the browser tests' accessibility audit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
@@ -43,7 +44,25 @@ setup_system() {
   for i in "${!SYSTEM_COMMANDS[@]}"; do
     command -v "${SYSTEM_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${SYSTEM_PACKAGES[$i]}")
   done
-  [ ${#missing[@]} -eq 0 ] && return
+  if [ ${#missing[@]} -gt 0 ]; then install_debian "${missing[@]}"; fi
+  setup_axe
+}
+
+# axe-core, pinned by tests/support/axe/package-lock.json, installed from the npm registry (npm ci).
+setup_axe() {
+  local dir=tests/support/axe
+  if stamp_ok "$dir/node_modules/.ksk-stamp" "$dir/package-lock.json"; then return; fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Thiếu npm (Node.js) để cài axe-core cho phép thử trợ năng." >&2
+    return 1
+  fi
+  echo "==> axe-core (npm) cho phép thử trợ năng"
+  npm ci --prefix "$dir" --no-audit --no-fund --silent
+  write_stamp "$dir/node_modules/.ksk-stamp" "$dir/package-lock.json"
+}
+
+install_debian() {
+  local missing=("$@")
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else

@@ -28,8 +28,9 @@ from api.core.config import Settings
 from api.core.db import Database
 from api.main import create_app
 from api.staff.service import create_staff
+from tests.support.browser import chromium
 from tests.support.env import ROOT
-from tests.support.servers import app_in_thread, chromium, free_port
+from tests.support.servers import app_in_thread, free_port
 from tests.support.world import World, csrf_of
 
 PASSWORD = "mat-khau-dung-123"

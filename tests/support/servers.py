@@ -202,31 +202,6 @@ def running_gateway(assistant: dict[str, str], **env_vars: str) -> Iterator[str]
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's headless Chromium through chromium-driver (skips, or fails under CI, without them)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not Path("/usr/bin/chromium").exists():
-        reason = "Debian chromium is not installed (make setup-system)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    # This machine has no internet: without these Chromium keeps trying to reach Google's hosts.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=412,915", "--autoplay-policy=no-user-gesture-required"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@contextmanager
 def trained_assistant(workdir: Path, logs: list[ProcessOutput] | None = None) -> Iterator[dict[str, str]]:
     """`running_assistant`, or a skip (a failure under CI) when the model has not been trained."""
     if not MODEL.exists() or not RASA.exists():

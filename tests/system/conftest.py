@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import chromium
+from tests.support.browser import chromium
 
 
 @pytest.fixture(scope="module")
