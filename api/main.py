@@ -20,6 +20,7 @@ from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from api.deps import DatabaseDep
+from api.docs import install as install_docs
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
 from api.notifications.router import router as notifications_router
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description="Đặt lịch khám sức khỏe định kỳ miễn phí (Chỉ thị 17/CT-TTg).",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is ours (api/docs.py): FastAPI's own pages load their scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -92,4 +96,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)
+    install_docs(app)
     return app
