@@ -7,6 +7,7 @@ import hmac
 import io
 import json
 import logging
+import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -30,7 +31,7 @@ from common.errors import AppError
 from common.keys import chat_identity_key, internal_token, master_from_environment, multi_fernet
 from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 from gateway.config import VAR_DIR, GatewaySettings, get_settings
-from gateway.conversation import Conversations
+from gateway.conversation import TRANSCRIPT_SPAN, Conversations
 from gateway.coordination import coordination_from
 from gateway.errors import (
     AssetNotFound,
@@ -80,10 +81,26 @@ class NotifyIn(BaseModel):
 ZALO_REPLY_WINDOW = timedelta(hours=48)
 
 
+# The longest message the web chat takes (the page shows what is left of it as the resident types).
+MESSAGE_LIMIT = 1000
+
+
 class ChatIn(BaseModel):
     session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
-    text: str = Field(min_length=1, max_length=1000)
+    text: str = Field(min_length=1, max_length=MESSAGE_LIMIT)
     referral_code: str | None = Field(default=None, pattern=REFERRAL_PATTERN)
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    # The page's id of this message (random): sent again after a lost response, it is answered once.
+    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+
+
+# The session ids the page makes (96 random bits and more): only these have a transcript to read back,
+# so nobody reads a chat by guessing a short id.
+PAGE_SESSION = r"^w[0-9a-f]{24,63}$"
+
+
+class HistoryIn(BaseModel):
+    session_id: str = Field(pattern=PAGE_SESSION)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
 
 
@@ -221,16 +238,20 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/chat", response_class=HTMLResponse)
     async def chat_page(lang: str = "vi") -> HTMLResponse:
         language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-        return HTMLResponse(render("chat.html", language, greeting=GREETING))
+        return HTMLResponse(render("chat.html", language, greeting=GREETING, limit=MESSAGE_LIMIT))
 
     @app.get("/chat/widget.js")
     async def chat_widget(lang: str = "vi") -> Response:
         language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         return Response(render("widget.js", language), media_type="text/javascript; charset=utf-8")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/chat/{name}")
     async def chat_asset(name: str) -> Response:
-        types = {"chat.js": "text/javascript", "chat.css": "text/css"}
+        types = {"chat.js": "text/javascript", "chat.css": "text/css", "favicon.svg": "image/svg+xml"}
         if name not in types:
             raise AssetNotFound()
         return FileResponse(STATIC / name, media_type=f"{types[name]}; charset=utf-8")
@@ -241,11 +262,20 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         # count on, so it travels signed with the chat (never logged).
         address = real_client_address(request.client.host if request.client else None,
                                       request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+        kept = body.message_id is not None and PAGE_ID.match(body.session_id) is not None
         replies = await conversations.answer(
             Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code,
-                     language=body.language if body.language in LANGUAGES else None, address=address))
-        return {"replies": [{"text": r.text, "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
-                             "audio_url": r.audio_url, "audio_language": r.audio_language} for r in replies]}
+                     language=body.language if body.language in LANGUAGES else None, address=address),
+            message_id=body.message_id if kept else None)
+        return {"replies": [_page_reply(r) for r in replies]}
+
+    @app.post("/chat/history")
+    async def chat_history(body: HistoryIn) -> dict[str, Any]:
+        """The conversation so far, for a page that was reloaded or lost its connection (POST: the
+        session id is the chat's key and stays out of URLs and access logs)."""
+        turns = store.web_turns(body.session_id, since=TRANSCRIPT_SPAN, limit=HISTORY_LIMIT)
+        return {"messages": [{"who": "me", "text": turn.get("text", "")} if turn.get("who") == "me"
+                             else {"who": "bot", **_page_reply(Outgoing.from_json(turn))} for _id, turn in turns]}
 
     # --- messages the API starts: reminders, announcements ---
     @app.post("/notify")
@@ -316,6 +346,16 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
 # A genuine webhook whose body is not the shape the platform documents (not JSON, a field of the
 # wrong type): answered 400 (Malformed), never 500.
 MALFORMED = (ValueError, AttributeError, TypeError)
+
+
+# How many messages a reloaded page shows again (the rest of the conversation is in Rasa, not on screen).
+HISTORY_LIMIT = 60
+PAGE_ID = re.compile(PAGE_SESSION)
+
+
+def _page_reply(reply: Outgoing) -> dict[str, Any]:
+    return {"text": reply.text, "buttons": [{"title": b.title, "payload": b.payload} for b in reply.buttons],
+            "audio_url": reply.audio_url, "audio_language": reply.audio_language}
 
 
 def _refusal(error: AppError, wording: Wording, language: str | None = None) -> JSONResponse:

@@ -33,6 +33,32 @@ log = logging.getLogger("gateway")
 Deliver = Callable[[Incoming, list[Outgoing]], Awaitable[None]]
 # An update still unhandled this long after it arrived has lost its process: another one takes it.
 ORPHAN_AFTER = timedelta(seconds=30)
+# How far back the page's transcript reaches: Rasa ends a conversation after an hour of silence
+# (bot/domain.yml session_config), and a transcript silent for as long goes with it.
+TRANSCRIPT_SPAN = timedelta(minutes=60)
+# At least this many digits in what a resident typed (a CCCD, a phone number, a birth date) and the
+# transcript keeps only the last three of them: the page shows it again to whoever opens it next.
+MASK_FROM_DIGITS = 6
+
+
+def shown_text(text: str, recent: list[tuple[str, dict[str, Any]]]) -> str:
+    """What the transcript keeps of a resident message: a button's payload as the title the resident
+    tapped (from the last replies' buttons), typed numbers masked."""
+    for _id, body in reversed(recent):
+        for title, payload in body.get("buttons") or []:
+            if payload == text:
+                return str(title)
+    digits = sum(c.isdigit() for c in text)
+    if digits < MASK_FROM_DIGITS:
+        return text
+    keep, out = 3, []
+    for c in reversed(text):
+        if c.isdigit():
+            out.append(c if keep > 0 else "•")
+            keep -= 1
+        else:
+            out.append(c)
+    return "".join(reversed(out))
 
 
 class Conversations:
@@ -50,10 +76,14 @@ class Conversations:
         """Where replies of a channel go (the channel enqueues them in the outbox)."""
         self.deliver[channel] = deliver
 
-    async def answer(self, message: Incoming) -> list[Outgoing]:
+    async def answer(self, message: Incoming, message_id: str | None = None) -> list[Outgoing]:
         """The bot's replies to one message of the web chat, in this chat's turn, within the Rasa
         client's budget from its arrival (the resident's request is open, and nginx closes it after
-        90 s): a turn that does not come in time gets the busy reply, like a Rasa that does not answer."""
+        90 s): a turn that does not come in time gets the busy reply, like a Rasa that does not answer.
+
+        `message_id` is the page's id of the message: the exchange joins the chat's transcript (shown
+        again after a reload), and the same message sent again (its response was lost with the
+        connection) gets the replies it already had instead of a second turn."""
         asked, budget = time.monotonic(), self.rasa.retry_for_s + self.rasa.timeout_s
         try:
             async with self.coordination.lock(f"chat:{message.sender}", within_s=budget) as mine:
@@ -63,7 +93,10 @@ class Conversations:
                     return [Outgoing(text=busy_text(message.language, self.wording))]
                 if waited > 5:
                     log.info("a web message waited %.0f s for its chat's turn", waited)
-                replies = await self._ask(message, uuid.uuid4().hex, since=asked)
+                if message_id is None:
+                    replies = await self._ask(message, uuid.uuid4().hex, since=asked)
+                else:
+                    replies = await self._remembered(message, message_id, since=asked)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
             return [Outgoing(text=busy_text(message.language, self.wording))]
@@ -73,7 +106,24 @@ class Conversations:
                      time.monotonic() - asked, waited)
         return replies
 
-    async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None) -> list[Outgoing]:
+    async def _remembered(self, message: Incoming, message_id: str, *, since: float) -> list[Outgoing]:
+        earlier = self.store.answered(message.chat_id, message_id)
+        if earlier is not None:
+            return [Outgoing.from_json(body) for body in earlier]
+        shown = shown_text(message.text, self.store.web_turns(message.chat_id, since=TRANSCRIPT_SPAN, limit=40))
+        rasa_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{message.sender}:{message_id}").hex
+        try:
+            replies = await self._ask(message, rasa_id, since=since, busy=False)
+        except RasaUnavailable:
+            # Not kept: the message was not handled, and the same id sent again must reach Rasa.
+            return [Outgoing(text=busy_text(message.language, self.wording))]
+        self.store.add_web_turns(message.chat_id, message_id, [{"who": "me", "text": shown}] +
+                                 [{"who": "bot", **reply.to_json()} for reply in replies])
+        return replies
+
+    async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None,
+                   busy: bool = True) -> list[Outgoing]:
+        """Rasa's replies; when Rasa does not answer, the busy reply (`busy`) or RasaUnavailable."""
         referral, started = self.store.chat_referral(message.sender, message.referral_code)
         if started and referral and self.events is not None:
             self.events.report(referral, "chat_started")
@@ -83,6 +133,8 @@ class Conversations:
             return await self.rasa.reply(message, message_id, since=since)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
+            if not busy:
+                raise
             return [Outgoing(text=busy_text(message.language, self.wording))]
 
     def receive(self, key: str, message: Incoming) -> bool:
@@ -111,6 +163,8 @@ class Conversations:
             if not stop.is_set():
                 try:
                     self.sweep()
+                    # Web transcripts end with their conversation, not at the next restart.
+                    self.store.forget_web_turns(TRANSCRIPT_SPAN)
                 except Exception:  # noqa: BLE001 - a database hiccup: the next round tries again
                     log.exception("inbox sweep failed")
 

@@ -1,12 +1,16 @@
 """The gateway's own state: inbox (de-duplication and in-order processing), outbox (sends with
-retries), long button payloads, referral clicks and channel tokens. SQLite by default.
+retries), the web chat's open conversations, long button payloads, referral clicks and channel tokens.
+SQLite by default.
 
 Message bodies are encrypted (what residents type holds CCCD numbers and birth dates; replies repeat
-them) and kept only until handled or sent, then deleted: the gateway is not an archive.
+them) and kept only until handled or sent, then deleted: the gateway is not an archive. The web chat's
+transcript lives as long as the conversation (a reload must not lose a half-filled form), with the
+resident's numbers masked, and is deleted after the same silence that ends the conversation in Rasa.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -89,6 +93,21 @@ class ChatReferral(Base):
     chat: Mapped[str] = mapped_column(String(120), primary_key=True)
     code: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class WebTurn(Base):
+    """One message of a web chat, for the page to show again after a reload or a dropped connection.
+    `chat` is a hash of the browser's session id (the id is what lets a page read its chat: kept out
+    of the database like a password); `message_id` is the page's id of a resident message, so a message
+    sent again after a lost response is answered from here instead of twice."""
+
+    __tablename__ = "web_turns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[str] = mapped_column(String(64), default="")
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
 
 
 class ChannelToken(Base):
@@ -252,6 +271,48 @@ class Store:
             latest = latest.replace(tzinfo=UTC)
         return latest
 
+    # --- the web chat's transcript ---
+    def web_turns(self, session_id: str, *, since: timedelta, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """(message id, body) of the chat's last `limit` messages written within `since`, oldest first."""
+        with self.session() as session:
+            rows = session.scalars(select(WebTurn).where(WebTurn.chat == _web_chat(session_id),
+                                                         WebTurn.at >= now() - since)
+                                   .order_by(WebTurn.id.desc()).limit(limit)).all()
+            return [(row.message_id, self.open(row.body)) for row in reversed(rows)]
+
+    def answered(self, session_id: str, message_id: str) -> list[dict[str, Any]] | None:
+        """The replies already given to the page's message `message_id` (sent again after its response
+        was lost), or None when it has not been answered."""
+        chat = _web_chat(session_id)
+        with self.session() as session:
+            asked = session.scalar(select(WebTurn.id).where(WebTurn.chat == chat, WebTurn.message_id == message_id))
+            if asked is None:
+                return None
+            rows = session.scalars(select(WebTurn).where(WebTurn.chat == chat, WebTurn.id > asked)
+                                   .order_by(WebTurn.id).limit(50)).all()
+        replies = []
+        for row in rows:  # its answer follows it, up to the resident's next message
+            body = self.open(row.body)
+            if body.get("who") != "bot":
+                break
+            replies.append(body)
+        return replies
+
+    def add_web_turns(self, session_id: str, message_id: str, bodies: list[dict[str, Any]]) -> None:
+        """A resident message (the first body) and the replies to it, in one transaction."""
+        chat = _web_chat(session_id)
+        with self.session() as session:
+            session.add_all(WebTurn(chat=chat, message_id=message_id if i == 0 else "", body=self._seal(b))
+                            for i, b in enumerate(bodies))
+
+    def forget_web_turns(self, older_than: timedelta) -> int:
+        """Transcripts of conversations silent for `older_than` (Rasa has ended them): deleted."""
+        cutoff = now() - older_than
+        with self.session() as session:
+            live = select(WebTurn.chat).where(WebTurn.at >= cutoff).distinct()
+            result = session.execute(delete(WebTurn).where(WebTurn.at < cutoff, WebTurn.chat.not_in(live)))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     # --- button payloads, referrals, tokens ---
     def short_payload(self, token: str, payload: str) -> None:
         with self.session() as session:
@@ -289,6 +350,10 @@ class Store:
     def save_token(self, name: str, value_enc: str) -> None:
         with self.session() as session:
             session.merge(ChannelToken(name=name, value_enc=value_enc, updated_at=now()))
+
+
+def _web_chat(session_id: str) -> str:
+    return hashlib.sha256(f"web-chat:{session_id}".encode()).hexdigest()
 
 
 def _aware(moment: datetime) -> datetime:

@@ -1,84 +1,212 @@
 // The web chat: one conversation per browser (a random id kept in localStorage), replies from the
 // gateway's /chat/messages, buttons as large tappable rows, audio with the browser's own player.
+// A reload or a dropped connection loses nothing: the conversation is read back from the gateway
+// (/chat/history) and the question on screen is asked again; a message whose answer was lost is sent
+// again with the same id and answered once.
 (function () {
   "use strict";
   var log = document.getElementById("log");
   var form = document.getElementById("send");
   var input = document.getElementById("text");
+  var counter = document.getElementById("left");
+  var announcer = document.getElementById("announce");
   // Every word shown comes from the page: content keys rendered in the chosen language as published.
   var strings = document.body.dataset;
   var params = new URLSearchParams(location.search);
   var referral = params.get("ref");
-  var sessionId = localStorage.getItem("ksk-session");
-  if (!sessionId) {
-    sessionId = "w" + Array.from(crypto.getRandomValues(new Uint8Array(12)), function (b) {
+  var limit = Number(input.getAttribute("maxlength"));
+  var groups = 0;
+
+  function randomId(prefix, bytes) {
+    return prefix + Array.from(crypto.getRandomValues(new Uint8Array(bytes)), function (b) {
       return b.toString(16).padStart(2, "0");
     }).join("");
+  }
+
+  var sessionId = localStorage.getItem("ksk-session");
+  if (!/^w[0-9a-f]{24,63}$/.test(sessionId || "")) {
+    sessionId = randomId("w", 12);
     localStorage.setItem("ksk-session", sessionId);
   }
-  if (localStorage.getItem("ksk-big") === "1") document.documentElement.classList.add("big");
-  document.getElementById("bigger").addEventListener("click", function () {
-    var big = document.documentElement.classList.toggle("big");
+  var bigger = document.getElementById("bigger");
+  function setBig(big) {
+    document.documentElement.classList.toggle("big", big);
+    bigger.setAttribute("aria-pressed", big ? "true" : "false");
     localStorage.setItem("ksk-big", big ? "1" : "0");
-    this.setAttribute("aria-pressed", big ? "true" : "false");
-  });
+  }
+  setBig(localStorage.getItem("ksk-big") === "1");
+  bigger.addEventListener("click", function () { setBig(!document.documentElement.classList.contains("big")); });
 
-  function bubble(text, who) {
+  function scrollToEnd() { log.scrollTop = log.scrollHeight; }
+
+  // Screen readers hear each new reply once: the log itself is not a live region (a restored history
+  // would be read out whole), this single polite region is set once per reply.
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function bubble(text, who, language) {
     var div = document.createElement("div");
     div.className = "msg " + who;
     div.textContent = text;
+    if (language) div.lang = language;
     log.appendChild(div);
-    log.scrollTop = log.scrollHeight;
+    return div;
+  }
+
+  // Only the newest question's buttons answer it; a tap on an older one says so and shows the current
+  // choices (they stay visible: an elderly reader scrolls back and taps what looks right).
+  function retire(except) {
+    log.querySelectorAll(".buttons:not(.old)").forEach(function (box) {
+      if (box === except) return;
+      box.classList.add("old");
+      box.querySelectorAll("button").forEach(function (button) { button.setAttribute("aria-disabled", "true"); });
+    });
+  }
+
+  function currentChoices() {
+    var boxes = log.querySelectorAll(".buttons:not(.old)");
+    return boxes.length ? boxes[boxes.length - 1] : null;
+  }
+
+  function buttons(reply, question) {
+    var box = document.createElement("div");
+    box.className = "buttons";
+    box.setAttribute("role", "group");
+    if (question) {
+      question.id = question.id || "q" + (++groups);
+      box.setAttribute("aria-labelledby", question.id);
+    }
+    reply.buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = b.title;
+      button.addEventListener("click", function () {
+        if (box.classList.contains("old")) {
+          var note = bubble(strings.staleChoice, "bot note");
+          var current = currentChoices();
+          if (current) log.appendChild(current);  // the current question's choices, below the note
+          scrollToEnd();
+          announce(note.textContent);
+          if (current) current.querySelector("button").focus();
+          return;
+        }
+        retire();
+        box.classList.add("old");
+        send(b.payload, b.title);
+      });
+      box.appendChild(button);
+    });
+    log.appendChild(box);
+    return box;
   }
 
   function show(reply) {
-    if (reply.text) bubble(reply.text, "bot");
+    var question = null;
+    // The assistant writes Vietnamese; its recordings are in the language they were made in.
+    if (reply.text) question = bubble(reply.text, "bot", "vi");
     if (reply.audio_url) {
       var audio = document.createElement("audio");
       audio.controls = true;
       audio.preload = "none";
       audio.src = reply.audio_url;
       audio.setAttribute("aria-label", strings.listen);
-      if (reply.audio_language) audio.dataset.language = reply.audio_language;
+      if (reply.audio_language) audio.lang = reply.audio_language;
       log.appendChild(audio);
     }
     if (reply.buttons && reply.buttons.length) {
-      var box = document.createElement("div");
-      box.className = "buttons";
-      reply.buttons.forEach(function (b) {
-        var button = document.createElement("button");
-        button.type = "button";
-        button.textContent = b.title;
-        button.addEventListener("click", function () { box.remove(); send(b.payload, b.title); });
-        box.appendChild(button);
-      });
-      log.appendChild(box);
+      retire();
+      buttons(reply, question);
     }
-    log.scrollTop = log.scrollHeight;
+    return reply.text || "";
+  }
+
+  function showAll(replies) {
+    var said = replies.map(show).filter(Boolean).join(" ");
+    scrollToEnd();
+    if (said) announce(said);
+  }
+
+  function post(path, body) {
+    return fetch(path, {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)})
+      .then(function (r) { return r.json(); });
+  }
+
+  // A message whose answer did not come back (no connection): a button sends it again, same id.
+  function offerRetry(body) {
+    var note = bubble(strings.offline, "bot note");
+    var box = document.createElement("div");
+    box.className = "buttons";
+    var again = document.createElement("button");
+    again.type = "button";
+    again.textContent = strings.retry;
+    again.addEventListener("click", function () { box.remove(); note.remove(); deliver(body); });
+    box.appendChild(again);
+    log.appendChild(box);
+    scrollToEnd();
+    announce(note.textContent);
+  }
+
+  function deliver(body) {
+    return post("/chat/messages", body).then(function (data) {
+      if (data.replies) showAll(data.replies);
+      else { bubble(data.message || strings.error, "bot"); scrollToEnd(); announce(data.message || strings.error); }
+    }).catch(function () { offerRetry(body); });
   }
 
   function send(text, shown) {
     bubble(shown || text, "me");
-    var body = { session_id: sessionId, text: text, language: strings.language };
+    scrollToEnd();
+    var body = {session_id: sessionId, text: text, language: strings.language, message_id: randomId("m", 12)};
     if (referral) body.referral_code = referral;
     referral = null; // sent once, with the first message
-    return fetch("/chat/messages", {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body)
-    }).then(function (r) { return r.json(); }).then(function (data) {
-      if (data.replies) data.replies.forEach(show);
-      else bubble(data.message || strings.error, "bot");
-    }).catch(function () {
-      bubble(strings.offline, "bot");
-    });
+    return deliver(body);
   }
+
+  function updateCounter() {
+    var left = limit - input.value.length;
+    counter.textContent = strings.charactersLeft.replace("{left}", String(left));
+    counter.classList.toggle("near", left <= 100);
+  }
+  input.addEventListener("input", updateCounter);
+  updateCounter();
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
     if (!text) return;
     input.value = "";
+    updateCounter();
     send(text);
   });
-  // The assistant is greeted in its own words; the resident's bubble shows the page's.
-  send(strings.greeting, strings.greetingShown);
+
+  // The conversation so far (a reload, a page opened again): shown as it was, then the question on
+  // screen once more with its choices; a new conversation starts with the greeting.
+  function restore(messages) {
+    var lastMine = -1;
+    messages.forEach(function (m, i) { if (m.who === "me") lastMine = i; });
+    messages.forEach(function (m) {
+      if (m.who === "me") bubble(m.text, "me");
+      else show(m);
+    });
+    retire();
+    var pending = messages.slice(lastMine + 1);
+    if (pending.length) {
+      bubble(strings.resume, "bot note");
+      showAll(pending);
+    } else {
+      scrollToEnd();
+    }
+  }
+
+  post("/chat/history", {session_id: sessionId, language: strings.language}).then(function (data) {
+    if (data.messages && data.messages.length) restore(data.messages);
+    // The assistant is greeted in its own words; the resident's bubble shows the page's.
+    else send(strings.greeting, strings.greetingShown);
+  }).catch(function () {
+    // No connection now: nothing is sent by itself into a conversation that may be mid-form.
+    var note = bubble(strings.offline, "bot note");
+    announce(note.textContent);
+  });
 })();

@@ -1,0 +1,108 @@
+"""The web chat's transcript: what a reloaded page reads back, what a lost response costs (nothing: the
+same message is answered once), and what a stranger or the database learns from it (nothing)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from common.wording import seeds
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.conversation import shown_text
+from gateway.store import Store
+from tests.support.fake_rasa import FakeRasa
+
+PAGE = "w" + "0123456789abcdef01234567"  # the shape the page makes: 96 random bits
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, rasa: FakeRasa) -> Iterator[TestClient]:
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", rasa_retry_s=0.0)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa)),
+                    raise_server_exceptions=False) as client:
+        yield client
+
+
+def say(client: TestClient, text: str, message_id: str, session: str = PAGE) -> httpx.Response:
+    return client.post("/chat/messages", json={"session_id": session, "text": text, "message_id": message_id})
+
+
+def history(client: TestClient, session: str = PAGE) -> httpx.Response:
+    return client.post("/chat/history", json={"session_id": session})
+
+
+def test_a_reloaded_page_reads_the_conversation_back_with_taps_as_their_titles(
+        gateway: TestClient, rasa: FakeRasa) -> None:
+    assert history(gateway).json() == {"messages": []}
+    say(gateway, "xin chao", "m-00000001")
+    say(gateway, "nut", "m-00000002")
+    say(gateway, '/inform{"session_id": "12"}', "m-00000003")  # the "Thứ Ba 7:30" button
+    messages = history(gateway).json()["messages"]
+    assert [(m["who"], m["text"]) for m in messages] == [
+        ("me", "xin chao"), ("bot", "Đã nhận: xin chao"), ("me", "nut"), ("bot", "Xin chọn buổi khám:"),
+        ("me", "Thứ Ba 7:30"), ("bot", 'Đã nhận: /inform{"session_id": "12"}')]
+    assert [b["title"] for b in messages[3]["buttons"]] == ["Thứ Ba 7:30", "Thứ Tư 7:30"]
+
+
+def test_a_message_sent_again_after_a_lost_response_is_answered_once(gateway: TestClient, rasa: FakeRasa) -> None:
+    first = say(gateway, "nut", "m-retry-01").json()
+    again = say(gateway, "nut", "m-retry-01").json()
+    assert again == first and [m["message"] for m in rasa.seen] == ["nut"]
+    assert [m["who"] for m in history(gateway).json()["messages"]] == ["me", "bot"]
+
+
+def test_a_message_the_assistant_could_not_take_is_not_kept_and_goes_through_when_sent_again(
+        gateway: TestClient, rasa: FakeRasa) -> None:
+    rasa.down = True
+    busy = say(gateway, "alo", "m-busy-001").json()["replies"]
+    assert busy[0]["text"] == seeds()["utter_service_busy"]
+    assert history(gateway).json() == {"messages": []}
+    rasa.down = False
+    assert say(gateway, "alo", "m-busy-001").json()["replies"][0]["text"] == "Đã nhận: alo"
+
+
+def test_numbers_a_resident_typed_are_kept_masked_and_the_store_holds_no_plain_text(
+        gateway: TestClient, tmp_path: Path) -> None:
+    say(gateway, "003175123987", "m-cccd-001")
+    say(gateway, "0977 123 987", "m-phone-01")
+    say(gateway, "01/02/1975", "m-birth-01")
+    mine = [m["text"] for m in history(gateway).json()["messages"] if m["who"] == "me"]
+    assert mine == ["•••••••••987", "•••• ••• 987", "••/••/•975"]
+    raw = b"".join(bytes(str(row), "utf-8") for row in sqlite3.connect(tmp_path / "gateway.db").execute(
+        "SELECT chat, message_id, body FROM web_turns"))
+    for secret in (b"003175123987", b"123987", b"0977", b"1975", PAGE.encode(), "Đã nhận".encode()):
+        assert secret not in raw
+
+
+def test_a_stranger_reads_no_chat_but_their_own(gateway: TestClient) -> None:
+    say(gateway, "nut", "m-00000001")
+    other = "w" + "f" * 24
+    assert history(gateway, other).json() == {"messages": []}
+    # Ids a script could guess (short, or not the page's shape) have no transcript at all.
+    for guessable in ("web-session-2", "w123", "w" + "0" * 23, "W" + "0" * 24, PAGE + "!", ""):
+        refused = history(gateway, guessable)
+        assert refused.status_code == 422 and refused.json()["code"] == "validation_error", guessable
+    say(gateway, "nut", "m-00000002", session="web-session-2")  # answered, never kept
+    assert history(gateway).json()["messages"][-1]["text"] == "Xin chọn buổi khám:"
+
+
+def test_a_transcript_ends_with_its_conversation(gateway: TestClient) -> None:
+    say(gateway, "nut", "m-00000001")
+    store: Store = gateway.app.state.store  # type: ignore[attr-defined]
+    assert store.forget_web_turns(timedelta(minutes=60)) == 0
+    assert store.forget_web_turns(timedelta(0)) == 2
+    assert history(gateway).json() == {"messages": []}
+
+
+def test_a_stale_payload_is_shown_as_the_title_it_had_and_a_typed_payload_is_masked_like_text() -> None:
+    recent = [("", {"who": "bot", "buttons": [["Thứ Ba 7:30", "/inform{\"session_id\": \"123456\"}"]]})]
+    assert shown_text('/inform{"session_id": "123456"}', recent) == "Thứ Ba 7:30"
+    assert shown_text('/inform{"session_id": "123456"}', []) == '/inform{"session_id": "•••456"}'
+    assert shown_text("ngay 5", []) == "ngay 5"
