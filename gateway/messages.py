@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.wording import Wording
@@ -68,30 +68,45 @@ class Outgoing:
     audio_url: str | None = None        # MP3: web player, Zalo link
     audio_language: str | None = None
     voice_url: str | None = None        # OGG/Opus of the same audio: Telegram voice note
+    # What the question expects ("numeric": a CCCD, a phone number): the web chat opens the phone's
+    # digit keyboard for it. Chat apps have no such hint.
+    input_mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "buttons": [[b.title, b.payload] for b in self.buttons],
-                "audio_url": self.audio_url, "audio_language": self.audio_language, "voice_url": self.voice_url}
+                "audio_url": self.audio_url, "audio_language": self.audio_language, "voice_url": self.voice_url,
+                "input_mode": self.input_mode}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
         return cls(text=data.get("text") or "", buttons=tuple(Button(t, p) for t, p in data.get("buttons") or []),
                    audio_url=data.get("audio_url"), audio_language=data.get("audio_language"),
-                   voice_url=data.get("voice_url"))
+                   voice_url=data.get("voice_url"), input_mode=data.get("input_mode"))
+
+
+# The input hints a response may carry (`custom: {input: numeric}` in the domain).
+INPUT_MODES = ("numeric",)
 
 
 def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
-    """Rasa REST replies → outgoing messages. A custom `{"audio": {...}}` payload becomes an audio message."""
-    out = []
+    """Rasa REST replies → outgoing messages. A custom `{"audio": {...}}` payload becomes an audio
+    message; a custom `{"input": …}` (Rasa sends a response's custom part after its text) is the hint of
+    the message before it."""
+    out: list[Outgoing] = []
     for reply in replies:
-        audio = (reply.get("custom") or {}).get("audio") if isinstance(reply.get("custom"), dict) else None
+        custom = reply.get("custom") if isinstance(reply.get("custom"), dict) else {}
+        hint = custom.get("input") if custom.get("input") in INPUT_MODES else None
+        if hint and out and not custom.get("audio"):
+            out[-1] = replace(out[-1], input_mode=hint)
+            continue
+        audio = custom.get("audio")
         buttons = tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in reply.get("buttons") or []
                         if b.get("title") and b.get("payload"))
         if audio and audio.get("url"):
             # The note says when the audio is not in the resident's language: it travels as the caption.
             out.append(Outgoing(text=reply.get("text") or str(audio.get("note") or ""), audio_url=str(audio["url"]),
                                 audio_language=audio.get("language"),
-                                voice_url=str(audio["ogg_url"]) if audio.get("ogg_url") else None))
+                                voice_url=str(audio["ogg_url"]) if audio.get("ogg_url") else None, input_mode=hint))
         elif reply.get("text") or buttons:
             out.append(Outgoing(text=reply.get("text") or "", buttons=buttons))
     return out

@@ -124,6 +124,9 @@
 
   function showAll(replies) {
     var said = replies.map(show).filter(Boolean).join(" ");
+    // A question that wants digits (a CCCD, a phone number) opens the phone's digit keyboard.
+    var mode = replies.length ? replies[replies.length - 1].input_mode : null;
+    input.inputMode = mode === "numeric" ? "numeric" : "text";
     scrollToEnd();
     if (said) announce(said);
   }

@@ -240,3 +240,12 @@ def test_a_malformed_telegram_update_is_a_400(gateway: TestClient, rasa: FakeRas
     assert gateway.post("/webhooks/telegram", content=b"{not json", headers={
         "X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code == 400
     assert rasa.seen == []
+
+
+def test_an_input_hint_belongs_to_the_message_before_it_and_unknown_hints_are_ignored() -> None:
+    from gateway.messages import from_rasa
+
+    replies = from_rasa([{"text": "Số CCCD?"}, {"custom": {"input": "numeric"}},
+                         {"text": "Ngày sinh?"}, {"custom": {"input": "<script>"}}])
+    assert [(r.text, r.input_mode) for r in replies] == [("Số CCCD?", "numeric"), ("Ngày sinh?", None)]
+    assert from_rasa([{"custom": {"input": "numeric"}}]) == []  # nothing to attach it to: nothing shown

@@ -48,6 +48,9 @@ class ScriptedRasa:
         self.seen.append(text)
         if text == "hoi":
             return httpx.Response(200, json=[{"text": QUESTION, "buttons": CHOICES}])
+        if text == "cccd":  # a response with `custom: {input: numeric}`: Rasa sends the custom part after
+            return httpx.Response(200, json=[{"text": "Số căn cước công dân (12 chữ số)?"},
+                                             {"custom": {"input": "numeric"}}])
         return httpx.Response(200, json=[
             {"text": f"{LONG}({len(self.seen)})"},
             {"custom": {"audio": {"url": "/audio/clip.mp3", "language": "tyz",
@@ -229,3 +232,17 @@ def test_the_length_limit_is_shown_and_counts_down(gateway: str, browser: Any) -
     browser.find_element("id", "text").send_keys("x" * 950)
     assert left.text == "Còn 50 trên 1000 ký tự" and "near" in left.get_attribute("class")
     assert browser.find_element("id", "text").get_attribute("aria-describedby") == "left"
+
+
+def test_a_question_that_wants_digits_opens_the_digit_keyboard_and_the_next_one_does_not(
+        gateway: str, browser: Any) -> None:
+    fresh_chat(browser, gateway)
+    field = browser.find_element("id", "text")
+    assert field.get_attribute("inputmode") in (None, "", "text")
+    say(browser, "cccd")
+    assert field.get_attribute("inputmode") == "numeric"
+    browser.refresh()  # the question on screen after a reload keeps its keyboard
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(browser, 15).until(lambda d: d.find_element("id", "text").get_attribute("inputmode") == "numeric")
+    say(browser, "003175123987")
+    assert browser.find_element("id", "text").get_attribute("inputmode") == "text"
