@@ -72,3 +72,23 @@ def test_redoc_is_off(docs_client: TestClient) -> None:
 def test_the_assets_mount_serves_nothing_outside_swagger_ui(docs_client: TestClient, path: str) -> None:
     response = docs_client.get(path)
     assert response.status_code == 404, (path, response.status_code, response.text[:200])
+
+
+@pytest.mark.slow
+def test_swagger_ui_draws_the_api_in_a_browser_from_this_server_alone(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.support.browser import chromium
+    from tests.support.servers import app_in_thread
+
+    tmp = tmp_path_factory.mktemp("docs-browser")
+    app = create_app(make_settings(f"sqlite:///{tmp / 'docs.db'}", tmp))
+    with app_in_thread(app) as base, chromium(1366, 768) as driver:
+        driver.get(f"{base}/docs")
+        # Drawn from /openapi.json: the operations are on the page.
+        WebDriverWait(driver, 15).until(lambda d: d.execute_script(
+            "return document.querySelectorAll('.opblock').length") > 10)
+        fetched = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+        assert fetched and all(url.startswith(base + "/") for url in fetched), fetched
