@@ -94,7 +94,7 @@ def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
     the message before it."""
     out: list[Outgoing] = []
     for reply in replies:
-        custom = reply.get("custom") if isinstance(reply.get("custom"), dict) else {}
+        custom: dict[str, Any] = reply["custom"] if isinstance(reply.get("custom"), dict) else {}
         hint = custom.get("input") if custom.get("input") in INPUT_MODES else None
         if hint and out and not custom.get("audio"):
             out[-1] = replace(out[-1], input_mode=hint)

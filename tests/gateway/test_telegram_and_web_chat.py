@@ -152,7 +152,8 @@ def test_rasa_down_gives_a_short_busy_reply(gateway: TestClient, bot_api: FakeBo
     busy = seeds()["utter_service_busy"]
     assert bot_api.sent("sendMessage")[0].data["text"] == busy
     assert gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"}).json() == {
-        "replies": [{"text": busy, "buttons": [], "audio_url": None, "audio_language": None}]}
+        "replies": [{"text": busy, "buttons": [], "audio_url": None, "audio_language": None,
+                     "input_mode": None}]}
 
 
 def test_audio_is_sent_as_a_voice_note(gateway: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
