@@ -150,7 +150,7 @@ def test_the_web_chat_plays_the_clip_in_the_chosen_language(assistant: dict[str,
         type_in("toi muon nghe tieng tay")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "audio"))
         type_in("di kham can mang theo giay to gi")
-        player = wait.until(lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, 'audio[data-language="tyz"]')), None))
+        player = wait.until(lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, 'audio[lang="tyz"]')), None))
         source = player.get_attribute("src")
         fetched = httpx.get(source)
         assert fetched.status_code == 200 and fetched.headers["content-type"] == "audio/mpeg"

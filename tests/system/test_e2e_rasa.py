@@ -287,3 +287,104 @@ def test_a_resident_books_in_a_real_browser_through_the_web_chat(
                         headers=service_headers(assistant, verifier="987")).json()
     assert booking["channel"] == "web" and booking["referral_code"] == referral
     assert booking["resident"]["full_name"] == "Đinh Thị Nga"
+
+
+def test_at_200_percent_text_a_resident_books_by_keyboard_through_reloads_listens_and_cancels(
+    assistant: dict[str, str], gateway: str, browser: Any
+) -> None:
+    """The issue's "done when": a 412 px phone at 200 % text, the keyboard only (Tab, Shift+Tab,
+    Enter), the page reloaded after every step of the booking form, recordings on; at every step
+    nothing is cut off, the question is asked again after the reload and nothing is sent by itself."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.support.browser import overflowing, phone, unusable
+
+    wait = WebDriverWait(browser, 60)
+
+    def bot_count() -> int:
+        return len(browser.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+
+    def all_text() -> str:
+        return " | ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg"))
+
+    def nothing_cut_off() -> None:
+        assert overflowing(browser) == [], all_text()[-300:]
+        assert unusable(browser, "#send button, #text, .buttons:not(.old) button, audio") == []
+
+    def type_in(text: str) -> None:
+        count = bot_count()
+        browser.find_element(By.ID, "text").send_keys(text, Keys.ENTER)
+        wait.until(lambda d: bot_count() > count)
+
+    def press(title_part: str) -> None:
+        """From the message field, Shift+Tab back to the button and Enter, as a keyboard user would."""
+        field = browser.find_element(By.ID, "text")
+        field.click()
+        for _ in range(40):
+            browser.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+            focused = browser.switch_to.active_element
+            if focused.tag_name == "button" and title_part in focused.text and \
+                    focused.get_attribute("aria-disabled") != "true":
+                break
+        else:
+            raise AssertionError(f"no current button '{title_part}' reached by keyboard: {all_text()[-400:]}")
+        count = bot_count()
+        focused.send_keys(Keys.ENTER)
+        wait.until(lambda d: bot_count() > count)
+
+    def reload() -> None:
+        mine = len(browser.find_elements(By.CSS_SELECTOR, ".msg.me"))
+        last = browser.find_elements(By.CSS_SELECTOR, ".msg.bot")[-1].text
+        browser.refresh()
+        wait.until(lambda d: any(e.text == last for e in d.find_elements(By.CSS_SELECTOR, ".msg.bot")))
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".msg.me")) == mine, "the page sent nothing by itself"
+        assert "chưa hợp lệ" not in browser.find_elements(By.CSS_SELECTOR, ".msg.bot")[-1].text
+        nothing_cut_off()
+
+    phone(browser, 412, text=2.0)
+    try:
+        browser.get(f"{gateway}/chat/favicon.svg")
+        browser.execute_script("localStorage.clear()")
+        browser.get(f"{gateway}/chat")
+        wait.until(lambda d: bot_count() >= 1)
+        type_in("toi muon nghe tieng tay")
+        type_in("dat lich kham")
+        reload()
+        press("Đồng ý")
+        reload()
+        press("Cho bản thân")
+        reload()
+        for answer in ("Triệu Thị Hoa", "12/08/1962", "003162456789", "0966 456 789", "huu lien"):
+            type_in(answer)
+            reload()
+        press("Thứ")  # the first session offered
+        reload()
+        summary = all_text()
+        assert "•••••••••789" in summary and "Hữu Liên" in summary
+        press("Đúng")
+        wait.until(lambda d: "Mã đặt lịch" in all_text())
+        nothing_cut_off()
+        code = re.search(r"Mã đặt lịch[^A-Z0-9]*([A-Z0-9]{8})", all_text())
+        assert code, all_text()[-500:]
+
+        # Every recording of the conversation is a player on screen with a size a finger can press.
+        players = browser.find_elements(By.CSS_SELECTOR, "audio")
+        assert len(players) >= 5
+        for player in players:
+            browser.execute_script("arguments[0].scrollIntoView()", player)
+            assert player.is_displayed() and player.size["height"] >= 40 and player.get_attribute("lang")
+        fetched = httpx.get(players[-1].get_attribute("src"))
+        assert fetched.status_code == 200 and fetched.headers["content-type"] == "audio/mpeg"
+
+        type_in(f"huy lich {code[1]}")
+        reload()
+        press("Có")
+        wait.until(lambda d: f"Đã hủy lịch {code[1]}" in all_text())
+        nothing_cut_off()
+        booking = httpx.get(f"{assistant['api']}/api/v1/bookings/{code[1]}",
+                            headers=service_headers(assistant, verifier="789")).json()
+        assert booking["status"] == "cancelled" and booking["channel"] == "web"
+    finally:
+        phone(browser, 412)
