@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from api.core.clientaddr import real_client_address
 from api.core.i18n import gettext_for
@@ -40,7 +41,9 @@ from gateway.errors import (
     Malformed,
     OutsideReplyWindow,
     TelegramOff,
+    TooManyVoiceNotes,
     UnreadableMessage,
+    VoiceTooLarge,
     WrongInternalToken,
     WrongWebhookSecret,
     ZaloOff,
@@ -49,6 +52,7 @@ from gateway.events import EventReporter
 from gateway.messages import BUSY_RESPONSE, GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing
 from gateway.outbox import Outbox, Sender
 from gateway.rasa import RasaClient
+from gateway.speech import MAX_AUDIO_BYTES, SpeechEngine, engine_from
 from gateway.store import Store
 from gateway.telegram import TelegramChannel
 from gateway.wording import Wording
@@ -99,6 +103,34 @@ class ChatIn(BaseModel):
 PAGE_SESSION = r"^w[0-9a-f]{24,63}$"
 
 
+class VoiceIn(BaseModel):
+    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+
+
+class PerMinute:
+    """At most `limit` events a minute per key, in this process (a few gateways behind nginx each
+    count their own: the bound is per process, which is what protects its CPU)."""
+
+    def __init__(self, limit: int, max_keys: int = 10_000) -> None:
+        self.limit, self.max_keys = limit, max_keys
+        self._seen: dict[str, list[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        if len(self._seen) >= self.max_keys:  # a flood of addresses must not grow this without end
+            self._seen = {k: t for k, t in self._seen.items() if t and t[-1] > now - 60}
+            if len(self._seen) >= self.max_keys:
+                return False
+        recent = [t for t in self._seen.get(key, []) if t > now - 60]
+        allowed = len(recent) < self.limit
+        if allowed:
+            recent.append(now)
+        self._seen[key] = recent
+        return allowed
+
+
 class HistoryIn(BaseModel):
     session_id: str = Field(pattern=PAGE_SESSION)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
@@ -115,7 +147,9 @@ def log_tasks() -> None:
 
 
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None,
-               api_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+               api_transport: httpx.AsyncBaseTransport | None = None, speech: SpeechEngine | None = None,
+               zalo_media_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The gateway. `speech` replaces the configured speech engine (tests: a scripted one)."""
     settings = settings or get_settings()
     store = Store(settings.gateway_database_url, token_fernet())
     master, _previous = master_from_environment(VAR_DIR / "secret.key")
@@ -126,7 +160,11 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     # Everything residents read from the gateway, as staff published it (else the seeds).
     wording = Wording(settings.api_url, transport=api_transport)
     internal = internal_token(master)
-    conversations = Conversations(store, rasa, events, coordination, wording)
+    if speech is None:
+        speech = engine_from(settings.speech_engine, settings.speech_url, _secret(settings.speech_key),
+                             max_concurrent=settings.speech_max_concurrent, max_waiting=settings.speech_max_waiting)
+    conversations = Conversations(store, rasa, events, coordination, wording, speech)
+    voice_limit = PerMinute(settings.web_voice_per_minute)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, coordination, rate_per_s=settings.send_rate_per_s,
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
@@ -146,7 +184,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
                            api=zalo_api, store=store, conversations=conversations, outbox=outbox,
                            max_event_age_s=settings.zalo_event_max_age_s,
-                           max_event_ahead_s=settings.zalo_event_max_ahead_s)
+                           max_event_ahead_s=settings.zalo_event_max_ahead_s, media_transport=zalo_media_transport)
         senders["zalo"] = zalo
 
     @asynccontextmanager
@@ -190,6 +228,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
             await telegram.close()
         if zalo is not None:
             await zalo_api.close()
+            await zalo.close()
+        close = getattr(speech, "close", None)
+        if close is not None:
+            await close()
 
     app = FastAPI(title="Khám sức khỏe — cổng kênh chat", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(RequestMetrics, service="gateway")
@@ -268,6 +310,38 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                      language=body.language if body.language in LANGUAGES else None, address=address),
             message_id=body.message_id if kept else None)
         return {"replies": [_page_reply(r) for r in replies]}
+
+    @app.post("/chat/voice")
+    async def chat_voice(request: Request) -> dict[str, Any]:
+        """A voice note from the web chat's hold-to-talk button: the recording is the body (at most
+        MAX_AUDIO_BYTES, refused as soon as it is more), the chat's fields are headers (kept out of
+        URLs and access logs). Heard, then answered like a typed message."""
+        try:
+            fields = VoiceIn(session_id=request.headers.get("X-Chat-Session", ""),
+                             message_id=request.headers.get("X-Message-Id") or None,
+                             language=request.headers.get("X-Chat-Language") or None)
+        except ValidationError:
+            raise UnreadableMessage() from None
+        language = fields.language if fields.language in LANGUAGES else None
+        address = real_client_address(request.client.host if request.client else None,
+                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+        if not voice_limit.allow(address or fields.session_id):
+            raise TooManyVoiceNotes()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_AUDIO_BYTES:
+            raise VoiceTooLarge()
+        audio = bytearray()
+        async for chunk in request.stream():
+            audio.extend(chunk)
+            if len(audio) > MAX_AUDIO_BYTES:
+                raise VoiceTooLarge()
+        message = Incoming("web", fields.session_id, "", language=language, address=address)
+        heard = await conversations.hear(message, bytes(audio))
+        if not isinstance(heard, Incoming):
+            return {"replies": [_page_reply(r) for r in heard]}
+        kept = fields.message_id is not None and PAGE_ID.match(fields.session_id) is not None
+        replies = await conversations.answer(heard, message_id=fields.message_id if kept else None)
+        return {"heard": heard.text, "replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/history")
     async def chat_history(body: HistoryIn) -> dict[str, Any]:

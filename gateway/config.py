@@ -61,6 +61,18 @@ class GatewaySettings(BaseSettings):
     zalo_event_max_age_s: float = 600.0
     zalo_event_max_ahead_s: float = 120.0
 
+    # Voice notes (gateway/speech.py): "offline" (viet-asr, when installed), "http" (a province's
+    # licensed service at SPEECH_URL with SPEECH_KEY) or "off" (voice notes get "please type").
+    speech_engine: str = "offline"
+    speech_url: str = ""
+    speech_key: SecretStr | None = None
+    # Transcriptions at once per process (each takes a core for ≈ 0.13 s per second of speech), and how
+    # many may wait before a voice note gets the busy reply.
+    speech_max_concurrent: int = 1
+    speech_max_waiting: int = 8
+    # Web chat voice notes a client address may send a minute (each costs seconds of CPU).
+    web_voice_per_minute: int = 6
+
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
     send_rate_per_s: float = 30.0
     per_chat_interval_s: float = 1.0

@@ -23,14 +23,18 @@ from typing import Any
 
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
-from gateway.messages import Incoming, Outgoing, busy_text
+from gateway.messages import VOICE_HEARD, VOICE_NOT_HEARD, VOICE_NOT_UNDERSTOOD, Incoming, Outgoing, busy_text
 from gateway.rasa import RasaClient, RasaUnavailable
+from gateway.speech import SpeechBusy, SpeechEngine, SpeechError
 from gateway.store import Store
 from gateway.wording import Wording
+from vntext.spoken import digits_from_speech
 
 log = logging.getLogger("gateway")
 
 Deliver = Callable[[Incoming, list[Outgoing]], Awaitable[None]]
+# How a channel fetches a voice note's audio from its reference (Incoming.voice).
+FetchVoice = Callable[[str], Awaitable[bytes]]
 # An update still unhandled this long after it arrived has lost its process: another one takes it.
 ORPHAN_AFTER = timedelta(seconds=30)
 # How far back the page's transcript reaches: Rasa ends a conversation after an hour of silence
@@ -63,18 +67,49 @@ def shown_text(text: str, recent: list[tuple[str, dict[str, Any]]]) -> str:
 
 class Conversations:
     def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None,
-                 coordination: Coordination | None = None, wording: Wording | None = None) -> None:
+                 coordination: Coordination | None = None, wording: Wording | None = None,
+                 speech: SpeechEngine | None = None) -> None:
         self.store = store
         self.rasa = rasa
         self.events = events
         self.coordination = coordination or LocalCoordination()
         self.wording = wording or Wording()
+        self.speech = speech
         self.deliver: dict[str, Deliver] = {}
+        self.fetch_voice: dict[str, FetchVoice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def on(self, channel: str, deliver: Deliver) -> None:
-        """Where replies of a channel go (the channel enqueues them in the outbox)."""
+    def on(self, channel: str, deliver: Deliver, fetch_voice: FetchVoice | None = None) -> None:
+        """Where replies of a channel go (the channel enqueues them in the outbox), and how it fetches
+        a voice note's audio."""
         self.deliver[channel] = deliver
+        if fetch_voice is not None:
+            self.fetch_voice[channel] = fetch_voice
+
+    async def hear(self, message: Incoming, audio: bytes | None = None) -> Incoming | list[Outgoing]:
+        """A voice note as the message its words make (numbers said as digits written as digits), or,
+        when nothing can be heard, the replies that say so. `audio` is the note itself (the web chat);
+        otherwise the channel fetches it by `message.voice`."""
+        fetch = self.fetch_voice.get(message.channel)
+        if self.speech is None or (audio is None and fetch is None):
+            return [Outgoing(text=self.wording.text(VOICE_NOT_UNDERSTOOD, message.language))]
+        try:
+            if audio is None and fetch is not None:
+                audio = await fetch(message.voice)
+            transcript = await self.speech.transcribe(audio or b"")
+        except SpeechBusy:
+            log.warning("a %s voice note found the speech engine full: busy reply", message.channel)
+            return [Outgoing(text=busy_text(message.language, self.wording))]
+        except SpeechError as error:
+            log.info("a %s voice note was not heard: %s", message.channel, error)
+            transcript = None
+        except Exception as error:  # noqa: BLE001 - the platform's download failed: said, not lost silently
+            log.warning("a %s voice note could not be fetched: %s", message.channel, type(error).__name__)
+            transcript = None
+        if transcript is None or not transcript.text:
+            return [Outgoing(text=self.wording.text(VOICE_NOT_HEARD, message.language))]
+        return replace(message, text=digits_from_speech(transcript.text), voice="",
+                       voice_confidence=transcript.confidence)
 
     async def answer(self, message: Incoming, message_id: str | None = None) -> list[Outgoing]:
         """The bot's replies to one message of the web chat, in this chat's turn, within the Rasa
@@ -111,6 +146,8 @@ class Conversations:
         if earlier is not None:
             return [Outgoing.from_json(body) for body in earlier]
         shown = shown_text(message.text, self.store.web_turns(message.chat_id, since=TRANSCRIPT_SPAN, limit=40))
+        if message.voice_confidence is not None:
+            shown = f"🎤 {shown}"
         rasa_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{message.sender}:{message_id}").hex
         try:
             replies = await self._ask(message, rasa_id, since=since, busy=False)
@@ -123,14 +160,25 @@ class Conversations:
 
     async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None,
                    busy: bool = True) -> list[Outgoing]:
-        """Rasa's replies; when Rasa does not answer, the busy reply (`busy`) or RasaUnavailable."""
+        """Rasa's replies; when Rasa does not answer, the busy reply (`busy`) or RasaUnavailable. A voice
+        note is heard first; what was heard, or the gateway's preface, comes before the replies."""
+        first: list[Outgoing] = []
+        if message.voice:
+            heard = await self.hear(message)
+            if not isinstance(heard, Incoming):
+                return heard
+            message = heard
+        if message.voice_confidence is not None:
+            first.append(Outgoing(text=self.wording.text(VOICE_HEARD, message.language, text=message.text)))
+        if message.preface:
+            first.append(Outgoing(text=self.wording.text(message.preface, message.language)))
         referral, started = self.store.chat_referral(message.sender, message.referral_code)
         if started and referral and self.events is not None:
             self.events.report(referral, "chat_started")
         if referral != message.referral_code:
             message = replace(message, referral_code=referral)
         try:
-            return await self.rasa.reply(message, message_id, since=since)
+            return first + await self.rasa.reply(message, message_id, since=since)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
             if not busy:
@@ -197,11 +245,13 @@ def _to_json(message: Incoming) -> dict[str, Any]:
     # Kept in the inbox's encrypted body (the client address is personal data, like the text), so
     # whichever process handles the message later signs the address it came from.
     return {"channel": message.channel, "chat_id": message.chat_id, "text": message.text,
-            "referral_code": message.referral_code, "language": message.language, "address": message.address}
+            "referral_code": message.referral_code, "language": message.language, "address": message.address,
+            "voice": message.voice, "preface": message.preface}
 
 
 def _from_json(data: dict[str, Any]) -> Incoming:
     # Bodies stored before the address was kept have none.
     return Incoming(channel=data["channel"], chat_id=data["chat_id"], text=data["text"],
                     referral_code=data.get("referral_code"), language=data.get("language"),
-                    address=str(data.get("address") or ""))
+                    address=str(data.get("address") or ""), voice=str(data.get("voice") or ""),
+                    preface=str(data.get("preface") or ""))

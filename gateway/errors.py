@@ -62,3 +62,21 @@ class ZaloOff(ChannelOff):
 class OutsideReplyWindow(Conflict):
     code = "outside_window"
     message = N_("Zalo chỉ cho gửi tin tư vấn trong 48 giờ sau tin nhắn cuối của người dân.")
+
+
+class VoiceTooLarge(AppError):
+    """A web chat voice note larger than a 60-second note can be: refused before it is read whole."""
+
+    status_code = 413
+    code = "voice_too_large"
+    message = N_("Tin nhắn thoại quá dài.")
+    text_key: ClassVar[str] = "gateway_voice_too_long"
+
+
+class TooManyVoiceNotes(AppError):
+    """More web chat voice notes from one address in a minute than a person records."""
+
+    status_code = 429
+    code = "too_many_voice_notes"
+    message = N_("Quá nhiều tin nhắn thoại.")
+    text_key: ClassVar[str] = "gateway_voice_too_many"

@@ -19,6 +19,15 @@ GREETING = "xin chào"
 BUSY_RESPONSE = "utter_service_busy"
 # The gateway's own, seeded in bot/texts/gateway.yml.
 VOICE_NOT_UNDERSTOOD = "gateway_voice_not_understood"
+VOICE_HEARD = "gateway_voice_heard"
+VOICE_NOT_HEARD = "gateway_voice_not_heard"
+PHOTO_UNREADABLE = "gateway_photo_unreadable"
+FILE_UNREADABLE = "gateway_file_unreadable"
+LOCATION_RECEIVED = "gateway_location_received"
+CONTACT_RECEIVED = "gateway_contact_received"
+# What the assistant is sent for a message that has no words (a photo, a file, a location): the menu,
+# which Rasa says in any state (inside a form it asks the form's question again afterwards).
+MENU = "/help"
 VOICE_MESSAGE = "gateway_voice_message"
 LISTEN = "gateway_listen"
 MORE_CHOICES = "gateway_more_choices"
@@ -40,6 +49,13 @@ class Incoming:
     # API can count limits per address; "" where the platform hides it (Telegram, Zalo). Personal
     # data: kept out of reprs and logs.
     address: str = field(default="", repr=False)
+    # A voice note still to be heard: where its channel fetches it (a Telegram file id, a Zalo URL).
+    # Once heard, `text` is the transcript and `voice_confidence` is set (the assistant is told).
+    voice: str = field(default="", repr=False)
+    voice_confidence: float | None = None
+    # What the gateway says first, a content key (a photo: "I cannot read pictures yet"), before the
+    # assistant answers `text`.
+    preface: str = ""
 
     @property
     def sender(self) -> str:
@@ -52,6 +68,9 @@ class Incoming:
             data["referral_code"] = self.referral_code
         if self.language:
             data["language"] = self.language
+        if self.voice_confidence is not None:
+            data["input"] = "voice"
+            data["asr_confidence"] = round(self.voice_confidence, 2)
         return data
 
 

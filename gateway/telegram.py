@@ -5,8 +5,11 @@
   is answered so the client stops its spinner.
 - `/start <code>` deep links carry a referral code into the conversation.
 - A sticker reaches the assistant as its emoji, a photo as its caption.
-- Voice messages from residents get a polite "please type"; audio replies are sent as voice notes
-  (OGG/Opus, converted with ffmpeg when needed, or as an audio file when ffmpeg is missing).
+- A voice note (or an audio file, a round video) is heard (gateway/speech.py) when an engine runs, else
+  answered with a polite "please type"; a photo without caption, a file, a GIF, a location or a contact
+  gets a short reply of the gateway's and the assistant's menu. Nothing a resident sends goes unanswered.
+- Audio replies are sent as voice notes (OGG/Opus, converted with ffmpeg when needed, or as an audio
+  file when ffmpeg is missing).
 """
 
 from __future__ import annotations
@@ -34,8 +37,21 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 
 from gateway.conversation import Conversations
 from gateway.coordination import Coordination, LocalCoordination
-from gateway.messages import GREETING, REFERRAL, VOICE_NOT_UNDERSTOOD, Incoming, Outgoing, split_text
+from gateway.messages import (
+    CONTACT_RECEIVED,
+    FILE_UNREADABLE,
+    GREETING,
+    LOCATION_RECEIVED,
+    MENU,
+    PHOTO_UNREADABLE,
+    REFERRAL,
+    VOICE_NOT_HEARD,
+    Incoming,
+    Outgoing,
+    split_text,
+)
 from gateway.outbox import Outbox, SendFailed
+from gateway.speech import MAX_AUDIO_BYTES
 from gateway.store import Store
 
 log = logging.getLogger("gateway.telegram")
@@ -52,7 +68,7 @@ class TelegramChannel:
         self.conversations = conversations
         self.outbox = outbox
         self.webhook_secret = webhook_secret
-        conversations.on("telegram", self.deliver)
+        conversations.on("telegram", self.deliver, self.fetch_voice)
 
     # --- in ---
     def authentic(self, header: str | None) -> bool:
@@ -79,17 +95,23 @@ class TelegramChannel:
         if message is None:
             return
         chat_id = str(message.chat.id)
-        if message.voice or message.audio or message.video_note:
-            if self.store.accept(key, f"telegram:{chat_id}", {}):
-                self.store.finish(key)
-                # Telegram does not tell the resident's language: the Vietnamese of the published words.
-                please_type = self.conversations.wording.text(VOICE_NOT_UNDERSTOOD)
-                await self.deliver(Incoming("telegram", chat_id, ""), [Outgoing(text=please_type)])
+        sound = message.voice or message.audio or message.video_note
+        if sound is not None:
+            if (sound.file_size or 0) > MAX_AUDIO_BYTES:
+                if self.store.accept(key, f"telegram:{chat_id}", {}):
+                    self.store.finish(key)
+                    # Telegram does not tell the resident's language: the Vietnamese of the published words.
+                    await self.deliver(Incoming("telegram", chat_id, ""),
+                                       [Outgoing(text=self.conversations.wording.text(VOICE_NOT_HEARD))])
+                return
+            self.conversations.receive(key, Incoming("telegram", chat_id, "", voice=sound.file_id))
             return
         # A sticker says what its emoji says ("👍" to a yes/no question); a photo, what its caption says.
         sticker = message.sticker.emoji if message.sticker else None
         text = (message.text or message.caption or sticker or "").strip()
         if not text:
+            # No words: the gateway says what it cannot read, the assistant shows its menu.
+            self.conversations.receive(key, Incoming("telegram", chat_id, MENU, preface=_preface(message)))
             return
         referral = None
         if text.startswith("/start"):
@@ -174,8 +196,28 @@ class TelegramChannel:
         else:
             await self.bot.send_audio(chat_id=int(chat_id), audio=BufferedInputFile(data, name), caption=caption)
 
+    async def fetch_voice(self, file_id: str) -> bytes:
+        """A voice note's audio from Telegram's file storage (getFile, then the download)."""
+        data = await self.bot.download(file_id)
+        if data is None:
+            raise OSError("Telegram gave no file")
+        return data.read(MAX_AUDIO_BYTES + 1)
+
     async def close(self) -> None:
         await self.bot.session.close()
+
+
+def _preface(message: Any) -> str:
+    """What the gateway says about a message without words before the menu ("" for a bare sticker)."""
+    if message.photo:
+        return PHOTO_UNREADABLE
+    if message.location or message.venue:
+        return LOCATION_RECEIVED
+    if message.contact:
+        return CONTACT_RECEIVED
+    if message.sticker:
+        return ""
+    return FILE_UNREADABLE  # documents, GIFs, polls, dice, anything newer
 
 
 def to_ogg_opus(data: bytes, name: str) -> bytes | None:

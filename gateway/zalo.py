@@ -9,6 +9,9 @@
 - Buttons are `oa.query.show` buttons whose payload is their own title, so the resident sees what
   they tapped in plain words; the gateway maps the title back to the assistant's payload.
 - OA cannot send voice notes: audio goes as a "listen" link button.
+- A resident's voice note (`user_send_audio`, an AAC/M4A link) is fetched over HTTPS with a size cap and
+  heard; a sticker, photo, GIF, file, link, location or business card gets a short reply and the
+  assistant's menu; an event of a kind not known here is logged and acknowledged.
 - The access token is refreshed with the one-time refresh token; the new pair is stored encrypted
   (one refresh at a time across all gateway processes, since a refresh token works once).
   Error -216 refreshes and retries,
@@ -33,9 +36,14 @@ from prometheus_client import Counter
 from gateway.conversation import Conversations
 from gateway.coordination import Coordination, LocalCoordination
 from gateway.messages import (
+    CONTACT_RECEIVED,
+    FILE_UNREADABLE,
     GREETING,
     LISTEN,
+    LOCATION_RECEIVED,
+    MENU,
     MORE_CHOICES,
+    PHOTO_UNREADABLE,
     VOICE_MESSAGE,
     VOICE_NOT_UNDERSTOOD,
     Incoming,
@@ -43,6 +51,7 @@ from gateway.messages import (
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
+from gateway.speech import MAX_AUDIO_BYTES
 from gateway.store import Store
 
 log = logging.getLogger("gateway.zalo")
@@ -134,14 +143,23 @@ class OaApiClient:
         await self.client.aclose()
 
 
+# What the gateway says about each kind of message without words, before the assistant's menu.
+WORDLESS = {"user_send_image": PHOTO_UNREADABLE, "user_send_gif": FILE_UNREADABLE,
+            "user_send_file": FILE_UNREADABLE, "user_send_link": FILE_UNREADABLE,
+            "user_send_location": LOCATION_RECEIVED, "user_send_business_card": CONTACT_RECEIVED,
+            "user_send_sticker": ""}
+
+
 class ZaloChannel:
     def __init__(self, *, app_id: str, oa_secret_key: str, api: ZaloApi, store: Store,
                  conversations: Conversations, outbox: Outbox, max_event_age_s: float = 600.0,
-                 max_event_ahead_s: float = 120.0) -> None:
+                 max_event_ahead_s: float = 120.0, media_transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.app_id, self.oa_secret_key = app_id, oa_secret_key
         self.api, self.store, self.conversations, self.outbox = api, store, conversations, outbox
         self.max_event_age_s, self.max_event_ahead_s = max_event_age_s, max_event_ahead_s
-        conversations.on("zalo", self.deliver)
+        # Voice notes are links to Zalo's storage; nothing else is fetched (no redirects elsewhere).
+        self.media = httpx.AsyncClient(timeout=15.0, transport=media_transport, follow_redirects=False)
+        conversations.on("zalo", self.deliver, self.fetch_voice)
 
     # --- in ---
     def authentic(self, header: str | None, body: bytes) -> bool:
@@ -181,20 +199,46 @@ class ZaloChannel:
         key = f"zalo:msg:{message.get('msg_id') or event.get('timestamp')}"
         if not user or name == "unfollow":
             return
+        text = str(message.get("text") or "").strip()
         if name == "user_send_audio":
-            if self.store.accept(key, f"zalo:{user}", {}):
+            url = _attachment_url(message)
+            if url:
+                self.conversations.receive(key, Incoming("zalo", user, "", voice=url))
+            elif self.store.accept(key, f"zalo:{user}", {}):
                 self.store.finish(key)
                 # Zalo does not tell the resident's language: the Vietnamese of the published words.
                 please_type = self.conversations.wording.text(VOICE_NOT_UNDERSTOOD)
                 await self.deliver(Incoming("zalo", user, ""), [Outgoing(text=please_type)])
             return
-        if name != "user_send_text":
+        if name == "user_send_image" and text:  # a photo with a caption: the caption is the message
+            name = "user_send_text"
+        if name in WORDLESS:
+            self.conversations.receive(key, Incoming("zalo", user, MENU, preface=WORDLESS[name]))
             return
-        text = str(message.get("text") or "").strip()
+        if name != "user_send_text":
+            # Zalo adds kinds of events (reactions, seen receipts, …): acknowledged, not answered.
+            log.info("a Zalo %s event was acknowledged without a reply", name[:40])
+            return
         if text:
             # A tapped button arrives as its title: the assistant gets the payload behind it.
             text = self.store.long_payload(_button_key(user, text)) or text
             self.conversations.receive(key, Incoming("zalo", user, text))
+
+    async def close(self) -> None:
+        await self.media.aclose()
+
+    async def fetch_voice(self, url: str) -> bytes:
+        """A voice note's audio from its Zalo link (HTTPS only, at most MAX_AUDIO_BYTES)."""
+        if not url.startswith("https://"):
+            raise OSError("a voice note link that is not HTTPS")
+        async with self.media.stream("GET", url) as response:
+            response.raise_for_status()
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data.extend(chunk)
+                if len(data) > MAX_AUDIO_BYTES:
+                    raise OSError("a voice note larger than any voice note")
+        return bytes(data)
 
     # --- out ---
     async def deliver(self, message: Incoming, replies: list[Outgoing]) -> None:
@@ -235,6 +279,13 @@ class ZaloChannel:
             raise SendFailed(str(error), retry_after_s=30.0 if error.code == RATE_LIMITED else None) from error
         except httpx.HTTPError as error:
             raise SendFailed(type(error).__name__) from error
+
+
+def _attachment_url(message: dict[str, Any]) -> str:
+    attachments = message.get("attachments") or []
+    first = attachments[0] if isinstance(attachments, list) and attachments else {}
+    payload = first.get("payload") if isinstance(first, dict) else None
+    return str(payload.get("url") or "") if isinstance(payload, dict) else ""
 
 
 def _button_key(user: str, title: str) -> str:

@@ -137,25 +137,27 @@
   }
 
   // A message whose answer did not come back (no connection): a button sends it again, same id.
-  function offerRetry(body) {
+  function offerRetry(again) {
     var note = bubble(strings.offline, "bot note");
     var box = document.createElement("div");
     box.className = "buttons";
-    var again = document.createElement("button");
-    again.type = "button";
-    again.textContent = strings.retry;
-    again.addEventListener("click", function () { box.remove(); note.remove(); deliver(body); });
-    box.appendChild(again);
+    var button = document.createElement("button");
+    button.type = "button";
+    button.textContent = strings.retry;
+    button.addEventListener("click", function () { box.remove(); note.remove(); again(); });
+    box.appendChild(button);
     log.appendChild(box);
     scrollToEnd();
     announce(note.textContent);
   }
 
+  function answered(data) {
+    if (data.replies) showAll(data.replies);
+    else { bubble(data.message || strings.error, "bot"); scrollToEnd(); announce(data.message || strings.error); }
+  }
+
   function deliver(body) {
-    return post("/chat/messages", body).then(function (data) {
-      if (data.replies) showAll(data.replies);
-      else { bubble(data.message || strings.error, "bot"); scrollToEnd(); announce(data.message || strings.error); }
-    }).catch(function () { offerRetry(body); });
+    return post("/chat/messages", body).then(answered).catch(function () { offerRetry(function () { deliver(body); }); });
   }
 
   function send(text, shown) {
@@ -201,6 +203,67 @@
     } else {
       scrollToEnd();
     }
+  }
+
+  // Hold to talk (press and hold; or tap once to start and once to send, by keyboard too): the browser
+  // records with MediaRecorder, the gateway hears it and answers like a typed message. At most a minute.
+  var talk = document.getElementById("talk");
+  var recorder = null, chunks = [], stopTimer = null;
+  function sendVoice(blob, mine, messageId) {
+    return fetch("/chat/voice", {method: "POST", body: blob, headers: {
+      "content-type": blob.type || "application/octet-stream", "X-Chat-Session": sessionId,
+      "X-Message-Id": messageId, "X-Chat-Language": strings.language}})
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (data.heard) mine.textContent = strings.talkSent + ": " + data.heard;
+        answered(data);
+      })
+      .catch(function () { offerRetry(function () { sendVoice(blob, mine, messageId); }); });
+  }
+  function stopTalking() {
+    if (recorder && recorder.state === "recording") recorder.stop();
+  }
+  function startTalking() {
+    if (recorder && recorder.state === "recording") return;
+    navigator.mediaDevices.getUserMedia({audio: true}).then(function (stream) {
+      chunks = [];
+      recorder = new MediaRecorder(stream);
+      recorder.addEventListener("dataavailable", function (e) { if (e.data.size) chunks.push(e.data); });
+      recorder.addEventListener("stop", function () {
+        window.clearTimeout(stopTimer);
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        talk.classList.remove("recording");
+        talk.setAttribute("aria-pressed", "false");
+        talk.textContent = strings.talk;
+        var blob = new Blob(chunks, {type: recorder.mimeType || "audio/webm"});
+        if (!blob.size) return;
+        retire();
+        var mine = bubble(strings.talkSent, "me");
+        scrollToEnd();
+        sendVoice(blob, mine, randomId("m", 12));
+      });
+      recorder.start();
+      talk.classList.add("recording");
+      talk.setAttribute("aria-pressed", "true");
+      talk.textContent = strings.talkRecording;
+      stopTimer = window.setTimeout(stopTalking, 60000);
+    }).catch(function () {
+      var note = bubble(strings.talkRefused, "bot note");
+      scrollToEnd();
+      announce(note.textContent);
+    });
+  }
+  if (window.MediaRecorder && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    var held = false;
+    talk.hidden = false;
+    talk.addEventListener("pointerdown", function (e) { e.preventDefault(); held = true; startTalking(); });
+    talk.addEventListener("pointerup", function () { if (held) { held = false; stopTalking(); } });
+    talk.addEventListener("pointerleave", function () { if (held) { held = false; stopTalking(); } });
+    talk.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      if (recorder && recorder.state === "recording") stopTalking(); else startTalking();
+    });
   }
 
   post("/chat/history", {session_id: sessionId, language: strings.language}).then(function (data) {

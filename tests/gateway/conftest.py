@@ -29,6 +29,9 @@ def master_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     # published words into tests that expect the seeds (nothing listens on the discard port).
     monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("CONTENT_REFRESH_S", raising=False)
+    # No speech engine unless a test brings one (a scripted engine, or the real one in test_speech.py):
+    # voice notes get "please type", and no test loads the 235 MB model by chance.
+    monkeypatch.setenv("SPEECH_ENGINE", "off")
 
 
 @pytest.fixture

@@ -57,6 +57,15 @@ def _app(fake: FakeBotApi) -> FastAPI:
         content, media = fake.files[name]
         return Response(content, media_type=media)
 
+    # A resident's voice note, as Telegram serves it after getFile (`files` keyed by file id).
+    @app.get("/file/bot{token}/{path:path}")
+    async def download(token: str, path: str) -> Response:
+        name = path.rsplit("/", 1)[-1]
+        if name not in fake.files:
+            return Response(status_code=404)
+        content, media = fake.files[name]
+        return Response(content, media_type=media)
+
     @app.post("/bot{token}/{method}")
     async def method(token: str, method: str, request: Request) -> Response:
         form = await request.form()
@@ -81,6 +90,14 @@ def _app(fake: FakeBotApi) -> FastAPI:
             if not ready:
                 await asyncio.sleep(0.1)  # a short long-poll
             return JSONResponse({"ok": True, "result": ready})
+        if method == "getFile":
+            file_id = str(data.get("file_id", ""))
+            if file_id not in fake.files:
+                return JSONResponse({"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"},
+                                    status_code=400)
+            return JSONResponse({"ok": True, "result": {"file_id": file_id, "file_unique_id": f"u{file_id}",
+                                                        "file_size": len(fake.files[file_id][0]),
+                                                        "file_path": f"voice/{file_id}"}})
         return JSONResponse({"ok": True, "result": _result(method, data)})
 
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -164,3 +165,22 @@ def test_fifty_residents_book_across_replicas_and_a_killed_replica_loses_nothing
     wait_for(lambda: "rasa-1 đã sẵn sàng" in Path(profile.output.log_path).read_text(errors="replace"),
              timeout_s=300)
     assert " down;" not in (profile.run_dir / "nginx.conf").read_text()
+
+
+def test_the_public_paths_the_issue_added_pass_nginx(profile: Production) -> None:
+    """Swagger UI with its own files (no CDN), the web chat's transcript and its voice notes (bodies
+    above nginx's 1 MB default, below the gateway's cap) reach their services through nginx."""
+    with httpx.Client(timeout=60) as client:
+        docs = client.get(f"{profile.public}/docs")
+        assert docs.status_code == 200
+        asset = re.search(r'(?:src|href)="(/docs/[^"]+\.(?:js|css))"', docs.text)
+        assert asset, docs.text[:500]
+        assert client.get(f"{profile.public}{asset[1]}").status_code == 200
+        history = client.post(f"{profile.public}/chat/history", json={"session_id": "w" + "ab" * 12})
+        assert history.status_code == 200 and history.json() == {"messages": []}
+        headers = {"X-Chat-Session": "w" + "cd" * 12, "content-type": "audio/webm"}
+        noise = client.post(f"{profile.public}/chat/voice", content=b"\x1a\x45\xdf\xa3" + b"\x00" * 2_000_000,
+                            headers=headers)
+        assert noise.status_code == 200 and noise.json()["replies"], noise.text[:300]
+        assert client.post(f"{profile.public}/chat/voice", content=b"\x00" * 5_000_000,
+                           headers=headers).status_code == 413

@@ -1,0 +1,257 @@
+"""Residents who speak instead of type, and messages without words: a voice note on Telegram, Zalo and
+the web chat is heard (a scripted engine here; the real one in test_speech.py and the whole-system
+test) and answered, numbers said as words reach the assistant as digits; a photo, a file, a location,
+a contact or a bare sticker gets one short reply and the menu. Never silence, never a second answer to
+a redelivery, and the web chat's voice door is bounded for a script that posts audio without end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from common.wording import fill, seeds
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.speech import MAX_AUDIO_BYTES, SpeechBusy, SpeechError, Transcript
+from tests.support.fake_rasa import FakeRasa, unsigned
+from tests.support.fake_telegram import FakeBotApi, update
+from tests.support.fake_zalo import APP_ID, APP_SECRET, OA_SECRET, FakeOa
+from tests.support.servers import wait_for
+
+TELEGRAM_SECRET = "webhook-secret-123"
+PAGE = "w" + "0123456789abcdef01234567"
+SPOKEN_PHONE = "số của tôi là không chín bảy bảy một hai ba chín tám bảy"
+
+
+class ScriptedSpeech:
+    """A speech engine that hears what the audio's bytes say after "say:" (or fails as told)."""
+
+    def __init__(self) -> None:
+        self.heard: list[bytes] = []
+        self.fail: Exception | None = None
+
+    async def transcribe(self, audio: bytes) -> Transcript:
+        self.heard.append(audio)
+        if self.fail is not None:
+            raise self.fail
+        words = audio.decode(errors="ignore").removeprefix("OggS").removeprefix("say:")
+        return Transcript(words, 0.8 if words else 0.0, 3.0)
+
+
+@pytest.fixture
+def speech() -> ScriptedSpeech:
+    return ScriptedSpeech()
+
+
+@pytest.fixture
+def telegram(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> Iterator[TestClient]:
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
+        telegram_webhook_secret=TELEGRAM_SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
+        per_chat_interval_s=0.0, rasa_retry_s=1.0, web_voice_per_minute=3)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa), speech=speech),
+                    raise_server_exceptions=False) as client:
+        yield client
+
+
+def tg(client: TestClient, body: dict[str, Any]) -> httpx.Response:
+    return client.post("/webhooks/telegram", json=body, headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
+
+
+def texts_sent(bot_api: FakeBotApi) -> list[str]:
+    return [c.data.get("text", "") for c in bot_api.sent("sendMessage")]
+
+
+def test_a_telegram_voice_note_is_heard_its_numbers_written_and_answered_once(
+        telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
+    bot_api.files["v7"] = (f"OggSsay:{SPOKEN_PHONE}".encode(), "audio/ogg")
+    voice = {"file_id": "v7", "file_unique_id": "u7", "duration": 4, "file_size": 60}
+    for _ in range(2):  # Telegram redelivers
+        tg(telegram, update(70, None, voice=voice))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert len(speech.heard) == 1 and [s["message"] for s in rasa.seen] == ["số của tôi là 0977123987"]
+    assert unsigned(rasa.seen[0]["metadata"]) == {"channel": "telegram", "input": "voice", "asr_confidence": 0.8}
+    heard = fill(seeds()["gateway_voice_heard"], {"text": "số của tôi là 0977123987"})
+    assert texts_sent(bot_api) == [heard, "Đã nhận: số của tôi là 0977123987"]
+
+
+@pytest.mark.parametrize(("failure", "reply"), [(SpeechError("undecodable"), "gateway_voice_not_heard"),
+                                                (SpeechBusy("full"), "utter_service_busy")])
+def test_a_voice_note_that_cannot_be_heard_says_so_and_reaches_no_one(
+        telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech,
+        failure: Exception, reply: str) -> None:
+    bot_api.files["v8"] = (b"OggS...", "audio/ogg")
+    speech.fail = failure
+    tg(telegram, update(80, None, voice={"file_id": "v8", "file_unique_id": "u8", "duration": 2}))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    assert texts_sent(bot_api) == [seeds()[reply]] and rasa.seen == []
+
+
+def test_a_voice_note_telegram_cannot_give_or_too_large_to_be_one_is_answered_without_a_transcription(
+        telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
+    tg(telegram, update(81, None, voice={"file_id": "gone", "file_unique_id": "ug", "duration": 2}))
+    tg(telegram, update(82, None, audio={"file_id": "big", "file_unique_id": "ub", "duration": 900,
+                                         "file_size": MAX_AUDIO_BYTES + 1}))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert texts_sent(bot_api) == [seeds()["gateway_voice_not_heard"]] * 2
+    assert speech.heard == [] and rasa.seen == []
+
+
+PHOTO = [{"file_id": "p1", "file_unique_id": "pu1", "width": 90, "height": 90}]
+
+
+@pytest.mark.parametrize(("kind", "preface"), [
+    ({"photo": PHOTO}, "gateway_photo_unreadable"),
+    ({"document": {"file_id": "d1", "file_unique_id": "du1", "file_name": "giay.pdf"}}, "gateway_file_unreadable"),
+    ({"animation": {"file_id": "a1", "file_unique_id": "au1", "width": 1, "height": 1, "duration": 1},
+      "document": {"file_id": "a1", "file_unique_id": "au1"}}, "gateway_file_unreadable"),
+    ({"location": {"latitude": 21.85, "longitude": 106.76}}, "gateway_location_received"),
+    ({"contact": {"phone_number": "0977123987", "first_name": "Bà Nga"}}, "gateway_contact_received"),
+    ({"sticker": {"file_id": "s2", "file_unique_id": "su2", "type": "regular", "width": 512, "height": 512,
+                  "is_animated": False, "is_video": False}}, None),
+    ({"dice": {"emoji": "🎲", "value": 3}}, "gateway_file_unreadable"),
+])
+def test_a_telegram_message_without_words_gets_a_short_reply_and_the_menu(
+        telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, kind: dict[str, Any], preface: str | None) -> None:
+    tg(telegram, update(90, None, **kind))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == (2 if preface else 1))
+    assert [s["message"] for s in rasa.seen] == ["/help"]
+    assert texts_sent(bot_api) == ([seeds()[preface]] if preface else []) + ["Đã nhận: /help"]
+    assert "0977123987" not in json.dumps(rasa.seen)  # a shared contact's number goes nowhere
+
+
+# --- Zalo ---
+
+@pytest.fixture
+def zalo(tmp_path: Path, oa: FakeOa, rasa: FakeRasa, speech: ScriptedSpeech) -> Iterator[TestClient]:
+    def media(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/voice/a1.m4a":
+            return httpx.Response(200, content="say:mười bốn tháng ba năm tám bảy".encode())
+        if request.url.path == "/voice/huge.m4a":
+            return httpx.Response(200, content=b"0" * (MAX_AUDIO_BYTES + 10))
+        return httpx.Response(404)
+
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", zalo_app_id=APP_ID, zalo_app_secret=APP_SECRET,
+        zalo_oa_secret_key=OA_SECRET, zalo_refresh_token="refresh-1", zalo_api_base=oa.base,
+        zalo_oauth_base=oa.base, per_chat_interval_s=0.0)
+    app = create_app(settings, rasa_transport=httpx.MockTransport(rasa), speech=speech,
+                     zalo_media_transport=httpx.MockTransport(media))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def zalo_event(name: str, msg_id: str, text: str = "", attachment: dict[str, Any] | None = None) -> dict[str, Any]:
+    from tests.gateway.test_zalo import now_ms
+
+    message: dict[str, Any] = {"msg_id": msg_id, "text": text}
+    if attachment is not None:
+        message["attachments"] = [attachment]
+    return {"app_id": APP_ID, "event_name": name, "timestamp": str(now_ms()), "sender": {"id": "u-5"},
+            "recipient": {"id": "oa-1"}, "message": message}
+
+
+def zalo_post(client: TestClient, body: dict[str, Any]) -> httpx.Response:
+    from tests.gateway.test_zalo import post
+
+    return post(client, body)
+
+
+def zalo_texts(oa: FakeOa) -> list[str]:
+    return [m["message"].get("text", "") for m in oa.sent]
+
+
+def test_a_zalo_voice_note_is_fetched_heard_and_its_date_written(
+        zalo: TestClient, oa: FakeOa, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
+    audio = {"type": "audio", "payload": {"url": "https://voice-aac.zdn.vn/voice/a1.m4a"}}
+    for _ in range(2):
+        assert zalo_post(zalo, zalo_event("user_send_audio", "za1", attachment=audio)).status_code == 200
+    wait_for(lambda: len(oa.sent) == 2)
+    assert [s["message"] for s in rasa.seen] == ["14/03/1987"] and len(speech.heard) == 1
+    assert zalo_texts(oa)[0] == fill(seeds()["gateway_voice_heard"], {"text": "14/03/1987"})
+
+
+@pytest.mark.parametrize("url", ["http://voice-aac.zdn.vn/voice/a1.m4a", "https://voice-aac.zdn.vn/voice/huge.m4a",
+                                 "https://voice-aac.zdn.vn/voice/none.m4a", "file:///etc/passwd"])
+def test_a_zalo_voice_link_that_is_not_https_or_not_a_voice_note_is_not_heard(
+        zalo: TestClient, oa: FakeOa, rasa: FakeRasa, speech: ScriptedSpeech, url: str) -> None:
+    zalo_post(zalo, zalo_event("user_send_audio", "za2", attachment={"type": "audio", "payload": {"url": url}}))
+    wait_for(lambda: oa.sent)
+    assert zalo_texts(oa) == [seeds()["gateway_voice_not_heard"]] and speech.heard == [] and rasa.seen == []
+
+
+@pytest.mark.parametrize(("name", "preface"), [
+    ("user_send_image", "gateway_photo_unreadable"), ("user_send_gif", "gateway_file_unreadable"),
+    ("user_send_file", "gateway_file_unreadable"), ("user_send_link", "gateway_file_unreadable"),
+    ("user_send_location", "gateway_location_received"), ("user_send_business_card", "gateway_contact_received"),
+    ("user_send_sticker", None),
+])
+def test_a_zalo_message_without_words_gets_a_short_reply_and_the_menu(
+        zalo: TestClient, oa: FakeOa, rasa: FakeRasa, name: str, preface: str | None) -> None:
+    attachment = {"type": name.removeprefix("user_send_"), "payload": {"url": "https://photo.zdn.vn/x.jpg"}}
+    zalo_post(zalo, zalo_event(name, "zw1", attachment=attachment))
+    wait_for(lambda: len(oa.sent) == (2 if preface else 1))
+    assert [s["message"] for s in rasa.seen] == ["/help"]
+    assert zalo_texts(oa) == ([seeds()[preface]] if preface else []) + ["Đã nhận: /help"]
+
+
+def test_a_zalo_photo_with_a_caption_is_its_caption_and_an_unknown_event_is_acknowledged(
+        zalo: TestClient, oa: FakeOa, rasa: FakeRasa) -> None:
+    zalo_post(zalo, zalo_event("user_send_image", "zc1", text="giay hen kham",
+                               attachment={"type": "image", "payload": {"url": "https://photo.zdn.vn/x.jpg"}}))
+    assert zalo_post(zalo, zalo_event("user_reacted_message", "zc2")).status_code == 200
+    wait_for(lambda: oa.sent)
+    assert [s["message"] for s in rasa.seen] == ["giay hen kham"]
+
+
+# --- the web chat ---
+
+def voice(client: TestClient, audio: bytes, session: str = PAGE, message_id: str | None = "m-voice-01",
+          **headers: str) -> httpx.Response:
+    sent = {"X-Chat-Session": session, "content-type": "audio/webm", **headers}
+    if message_id:
+        sent["X-Message-Id"] = message_id
+    return client.post("/chat/voice", content=audio, headers=sent)
+
+
+def test_a_web_voice_note_is_heard_answered_and_kept_masked_in_the_transcript(
+        telegram: TestClient, rasa: FakeRasa) -> None:
+    answer = voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()
+    assert answer["heard"] == "số của tôi là 0977123987"
+    assert [r["text"] for r in answer["replies"]] == [
+        fill(seeds()["gateway_voice_heard"], {"text": "số của tôi là 0977123987"}), "Đã nhận: số của tôi là 0977123987"]
+    assert unsigned(rasa.seen[0]["metadata"])["input"] == "voice"
+    mine = telegram.post("/chat/history", json={"session_id": PAGE}).json()["messages"][0]
+    assert mine == {"who": "me", "text": "🎤 số của tôi là •••••••987"}
+    assert voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()["replies"] == answer["replies"]  # sent again
+    assert len(rasa.seen) == 1
+
+
+def test_the_web_voice_door_refuses_what_a_script_would_send(telegram: TestClient, rasa: FakeRasa,
+                                                             speech: ScriptedSpeech) -> None:
+    for headers in ({"X-Chat-Session": "x"}, {"X-Chat-Session": PAGE, "X-Message-Id": "bad id!"},
+                    {"X-Chat-Session": PAGE, "X-Chat-Language": "../../etc"}):
+        refused = telegram.post("/chat/voice", content=b"say:a", headers=headers)
+        assert refused.status_code == 422 and refused.json()["code"] == "validation_error"
+    too_big = voice(telegram, b"0" * (MAX_AUDIO_BYTES + 1), session="w" + "1" * 24)
+    assert too_big.status_code == 413 and too_big.json()["message"] == seeds()["gateway_voice_too_long"]
+    # A few notes a minute from one address; the next is refused before any work.
+    results = [voice(telegram, b"say:alo", session="w" + "2" * 24, message_id=f"m-limit-{i:02d}").status_code
+               for i in range(4)]
+    assert results[:2] == [200, 200] and results[-1] == 429
+    assert telegram.post("/chat/voice", content=b"say:alo",
+                         headers={"X-Chat-Session": PAGE}).json()["code"] == "too_many_voice_notes"
+    assert len(speech.heard) == 2  # nothing refused was transcribed
+
+
+def test_without_an_engine_a_web_voice_note_gets_please_type(tmp_path: Path, rasa: FakeRasa) -> None:
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", speech_engine="off")
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
+        answer = voice(client, b"OggS...").json()
+    assert [r["text"] for r in answer["replies"]] == [seeds()["gateway_voice_not_understood"]] and rasa.seen == []
