@@ -20,6 +20,7 @@ import pytest
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from tests.support.browser import axe_violations, chromium, overflowing, phone, unusable
+from tests.support.env import IN_CI
 from tests.support.servers import app_in_thread
 
 pytestmark = pytest.mark.slow
@@ -246,3 +247,39 @@ def test_a_question_that_wants_digits_opens_the_digit_keyboard_and_the_next_one_
     WebDriverWait(browser, 15).until(lambda d: d.find_element("id", "text").get_attribute("inputmode") == "numeric")
     say(browser, "003175123987")
     assert browser.find_element("id", "text").get_attribute("inputmode") == "text"
+
+
+def test_hold_to_talk_records_with_the_microphone_and_the_assistant_answers_what_was_said(
+        tmp_path: Path, scripted: ScriptedRasa) -> None:
+    """Chromium's fake microphone plays a natural Vietnamese recording; the resident holds the button
+    while it speaks; the browser's WebM/Opus goes to the gateway, viet-asr hears it, and the assistant
+    gets the words."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from gateway.speech import OfflineEngine
+    from tests.support.speech_clips import natural_clips, words_of
+
+    if not OfflineEngine.available():
+        pytest.skip("viet-asr or ffmpeg is missing") if not IN_CI else pytest.fail("CI=true and viet-asr is missing")
+    clip = next(c for c in natural_clips() if c.name.startswith("Ly"))  # heard word for word from the file
+    microphone = tmp_path / "microphone.wav"
+    microphone.write_bytes(clip.wav)
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", rasa_url="http://rasa.test",
+                               rasa_retry_s=0.0, rasa_timeout_s=5.0)
+    flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+             f"--use-file-for-fake-audio-capture={microphone}")
+    with app_in_thread(create_app(settings, rasa_transport=httpx.MockTransport(scripted),
+                                  speech=OfflineEngine())) as base, chromium(flags=flags) as driver:
+        fresh_chat(driver, base)
+        talk = driver.find_element("id", "talk")
+        assert talk.is_displayed() and talk.get_attribute("aria-pressed") == "false"
+        before = len(scripted.seen)
+        # Held as long as the recording lasts (the fake microphone plays it in a loop).
+        ActionChains(driver).click_and_hold(talk).pause(clip.seconds + 0.4).release().perform()
+        WebDriverWait(driver, 60).until(lambda d: len(scripted.seen) > before)
+        heard = scripted.seen[-1]
+        said = set(words_of(clip.transcript))
+        assert len(said & set(heard.split())) / len(said) >= 0.7, (clip.transcript, heard)
+        WebDriverWait(driver, 15).until(lambda d: heard in d.find_elements("css selector", ".msg.me")[-1].text)
+        assert any(e.text.startswith("🎤 Tôi nghe được") for e in driver.find_elements("css selector", ".msg.bot"))

@@ -25,8 +25,9 @@ def _unavailable(reason: str) -> None:
 
 
 @contextmanager
-def chromium(width: int = 412, height: int = 915) -> Iterator[Any]:
-    """Headless Chromium through chromium-driver (skips, or fails under CI, without them)."""
+def chromium(width: int = 412, height: int = 915, flags: tuple[str, ...] = ()) -> Iterator[Any]:
+    """Headless Chromium through chromium-driver (skips, or fails under CI, without them); `flags` are
+    Chromium's own (a fake microphone playing a file, say)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -37,7 +38,7 @@ def chromium(width: int = 412, height: int = 915) -> Iterator[Any]:
     # This machine has no internet: without these Chromium keeps trying to reach Google's hosts.
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--window-size={width},{height}", "--autoplay-policy=no-user-gesture-required"):
+                 f"--window-size={width},{height}", "--autoplay-policy=no-user-gesture-required", *flags):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:

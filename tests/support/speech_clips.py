@@ -5,8 +5,10 @@ residents' phones send, converted with ffmpeg."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import wave
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,11 @@ class Clip:
     name: str
     wav: bytes
     transcript: str
+
+    @property
+    def seconds(self) -> float:
+        with wave.open(io.BytesIO(self.wav)) as file:
+            return file.getnframes() / file.getframerate()
 
 
 def natural_clips() -> list[Clip]:
@@ -60,12 +67,14 @@ def converted(wav: bytes, to: str) -> bytes:
     return result.stdout
 
 
+def words_of(text: str) -> list[str]:
+    """The words of a transcript, punctuation and case ignored."""
+    return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
+
+
 def word_errors(reference: str, heard: str) -> tuple[int, int]:
     """(edit distance in words, words in the reference), punctuation and case ignored."""
-    def words(text: str) -> list[str]:
-        return "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
-
-    ref, hyp = words(reference), words(heard)
+    ref, hyp = words_of(reference), words_of(heard)
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         previous, row[0] = row[0], i
