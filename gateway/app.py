@@ -51,6 +51,7 @@ from gateway.errors import (
 from gateway.events import EventReporter
 from gateway.messages import BUSY_RESPONSE, GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing
 from gateway.outbox import Outbox, Sender
+from gateway.places import Places, coordinates
 from gateway.rasa import RasaClient
 from gateway.speech import MAX_AUDIO_BYTES, SpeechEngine, engine_from
 from gateway.store import Store
@@ -131,6 +132,18 @@ class PerMinute:
         return allowed
 
 
+class LocationIn(BaseModel):
+    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    latitude: float
+    longitude: float
+
+
+# What the web chat's transcript keeps of a shared location (never the coordinates).
+LOCATION_SHOWN = "web_location_sent"
+
+
 class HistoryIn(BaseModel):
     session_id: str = Field(pattern=PAGE_SESSION)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
@@ -163,7 +176,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     if speech is None:
         speech = engine_from(settings.speech_engine, settings.speech_url, _secret(settings.speech_key),
                              max_concurrent=settings.speech_max_concurrent, max_waiting=settings.speech_max_waiting)
-    conversations = Conversations(store, rasa, events, coordination, wording, speech)
+    places = Places(settings.api_url, internal_token(master), transport=api_transport)
+    conversations = Conversations(store, rasa, events, coordination, wording, speech, places)
     voice_limit = PerMinute(settings.web_voice_per_minute)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, coordination, rate_per_s=settings.send_rate_per_s,
@@ -223,6 +237,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         await rasa.close()
         await events.close()
         await wording.close()
+        await places.close()
         await coordination.close()
         if telegram is not None:
             await telegram.close()
@@ -342,6 +357,23 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         kept = fields.message_id is not None and PAGE_ID.match(fields.session_id) is not None
         replies = await conversations.answer(heard, message_id=fields.message_id if kept else None)
         return {"heard": heard.text, "replies": [_page_reply(r) for r in replies]}
+
+    @app.post("/chat/location")
+    async def chat_location(body: LocationIn) -> dict[str, Any]:
+        """The web chat's "find the nearest site": answered from the API, not through Rasa; the
+        coordinates are used for this answer and kept nowhere (the transcript keeps only that a location
+        was shared, and the public answer)."""
+        language = body.language if body.language in LANGUAGES else None
+        found = coordinates(body.latitude, body.longitude)
+        if found is None:
+            raise UnreadableMessage()
+        message = Incoming("web", body.session_id, "", language=language)
+        replies = await conversations.located(message, *found)
+        if body.message_id is not None and PAGE_ID.match(body.session_id):
+            shown = wording.text(LOCATION_SHOWN, language)
+            store.add_web_turns(body.session_id, body.message_id, [{"who": "me", "text": shown}] +
+                                [{"who": "bot", **r.to_json()} for r in replies])
+        return {"replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/history")
     async def chat_history(body: HistoryIn) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
 from gateway.messages import VOICE_HEARD, VOICE_NOT_HEARD, VOICE_NOT_UNDERSTOOD, Incoming, Outgoing, busy_text
+from gateway.places import Places, answer_location
 from gateway.rasa import RasaClient, RasaUnavailable
 from gateway.speech import SpeechBusy, SpeechEngine, SpeechError
 from gateway.store import Store
@@ -68,13 +69,14 @@ def shown_text(text: str, recent: list[tuple[str, dict[str, Any]]]) -> str:
 class Conversations:
     def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None,
                  coordination: Coordination | None = None, wording: Wording | None = None,
-                 speech: SpeechEngine | None = None) -> None:
+                 speech: SpeechEngine | None = None, places: Places | None = None) -> None:
         self.store = store
         self.rasa = rasa
         self.events = events
         self.coordination = coordination or LocalCoordination()
         self.wording = wording or Wording()
         self.speech = speech
+        self.places = places
         self.deliver: dict[str, Deliver] = {}
         self.fetch_voice: dict[str, FetchVoice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -85,6 +87,10 @@ class Conversations:
         self.deliver[channel] = deliver
         if fetch_voice is not None:
             self.fetch_voice[channel] = fetch_voice
+
+    async def located(self, message: Incoming, latitude: float, longitude: float) -> list[Outgoing]:
+        """The nearest sites to a shared location (used for this answer only: not sent to Rasa, not kept)."""
+        return await answer_location(self.places, self.wording, message.language, latitude, longitude)
 
     async def hear(self, message: Incoming, audio: bytes | None = None) -> Incoming | list[Outgoing]:
         """A voice note as the message its words make (numbers said as digits written as digits), or,

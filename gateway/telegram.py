@@ -51,6 +51,7 @@ from gateway.messages import (
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
+from gateway.places import coordinates
 from gateway.speech import MAX_AUDIO_BYTES
 from gateway.store import Store
 
@@ -105,6 +106,11 @@ class TelegramChannel:
                                        [Outgoing(text=self.conversations.wording.text(VOICE_NOT_HEARD))])
                 return
             self.conversations.receive(key, Incoming("telegram", chat_id, "", voice=sound.file_id))
+            return
+        place = message.location or (message.venue.location if message.venue else None)
+        found = coordinates(place.latitude, place.longitude) if place is not None else None
+        if found is not None:
+            await self._located(key, chat_id, found)
             return
         # A sticker says what its emoji says ("👍" to a yes/no question); a photo, what its caption says.
         sticker = message.sticker.emoji if message.sticker else None
@@ -196,6 +202,14 @@ class TelegramChannel:
         else:
             await self.bot.send_audio(chat_id=int(chat_id), audio=BufferedInputFile(data, name), caption=caption)
 
+    async def _located(self, key: str, chat_id: str, found: tuple[float, float]) -> None:
+        """Answered here, not through the inbox: the coordinates are used for this answer and kept nowhere."""
+        if not self.store.accept(key, f"telegram:{chat_id}", {}):
+            return
+        self.store.finish(key)
+        message = Incoming("telegram", chat_id, "")
+        await self.deliver(message, await self.conversations.located(message, *found))
+
     async def fetch_voice(self, file_id: str) -> bytes:
         """A voice note's audio from Telegram's file storage (getFile, then the download)."""
         data = await self.bot.download(file_id)
@@ -212,7 +226,7 @@ def _preface(message: Any) -> str:
     if message.photo:
         return PHOTO_UNREADABLE
     if message.location or message.venue:
-        return LOCATION_RECEIVED
+        return LOCATION_RECEIVED  # only a location off the globe gets here
     if message.contact:
         return CONTACT_RECEIVED
     if message.sticker:

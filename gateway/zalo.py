@@ -51,6 +51,7 @@ from gateway.messages import (
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
+from gateway.places import coordinates
 from gateway.speech import MAX_AUDIO_BYTES
 from gateway.store import Store
 
@@ -212,6 +213,11 @@ class ZaloChannel:
             return
         if name == "user_send_image" and text:  # a photo with a caption: the caption is the message
             name = "user_send_text"
+        if name == "user_send_location":
+            found = _attachment_coordinates(message)
+            if found is not None:
+                await self._located(key, user, found)
+                return
         if name in WORDLESS:
             self.conversations.receive(key, Incoming("zalo", user, MENU, preface=WORDLESS[name]))
             return
@@ -223,6 +229,14 @@ class ZaloChannel:
             # A tapped button arrives as its title: the assistant gets the payload behind it.
             text = self.store.long_payload(_button_key(user, text)) or text
             self.conversations.receive(key, Incoming("zalo", user, text))
+
+    async def _located(self, key: str, user: str, found: tuple[float, float]) -> None:
+        """Answered here, not through the inbox: the coordinates are used for this answer and kept nowhere."""
+        if not self.store.accept(key, f"zalo:{user}", {}):
+            return
+        self.store.finish(key)
+        message = Incoming("zalo", user, "")
+        await self.deliver(message, await self.conversations.located(message, *found))
 
     async def close(self) -> None:
         await self.media.aclose()
@@ -279,6 +293,14 @@ class ZaloChannel:
             raise SendFailed(str(error), retry_after_s=30.0 if error.code == RATE_LIMITED else None) from error
         except httpx.HTTPError as error:
             raise SendFailed(type(error).__name__) from error
+
+
+def _attachment_coordinates(message: dict[str, Any]) -> tuple[float, float] | None:
+    attachments = message.get("attachments") or []
+    first = attachments[0] if isinstance(attachments, list) and attachments else {}
+    payload = first.get("payload") if isinstance(first, dict) else None
+    point = payload.get("coordinates") if isinstance(payload, dict) else None
+    return coordinates(point.get("latitude"), point.get("longitude")) if isinstance(point, dict) else None
 
 
 def _attachment_url(message: dict[str, Any]) -> str:

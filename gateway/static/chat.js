@@ -266,6 +266,30 @@
     });
   }
 
+  // "Find the nearest site": the phone's position, asked for once when tapped, answered with the
+  // nearest sites (the gateway asks the API; the position is kept nowhere).
+  var whereButton = document.getElementById("where");
+  if (navigator.geolocation) {
+    whereButton.hidden = false;
+    whereButton.addEventListener("click", function () {
+      navigator.geolocation.getCurrentPosition(function (position) {
+        retire();
+        bubble(strings.locationSent, "me");
+        scrollToEnd();
+        var body = {session_id: sessionId, message_id: randomId("m", 12), language: strings.language,
+                    latitude: position.coords.latitude, longitude: position.coords.longitude};
+        var ask = function () {
+          post("/chat/location", body).then(answered).catch(function () { offerRetry(ask); });
+        };
+        ask();
+      }, function () {
+        var note = bubble(strings.locationRefused, "bot note");
+        scrollToEnd();
+        announce(note.textContent);
+      }, {timeout: 20000, maximumAge: 600000});
+    });
+  }
+
   post("/chat/history", {session_id: sessionId, language: strings.language}).then(function (data) {
     if (data.messages && data.messages.length) restore(data.messages);
     // The assistant is greeted in its own words; the resident's bubble shows the page's.

@@ -111,7 +111,7 @@ PHOTO = [{"file_id": "p1", "file_unique_id": "pu1", "width": 90, "height": 90}]
     ({"document": {"file_id": "d1", "file_unique_id": "du1", "file_name": "giay.pdf"}}, "gateway_file_unreadable"),
     ({"animation": {"file_id": "a1", "file_unique_id": "au1", "width": 1, "height": 1, "duration": 1},
       "document": {"file_id": "a1", "file_unique_id": "au1"}}, "gateway_file_unreadable"),
-    ({"location": {"latitude": 21.85, "longitude": 106.76}}, "gateway_location_received"),
+    ({"location": {"latitude": 500, "longitude": 106.76}}, "gateway_location_received"),  # off the globe
     ({"contact": {"phone_number": "0977123987", "first_name": "Bà Nga"}}, "gateway_contact_received"),
     ({"sticker": {"file_id": "s2", "file_unique_id": "su2", "type": "regular", "width": 512, "height": 512,
                   "is_animated": False, "is_video": False}}, None),
@@ -255,3 +255,124 @@ def test_without_an_engine_a_web_voice_note_gets_please_type(tmp_path: Path, ras
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
         answer = voice(client, b"OggS...").json()
     assert [r["text"] for r in answer["replies"]] == [seeds()["gateway_voice_not_understood"]] and rasa.seen == []
+
+
+# --- a shared location: the nearest sites ---
+
+SITES = {"sites": [
+    {"site_id": 3, "name": "Trạm Y tế xã Hữu Liên", "address": "Thôn Rinh Chùa", "phone": "0205 3821 111",
+     "commune_id": 7, "commune_name": "Hữu Liên", "distance_km": 2.34,
+     "next_sessions": [{"session_id": 12, "starts_at": "2026-12-08T07:30:00+07:00",
+                        "ends_at": "2026-12-08T11:00:00+07:00", "seats_left": 14}]},
+    {"site_id": 4, "name": "Điểm khám lưu động thôn Lân Bâu", "address": "Nhà văn hóa thôn Lân Bâu", "phone": "",
+     "commune_id": 8, "commune_name": "Thiện Tân", "distance_km": 9.0, "next_sessions": []}]}
+
+
+class FakeSitesApi:
+    """The API's /sites/nearest as the gateway sees it: what it was asked, what it answers."""
+
+    def __init__(self) -> None:
+        self.asked: list[httpx.Request] = []
+        self.answer: dict[str, Any] | None = SITES
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/v1/sites/nearest":
+            return httpx.Response(404)
+        self.asked.append(request)
+        if self.answer is None:
+            return httpx.Response(503)
+        return httpx.Response(200, json=self.answer)
+
+
+@pytest.fixture
+def sites() -> FakeSitesApi:
+    return FakeSitesApi()
+
+
+@pytest.fixture
+def located(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa, sites: FakeSitesApi) -> Iterator[TestClient]:
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
+        telegram_webhook_secret=TELEGRAM_SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
+        per_chat_interval_s=0.0, api_url="http://api.test")
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa),
+                               api_transport=httpx.MockTransport(sites)), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_shared_location_gets_the_nearest_sites_with_a_book_button_and_is_kept_nowhere(
+        located: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, sites: FakeSitesApi, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    tg(located, update(95, None, location={"latitude": 21.7042, "longitude": 106.3517}))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 3)
+    header, first, second = bot_api.sent("sendMessage")
+    assert header.data["text"] == seeds()["gateway_nearest_sites"]
+    assert "Trạm Y tế xã Hữu Liên (xã Hữu Liên), cách khoảng 2,3 km" in first.data["text"]
+    assert "Thứ Ba, 08/12/2026, 7:30–11:00 (còn 14 chỗ)" in first.data["text"]
+    assert seeds()["gateway_nearest_no_session"] in second.data["text"]
+    button = json.loads(first.data["reply_markup"])["inline_keyboard"][0][0]
+    assert button["text"] == "Đặt lịch ở Trạm Y tế xã Hữu Liên"
+    assert json.loads(sites.asked[0].content) == {"latitude": 21.7042, "longitude": 106.3517, "limit": 3}
+    assert sites.asked[0].headers["X-Internal-Token"]
+    assert rasa.seen == []  # Rasa's tracker would keep the coordinates
+    stored = (tmp_path / "gateway.db").read_bytes()
+    assert b"21.7042" not in stored and b"106.3517" not in stored and "21.7042" not in caplog.text
+
+
+def test_the_book_button_of_a_nearest_site_starts_a_booking_in_its_commune(
+        located: TestClient, bot_api: FakeBotApi, rasa: FakeRasa) -> None:
+    tg(located, update(96, None, location={"latitude": 21.7042, "longitude": 106.3517}))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 3)
+    token = json.loads(bot_api.sent("sendMessage")[1].data["reply_markup"])["inline_keyboard"][0][0]["callback_data"]
+    tg(located, {"update_id": 97, "callback_query": {
+        "id": "cb1", "chat_instance": "ci", "data": token, "from": {"id": 42, "is_bot": False, "first_name": "Mai"},
+        "message": {"message_id": 5, "date": 1_700_000_000, "chat": {"id": 42, "type": "private"}}}})
+    wait_for(lambda: rasa.seen)
+    assert rasa.seen[0]["message"] == '/book_exam{"commune": "Hữu Liên"}'
+
+
+@pytest.mark.parametrize(("answer", "reply"), [(None, "gateway_location_received"),
+                                               ({"sites": []}, "gateway_nearest_none")])
+def test_a_location_the_api_cannot_place_gets_the_commune_question(
+        located: TestClient, bot_api: FakeBotApi, sites: FakeSitesApi, answer: dict[str, Any] | None,
+        reply: str) -> None:
+    sites.answer = answer
+    tg(located, update(98, None, location={"latitude": 10.77, "longitude": 106.70}))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    assert texts_sent(bot_api) == [seeds()[reply]]
+
+
+def test_the_web_chat_shares_a_location_and_its_transcript_keeps_no_coordinates(
+        located: TestClient, sites: FakeSitesApi, tmp_path: Path) -> None:
+    body = {"session_id": PAGE, "message_id": "m-where-01", "latitude": 21.7042, "longitude": 106.3517}
+    answer = located.post("/chat/location", json=body).json()
+    assert answer["replies"][1]["buttons"][0]["payload"] == '/book_exam{"commune": "Hữu Liên"}'
+    history = located.post("/chat/history", json={"session_id": PAGE}).json()["messages"]
+    assert history[0] == {"who": "me", "text": seeds()["web_location_sent"]} and len(history) == 4
+    assert b"21.7042" not in (tmp_path / "gateway.db").read_bytes()
+    chat = f'"session_id": "{PAGE}"'
+    for bad in ('"latitude": 91, "longitude": 0', '"latitude": NaN, "longitude": 0',  # Python's json reads NaN
+                '"latitude": "ha noi", "longitude": 0', '"latitude": 21.7'):
+        refused = located.post("/chat/location", content=f"{{{chat}, {bad}}}",
+                               headers={"content-type": "application/json"})
+        assert refused.status_code == 422, bad
+    assert len(sites.asked) == 1
+
+
+def test_a_zalo_location_gets_the_nearest_sites(tmp_path: Path, oa: FakeOa, rasa: FakeRasa,
+                                                 sites: FakeSitesApi) -> None:
+    settings = GatewaySettings(
+        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", zalo_app_id=APP_ID, zalo_app_secret=APP_SECRET,
+        zalo_oa_secret_key=OA_SECRET, zalo_refresh_token="refresh-1", zalo_api_base=oa.base,
+        zalo_oauth_base=oa.base, per_chat_interval_s=0.0, api_url="http://api.test")
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa),
+                               api_transport=httpx.MockTransport(sites)), raise_server_exceptions=False) as client:
+        point = {"type": "location", "payload": {"coordinates": {"latitude": "21.7042", "longitude": "106.3517"}}}
+        zalo_post(client, zalo_event("user_send_location", "zl1", attachment=point))
+        wait_for(lambda: len(oa.sent) >= 3)
+        off_globe = {"type": "location", "payload": {"coordinates": {"latitude": 500, "longitude": 0}}}
+        zalo_post(client, zalo_event("user_send_location", "zl2", attachment=off_globe))
+        wait_for(lambda: rasa.seen)
+    assert zalo_texts(oa)[0] == seeds()["gateway_nearest_sites"] and len(sites.asked) == 1
+    assert [s["message"] for s in rasa.seen] == ["/help"]  # an unreadable location: the short reply and the menu

@@ -283,3 +283,21 @@ def test_hold_to_talk_records_with_the_microphone_and_the_assistant_answers_what
         assert len(said & set(heard.split())) / len(said) >= 0.7, (clip.transcript, heard)
         WebDriverWait(driver, 15).until(lambda d: heard in d.find_elements("css selector", ".msg.me")[-1].text)
         assert any(e.text.startswith("🎤 Tôi nghe được") for e in driver.find_elements("css selector", ".msg.bot"))
+
+
+def test_the_location_button_shares_the_phones_position_once_and_gets_an_answer(
+        gateway: str, browser: Any, scripted: ScriptedRasa) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fresh_chat(browser, gateway)
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": gateway, "permissions": ["geolocation"]})
+    browser.execute_cdp_cmd("Emulation.setGeolocationOverride", {"latitude": 21.7042, "longitude": 106.3517,
+                                                                  "accuracy": 50})
+    sent = len(scripted.seen)
+    before = bot_messages(browser)
+    browser.find_element("id", "where").click()
+    WebDriverWait(browser, 15).until(lambda d: bot_messages(d) > before)
+    assert browser.find_elements("css selector", ".msg.me")[-1].text == "📍 Vị trí của tôi"
+    # No API here: the gateway asks for the commune's name instead; the assistant got nothing.
+    assert "nhắn tên xã" in browser.find_elements("css selector", ".msg.bot")[-1].text
+    assert len(scripted.seen) == sent
