@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,9 +24,23 @@ from typing import Any
 
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
-from gateway.messages import VOICE_HEARD, VOICE_NOT_HEARD, VOICE_NOT_UNDERSTOOD, Incoming, Outgoing, busy_text
+from gateway.messages import (
+    VOICE_HEARD,
+    VOICE_NOT_HEARD,
+    VOICE_NOT_UNDERSTOOD,
+    VOICE_READ_BACK,
+    VOICE_READ_BACK_EXPIRED,
+    VOICE_READ_BACK_NO,
+    VOICE_READ_BACK_YES,
+    VOICE_SAY_AGAIN,
+    Button,
+    Incoming,
+    Outgoing,
+    busy_text,
+)
 from gateway.places import Places, answer_location
 from gateway.rasa import RasaClient, RasaUnavailable
+from gateway.read_back import NO, YES, answer_to, needs_read_back
 from gateway.speech import SpeechBusy, SpeechEngine, SpeechError
 from gateway.store import Store
 from gateway.wording import Wording
@@ -38,6 +53,8 @@ Deliver = Callable[[Incoming, list[Outgoing]], Awaitable[None]]
 FetchVoice = Callable[[str], Awaitable[bytes]]
 # An update still unhandled this long after it arrived has lost its process: another one takes it.
 ORPHAN_AFTER = timedelta(seconds=30)
+# How long a read-back waits for its "yes" (the resident is looking at it, or has moved on).
+READ_BACK_WITHIN = timedelta(minutes=15)
 # How far back the page's transcript reaches: Rasa ends a conversation after an hour of silence
 # (bot/domain.yml session_config), and a transcript silent for as long goes with it.
 TRANSCRIPT_SPAN = timedelta(minutes=60)
@@ -174,7 +191,15 @@ class Conversations:
             if not isinstance(heard, Incoming):
                 return heard
             message = heard
-        if message.voice_confidence is not None:
+        tapped = answer_to(message.text)
+        if tapped is not None:
+            confirmed = self._confirmed(message, *tapped)
+            if not isinstance(confirmed, Incoming):
+                return confirmed
+            message = confirmed
+        elif message.voice_confidence is not None:
+            if needs_read_back(message.text, message.voice_confidence):
+                return self._read_back(message)
             first.append(Outgoing(text=self.wording.text(VOICE_HEARD, message.language, text=message.text)))
         if message.preface:
             first.append(Outgoing(text=self.wording.text(message.preface, message.language)))
@@ -190,6 +215,25 @@ class Conversations:
             if not busy:
                 raise
             return [Outgoing(text=busy_text(message.language, self.wording))]
+
+    def _read_back(self, message: Incoming) -> list[Outgoing]:
+        """"Did you say …?" with yes/no; the transcript waits for the answer."""
+        token = secrets.token_urlsafe(12)
+        self.store.keep_heard(token, message.sender, _to_json(message) | {"voice_confidence": message.voice_confidence})
+        say = self.wording.text
+        return [Outgoing(text=say(VOICE_READ_BACK, message.language, text=message.text), buttons=(
+            Button(say(VOICE_READ_BACK_YES, message.language), f"{YES}{token}"),
+            Button(say(VOICE_READ_BACK_NO, message.language), f"{NO}{token}")))]
+
+    def _confirmed(self, tap: Incoming, yes: bool, token: str) -> Incoming | list[Outgoing]:
+        """The transcript the resident confirmed, or what to say to a "no" or a late or foreign tap."""
+        kept = self.store.take_heard(token, tap.sender, READ_BACK_WITHIN)
+        if kept is None:
+            return [Outgoing(text=self.wording.text(VOICE_READ_BACK_EXPIRED, tap.language))]
+        if not yes:
+            return [Outgoing(text=self.wording.text(VOICE_SAY_AGAIN, tap.language))]
+        # The tap's own chat details (the web chat's address) sign the message now sent.
+        return replace(_from_json(kept), address=tap.address, voice_confidence=float(kept["voice_confidence"]))
 
     def receive(self, key: str, message: Incoming) -> bool:
         """Accept a platform update for handling in the background; False for a redelivery."""

@@ -120,6 +120,18 @@ class ChannelToken(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
+class HeardVoice(Base):
+    """A voice note's transcript waiting for the resident to confirm it ("Có phải bác nói …?") before
+    the assistant acts on it; taken once, by its own chat, within minutes, then deleted."""
+
+    __tablename__ = "heard_voice"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+
+
 class NotificationKey(Base):
     """A notification the API handed over (a reminder, an announcement): handed over twice, sent once."""
 
@@ -240,6 +252,7 @@ class Store:
             session.execute(delete(ButtonPayload).where(ButtonPayload.created_at < cutoff))
             session.execute(delete(ChatReferral).where(ChatReferral.at < now() - timedelta(days=REFERRAL_DAYS)))
             session.execute(delete(NotificationKey).where(NotificationKey.at < cutoff))
+            session.execute(delete(HeardVoice).where(HeardVoice.at < now() - timedelta(hours=1)))
 
     def depths(self) -> dict[str, int]:
         """Queue depths for the metrics: updates not yet handled, sends waiting, sends given up."""
@@ -270,6 +283,21 @@ class Store:
         if latest is not None and latest.tzinfo is None:
             latest = latest.replace(tzinfo=UTC)
         return latest
+
+    # --- voice notes waiting for their read-back ---
+    def keep_heard(self, token: str, chat: str, body: dict[str, Any]) -> None:
+        with self.session() as session:
+            session.add(HeardVoice(token=token, chat=chat, body=self._seal(body)))
+
+    def take_heard(self, token: str, chat: str, within: timedelta) -> dict[str, Any] | None:
+        """The transcript kept under `token` for `chat` (deleted now), or None: unknown, another chat's,
+        or older than `within`."""
+        with self.session() as session:
+            row = session.get(HeardVoice, token)
+            if row is None or row.chat != chat:
+                return None
+            session.delete(row)
+            return self.open(row.body) if _aware(row.at) >= now() - within else None
 
     # --- the web chat's transcript ---
     def web_turns(self, session_id: str, *, since: timedelta, limit: int) -> list[tuple[str, dict[str, Any]]]:

@@ -27,6 +27,7 @@ from tests.support.servers import wait_for
 TELEGRAM_SECRET = "webhook-secret-123"
 PAGE = "w" + "0123456789abcdef01234567"
 SPOKEN_PHONE = "số của tôi là không chín bảy bảy một hai ba chín tám bảy"
+SPOKEN_QUESTION = "khám sức khỏe ở trạm y tế có mất tiền không"
 
 
 class ScriptedSpeech:
@@ -68,17 +69,59 @@ def texts_sent(bot_api: FakeBotApi) -> list[str]:
     return [c.data.get("text", "") for c in bot_api.sent("sendMessage")]
 
 
-def test_a_telegram_voice_note_is_heard_its_numbers_written_and_answered_once(
+def test_a_spoken_question_is_heard_shown_and_answered_at_once(
+        telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
+    bot_api.files["v6"] = (f"OggSsay:{SPOKEN_QUESTION}".encode(), "audio/ogg")
+    voice = {"file_id": "v6", "file_unique_id": "u6", "duration": 4, "file_size": 60}
+    for _ in range(2):  # Telegram redelivers
+        tg(telegram, update(69, None, voice=voice))
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
+    assert len(speech.heard) == 1 and [s["message"] for s in rasa.seen] == [SPOKEN_QUESTION]
+    assert unsigned(rasa.seen[0]["metadata"]) == {"channel": "telegram", "input": "voice", "asr_confidence": 0.8}
+    assert texts_sent(bot_api) == [fill(seeds()["gateway_voice_heard"], {"text": SPOKEN_QUESTION}),
+                                   f"Đã nhận: {SPOKEN_QUESTION}"]
+
+
+def tap(client: TestClient, update_id: int, data: str, chat: int = 42) -> None:
+    tg(client, {"update_id": update_id, "callback_query": {
+        "id": f"cb{update_id}", "chat_instance": "ci", "data": data,
+        "from": {"id": chat, "is_bot": False, "first_name": "Mai"},
+        "message": {"message_id": 5, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"}}}})
+
+
+def test_spoken_numbers_are_written_as_digits_and_read_back_before_the_assistant_acts(
         telegram: TestClient, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
     bot_api.files["v7"] = (f"OggSsay:{SPOKEN_PHONE}".encode(), "audio/ogg")
-    voice = {"file_id": "v7", "file_unique_id": "u7", "duration": 4, "file_size": 60}
-    for _ in range(2):  # Telegram redelivers
-        tg(telegram, update(70, None, voice=voice))
-    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 2)
-    assert len(speech.heard) == 1 and [s["message"] for s in rasa.seen] == ["số của tôi là 0977123987"]
-    assert unsigned(rasa.seen[0]["metadata"]) == {"channel": "telegram", "input": "voice", "asr_confidence": 0.8}
-    heard = fill(seeds()["gateway_voice_heard"], {"text": "số của tôi là 0977123987"})
-    assert texts_sent(bot_api) == [heard, "Đã nhận: số của tôi là 0977123987"]
+    tg(telegram, update(70, None, voice={"file_id": "v7", "file_unique_id": "u7", "duration": 4}))
+    bot_api.wait_for(lambda: bot_api.sent("sendMessage"))
+    question = bot_api.sent("sendMessage")[0]
+    assert question.data["text"] == fill(seeds()["gateway_voice_read_back"], {"text": "số của tôi là 0977123987"})
+    yes, no = [b[0]["callback_data"] for b in json.loads(question.data["reply_markup"])["inline_keyboard"]]
+    assert rasa.seen == [] and yes.startswith("voice-yes:") and len(yes.encode()) <= 64
+    tap(telegram, 71, yes, chat=43)  # another chat's tap: nothing reaches the assistant
+    tap(telegram, 72, yes)
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 3)
+    assert [s["message"] for s in rasa.seen] == ["số của tôi là 0977123987"]
+    assert unsigned(rasa.seen[0]["metadata"])["input"] == "voice"
+    assert texts_sent(bot_api)[1:] == [seeds()["gateway_voice_read_back_expired"], "Đã nhận: số của tôi là 0977123987"]
+    tap(telegram, 73, yes)  # once only
+    tap(telegram, 74, no)
+    bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 5)
+    assert len(rasa.seen) == 1
+
+
+@pytest.mark.parametrize(("heard", "read_back"), [
+    ("có", True), ("đồng ý", True), ("không", True), ("đúng rồi đặt lịch đi", True), ("tôi muốn hủy lịch khám", True),
+    ("xóa hết thông tin của tôi", True), ("ngày sinh mười bốn tháng ba năm tám bảy", True),
+    ("khám sức khỏe có mất tiền không vậy", False),
+    ("đi khám cần mang theo giấy tờ gì", False)])
+def test_what_is_read_back_is_what_the_assistant_would_act_on(heard: str, read_back: bool) -> None:
+    from gateway.read_back import needs_read_back
+    from vntext.spoken import digits_from_speech
+
+    written = digits_from_speech(heard)  # what the gateway decides on, as the assistant would get it
+    assert needs_read_back(written, 0.8) is read_back
+    assert needs_read_back(written, 0.3) is True  # hard to hear: always
 
 
 @pytest.mark.parametrize(("failure", "reply"), [(SpeechError("undecodable"), "gateway_voice_not_heard"),
@@ -172,9 +215,9 @@ def test_a_zalo_voice_note_is_fetched_heard_and_its_date_written(
     audio = {"type": "audio", "payload": {"url": "https://voice-aac.zdn.vn/voice/a1.m4a"}}
     for _ in range(2):
         assert zalo_post(zalo, zalo_event("user_send_audio", "za1", attachment=audio)).status_code == 200
-    wait_for(lambda: len(oa.sent) == 2)
-    assert [s["message"] for s in rasa.seen] == ["14/03/1987"] and len(speech.heard) == 1
-    assert zalo_texts(oa)[0] == fill(seeds()["gateway_voice_heard"], {"text": "14/03/1987"})
+    wait_for(lambda: oa.sent)
+    assert len(speech.heard) == 1 and rasa.seen == []  # a date is read back first
+    assert zalo_texts(oa)[0] == fill(seeds()["gateway_voice_read_back"], {"text": "14/03/1987"})
 
 
 @pytest.mark.parametrize("url", ["http://voice-aac.zdn.vn/voice/a1.m4a", "https://voice-aac.zdn.vn/voice/huge.m4a",
@@ -220,17 +263,21 @@ def voice(client: TestClient, audio: bytes, session: str = PAGE, message_id: str
     return client.post("/chat/voice", content=audio, headers=sent)
 
 
-def test_a_web_voice_note_is_heard_answered_and_kept_masked_in_the_transcript(
+def test_a_web_voice_note_is_heard_read_back_answered_and_kept_masked_in_the_transcript(
         telegram: TestClient, rasa: FakeRasa) -> None:
     answer = voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()
-    assert answer["heard"] == "số của tôi là 0977123987"
-    assert [r["text"] for r in answer["replies"]] == [
-        fill(seeds()["gateway_voice_heard"], {"text": "số của tôi là 0977123987"}), "Đã nhận: số của tôi là 0977123987"]
+    assert answer["heard"] == "số của tôi là 0977123987" and rasa.seen == []
+    question = answer["replies"][0]
+    assert question["text"] == fill(seeds()["gateway_voice_read_back"], {"text": "số của tôi là 0977123987"})
+    assert voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json() == answer  # sent again: the same, once
+    yes = question["buttons"][0]
+    confirmed = telegram.post("/chat/messages", json={"session_id": PAGE, "text": yes["payload"],
+                                                      "message_id": "m-voice-02"}).json()
+    assert [r["text"] for r in confirmed["replies"]] == ["Đã nhận: số của tôi là 0977123987"]
     assert unsigned(rasa.seen[0]["metadata"])["input"] == "voice"
-    mine = telegram.post("/chat/history", json={"session_id": PAGE}).json()["messages"][0]
-    assert mine == {"who": "me", "text": "🎤 số của tôi là •••••••987"}
-    assert voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()["replies"] == answer["replies"]  # sent again
-    assert len(rasa.seen) == 1
+    mine = [m["text"] for m in telegram.post("/chat/history", json={"session_id": PAGE}).json()["messages"]
+            if m["who"] == "me"]
+    assert mine == ["🎤 số của tôi là •••••••987", yes["title"]]
 
 
 def test_the_web_voice_door_refuses_what_a_script_would_send(telegram: TestClient, rasa: FakeRasa,
