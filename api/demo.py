@@ -55,6 +55,28 @@ COMMUNES = [
     ("DEMO-20-015", "Đình Lập", "xa", "Nhà văn hóa thôn Bản Chắt"),
     ("DEMO-20-016", "Kiên Mộc", "xa", "Nhà văn hóa thôn Khe Cháy"),
 ]
+# Where the sites stand (WGS84 latitude, longitude): the communes' centres as on a map, to about a
+# kilometre; hamlets' meeting halls placed plausibly near them. Keyed by commune code: (station, stop).
+Position = tuple[float, float]
+POSITIONS: dict[str, tuple[Position, Position | None]] = {
+    "DEMO-20-001": ((21.8466, 106.7577), None),
+    "DEMO-20-002": ((21.8540, 106.7420), None),
+    "DEMO-20-003": ((21.8500, 106.7700), None),
+    "DEMO-20-004": ((21.8680, 106.7690), None),
+    "DEMO-20-005": ((21.9500, 106.6990), (21.9620, 106.6830)),
+    "DEMO-20-006": ((21.8900, 106.7900), None),
+    "DEMO-20-007": ((21.8300, 106.9300), (21.8450, 106.9520)),
+    "DEMO-20-008": ((21.5080, 106.3420), None),
+    "DEMO-20-009": ((21.7000, 106.3500), (21.7280, 106.3700)),
+    "DEMO-20-010": ((21.6700, 106.6180), None),
+    "DEMO-20-011": ((21.7580, 106.9200), (21.7400, 106.9050)),
+    "DEMO-20-012": ((22.0580, 106.6100), None),
+    "DEMO-20-013": ((21.9000, 106.3200), (21.8700, 106.3350)),
+    "DEMO-20-014": ((21.9450, 106.3750), None),
+    "DEMO-20-015": ((21.5430, 107.0960), (21.5660, 107.1350)),
+    "DEMO-20-016": ((21.6200, 107.0100), (21.6300, 107.0350)),
+}
+HOSPITAL_POSITION: Position = (21.8380, 106.7620)
 FAMILY = ["Hoàng", "Nông", "Lăng", "Vi", "Lương", "Nguyễn", "Triệu", "Lý", "Đinh", "Mã"]
 MIDDLE = ["Văn", "Thị", "Đức", "Thị Thu", "Văn Minh", "Thị Hồng"]
 GIVEN = ["An", "Bình", "Chinh", "Dung", "Hạnh", "Khánh", "Lan", "Mai", "Nam", "Phúc", "Quý", "Tuấn"]
@@ -77,16 +99,19 @@ def seed_demo(db: Database, *, weeks: int = 4, rng: random.Random | None = None)
             )
             session.add(commune)
             label = "phường" if kind == "phuong" else "xã"
+            station_at, stop_at = POSITIONS[code]
             station = Site(
                 commune=commune, name=f"Trạm Y tế {label} {name}", kind="station",
                 address=f"Trung tâm {label} {name}, tỉnh Lạng Sơn", phone=_demo_phone(rng),
+                latitude=station_at[0], longitude=station_at[1],
             )
             session.add(station)
             sites.append((station, False))
             if stop:
+                where = stop_at or station_at
                 mobile = Site(
                     commune=commune, name=f"Đội khám lưu động — {stop}", kind="mobile",
-                    address=f"{stop}, {label} {name}", phone=station.phone,
+                    address=f"{stop}, {label} {name}", phone=station.phone, latitude=where[0], longitude=where[1],
                 )
                 session.add(mobile)
                 sites.append((mobile, True))
@@ -94,6 +119,7 @@ def seed_demo(db: Database, *, weeks: int = 4, rng: random.Random | None = None)
             commune=session.scalars(select(Commune)).first() or commune,
             name="Bệnh viện Đa khoa tỉnh Lạng Sơn (demo)", kind="hospital",
             address="Phường Tam Thanh, tỉnh Lạng Sơn", phone=_demo_phone(rng),
+            latitude=HOSPITAL_POSITION[0], longitude=HOSPITAL_POSITION[1],
         ))
         session.flush()
 

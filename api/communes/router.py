@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import hmac
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Header, Query, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.communes import service
 from api.communes.models import Site
@@ -11,13 +14,21 @@ from api.communes.schemas import (
     CommuneCreate,
     CommuneList,
     CommuneOut,
+    NearestQuery,
+    NearestSites,
+    NearSite,
+    NextSession,
     SiteCreate,
+    SiteDetail,
     SiteList,
-    SiteOut,
     SiteUpdate,
 )
+from api.core.db import utcnow
+from api.core.errors import NotAuthenticated
 from api.core.types import IdInPath, IdInQuery
-from api.deps import AdminUser, DatabaseDep, ReadSession, StationUser
+from api.deps import AdminUser, CryptoDep, DatabaseDep, ReadSession, StationUser
+from api.sessions.models import ExamSession
+from api.sessions.service import select_sessions, session_out_from_row
 
 router = APIRouter(tags=["communes"])
 
@@ -51,18 +62,56 @@ def list_sites(db: ReadSession, commune_id: IdInQuery = None) -> SiteList:
     return SiteList(items=[service.site_out(s) for s in db.scalars(stmt)])
 
 
-@router.get("/sites/{site_id}", response_model=SiteOut)
-def get_site(site_id: IdInPath, db: ReadSession) -> SiteOut:
+@router.get("/sites/{site_id}", response_model=SiteDetail)
+def get_site(site_id: IdInPath, db: ReadSession) -> SiteDetail:
     return service.site_out(service.get_site(db, site_id))
 
 
-@router.post("/sites", response_model=SiteOut, status_code=status.HTTP_201_CREATED)
-def create_site(body: SiteCreate, staff: StationUser, database: DatabaseDep) -> SiteOut:
+@router.post("/sites", response_model=SiteDetail, status_code=status.HTTP_201_CREATED)
+def create_site(body: SiteCreate, staff: StationUser, database: DatabaseDep) -> SiteDetail:
     with database.write() as db:
         return service.site_out(service.create_site(db=db, actor=staff, body=body))
 
 
-@router.patch("/sites/{site_id}", response_model=SiteOut)
-def update_site(site_id: IdInPath, body: SiteUpdate, staff: StationUser, database: DatabaseDep) -> SiteOut:
+@router.patch("/sites/{site_id}", response_model=SiteDetail)
+def update_site(site_id: IdInPath, body: SiteUpdate, staff: StationUser, database: DatabaseDep) -> SiteDetail:
     with database.write() as db:
         return service.site_out(service.update_site(db=db, actor=staff, site_id=site_id, changes=body))
+
+
+def gateway_only(crypto: CryptoDep, token: Annotated[str, Header(alias="X-Internal-Token")] = "") -> None:
+    """The channel gateway's internal token, checked as for referral events (api/outreach/router.py)."""
+    if not hmac.compare_digest(token, crypto.internal_token):
+        raise NotAuthenticated("Chỉ cổng kênh chat được hỏi điểm khám gần nhất.")
+
+
+NEXT_SESSIONS = 3
+
+
+def next_sessions(db: Session, site_id: int, now: datetime) -> list[NextSession]:
+    """A site's next open sessions, counted as the schedule counts them (seats left = capacity − booked)."""
+    stmt = (
+        select_sessions()
+        .where(ExamSession.site_id == site_id, ExamSession.status == "open", ExamSession.starts_at > now)
+        .order_by(ExamSession.starts_at, ExamSession.id)
+        .limit(NEXT_SESSIONS)
+    )
+    found = [session_out_from_row(row) for row in db.connection().execute(stmt)]
+    return [NextSession(session_id=s.id, starts_at=s.starts_at, ends_at=s.ends_at, seats_left=s.available)
+            for s in found]
+
+
+@router.post("/sites/nearest", response_model=NearestSites, dependencies=[Depends(gateway_only)])
+def nearest_sites(body: NearestQuery, db: ReadSession) -> NearestSites:
+    """The sites nearest to a resident's shared location (the gateway asks), with their next sessions.
+
+    POST, so the position stays out of URLs and access logs; it is used for this answer only: not
+    logged, not stored, not sent to the database (see `service.nearest_sites`)."""
+    now = utcnow()
+    found = service.nearest_sites(db=db, latitude=body.latitude, longitude=body.longitude, limit=body.limit)
+    return NearestSites(sites=[
+        NearSite(site_id=site.id, name=site.name, address=site.address, phone=site.phone,
+                 commune_id=site.commune_id, commune_name=site.commune.name, distance_km=round(distance, 1),
+                 next_sessions=next_sessions(db, site.id, now))
+        for site, distance in found
+    ])

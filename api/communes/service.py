@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-from typing import Protocol
+import math
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.audit.service import Actor, record
 from api.communes.models import Commune, Province, Site
-from api.communes.schemas import KIND_LABELS, CommuneCreate, CommuneOut, SiteCreate, SiteOut, SiteUpdate
+from api.communes.schemas import KIND_LABELS, CommuneCreate, CommuneOut, SiteCreate, SiteDetail, SiteUpdate
 from api.core.errors import Conflict, Forbidden, NotFound
 from api.core.text import compact, search_key
+from common.errors import InvalidInput
 from vntext import nfc
 
 
@@ -39,6 +41,11 @@ class SiteNotFound(NotFound):
     message = "Không tìm thấy điểm khám này."
 
 
+class CoordinatesIncomplete(InvalidInput):
+    code = "coordinates_incomplete"
+    message = "Cần nhập cả vĩ độ và kinh độ của điểm khám (hoặc để trống cả hai)."
+
+
 class CommuneCodeTaken(Conflict):
     code = "commune_code_taken"
     message = "Mã xã/phường này đã có."
@@ -51,10 +58,11 @@ def commune_out(commune: Commune) -> CommuneOut:
     )
 
 
-def site_out(site: Site) -> SiteOut:
-    return SiteOut(
+def site_out(site: Site) -> SiteDetail:
+    return SiteDetail(
         id=site.id, commune_id=site.commune_id, commune_name=site.commune.name, name=site.name,
         kind=site.kind, address=site.address, phone=site.phone, active=site.active,
+        latitude=site.latitude, longitude=site.longitude,
     )
 
 
@@ -123,7 +131,14 @@ def station_commune(actor: ScopedActor, requested: int | None) -> int | None:
     return actor.commune_id
 
 
+def check_coordinates(latitude: float | None, longitude: float | None) -> None:
+    """Half a position is a typing slip, not a place (the database refuses it too)."""
+    if (latitude is None) != (longitude is None):
+        raise CoordinatesIncomplete()
+
+
 def create_site(*, db: Session, actor: ScopedActor, body: SiteCreate) -> Site:
+    check_coordinates(body.latitude, body.longitude)
     get_commune(db, body.commune_id)
     check_station_scope(actor, body.commune_id)
     site = Site(**body.model_dump())
@@ -141,11 +156,62 @@ def get_site(db: Session, site_id: int) -> Site:
     return site
 
 
+POSITION = frozenset({"latitude", "longitude"})
+
+
 def update_site(*, db: Session, actor: ScopedActor, site_id: int, changes: SiteUpdate) -> Site:
+    position = changes.model_fields_set & POSITION
+    # Null elsewhere means "leave as is"; for the position, both null means "clear it", so the pair
+    # is read on its own and must come whole.
+    if position and position != POSITION:
+        raise CoordinatesIncomplete()
+    check_coordinates(changes.latitude, changes.longitude)
     site = get_site(db, site_id)
     check_station_scope(actor, site.commune_id)
-    fields = {k: v for k, v in changes.model_dump(exclude_unset=True).items() if v is not None}
+    fields = {k: v for k, v in changes.model_dump(exclude_unset=True).items() if v is not None and k not in POSITION}
     for name, value in fields.items():
         setattr(site, name, nfc(value) if isinstance(value, str) else value)
-    record(db, actor=actor, action="site.update", entity="site", entity_id=site.id, fields=sorted(fields))
+    detail: dict[str, Any] = {}
+    if position:
+        # A site's position is public (it is on the sign outside); the audit keeps the old and new one.
+        detail = {"position_before": [site.latitude, site.longitude],
+                  "position_after": [changes.latitude, changes.longitude]}
+        site.latitude, site.longitude = changes.latitude, changes.longitude
+    record(db, actor=actor, action="site.update", entity="site", entity_id=site.id,
+           fields=sorted(fields.keys() | position), **detail)
     return site
+
+
+# --- the nearest sites to a shared location ---
+
+EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
+NEAREST_WITHIN_KM = 50.0  # farther than this is another district's business, or outside the province
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine) on the mean sphere: off the ellipsoid's by under 0.5 %."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def nearest_sites(
+    *, db: Session, latitude: float, longitude: float, limit: int, within_km: float = NEAREST_WITHIN_KM,
+) -> list[tuple[Site, float]]:
+    """Active sites with a position, within `within_km`, nearest first (ties by id), with their distance.
+
+    The resident's position never goes into SQL: every positioned site (a province holds a few hundred)
+    is read and measured here, so no query parameter, slow-query log or statement cache of the database
+    can carry it."""
+    placed = db.execute(
+        select(Site.id, Site.latitude, Site.longitude)
+        .where(Site.active.is_(True), Site.latitude.is_not(None), Site.longitude.is_not(None))
+    ).all()
+    measured = sorted(
+        (distance, site_id) for site_id, lat, lon in placed
+        if lat is not None and lon is not None  # the query says so; this tells the type checker
+        and (distance := distance_km(latitude, longitude, lat, lon)) <= within_km
+    )[:limit]
+    sites = {site.id: site for site in db.scalars(select(Site).where(Site.id.in_([i for _, i in measured])))}
+    return [(sites[site_id], distance) for distance, site_id in measured]
