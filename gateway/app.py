@@ -10,6 +10,7 @@ import logging
 import re
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr, ValidationError
+from starlette.requests import ClientDisconnect
 
-from api.core.clientaddr import real_client_address
+from api.core.clientaddr import address_bucket, real_client_address
 from api.core.i18n import gettext_for
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from common.errors import AppError
@@ -41,6 +43,7 @@ from gateway.errors import (
     Malformed,
     OutsideReplyWindow,
     TelegramOff,
+    TooManyLocations,
     TooManyVoiceNotes,
     UnreadableMessage,
     VoiceTooLarge,
@@ -111,24 +114,24 @@ class VoiceIn(BaseModel):
 
 
 class PerMinute:
-    """At most `limit` events a minute per key, in this process (a few gateways behind nginx each
-    count their own: the bound is per process, which is what protects its CPU)."""
+    """At most `limit` events a minute per client (an IPv4 address or an IPv6 /64: what one client
+    controls), in this process: a few gateways behind nginx each count their own, which is what
+    protects each one's CPU. The least recently seen clients are forgotten beyond `max_keys`, so a flood
+    of addresses neither grows this without end nor locks anyone else out."""
 
     def __init__(self, limit: int, max_keys: int = 10_000) -> None:
         self.limit, self.max_keys = limit, max_keys
-        self._seen: dict[str, list[float]] = {}
+        self._seen: OrderedDict[str, list[float]] = OrderedDict()
 
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        if len(self._seen) >= self.max_keys:  # a flood of addresses must not grow this without end
-            self._seen = {k: t for k, t in self._seen.items() if t and t[-1] > now - 60}
-            if len(self._seen) >= self.max_keys:
-                return False
-        recent = [t for t in self._seen.get(key, []) if t > now - 60]
+    def allow(self, address: str) -> bool:
+        key, now = address_bucket(address), time.monotonic()
+        recent = [t for t in self._seen.pop(key, []) if t > now - 60]
         allowed = len(recent) < self.limit
         if allowed:
             recent.append(now)
         self._seen[key] = recent
+        while len(self._seen) > self.max_keys:
+            self._seen.popitem(last=False)
         return allowed
 
 
@@ -179,6 +182,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     places = Places(settings.api_url, internal_token(master), transport=api_transport)
     conversations = Conversations(store, rasa, events, coordination, wording, speech, places)
     voice_limit = PerMinute(settings.web_voice_per_minute)
+    location_limit = PerMinute(settings.web_locations_per_minute)
     senders: dict[str, Sender] = {}
     outbox = Outbox(store, senders, coordination, rate_per_s=settings.send_rate_per_s,
                     per_chat_interval_s=settings.per_chat_interval_s, max_attempts=settings.max_send_attempts)
@@ -198,7 +202,9 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
                            api=zalo_api, store=store, conversations=conversations, outbox=outbox,
                            max_event_age_s=settings.zalo_event_max_age_s,
-                           max_event_ahead_s=settings.zalo_event_max_ahead_s, media_transport=zalo_media_transport)
+                           max_event_ahead_s=settings.zalo_event_max_ahead_s, media_transport=zalo_media_transport,
+                           media_hosts=tuple(h.strip().lower() for h in settings.zalo_media_hosts.split(",")
+                                             if h.strip()))
         senders["zalo"] = zalo
 
     @asynccontextmanager
@@ -345,28 +351,45 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_AUDIO_BYTES:
             raise VoiceTooLarge()
+        kept = fields.message_id is not None and PAGE_ID.match(fields.session_id) is not None
+        if kept and fields.message_id is not None:
+            # Sent again after a lost response: answered from the transcript, not heard twice.
+            earlier = store.answered(fields.session_id, fields.message_id)
+            if earlier is not None:
+                return {"replies": [_page_reply(Outgoing.from_json(body)) for body in earlier]}
         audio = bytearray()
-        async for chunk in request.stream():
-            audio.extend(chunk)
-            if len(audio) > MAX_AUDIO_BYTES:
-                raise VoiceTooLarge()
+        try:
+            async for chunk in request.stream():
+                audio.extend(chunk)
+                if len(audio) > MAX_AUDIO_BYTES:
+                    raise VoiceTooLarge()
+        except ClientDisconnect:
+            raise UnreadableMessage() from None  # nobody is left to read the answer
         message = Incoming("web", fields.session_id, "", language=language, address=address)
         heard = await conversations.hear(message, bytes(audio))
         if not isinstance(heard, Incoming):
             return {"replies": [_page_reply(r) for r in heard]}
-        kept = fields.message_id is not None and PAGE_ID.match(fields.session_id) is not None
         replies = await conversations.answer(heard, message_id=fields.message_id if kept else None)
         return {"heard": heard.text, "replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/location")
-    async def chat_location(body: LocationIn) -> dict[str, Any]:
+    async def chat_location(body: LocationIn, request: Request) -> dict[str, Any]:
         """The web chat's "find the nearest site": answered from the API, not through Rasa; the
         coordinates are used for this answer and kept nowhere (the transcript keeps only that a location
-        was shared, and the public answer)."""
+        was shared, and the public answer). Each asks the API with the gateway's own token, so the
+        gateway counts them per client as the API would."""
         language = body.language if body.language in LANGUAGES else None
         found = coordinates(body.latitude, body.longitude)
         if found is None:
             raise UnreadableMessage()
+        address = real_client_address(request.client.host if request.client else None,
+                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+        if body.message_id is not None and PAGE_ID.match(body.session_id):
+            earlier = store.answered(body.session_id, body.message_id)
+            if earlier is not None:
+                return {"replies": [_page_reply(Outgoing.from_json(turn)) for turn in earlier]}
+        if not location_limit.allow(address or body.session_id):
+            raise TooManyLocations()
         message = Incoming("web", body.session_id, "", language=language)
         replies = await conversations.located(message, *found)
         if body.message_id is not None and PAGE_ID.match(body.session_id):
@@ -380,8 +403,11 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         """The conversation so far, for a page that was reloaded or lost its connection (POST: the
         session id is the chat's key and stays out of URLs and access logs)."""
         turns = store.web_turns(body.session_id, since=TRANSCRIPT_SPAN, limit=HISTORY_LIMIT)
-        return {"messages": [{"who": "me", "text": turn.get("text", "")} if turn.get("who") == "me"
-                             else {"who": "bot", **_page_reply(Outgoing.from_json(turn))} for _id, turn in turns]}
+        # A resident message carries the page's id: a page reloaded while one was on its way sends it
+        # again only if it is not here.
+        return {"messages": [{"who": "me", "text": turn.get("text", ""), "id": message_id}
+                             if turn.get("who") == "me" else {"who": "bot", **_page_reply(Outgoing.from_json(turn))}
+                             for message_id, turn in turns]}
 
     # --- messages the API starts: reminders, announcements ---
     @app.post("/notify")

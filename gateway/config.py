@@ -72,6 +72,10 @@ class GatewaySettings(BaseSettings):
     speech_max_waiting: int = 8
     # Web chat voice notes a client address may send a minute (each costs seconds of CPU).
     web_voice_per_minute: int = 6
+    # Web chat "find the nearest site" requests a client address may make a minute (each asks the API).
+    web_locations_per_minute: int = 6
+    # Where Zalo keeps residents' voice notes: a link elsewhere in a (signed) event is not fetched.
+    zalo_media_hosts: str = "zdn.vn,zadn.vn,zalo.me,zaloapp.com"
 
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
     send_rate_per_s: float = 30.0

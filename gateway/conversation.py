@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from common.masking import mask_personal_digits
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
 from gateway.messages import (
@@ -33,6 +34,7 @@ from gateway.messages import (
     VOICE_READ_BACK_NO,
     VOICE_READ_BACK_YES,
     VOICE_SAY_AGAIN,
+    VOICE_SHOWN,
     Button,
     Incoming,
     Outgoing,
@@ -58,29 +60,15 @@ READ_BACK_WITHIN = timedelta(minutes=15)
 # How far back the page's transcript reaches: Rasa ends a conversation after an hour of silence
 # (bot/domain.yml session_config), and a transcript silent for as long goes with it.
 TRANSCRIPT_SPAN = timedelta(minutes=60)
-# At least this many digits in what a resident typed (a CCCD, a phone number, a birth date) and the
-# transcript keeps only the last three of them: the page shows it again to whoever opens it next.
-MASK_FROM_DIGITS = 6
-
-
 def shown_text(text: str, recent: list[tuple[str, dict[str, Any]]]) -> str:
     """What the transcript keeps of a resident message: a button's payload as the title the resident
-    tapped (from the last replies' buttons), typed numbers masked."""
+    tapped (from the last replies' buttons), typed numbers masked (common.masking: the page shows it
+    again to whoever opens it next)."""
     for _id, body in reversed(recent):
         for title, payload in body.get("buttons") or []:
             if payload == text:
                 return str(title)
-    digits = sum(c.isdigit() for c in text)
-    if digits < MASK_FROM_DIGITS:
-        return text
-    keep, out = 3, []
-    for c in reversed(text):
-        if c.isdigit():
-            out.append(c if keep > 0 else "•")
-            keep -= 1
-        else:
-            out.append(c)
-    return "".join(reversed(out))
+    return mask_personal_digits(text)
 
 
 class Conversations:
@@ -170,15 +158,17 @@ class Conversations:
             return [Outgoing.from_json(body) for body in earlier]
         shown = shown_text(message.text, self.store.web_turns(message.chat_id, since=TRANSCRIPT_SPAN, limit=40))
         if message.voice_confidence is not None:
-            shown = f"🎤 {shown}"
+            shown = self.wording.text(VOICE_SHOWN, message.language, text=shown)
         rasa_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{message.sender}:{message_id}").hex
         try:
             replies = await self._ask(message, rasa_id, since=since, busy=False)
         except RasaUnavailable:
             # Not kept: the message was not handled, and the same id sent again must reach Rasa.
             return [Outgoing(text=busy_text(message.language, self.wording))]
+        # The bot's words masked too: a read-back or a summary repeats the resident's numbers.
         self.store.add_web_turns(message.chat_id, message_id, [{"who": "me", "text": shown}] +
-                                 [{"who": "bot", **reply.to_json()} for reply in replies])
+                                 [{"who": "bot", **reply.to_json(), "text": mask_personal_digits(reply.text)}
+                                  for reply in replies])
         return replies
 
     async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None,
@@ -192,11 +182,13 @@ class Conversations:
                 return heard
             message = heard
         tapped = answer_to(message.text)
+        held: tuple[str, dict[str, Any]] | None = None
         if tapped is not None:
             confirmed = self._confirmed(message, *tapped)
             if not isinstance(confirmed, Incoming):
                 return confirmed
             message = confirmed
+            held = (tapped[1], _to_json(message) | {"voice_confidence": message.voice_confidence})
         elif message.voice_confidence is not None:
             if needs_read_back(message.text, message.voice_confidence):
                 return self._read_back(message)
@@ -212,6 +204,8 @@ class Conversations:
             return first + await self.rasa.reply(message, message_id, since=since)
         except RasaUnavailable as error:
             log.warning("Rasa unavailable for a %s message: %s", message.channel, error)
+            if held is not None:  # the confirmed words wait again: the next "yes" sends them
+                self.store.keep_heard(held[0], message.sender, held[1])
             if not busy:
                 raise
             return [Outgoing(text=busy_text(message.language, self.wording))]
@@ -261,8 +255,10 @@ class Conversations:
             if not stop.is_set():
                 try:
                     self.sweep()
-                    # Web transcripts end with their conversation, not at the next restart.
+                    # Web transcripts end with their conversation, unconfirmed voice notes with their
+                    # read-back's time, not at the next restart.
                     self.store.forget_web_turns(TRANSCRIPT_SPAN)
+                    self.store.forget_heard(READ_BACK_WITHIN)
                 except Exception:  # noqa: BLE001 - a database hiccup: the next round tries again
                     log.exception("inbox sweep failed")
 

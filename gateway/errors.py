@@ -80,3 +80,12 @@ class TooManyVoiceNotes(AppError):
     code = "too_many_voice_notes"
     message = N_("Quá nhiều tin nhắn thoại.")
     text_key: ClassVar[str] = "gateway_voice_too_many"
+
+
+class TooManyLocations(AppError):
+    """More "find the nearest site" requests from one address in a minute than a person makes."""
+
+    status_code = 429
+    code = "too_many_locations"
+    message = N_("Quá nhiều yêu cầu tìm nơi khám.")
+    text_key: ClassVar[str] = "gateway_location_too_many"

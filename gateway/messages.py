@@ -20,6 +20,7 @@ BUSY_RESPONSE = "utter_service_busy"
 # The gateway's own, seeded in bot/texts/gateway.yml.
 VOICE_NOT_UNDERSTOOD = "gateway_voice_not_understood"
 VOICE_HEARD = "gateway_voice_heard"
+VOICE_SHOWN = "gateway_voice_shown"
 VOICE_READ_BACK = "gateway_voice_read_back"
 VOICE_READ_BACK_YES = "gateway_voice_read_back_yes"
 VOICE_READ_BACK_NO = "gateway_voice_read_back_no"

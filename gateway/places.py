@@ -68,9 +68,14 @@ async def answer_location(places: Places | None, wording: Wording, language: str
         return [Outgoing(text=wording.text(LOCATION_RECEIVED, language))]
     try:
         sites = await places.nearest(latitude, longitude)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+        return _answer(sites, wording, language)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as error:
+        # The API is down or answered something else: the commune question, never a 500 or silence.
         log.warning("nearest sites unavailable: %s", type(error).__name__)  # never the coordinates
         return [Outgoing(text=wording.text(LOCATION_RECEIVED, language))]
+
+
+def _answer(sites: list[dict[str, Any]], wording: Wording, language: str | None) -> list[Outgoing]:
     if not sites:
         return [Outgoing(text=wording.text(NEAREST_NONE, language))]
     replies = [Outgoing(text=wording.text(NEAREST, language))]
@@ -78,7 +83,9 @@ async def answer_location(places: Places | None, wording: Wording, language: str
         sessions = [wording.text(NEAREST_SESSION, language, when=session_time(s["starts_at"], s["ends_at"]),
                                  seats=s["seats_left"]) for s in site.get("next_sessions") or []]
         lines = [wording.text(NEAREST_SITE, language, name=site["name"], address=site.get("address") or "",
-                              commune=site["commune_name"], distance=f"{site['distance_km']:.1f}".replace(".", ","),
+                              # Whole kilometres: three sites' distances to a tenth would place the
+                              # resident, and the answer is kept in the web chat's transcript.
+                              commune=site["commune_name"], distance=max(1, round(float(site["distance_km"]))),
                               phone=site.get("phone") or "")]
         lines += sessions or [wording.text(NEAREST_NO_SESSION, language)]
         title = wording.text(NEAREST_BOOK, language, name=site["name"])

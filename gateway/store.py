@@ -286,8 +286,15 @@ class Store:
 
     # --- voice notes waiting for their read-back ---
     def keep_heard(self, token: str, chat: str, body: dict[str, Any]) -> None:
+        """One transcript waits per chat: a newer read-back replaces the older (Zalo maps a button's
+        title back to the last payload sent under it, so an older "yes" could confirm the newer one)."""
         with self.session() as session:
+            session.execute(delete(HeardVoice).where(HeardVoice.chat == chat))
             session.add(HeardVoice(token=token, chat=chat, body=self._seal(body)))
+
+    def forget_heard(self, older_than: timedelta) -> None:
+        with self.session() as session:
+            session.execute(delete(HeardVoice).where(HeardVoice.at < now() - older_than))
 
     def take_heard(self, token: str, chat: str, within: timedelta) -> dict[str, Any] | None:
         """The transcript kept under `token` for `chat` (deleted now), or None: unknown, another chat's,

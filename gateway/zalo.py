@@ -154,12 +154,14 @@ WORDLESS = {"user_send_image": PHOTO_UNREADABLE, "user_send_gif": FILE_UNREADABL
 class ZaloChannel:
     def __init__(self, *, app_id: str, oa_secret_key: str, api: ZaloApi, store: Store,
                  conversations: Conversations, outbox: Outbox, max_event_age_s: float = 600.0,
-                 max_event_ahead_s: float = 120.0, media_transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 max_event_ahead_s: float = 120.0, media_transport: httpx.AsyncBaseTransport | None = None,
+                 media_hosts: tuple[str, ...] = ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com")) -> None:
         self.app_id, self.oa_secret_key = app_id, oa_secret_key
         self.api, self.store, self.conversations, self.outbox = api, store, conversations, outbox
         self.max_event_age_s, self.max_event_ahead_s = max_event_age_s, max_event_ahead_s
         # Voice notes are links to Zalo's storage; nothing else is fetched (no redirects elsewhere).
         self.media = httpx.AsyncClient(timeout=15.0, transport=media_transport, follow_redirects=False)
+        self.media_hosts = media_hosts
         conversations.on("zalo", self.deliver, self.fetch_voice)
 
     # --- in ---
@@ -242,9 +244,12 @@ class ZaloChannel:
         await self.media.aclose()
 
     async def fetch_voice(self, url: str) -> bytes:
-        """A voice note's audio from its Zalo link (HTTPS only, at most MAX_AUDIO_BYTES)."""
-        if not url.startswith("https://"):
-            raise OSError("a voice note link that is not HTTPS")
+        """A voice note's audio from its Zalo link (HTTPS to Zalo's own storage only, at most
+        MAX_AUDIO_BYTES): a link to anywhere else, even in a signed event, is not fetched."""
+        parsed = httpx.URL(url)
+        host = parsed.host.lower()
+        if parsed.scheme != "https" or not any(host == h or host.endswith(f".{h}") for h in self.media_hosts):
+            raise OSError("a voice note link outside Zalo's storage")
         async with self.media.stream("GET", url) as response:
             response.raise_for_status()
             data = bytearray()

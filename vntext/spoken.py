@@ -27,8 +27,9 @@ SCALES = {"mười", "mươi", "trăm", "nghìn", "ngàn", "triệu"}
 ONLY_IN_NUMBERS = {"mốt", "lăm", "nhăm", "tư", "linh", "lẻ"}
 # Words after which a number is said, even a one-digit one ("ngày năm", "tháng ba", "số hai").
 ANNOUNCE = {"ngày", "mùng", "mồng", "tháng", "số", "lúc", "tuổi", "sinh"}
-# Spelled-out numbers are at least this many digit words (a CCCD, a phone number, a year).
-SPELLED_FROM = 3
+# Spelled-out numbers are at least this many digit words (a CCCD, a phone number, a year): three
+# are too few ("khám ba năm một lần" is every three years).
+SPELLED_FROM = 4
 VIETNAM = timezone(timedelta(hours=7))  # no daylight saving: a fixed offset needs no tz database
 DATE = re.compile(r"\b(?:ngày |mùng |mồng )?(\d{1,2}) tháng (\d{1,2}) năm (\d{2}|\d{4})\b")
 
@@ -66,10 +67,15 @@ def _number_end(words: list[str], start: int) -> int:
 
 def _is_year_word(words: list[str], at: int) -> bool:
     """"năm" is the word "year" where a year follows it: after a word that is not a number ("sinh năm
-    một chín năm tám"), or after a month ("tháng ba năm tám bảy"); not before a scale or a form heard
-    only in numbers ("năm mươi" is fifty, "năm lăm" fifty-five)."""
+    một chín năm tám"), or after a month ("tháng ba năm tám bảy"); and where no number follows it but
+    a number comes before ("mười năm trước", "tháng mười năm ngoái"). It is five before a scale or a
+    form heard only in numbers ("năm mươi" is fifty, "năm lăm" fifty-five) and at the end of a number."""
     following = words[at + 1] if at + 1 < len(words) else ""
-    if following not in DIGITS or following in ONLY_IN_NUMBERS:
+    before = words[at - 1] if at > 0 else ""
+    if following not in DIGITS and following not in SCALES:
+        # Nothing of a number follows: "năm" ends a number only at the end of the text ("số nhà hai năm").
+        return bool(following) and (before in DIGITS or before in SCALES)
+    if following in ONLY_IN_NUMBERS or following in SCALES:
         return False
     if at == 0 or (words[at - 1] not in DIGITS and words[at - 1] not in SCALES):
         return True
@@ -86,14 +92,16 @@ def _written(run: list[str], before: str) -> str | None:
     announced = before in ANNOUNCE or before == "năm"
     if any(w in SCALES for w in run):
         return " ".join(_chunks(run))
-    if len(run) >= SPELLED_FROM:
+    if len(run) >= SPELLED_FROM and any(w != "không" for w in run):  # "không không không phải": no
         return "".join(str(DIGITS[w]) for w in run)
     if len(run) == 2 and (announced or run[1] in ONLY_IN_NUMBERS):
         # "hai lăm" is 25, "ba mốt" 31; after "năm"/"tháng", two digits are a two-digit number.
         if run[1] in ONLY_IN_NUMBERS:
             return str(DIGITS[run[0]] * 10 + DIGITS[run[1]])
         return "".join(str(DIGITS[w]) for w in run)
-    if len(run) == 1 and before in ANNOUNCE and run[0] != "không":
+    # One word after "ngày", "tháng": a day, a month ("tháng tư" is April) — but "ngày mốt" is the day
+    # after tomorrow, and "không" is no.
+    if len(run) == 1 and before in ANNOUNCE and run[0] not in ("không", "mốt", "lăm", "nhăm", "linh", "lẻ"):
         return str(DIGITS[run[0]])
     return None
 

@@ -156,8 +156,14 @@
     else { bubble(data.message || strings.error, "bot"); scrollToEnd(); announce(data.message || strings.error); }
   }
 
-  function deliver(body) {
-    return post("/chat/messages", body).then(answered).catch(function () { offerRetry(function () { deliver(body); }); });
+  // The message on its way is remembered in this tab until answered: a reload meanwhile sends it again
+  // (same id: answered once) instead of losing it.
+  function deliver(body, shown) {
+    sessionStorage.setItem("ksk-pending", JSON.stringify({body: body, shown: shown}));
+    return post("/chat/messages", body).then(function (data) {
+      sessionStorage.removeItem("ksk-pending");
+      answered(data);
+    }).catch(function () { offerRetry(function () { deliver(body, shown); }); });
   }
 
   function send(text, shown) {
@@ -166,7 +172,7 @@
     var body = {session_id: sessionId, text: text, language: strings.language, message_id: randomId("m", 12)};
     if (referral) body.referral_code = referral;
     referral = null; // sent once, with the first message
-    return deliver(body);
+    return deliver(body, shown || text);
   }
 
   function updateCounter() {
@@ -237,7 +243,6 @@
         talk.textContent = strings.talk;
         var blob = new Blob(chunks, {type: recorder.mimeType || "audio/webm"});
         if (!blob.size) return;
-        retire();
         var mine = bubble(strings.talkSent, "me");
         scrollToEnd();
         sendVoice(blob, mine, randomId("m", 12));
@@ -273,7 +278,6 @@
     whereButton.hidden = false;
     whereButton.addEventListener("click", function () {
       navigator.geolocation.getCurrentPosition(function (position) {
-        retire();
         bubble(strings.locationSent, "me");
         scrollToEnd();
         var body = {session_id: sessionId, message_id: randomId("m", 12), language: strings.language,
@@ -290,10 +294,23 @@
     });
   }
 
+  // A message that was on its way when the page went away: sent again unless the conversation has it.
+  function resend(messages) {
+    var pending = JSON.parse(sessionStorage.getItem("ksk-pending") || "null");
+    sessionStorage.removeItem("ksk-pending");
+    if (!pending || !pending.body || pending.body.session_id !== sessionId) return false;
+    if (messages.some(function (m) { return m.who === "me" && m.id === pending.body.message_id; })) return false;
+    bubble(pending.shown || pending.body.text, "me");
+    scrollToEnd();
+    deliver(pending.body, pending.shown);
+    return true;
+  }
+
   post("/chat/history", {session_id: sessionId, language: strings.language}).then(function (data) {
-    if (data.messages && data.messages.length) restore(data.messages);
-    // The assistant is greeted in its own words; the resident's bubble shows the page's.
-    else send(strings.greeting, strings.greetingShown);
+    var messages = data.messages || [];
+    if (messages.length) restore(messages);
+    // A new conversation: the assistant is greeted in its own words; the resident's bubble shows the page's.
+    if (!resend(messages) && !messages.length) send(strings.greeting, strings.greetingShown);
   }).catch(function () {
     // No connection now: nothing is sent by itself into a conversation that may be mid-form.
     var note = bubble(strings.offline, "bot note");

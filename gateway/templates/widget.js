@@ -23,6 +23,8 @@
   var frame = document.createElement("iframe");
   frame.id = "ksk-chat-panel";
   frame.title = {{ text("web_assistant_name") | tojson }};
+  // The chat's hold-to-talk and "nearest site" buttons need these; a portal's page grants them to it.
+  frame.setAttribute("allow", "microphone; geolocation");
   frame.setAttribute("style", "position:fixed;right:16px;bottom:84px;z-index:99999;width:min(400px,calc(100vw - 32px));" +
     "height:min(640px,calc(100vh - 120px));border:1px solid #5f7d71;border-radius:12px;background:#fff;display:none");
   function toggle(show) {

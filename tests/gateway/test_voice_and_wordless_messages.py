@@ -113,6 +113,10 @@ def test_spoken_numbers_are_written_as_digits_and_read_back_before_the_assistant
 @pytest.mark.parametrize(("heard", "read_back"), [
     ("có", True), ("đồng ý", True), ("không", True), ("đúng rồi đặt lịch đi", True), ("tôi muốn hủy lịch khám", True),
     ("xóa hết thông tin của tôi", True), ("ngày sinh mười bốn tháng ba năm tám bảy", True),
+    ("ừ đúng rồi cháu xác nhận nhé", True), ("thôi không khám nữa đâu", True), ("nguyễn thị hoa", True),
+    ("lịch khám ở xã hữu liên", True), ("cháu cảm ơn ạ", True),
+    ("tôi có thể hủy lịch không", True), ("bao giờ có kết quả khám", False),
+    ("trạm y tế ở đâu", False), ("người già có được khám không ạ", False),
     ("khám sức khỏe có mất tiền không vậy", False),
     ("đi khám cần mang theo giấy tờ gì", False)])
 def test_what_is_read_back_is_what_the_assistant_would_act_on(heard: str, read_back: bool) -> None:
@@ -221,7 +225,9 @@ def test_a_zalo_voice_note_is_fetched_heard_and_its_date_written(
 
 
 @pytest.mark.parametrize("url", ["http://voice-aac.zdn.vn/voice/a1.m4a", "https://voice-aac.zdn.vn/voice/huge.m4a",
-                                 "https://voice-aac.zdn.vn/voice/none.m4a", "file:///etc/passwd"])
+                                 "https://voice-aac.zdn.vn/voice/none.m4a", "file:///etc/passwd",
+                                 "https://169.254.169.254/voice/a1.m4a", "https://zdn.vn.attacker.example/voice/a1.m4a",
+                                 "https://127.0.0.1:8000/api/v1/health"])
 def test_a_zalo_voice_link_that_is_not_https_or_not_a_voice_note_is_not_heard(
         zalo: TestClient, oa: FakeOa, rasa: FakeRasa, speech: ScriptedSpeech, url: str) -> None:
     zalo_post(zalo, zalo_event("user_send_audio", "za2", attachment={"type": "audio", "payload": {"url": url}}))
@@ -264,12 +270,15 @@ def voice(client: TestClient, audio: bytes, session: str = PAGE, message_id: str
 
 
 def test_a_web_voice_note_is_heard_read_back_answered_and_kept_masked_in_the_transcript(
-        telegram: TestClient, rasa: FakeRasa) -> None:
+        telegram: TestClient, rasa: FakeRasa, speech: ScriptedSpeech) -> None:
     answer = voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()
     assert answer["heard"] == "số của tôi là 0977123987" and rasa.seen == []
     question = answer["replies"][0]
     assert question["text"] == fill(seeds()["gateway_voice_read_back"], {"text": "số của tôi là 0977123987"})
-    assert voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json() == answer  # sent again: the same, once
+    heard_before = len(speech.heard)
+    again = voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()  # sent again: answered from the transcript
+    assert again["replies"][0]["buttons"] == question["buttons"] and "0977123987" not in json.dumps(again)
+    assert len(speech.heard) == heard_before  # not heard twice
     yes = question["buttons"][0]
     confirmed = telegram.post("/chat/messages", json={"session_id": PAGE, "text": yes["payload"],
                                                       "message_id": "m-voice-02"}).json()
@@ -277,7 +286,7 @@ def test_a_web_voice_note_is_heard_read_back_answered_and_kept_masked_in_the_tra
     assert unsigned(rasa.seen[0]["metadata"])["input"] == "voice"
     mine = [m["text"] for m in telegram.post("/chat/history", json={"session_id": PAGE}).json()["messages"]
             if m["who"] == "me"]
-    assert mine == ["🎤 số của tôi là •••••••987", yes["title"]]
+    assert mine == ["🎤 số của tôi là ••••••••••", yes["title"]]
 
 
 def test_the_web_voice_door_refuses_what_a_script_would_send(telegram: TestClient, rasa: FakeRasa,
@@ -355,7 +364,7 @@ def test_a_shared_location_gets_the_nearest_sites_with_a_book_button_and_is_kept
     bot_api.wait_for(lambda: len(bot_api.sent("sendMessage")) == 3)
     header, first, second = bot_api.sent("sendMessage")
     assert header.data["text"] == seeds()["gateway_nearest_sites"]
-    assert "Trạm Y tế xã Hữu Liên (xã Hữu Liên), cách khoảng 2,3 km" in first.data["text"]
+    assert "Trạm Y tế xã Hữu Liên (xã Hữu Liên), cách khoảng 2 km" in first.data["text"]
     assert "Thứ Ba, 08/12/2026, 7:30–11:00 (còn 14 chỗ)" in first.data["text"]
     assert seeds()["gateway_nearest_no_session"] in second.data["text"]
     button = json.loads(first.data["reply_markup"])["inline_keyboard"][0][0]
@@ -396,7 +405,7 @@ def test_the_web_chat_shares_a_location_and_its_transcript_keeps_no_coordinates(
     answer = located.post("/chat/location", json=body).json()
     assert answer["replies"][1]["buttons"][0]["payload"] == '/book_exam{"commune": "Hữu Liên"}'
     history = located.post("/chat/history", json={"session_id": PAGE}).json()["messages"]
-    assert history[0] == {"who": "me", "text": seeds()["web_location_sent"]} and len(history) == 4
+    assert history[0] == {"who": "me", "text": seeds()["web_location_sent"], "id": "m-where-01"} and len(history) == 4
     assert b"21.7042" not in (tmp_path / "gateway.db").read_bytes()
     chat = f'"session_id": "{PAGE}"'
     for bad in ('"latitude": 91, "longitude": 0', '"latitude": NaN, "longitude": 0',  # Python's json reads NaN
@@ -423,3 +432,36 @@ def test_a_zalo_location_gets_the_nearest_sites(tmp_path: Path, oa: FakeOa, rasa
         wait_for(lambda: rasa.seen)
     assert zalo_texts(oa)[0] == seeds()["gateway_nearest_sites"] and len(sites.asked) == 1
     assert [s["message"] for s in rasa.seen] == ["/help"]  # an unreadable location: the short reply and the menu
+
+
+def test_a_confirmed_voice_note_that_finds_the_assistant_down_waits_for_the_next_yes(
+        telegram: TestClient, rasa: FakeRasa) -> None:
+    question = voice(telegram, f"say:{SPOKEN_PHONE}".encode()).json()["replies"][0]
+    yes = question["buttons"][0]["payload"]
+    rasa.down = True
+    busy = telegram.post("/chat/messages", json={"session_id": PAGE, "text": yes, "message_id": "m-yes-0001"}).json()
+    assert busy["replies"][0]["text"] == seeds()["utter_service_busy"]
+    rasa.down = False
+    sent = telegram.post("/chat/messages", json={"session_id": PAGE, "text": yes, "message_id": "m-yes-0002"}).json()
+    assert sent["replies"][0]["text"] == "Đã nhận: số của tôi là 0977123987"
+
+
+def test_the_location_door_answers_a_repeat_from_the_transcript_and_counts_per_client(
+        located: TestClient, sites: FakeSitesApi) -> None:
+    body = {"session_id": PAGE, "message_id": "m-where-01", "latitude": 21.7042, "longitude": 106.3517}
+    first = located.post("/chat/location", json=body).json()
+    assert located.post("/chat/location", json=body).json()["replies"][0] == first["replies"][0]
+    assert len(sites.asked) == 1
+    statuses = [located.post("/chat/location", json=body | {"message_id": f"m-where-{i:02d}"}).status_code
+                for i in range(2, 10)]
+    assert statuses.count(200) == 5 and statuses[-1] == 429  # 6 a minute (the first included)
+
+
+def test_the_per_minute_limit_counts_an_ipv6_host_once_and_forgets_the_oldest_clients() -> None:
+    from gateway.app import PerMinute
+
+    limit = PerMinute(2, max_keys=3)
+    assert [limit.allow(f"2001:db8::{i}") for i in range(1, 4)] == [True, True, False]  # one /64
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        assert limit.allow(address)
+    assert len(limit._seen) == 3 and limit.allow("2001:db8::9")  # the /64 was the oldest: forgotten

@@ -45,6 +45,7 @@ def test_a_reloaded_page_reads_the_conversation_back_with_taps_as_their_titles(
     say(gateway, "nut", "m-00000002")
     say(gateway, '/inform{"session_id": "12"}', "m-00000003")  # the "Thứ Ba 7:30" button
     messages = history(gateway).json()["messages"]
+    assert [m.get("id") for m in messages if m["who"] == "me"] == ["m-00000001", "m-00000002", "m-00000003"]
     assert [(m["who"], m["text"]) for m in messages] == [
         ("me", "xin chao"), ("bot", "Đã nhận: xin chao"), ("me", "nut"), ("bot", "Xin chọn buổi khám:"),
         ("me", "Thứ Ba 7:30"), ("bot", 'Đã nhận: /inform{"session_id": "12"}')]
@@ -74,7 +75,7 @@ def test_numbers_a_resident_typed_are_kept_masked_and_the_store_holds_no_plain_t
     say(gateway, "0977 123 987", "m-phone-01")
     say(gateway, "01/02/1975", "m-birth-01")
     mine = [m["text"] for m in history(gateway).json()["messages"] if m["who"] == "me"]
-    assert mine == ["•••••••••987", "•••• ••• 987", "••/••/•975"]
+    assert mine == ["••••••••••••", "•••• ••• •••", "••/••/••••"]
     raw = b"".join(bytes(str(row), "utf-8") for row in sqlite3.connect(tmp_path / "gateway.db").execute(
         "SELECT chat, message_id, body FROM web_turns"))
     for secret in (b"003175123987", b"123987", b"0977", b"1975", PAGE.encode(), "Đã nhận".encode()):
@@ -104,5 +105,5 @@ def test_a_transcript_ends_with_its_conversation(gateway: TestClient) -> None:
 def test_a_stale_payload_is_shown_as_the_title_it_had_and_a_typed_payload_is_masked_like_text() -> None:
     recent = [("", {"who": "bot", "buttons": [["Thứ Ba 7:30", "/inform{\"session_id\": \"123456\"}"]]})]
     assert shown_text('/inform{"session_id": "123456"}', recent) == "Thứ Ba 7:30"
-    assert shown_text('/inform{"session_id": "123456"}', []) == '/inform{"session_id": "•••456"}'
+    assert shown_text('/inform{"session_id": "123456"}', []) == '/inform{"session_id": "••••••"}'
     assert shown_text("ngay 5", []) == "ngay 5"

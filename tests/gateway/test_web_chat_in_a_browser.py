@@ -100,7 +100,7 @@ def fresh_chat(driver: Any, base: str, query: str = "") -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{base}/chat/favicon.svg")
-    driver.execute_script("localStorage.clear()")
+    driver.execute_script("localStorage.clear(); sessionStorage.clear()")
     driver.get(f"{base}/chat{query}")
     WebDriverWait(driver, 15).until(lambda d: bot_messages(d) >= 1)
 
@@ -277,12 +277,18 @@ def test_hold_to_talk_records_with_the_microphone_and_the_assistant_answers_what
         before = len(scripted.seen)
         # Held as long as the recording lasts (the fake microphone plays it in a loop).
         ActionChains(driver).click_and_hold(talk).pause(clip.seconds + 0.4).release().perform()
+        # Not a question: said back first, and sent on only with "yes".
+        WebDriverWait(driver, 60).until(lambda d: any(b.text == "Đúng, tôi nói vậy" for b in d.find_elements(
+            "css selector", ".buttons:not(.old) button")))
+        assert len(scripted.seen) == before
+        next(b for b in driver.find_elements("css selector", ".buttons:not(.old) button")
+             if b.text == "Đúng, tôi nói vậy").click()
         WebDriverWait(driver, 60).until(lambda d: len(scripted.seen) > before)
         heard = scripted.seen[-1]
         said = set(words_of(clip.transcript))
         assert len(said & set(heard.split())) / len(said) >= 0.7, (clip.transcript, heard)
-        WebDriverWait(driver, 15).until(lambda d: heard in d.find_elements("css selector", ".msg.me")[-1].text)
-        assert any(e.text.startswith("🎤 Tôi nghe được") for e in driver.find_elements("css selector", ".msg.bot"))
+        assert any(heard in e.text for e in driver.find_elements("css selector", ".msg.me"))
+        assert any(e.text.startswith("🎤 Có phải") for e in driver.find_elements("css selector", ".msg.bot"))
 
 
 def test_the_location_button_shares_the_phones_position_once_and_gets_an_answer(
@@ -301,3 +307,24 @@ def test_the_location_button_shares_the_phones_position_once_and_gets_an_answer(
     # No API here: the gateway asks for the commune's name instead; the assistant got nothing.
     assert "nhắn tên xã" in browser.find_elements("css selector", ".msg.bot")[-1].text
     assert len(scripted.seen) == sent
+
+
+def test_a_reload_while_a_message_is_on_its_way_sends_it_again_once(
+        gateway: str, browser: Any, scripted: ScriptedRasa) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fresh_chat(browser, gateway)
+    sent = len(scripted.seen)
+    # The page went away after sending and before the answer came: what it left in this tab.
+    session = browser.execute_script("return localStorage.getItem('ksk-session')")
+    browser.execute_script("sessionStorage.setItem('ksk-pending', JSON.stringify(arguments[0]))", {
+        "body": {"session_id": session, "text": "mat giua chung", "message_id": "m-inflight-01"},
+        "shown": "mat giua chung"})
+    browser.refresh()
+    WebDriverWait(browser, 15).until(lambda d: len(scripted.seen) == sent + 1)
+    assert scripted.seen[-1] == "mat giua chung"
+    browser.refresh()  # answered now: the history has it, nothing is sent again
+    WebDriverWait(browser, 15).until(lambda d: any(e.text == "mat giua chung"
+                                                   for e in d.find_elements("css selector", ".msg.me")))
+    assert len(scripted.seen) == sent + 1
+    assert [e.text for e in browser.find_elements("css selector", ".msg.me")].count("mat giua chung") == 1

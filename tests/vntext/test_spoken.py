@@ -34,6 +34,10 @@ TODAY = date(2026, 12, 1)
     ("tôi muốn hỏi một chút", "tôi muốn hỏi một chút"), ("lịch thứ ba", "lịch thứ ba"),
     ("khám vào thứ năm", "khám vào thứ năm"), ("năm nay", "năm nay"), ("năm năm", "năm năm"),
     ("ba bốn người", "ba bốn người"), ("", ""),
+    ("mười năm trước", "10 năm trước"), ("khám ba năm một lần", "khám ba năm một lần"),
+    ("tháng mười năm ngoái", "tháng 10 năm ngoái"), ("ba bốn năm nay", "ba bốn năm nay"),
+    ("hẹn ngày mốt", "hẹn ngày mốt"), ("không không không phải", "không không không phải"),
+    ("hai mươi năm", "25"), ("số nhà hai năm", "số nhà hai năm"),
 ])
 def test_spoken_numbers_are_written_as_digits_only_where_they_are_numbers(heard: str, written: str) -> None:
     assert digits_from_speech(heard, today=TODAY) == written
