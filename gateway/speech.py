@@ -1,7 +1,8 @@
 """Voice notes to text: one small interface (`transcribe(audio) -> Transcript`), two engines.
 
 - `OfflineEngine` (the default): the `viet-asr` package, whose Vietnamese model is inside its wheel
-  (≈ 7 % word error on natural speech measured here, 0.13× real time on one core, ≈ 235 MB). It is an
+  (12.5–14.8 % word error on six natural recordings with rare words, ≈ 0.2 s of CPU per second of speech,
+  +213 MB once loaded: bench/voice.py; ≈ 7 % is quoted on everyday speech). It is an
   alpha release from one maintainer, shipped as a binary, so it is optional: without it (or with
   `SPEECH_ENGINE=off`) voice notes get the "please type" reply as before.
 - `HttpEngine`: a province's licensed cloud service (`SPEECH_URL`, `SPEECH_KEY`): the audio is posted
