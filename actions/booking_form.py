@@ -111,6 +111,8 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
 
     async def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
+        if value in ("self", "relative"):  # a button of the question
+            return {"booking_for": value}
         words = f" {fold(str(value))} "
         if any(f" {w} " in words for w in FAMILY_WORDS):
             return {"booking_for": "relative"}

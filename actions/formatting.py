@@ -21,6 +21,40 @@ def session_time(starts_at: str, ends_at: str) -> str:
     return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
 
 
+def short_session_time(starts_at: str, ends_at: str) -> str:
+    """A session as a button names it, short enough for a phone's button: "Thứ 4, 25/11, 7:30–11:00"."""
+    start, end = datetime.fromisoformat(starts_at), datetime.fromisoformat(ends_at)
+    day = format_date(start.date(), "EEE, dd/MM", locale=LOCALE)
+    return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
+
+
+# A button title longer than this is cut by Telegram (64) and wraps badly on a small phone.
+BUTTON_TITLE_MAX = 60
+
+
+def session_title(session: dict[str, Any], say: Wording, *, several_sites: bool, to_book: bool = False) -> str:
+    """A session's button (`to_book`: the schedule's "Đặt lịch …"): its day and hours, and where only when
+    the list has several places; a long place name is shortened so the time and seats always show."""
+    when, seats = short_session_time(session["starts_at"], session["ends_at"]), seats_left(session, say)
+    if not several_sites:
+        return say("button_book_session", when=when) if to_book else say("button_session", when=when, seats=seats)
+
+    def titled(place: str) -> str:
+        if to_book:
+            return say("button_book_session_at", when=when, place=place)
+        return say("button_session_at", when=when, place=place, seats=seats)
+
+    place = session["site"]["name"]
+    room = BUTTON_TITLE_MAX - len(titled(""))
+    if len(place) > room:
+        place = place[:max(room - 1, 8)].rstrip() + "…"
+    return titled(place)
+
+
+def several_sites(sessions: list[dict[str, Any]]) -> bool:
+    return len({s["site"].get("id", s["site"]["name"]) for s in sessions}) > 1
+
+
 def day_month_year(iso: str) -> str:
     """'2026-10-01' or '2026-10-01T07:30:00+07:00' → '01/10/2026'."""
     return date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
@@ -30,6 +64,11 @@ def seats_left(session: dict[str, Any], say: Wording) -> str:
     if session["available"] > 0:
         return say("session_seats_left", available=session["available"])
     return say("session_seats_full", waitlisted=session["waitlisted"])
+
+
+def address_of(site: dict[str, Any], say: Wording) -> str:
+    """Where the site is, for a resident who has never been there: its address, else its commune."""
+    return str(site.get("address") or site.get("commune_name") or say("address_unknown"))
 
 
 def session_line(session: dict[str, Any], say: Wording) -> str:

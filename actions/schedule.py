@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.api import ApiClient, ApiError, ApiUnavailable
-from actions.formatting import session_line, session_time
+from actions.formatting import session_line, session_title, several_sites
 from actions.speaking import Speaks, Wording
 
 MAX_LISTED = 5
@@ -92,14 +92,16 @@ class ActionListSessions(CommuneAction, Action):
         if not sessions:
             dispatcher.utter_message(response="utter_no_sessions", commune=commune["full_name"])
             return []
-        lines = "\n".join(session_line(s, say) for s in sessions[:MAX_LISTED])
+        shown = sessions[:MAX_LISTED]
+        lines = "\n".join(session_line(s, say) for s in shown)
+        places = several_sites(shown)
         dispatcher.utter_message(
             response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
             buttons=[
-                # "Đặt lịch 24/11/2026, 7:30–11:00": the time tells apart two sessions on one day.
-                {"title": say("button_book_session", when=session_time(s["starts_at"], s["ends_at"]).split(", ", 1)[1]),
+                # A command, not an answer (no question tag): it starts a booking, which checks the session.
+                {"title": session_title(s, say, several_sites=places, to_book=True),
                  "payload": f'/book_exam{{"session_id": "{s["id"]}", "commune": "{commune["name"]}"}}'}
-                for s in sessions[:MAX_LISTED]
+                for s in shown
             ],
         )
         return []

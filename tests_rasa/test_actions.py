@@ -68,7 +68,7 @@ def test_sessions_listed_with_vietnamese_dates_and_book_buttons() -> None:
     assert "Thứ Tư, 25/11/2026, 7:30–11:00" in message["sessions"]
     assert "còn 2 chỗ" in message["sessions"]
     assert message["buttons"][0]["payload"] == '/book_exam{"session_id": "12", "commune": "Hữu Liên"}'
-    assert message["buttons"][0]["title"] == "Đặt lịch 25/11/2026, 7:30–11:00"
+    assert message["buttons"][0]["title"] == "Đặt lịch Thứ 4, 25/11, 7:30–11:00"
     assert SlotSet("commune_id", 9) in events
 
 
