@@ -79,8 +79,12 @@ def test_ambiguous_commune_offers_buttons_and_unknown_commune_says_so() -> None:
     dispatcher, events = run_action(ActionListSessions(), routes, track)
     assert dispatcher.messages[0]["response"] == "utter_choose_commune"
     assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["xã Hữu Liên", "xã Hữu Lũng"]
-    # The choice that comes back is taken as the commune for the schedule.
-    assert events == [SlotSet("awaiting_commune", "schedule")]
+    # The choice that comes back is taken as the commune for the schedule: the buttons are that question's.
+    tag = events[1]["value"]
+    assert events == [SlotSet("awaiting_commune", "schedule"), SlotSet("open_question", tag)]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        f'/inform{{"commune": "Hữu Liên", "question": "{tag}"}}',
+        f'/inform{{"commune": "Hữu Lũng", "question": "{tag}"}}']
     routes = {("GET", "/communes"): json_handler({"items": []})}
     dispatcher, _ = run_action(ActionListSessions(), routes, tracker("x", [{"entity": "commune", "value": "xyz"}]))
     assert dispatcher.messages[0]["response"] == "utter_commune_not_found"

@@ -221,3 +221,82 @@ def test_policy_leaves_an_active_form_to_its_validation(policy: StaleChoicePolic
     in_form = [ActionExecuted("action_listen"), UserUttered("dat lich", intent={"name": "book_exam"}),
                ActionExecuted("booking_form"), ActiveLoop("booking_form"), ActionExecuted("action_listen")]
     assert predicted(policy, domain, [*in_form, tapped(OLD)]) is None
+
+
+# --- every question's buttons: tagged with the question opened, and short enough for Telegram ------------
+
+def asked_buttons() -> dict[str, tuple[list[dict[str, str]], list[Any]]]:
+    """Each question with answer buttons, asked through its action: (its buttons, the events returned)."""
+    from actions.booking import (
+        ActionAskBookingConfirmed,
+        ActionAskBookingFor,
+        ActionAskConsentBooking,
+        ActionAskSessionId,
+    )
+    from actions.manage import ActionAskBookingCode, ActionAskCancelConfirmed
+    from actions.records import ActionAskDataRight, ActionAskRightsConfirmed
+    from tests_rasa.test_manage_and_forms import SITE, booking
+
+    far = {"id": 987654, "starts_at": "2026-12-31T13:30:00+07:00", "ends_at": "2026-12-31T16:30:00+07:00",
+           "site": SITE, "available": 120, "waitlisted": 0}
+    routes = {("GET", "/sessions"): json_handler({"items": [far]}),
+              ("GET", "/bookings/{code}"): json_handler(booking())}
+    summary = {**FORM_SLOTS, "session_id": "987654", "requested_slot": "booking_confirmed"}
+    cases: dict[str, tuple[Any, Tracker]] = {
+        "consent_booking": (ActionAskConsentBooking(), tracker("", form="booking_form")),
+        "booking_for": (ActionAskBookingFor(), tracker("", form="booking_form")),
+        "session": (ActionAskSessionId(), tracker("", slots={"commune_id": 9}, form="booking_form")),
+        "summary": (ActionAskBookingConfirmed(), tracker("", slots=summary, form="booking_form")),
+        "fix": (ActionAskBookingConfirmed(), tracker("khong", slots=summary, intent="deny", form="booking_form")),
+        "booking_code": (ActionAskBookingCode(), tracker("", slots={"my_booking_codes": ["KE3MX7PA", "M7RC4TXA"]},
+                                                         form="cancel_form")),
+        "cancel": (ActionAskCancelConfirmed(), tracker("", slots={"booking_code": "KE3MX7PA"}, form="cancel_form")),
+        "consent_record": (ActionAskConsentRecord(), tracker("", slots={"known_cccd": "003158001234"},
+                                                             form="record_form")),
+        "data_right": (ActionAskDataRight(), tracker("", form="rights_form")),
+        "erase": (ActionAskRightsConfirmed(), tracker("", form="rights_form")),
+    }
+    found = {}
+    for name, (action, track) in cases.items():
+        dispatcher, events = run_action(action, routes, track)
+        found[name] = (next(m for m in dispatcher.messages if m.get("buttons"))["buttons"], events)
+    return found
+
+
+def test_every_questions_buttons_carry_its_tag_and_fit_telegrams_callback_data() -> None:
+    import json
+
+    found = asked_buttons()
+    assert len(found) == 10
+    for name, (buttons, events) in found.items():
+        [opened] = [e["value"] for e in events if e["name"] == "open_question"]
+        assert questions.TAG.fullmatch(opened), name
+        for button in buttons:
+            body = button["payload"]
+            assert len(body.encode()) <= 64, (name, body)  # Telegram's callback_data limit
+            intent, _, entities = body[1:].partition("{")
+            assert intent.isidentifier() and json.loads("{" + entities)["question"] == opened, (name, body)
+    # Different questions of one form run have different tags; the same question asked twice, the same.
+    tags = {name: next(e["value"] for e in events if e["name"] == "open_question")
+            for name, (_, events) in found.items()}
+    assert tags["consent_booking"] != tags["session"] != tags["summary"] != tags["fix"]
+    assert asked_buttons()["session"][1] == found["session"][1]
+
+
+def test_a_question_keeps_its_tag_through_one_run_of_a_form_and_changes_with_the_next() -> None:
+    def asked_in(events: list[dict[str, Any]]) -> str:
+        return questions.tag_for(questions.SESSION, Tracker.from_dict({
+            "sender_id": "x", "slots": {}, "latest_message": {"text": ""}, "events": events, "paused": False,
+            "followup_action": None, "active_loop": {"name": "booking_form"}, "latest_action_name": "action_listen"}))
+
+    run = [{"event": "user", "text": "dat lich", "timestamp": 100.0},
+           {"event": "active_loop", "name": "booking_form", "timestamp": 100.5}]
+    first = asked_in([*run, {"event": "user", "text": "huu lien", "timestamp": 130.0}])
+    # Asked again later in the same booking (after a side question): the earlier buttons stay good.
+    assert asked_in([*run, {"event": "user", "text": "x", "timestamp": 130.0},
+                     {"event": "user", "text": "y", "timestamp": 170.0}]) == first
+    # A new booking (the form activated again): a new tag, so the old list's buttons are stale.
+    again = [*run, {"event": "active_loop", "name": None, "timestamp": 200.0},
+             {"event": "user", "text": "dat lich", "timestamp": 300.0},
+             {"event": "active_loop", "name": "booking_form", "timestamp": 300.5}]
+    assert asked_in(again) != first and questions.TAG.fullmatch(asked_in(again))
