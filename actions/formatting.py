@@ -28,8 +28,20 @@ def short_session_time(starts_at: str, ends_at: str) -> str:
     return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
 
 
-# A button title longer than this is cut by Telegram (64) and wraps badly on a small phone.
-BUTTON_TITLE_MAX = 60
+# The gateway cuts a Telegram button's title at 64 characters; longer ones also wrap badly on a small phone.
+BUTTON_TITLE_MAX = 64
+# "Đội khám lưu động — Nhà văn hóa thôn Nà Ho": what follows the dash tells two places apart.
+PLACE_DETAIL = " — "
+
+
+def short_place(name: str, room: int) -> str:
+    """A place's name within `room` characters: whole, else its detail after the dash, else cut."""
+    if len(name) <= room:
+        return name
+    detail = name.split(PLACE_DETAIL)[-1]
+    if len(detail) <= room:
+        return detail
+    return detail[:max(room - 1, 8)].rstrip() + "…"
 
 
 def session_title(session: dict[str, Any], say: Wording, *, several_sites: bool, to_book: bool = False) -> str:
@@ -44,11 +56,7 @@ def session_title(session: dict[str, Any], say: Wording, *, several_sites: bool,
             return say("button_book_session_at", when=when, place=place)
         return say("button_session_at", when=when, place=place, seats=seats)
 
-    place = session["site"]["name"]
-    room = BUTTON_TITLE_MAX - len(titled(""))
-    if len(place) > room:
-        place = place[:max(room - 1, 8)].rstrip() + "…"
-    return titled(place)
+    return titled(short_place(session["site"]["name"], BUTTON_TITLE_MAX - len(titled(""))))
 
 
 def several_sites(sessions: list[dict[str, Any]]) -> bool:

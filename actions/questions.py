@@ -60,17 +60,17 @@ def _base36(number: int, width: int = 4) -> str:
 
 
 def instance_of(tracker: Tracker) -> str:
-    """The run a question belongs to: the active form's activation, else the resident's latest message."""
+    """The run a question belongs to: the resident's message that started the active form, else their
+    latest message. (A message, not the form's activation event: the first question of a form is asked
+    before that event is stored, and an event's stored copy need not carry the same timestamp.)"""
+    events = list(tracker.events)
     form = tracker.active_loop_name
-    anchor: dict[str, Any] | None = None
-    for event in reversed(tracker.events):
-        if form and event.get("event") == "active_loop" and event.get("name") == form:
-            anchor = event
-            break
-        if not form and event.get("event") == "user":
-            anchor = event
-            break
-    stamp = repr((anchor or {}).get("timestamp", "")) + (form or "")
+    end = len(events)
+    if form:
+        activations = [i for i, e in enumerate(events) if e.get("event") == "active_loop" and e.get("name") == form]
+        end = activations[-1] if activations else end
+    anchor: dict[str, Any] = next((e for e in reversed(events[:end]) if e.get("event") == "user"), {})
+    stamp = repr(anchor.get("timestamp", "")) + (form or "")
     return _base36(zlib.crc32(stamp.encode()))
 
 

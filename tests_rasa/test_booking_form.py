@@ -217,9 +217,12 @@ def test_session_buttons_name_the_place_only_when_there_are_several() -> None:
 
     assert titles([session(12, 25, SITES[0]), session(14, 26, SITES[0])]) == [
         "Thứ 4, 25/11, 7:30–11:00 · còn 5 chỗ", "Thứ 5, 26/11, 7:30–11:00 · còn 5 chỗ"]
-    long_name = {**SITES[1], "name": "Điểm khám lưu động tại nhà văn hóa thôn Nà Ho, xã Hữu Liên, huyện Hữu Lũng"}
-    both = titles([session(12, 25, SITES[0]), session(13, 25, long_name)])
-    assert both[0] == "Thứ 4, 25/11, 7:30–11:00 · Trạm Y tế xã Hữu Liên · còn 5 chỗ"
-    # A long place is shortened so the day, the hours and the seats still show on a small button.
-    assert both[1].startswith("Thứ 4, 25/11, 7:30–11:00 · Điểm khám lưu động") and both[1].endswith("… · còn 5 chỗ")
-    assert all(len(title) <= 60 for title in both)
+    mobile = {**SITES[1], "name": "Đội khám lưu động — Nhà văn hóa thôn Nà Ho"}
+    long_name = {**SITES[1], "id": 5, "name": "Điểm khám tại nhà văn hóa thôn Khuổi Cáp, xã Hữu Liên, huyện Hữu Lũng"}
+    three = titles([session(12, 25, SITES[0]), session(13, 25, mobile), session(14, 26, long_name)])
+    assert three[0] == "Thứ 4, 25/11, 7:30–11:00 · Trạm Y tế xã Hữu Liên · còn 5 chỗ"
+    # Too long for a button: the part that tells the places apart, else the start, cut, so the day,
+    # the hours and the seats still show.
+    assert three[1] == "Thứ 4, 25/11, 7:30–11:00 · Nhà văn hóa thôn Nà Ho · còn 5 chỗ"
+    assert three[2].startswith("Thứ 5, 26/11, 7:30–11:00 · Điểm khám tại") and three[2].endswith("… · còn 5 chỗ")
+    assert all(len(title) <= 64 for title in three)

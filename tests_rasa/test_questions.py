@@ -292,6 +292,8 @@ def test_a_question_keeps_its_tag_through_one_run_of_a_form_and_changes_with_the
     run = [{"event": "user", "text": "dat lich", "timestamp": 100.0},
            {"event": "active_loop", "name": "booking_form", "timestamp": 100.5}]
     first = asked_in([*run, {"event": "user", "text": "huu lien", "timestamp": 130.0}])
+    # The first question, asked while the form starts (its activation not stored yet): the same run.
+    assert asked_in(run[:1]) == first
     # Asked again later in the same booking (after a side question): the earlier buttons stay good.
     assert asked_in([*run, {"event": "user", "text": "x", "timestamp": 130.0},
                      {"event": "user", "text": "y", "timestamp": 170.0}]) == first
