@@ -18,7 +18,7 @@ from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FIELD_WORDS, FIX_FIELD
 from actions.formatting import address_of, day_month_year, session_time, session_title, several_sites
-from actions.manage import offered_sessions
+from actions.manage import offered_sessions, verifier_of
 from actions.speaking import Speaks
 from common.masking import mask
 
@@ -82,9 +82,23 @@ class ActionAskSessionId(Speaks, Action):
             return []
         shown = sessions[:8]
         places = several_sites(shown)
-        return questions.ask(dispatcher, tracker, questions.SESSION, [
-            (session_title(s, say, several_sites=places), "inform", {"session_id": str(s["id"])}) for s in shown],
-            response="utter_ask_session_id")
+        buttons = [(session_title(s, say, several_sites=places), "inform", {"session_id": str(s["id"])})
+                   for s in shown]
+        code = tracker.get_slot("booking_code")
+        if tracker.active_loop_name != "reschedule_form" or not code:
+            return questions.ask(dispatcher, tracker, questions.SESSION, buttons, response="utter_ask_session_id")
+        # A tap moves the booking at once: the question says which booking, whose, and where it is now.
+        try:
+            booking = await self.client.get_booking(str(code), verifier=verifier_of(tracker))
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        now = booking["session"]
+        return questions.ask(dispatcher, tracker, questions.SESSION, buttons,
+                             response="utter_ask_reschedule_session_id", code=booking["code"],
+                             full_name=(booking.get("resident") or {}).get("full_name") or "",
+                             when=session_time(now["starts_at"], now["ends_at"]), place=now["site"]["name"],
+                             address=address_of(now["site"], say))
 
 
 class ActionAskBookingConfirmed(Speaks, Action):

@@ -232,6 +232,11 @@ def test_reschedule_offers_the_communes_other_sessions_and_moves_the_booking() -
 
     chosen = {"booking_code": "KE3MX7PA", "commune_id": 9, "requested_slot": "session_id"}
     dispatcher, _ = run_action(ActionAskSessionId(), routes, tracker("", slots=chosen, form="reschedule_form"))
+    # The question says what a tap will move: the booking, whose it is, and where and when it is now.
+    asked = dispatcher.messages[0]
+    assert asked["response"] == "utter_ask_reschedule_session_id" and asked["code"] == "KE3MX7PA"
+    assert (asked["when"], asked["place"], asked["address"]) == ("Thứ Tư, 25/11/2026, 7:30–11:00",
+                                                                 "Trạm Y tế xã Hữu Liên", "thôn Riềng")
     titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
     # One place for every session offered: the button need not name it (the summary does).
     assert titles == ["Thứ 6, 27/11, 13:30–16:30 · hết chỗ, 2 người đang chờ"]
