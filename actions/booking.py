@@ -111,7 +111,9 @@ class ActionAskBookingConfirmed(Speaks, Action):
                   ) -> list[EventType]:
         slot = tracker.get_slot
         say = await self.wording(tracker)
-        if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
+        said_no = (tracker.latest_message.get("intent") or {}).get("name") == "deny"
+        # A stale "Không" (another question's button) is no answer to the summary: it is shown again.
+        if said_no and not questions.stale_tap(tracker):
             # "Chưa đúng": one button per answer to ask again.
             return questions.ask(dispatcher, tracker, questions.FIX_ANSWER, [
                 (say("button_fix_field", field=say(f"field_{name}")), "inform", {FIX_FIELD: name})

@@ -302,3 +302,19 @@ def test_a_question_keeps_its_tag_through_one_run_of_a_form_and_changes_with_the
              {"event": "user", "text": "dat lich", "timestamp": 300.0},
              {"event": "active_loop", "name": "booking_form", "timestamp": 300.5}]
     assert asked_in(again) != first and questions.TAG.fullmatch(asked_in(again))
+
+
+def test_an_old_no_at_the_summary_shows_the_summary_again_not_the_fields_to_fix() -> None:
+    from actions.booking import ActionAskBookingConfirmed
+    from tests_rasa.test_booking_form import SITES, session
+
+    routes = {("GET", "/sessions"): json_handler({"items": [session(13, 27, SITES[1])]})}
+    slots = {**FORM_SLOTS, "session_id": "13", "requested_slot": "booking_confirmed"}
+    stale = tracker("/deny", [{"entity": "question", "value": "cb.a1b2"}], slots=slots, intent="deny",
+                    form="booking_form", opened="bc.q7w2")
+    dispatcher, _ = run_action(ActionAskBookingConfirmed(), routes, stale)
+    assert said(dispatcher) == ["utter_ask_booking_confirmed"]
+    current = tracker("/deny", [{"entity": "question", "value": "bc.q7w2"}], slots=slots, intent="deny",
+                      form="booking_form", opened="bc.q7w2")
+    dispatcher, _ = run_action(ActionAskBookingConfirmed(), routes, current)
+    assert said(dispatcher) == ["utter_which_field"]
