@@ -44,6 +44,8 @@ TAG = re.compile(r"[a-z]{2}\.[0-9a-z]{1,8}")
 # resident's message, ("open", tag) for a question put on screen.
 Step = tuple[str, Any]
 
+# Events after which nothing asked before is on screen: a new conversation (an hour of silence), a restart.
+NEW_CONVERSATION = ("session_started", "restart")
 # Question ids, one per question with answer buttons.
 CONSENT_BOOKING, BOOKING_FOR, SESSION, BOOKING_CONFIRMED = "cb", "bf", "ss", "bc"
 BOOKING_CODE, CANCEL_CONFIRMED, CONSENT_RECORD, DATA_RIGHT = "bk", "cc", "cr", "dr"
@@ -126,7 +128,9 @@ def steps_of(events: Iterable[dict[str, Any]]) -> list[Step]:
     """The steps of serialised events (the action server's tracker)."""
     steps: list[Step] = []
     for event in events:
-        if event.get("event") == "user":
+        if event.get("event") in NEW_CONVERSATION:
+            steps = []  # nothing of an earlier conversation is on screen any more
+        elif event.get("event") == "user":
             steps.append(("user", None))
         elif event.get("event") == "slot" and event.get("name") == OPEN_SLOT:
             steps.append(("open", event.get("value")))

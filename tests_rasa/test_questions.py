@@ -217,6 +217,21 @@ def test_policy_predicts_the_stale_action_for_a_finished_question_only(policy: S
     assert predicted(policy, domain, after) == "action_listen"
 
 
+def test_after_an_hour_of_silence_no_earlier_question_is_on_screen(policy: StaleChoicePolicy,
+                                                                  domain: Domain) -> None:
+    from rasa.shared.core.events import SessionStarted
+
+    asked = [ActionExecuted("action_listen"), UserUttered("huy lich", intent={"name": "cancel_booking"}),
+             SlotSet("open_question", OPEN), ActionExecuted("action_listen")]
+    assert predicted(policy, domain, [*asked, tapped(OPEN)]) is None
+    later = [*asked, SessionStarted(), ActionExecuted("action_listen")]
+    assert predicted(policy, domain, [*later, tapped(OPEN)]) == STALE_ACTION
+    # The action server reads the same from its events.
+    events = [{"event": "user"}, {"event": "slot", "name": "open_question", "value": OPEN},
+              {"event": "session_started"}, {"event": "user"}]
+    assert questions.steps_of(events) == [("user", None)] and is_stale([OPEN], questions.steps_of(events))
+
+
 def test_policy_leaves_an_active_form_to_its_validation(policy: StaleChoicePolicy, domain: Domain) -> None:
     in_form = [ActionExecuted("action_listen"), UserUttered("dat lich", intent={"name": "book_exam"}),
                ActionExecuted("booking_form"), ActiveLoop("booking_form"), ActionExecuted("action_listen")]

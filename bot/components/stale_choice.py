@@ -16,7 +16,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SlotSet, UserUttered
+from rasa.shared.core.events import Restarted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -30,7 +30,9 @@ PRIORITY = 5
 def steps_of(tracker: DialogueStateTracker) -> list[Step]:
     steps: list[Step] = []
     for event in tracker.events:
-        if isinstance(event, UserUttered):
+        if isinstance(event, (SessionStarted, Restarted)):
+            steps = []  # a new conversation: nothing asked before is on screen
+        elif isinstance(event, UserUttered):
             steps.append(("user", None))
         elif isinstance(event, SlotSet) and event.key == OPEN_SLOT:
             steps.append(("open", event.value))
