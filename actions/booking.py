@@ -47,7 +47,7 @@ class ActionAskConsentBooking(Speaks, Action):
                   ) -> list[EventType]:
         say = await self.wording(tracker)
         return questions.ask(dispatcher, tracker, questions.CONSENT_BOOKING, [
-            (say("button_agree"), "affirm", {}), (say("button_disagree"), "deny", {})],
+            (say("button_consent_booking_yes"), "affirm", {}), (say("button_consent_booking_no"), "deny", {})],
             response="utter_ask_consent_booking")
 
 

@@ -89,12 +89,12 @@ class ActionAskConsentRecord(Speaks, Action):
                   ) -> list[EventType]:
         known = tracker.get_slot("known_cccd")
         say = await self.wording(tracker)
-        buttons: list[tuple[str, str, dict[str, str]]] = [(say("button_agree"), "affirm", {})]
+        buttons: list[tuple[str, str, dict[str, str]]] = [(say("button_consent_record_yes"), "affirm", {})]
         if known:
             dispatcher.utter_message(response="utter_reusing_identity", cccd=mask(known))
             # The payload's words are what ValidateRecordForm reads (OTHER_PERSON), whatever the title says.
             buttons.append((say("button_look_up_someone_else"), "affirm", {"person_name": OTHER_PERSON}))
-        buttons.append((say("button_disagree"), "deny", {}))
+        buttons.append((say("button_consent_record_no"), "deny", {}))
         return questions.ask(dispatcher, tracker, questions.CONSENT_RECORD, buttons,
                              response="utter_ask_consent_record")
 

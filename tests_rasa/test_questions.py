@@ -170,7 +170,7 @@ def test_the_e_health_book_question_replaces_the_reminders_offer() -> None:
     ask = tracker("so suc khoe dien tu", slots={"known_cccd": "003158001234"}, form="record_form")
     dispatcher, opened = run_action(ActionAskConsentRecord(), {}, ask)
     buttons = dispatcher.messages[-1]["buttons"]
-    assert [b["title"] for b in buttons] == ["Đồng ý", "Tra cho người khác", "Không đồng ý"]
+    assert [b["title"] for b in buttons] == ["Đồng ý tra sổ", "Tra cho người khác", "Không tra sổ"]
     [consent_tag] = [e["value"] for e in opened if e["name"] == "open_question"]
     assert consent_tag != offer_tag and all(consent_tag in b["payload"] for b in buttons)
     # The offer's buttons are now stale; the consent question's are current.
@@ -333,3 +333,13 @@ def test_an_old_no_at_the_summary_shows_the_summary_again_not_the_fields_to_fix(
                       form="booking_form", opened="bc.q7w2")
     dispatcher, _ = run_action(ActionAskBookingConfirmed(), routes, current)
     assert said(dispatcher) == ["utter_which_field"]
+
+
+def test_no_two_questions_share_a_button_title() -> None:
+    """Zalo sends back only a tapped button's title, and the gateway maps a title to the last payload sent
+    under it in that chat: an old "Đồng ý" of one consent must not read as a yes to another question."""
+    found = asked_buttons()
+    owners: dict[str, str] = {}
+    for name, (buttons, _) in found.items():
+        for button in buttons:
+            assert owners.setdefault(button["title"], name) == name, (button["title"], owners[button["title"]], name)
