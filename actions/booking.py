@@ -17,10 +17,11 @@ from actions.api import ApiError, ApiUnavailable
 from actions.consent import notice_version
 from actions.faq import channel_of
 from actions.form_control import FIELD_WORDS, FIX_FIELD
-from actions.formatting import address_of, day_month_year, session_time, session_title, several_sites
+from actions.formatting import address_of, day_month_year, session_title, several_sites
 from actions.manage import offered_sessions, verifier_of
 from actions.speaking import Speaks
 from common.masking import mask
+from common.when import session_time
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
 # Answers the summary offers to fix, one "Sửa …" button each.

@@ -9,16 +9,7 @@ from typing import Any
 from babel.dates import format_date, format_time
 
 from actions.speaking import Wording
-
-LOCALE = "vi"
-
-
-def session_time(starts_at: str, ends_at: str) -> str:
-    start, end = datetime.fromisoformat(starts_at), datetime.fromisoformat(ends_at)
-    day = format_date(start.date(), "EEEE, dd/MM/yyyy", locale=LOCALE)
-    # Babel's vi weekday is "Thứ Ba"; capitalise the first letter for a sentence start.
-    day = day[:1].upper() + day[1:]
-    return f"{day}, {format_time(start.time(), 'H:mm', locale=LOCALE)}–{format_time(end.time(), 'H:mm', locale=LOCALE)}"
+from common.when import LOCALE, session_time
 
 
 def short_session_time(starts_at: str, ends_at: str) -> str:

@@ -22,10 +22,11 @@ from actions import questions
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.dates import parse_date
 from actions.form_control import STOP_WORDS, FormControl
-from actions.formatting import address_of, session_time
+from actions.formatting import address_of
 from actions.speaking import Speaks, Wording
 from common import booking_codes
 from common.vocabulary import ACTIVE_BOOKING_STATUSES
+from common.when import session_time
 
 MAX_SHOWN = 3
 # The second factor the resident gave for `booking_code`, and a code waiting for one.
