@@ -9,19 +9,23 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions import reminders
+from actions import questions, reminders
 from actions.api import ApiError, ApiUnavailable
 from actions.consent import notice_version
 from actions.faq import channel_of
-from actions.form_control import FIX_PAYLOADS
-from actions.formatting import day_month_year, seats_left, session_time
-from actions.manage import offered_sessions
+from actions.form_control import FIELD_WORDS, FIX_FIELD
+from actions.formatting import address_of, day_month_year, session_title, several_sites
+from actions.manage import offered_sessions, verifier_of
 from actions.speaking import Speaks
 from common.masking import mask
+from common.when import session_time
 
 # Personal answers are dropped from the conversation as soon as the booking is made or refused.
+# Answers the summary offers to fix, one "Sửa …" button each.
+FIXABLE = tuple(FIELD_WORDS)
 PERSONAL_SLOTS = ("full_name", "birth_date", "cccd", "phone", "booking_for", "session_id", "booking_confirmed")
 
 
@@ -34,6 +38,31 @@ def remember_identity(cccd: str | None, birth_date: str | None) -> list[EventTyp
     a data request need not ask again. The conversation store keeps them encrypted, and the
     conversation (with them) ends after an hour of silence."""
     return [SlotSet("known_cccd", cccd), SlotSet("known_birth_date", birth_date)]
+
+
+class ActionAskConsentBooking(Speaks, Action):
+    def name(self) -> str:
+        return "action_ask_consent_booking"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        say = await self.wording(tracker)
+        return questions.ask(dispatcher, tracker, questions.CONSENT_BOOKING, [
+            (say("button_consent_booking_yes"), "affirm", {}), (say("button_consent_booking_no"), "deny", {})],
+            response="utter_ask_consent_booking")
+
+
+class ActionAskBookingFor(Speaks, Action):
+    def name(self) -> str:
+        return "action_ask_booking_for"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        say = await self.wording(tracker)
+        return questions.ask(dispatcher, tracker, questions.BOOKING_FOR, [
+            (say("button_booking_for_self"), "inform", {"booking_for": "self"}),
+            (say("button_booking_for_relative"), "inform", {"booking_for": "relative"})],
+            response="utter_ask_booking_for")
 
 
 class ActionAskSessionId(Speaks, Action):
@@ -52,37 +81,68 @@ class ActionAskSessionId(Speaks, Action):
             dispatcher.utter_message(response="utter_no_sessions",
                                      commune=tracker.get_slot("commune") or say("this_commune"))
             return []
-        dispatcher.utter_message(
-            response="utter_ask_session_id",
-            buttons=[{"title": say("button_session", when=session_time(s["starts_at"], s["ends_at"]),
-                                   place=s["site"]["name"], seats=seats_left(s, say)),
-                      "payload": f'/inform{{"session_id": "{s["id"]}"}}'} for s in sessions[:8]],
-        )
-        return []
+        shown = sessions[:8]
+        places = several_sites(shown)
+        buttons = [(session_title(s, say, several_sites=places), "inform", {"session_id": str(s["id"])})
+                   for s in shown]
+        code = tracker.get_slot("booking_code")
+        if tracker.active_loop_name != "reschedule_form" or not code:
+            return questions.ask(dispatcher, tracker, questions.SESSION, buttons, response="utter_ask_session_id")
+        # A tap moves the booking at once: the question says which booking, whose, and where it is now.
+        try:
+            booking = await self.client.get_booking(str(code), verifier=verifier_of(tracker))
+        except (ApiUnavailable, ApiError):
+            dispatcher.utter_message(response="utter_service_busy")
+            return []
+        now = booking["session"]
+        return questions.ask(dispatcher, tracker, questions.SESSION, buttons,
+                             response="utter_ask_reschedule_session_id", code=booking["code"],
+                             full_name=(booking.get("resident") or {}).get("full_name") or "",
+                             when=session_time(now["starts_at"], now["ends_at"]), place=now["site"]["name"],
+                             address=address_of(now["site"], say))
 
 
 class ActionAskBookingConfirmed(Speaks, Action):
+    """The last question before booking: everything that will happen — for whom, who, when, where."""
+
     def name(self) -> str:
         return "action_ask_booking_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         slot = tracker.get_slot
-        if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
-            # "Chưa đúng": one button per answer, each a plain "sửa …" the form understands.
-            say = await self.wording(tracker)
-            dispatcher.utter_message(response="utter_which_field", buttons=[
-                {"title": say("button_fix_field", field=say(f"field_{name}")), "payload": payload}
-                for name, payload in FIX_PAYLOADS.items()])
-            return []
+        say = await self.wording(tracker)
+        said_no = (tracker.latest_message.get("intent") or {}).get("name") == "deny"
+        # A stale "Không" (another question's button) is no answer to the summary: it is shown again.
+        if said_no and not questions.stale_tap(tracker):
+            # "Chưa đúng": one button per answer to ask again.
+            return questions.ask(dispatcher, tracker, questions.FIX_ANSWER, [
+                (say("button_fix_field", field=say(f"field_{name}")), "inform", {FIX_FIELD: name})
+                for name in FIXABLE], response="utter_which_field")
+        try:
+            offered = await offered_sessions(self, tracker)
+            session = next((s for s in offered if str(s["id"]) == str(slot("session_id"))), None)
+        except (ApiUnavailable, ApiError):
+            # Nothing is confirmed unseen: the next message picks the session again (and shows it).
+            dispatcher.utter_message(response="utter_service_busy")
+            return [SlotSet("session_id", None), SlotSet(REQUESTED_SLOT, "session_id")]
+        if session is None:
+            # Nothing is confirmed without the session it books: the choice is asked again.
+            dispatcher.utter_message(text=say("session_not_in_schedule"))
+            return [SlotSet("session_id", None), SlotSet(REQUESTED_SLOT, "session_id"),
+                    *await ActionAskSessionId(self.client, self.content).run(dispatcher, tracker, domain)]
         birth = slot("birth_date") or ""
         day = day_month_year(birth) if len(birth) == 10 else birth
-        dispatcher.utter_message(
+        return questions.ask(
+            dispatcher, tracker, questions.BOOKING_CONFIRMED,
+            [(say("button_book_confirmed"), "affirm", {}), (say("button_book_fix"), "deny", {})],
             response="utter_ask_booking_confirmed",
+            for_whom=say("booking_for_relative") if slot("booking_for") == "relative" else say("booking_for_self"),
             full_name=slot("full_name"), birth_date=day, cccd=mask(slot("cccd") or ""),
             phone=mask(slot("phone") or ""), commune=slot("commune"),
+            when=session_time(session["starts_at"], session["ends_at"]), place=session["site"]["name"],
+            address=address_of(session["site"], say),
         )
-        return []
 
 
 def idempotency_key(tracker: Tracker, body: dict[str, Any]) -> str:
@@ -135,15 +195,16 @@ class ActionSubmitBooking(Speaks, Action):
             dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason="identity"))
             return forget_personal_data()
         session = booking["session"]
-        when = session_time(session["starts_at"], session["ends_at"])
+        say = await self.wording(tracker)
+        where = {"when": session_time(session["starts_at"], session["ends_at"]), "place": session["site"]["name"],
+                 "address": address_of(session["site"], say)}
         if booking["status"] == "confirmed":
-            dispatcher.utter_message(response="utter_booking_confirmed", code=booking["code"], when=when,
-                                     place=session["site"]["name"])
+            dispatcher.utter_message(response="utter_booking_confirmed", code=booking["code"], **where)
         else:
-            dispatcher.utter_message(response="utter_booking_waitlisted", code=booking["code"], when=when,
+            dispatcher.utter_message(response="utter_booking_waitlisted", code=booking["code"], **where,
                                      position=booking["waitlist_position"])
         dispatcher.utter_message(response="utter_what_to_bring")
-        reminders.offer(dispatcher, tracker)
+        offered = await reminders.offer(self, dispatcher, tracker)
         codes = list(slot("my_booking_codes") or [])
         return [*forget_personal_data(), *remember_identity(slot("cccd"), slot("birth_date")),
-                SlotSet("my_booking_codes", [*codes, booking["code"]])]
+                SlotSet("my_booking_codes", [*codes, booking["code"]]), *offered]

@@ -111,6 +111,8 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
 
     async def validate_booking_for(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
+        if value in ("self", "relative"):  # a button of the question
+            return {"booking_for": value}
         words = f" {fold(str(value))} "
         if any(f" {w} " in words for w in FAMILY_WORDS):
             return {"booking_for": "relative"}
@@ -131,12 +133,13 @@ class ValidateBookingForm(ConsentFirst, IdentityAnswers, FormControl, FormValida
     async def validate_commune(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: DomainDict) -> dict[str, Any]:
         try:
-            commune = await resolve_commune(self.client, dispatcher, str(value) if value else None)
+            commune, asked = await resolve_commune(self.client, dispatcher, str(value) if value else None, tracker)
         except (ApiUnavailable, ApiError):
             dispatcher.utter_message(response="utter_service_busy")
             return {"commune": None}
         if commune is None:
-            return {"commune": None}
+            # Several communes by that name: the buttons to pick one are the question on screen.
+            return {"commune": None, **{event["name"]: event["value"] for event in asked}}
         return {"commune": commune["name"], "commune_id": commune["id"]}
 
     def validate_booking_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.api import ApiError, ApiUnavailable
 from actions.speaking import Speaks
-from actions.voice import speak_along, wants_audio
+from actions.voice import bot_data_of_session, note_said, speak_along, wants_audio
 
 # Measured on the seed content: off-topic questions ("giá lúa bao nhiêu", "điện bị cắt") score at
 # most 0.42, correct answers to held-out paraphrases at least 0.46.
@@ -44,7 +44,7 @@ class ActionAnswerFaq(Speaks, Action):
                 clips = {best["audio_language"]: {"url": best["audio_url"], "ogg_url": best.get("audio_ogg_url")}} \
                     if best.get("audio_url") else {}
                 await speak_along(dispatcher, self.client, self.content, key=best["key"], text=best["answer"],
-                                  slots=slots, clips=clips)
+                                  slots=slots, clips=clips, noted=note_said(bot_data_of_session(tracker.events)))
             return [SlotSet("last_faq_key", best["key"])]
         # Not knowing the answer matters more to the resident than our inbox: a failed record is dropped.
         with contextlib.suppress(ApiUnavailable, ApiError):

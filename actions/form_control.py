@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.questions import stale_tap, take_back
 from actions.speaking import Speaks
 from vntext import fold, tokens
 
@@ -41,9 +42,8 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "commune": ("xa", "phuong"),
     "session_id": ("buoi kham", "ngay kham", "gio kham", "buoi", "lich kham"),
 }
-# What a "Sửa …" button sends back (never shown: a resident sees the button's title, `field_<slot>` in
-# their language): a correction in the words `find_correction` reads, "sua ho va ten".
-FIX_PAYLOADS = {slot: f"sua {names[0]}" for slot, names in FIELD_WORDS.items()}
+# What a "Sửa …" button names (entity `fix_field`, never typed): the answer to ask again.
+FIX_FIELD = "fix_field"
 # Verbs of correcting. "doi" is only "đổi" when typed so or without any marks ("đồi", "đôi", "đợi" are not).
 FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon"})
 _NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi"})
@@ -138,14 +138,33 @@ class FormControl(Speaks, _MixedIntoFormValidation):
         # Only once the form is running: "đổi lịch khám" may be what opened the reschedule form.
         if loop_before_latest_message(tracker) == self.form_name():
             text = tracker.latest_message.get("text") or ""
+            if stale_tap(tracker):
+                return self.refuse_stale_tap(dispatcher, tracker)
             if is_stop(text, self.stop_words):
                 dispatcher.utter_message(response="utter_form_stopped")
                 return [*(SlotSet(slot, None) for slot in self.forget_on_stop),
                         SlotSet(REQUESTED_SLOT, None), ActiveLoop(None)]
-            correction = find_correction(text, self.correctable)
+            correction = find_correction(text, self.correctable) or self.tapped_fix(tracker)
             if correction is not None:
                 return await self.correct(*correction, dispatcher=dispatcher, tracker=tracker, domain=domain)
         return list(await super().run(dispatcher, tracker, domain))
+
+    def tapped_fix(self, tracker: Tracker) -> tuple[str, str] | None:
+        """A "Sửa …" button of the booking summary: that answer is asked again."""
+        field = next(tracker.get_latest_entity_values(FIX_FIELD), None)
+        return (field, "") if field in self.correctable else None
+
+    @staticmethod
+    def refuse_stale_tap(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """A button of a question that is over (actions/questions.py): nothing it carried is kept, and the
+        form asks its current question again after saying so."""
+        dispatcher.utter_message(response="utter_stale_choice_in_form")
+        events = take_back(tracker)
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested and all(event["name"] != requested for event in events):
+            # A slot event, so the form goes on (it would otherwise reject the message) and asks again.
+            events.append(SlotSet(requested, None))
+        return events
 
     async def correct(self, slot: str, value: str, *, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: DomainDict) -> list[EventType]:

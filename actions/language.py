@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.speaking import Speaks
-from actions.voice import language_name, language_of, speak_along
+from actions.voice import bot_data_of_session, language_name, language_of, note_said, speak_along
 from common.vocabulary import LANGUAGES
 
 # Preferences that outlive a conversation session; personal data never does.
@@ -64,7 +64,8 @@ class ActionReplayAudio(Speaks, Action):
         text, key = last
         clip = await self.client.audio_for(key, language) if key and not _has_slots(key, domain) else None
         await speak_along(dispatcher, self.client, self.content, key=key, text=text, slots=slots,
-                          clips={clip["language"]: clip} if clip else {})
+                          clips={clip["language"]: clip} if clip else {},
+                          noted=note_said(bot_data_of_session(tracker.events)))
         if not tracker.get_slot("audio_wanted"):
             dispatcher.utter_message(response="utter_audio_on")
         return [SlotSet("audio_wanted", True)]

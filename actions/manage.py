@@ -18,13 +18,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
+from actions import questions
 from actions.api import ApiBacked, ApiError, ApiUnavailable
 from actions.dates import parse_date
 from actions.form_control import STOP_WORDS, FormControl
-from actions.formatting import session_time
+from actions.formatting import address_of
 from actions.speaking import Speaks, Wording
 from common import booking_codes
 from common.vocabulary import ACTIVE_BOOKING_STATUSES
+from common.when import session_time
 
 MAX_SHOWN = 3
 # The second factor the resident gave for `booking_code`, and a code waiting for one.
@@ -122,7 +124,7 @@ class ActionShowBookings(Speaks, Action):
         return []
 
 
-class ActionAskBookingCode(Action):
+class ActionAskBookingCode(Speaks, Action):
     """Which booking to cancel or change: the ones made in this chat as buttons, or type the code;
     for a typed code the API would not show on its own, the second factor instead."""
 
@@ -136,9 +138,9 @@ class ActionAskBookingCode(Action):
             dispatcher.utter_message(response="utter_ask_booking_verifier", code=unverified)
             return []
         codes = my_codes(tracker)[-MAX_SHOWN:]
-        dispatcher.utter_message(response="utter_ask_booking_code", buttons=[
-            {"title": code, "payload": f'/inform{{"booking_code": "{code}"}}'} for code in codes])
-        return []
+        return questions.ask(dispatcher, tracker, questions.BOOKING_CODE,
+                             [(code, "inform", {"booking_code": code}) for code in codes],
+                             response="utter_ask_booking_code")
 
 
 class BookingCodeForm(FormControl):
@@ -271,8 +273,15 @@ class ActionAskCancelConfirmed(Speaks, Action):
             dispatcher.utter_message(response="utter_service_busy")
             return []
         say = await self.wording(tracker)
-        dispatcher.utter_message(response="utter_ask_cancel_confirmed", booking=describe(booking, say))
-        return []
+        session = booking["session"]
+        # Exactly what will be cancelled: whose booking, when and where.
+        return questions.ask(
+            dispatcher, tracker, questions.CANCEL_CONFIRMED,
+            [(say("button_cancel_confirmed"), "affirm", {}), (say("button_cancel_kept"), "deny", {})],
+            response="utter_ask_cancel_confirmed", booking=describe(booking, say), code=booking["code"],
+            full_name=(booking.get("resident") or {}).get("full_name") or "",
+            when=session_time(session["starts_at"], session["ends_at"]), place=session["site"]["name"],
+            address=address_of(session["site"], say))
 
 
 def forget_booking_choice() -> list[EventType]:
@@ -299,7 +308,8 @@ class ActionSubmitCancel(Speaks, Action):
             else:
                 session = booking["session"]
                 dispatcher.utter_message(response="utter_booking_cancelled", code=code,
-                                         when=session_time(session["starts_at"], session["ends_at"]))
+                                         when=session_time(session["starts_at"], session["ends_at"]),
+                                         place=session["site"]["name"])
         return forget_booking_choice()
 
 
@@ -321,11 +331,12 @@ class ActionSubmitReschedule(Speaks, Action):
             dispatcher.utter_message(text=(await self.wording(tracker)).refusal(error, reason=CODE_LOCKOUT))
             return forget_booking_choice()
         session = booking["session"]
-        when = session_time(session["starts_at"], session["ends_at"])
+        say = await self.wording(tracker)
+        where = {"when": session_time(session["starts_at"], session["ends_at"]), "place": session["site"]["name"],
+                 "address": address_of(session["site"], say)}
         if booking["status"] == "confirmed":
-            dispatcher.utter_message(response="utter_booking_rescheduled", code=code, when=when,
-                                     place=session["site"]["name"])
+            dispatcher.utter_message(response="utter_booking_rescheduled", code=code, **where)
         else:
-            dispatcher.utter_message(response="utter_booking_waitlisted", code=code, when=when,
+            dispatcher.utter_message(response="utter_booking_waitlisted", code=code, **where,
                                      position=booking["waitlist_position"])
         return forget_booking_choice()

@@ -15,6 +15,7 @@ from rasa_sdk.events import AllSlotsReset, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import questions
 from actions.api import ApiError, ApiUnavailable
 from actions.booking import remember_identity
 from actions.booking_form import ConsentFirst, IdentityAnswers
@@ -34,6 +35,7 @@ RIGHT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "co thong tin gi", "xem thong tin", "xem du lieu", "du lieu gi", "thong tin gi")),
     ("erase", ("xoa", "go bo", "go du lieu", "huy bo thong tin", "dung luu", "khong muon luu")),
 )
+RIGHTS = ("view", "withdraw", "erase")
 # The API counts identity checks (CCCD and birth date) per chat: its lockout is the identity check's.
 IDENTITY_LOCKOUT = "identity"
 
@@ -86,18 +88,15 @@ class ActionAskConsentRecord(Speaks, Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         known = tracker.get_slot("known_cccd")
-        if not known:
-            dispatcher.utter_message(response="utter_ask_consent_record")
-            return []
         say = await self.wording(tracker)
-        dispatcher.utter_message(response="utter_reusing_identity", cccd=mask(known))
-        dispatcher.utter_message(response="utter_ask_consent_record", buttons=[
-            {"title": say("button_agree"), "payload": "/affirm"},
+        buttons: list[tuple[str, str, dict[str, str]]] = [(say("button_consent_record_yes"), "affirm", {})]
+        if known:
+            dispatcher.utter_message(response="utter_reusing_identity", cccd=mask(known))
             # The payload's words are what ValidateRecordForm reads (OTHER_PERSON), whatever the title says.
-            {"title": say("button_look_up_someone_else"), "payload": f'/affirm{{"person_name": "{OTHER_PERSON}"}}'},
-            {"title": say("button_disagree"), "payload": "/deny"},
-        ])
-        return []
+            buttons.append((say("button_look_up_someone_else"), "affirm", {"person_name": OTHER_PERSON}))
+        buttons.append((say("button_consent_record_no"), "deny", {}))
+        return questions.ask(dispatcher, tracker, questions.CONSENT_RECORD, buttons,
+                             response="utter_ask_consent_record")
 
 
 class ValidateRecordForm(ConsentFirst, ReusesIdentity, IdentityAnswers, FormControl, FormValidationAction):
@@ -180,7 +179,7 @@ class ValidateRightsForm(ReusesIdentity, IdentityAnswers, FormControl, FormValid
 
     def validate_data_right(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                             domain: DomainDict) -> dict[str, Any]:
-        if value in ("view", "withdraw", "erase"):
+        if value in RIGHTS:
             return {"data_right": value}
         right = right_in(str(value or ""))
         return {"data_right": right}
@@ -188,6 +187,30 @@ class ValidateRightsForm(ReusesIdentity, IdentityAnswers, FormControl, FormValid
     def validate_rights_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
         return {"rights_confirmed": bool(value)}
+
+
+class ActionAskDataRight(Speaks, Action):
+    def name(self) -> str:
+        return "action_ask_data_right"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        say = await self.wording(tracker)
+        return questions.ask(dispatcher, tracker, questions.DATA_RIGHT, [
+            (say(f"button_data_right_{right}"), "delete_my_data", {"data_right": right}) for right in RIGHTS],
+            response="utter_ask_data_right")
+
+
+class ActionAskRightsConfirmed(Speaks, Action):
+    def name(self) -> str:
+        return "action_ask_rights_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                  ) -> list[EventType]:
+        say = await self.wording(tracker)
+        return questions.ask(dispatcher, tracker, questions.RIGHTS_CONFIRMED, [
+            (say("button_erase_confirmed"), "affirm", {}), (say("button_erase_kept"), "deny", {})],
+            response="utter_ask_rights_confirmed")
 
 
 class ActionSubmitRights(Speaks, Action):

@@ -10,12 +10,15 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import questions
 from actions.api import ApiError, ApiUnavailable
 from actions.consent import notice_version
 from actions.speaking import Speaks
 from actions.voice import language_of
 
 PUSH_CHANNELS = ("telegram", "zalo")
+# The offer's answers, one button each (`button_reminders_<choice>`).
+OFFERED_CHOICES = ("yes", "yes_all", "no")
 
 
 def chat_of(tracker: Tracker) -> tuple[str, str] | None:
@@ -24,10 +27,14 @@ def chat_of(tracker: Tracker) -> tuple[str, str] | None:
     return (channel, chat_id) if channel in PUSH_CHANNELS and chat_id else None
 
 
-def offer(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+async def offer(speaker: Speaks, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
     """After a booking: ask, where reminders can be delivered; say plainly where they cannot."""
-    if chat_of(tracker) is not None:
-        dispatcher.utter_message(response="utter_reminders_offer")
+    if chat_of(tracker) is None:
+        return []
+    say = await speaker.wording(tracker)
+    return questions.ask(dispatcher, tracker, questions.REMINDERS_OFFER, [
+        (say(f"button_reminders_{choice}"), "inform", {"reminder_choice": choice}) for choice in OFFERED_CHOICES],
+        response="utter_reminders_offer")
 
 
 async def answer(speaker: Speaks, dispatcher: CollectingDispatcher, tracker: Tracker, choice: str

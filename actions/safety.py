@@ -90,8 +90,15 @@ class ActionRouteInform(Speaks, Action):
             return await ActionHandoff(self.client, self.content).run(dispatcher, tracker, domain)
         if awaiting or latest_entity(tracker, "commune"):
             return await ActionListSessions(self.client, self.content).run(dispatcher, tracker, domain)
-        dispatcher.utter_message(response="utter_inform_unplaced")
+        dispatcher.utter_message(response="utter_stale_choice" if is_button(tracker) else "utter_inform_unplaced")
         return []
+
+
+def is_button(tracker: Tracker) -> bool:
+    """A button's payload ("/affirm", '/inform{"session_id": "12"}'), not words a resident typed. Buttons sent
+    before questions were tagged (actions/questions.py) stay tappable on Telegram and Zalo: one that reaches
+    this far answers nothing on screen, and must not be thanked for as if it had ("Cảm ơn…")."""
+    return (tracker.latest_message.get("text") or "").startswith("/")
 
 
 def choices_on_screen(tracker: Tracker) -> set[str]:
@@ -118,5 +125,8 @@ class ActionShortReply(Speaks, Action):
         worded = bool(tokens(tracker.latest_message.get("text") or ""))
         if choice in choices_on_screen(tracker) and (worded or choice == "no"):
             return await reminders.answer(self, dispatcher, tracker, str(choice))
-        dispatcher.utter_message(response="utter_inform_unplaced" if intent == "affirm" else "utter_noted")
+        if is_button(tracker):
+            dispatcher.utter_message(response="utter_stale_choice")
+        else:
+            dispatcher.utter_message(response="utter_inform_unplaced" if intent == "affirm" else "utter_noted")
         return []

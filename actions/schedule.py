@@ -10,8 +10,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import questions
 from actions.api import ApiClient, ApiError, ApiUnavailable
-from actions.formatting import session_line, session_time
+from actions.formatting import session_line, session_title, several_sites
 from actions.speaking import Speaks, Wording
 
 MAX_LISTED = 5
@@ -37,23 +38,22 @@ def commune_query(tracker: Tracker) -> str | None:
 
 
 async def resolve_commune(client: ApiClient, dispatcher: CollectingDispatcher, query: str | None,
-                          ) -> dict[str, Any] | None:
-    """One commune for the query, or None after asking the resident to type or pick it."""
+                          tracker: Tracker) -> tuple[dict[str, Any] | None, list[EventType]]:
+    """One commune for the query; or none, after asking the resident to type or pick it (with the events of
+    the question put on screen)."""
     if not query:
         dispatcher.utter_message(response="utter_ask_commune")
-        return None
+        return None, []
     matches = await client.find_communes(query)
     if not matches:
         dispatcher.utter_message(response="utter_commune_not_found", commune=query)
-        return None
+        return None, []
     exact = [c for c in matches if c["name"].lower() == query.strip().lower()]
     if len(matches) == 1 or len(exact) == 1:
-        return exact[0] if exact else matches[0]
-    dispatcher.utter_message(
-        response="utter_choose_commune",
-        buttons=[{"title": c["full_name"], "payload": f'/inform{{"commune": "{c["name"]}"}}'} for c in matches],
-    )
-    return None
+        return (exact[0] if exact else matches[0]), []
+    return None, questions.ask(dispatcher, tracker, questions.COMMUNE,
+                               [(c["full_name"], "inform", {"commune": c["name"]}) for c in matches],
+                               response="utter_choose_commune")
 
 
 class CommuneAction(Speaks):
@@ -65,9 +65,9 @@ class CommuneAction(Speaks):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
                   ) -> list[EventType]:
         try:
-            commune = await resolve_commune(self.client, dispatcher, commune_query(tracker))
+            commune, asked = await resolve_commune(self.client, dispatcher, commune_query(tracker), tracker)
             if commune is None:
-                return [SlotSet(AWAITING, self.purpose)]
+                return [SlotSet(AWAITING, self.purpose), *asked]
             events: list[EventType] = [SlotSet(AWAITING, None), SlotSet("commune", commune["name"]),
                                        SlotSet("commune_id", commune["id"])]
             return events + await self.answer(dispatcher, commune, await self.wording(tracker))
@@ -92,14 +92,16 @@ class ActionListSessions(CommuneAction, Action):
         if not sessions:
             dispatcher.utter_message(response="utter_no_sessions", commune=commune["full_name"])
             return []
-        lines = "\n".join(session_line(s, say) for s in sessions[:MAX_LISTED])
+        shown = sessions[:MAX_LISTED]
+        lines = "\n".join(session_line(s, say) for s in shown)
+        places = several_sites(shown)
         dispatcher.utter_message(
             response="utter_sessions_list", commune=commune["full_name"], sessions=lines,
             buttons=[
-                # "Đặt lịch 24/11/2026, 7:30–11:00": the time tells apart two sessions on one day.
-                {"title": say("button_book_session", when=session_time(s["starts_at"], s["ends_at"]).split(", ", 1)[1]),
+                # A command, not an answer (no question tag): it starts a booking, which checks the session.
+                {"title": session_title(s, say, several_sites=places, to_book=True),
                  "payload": f'/book_exam{{"session_id": "{s["id"]}", "commune": "{commune["name"]}"}}'}
-                for s in sessions[:MAX_LISTED]
+                for s in shown
             ],
         )
         return []

@@ -4,6 +4,7 @@ server's NLG (domain messages) and the actions (FAQ answers, replays)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actions.api import ApiClient, ApiError, ApiUnavailable
@@ -63,6 +64,28 @@ def note_for(payload: dict[str, Any] | None, language: str) -> str | None:
     return None
 
 
+def note_said(bot_data: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the conversation's messages (their data: text, buttons, custom payload) already explained
+    that a message's audio is Vietnamese. Said once: after every message it would drown the messages."""
+    for data in bot_data:
+        custom = data.get("custom")
+        audio = custom.get("audio") if isinstance(custom, Mapping) else None
+        if isinstance(audio, Mapping) and audio.get("note"):
+            return True
+    return False
+
+
+def bot_data_of_session(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The data of the bot's messages since the conversation (session) started, from serialised events."""
+    data: list[Mapping[str, Any]] = []
+    for event in events:
+        if event.get("event") == "session_started":
+            data = []
+        elif event.get("event") == "bot":
+            data.append(event.get("data") or {})
+    return data
+
+
 # Slots whose values must not be spoken into a cached file or sent to an online speech service.
 PERSONAL_SLOTS = ("cccd", "phone", "birth_date", "full_name", "known_cccd", "known_birth_date")
 
@@ -77,8 +100,9 @@ def spoken_text(text: str, slots: dict[str, Any], *, hidden: str) -> str:
 
 
 async def speak_along(dispatcher: Any, client: ApiClient, content: ContentCache, *, key: str | None, text: str,
-                      slots: dict[str, Any], clips: dict[str, dict[str, Any]]) -> None:
-    """Sends the audio of a text an action has just said (or is replaying), with the honest note."""
+                      slots: dict[str, Any], clips: dict[str, dict[str, Any]], noted: bool = False) -> None:
+    """Sends the audio of a text an action has just said (or is replaying), with the honest note unless the
+    conversation has `noted` it already."""
     language = language_of(slots)
     await content.get()
     payload = await audio_for(client, key=key, text=text, language=language, clips=clips, slots=slots,
@@ -87,6 +111,6 @@ async def speak_along(dispatcher: Any, client: ApiClient, content: ContentCache,
     if payload is None:
         dispatcher.utter_message(response=NOTE_NONE)
         return
-    if note == NOTE_VIETNAMESE:
+    if note == NOTE_VIETNAMESE and not noted:
         payload["note"] = content.say(note, language, language_name=language_name(language, content))
     dispatcher.utter_message(json_message={"audio": payload})

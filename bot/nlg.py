@@ -10,18 +10,38 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from actions.api import ApiClient, speaking_for
 from actions.content import DEFAULT_REFRESH_S, ContentCache
-from actions.voice import audio_for, language_name, language_of, note_for, wants_audio
+from actions.voice import NOTE_VIETNAMESE, audio_for, language_name, language_of, note_for, note_said, wants_audio
 
 log = logging.getLogger(__name__)
+# Conversations whose note was put on a message of the current turn, which the tracker does not hold yet
+# (an action's several messages are generated before any is recorded); the oldest are forgotten.
+NOTED_TURNS_KEPT = 10_000
+
+
+def bot_data_of_session(tracker: DialogueStateTracker) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = []
+    for event in tracker.events:
+        if isinstance(event, SessionStarted):
+            data = []
+        elif isinstance(event, BotUttered):
+            data.append(event.data or {})
+    return data
+
+
+def turn_of(tracker: DialogueStateTracker) -> str:
+    message = tracker.latest_message
+    return f"{tracker.sender_id}@{message.timestamp if message else ''}"
 
 
 class ContentNLG(TemplatedNaturalLanguageGenerator):
@@ -33,6 +53,7 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
             else DEFAULT_REFRESH_S
         self.content = content or ContentCache(url, refresh_s=refresh)
         self.client = client or ApiClient(url)
+        self._noted_turns: OrderedDict[str, None] = OrderedDict()
         self.seed = {name: next((v.get("text") for v in variants if v.get("text")), None)
                      for name, variants in self.responses.items()}
 
@@ -58,16 +79,30 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
             response["text"] = published
         response = self._fill_response(response, slots, **kwargs)
         if with_audio and response.get("text") and not utter_action.startswith("utter_audio_"):
-            await self._add_audio(response, utter_action, language, slots)
+            await self._add_audio(response, utter_action, language, slots, tracker)
         return response
 
-    async def _add_audio(self, response: dict[str, Any], key: str, language: str, slots: dict[str, Any]) -> None:
+    def _note_due(self, tracker: DialogueStateTracker) -> bool:
+        """The note that the audio is Vietnamese is said the first time in a conversation, not after every
+        message (the audio itself still comes)."""
+        turn = turn_of(tracker)
+        if turn in self._noted_turns or note_said(bot_data_of_session(tracker)):
+            return False
+        self._noted_turns[turn] = None
+        while len(self._noted_turns) > NOTED_TURNS_KEPT:
+            self._noted_turns.popitem(last=False)
+        return True
+
+    async def _add_audio(self, response: dict[str, Any], key: str, language: str, slots: dict[str, Any],
+                         tracker: DialogueStateTracker) -> None:
         # A recording matches the message as written, not filled with a resident's details.
         has_slots = "{" in (self.content.text(key, "vi") or self.seed.get(key) or "")
         clips = {} if has_slots else self.content.bundle.audio.get(key, {})
         payload = await audio_for(self.client, key=key, text=response["text"], language=language, clips=clips,
                                   slots=slots, content=self.content)
         note = note_for(payload, language)
+        if note == NOTE_VIETNAMESE and not self._note_due(tracker):
+            note = None
         if note:
             text = self.content.text(note, language) or self.seed.get(note) or ""
             note_text = text.replace("{language_name}", language_name(language, self.content))

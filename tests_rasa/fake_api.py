@@ -89,13 +89,16 @@ def bundle(messages: dict[str, dict[str, str]], audio: dict[str, Any] | None = N
 
 
 def tracker(text: str, entities: list[dict[str, Any]] | None = None, slots: dict[str, Any] | None = None,
-            *, intent: str = "faq", form: str | None = None) -> Tracker:
+            *, intent: str = "faq", form: str | None = None, opened: str | None = None) -> Tracker:
     """A tracker whose latest message is `text` (from Zalo), for calling actions directly.
 
     With `form`, that form is active and the requested slot holds what the message has just
-    filled, as Rasa passes it to the form's validation action."""
+    filled, as Rasa passes it to the form's validation action. With `opened`, the bot's reply to the
+    resident's message before put that question (its tag, actions/questions.py) on screen."""
     slots = slots or {}
     events: list[dict[str, Any]] = [{"event": "active_loop", "name": form}] if form else []
+    if opened is not None:
+        events += [{"event": "user", "text": "…"}, {"event": "slot", "name": "open_question", "value": opened}]
     events.append({"event": "user", "text": text})
     requested = slots.get("requested_slot")
     if form and requested in slots:

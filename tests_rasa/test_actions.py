@@ -68,7 +68,7 @@ def test_sessions_listed_with_vietnamese_dates_and_book_buttons() -> None:
     assert "Thứ Tư, 25/11/2026, 7:30–11:00" in message["sessions"]
     assert "còn 2 chỗ" in message["sessions"]
     assert message["buttons"][0]["payload"] == '/book_exam{"session_id": "12", "commune": "Hữu Liên"}'
-    assert message["buttons"][0]["title"] == "Đặt lịch 25/11/2026, 7:30–11:00"
+    assert message["buttons"][0]["title"] == "Đặt lịch Thứ 4, 25/11, 7:30–11:00"
     assert SlotSet("commune_id", 9) in events
 
 
@@ -79,8 +79,12 @@ def test_ambiguous_commune_offers_buttons_and_unknown_commune_says_so() -> None:
     dispatcher, events = run_action(ActionListSessions(), routes, track)
     assert dispatcher.messages[0]["response"] == "utter_choose_commune"
     assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["xã Hữu Liên", "xã Hữu Lũng"]
-    # The choice that comes back is taken as the commune for the schedule.
-    assert events == [SlotSet("awaiting_commune", "schedule")]
+    # The choice that comes back is taken as the commune for the schedule: the buttons are that question's.
+    tag = events[1]["value"]
+    assert events == [SlotSet("awaiting_commune", "schedule"), SlotSet("open_question", tag)]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        f'/inform{{"commune": "Hữu Liên", "question": "{tag}"}}',
+        f'/inform{{"commune": "Hữu Lũng", "question": "{tag}"}}']
     routes = {("GET", "/communes"): json_handler({"items": []})}
     dispatcher, _ = run_action(ActionListSessions(), routes, tracker("x", [{"entity": "commune", "value": "xyz"}]))
     assert dispatcher.messages[0]["response"] == "utter_commune_not_found"

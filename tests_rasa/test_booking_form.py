@@ -156,11 +156,73 @@ def test_submit_with_a_lost_answer_asks_to_start_again() -> None:
     assert [m["response"] for m in dispatcher.messages] == ["utter_booking_incomplete"] and events == []
 
 
-def test_confirmation_summary_masks_numbers() -> None:
-    from actions.booking import ActionAskBookingConfirmed
+SITES = [{"id": 3, "name": "Trạm Y tế xã Hữu Liên", "address": "thôn Riềng, xã Hữu Liên", "commune_name": "Hữu Liên"},
+         {"id": 4, "name": "Điểm khám lưu động thôn Nà Ho", "address": "nhà văn hóa thôn Nà Ho",
+          "commune_name": "Hữu Liên"}]
 
-    dispatcher = CollectingDispatcher()
-    asyncio.run(ActionAskBookingConfirmed().run(dispatcher, tracker("", slots=FORM_SLOTS), {}))
+
+def session(session_id: int, day: int, site: dict[str, Any], available: int = 5) -> dict[str, Any]:
+    return {"id": session_id, "starts_at": f"2026-11-{day}T07:30:00+07:00", "ends_at": f"2026-11-{day}T11:00:00+07:00",
+            "site": site, "available": available, "waitlisted": 0}
+
+
+def ask_summary(slots: dict[str, Any], sessions: list[dict[str, Any]]) -> tuple[CollectingDispatcher, list[Any]]:
+    from actions.booking import ActionAskBookingConfirmed
+    from tests_rasa.fake_api import run_action
+
+    return run_action(ActionAskBookingConfirmed(), {("GET", "/sessions"): json_handler({"items": sessions})},
+                      tracker("", slots={**slots, "requested_slot": "booking_confirmed"}, form="booking_form"))
+
+
+def test_confirmation_summary_shows_who_when_and_where_with_numbers_masked() -> None:
+    from common.wording import fill, seeds
+
+    dispatcher, events = ask_summary({**FORM_SLOTS, "session_id": "13", "booking_for": "relative"},
+                                     [session(12, 25, SITES[0]), session(13, 27, SITES[1])])
     message = dispatcher.messages[0]
+    assert message["response"] == "utter_ask_booking_confirmed"
     assert message["cccd"] == "•••••••••234" and message["phone"] == "•••••••678"
-    assert message["birth_date"] == "05/03/1958"
+    assert message["birth_date"] == "05/03/1958" and message["full_name"] == "Nông Thị Mai"
+    # The chosen session (13, not the first offered): its day, hours, site and address.
+    assert message["when"] == "Thứ Sáu, 27/11/2026, 7:30–11:00"
+    assert message["place"] == "Điểm khám lưu động thôn Nà Ho" and message["address"] == "nhà văn hóa thôn Nà Ho"
+    assert message["for_whom"] == "cho người thân"
+    # The seed says every one of them: nothing the resident confirms is left out of the text.
+    summary = fill(seeds()["utter_ask_booking_confirmed"], message)
+    for value in ("Nông Thị Mai", "27/11/2026", "7:30–11:00", "Điểm khám lưu động thôn Nà Ho", "nhà văn hóa thôn Nà Ho",
+                  "cho người thân", "•••••••••234"):
+        assert value in summary, value
+    assert "003158001234" not in summary
+    assert [b["title"] for b in message["buttons"]] == ["Đúng, đặt lịch", "Sửa lại"]
+    [opened] = events
+    assert opened["name"] == "open_question" and all(opened["value"] in b["payload"] for b in message["buttons"])
+
+
+def test_a_chosen_session_no_longer_offered_is_asked_again_not_confirmed() -> None:
+    dispatcher, events = ask_summary({**FORM_SLOTS, "session_id": "13"}, [session(12, 25, SITES[0])])
+    responses = [m.get("response") or m.get("text") for m in dispatcher.messages]
+    assert "utter_ask_booking_confirmed" not in responses and responses[-1] == "utter_ask_session_id"
+    assert {"event": "slot", "name": "session_id", "value": None, "timestamp": None} in events
+    assert {"event": "slot", "name": "requested_slot", "value": "session_id", "timestamp": None} in events
+
+
+def test_session_buttons_name_the_place_only_when_there_are_several() -> None:
+    from actions.booking import ActionAskSessionId
+    from tests_rasa.fake_api import run_action
+
+    def titles(sessions: list[dict[str, Any]]) -> list[str]:
+        dispatcher, _ = run_action(ActionAskSessionId(), {("GET", "/sessions"): json_handler({"items": sessions})},
+                                   tracker("", slots={"commune_id": 9}, form="booking_form"))
+        return [b["title"] for b in dispatcher.messages[0]["buttons"]]
+
+    assert titles([session(12, 25, SITES[0]), session(14, 26, SITES[0])]) == [
+        "Thứ 4, 25/11, 7:30–11:00 · còn 5 chỗ", "Thứ 5, 26/11, 7:30–11:00 · còn 5 chỗ"]
+    mobile = {**SITES[1], "name": "Đội khám lưu động — Nhà văn hóa thôn Nà Ho"}
+    long_name = {**SITES[1], "id": 5, "name": "Điểm khám tại nhà văn hóa thôn Khuổi Cáp, xã Hữu Liên, huyện Hữu Lũng"}
+    three = titles([session(12, 25, SITES[0]), session(13, 25, mobile), session(14, 26, long_name)])
+    assert three[0] == "Thứ 4, 25/11, 7:30–11:00 · Trạm Y tế xã Hữu Liên · còn 5 chỗ"
+    # Too long for a button: the part that tells the places apart, else the start, cut, so the day,
+    # the hours and the seats still show.
+    assert three[1] == "Thứ 4, 25/11, 7:30–11:00 · Nhà văn hóa thôn Nà Ho · còn 5 chỗ"
+    assert three[2].startswith("Thứ 5, 26/11, 7:30–11:00 · Điểm khám tại") and three[2].endswith("… · còn 5 chỗ")
+    assert all(len(title) <= 64 for title in three)

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from actions.fallback import ActionAskAffirmation, ActionOutOfScope, likeliest
-from actions.safety import ActionEmergency, ActionShortReply
+from actions.safety import ActionEmergency, ActionRouteInform, ActionShortReply
 from tests_rasa.fake_api import json_handler, run_action, tracker
 
 STATION = {"name": "Trạm Y tế xã Hữu Liên", "kind": "station", "phone": "0205 3820 115", "address": "Thôn Làng Mới"}
@@ -101,3 +101,19 @@ def test_a_short_reply_with_nothing_on_screen_gets_a_polite_answer() -> None:
     assert said(dispatcher) == ["utter_inform_unplaced"]
     dispatcher, _ = run_action(ActionShortReply(), {}, tracker("ko", intent="deny"))
     assert said(dispatcher) == ["utter_noted"]
+
+
+def test_an_untagged_button_from_before_answers_nothing_and_says_so() -> None:
+    """Buttons sent before they carried their question stay on Telegram and Zalo: a yes or a session from
+    one, with nothing on screen to answer, is told it belongs to an earlier question — not thanked for."""
+    dispatcher, _ = run_action(ActionShortReply(), {}, tracker("/affirm", intent="affirm"))
+    assert said(dispatcher) == ["utter_stale_choice"]
+    dispatcher, _ = run_action(ActionShortReply(), {}, tracker("/deny", intent="deny"))
+    assert said(dispatcher) == ["utter_stale_choice"]
+    dispatcher, _ = run_action(ActionRouteInform(), {}, tracker('/inform{"session_id": "12"}',
+                                                                [{"entity": "session_id", "value": "12"}],
+                                                                intent="inform"))
+    assert said(dispatcher) == ["utter_stale_choice"]
+    # Typed words still get the usual polite answer.
+    dispatcher, _ = run_action(ActionRouteInform(), {}, tracker("vang", intent="inform"))
+    assert said(dispatcher) == ["utter_inform_unplaced"]

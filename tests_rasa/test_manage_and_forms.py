@@ -140,12 +140,21 @@ def test_ordinary_answers_still_go_through_field_validation() -> None:
 
 def test_saying_no_at_the_summary_offers_one_button_per_answer() -> None:
     track = tracker("không", slots={**FILLED, "requested_slot": "booking_confirmed"}, intent="deny")
-    dispatcher, _ = run_action(ActionAskBookingConfirmed(), {}, track)
+    dispatcher, opened = run_action(ActionAskBookingConfirmed(), {}, track)
     assert said(dispatcher) == ["utter_which_field"]
-    assert [b["title"] for b in dispatcher.messages[0]["buttons"]][:2] == ["Sửa họ tên", "Sửa ngày sinh"]
-    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["sua ho va ten", "sua ngay thang nam sinh"]
-    # …and each payload is understood as that correction.
-    assert all(find_correction(b["payload"], BOOKING_FIELDS) for b in dispatcher.messages[0]["buttons"])
+    buttons = dispatcher.messages[0]["buttons"]
+    assert [b["title"] for b in buttons][:2] == ["Sửa họ tên", "Sửa ngày sinh"]
+    [tag] = [event["value"] for event in opened if event["name"] == "open_question"]
+    assert [b["payload"] for b in buttons][:2] == [f'/inform{{"fix_field": "full_name", "question": "{tag}"}}',
+                                                   f'/inform{{"fix_field": "birth_date", "question": "{tag}"}}']
+    # …and each button, tapped while its question is on screen, asks that answer again.
+    for slot in BOOKING_FIELDS:
+        tap = tracker("/inform", [{"entity": "fix_field", "value": slot}, {"entity": "question", "value": tag}],
+                      slots={**FILLED, "requested_slot": "booking_confirmed"}, intent="inform", form="booking_form",
+                      opened=tag)
+        form_dispatcher, events = run_action(ValidateBookingForm(), {}, tap)
+        assert said(form_dispatcher) == ["utter_correcting"], slot
+        assert SlotSet(slot, None) in events and SlotSet("requested_slot", slot) in events
 
 
 @pytest.mark.parametrize(("typed", "code"), [("KE3MX7PA", "KE3MX7PA"), ("mã ke3m-x7pa ạ", "KE3MX7PA"),
@@ -223,8 +232,14 @@ def test_reschedule_offers_the_communes_other_sessions_and_moves_the_booking() -
 
     chosen = {"booking_code": "KE3MX7PA", "commune_id": 9, "requested_slot": "session_id"}
     dispatcher, _ = run_action(ActionAskSessionId(), routes, tracker("", slots=chosen, form="reschedule_form"))
+    # The question says what a tap will move: the booking, whose it is, and where and when it is now.
+    asked = dispatcher.messages[0]
+    assert asked["response"] == "utter_ask_reschedule_session_id" and asked["code"] == "KE3MX7PA"
+    assert (asked["when"], asked["place"], asked["address"]) == ("Thứ Tư, 25/11/2026, 7:30–11:00",
+                                                                 "Trạm Y tế xã Hữu Liên", "thôn Riềng")
     titles = [b["title"] for b in dispatcher.messages[0]["buttons"]]
-    assert titles == ["Thứ Sáu, 27/11/2026, 13:30–16:30 · Trạm Y tế xã Hữu Liên · hết chỗ, 2 người đang chờ"]
+    # One place for every session offered: the button need not name it (the summary does).
+    assert titles == ["Thứ 6, 27/11, 13:30–16:30 · hết chỗ, 2 người đang chờ"]
     dispatcher, events = run_action(ValidateRescheduleForm(), routes, tracker(
         "/inform", slots={**chosen, "session_id": "12"}, form="reschedule_form"))
     assert said(dispatcher) == ["utter_session_not_offered"] and SlotSet("session_id", None) in events

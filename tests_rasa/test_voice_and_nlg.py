@@ -109,7 +109,10 @@ def test_a_minority_language_gets_its_clip_else_vietnamese_audio_said_plainly() 
     # No recording at all: synthesised Vietnamese, with the resident's own details left out.
     slots = {"language": "hmn", "audio_wanted": True, "full_name": "Lò Văn Páo", "cccd": "011058001234",
              "birth_date": "05/03/1958", "phone": "0912345678", "commune": "Xã Thanh Sơn"}
-    check = generate(routes, "utter_ask_booking_confirmed", core_tracker(**slots))
+    check = generate(routes, "utter_ask_booking_confirmed", core_tracker(**slots), for_whom="cho bản thân",
+                     full_name="Lò Văn Páo", cccd="011058001234", birth_date="05/03/1958", phone="0912345678",
+                     commune="Xã Thanh Sơn", when="Thứ Tư, 25/11/2026, 7:30–11:00", place="Trạm Y tế xã Thanh Sơn",
+                     address="Thôn Bản Chu")
     assert check is not None and "011058001234" in check["text"]  # the resident reads it…
     assert check["custom"]["audio"]["synthetic"] and check["custom"]["audio"]["note"].startswith("Tin này chưa có")
     assert speech.texts and not any(v in speech.texts[-1] for v in ("011058001234", "0912345678", "Lò Văn Páo",
@@ -246,3 +249,55 @@ def test_an_api_call_that_times_out_is_unavailable_not_a_crash() -> None:
 
     error = asyncio.run(serve({("GET", "/faq/search"): slow([], 2.0)}, scenario, chat_required=False))
     assert type(error).__name__ == "ApiUnavailable"
+
+
+def test_the_note_that_audio_is_vietnamese_is_said_once_per_conversation() -> None:
+    """A Nùng listener hears most messages in Vietnamese: told once, the first time, not after every message."""
+    from rasa.shared.core.events import BotUttered
+    from rasa.shared.core.events import SessionStarted as CoreSessionStarted
+
+    speech = SpeechLog()
+    routes = {("GET", "/content/bundle"): json_handler(bundle({}, {"utter_help": {"vi": GREET_VI},
+                                                                   "utter_greet": {"vi": GREET_VI}})),
+              ("POST", "/audio/speech"): speech.handler}
+
+    async def scenario(base: str) -> list[dict[str, Any] | None]:
+        nlg = ContentNLG(domain=domain(), content=ContentCache(base, refresh_s=60), client=ApiClient(base))
+        conversation = core_tracker(language="nut", audio_wanted=True)
+        first = await nlg.generate("utter_help", conversation, "rest")
+        # A second message of the same turn (an action's several messages are generated before any is
+        # recorded): the note was just given.
+        same_turn = await nlg.generate("utter_greet", conversation, "rest")
+        conversation.update(BotUttered(first["text"] if first else "", data=first))
+        conversation.update(UserUttered("them", metadata={"channel": "zalo", METADATA_KEY: chat_token("nlg-test")}))
+        next_turn = await nlg.generate("utter_help", conversation, "rest")
+        # A new conversation (an hour of silence) explains it again, once.
+        conversation.update(CoreSessionStarted())
+        # The listening preference moves on to the new session (action_session_start).
+        conversation.update(CoreSlotSet("language", "nut"))
+        conversation.update(CoreSlotSet("audio_wanted", True))
+        conversation.update(UserUttered("alo", metadata={"channel": "zalo", METADATA_KEY: chat_token("nlg-test")}))
+        new_session = await nlg.generate("utter_help", conversation, "rest")
+        return [first, same_turn, next_turn, new_session]
+
+    first, same_turn, next_turn, new_session = asyncio.run(serve(routes, scenario))
+    audios = [message["custom"]["audio"] for message in (first, same_turn, next_turn, new_session) if message]
+    assert len(audios) == 4 and all(audio["language"] == "vi" for audio in audios)  # the audio always comes
+    assert audios[0]["note"] == "Tin này chưa có bản ghi tiếng Nùng; mời nghe bằng tiếng Việt."
+    assert [("note" in audio) for audio in audios] == [True, False, False, True]
+
+
+def test_faq_audio_skips_the_note_once_the_conversation_has_had_it() -> None:
+    hit = {"key": "free_of_charge", "question": "q", "answer": "Khám miễn phí.", "score": 0.9, "language": "vi",
+           "needs_review": False, "audio_url": f"{AUDIO}/f.mp3", "audio_ogg_url": f"{AUDIO}/f.ogg",
+           "audio_language": "vi"}
+    routes = {("GET", "/faq/search"): json_handler([hit]), ("GET", "/content/bundle"): json_handler(bundle({}))}
+    fresh = tracker("kham co mat tien", slots={"language": "tyz"})
+    dispatcher, _ = run(ActionAnswerFaq(), routes, fresh)
+    assert dispatcher.messages[1]["custom"]["audio"]["note"].startswith("Tin này chưa có bản ghi tiếng Tày")
+    state = fresh.current_state()
+    noted = {"event": "bot", "text": "Xin chào", "data": {"custom": {"audio": {"note": "Tin này chưa có…"}}}}
+    later = Tracker.from_dict({**state, "events": [noted, *state["events"]]})
+    dispatcher, _ = run(ActionAnswerFaq(), routes, later)
+    audio = dispatcher.messages[1]["custom"]["audio"]
+    assert audio["url"].endswith("f.mp3") and "note" not in audio

@@ -14,12 +14,13 @@ import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.api import ApiClient
+from actions.booking import FIXABLE
 from actions.booking_form import ValidateBookingForm
 from actions.content import ContentCache
 from actions.fallback import OFFERED_MEANINGS
-from actions.form_control import FIX_PAYLOADS
 from actions.manage import ActionShowBookings, ActionSubmitReschedule
-from actions.records import ActionSubmitRecordLookup
+from actions.records import RIGHTS, ActionSubmitRecordLookup
+from actions.reminders import OFFERED_CHOICES
 from actions.schedule import ActionListSessions
 from actions.speaking import VIETNAM, error_values
 from common.vocabulary import BOOKING_STATUSES, LANGUAGES
@@ -65,7 +66,7 @@ def test_a_minority_language_gets_its_own_wording_else_the_vietnamese_one() -> N
                              "button_book_session": {"vi": "Đăng ký {when}"}}, language=TAY)
     assert message["sessions"].endswith("(TÀY 2)")
     # Nothing in Tày for the button: staff's Vietnamese, not the seed.
-    assert message["buttons"][0]["title"] == "Đăng ký 25/11/2026, 7:30–11:00"
+    assert message["buttons"][0]["title"] == "Đăng ký Thứ 4, 25/11, 7:30–11:00"
     # A Vietnamese resident never reads the Tày wording.
     assert list_sessions({"session_seats_left": {TAY: "TÀY {available}"}})["sessions"].endswith("(còn 2 chỗ)")
 
@@ -197,7 +198,9 @@ def test_a_status_without_a_key_keeps_the_apis_label_and_next_step() -> None:
 
 # Keys an action builds from a value (f"field_{slot}"): every value it can be given.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "field_": tuple(FIX_PAYLOADS),
+    "field_": FIXABLE,
+    "button_reminders_": OFFERED_CHOICES,
+    "button_data_right_": RIGHTS,
     "booking_status_": BOOKING_STATUSES,
     "language_name_": LANGUAGES,
     "consent_purpose_": ("booking", "record_lookup", "reminders", "announcements"),
