@@ -40,7 +40,7 @@ class ActionAnswerFaq(Speaks, Action):
         if best is not None and best["score"] >= FAQ_MIN_SCORE:
             dispatcher.utter_message(text=best["answer"])
             slots = dict(tracker.current_slot_values())
-            if wants_audio(slots):
+            if wants_audio(slots, tracker.latest_message.get("metadata")):
                 clips = {best["audio_language"]: {"url": best["audio_url"], "ogg_url": best.get("audio_ogg_url")}} \
                     if best.get("audio_url") else {}
                 await speak_along(dispatcher, self.client, self.content, key=best["key"], text=best["answer"],

@@ -28,9 +28,12 @@ def language_name(language: str, content: ContentCache | None = None) -> str:
     return (content or seeds_only()).say(f"language_name_{language}", language)
 
 
-def wants_audio(slots: dict[str, Any]) -> bool:
-    """Residents who chose a minority language, or asked to listen, get audio with messages."""
-    return bool(slots.get("audio_wanted")) or language_of(slots) != "vi"
+def wants_audio(slots: dict[str, Any], metadata: dict[str, Any] | None = None) -> bool:
+    """Residents who chose a minority language, or asked to listen, get audio with messages; and one
+    who spoke (the gateway heard a voice note: `metadata.input == "voice"`) is answered in kind, without
+    having to ask."""
+    spoke = isinstance(metadata, dict) and metadata.get("input") == "voice"
+    return spoke or bool(slots.get("audio_wanted")) or language_of(slots) != "vi"
 
 
 async def audio_for(client: ApiClient, *, key: str | None, text: str, language: str,

@@ -71,7 +71,8 @@ class ContentNLG(TemplatedNaturalLanguageGenerator):
             return None
         # An action may speak for a choice its own slot events have not applied yet.
         language = kwargs.get("voice_language") or language_of(slots)
-        with_audio = bool(kwargs.get("with_audio")) or wants_audio(slots)
+        spoken_to = tracker.latest_message.metadata if tracker.latest_message else None
+        with_audio = bool(kwargs.get("with_audio")) or wants_audio(slots, spoken_to)
         await self.content.get()
         published = self.content.text(utter_action, language)
         # An unedited message keeps the domain's variations; an edited one says what staff wrote.

@@ -301,3 +301,18 @@ def test_faq_audio_skips_the_note_once_the_conversation_has_had_it() -> None:
     dispatcher, _ = run(ActionAnswerFaq(), routes, later)
     audio = dispatcher.messages[1]["custom"]["audio"]
     assert audio["url"].endswith("f.mp3") and "note" not in audio
+
+
+def test_a_resident_who_spoke_is_answered_in_kind_with_their_numbers_left_unspoken() -> None:
+    speech = SpeechLog()
+    routes = {("GET", "/content/bundle"): json_handler(bundle({})), ("POST", "/audio/speech"): speech.handler}
+    spoke = UserUttered("dat lich kham", metadata={"channel": "telegram", "input": "voice", "asr_confidence": 0.8,
+                                                  METADATA_KEY: chat_token("nlg-test")})
+    state = DialogueStateTracker.from_events("nlg-test", [spoke], slots=domain().slots)
+    state.update(CoreSlotSet("cccd", "011058001234"))
+    reply = generate(routes, "utter_ask_phone", state)
+    assert reply is not None and reply["custom"]["audio"]["synthetic"] and reply["custom"]["input"] == "numeric"
+    assert "note" not in reply["custom"]["audio"]  # Vietnamese to a Vietnamese speaker: nothing to explain
+    typed = generate(routes, "utter_ask_phone", core_tracker())
+    assert typed is not None and "audio" not in typed.get("custom", {})  # a typed message gets text only
+    assert speech.texts and "011058001234" not in " ".join(speech.texts)
