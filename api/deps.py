@@ -6,11 +6,12 @@ pool, which would cost a thread hop on every request of the hot paths.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,16 @@ async def get_app_settings(request: Request) -> Settings:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 CryptoDep = Annotated[Crypto, Depends(get_crypto)]
+
+
+def gateway_only(crypto: CryptoDep, token: Annotated[str, Header(alias="X-Internal-Token")] = "") -> None:
+    """The channel gateway's calls (referral events, the nearest sites to a shared location): its
+    internal token, derived from the master secret, compared in constant time."""
+    if not hmac.compare_digest(token, crypto.internal_token):
+        raise NotAuthenticated("Chỉ cổng kênh chat được gọi địa chỉ này.")
+
+
+GatewayOnly = Depends(gateway_only)
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 

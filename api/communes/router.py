@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,9 +23,8 @@ from api.communes.schemas import (
     SiteUpdate,
 )
 from api.core.db import utcnow
-from api.core.errors import NotAuthenticated
 from api.core.types import IdInPath, IdInQuery
-from api.deps import AdminUser, CryptoDep, DatabaseDep, ReadSession, StationUser
+from api.deps import AdminUser, DatabaseDep, GatewayOnly, ReadSession, StationUser
 from api.sessions.models import ExamSession
 from api.sessions.service import select_sessions, session_out_from_row
 
@@ -79,12 +77,6 @@ def update_site(site_id: IdInPath, body: SiteUpdate, staff: StationUser, databas
         return service.site_out(service.update_site(db=db, actor=staff, site_id=site_id, changes=body))
 
 
-def gateway_only(crypto: CryptoDep, token: Annotated[str, Header(alias="X-Internal-Token")] = "") -> None:
-    """The channel gateway's internal token, checked as for referral events (api/outreach/router.py)."""
-    if not hmac.compare_digest(token, crypto.internal_token):
-        raise NotAuthenticated("Chỉ cổng kênh chat được hỏi điểm khám gần nhất.")
-
-
 NEXT_SESSIONS = 3
 
 
@@ -101,7 +93,7 @@ def next_sessions(db: Session, site_id: int, now: datetime) -> list[NextSession]
             for s in found]
 
 
-@router.post("/sites/nearest", response_model=NearestSites, dependencies=[Depends(gateway_only)])
+@router.post("/sites/nearest", response_model=NearestSites, dependencies=[GatewayOnly])
 def nearest_sites(body: NearestQuery, db: ReadSession) -> NearestSites:
     """The sites nearest to a resident's shared location (the gateway asks), with their next sessions.
 

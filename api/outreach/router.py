@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from api.core.clock import local_today
-from api.core.errors import NotAuthenticated
 from api.core.types import CodeInPath
-from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
+from api.deps import DatabaseDep, GatewayOnly, ReadSession, SettingsDep, require_roles
 from api.outreach import service
 from api.outreach.schemas import EventIn, LinkIn, LinkList, LinkOut, LinkUpdate, Summary
 from api.staff.models import StaffUser
@@ -55,11 +53,8 @@ def link_qr(code: CodeInPath, kind: str, staff: LinkReader, db: ReadSession, set
                     headers={"Content-Disposition": f'inline; filename="ma-qr-{link.code}.{kind}"'})
 
 
-@router.post("/referrals/{code}/events", status_code=status.HTTP_204_NO_CONTENT)
-def record_event(code: CodeInPath, body: EventIn, database: DatabaseDep, crypto: CryptoDep,
-                 token: Annotated[str, Header(alias="X-Internal-Token")] = "") -> None:
+@router.post("/referrals/{code}/events", status_code=status.HTTP_204_NO_CONTENT, dependencies=[GatewayOnly])
+def record_event(code: CodeInPath, body: EventIn, database: DatabaseDep) -> None:
     """The gateway reports a link opened or a chat started from it (counted per day, no identities)."""
-    if not hmac.compare_digest(token, crypto.internal_token):
-        raise NotAuthenticated("Chỉ cổng kênh chat được báo sự kiện này.")
     with database.write() as db:
         service.record_event(db=db, code=code, kind=body.kind, day=local_today())
