@@ -7,12 +7,16 @@ A CCCD, a phone number and a birth date are all digits, so masking works on digi
   report, a log line): each run of six or more digits becomes '•••';
 - `mask_digits`: every digit, for what a resident typed into the chat (only history reads it back);
 - `mask_personal_digits`: the bot's own messages, where counts and times stay readable but digit runs
-  and full dates (a booking summary repeats the birth date) lose their digits.
+  and full dates (a booking summary repeats the birth date) lose their digits;
+- `mask_echoes`: the bot's messages a resident may read again (the web chat's transcript), where the
+  numbers the resident gave lose their digits — what they just said repeated back, and dates long past
+  (a birth date) — while the station's phone, the hotline and the session's date stay readable.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from vntext import nfc
 
@@ -41,3 +45,25 @@ def mask_digits(text: str) -> str:
 
 def mask_personal_digits(text: str) -> str:
     return _PERSONAL.sub(lambda match: mask_digits(match.group()), text)
+
+
+_DATE = re.compile(r"\b(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\b")
+
+
+def mask_echoes(text: str, said: str, today: date) -> str:
+    """`text` (the bot's) with the resident's own numbers masked: a digit run of `said` (what the
+    resident just typed or said) repeated in it, and any full date more than a year before `today` (a
+    birth date in a summary) unless it is a question's example."""
+    given = [re.sub(r"\D", "", run) for run in DIGIT_RUNS.findall(said)]
+
+    def echo(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        return mask_digits(match.group()) if any(g in digits for g in given) else match.group()
+
+    def past(match: re.Match[str]) -> str:
+        # A question's own example ("ví dụ 05/03/1958") is nobody's birth date.
+        example = "ví dụ" in nfc(text[max(0, match.start() - 12):match.start()]).lower()
+        return mask_digits(match.group()) if int(match.group(3)) < today.year - 1 and not example else match.group()
+
+    text = DIGIT_RUNS.sub(echo, text) if given else text
+    return _DATE.sub(past, text)

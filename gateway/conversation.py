@@ -19,10 +19,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.masking import mask_personal_digits
+from common.masking import mask_echoes, mask_personal_digits
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
 from gateway.messages import (
@@ -165,10 +165,12 @@ class Conversations:
         except RasaUnavailable:
             # Not kept: the message was not handled, and the same id sent again must reach Rasa.
             return [Outgoing(text=busy_text(message.language, self.wording))]
-        # The bot's words masked too: a read-back or a summary repeats the resident's numbers.
-        self.store.add_web_turns(message.chat_id, message_id, [{"who": "me", "text": shown}] +
-                                 [{"who": "bot", **reply.to_json(), "text": mask_personal_digits(reply.text)}
-                                  for reply in replies])
+        # The bot's words with the resident's numbers masked too (a read-back repeats them, a summary
+        # the birth date); the station's phone and the session's date stay readable.
+        today = datetime.now(UTC).date()
+        bot = [{"who": "bot", **reply.to_json(), "text": mask_echoes(reply.text, message.text, today)}
+               for reply in replies]
+        self.store.add_web_turns(message.chat_id, message_id, [{"who": "me", "text": shown}, *bot])
         return replies
 
     async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None,

@@ -107,3 +107,18 @@ def test_a_stale_payload_is_shown_as_the_title_it_had_and_a_typed_payload_is_mas
     assert shown_text('/inform{"session_id": "123456"}', recent) == "Thứ Ba 7:30"
     assert shown_text('/inform{"session_id": "123456"}', []) == '/inform{"session_id": "••••••"}'
     assert shown_text("ngay 5", []) == "ngay 5"
+
+
+def test_the_transcript_masks_what_the_resident_gave_but_keeps_the_stations_phone_and_the_session_date() -> None:
+    from datetime import date
+
+    from common.masking import mask_echoes
+
+    today = date(2026, 12, 1)
+    assert mask_echoes("Có phải bác nói: «số của tôi là 0977123987»?", "số của tôi là 0977123987", today) == \
+        "Có phải bác nói: «số của tôi là ••••••••••»?"
+    summary = "Ngày sinh: 12/08/1962. Buổi khám: Thứ Ba, 08/12/2026. Gọi trạm 0205 3821 111 hoặc 1900 9095."
+    assert mask_echoes(summary, "/affirm", today) == \
+        "Ngày sinh: ••/••/••••. Buổi khám: Thứ Ba, 08/12/2026. Gọi trạm 0205 3821 111 hoặc 1900 9095."
+    question = "Ngày sinh của người đi khám? Xin ghi ngày/tháng/năm, ví dụ 05/03/1958."
+    assert mask_echoes(question, "Triệu Thị Hoa", today) == question
