@@ -97,6 +97,16 @@ class Conversations:
         """The nearest sites to a shared location (used for this answer only: not sent to Rasa, not kept)."""
         return await answer_location(self.places, self.wording, message.language, latitude, longitude)
 
+    async def located_once(self, key: str, message: Incoming, found: tuple[float, float]) -> None:
+        """A chat app's shared location, answered at once and not through the inbox (the coordinates are
+        used for this answer and kept nowhere); a redelivered update (`key` seen) is dropped."""
+        if not self.store.accept(key, message.sender, {}):
+            return
+        self.store.finish(key)
+        deliver = self.deliver.get(message.channel)
+        if deliver is not None:
+            await deliver(message, await self.located(message, *found))
+
     async def hear(self, message: Incoming, audio: bytes | None = None) -> Incoming | list[Outgoing]:
         """A voice note as the message its words make (numbers said as digits written as digits), or,
         when nothing can be heard, the replies that say so. `audio` is the note itself (the web chat);

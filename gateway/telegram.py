@@ -110,7 +110,7 @@ class TelegramChannel:
         place = message.location or (message.venue.location if message.venue else None)
         found = coordinates(place.latitude, place.longitude) if place is not None else None
         if found is not None:
-            await self._located(key, chat_id, found)
+            await self.conversations.located_once(key, Incoming("telegram", chat_id, ""), found)
             return
         # A sticker says what its emoji says ("👍" to a yes/no question); a photo, what its caption says.
         sticker = message.sticker.emoji if message.sticker else None
@@ -201,14 +201,6 @@ class TelegramChannel:
                                       caption=caption)
         else:
             await self.bot.send_audio(chat_id=int(chat_id), audio=BufferedInputFile(data, name), caption=caption)
-
-    async def _located(self, key: str, chat_id: str, found: tuple[float, float]) -> None:
-        """Answered here, not through the inbox: the coordinates are used for this answer and kept nowhere."""
-        if not self.store.accept(key, f"telegram:{chat_id}", {}):
-            return
-        self.store.finish(key)
-        message = Incoming("telegram", chat_id, "")
-        await self.deliver(message, await self.conversations.located(message, *found))
 
     async def fetch_voice(self, file_id: str) -> bytes:
         """A voice note's audio from Telegram's file storage (getFile, then the download)."""

@@ -218,7 +218,7 @@ class ZaloChannel:
         if name == "user_send_location":
             found = _attachment_coordinates(message)
             if found is not None:
-                await self._located(key, user, found)
+                await self.conversations.located_once(key, Incoming("zalo", user, ""), found)
                 return
         if name in WORDLESS:
             self.conversations.receive(key, Incoming("zalo", user, MENU, preface=WORDLESS[name]))
@@ -231,14 +231,6 @@ class ZaloChannel:
             # A tapped button arrives as its title: the assistant gets the payload behind it.
             text = self.store.long_payload(_button_key(user, text)) or text
             self.conversations.receive(key, Incoming("zalo", user, text))
-
-    async def _located(self, key: str, user: str, found: tuple[float, float]) -> None:
-        """Answered here, not through the inbox: the coordinates are used for this answer and kept nowhere."""
-        if not self.store.accept(key, f"zalo:{user}", {}):
-            return
-        self.store.finish(key)
-        message = Incoming("zalo", user, "")
-        await self.deliver(message, await self.conversations.located(message, *found))
 
     async def close(self) -> None:
         await self.media.aclose()

@@ -50,12 +50,16 @@ def speech() -> ScriptedSpeech:
     return ScriptedSpeech()
 
 
-@pytest.fixture
-def telegram(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> Iterator[TestClient]:
-    settings = GatewaySettings(
+def telegram_settings(tmp_path: Path, bot_api: FakeBotApi, **extra: Any) -> GatewaySettings:
+    return GatewaySettings(
         gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
         telegram_webhook_secret=TELEGRAM_SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
-        per_chat_interval_s=0.0, rasa_retry_s=1.0, web_voice_per_minute=3)
+        per_chat_interval_s=0.0, **extra)
+
+
+@pytest.fixture
+def telegram(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa, speech: ScriptedSpeech) -> Iterator[TestClient]:
+    settings = telegram_settings(tmp_path, bot_api, rasa_retry_s=1.0, web_voice_per_minute=3)
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa), speech=speech),
                     raise_server_exceptions=False) as client:
         yield client
@@ -347,10 +351,7 @@ def sites() -> FakeSitesApi:
 
 @pytest.fixture
 def located(tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa, sites: FakeSitesApi) -> Iterator[TestClient]:
-    settings = GatewaySettings(
-        gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", telegram_bot_token="42:TEST",
-        telegram_webhook_secret=TELEGRAM_SECRET, telegram_mode="webhook", telegram_api_base=bot_api.base,
-        per_chat_interval_s=0.0, api_url="http://api.test")
+    settings = telegram_settings(tmp_path, bot_api, api_url="http://api.test")
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa),
                                api_transport=httpx.MockTransport(sites)), raise_server_exceptions=False) as client:
         yield client
