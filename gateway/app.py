@@ -91,15 +91,18 @@ ZALO_REPLY_WINDOW = timedelta(hours=48)
 
 # The longest message the web chat takes (the page shows what is left of it as the resident types).
 MESSAGE_LIMIT = 1000
+# A web chat's and a message's ids as the page may send them, and a language code.
+CHAT_ID = r"^[A-Za-z0-9_\-]{8,64}$"
+LANGUAGE = r"^[a-z]{2,3}$"
 
 
 class ChatIn(BaseModel):
-    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    session_id: str = Field(pattern=CHAT_ID)
     text: str = Field(min_length=1, max_length=MESSAGE_LIMIT)
     referral_code: str | None = Field(default=None, pattern=REFERRAL_PATTERN)
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    language: str | None = Field(default=None, pattern=LANGUAGE)
     # The page's id of this message (random): sent again after a lost response, it is answered once.
-    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
+    message_id: str | None = Field(default=None, pattern=CHAT_ID)
 
 
 # The session ids the page makes (96 random bits and more): only these have a transcript to read back,
@@ -108,9 +111,9 @@ PAGE_SESSION = r"^w[0-9a-f]{24,63}$"
 
 
 class VoiceIn(BaseModel):
-    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
-    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    session_id: str = Field(pattern=CHAT_ID)
+    message_id: str | None = Field(default=None, pattern=CHAT_ID)
+    language: str | None = Field(default=None, pattern=LANGUAGE)
 
 
 class PerMinute:
@@ -136,9 +139,9 @@ class PerMinute:
 
 
 class LocationIn(BaseModel):
-    session_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")
-    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    session_id: str = Field(pattern=CHAT_ID)
+    message_id: str | None = Field(default=None, pattern=CHAT_ID)
+    language: str | None = Field(default=None, pattern=LANGUAGE)
     latitude: float
     longitude: float
 
@@ -149,7 +152,7 @@ LOCATION_SHOWN = "web_location_sent"
 
 class HistoryIn(BaseModel):
     session_id: str = Field(pattern=PAGE_SESSION)
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    language: str | None = Field(default=None, pattern=LANGUAGE)
 
 
 def log_tasks() -> None:
@@ -179,7 +182,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     if speech is None:
         speech = engine_from(settings.speech_engine, settings.speech_url, _secret(settings.speech_key),
                              max_concurrent=settings.speech_max_concurrent, max_waiting=settings.speech_max_waiting)
-    places = Places(settings.api_url, internal_token(master), transport=api_transport)
+    places = Places(settings.api_url, internal, transport=api_transport)
     conversations = Conversations(store, rasa, events, coordination, wording, speech, places)
     voice_limit = PerMinute(settings.web_voice_per_minute)
     location_limit = PerMinute(settings.web_locations_per_minute)
@@ -298,6 +301,21 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         return exposition(Gauges(depths))
 
     # --- web chat ---
+    def client_address(request: Request) -> str:
+        """The web chat's address, the real one behind trusted proxies (signed with the chat for the API's
+        limits, counted by the gateway's own)."""
+        return real_client_address(request.client.host if request.client else None,
+                                   request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+
+    def kept_id(session_id: str, message_id: str | None) -> str | None:
+        """The page's message id when this chat keeps a transcript (a page-made session id), else None."""
+        return message_id if message_id is not None and PAGE_ID.match(session_id) else None
+
+    def replayed(session_id: str, message_id: str | None) -> dict[str, Any] | None:
+        """The answer already given to a message the page sends again (its response was lost), or None."""
+        earlier = store.answered(session_id, message_id) if message_id is not None else None
+        return None if earlier is None else {"replies": [_page_reply(Outgoing.from_json(b)) for b in earlier]}
+
     @app.get("/chat", response_class=HTMLResponse)
     async def chat_page(lang: str = "vi") -> HTMLResponse:
         language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
@@ -323,13 +341,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     async def chat_message(body: ChatIn, request: Request) -> dict[str, Any]:
         # The session id is the browser's choice: the address it writes from is what the API can
         # count on, so it travels signed with the chat (never logged).
-        address = real_client_address(request.client.host if request.client else None,
-                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
-        kept = body.message_id is not None and PAGE_ID.match(body.session_id) is not None
         replies = await conversations.answer(
             Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code,
-                     language=body.language if body.language in LANGUAGES else None, address=address),
-            message_id=body.message_id if kept else None)
+                     language=body.language if body.language in LANGUAGES else None, address=client_address(request)),
+            message_id=kept_id(body.session_id, body.message_id))
         return {"replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/voice")
@@ -344,19 +359,16 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         except ValidationError:
             raise UnreadableMessage() from None
         language = fields.language if fields.language in LANGUAGES else None
-        address = real_client_address(request.client.host if request.client else None,
-                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+        address = client_address(request)
         if not voice_limit.allow(address or fields.session_id):
             raise TooManyVoiceNotes()
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_AUDIO_BYTES:
             raise VoiceTooLarge()
-        kept = fields.message_id is not None and PAGE_ID.match(fields.session_id) is not None
-        if kept and fields.message_id is not None:
-            # Sent again after a lost response: answered from the transcript, not heard twice.
-            earlier = store.answered(fields.session_id, fields.message_id)
-            if earlier is not None:
-                return {"replies": [_page_reply(Outgoing.from_json(body)) for body in earlier]}
+        message_id = kept_id(fields.session_id, fields.message_id)
+        earlier = replayed(fields.session_id, message_id)  # sent again after a lost response: not heard twice
+        if earlier is not None:
+            return earlier
         audio = bytearray()
         try:
             async for chunk in request.stream():
@@ -369,7 +381,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         heard = await conversations.hear(message, bytes(audio))
         if not isinstance(heard, Incoming):
             return {"replies": [_page_reply(r) for r in heard]}
-        replies = await conversations.answer(heard, message_id=fields.message_id if kept else None)
+        replies = await conversations.answer(heard, message_id=message_id)
         return {"heard": heard.text, "replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/location")
@@ -382,19 +394,17 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         found = coordinates(body.latitude, body.longitude)
         if found is None:
             raise UnreadableMessage()
-        address = real_client_address(request.client.host if request.client else None,
-                                      request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
-        if body.message_id is not None and PAGE_ID.match(body.session_id):
-            earlier = store.answered(body.session_id, body.message_id)
-            if earlier is not None:
-                return {"replies": [_page_reply(Outgoing.from_json(turn)) for turn in earlier]}
-        if not location_limit.allow(address or body.session_id):
+        message_id = kept_id(body.session_id, body.message_id)
+        earlier = replayed(body.session_id, message_id)
+        if earlier is not None:
+            return earlier
+        if not location_limit.allow(client_address(request) or body.session_id):
             raise TooManyLocations()
         message = Incoming("web", body.session_id, "", language=language)
         replies = await conversations.located(message, *found)
-        if body.message_id is not None and PAGE_ID.match(body.session_id):
+        if message_id is not None:
             shown = wording.text(LOCATION_SHOWN, language)
-            store.add_web_turns(body.session_id, body.message_id, [{"who": "me", "text": shown}] +
+            store.add_web_turns(body.session_id, message_id, [{"who": "me", "text": shown}] +
                                 [{"who": "bot", **r.to_json()} for r in replies])
         return {"replies": [_page_reply(r) for r in replies]}
 

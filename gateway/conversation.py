@@ -200,7 +200,7 @@ class Conversations:
             if not isinstance(confirmed, Incoming):
                 return confirmed
             message = confirmed
-            held = (tapped[1], _to_json(message) | {"voice_confidence": message.voice_confidence})
+            held = (tapped[1], _to_json(message))
         elif message.voice_confidence is not None:
             if needs_read_back(message.text, message.voice_confidence):
                 return self._read_back(message)
@@ -225,7 +225,7 @@ class Conversations:
     def _read_back(self, message: Incoming) -> list[Outgoing]:
         """"Did you say …?" with yes/no; the transcript waits for the answer."""
         token = secrets.token_urlsafe(12)
-        self.store.keep_heard(token, message.sender, _to_json(message) | {"voice_confidence": message.voice_confidence})
+        self.store.keep_heard(token, message.sender, _to_json(message))
         say = self.wording.text
         return [Outgoing(text=say(VOICE_READ_BACK, message.language, text=message.text), buttons=(
             Button(say(VOICE_READ_BACK_YES, message.language), f"{YES}{token}"),
@@ -239,7 +239,7 @@ class Conversations:
         if not yes:
             return [Outgoing(text=self.wording.text(VOICE_SAY_AGAIN, tap.language))]
         # The tap's own chat details (the web chat's address) sign the message now sent.
-        return replace(_from_json(kept), address=tap.address, voice_confidence=float(kept["voice_confidence"]))
+        return replace(_from_json(kept), address=tap.address)
 
     def receive(self, key: str, message: Incoming) -> bool:
         """Accept a platform update for handling in the background; False for a redelivery."""
@@ -304,7 +304,7 @@ def _to_json(message: Incoming) -> dict[str, Any]:
     # whichever process handles the message later signs the address it came from.
     return {"channel": message.channel, "chat_id": message.chat_id, "text": message.text,
             "referral_code": message.referral_code, "language": message.language, "address": message.address,
-            "voice": message.voice, "preface": message.preface}
+            "voice": message.voice, "preface": message.preface, "voice_confidence": message.voice_confidence}
 
 
 def _from_json(data: dict[str, Any]) -> Incoming:
@@ -312,4 +312,6 @@ def _from_json(data: dict[str, Any]) -> Incoming:
     return Incoming(channel=data["channel"], chat_id=data["chat_id"], text=data["text"],
                     referral_code=data.get("referral_code"), language=data.get("language"),
                     address=str(data.get("address") or ""), voice=str(data.get("voice") or ""),
-                    preface=str(data.get("preface") or ""))
+                    preface=str(data.get("preface") or ""),
+                    voice_confidence=float(data["voice_confidence"]) if data.get("voice_confidence") is not None
+                    else None)

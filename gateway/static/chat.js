@@ -57,9 +57,8 @@
 
   // Only the newest question's buttons answer it; a tap on an older one says so and shows the current
   // choices (they stay visible: an elderly reader scrolls back and taps what looks right).
-  function retire(except) {
+  function retire() {
     log.querySelectorAll(".buttons:not(.old)").forEach(function (box) {
-      if (box === except) return;
       box.classList.add("old");
       box.querySelectorAll("button").forEach(function (button) { button.setAttribute("aria-disabled", "true"); });
     });
