@@ -23,6 +23,7 @@ from api.deps import DatabaseDep
 from api.docs import install as install_docs
 from api.faq.router import router as faq_router
 from api.faq.service import FaqIndexCache
+from api.notifications.gateway_router import router as delivery_router
 from api.notifications.router import router as notifications_router
 from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
-               notifications_router, alerts_router)
+               notifications_router, delivery_router, alerts_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)

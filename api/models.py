@@ -15,6 +15,7 @@ from api.notifications.models import (
     BroadcastDelivery,
     ReminderLog,
     ReminderSubscription,
+    ReminderTemplate,
 )
 from api.outreach.models import ReferralCount, ReferralLink
 from api.records.models import ApiKey, HealthRecord, RecordImport
@@ -28,6 +29,6 @@ __all__ = [
     "AnnouncementSubscription", "AudioClip", "AuditEntry", "Base", "Broadcast", "BroadcastDelivery",
     "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession", "FaqAnswer", "FaqEntry",
     "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord",
-    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "Throttle",
+    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "ReminderTemplate", "Throttle",
     "Province", "Resident", "ScamReport", "SecurityAlert", "ServiceCredential", "Site", "StaffUser", "UsageCount",
 ]

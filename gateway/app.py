@@ -42,6 +42,7 @@ from gateway.errors import (
     ChannelOff,
     Malformed,
     OutsideReplyWindow,
+    SmsOff,
     TelegramOff,
     TooManyLocations,
     TooManyVoiceNotes,
@@ -54,8 +55,12 @@ from gateway.errors import (
 from gateway.events import EventReporter
 from gateway.messages import BUSY_RESPONSE, GREETING, REFERRAL, REFERRAL_PATTERN, Button, Incoming, Outgoing
 from gateway.outbox import Outbox, Sender
+from gateway.phone import PhoneNoticeIn, PhoneNotices
 from gateway.places import Places, coordinates
 from gateway.rasa import RasaClient
+from gateway.sms import JsonSmsProvider, SmsProvider
+from gateway.sms import delivered_key as sms_delivered_key
+from gateway.sms import stop_request as sms_stop_request
 from gateway.speech import MAX_AUDIO_BYTES, SpeechEngine, engine_from
 from gateway.store import Store
 from gateway.telegram import TelegramChannel
@@ -165,6 +170,12 @@ def log_tasks() -> None:
         log.warning("task %s:\n%s", task.get_name(), stack.getvalue())
 
 
+def _sms_webhook(settings: GatewaySettings) -> str:
+    """Where the SMS provider reports deliveries and forwards residents' replies."""
+    secret = _secret(settings.sms_webhook_secret)
+    return f"{settings.public_url.rstrip('/')}/webhooks/sms/{secret}" if secret else ""
+
+
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None,
                api_transport: httpx.AsyncBaseTransport | None = None, speech: SpeechEngine | None = None,
                zalo_media_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -201,7 +212,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         zalo_api = OaApiClient(
             app_id=settings.zalo_app_id, app_secret=_secret(settings.zalo_app_secret),
             initial_refresh_token=_secret(settings.zalo_refresh_token), store=store, fernet=store.cipher,
-            api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base, coordination=coordination)
+            api_base=settings.zalo_api_base, oauth_base=settings.zalo_oauth_base, zns_base=settings.zalo_zns_base,
+            coordination=coordination)
         zalo = ZaloChannel(app_id=settings.zalo_app_id, oa_secret_key=_secret(settings.zalo_oa_secret_key),
                            api=zalo_api, store=store, conversations=conversations, outbox=outbox,
                            max_event_age_s=settings.zalo_event_max_age_s,
@@ -209,6 +221,13 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                            media_hosts=tuple(h.strip().lower() for h in settings.zalo_media_hosts.split(",")
                                              if h.strip()))
         senders["zalo"] = zalo
+    sms: SmsProvider | None = None
+    if settings.sms_enabled:
+        sms = JsonSmsProvider(url=settings.sms_url, brand=settings.sms_brand, api_key=_secret(settings.sms_api_key),
+                              secret_key=_secret(settings.sms_secret_key), unicode=settings.sms_unicode,
+                              callback_url=_sms_webhook(settings))
+    phones = PhoneNotices(store, zalo=zalo_api if zalo is not None else None, sms=sms)
+    sms_secret = _secret(settings.sms_webhook_secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -253,6 +272,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if zalo is not None:
             await zalo_api.close()
             await zalo.close()
+        if sms is not None:
+            await sms.close()
         close = getattr(speech, "close", None)
         if close is not None:
             await close()
@@ -437,6 +458,33 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                             voice_url=m.voice_url, audio_language=m.audio_language) for m in body.messages]
         await deliver(Incoming(body.channel, body.chat_id, "", language=body.language), replies)
         return JSONResponse({"accepted": True}, status_code=202)
+
+    @app.post("/notify/phone")
+    async def notify_phone(body: PhoneNoticeIn, request: Request) -> JSONResponse:
+        """A reminder for a phone number (ZNS template or SMS), when the resident's chat cannot carry it."""
+        if not hmac.compare_digest(request.headers.get("X-Internal-Token", ""), internal):
+            raise WrongInternalToken()
+        if not await phones.send(body):
+            return JSONResponse({"duplicate": True}, status_code=200)
+        return JSONResponse({"accepted": True}, status_code=202)
+
+    # --- the SMS provider's delivery reports and residents' "TC" ---
+    @app.post("/webhooks/sms/{secret}")
+    async def sms_webhook(secret: str, request: Request) -> JSONResponse:
+        if sms is None or not sms_secret:
+            raise SmsOff()
+        if not hmac.compare_digest(secret.encode(), sms_secret.encode()):
+            raise WrongWebhookSecret()
+        try:
+            event = await request.json()
+            delivered, stopping = sms_delivered_key(event), sms_stop_request(event)
+        except MALFORMED:
+            raise Malformed() from None
+        if delivered is not None:
+            events.delivered(delivered)
+        if stopping is not None:
+            events.stop_phone(stopping)
+        return JSONResponse({"ok": True})
 
     # --- Telegram ---
     @app.post("/webhooks/telegram")

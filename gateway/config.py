@@ -55,6 +55,8 @@ class GatewaySettings(BaseSettings):
     zalo_oa_id: str = ""
     zalo_api_base: str = "https://openapi.zalo.me"
     zalo_oauth_base: str = "https://oauth.zaloapp.com"
+    # ZNS template messages (reminders to a phone number when the 48 hours are over), with the OA's token.
+    zalo_zns_base: str = "https://business.openapi.zalo.me"
     # A signed Zalo event is refused when older than this or stamped further ahead: a captured
     # webhook replayed after the inbox forgot its key (DEDUP_DAYS) must not act again. Zalo's own
     # retries come within a minute or two.
@@ -77,6 +79,16 @@ class GatewaySettings(BaseSettings):
     # Where Zalo keeps residents' voice notes: a link elsewhere in a (signed) event is not fetched.
     zalo_media_hosts: str = "zdn.vn,zadn.vn,zalo.me,zaloapp.com"
 
+    # SMS brand-name provider (gateway/sms.py): the last step of a reminder's plan. On when the URL and
+    # key are set. SMS_WEBHOOK_SECRET is the last part of the delivery-report and inbound ("TC") URL
+    # given to the provider: {PUBLIC_URL}/webhooks/sms/<secret>.
+    sms_url: str = ""
+    sms_brand: str = ""
+    sms_api_key: SecretStr | None = None
+    sms_secret_key: SecretStr | None = None
+    sms_unicode: bool = False
+    sms_webhook_secret: SecretStr | None = None
+
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).
     send_rate_per_s: float = 30.0
     per_chat_interval_s: float = 1.0
@@ -85,6 +97,10 @@ class GatewaySettings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.sms_url) and self.sms_api_key is not None
 
     @property
     def zalo_enabled(self) -> bool:

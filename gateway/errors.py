@@ -64,6 +64,28 @@ class OutsideReplyWindow(Conflict):
     message = N_("Zalo chỉ cho gửi tin tư vấn trong 48 giờ sau tin nhắn cuối của người dân.")
 
 
+class ZnsOff(ChannelOff):
+    message = N_("Chưa cấu hình gửi tin ZNS (cần Zalo OA).")
+
+
+class SmsOff(ChannelOff):
+    message = N_("Chưa cấu hình nhà cung cấp SMS.")
+
+
+class PhoneUnreachable(Conflict):
+    """ZNS or SMS will not carry this message to this number (`reason`: not_on_zalo, template_rejected,
+    quota…): the delivery plan goes on to its next step."""
+
+    code = "phone_unreachable"
+    message = N_("Không gửi được tin đến số điện thoại này qua kênh này.")
+
+
+class TryLater(AppError):
+    status_code = 503
+    code = "try_later"
+    message = N_("Kênh gửi tin đang bận hoặc chưa trả lời; xin thử lại sau.")
+
+
 class VoiceTooLarge(AppError):
     """A web chat voice note larger than a 60-second note can be: refused before it is read whole."""
 

@@ -1,6 +1,7 @@
-"""Reports cadres' link events to the API (a link opened, a chat started from it): counts for the
-cadre's funnel, without any identity. Sent in the background with a few retries; a count lost while
-the API is down for long does not hold up any resident."""
+"""Reports to the API what the gateway hears that the API keeps: cadres' link events (a link opened, a
+chat started from it: counts for the cadre's funnel, without any identity), Zalo's and the SMS provider's
+word that a reminder reached a phone, and an SMS "TC" asking that reminders stop. Sent in the background
+with a few retries; a report lost while the API is down for long does not hold up any resident."""
 
 from __future__ import annotations
 
@@ -26,22 +27,32 @@ class EventReporter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, code: str, kind: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(code, kind))
+        # 404: a code nobody issued (typed by hand, or a link since switched off): nothing to count.
+        self._start(f"/api/v1/referrals/{code}/events", {"kind": kind}, f"referral {kind} event")
+
+    def delivered(self, key: str) -> None:
+        """A ZNS or SMS reminder (its key, the tracking id it was sent with) reached the phone."""
+        self._start("/api/v1/reminders/delivered", {"key": key}, "reminder delivery")
+
+    def stop_phone(self, phone: str) -> None:
+        """Someone texted the stop keyword from this number: its reminders end."""
+        self._start("/api/v1/reminders/stop-phone", {"phone": phone}, "SMS stop")
+
+    def _start(self, path: str, body: dict[str, str], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(path, body, what))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, code: str, kind: str) -> None:
+    async def _send(self, path: str, body: dict[str, str], what: str) -> None:
         for delay in (0.0, *self.delays):
             await asyncio.sleep(delay)
             try:
-                response = await self.client.post(f"/api/v1/referrals/{code}/events", json={"kind": kind},
-                                                  headers=self.headers)
+                response = await self.client.post(path, json=body, headers=self.headers)
             except httpx.HTTPError:
                 continue
             if response.status_code < 500:
-                # 404: a code nobody issued (typed by hand, or a link since switched off): nothing to count.
                 return
-        log.warning("referral %s event not recorded: API unreachable", kind)
+        log.warning("%s not recorded: API unreachable", what)  # never the body: it may hold a phone number
 
     async def drain(self, timeout_s: float = 2.0) -> None:
         """Lets reports in flight finish; those still waiting to retry are given up."""

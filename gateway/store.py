@@ -276,6 +276,11 @@ class Store:
             return False
         return True
 
+    def forget_notification(self, key: str) -> None:
+        """A notification that could not be sent now and will be handed over again (ZNS, SMS)."""
+        with self.session() as session:
+            session.execute(delete(NotificationKey).where(NotificationKey.key == key))
+
     def last_inbound(self, chat: str) -> datetime | None:
         """When this chat last wrote to us (platforms limit what may be sent after a silence)."""
         with self.session() as session:

@@ -64,6 +64,9 @@ TOKEN_NAME = "zalo"
 INVALID_TOKEN = -216
 RATE_LIMITED = -32
 CANNOT_MESSAGE = (-213, -230)
+# ZNS (template messages to a phone number): its own error table. What each means for the delivery plan
+# is in gateway/phone.py.
+ZNS_INVALID_TOKEN = -124
 # Signed events dropped for their age: a few are clock trouble, a run of them is someone replaying.
 REFUSED_EVENTS = Counter("ksk_gateway_zalo_events_refused_total", "Signed Zalo events refused as not fresh",
                          ["reason"])
@@ -90,12 +93,13 @@ class OaApiClient:
 
     def __init__(self, *, app_id: str, app_secret: str, initial_refresh_token: str, store: Store,
                  fernet: MultiFernet, api_base: str = "https://openapi.zalo.me",
-                 oauth_base: str = "https://oauth.zaloapp.com", transport: httpx.AsyncBaseTransport | None = None,
-                 coordination: Coordination | None = None) -> None:
+                 oauth_base: str = "https://oauth.zaloapp.com", zns_base: str = "https://business.openapi.zalo.me",
+                 transport: httpx.AsyncBaseTransport | None = None, coordination: Coordination | None = None) -> None:
         self.app_id, self.app_secret = app_id, app_secret
         self.initial_refresh_token = initial_refresh_token
         self.store, self.fernet = store, fernet
         self.api_base, self.oauth_base = api_base.rstrip("/"), oauth_base.rstrip("/")
+        self.zns_base = zns_base.rstrip("/")
         self.client = httpx.AsyncClient(timeout=15, transport=transport)
         # One refresh at a time across every gateway process: a refresh token works once.
         self.coordination = coordination or LocalCoordination()
@@ -121,24 +125,36 @@ class OaApiClient:
             self.store.save_token(TOKEN_NAME, self.fernet.encrypt(json.dumps(fresh).encode()).decode())
 
     async def send(self, user_id: str, message: dict[str, Any]) -> None:
+        await self._post(f"{self.api_base}/v3.0/oa/message/cs",
+                         {"recipient": {"user_id": user_id}, "message": message}, INVALID_TOKEN)
+
+    async def template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> str:
+        """A ZNS template message to a phone number (84…), with the OA's token; Zalo's message id."""
+        body = await self._post(f"{self.zns_base}/message/template",
+                                {"phone": phone, "template_id": template_id, "template_data": data,
+                                 "tracking_id": tracking_id}, ZNS_INVALID_TOKEN)
+        return str((body.get("data") or {}).get("msg_id", ""))
+
+    async def _post(self, url: str, payload: dict[str, Any], invalid_token: int) -> dict[str, Any]:
+        """One call with the OA's access token, refreshed once when Zalo says it expired; ZaloError
+        for any other error Zalo answers."""
         for attempt in range(2):
             access = self._pair()["access_token"]
             if not access:
                 await self.refresh(access)
                 access = self._pair()["access_token"]
-            response = await self.client.post(
-                f"{self.api_base}/v3.0/oa/message/cs", headers={"access_token": access},
-                json={"recipient": {"user_id": user_id}, "message": message})
+            response = await self.client.post(url, headers={"access_token": access}, json=payload)
             if response.status_code >= 500:
                 raise httpx.HTTPStatusError("server error", request=response.request, response=response)
-            body = response.json()
+            body: dict[str, Any] = response.json()
             code = int(body.get("error", 0))
             if code == 0:
-                return
-            if code == INVALID_TOKEN and attempt == 0:
+                return body
+            if code == invalid_token and attempt == 0:
                 await self.refresh(access)
                 continue
             raise ZaloError(code, str(body.get("message", "")))
+        raise ZaloError(invalid_token, "token refused after a refresh")
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -190,6 +206,12 @@ class ZaloChannel:
             # No sender or text here: only that it happened, for an alert on a run of them.
             log.warning("refused a signed Zalo %s event: timestamp too far %s", name[:40],
                         "in the past" if reason == "old" else "in the future")
+            return
+        if name == "user_received_message":
+            # A ZNS template reached the phone: the reminder it carried is marked delivered.
+            tracking = str((event.get("message") or {}).get("tracking_id") or "")
+            if tracking and self.conversations.events is not None:
+                self.conversations.events.delivered(tracking)
             return
         if name == "follow":
             user = str((event.get("follower") or {}).get("id", ""))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["SHORTHAND", "collapse_spaces", "fold", "nfc", "normalize", "tokens"]
+__all__ = ["SHORTHAND", "collapse_spaces", "fold", "nfc", "normalize", "tokens", "unaccent"]
 
 # Chat shorthand -> full words, keyed by the lower-case token as typed (with or without marks).
 SHORTHAND: dict[str, str] = {
@@ -57,6 +57,12 @@ def collapse_spaces(text: str) -> str:
 def _strip_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").replace("đ", "d").replace("Đ", "D")
+
+
+def unaccent(text: str) -> str:
+    """The same words without diacritics, case kept: 'Trạm y tế Đồng Hỷ' -> 'Tram y te Dong Hy' (an SMS in
+    GSM-7, which has no Vietnamese letters)."""
+    return _strip_marks(nfc(text))
 
 
 def fold(text: str) -> str:

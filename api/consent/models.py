@@ -33,3 +33,6 @@ class Consent(Base):
     given_by: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
     method: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
     recorded_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # For reminders: the ways the notice named and the person accepted, space-separated ("chat zns
+    # sms"). A consent given before the notice named ZNS and SMS is empty: the chat only.
+    channels: Mapped[str] = mapped_column(String(32), default="", server_default="")

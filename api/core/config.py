@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     broadcast_rate_per_s: float = 25.0
     # Where residents' apps fetch audio from (the API's address as seen from outside); unset: the request's.
     public_base_url: str | None = None
+    # Reminders outside the chat (api/notifications/plan.py): the SMS provider's alphabet — "gsm7" sends
+    # the Vietnamese without diacritics in one 160-character segment; "unicode" keeps them, 70 characters —
+    # and the number residents text "TC" to so that reminders stop (the provider's inbound keyword).
+    sms_encoding: str = Field(default="gsm7", pattern="^(gsm7|unicode)$")
+    sms_stop_number: str = "8077"
 
     # Seat hoarding: new bookings per verified chat, per client address and per service
     # credential used without a chat (outside checks), each per window.

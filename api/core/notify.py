@@ -3,7 +3,7 @@ limits, retries and each platform's rules; it drops a key it has already accepte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -11,11 +11,21 @@ import httpx
 
 @dataclass(frozen=True)
 class Delivery:
+    """Messages for one chat (`channel` telegram, zalo), or one message to a phone number: a ZNS template
+    (`channel` "zns", `template_id`, `template_data`) or an SMS (`channel` "sms", `text`)."""
+
     key: str
     channel: str
-    chat_id: str
-    language: str
-    messages: list[dict[str, Any]]
+    chat_id: str = ""
+    language: str = "vi"
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    phone: str = ""  # international form, 84xxxxxxxxx
+    template_id: str = ""
+    template_data: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+
+PHONE_CHANNELS = ("zns", "sms")
 
 
 class Notifier(Protocol):
@@ -40,10 +50,16 @@ class GatewayNotifier:
         self.close()
 
     def send(self, delivery: Delivery) -> str:
+        body: dict[str, Any]
+        if delivery.channel in PHONE_CHANNELS:
+            path, body = "/notify/phone", {"key": delivery.key, "via": delivery.channel, "phone": delivery.phone,
+                                           "template_id": delivery.template_id,
+                                           "template_data": delivery.template_data, "text": delivery.text}
+        else:
+            path, body = "/notify", {"key": delivery.key, "channel": delivery.channel, "chat_id": delivery.chat_id,
+                                     "language": delivery.language, "messages": delivery.messages}
         try:
-            response = self.client.post("/notify", json={
-                "key": delivery.key, "channel": delivery.channel, "chat_id": delivery.chat_id,
-                "language": delivery.language, "messages": delivery.messages})
+            response = self.client.post(path, json=body)
         except httpx.HTTPError:
             return "retry"
         if response.status_code in (200, 202):
@@ -51,7 +67,9 @@ class GatewayNotifier:
         if response.status_code >= 500 or response.status_code == 429:
             return "retry"
         try:
-            code = str(response.json().get("code", response.status_code))
-        except ValueError:
+            answer = response.json()
+            # ZNS and SMS say why a number cannot be reached (details.reason): the plan records that.
+            code = str((answer.get("details") or {}).get("reason") or answer.get("code", response.status_code))
+        except (ValueError, AttributeError):
             code = str(response.status_code)
         return f"undeliverable:{code}"

@@ -25,22 +25,27 @@ from api.audio.links import sent_audio_base
 from api.audio.service import playable_clips
 from api.bookings.models import Booking
 from api.communes.models import Site
+from api.consent.models import Consent
 from api.content.service import message_texts, text_for
 from api.core.clock import local_tz, to_local
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.i18n import babel_locale
-from api.core.notify import Delivery, Notifier
+from api.core.notify import Notifier
+from api.notifications import plan, templates
 from api.notifications.models import ReminderLog, ReminderSubscription
-from api.notifications.reminders import consent_active
+from api.notifications.plan import Candidate, Claimed
+from api.notifications.reminders import PUSH_CHANNELS, consent_active
 from api.residents.models import Resident
 from api.sessions.models import ExamSession
+from common.vocabulary import DEFAULT_LANGUAGE
 
 log = logging.getLogger(__name__)
 
-KINDS = ("day_before", "two_hours", "followup")
-MESSAGE_KEYS = {kind: f"utter_reminder_{kind}" for kind in KINDS}
+KINDS = ("booked", "day_before", "two_hours", "followup")
+# What the chat says for each kind; a confirmation is not said in a chat (see `due_kinds`).
+MESSAGE_KEYS = {kind: f"utter_reminder_{kind}" for kind in KINDS if kind != "booked"}
 # The buttons under a reminder: messages of the content store (bot/texts/reminders.yml), said in the
 # resident's language once staff have published it there, else in Vietnamese.
 CONFIRM, RESCHEDULE, CANCEL, STOP, CHECK_RECORD = (
@@ -52,8 +57,12 @@ RETRY_AFTER = timedelta(minutes=5)
 STALE_CLAIM = timedelta(minutes=10)
 
 
-def window(kind: str, starts_at: datetime) -> tuple[datetime, datetime]:
-    """When a reminder may go out: [from, until)."""
+def window(kind: str, starts_at: datetime, booked_at: datetime | None = None) -> tuple[datetime, datetime]:
+    """When a reminder may go out: [from, until). A confirmation goes out as soon as the booking is made,
+    while it still helps: within a day and before the exam."""
+    if kind == "booked":
+        opened = booked_at or starts_at
+        return opened, min(opened + timedelta(days=1), starts_at)
     local = to_local(starts_at)
     if kind == "day_before":
         return datetime.combine(local.date() - timedelta(days=1), SEND_HOUR, tzinfo=local_tz()), \
@@ -65,43 +74,51 @@ def window(kind: str, starts_at: datetime) -> tuple[datetime, datetime]:
 
 
 @dataclass
-class Candidate:
-    booking_id: int
-    code: str
-    status: str
-    starts_at: datetime
-    place: str
-    channel: str
-    address_enc: str
-    language: str
-
-
-@dataclass
 class Outcome:
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # by status
+    reached: Counter[str] = field(default_factory=Counter)  # sent, by the channel that carried it
 
 
 def candidates(database: Database, now: datetime) -> list[Candidate]:
+    """Appointments near enough for a reminder (or booked recently enough for a confirmation) whose
+    resident has a reminders consent standing: their chat if one is subscribed, what the consent names."""
     with database.read() as db:
         rows = db.execute(
-            select(Booking.id, Booking.code, Booking.status, ExamSession.starts_at, Site.name, Site.address,
-                   ReminderSubscription.channel, ReminderSubscription.address_enc, ReminderSubscription.language)
+            select(Booking.id, Booking.code, Booking.status, Booking.channel, Booking.created_at,
+                   ExamSession.starts_at, Site.name, Site.address, Site.phone, Resident.phone_enc, Resident.id,
+                   Resident.cccd_hash)
             .join(Resident, Booking.resident_id == Resident.id)
-            .join(ReminderSubscription, ReminderSubscription.resident_id == Resident.id)
             .join(ExamSession, Booking.session_id == ExamSession.id)
             .join(Site, ExamSession.site_id == Site.id)
             .where(Booking.status.in_(("confirmed", "attended")), consent_active(),
-                   ExamSession.starts_at.between(now - timedelta(days=11), now + timedelta(days=2)))
-            .order_by(Booking.id, ReminderSubscription.created_at.desc()))
-        seen: set[int] = set()
-        found = []
-        for row in rows:
-            if row[0] in seen:  # one chat per booking: the one subscribed last
-                continue
-            seen.add(row[0])
-            place = f"{row[4]}, {row[5]}" if row[5] else row[4]
-            found.append(Candidate(row[0], row[1], row[2], row[3], place, row[6], row[7], row[8]))
-        return found
+                   or_(ExamSession.starts_at.between(now - timedelta(days=11), now + timedelta(days=2)),
+                       # a confirmation for a booking made today outside a chat, for any later session
+                       (Booking.created_at > now - timedelta(days=1)) & Booking.channel.not_in(PUSH_CHANNELS)
+                       & (ExamSession.starts_at > now)))
+            .order_by(Booking.id)).all()
+        if not rows:
+            return []
+        residents = [row[10] for row in rows]
+        chats: dict[int, tuple[str, str, str]] = {}
+        for resident_id, channel, address_enc, language in db.execute(
+                select(ReminderSubscription.resident_id, ReminderSubscription.channel,
+                       ReminderSubscription.address_enc, ReminderSubscription.language)
+                .where(ReminderSubscription.resident_id.in_(residents))
+                .order_by(ReminderSubscription.created_at)):
+            chats[resident_id] = (channel, address_enc, language)  # the chat subscribed last
+        reach: dict[str, frozenset[str]] = {}
+        for subject, channels in db.execute(
+                select(Consent.subject_hash, Consent.channels)
+                .where(Consent.subject_hash.in_([row[11] for row in rows]), Consent.purpose == "reminders",
+                       Consent.withdrawn_at.is_(None)).order_by(Consent.given_at, Consent.id)):
+            # A consent given before the notice named ZNS and SMS covers the chat only.
+            reach[subject] = frozenset((channels or "chat").split())
+    found = []
+    for row in rows:
+        channel, address_enc, language = chats.get(row[10], ("", "", DEFAULT_LANGUAGE))
+        found.append(Candidate(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] or "", row[8] or "",
+                               row[9], reach.get(row[11], frozenset()), channel, address_enc, language))
+    return found
 
 
 def due_kinds(candidate: Candidate, now: datetime) -> list[str]:
@@ -109,22 +126,25 @@ def due_kinds(candidate: Candidate, now: datetime) -> list[str]:
     for kind in KINDS:
         if (kind == "followup") != (candidate.status == "attended"):
             continue
-        opens, closes = window(kind, candidate.starts_at)
+        if kind == "booked" and candidate.booking_channel in PUSH_CHANNELS:
+            continue  # booked in the chat: the code is there already
+        opens, closes = window(kind, candidate.starts_at, candidate.booked_at)
         if opens <= now < closes:
             kinds.append(kind)
     return kinds
 
 
-def claim(database: Database, candidate: Candidate, kind: str, now: datetime) -> int | None:
-    """The log row this run may send, or None when another run has it or it was already handled."""
+def claim(database: Database, candidate: Candidate, kind: str, now: datetime) -> Claimed | None:
+    """The log row this run may send, where its plan stands, or None when another run has it or it
+    was already handled."""
     try:
         with database.write() as db:
             entry = ReminderLog(booking_id=candidate.booking_id, kind=kind, starts_at=candidate.starts_at,
-                                channel=candidate.channel, language=candidate.language, status="sending",
+                                channel="", language=candidate.language, status="sending",
                                 attempts=1, updated_at=now)
             db.add(entry)
             db.flush()
-            return entry.id
+            return Claimed(entry.id, "", 1, "")
     except IntegrityError:
         pass
     with database.write() as db:
@@ -133,13 +153,14 @@ def claim(database: Database, candidate: Candidate, kind: str, now: datetime) ->
             ReminderLog.starts_at == candidate.starts_at))
         if existing is None:
             return None
+        claimed = Claimed(existing.id, existing.channel, existing.attempts + 1, existing.trail)
         # A retry that is due, or a claim left by a run that died mid-send (the gateway drops repeats).
         taken = db.execute(update(ReminderLog).where(
             ReminderLog.id == existing.id,
             or_((ReminderLog.status == "retry") & (ReminderLog.next_attempt_at <= now),
                 (ReminderLog.status == "sending") & (ReminderLog.updated_at < now - STALE_CLAIM)),
         ).values(status="sending", attempts=ReminderLog.attempts + 1, updated_at=now))
-        return existing.id if taken.rowcount == 1 else None  # type: ignore[attr-defined]
+        return claimed if taken.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def compose(candidate: Candidate, kind: str, texts: dict[str, dict[str, str]],
@@ -177,22 +198,26 @@ def dispatch_due(*, database: Database, crypto: Crypto, settings: Settings, noti
     with database.read() as db:
         texts = message_texts(db, TEXT_KEYS)
         clips = playable_clips(db, list(MESSAGE_KEYS.values()))
+        phone_templates = templates.all_kinds(db)
     audio_base = sent_audio_base(settings.public_base_url)
     for candidate in found:
         for kind in due_kinds(candidate, now):
-            entry_id = claim(database, candidate, kind, now)
-            if entry_id is None:
+            claimed = claim(database, candidate, kind, now)
+            if claimed is None:
                 continue
-            channel, _sep, chat_id = crypto.decrypt(candidate.address_enc).partition(":")
-            result = notifier.send(Delivery(key=f"reminder-{entry_id}", channel=channel, chat_id=chat_id,
-                                            language=candidate.language,
-                                            messages=compose(candidate, kind, texts, clips, audio_base)))
-            status, _sep, detail = result.partition(":")
+
+            def chat_messages(kind: str = kind, candidate: Candidate = candidate) -> list[dict[str, Any]]:
+                return compose(candidate, kind, texts, clips, audio_base)
+
+            result = plan.carry(claimed, plan.Letter(candidate, kind, chat_messages, phone_templates[kind]),
+                                crypto=crypto, settings=settings, notifier=notifier)
             with database.write() as db:
-                db.execute(update(ReminderLog).where(ReminderLog.id == entry_id).values(
-                    status=status, detail=detail[:64], updated_at=now,
-                    next_attempt_at=now + RETRY_AFTER if status == "retry" else None))
-            outcome.counts[status] += 1
+                db.execute(update(ReminderLog).where(ReminderLog.id == claimed.entry_id).values(
+                    status=result.status, channel=result.channel, detail=result.detail[:64],
+                    trail=result.trail[-200:], attempts=result.attempts, updated_at=now,
+                    next_attempt_at=now + RETRY_AFTER if result.status == "retry" else None))
+            outcome.counts[result.status] += 1
+            outcome.reached[result.channel if result.status == "sent" else result.status] += 1
     if outcome.counts:
-        log.info("reminders: %s", dict(outcome.counts))
+        log.info("reminders: %s by %s", dict(outcome.counts), dict(outcome.reached))
     return outcome

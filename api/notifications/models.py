@@ -46,6 +46,31 @@ class ReminderLog(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     detail: Mapped[str] = mapped_column(String(64), default="")
+    # The delivery plan's steps tried before the current one and why each did not reach the resident,
+    # e.g. "chat:outside_window zns:phone_not_on_zalo" (api/notifications/plan.py); `channel` is the
+    # step in hand (chat channel, zns or sms).
+    trail: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Zalo's confirmation that the ZNS message reached the phone (its `user_received_message` event)
+    # or the SMS provider's delivery report.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ReminderTemplate(Base):
+    """How a kind of message (a reminder, the booking confirmation) goes out when the chat cannot carry
+    it: the ZNS template Zalo approved for the OA, which of our fields fills each of its parameters, and
+    the SMS text. Edited by staff in the studio; a kind without a row uses the defaults in
+    api/notifications/templates.py."""
+
+    __tablename__ = "reminder_templates"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Empty: no approved template yet, the plan goes from the chat to SMS.
+    zns_template_id: Mapped[str] = mapped_column(String(32), default="")
+    # JSON object: ZNS parameter name -> our field ("when", "place", "code"…).
+    zns_params: Mapped[str] = mapped_column(Text, default="{}")
+    sms_text: Mapped[str] = mapped_column(String(480), default="")
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

@@ -28,6 +28,11 @@ class FakeOa(LocalFake):
     attempts: list[str] = field(default_factory=list)                 # access token of every send
     refreshes: list[str] = field(default_factory=list)                # refresh tokens presented
     plan: list[Any] = field(default_factory=list)                     # next answers: error code or HTTP status
+    # ZNS: accepted template messages, and numbers answered with a ZNS error code (-118: not on Zalo…)
+    # or an HTTP status, every time (a number's state) or once (`zns_plan`, the next sends).
+    zns_sent: list[dict[str, Any]] = field(default_factory=list)
+    zns_numbers: dict[str, int] = field(default_factory=dict)
+    zns_plan: list[int] = field(default_factory=list)
 
     @property
     def access_token(self) -> str:
@@ -37,7 +42,7 @@ class FakeOa(LocalFake):
         """The gateway settings that point its Zalo channel at this fake."""
         return {"zalo_app_id": APP_ID, "zalo_app_secret": APP_SECRET, "zalo_oa_secret_key": OA_SECRET,
                 "zalo_refresh_token": "refresh-1", "zalo_api_base": self.base, "zalo_oauth_base": self.base,
-                "zalo_oa_id": "ksk-oa"}
+                "zalo_zns_base": self.base, "zalo_oa_id": "ksk-oa"}
 
     def app(self) -> FastAPI:
         return _app(self)
@@ -85,7 +90,37 @@ def _app(fake: FakeOa) -> FastAPI:
         fake.sent.append(await request.json())
         return JSONResponse({"error": 0, "message": "Success", "data": {"message_id": str(len(fake.sent))}})
 
+    @app.post("/message/template")
+    async def template(request: Request) -> JSONResponse:
+        """ZNS: a template message to a phone number."""
+        access = request.headers.get("access_token", "")
+        body = await request.json()
+        answer = fake.zns_plan.pop(0) if fake.zns_plan else fake.zns_numbers.get(str(body.get("phone")), 0)
+        if answer >= 500:
+            return JSONResponse({"error": -1}, status_code=answer)
+        if answer:
+            return JSONResponse({"error": answer, "message": f"fake ZNS error {answer}"})
+        if access != fake.access_token:
+            return JSONResponse({"error": -124, "message": "Access token is invalid"})
+        fake.zns_sent.append(body)
+        sent_ms = str(int(time.time() * 1000))
+        return JSONResponse({"error": 0, "message": "Success",
+                             "data": {"msg_id": f"zns-{len(fake.zns_sent)}", "sent_time": sent_ms}})
+
     return app
+
+
+def signed_delivery(tracking_id: str, timestamp_ms: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """Zalo's "user_received_message" webhook for a ZNS message, signed: (body, headers)."""
+    from gateway.zalo import signature
+
+    timestamp_ms = timestamp_ms or int(time.time() * 1000)
+    raw = json.dumps({"app_id": APP_ID, "event_name": "user_received_message", "timestamp": str(timestamp_ms),
+                      "sender": {"id": "oa-1"}, "recipient": {"id": "u-1"},
+                      "message": {"msg_id": "zns-1", "tracking_id": tracking_id,
+                                  "delivery_time": str(timestamp_ms)}}).encode()
+    return raw, {"X-ZEvent-Signature": signature(APP_ID, raw, str(timestamp_ms), OA_SECRET),
+                 "content-type": "application/json"}
 
 
 def running_fake_oa() -> AbstractContextManager[FakeOa]:
