@@ -70,7 +70,8 @@ def test_every_studio_page_sends_the_headers_and_holds_no_inline_code(
     paths = ["/studio/faq", "/studio/faq/new", "/studio/faq/free_of_charge", "/studio/messages",
              "/studio/messages/utter_greet", "/studio/review", "/studio/unanswered", "/studio/audio",
              "/studio/audio/utter_greet", "/studio/links", f"/studio/book?commune_id={commune['id']}",
-             "/studio/broadcasts", "/studio/reports"]
+             "/studio/broadcasts", "/studio/reports", "/studio/reminders/templates",
+             "/studio/reminders/templates/day_before", "/studio/reminders/report"]
     pages = [("/studio/login", login_page), *((path, browser.get(path)) for path in paths)]
     for path, page in pages:
         assert page.status_code == 200, (path, page.text[:300])

@@ -75,6 +75,9 @@ PAGES = [
     ("reports", "/studio/reports"),
     ("alerts", "/studio/alerts"),
     ("notice", "/studio/faq/no_such_question"),
+    ("reminder templates", "/studio/reminders/templates"),
+    ("reminder template edit", "/studio/reminders/templates/day_before"),
+    ("reminder report", "/studio/reminders/report"),
 ]
 
 
@@ -221,5 +224,5 @@ def test_every_studio_page_is_audited() -> None:
     templates = {p.stem for p in (Path(__file__).parents[2] / "api" / "studio" / "templates").glob("[!_]*.html")}
     covered = {"login", "faq_list", "faq_edit", "message_list", "message_edit", "review", "unanswered",
                "audio_matrix", "audio_key", "links", "book", "booked", "broadcasts", "broadcast_preview",
-               "reports", "alerts", "notice"}
+               "reports", "alerts", "notice", "reminder_templates", "reminder_template_edit", "reminder_report"}
     assert templates <= covered | {"base"}, templates - covered

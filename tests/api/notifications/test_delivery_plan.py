@@ -217,10 +217,30 @@ def test_the_gateways_phone_paths_refuse_strangers(services: Services, client: T
 
 
 def test_a_scripted_campaign_reaches_more_residents_and_never_twice_or_without_consent(
-        client: TestClient, world: World, services: Services, settings: Settings, database: Database,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    after = campaign(client, world, settings, database, services, size=40)
+        client: TestClient, world: World, services: Services, settings: Settings, database: Database) -> None:
+    after = campaign(client, world, settings, database, services, size=100)
     assert after.duplicates == 0 and after.without_consent == 0
-    # 36 agreed; the chat reaches those who wrote within 48 hours, ZNS or SMS everyone else who agreed.
-    assert after.reached["not reached"] == 4
+    # 90 agreed; the chat reaches those who wrote within 48 hours, ZNS or SMS everyone else who agreed.
+    assert after.reached["not reached"] == 10
     assert after.reached["chat"] > 0 and after.reached["zns"] > 0 and after.reached["sms"] > 0
+
+
+def test_a_booking_made_outside_a_chat_is_confirmed_with_its_code_by_zns_else_sms(
+        client: TestClient, services: Services, settings: Settings, database: Database,
+        place: dict[str, Any]) -> None:
+    from api.core.db import utcnow
+
+    on_zalo = book(client, place["commune"], place["session"], 51, channel="web", chat="web-chat-0051",
+                   reach=["zns", "sms"])
+    not_on_zalo = book(client, place["commune"], place["session"], 52, channel="web", chat="web-chat-0052",
+                       reach=["zns", "sms"])
+    book(client, place["commune"], place["session"], 53, channel="zalo", chat="7700000053", reach=EVERY_WAY)
+    services.zalo.zns_numbers[international(52)] = -118
+    outcome = dispatch(settings, database, services.notifier, utcnow() + timedelta(minutes=1))
+    # The Zalo booker saw the code in the chat: no confirmation for them.
+    assert outcome.reached == {"zns": 1, "sms": 1}
+    assert [m["template_data"]["ma_dat_lich"] for m in services.zalo.zns_sent] == [on_zalo]
+    assert not_on_zalo in services.sms.sent[0]["Content"]
+    assert {row.kind for row in log_rows(database)} == {"booked"}
+    # The next run, and the day-before reminder later, do not confirm again.
+    assert dispatch(settings, database, services.notifier, utcnow() + timedelta(minutes=30)).counts == {}
