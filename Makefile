@@ -1,5 +1,5 @@
 # Two commands matter: `make run` (the whole assistant with demo data) and `make test` (what CI runs).
-.PHONY: run run-production train test setup setup-rasa setup-system lint typecheck bench-booking locales clean
+.PHONY: run run-production train test setup setup-rasa setup-system lint typecheck bench-booking locales vendor-js clean
 
 run: train
 	.venv/bin/python scripts/run_all.py
@@ -44,6 +44,12 @@ locales: setup
 	.venv/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project khamsuckhoe \
 		-o locales/messages.pot . >/dev/null
 	.venv/bin/python scripts/locales.py
+
+# Browser code the staff pages serve, from npm (pinned in scripts/vendor-js/; the copies are committed).
+vendor-js:
+	npm ci --prefix scripts/vendor-js --no-audit --no-fund --silent
+	cp scripts/vendor-js/node_modules/jsqr/dist/jsQR.js api/studio/static/vendor/jsQR.js
+	cp scripts/vendor-js/node_modules/jsqr/LICENSE api/studio/static/vendor/jsQR.LICENSE.txt
 
 bench-booking: setup
 	.venv/bin/python bench/booking.py
