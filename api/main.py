@@ -11,6 +11,7 @@ from sqlalchemy import text
 from api.audio.router import router as audio_router
 from api.audio.speech import SpeechEngine
 from api.audit.router import router as audit_router
+from api.bookings.qr import router as booking_qr_router
 from api.bookings.router import router as bookings_router
 from api.communes.router import router as communes_router
 from api.content.router import router as content_router
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
-               notifications_router, delivery_router, alerts_router)
+               notifications_router, delivery_router, alerts_router, booking_qr_router)
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     studio.install(app)
