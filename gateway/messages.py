@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
+
+from gateway.outbox import SendFailed
 from gateway.wording import Wording
 
 # What a referral code may look like (the API's booking field accepts the same, up to 32 characters).
@@ -96,27 +99,52 @@ class Outgoing:
     # What the question expects ("numeric": a CCCD, a phone number): the web chat opens the phone's
     # digit keyboard for it. Chat apps have no such hint.
     input_mode: str | None = None
+    # A picture (a booking code's QR code, PNG): a Telegram photo, a Zalo image, an <img> on the web,
+    # with `image_alt` as its text alternative (and caption where the app shows one).
+    image_url: str | None = None
+    image_alt: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "buttons": [[b.title, b.payload] for b in self.buttons],
                 "audio_url": self.audio_url, "audio_language": self.audio_language, "voice_url": self.voice_url,
-                "input_mode": self.input_mode}
+                "input_mode": self.input_mode, "image_url": self.image_url, "image_alt": self.image_alt}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
         return cls(text=data.get("text") or "", buttons=tuple(Button(t, p) for t, p in data.get("buttons") or []),
                    audio_url=data.get("audio_url"), audio_language=data.get("audio_language"),
-                   voice_url=data.get("voice_url"), input_mode=data.get("input_mode"))
+                   voice_url=data.get("voice_url"), input_mode=data.get("input_mode"),
+                   image_url=data.get("image_url"), image_alt=data.get("image_alt") or "")
+
+    def page(self) -> dict[str, Any]:
+        """The reply as the web chat's page reads it (static/chat.js): no voice note, buttons as objects; a
+        picture only when there is one, so replies without one keep their shape."""
+        shown: dict[str, Any] = {
+            "text": self.text, "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons],
+            "audio_url": self.audio_url, "audio_language": self.audio_language, "input_mode": self.input_mode}
+        if self.image_url:
+            shown |= {"image_url": self.image_url, "image_alt": self.image_alt}
+        return shown
 
 
 # The input hints a response may carry (`custom: {input: numeric}` in the domain).
 INPUT_MODES = ("numeric",)
 
 
+def _image(reply: dict[str, Any], custom: dict[str, Any]) -> tuple[str, str] | None:
+    """(url, alt) of a picture: a custom `{"image": {"url", "alt"}}` (the actions', with its text
+    alternative) or Rasa's own `image` field (a bare URL). Web addresses only."""
+    image = custom.get("image")
+    url, alt = (image.get("url"), image.get("alt")) if isinstance(image, dict) else (reply.get("image"), None)
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None
+    return url, str(alt or "")
+
+
 def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
     """Rasa REST replies → outgoing messages. A custom `{"audio": {...}}` payload becomes an audio
-    message; a custom `{"input": …}` (Rasa sends a response's custom part after its text) is the hint of
-    the message before it."""
+    message, a custom `{"image": {...}}` (or Rasa's `image`) a picture; a custom `{"input": …}` (Rasa sends
+    a response's custom part after its text) is the hint of the message before it."""
     out: list[Outgoing] = []
     for reply in replies:
         custom: dict[str, Any] = reply["custom"] if isinstance(reply.get("custom"), dict) else {}
@@ -134,6 +162,9 @@ def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
                                 voice_url=str(audio["ogg_url"]) if audio.get("ogg_url") else None, input_mode=hint))
         elif reply.get("text") or buttons:
             out.append(Outgoing(text=reply.get("text") or "", buttons=buttons))
+        picture = _image(reply, custom)
+        if picture is not None:
+            out.append(Outgoing(image_url=picture[0], image_alt=picture[1]))
     return out
 
 
@@ -152,3 +183,14 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+async def fetch_attachment(url: str, what: str) -> bytes:
+    """A file a reply carries (a recording, a picture), fetched from our own servers to be uploaded to the
+    platform; a refusal (a 404, a 422 for a malformed code) is not asked again, a busy or failing server is."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(url)
+    if response.status_code != 200:
+        status = response.status_code
+        raise SendFailed(f"{what} HTTP {status}", permanent=400 <= status < 500 and status not in (408, 429))
+    return response.content

@@ -9,7 +9,8 @@
   answered with a polite "please type"; a photo without caption, a file, a GIF, a location or a contact
   gets a short reply of the gateway's and the assistant's menu. Nothing a resident sends goes unanswered.
 - Audio replies are sent as voice notes (OGG/Opus, converted with ffmpeg when needed, or as an audio
-  file when ffmpeg is missing).
+  file when ffmpeg is missing); pictures (a booking code's QR code) as photos captioned with their text
+  alternative. Both are fetched by the gateway and uploaded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import shutil
 import subprocess
 from typing import Any
 
-import httpx
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -48,6 +48,7 @@ from gateway.messages import (
     VOICE_NOT_HEARD,
     Incoming,
     Outgoing,
+    fetch_attachment,
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
@@ -155,6 +156,10 @@ class TelegramChannel:
                 bodies.append({"kind": "voice", "url": reply.voice_url or reply.audio_url,
                                "caption": reply.text[:1000]})
                 continue
+            if reply.image_url:
+                # Telegram has no alt text for photos: the text alternative is the caption, read aloud too.
+                bodies.append({"kind": "photo", "url": reply.image_url, "caption": reply.image_alt[:1000]})
+                continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             keyboard = [[title, self.callback_data(payload)] for title, payload in
                         ((b.title, b.payload) for b in reply.buttons)]
@@ -176,10 +181,15 @@ class TelegramChannel:
             if body["kind"] == "voice":
                 await self._send_voice(chat_id, body)
                 return
+            if body["kind"] == "photo":
+                await self._send_photo(chat_id, body)
+                return
             markup = InlineKeyboardMarkup(inline_keyboard=[
                 [InlineKeyboardButton(text=title[:64], callback_data=data)] for title, data in body["buttons"]
             ]) if body["buttons"] else None
             await self.bot.send_message(chat_id=int(chat_id), text=body["text"], reply_markup=markup)
+        except SendFailed:
+            raise  # a recording or picture that could not be fetched: as fetch_attachment judged it
         except TelegramRetryAfter as error:
             raise SendFailed("retry_after", retry_after_s=float(error.retry_after)) from error
         except (TelegramForbiddenError, TelegramBadRequest, TelegramNotFound, TelegramUnauthorizedError) as error:
@@ -189,11 +199,8 @@ class TelegramChannel:
             raise SendFailed(type(error).__name__) from error
 
     async def _send_voice(self, chat_id: str, body: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.get(body["url"])
-        if response.status_code != 200:
-            raise SendFailed(f"audio HTTP {response.status_code}", permanent=response.status_code == 404)
-        data, name = response.content, body["url"].rsplit("/", 1)[-1] or "audio"
+        data = await fetch_attachment(body["url"], "audio")
+        name = body["url"].rsplit("/", 1)[-1] or "audio"
         caption = body.get("caption") or None
         voice = to_ogg_opus(data, name)
         if voice is not None:
@@ -201,6 +208,12 @@ class TelegramChannel:
                                       caption=caption)
         else:
             await self.bot.send_audio(chat_id=int(chat_id), audio=BufferedInputFile(data, name), caption=caption)
+
+    async def _send_photo(self, chat_id: str, body: dict[str, Any]) -> None:
+        """Uploaded, not passed as a URL: Telegram's servers need not reach the API (the gateway does)."""
+        data = await fetch_attachment(body["url"], "image")
+        await self.bot.send_photo(chat_id=int(chat_id), photo=BufferedInputFile(data, "ma-qr.png"),
+                                  caption=body.get("caption") or None)
 
     async def fetch_voice(self, file_id: str) -> bytes:
         """A voice note's audio from Telegram's file storage (getFile, then the download)."""

@@ -8,7 +8,8 @@
   A stale one is answered 200 — Zalo must not retry it — counted and logged, and dropped.
 - Buttons are `oa.query.show` buttons whose payload is their own title, so the resident sees what
   they tapped in plain words; the gateway maps the title back to the assistant's payload.
-- OA cannot send voice notes: audio goes as a "listen" link button.
+- OA cannot send voice notes: audio goes as a "listen" link button. A picture (a booking code's QR
+  code) is fetched by the gateway, uploaded to Zalo and sent as an image with its text alternative under it.
 - A resident's voice note (`user_send_audio`, an AAC/M4A link) is fetched over HTTPS with a size cap and
   heard; a sticker, photo, GIF, file, link, location or business card gets a short reply and the
   assistant's menu; an event of a kind not known here is logged and acknowledged.
@@ -48,6 +49,7 @@ from gateway.messages import (
     VOICE_NOT_UNDERSTOOD,
     Incoming,
     Outgoing,
+    fetch_attachment,
     split_text,
 )
 from gateway.outbox import Outbox, SendFailed
@@ -86,6 +88,9 @@ class ZaloError(Exception):
 class ZaloApi(Protocol):
     async def send(self, user_id: str, message: dict[str, Any]) -> None:
         """Send one message object; raise ZaloError or httpx errors."""
+
+    async def upload_image(self, data: bytes, name: str) -> str:
+        """Upload a picture (PNG/JPG, at most 1 MB) for a message to show; its attachment id."""
 
 
 class OaApiClient:
@@ -128,6 +133,16 @@ class OaApiClient:
         await self._post(f"{self.api_base}/v3.0/oa/message/cs",
                          {"recipient": {"user_id": user_id}, "message": message}, INVALID_TOKEN)
 
+    async def upload_image(self, data: bytes, name: str) -> str:
+        """A picture uploaded to Zalo (v2.0 upload API): a message shows it by its attachment id, so Zalo
+        need not reach our servers for it."""
+        body = await self._post(f"{self.api_base}/v2.0/oa/upload/image", {}, INVALID_TOKEN,
+                                files={"file": (name, data, "image/png")})
+        attachment = str((body.get("data") or {}).get("attachment_id") or "")
+        if not attachment:
+            raise ZaloError(-1, "upload gave no attachment id")
+        return attachment
+
     async def template(self, phone: str, template_id: str, data: dict[str, str], tracking_id: str) -> str:
         """A ZNS template message to a phone number (84…), with the OA's token; Zalo's message id."""
         body = await self._post(f"{self.zns_base}/message/template",
@@ -135,15 +150,18 @@ class OaApiClient:
                                  "tracking_id": tracking_id}, ZNS_INVALID_TOKEN)
         return str((body.get("data") or {}).get("msg_id", ""))
 
-    async def _post(self, url: str, payload: dict[str, Any], invalid_token: int) -> dict[str, Any]:
-        """One call with the OA's access token, refreshed once when Zalo says it expired; ZaloError
-        for any other error Zalo answers."""
+    async def _post(self, url: str, payload: dict[str, Any], invalid_token: int, *,
+                    files: dict[str, tuple[str, bytes, str]] | None = None) -> dict[str, Any]:
+        """One call with the OA's access token (a JSON `payload`, or a multipart upload of `files`),
+        refreshed once when Zalo says it expired; ZaloError for any other error Zalo answers."""
         for attempt in range(2):
             access = self._pair()["access_token"]
             if not access:
                 await self.refresh(access)
                 access = self._pair()["access_token"]
-            response = await self.client.post(url, headers={"access_token": access}, json=payload)
+            headers = {"access_token": access}
+            response = await (self.client.post(url, headers=headers, files=files) if files is not None
+                              else self.client.post(url, headers=headers, json=payload))
             if response.status_code >= 500:
                 raise httpx.HTTPStatusError("server error", request=response.request, response=response)
             body: dict[str, Any] = response.json()
@@ -283,6 +301,10 @@ class ZaloChannel:
                 bodies.append({"text": reply.text or text(VOICE_MESSAGE, language),
                                "buttons": [], "link": [text(LISTEN, language), reply.audio_url]})
                 continue
+            if reply.image_url:
+                # Zalo shows an image with a text under it, no alt: the text alternative is that text.
+                bodies.append({"text": reply.image_alt, "buttons": [], "image": reply.image_url})
+                continue
             parts = split_text(reply.text, TEXT_LIMIT) or [""]
             for button in reply.buttons:
                 self.store.short_payload(_button_key(message.chat_id, button.title[:100]), button.payload)
@@ -305,7 +327,14 @@ class ZaloChannel:
         if buttons:
             message["attachment"] = {"type": "template", "payload": {"buttons": buttons}}
         try:
+            if body.get("image"):
+                # Uploaded again on a retry: an attachment id is cheap, and a stored one may have expired.
+                picture = await self.api.upload_image(await fetch_attachment(body["image"], "image"), "ma-qr.png")
+                message["attachment"] = {"type": "template", "payload": {
+                    "template_type": "media", "elements": [{"media_type": "image", "attachment_id": picture}]}}
             await self.api.send(chat_id, message)
+        except SendFailed:
+            raise  # the picture could not be fetched from our servers: as fetch_attachment judged it
         except ZaloError as error:
             if error.code in CANNOT_MESSAGE:
                 raise SendFailed(str(error), permanent=True) from error

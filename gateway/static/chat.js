@@ -1,5 +1,6 @@
 // The web chat: one conversation per browser (a random id kept in localStorage), replies from the
-// gateway's /chat/messages, buttons as large tappable rows, audio with the browser's own player.
+// gateway's /chat/messages, buttons as large tappable rows, audio with the browser's own player, pictures
+// with their text alternative.
 // A reload or a dropped connection loses nothing: the conversation is read back from the gateway
 // (/chat/history) and the question on screen is asked again; a message whose answer was lost is sent
 // again with the same id and answered once.
@@ -114,11 +115,21 @@
       if (reply.audio_language) audio.lang = reply.audio_language;
       log.appendChild(audio);
     }
+    // A picture (a booking code's QR code to show at the desk): its text alternative is read out with
+    // the reply, as the caption is in the chat apps.
+    if (reply.image_url) {
+      var picture = document.createElement("img");
+      picture.className = "picture";
+      picture.src = reply.image_url;
+      picture.alt = reply.image_alt || "";
+      picture.lang = "vi";
+      log.appendChild(picture);
+    }
     if (reply.buttons && reply.buttons.length) {
       retire();
       buttons(reply, question);
     }
-    return reply.text || "";
+    return reply.text || reply.image_alt || "";
   }
 
   function showAll(replies) {

@@ -104,7 +104,7 @@ def _app(fake: FakeBotApi) -> FastAPI:
 
 
 def _result(method: str, data: dict[str, Any]) -> Any:
-    if method in ("sendMessage", "sendVoice", "sendAudio"):
+    if method in ("sendMessage", "sendVoice", "sendAudio", "sendPhoto"):
         chat = int(data.get("chat_id", 0))
         return {"message_id": len(data) + 1, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
                 "text": data.get("text", "")}

@@ -33,6 +33,7 @@ class FakeOa(LocalFake):
     zns_sent: list[dict[str, Any]] = field(default_factory=list)
     zns_numbers: dict[str, int] = field(default_factory=dict)
     zns_plan: list[int] = field(default_factory=list)
+    uploads: list[bytes] = field(default_factory=list)                # images uploaded; ids are att-1, att-2…
 
     @property
     def access_token(self) -> str:
@@ -89,6 +90,17 @@ def _app(fake: FakeOa) -> FastAPI:
             return JSONResponse({"error": -216, "message": "Access token is invalid"})
         fake.sent.append(await request.json())
         return JSONResponse({"error": 0, "message": "Success", "data": {"message_id": str(len(fake.sent))}})
+
+    @app.post("/v2.0/oa/upload/image")
+    async def upload_image(request: Request) -> JSONResponse:
+        if request.headers.get("access_token", "") != fake.access_token:
+            return JSONResponse({"error": -216, "message": "Access token is invalid"})
+        upload = (await request.form()).get("file")
+        if upload is None or isinstance(upload, str):
+            return JSONResponse({"error": -201, "message": "file is missing"})
+        fake.uploads.append(await upload.read())
+        return JSONResponse({"error": 0, "message": "Success",
+                             "data": {"attachment_id": f"att-{len(fake.uploads)}"}})
 
     @app.post("/message/template")
     async def template(request: Request) -> JSONResponse:
