@@ -39,6 +39,13 @@
       .toLowerCase();
   }
 
+  // A button that works only now is on the page only now (a hidden one is still a control to some
+  // assistive tools, and a finger cannot find it).
+  function offer(button, where, yes) {
+    if (yes && !button.parentNode) where.appendChild(button);
+    if (!yes && button.parentNode) button.parentNode.removeChild(button);
+  }
+
   function newId() {
     if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
     return Date.now().toString(36) + Math.random().toString(36).slice(2);
@@ -101,7 +108,7 @@
     var csrf = form.querySelector("input[name=csrf]").value;
     var box = document.getElementById("sync");
     var boxText = document.getElementById("sync-text");
-    var sendNow = document.getElementById("sync-now");
+    var sendNow = document.createElement("button");
     var failedList = document.getElementById("sync-failed");
     var rows = {};
     var fetched = {};  // people found on the server since the page was loaded (booked after it)
@@ -252,12 +259,12 @@
         boxText.textContent = parts.join(" ");
         box.classList.remove("desk-done");
         box.hidden = false;
-        sendNow.hidden = offline || loginNeeded;
+        offer(sendNow, box, !offline && !loginNeeded);
       } else if (sentSome) {
         boxText.textContent = texts.allSent;
         box.classList.add("desk-done");
         box.hidden = false;
-        sendNow.hidden = true;
+        offer(sendNow, box, false);
       } else {
         box.hidden = true;
       }
@@ -380,6 +387,9 @@
         if (rows[parts[0]]) mark(parts[0], parts[1] === "1");
       });
     }
+    sendNow.type = "button";
+    sendNow.id = "sync-now";
+    sendNow.textContent = texts.sendNow;
     sendNow.addEventListener("click", function () {
       clearTimeout(timer);
       sync();
@@ -391,7 +401,7 @@
     });
 
     filterList(root);
-    printing();
+    printing(texts);
     scanning(input, lookup, canonical, texts);
     sync();
   }
@@ -414,12 +424,16 @@
     });
   }
 
-  function printing() {
-    var button = document.getElementById("print");
+  function printing(texts) {
+    var links = document.querySelector(".desk-links");
     var when = document.getElementById("printed-at");
-    if (button) {
-      button.hidden = false;
+    if (links && typeof window.print === "function") {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.id = "print";
+      button.textContent = texts.print;
       button.addEventListener("click", function () { window.print(); });
+      links.appendChild(button);
     }
     window.addEventListener("beforeprint", function () {
       if (when) when.textContent = new Date().toLocaleString(document.documentElement.lang || "vi");
@@ -431,14 +445,17 @@
   // opens the back camera, hands over the <video>, and puts what it reads into the code field, where
   // the person's name appears as if the code had been typed.
   function scanning(input, lookup, canonical, texts) {
-    var start = document.getElementById("scan");
-    var stop = document.getElementById("scan-stop");
+    var actions = document.querySelector("#check-in-form .desk-actions");
     var video = document.getElementById("scan-video");
     var message = document.getElementById("scan-message");
     var stream = null;
     var stopDecoder = null;
-    if (!start || typeof window.kskScanQr !== "function") return;
-    start.hidden = false;
+    if (!actions || !video || typeof window.kskScanQr !== "function") return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.id = "scan";
+    button.textContent = texts.scan;
+    actions.appendChild(button);
 
     function codeIn(text) {
       var direct = canonical(text);
@@ -455,8 +472,7 @@
       stream = null;
       video.srcObject = null;
       video.hidden = true;
-      stop.hidden = true;
-      start.hidden = false;
+      button.textContent = texts.scan;
     }
 
     function scanned(text) {
@@ -469,7 +485,7 @@
       document.getElementById("mark-present").focus();
     }
 
-    start.addEventListener("click", function () {
+    function open() {
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
         say(message, texts.cameraMissing);
         return;
@@ -478,8 +494,7 @@
         stream = opened;
         video.srcObject = opened;
         video.hidden = false;
-        stop.hidden = false;
-        start.hidden = true;
+        button.textContent = texts.scanStop;
         say(message, texts.scanning);
         var playing = video.play();
         if (playing && playing.catch) playing.catch(function () {});
@@ -491,10 +506,15 @@
         say(message, name === "NotAllowedError" || name === "SecurityError" ? texts.cameraDenied
           : name === "NotFoundError" || name === "OverconstrainedError" ? texts.cameraMissing : texts.cameraFailed);
       });
-    });
-    stop.addEventListener("click", function () {
-      close();
-      say(message, "");
+    }
+
+    button.addEventListener("click", function () {
+      if (stream) {
+        close();
+        say(message, "");
+      } else {
+        open();
+      }
     });
   }
 

@@ -282,7 +282,7 @@ def test_the_qr_decoder_is_loaded_when_its_file_is_there(desk: dict[str, Any], t
     monkeypatch.setattr(desk_pages, "STATIC", tmp_path)
     page = desk["station"].get(f"{DESK}/{desk['home']['session']['id']}").text
     assert page.index('src="/studio/static/qr-scan.js"') < page.index('src="/studio/static/desk.js"')
-    assert 'id="scan"' in page and 'id="scan-video"' in page
+    assert 'data-scan="Quét mã QR"' in page and 'id="scan-video"' in page  # desk.js adds the button
 
 
 # --- check-in ---------------------------------------------------------------------------------------
