@@ -60,7 +60,7 @@ def log_in(browser: TestClient, username: str, **headers: str) -> Any:
 def test_every_studio_page_sends_the_headers_and_holds_no_inline_code(
         settings: Settings, database: Database, seeded_content: Database, world: World) -> None:
     commune = world.commune()
-    world.session(world.site(commune["id"])["id"])
+    session = world.session(world.site(commune["id"])["id"])
     browser = studio(settings, database)
     login_page = browser.get("/studio/login")
     log_in(browser, account(database))
@@ -71,7 +71,9 @@ def test_every_studio_page_sends_the_headers_and_holds_no_inline_code(
              "/studio/messages/utter_greet", "/studio/review", "/studio/unanswered", "/studio/audio",
              "/studio/audio/utter_greet", "/studio/links", f"/studio/book?commune_id={commune['id']}",
              "/studio/broadcasts", "/studio/reports", "/studio/reminders/templates",
-             "/studio/reminders/templates/day_before", "/studio/reminders/report"]
+             "/studio/reminders/templates/day_before", "/studio/reminders/report",
+             "/studio/desk/sessions", f"/studio/desk/sessions/{session['id']}",
+             f"/studio/desk/sessions/{session['id']}/edit", f"/studio/desk/sessions/{session['id']}/walk-in"]
     pages = [("/studio/login", login_page), *((path, browser.get(path)) for path in paths)]
     for path, page in pages:
         assert page.status_code == 200, (path, page.text[:300])
@@ -83,7 +85,9 @@ def test_every_studio_page_sends_the_headers_and_holds_no_inline_code(
         # Inline code would be blocked by the policy: none is left to be blocked.
         for pattern in (INLINE_SCRIPT, EVENT_ATTRIBUTE, STYLE):
             assert not pattern.search(page.text), (path, pattern.pattern, pattern.search(page.text))
-    for asset, kind in (("/studio/static/studio.js", "javascript"), ("/studio/static/studio.css", "text/css")):
+    for asset, kind in (("/studio/static/studio.js", "javascript"), ("/studio/static/studio.css", "text/css"),
+                        ("/studio/static/desk.js", "javascript"), ("/studio/static/desk.css", "text/css"),
+                        ("/studio/desk/sw.js", "javascript")):
         served = browser.get(asset)
         assert served.status_code == 200 and kind in served.headers["content-type"], asset
         assert served.headers["X-Content-Type-Options"] == "nosniff"

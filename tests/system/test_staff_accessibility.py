@@ -78,6 +78,11 @@ PAGES = [
     ("reminder templates", "/studio/reminders/templates"),
     ("reminder template edit", "/studio/reminders/templates/day_before"),
     ("reminder report", "/studio/reminders/report"),
+    ("desk sessions", "/studio/desk/sessions?commune_id={commune_id}"),
+    # The roster, its session's form and the walk-in form are reached from the commune's list of sessions.
+    ("desk roster", "/studio/desk/sessions?commune_id={commune_id}"),
+    ("desk session edit", "/studio/desk/sessions?commune_id={commune_id}"),
+    ("desk walk-in", "/studio/desk/sessions?commune_id={commune_id}"),
 ]
 
 
@@ -183,6 +188,13 @@ def open_page(driver: Any, site: StaffSite, name: str, path: str) -> None:
     elif name == "broadcast preview":
         driver.find_element(By.ID, "preview").click()
         wait.until(lambda d: d.find_elements(By.ID, "send"))
+    elif name in ("desk roster", "desk session edit", "desk walk-in"):
+        driver.find_element(By.CSS_SELECTOR, ".desk-sessions tbody td a").click()
+        wait.until(lambda d: d.find_elements(By.ID, "check-in"))
+        if name != "desk roster":
+            driver.find_element(By.CSS_SELECTOR, "#walk-in-link" if name == "desk walk-in"
+                                else '.desk-links a[href$="/edit"]').click()
+            wait.until(lambda d: d.find_elements(By.ID, "walk-in-form" if name == "desk walk-in" else "edit-form"))
 
 
 def described(violations: list[dict[str, Any]]) -> str:
@@ -224,5 +236,6 @@ def test_every_studio_page_is_audited() -> None:
     templates = {p.stem for p in (Path(__file__).parents[2] / "api" / "studio" / "templates").glob("[!_]*.html")}
     covered = {"login", "faq_list", "faq_edit", "message_list", "message_edit", "review", "unanswered",
                "audio_matrix", "audio_key", "links", "book", "booked", "broadcasts", "broadcast_preview",
-               "reports", "alerts", "notice", "reminder_templates", "reminder_template_edit", "reminder_report"}
+               "reports", "alerts", "notice", "reminder_templates", "reminder_template_edit", "reminder_report",
+               "desk_sessions", "desk_roster", "desk_session_edit", "desk_walk_in"}
     assert templates <= covered | {"base"}, templates - covered
