@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -19,7 +20,8 @@ from actions.faq import channel_of
 from actions.form_control import FIELD_WORDS, FIX_FIELD
 from actions.formatting import address_of, day_month_year, session_title, several_sites
 from actions.manage import offered_sessions, verifier_of
-from actions.speaking import Speaks
+from actions.speaking import Speaks, Wording
+from common.booking_codes import qr_path
 from common.masking import mask
 from common.when import session_time
 
@@ -152,6 +154,16 @@ def idempotency_key(tracker: Tracker, body: dict[str, Any]) -> str:
     return "chat-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+def qr_attachment(code: str, say: Wording, api_url: str) -> dict[str, Any]:
+    """The QR code of a booking code, to show at the station's desk, as an image attachment of the
+    confirmation: the gateway sends it as a photo (Telegram), an image (Zalo) or an <img> (web chat), with
+    its text alternative. Its address is the API's public one (PUBLIC_BASE_URL, as the API's own setting
+    names it; residents' phones load it on the web chat), else the address this server calls the API at."""
+    base = os.environ.get("PUBLIC_BASE_URL") or api_url
+    return {"type": "image", "payload": {"url": base.rstrip("/") + qr_path(code),
+                                         "alt": say("booking_qr_alt", code=code)}}
+
+
 class ActionSubmitBooking(Speaks, Action):
     def name(self) -> str:
         return "action_submit_booking"
@@ -199,7 +211,12 @@ class ActionSubmitBooking(Speaks, Action):
         where = {"when": session_time(session["starts_at"], session["ends_at"]), "place": session["site"]["name"],
                  "address": address_of(session["site"], say)}
         if booking["status"] == "confirmed":
-            dispatcher.utter_message(response="utter_booking_confirmed", code=booking["code"], **where)
+            # The QR code rides on the confirmation as its attachment: a message of its own would be one
+            # more reply, and `custom` is where the confirmation's audio goes. (rasa_sdk types `attachment`
+            # as text; Rasa passes any JSON through.)
+            confirmed: dict[str, Any] = {**where, "code": booking["code"],
+                                         "attachment": qr_attachment(booking["code"], say, self.client.base_url)}
+            dispatcher.utter_message(response="utter_booking_confirmed", **confirmed)
         else:
             dispatcher.utter_message(response="utter_booking_waitlisted", code=booking["code"], **where,
                                      position=booking["waitlist_position"])

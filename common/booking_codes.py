@@ -24,3 +24,9 @@ def canonical(raw: str) -> str | None:
     if len(code) != LENGTH or any(ch not in ALPHABET for ch in code):
         return None
     return code
+
+
+def qr_path(code: str) -> str:
+    """Where the API serves the QR code of `code` (api/bookings/qr.py), under its base URL: what the actions
+    send residents to show at the desk."""
+    return f"/api/v1/qr/bookings/{code}.png"

@@ -131,11 +131,16 @@ class Outgoing:
 INPUT_MODES = ("numeric",)
 
 
-def _image(reply: dict[str, Any], custom: dict[str, Any]) -> tuple[str, str] | None:
-    """(url, alt) of a picture: a custom `{"image": {"url", "alt"}}` (the actions', with its text
-    alternative) or Rasa's own `image` field (a bare URL). Web addresses only."""
-    image = custom.get("image")
-    url, alt = (image.get("url"), image.get("alt")) if isinstance(image, dict) else (reply.get("image"), None)
+def _image(reply: dict[str, Any]) -> tuple[str, str] | None:
+    """(url, alt) of a picture: an attachment `{"type": "image", "payload": {"url", "alt"}}` (the actions',
+    with its text alternative; an attachment rides on the message it belongs to without taking the place of
+    its `custom` part, where the audio is) or Rasa's own `image` field (a bare URL). Web addresses only."""
+    attachment = reply.get("attachment")
+    if isinstance(attachment, dict) and attachment.get("type") == "image":
+        payload = attachment.get("payload")
+        url, alt = (payload.get("url"), payload.get("alt")) if isinstance(payload, dict) else (None, None)
+    else:
+        url, alt = reply.get("image"), None
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         return None
     return url, str(alt or "")
@@ -143,8 +148,8 @@ def _image(reply: dict[str, Any], custom: dict[str, Any]) -> tuple[str, str] | N
 
 def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
     """Rasa REST replies → outgoing messages. A custom `{"audio": {...}}` payload becomes an audio
-    message, a custom `{"image": {...}}` (or Rasa's `image`) a picture; a custom `{"input": …}` (Rasa sends
-    a response's custom part after its text) is the hint of the message before it."""
+    message, an image attachment (or Rasa's `image`) a picture after the text; a custom `{"input": …}` (Rasa
+    sends a response's custom part after its text) is the hint of the message before it."""
     out: list[Outgoing] = []
     for reply in replies:
         custom: dict[str, Any] = reply["custom"] if isinstance(reply.get("custom"), dict) else {}
@@ -162,7 +167,7 @@ def from_rasa(replies: list[dict[str, Any]]) -> list[Outgoing]:
                                 voice_url=str(audio["ogg_url"]) if audio.get("ogg_url") else None, input_mode=hint))
         elif reply.get("text") or buttons:
             out.append(Outgoing(text=reply.get("text") or "", buttons=buttons))
-        picture = _image(reply, custom)
+        picture = _image(reply)
         if picture is not None:
             out.append(Outgoing(image_url=picture[0], image_alt=picture[1]))
     return out

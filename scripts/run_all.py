@@ -210,7 +210,7 @@ def production(env_file: Path) -> Profile:
         *(Service(f"api-{i + 1}", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)], port,
                   api_env, restart=True) for i, port in enumerate(api_ports)),
         Service("actions", actions_command(actions_port), actions_port,
-                {**common, **ACTIONS_HOST, "API_URL": api, **credential,
+                {**common, **ACTIONS_HOST, "API_URL": api, "PUBLIC_BASE_URL": public, **credential,
                  "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True),
         *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, {**rasa_env, **credential},
                   restart=True, ready_url=f"http://127.0.0.1:{port}/webhooks/gateway/")

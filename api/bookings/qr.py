@@ -38,11 +38,7 @@ def booking_qr_png(code: str) -> bytes:
     return buffer.getvalue()
 
 
-def qr_path(code: str) -> str:
-    """Where the API serves the QR code of `code`, under its base URL."""
-    return f"/api/v1/qr/bookings/{code}.png"
-
-
+# Under the API's prefix: common.booking_codes.qr_path spells the whole path for the actions.
 @router.get("/qr/bookings/{code}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "ảnh mã QR của mã đặt lịch"},
                        422: {"description": "không có dạng một mã đặt lịch"}})

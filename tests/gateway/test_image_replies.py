@@ -1,7 +1,8 @@
-"""Pictures in the assistant's replies (a booking code's QR code, to show at the desk): a custom
-`{"image": {"url", "alt"}}` from the actions, or Rasa's own `image`, reaches Telegram as an uploaded photo
-captioned with its text alternative, Zalo as an uploaded image with that text under it, and the web chat
-as an <img> with it as alt. The image comes from the API's real QR route, served here in a thread."""
+"""Pictures in the assistant's replies (a booking code's QR code, to show at the desk): an image
+attachment `{"type": "image", "payload": {"url", "alt"}}` from the actions, or Rasa's own `image`, reaches
+Telegram as an uploaded photo captioned with its text alternative, Zalo as an uploaded image with that text
+under it, and the web chat as an <img> with it as alt. The image comes from the API's real QR route, served
+here in a thread."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.bookings.qr import booking_qr_png, qr_path
+from api.bookings.qr import booking_qr_png
 from api.bookings.qr import router as qr_router
 from api.core import handlers
+from common.booking_codes import qr_path
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.messages import Button, Outgoing, from_rasa
@@ -31,6 +33,10 @@ from tests.support.servers import app_in_thread, wait_for
 CODE = "KE3MX7PA"
 ALT = f"Mã QR của mã đặt lịch {CODE}"
 CONFIRMED = f"Đã đặt lịch xong! Mã đặt lịch: {CODE}"
+
+
+def picture(url: str, alt: str) -> dict[str, Any]:
+    return {"type": "image", "payload": {"url": url, "alt": alt}}
 
 
 class BookingRasa(FakeRasa):
@@ -47,11 +53,11 @@ class BookingRasa(FakeRasa):
             self.seen.append(json.loads(request.content))
             return httpx.Response(200, json=[
                 {"recipient_id": "x", "text": CONFIRMED},
-                {"recipient_id": "x", "custom": {"image": {"url": self.api + qr_path(CODE), "alt": ALT}}}])
+                {"recipient_id": "x", "attachment": picture(self.api + qr_path(CODE), ALT)}])
         if text == "hong":
             self.seen.append(json.loads(request.content))
             return httpx.Response(200, json=[
-                {"custom": {"image": {"url": self.api + "/api/v1/qr/bookings/not-a-code.png", "alt": "?"}}},
+                {"attachment": picture(self.api + "/api/v1/qr/bookings/not-a-code.png", "?")},
                 {"text": "Tin sau ảnh."}])
         return super().__call__(request)
 
@@ -73,17 +79,24 @@ def rasa(api: str) -> BookingRasa:
     return scripted
 
 
-def test_a_custom_image_or_rasas_own_becomes_a_picture_after_the_text() -> None:
-    out = from_rasa([{"text": CONFIRMED}, {"custom": {"image": {"url": "https://api.example/qr.png", "alt": ALT}}},
+def test_an_image_attachment_or_rasas_own_image_becomes_a_picture_after_the_text() -> None:
+    qr = picture("https://api.example/qr.png", ALT)
+    out = from_rasa([{"text": CONFIRMED}, {"attachment": qr},
                      {"image": "https://api.example/plain.png"}, {"text": "Có ảnh", "image": "http://x.example/a.png",
                                                                   "buttons": [{"title": "Tiếp", "payload": "/next"}]}])
     assert out == [Outgoing(text=CONFIRMED), Outgoing(image_url="https://api.example/qr.png", image_alt=ALT),
                    Outgoing(image_url="https://api.example/plain.png"),
                    Outgoing(text="Có ảnh", buttons=(Button("Tiếp", "/next"),)),
                    Outgoing(image_url="http://x.example/a.png")]
+    # A replayed answer (bot/channels.recorded_replies) keeps a message's parts together: text, audio, picture.
+    audio = {"audio": {"url": "https://api.example/a.mp3", "language": "vi"}}
+    assert from_rasa([{"text": CONFIRMED, "custom": audio, "attachment": qr}]) == [
+        Outgoing(text=CONFIRMED, audio_url="https://api.example/a.mp3", audio_language="vi"),
+        Outgoing(image_url="https://api.example/qr.png", image_alt=ALT)]
     # Only web addresses: anything else is not a picture (and not a message).
-    assert from_rasa([{"custom": {"image": {"url": "javascript:alert(1)", "alt": "x"}}},
-                      {"image": "file:///etc/passwd"}, {"custom": {"image": "https://a.example/b.png"}}]) == []
+    assert from_rasa([{"attachment": picture("javascript:alert(1)", "x")}, {"image": "file:///etc/passwd"},
+                      {"attachment": {"type": "file", "payload": {"url": "https://a.example/b.pdf"}}},
+                      {"attachment": "https://a.example/b.png"}]) == []
 
 
 def test_a_picture_survives_the_transcript_and_the_page_sees_it_only_when_there_is_one() -> None:

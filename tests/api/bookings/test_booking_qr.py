@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from api.bookings.qr import booking_qr_png, qr_path
+from api.bookings.qr import booking_qr_png
 from api.core.config import Settings
 from api.core.db import Database
 from api.main import create_app
-from common.booking_codes import new_code
+from common.booking_codes import new_code, qr_path
 from tests.support.qr import decode_qr, png_rgba
 from tests.support.world import booked, person
 
