@@ -248,16 +248,19 @@ def camera_browser() -> Iterator[Any]:
         yield driver
 
 
-# The hook qr-scan.js fills: here a decoder that "reads" the code put in window.__qrText a moment after the
-# video plays, and records that it was stopped.
+# The hook qr-scan.js fills (its real decoding is tests/system/test_qr_scan.py's): here a stand-in that
+# "reads" whatever is put in window.__qrText while the video plays and records that it was stopped; the
+# page's own qr-scan.js, loaded after it, cannot replace it.
 FAKE_DECODER = """
-window.kskScanQr = function (video, onCode) {
-  window.__scanVideo = video;
-  var timer = setInterval(function () {
-    if (window.__qrText && video.srcObject) onCode(window.__qrText);
-  }, 100);
-  return function () { clearInterval(timer); window.__scannerStopped = true; };
-};"""
+Object.defineProperty(window, "kskScanQr", {configurable: false, get: function () {
+  return function (video, onCode) {
+    window.__scanVideo = video;
+    var timer = setInterval(function () {
+      if (window.__qrText && video.srcObject) onCode(window.__qrText);
+    }, 100);
+    return function () { clearInterval(timer); window.__scannerStopped = true; };
+  };
+}, set: function () {}});"""
 
 
 def test_a_scanned_qr_code_goes_into_the_same_check_in(camera_browser: Any, desk: Desk) -> None:

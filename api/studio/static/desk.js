@@ -441,9 +441,10 @@
   }
 
   // --- QR codes ------------------------------------------------------------------------------------
-  // The decoder is qr-scan.js's `window.kskScanQr(video, onCode)` when the page loads it. This side
-  // opens the back camera, hands over the <video>, and puts what it reads into the code field, where
-  // the person's name appears as if the code had been typed.
+  // The decoder is qr-scan.js's `window.kskScanQr(video, onCode, onProblem)` (it returns its stop) when
+  // the page loads it. This side opens the back camera (so the page can say why it cannot), hands over
+  // the <video>, and puts what is read into the code field, where the person's name appears as if the
+  // code had been typed; "Có mặt" then takes the focus.
   function scanning(input, lookup, canonical, texts) {
     var actions = document.querySelector("#check-in-form .desk-actions");
     var video = document.getElementById("scan-video");
@@ -498,7 +499,11 @@
         say(message, texts.scanning);
         var playing = video.play();
         if (playing && playing.catch) playing.catch(function () {});
-        var handle = window.kskScanQr(video, scanned);
+        var handle = window.kskScanQr(video, scanned, function (problem) {
+          close();
+          say(message, problem === "denied" ? texts.cameraDenied
+            : problem === "no_camera" ? texts.cameraMissing : texts.cameraFailed);
+        });
         if (typeof handle === "function") stopDecoder = handle;
         else if (handle && typeof handle.stop === "function") stopDecoder = function () { handle.stop(); };
       }, function (error) {

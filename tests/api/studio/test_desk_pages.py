@@ -273,14 +273,15 @@ def test_the_roster_shows_who_is_booked_masked_and_how(desk: dict[str, Any], cli
     assert "Đã đặt <strong>3</strong>/3" in page.text
     assert '<script src="/studio/static/desk.js" defer></script>' in page.text
     assert 'href="/studio/static/desk.css"' in page.text
-    assert "qr-scan.js" not in page.text  # not there yet: not asked for
 
 
 def test_the_qr_decoder_is_loaded_when_its_file_is_there(desk: dict[str, Any], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "qr-scan.js").write_text("window.kskScanQr = function () {};")
     monkeypatch.setattr(desk_pages, "STATIC", tmp_path)
-    page = desk["station"].get(f"{DESK}/{desk['home']['session']['id']}").text
+    roster = f"{DESK}/{desk['home']['session']['id']}"
+    assert "qr-scan.js" not in desk["station"].get(roster).text
+    (tmp_path / "qr-scan.js").write_text("window.kskScanQr = function () {};")
+    page = desk["station"].get(roster).text
     assert page.index('src="/studio/static/qr-scan.js"') < page.index('src="/studio/static/desk.js"')
     assert 'data-scan="Quét mã QR"' in page and 'id="scan-video"' in page  # desk.js adds the button
 
