@@ -12,6 +12,7 @@ from sqlalchemy import event
 from api.bookings.qr import booking_qr_png
 from api.core.config import Settings
 from api.core.db import Database
+from api.core.logs import loggable_path
 from api.main import create_app
 from common.booking_codes import new_code, qr_path
 from tests.support.qr import decode_qr, png_rgba
@@ -78,3 +79,7 @@ def test_anything_not_shaped_like_a_code_is_a_422(anyone: TestClient, statements
 def test_other_paths_are_not_images(anyone: TestClient) -> None:
     assert anyone.get(f"/api/v1/qr/bookings/{new_code()}.svg").status_code == 404
     assert anyone.get(f"/api/v1/qr/bookings/{new_code()}").status_code == 404
+
+
+def test_the_code_in_the_path_stays_out_of_the_access_log() -> None:
+    assert loggable_path(qr_path("KE3MX7PA")) == "/api/v1/qr/bookings/***"
