@@ -29,6 +29,7 @@ __all__ = [
     "AnnouncementSubscription", "AudioClip", "AuditEntry", "Base", "Broadcast", "BroadcastDelivery",
     "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession", "FaqAnswer", "FaqEntry",
     "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord",
-    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "ReminderTemplate", "Throttle",
-    "Province", "Resident", "ScamReport", "SecurityAlert", "ServiceCredential", "Site", "StaffUser", "UsageCount",
+    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "ReminderTemplate",
+    "Throttle", "Province", "Resident", "ScamReport", "SecurityAlert", "ServiceCredential", "Site", "StaffUser",
+    "UsageCount",
 ]

@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from starlette.requests import ClientDisconnect
 
+from api.core import logs
 from api.core.clientaddr import address_bucket, real_client_address
 from api.core.i18n import gettext_for
 from api.core.metrics import Gauges, RequestMetrics, exposition
@@ -46,6 +47,7 @@ from gateway.errors import (
     TelegramOff,
     TooManyLocations,
     TooManyVoiceNotes,
+    TryLater,
     UnreadableMessage,
     VoiceTooLarge,
     WrongInternalToken,
@@ -91,7 +93,9 @@ class NotifyIn(BaseModel):
 
 
 # Zalo OA lets an OA write first ("tin tư vấn") only within 48 hours of the person's last message.
-ZALO_REPLY_WINDOW = timedelta(hours=48)
+# An hour is kept in hand: a notification accepted now waits in the outbox (behind an announcement, a
+# rate limit) and must still be inside the window when it goes; past it, the plan uses ZNS or SMS.
+ZALO_REPLY_WINDOW = timedelta(hours=47)
 
 
 # The longest message the web chat takes (the page shows what is left of it as the resident types).
@@ -181,6 +185,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
                zalo_media_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The gateway. `speech` replaces the configured speech engine (tests: a scripted one)."""
     settings = settings or get_settings()
+    logs.install()  # booking codes and the SMS webhook's secret stay out of the access log
     store = Store(settings.gateway_database_url, token_fernet())
     master, _previous = master_from_environment(VAR_DIR / "secret.key")
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport,
@@ -224,8 +229,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     sms: SmsProvider | None = None
     if settings.sms_enabled:
         sms = JsonSmsProvider(url=settings.sms_url, brand=settings.sms_brand, api_key=_secret(settings.sms_api_key),
-                              secret_key=_secret(settings.sms_secret_key), unicode=settings.sms_unicode,
-                              callback_url=_sms_webhook(settings))
+                              secret_key=_secret(settings.sms_secret_key), callback_url=_sms_webhook(settings))
     phones = PhoneNotices(store, zalo=zalo_api if zalo is not None else None, sms=sms)
     sms_secret = _secret(settings.sms_webhook_secret)
 
@@ -448,6 +452,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         deliver = conversations.deliver.get(body.channel)
         if deliver is None:  # the web chat only answers; a channel without credentials is off
             raise ChannelOff()
+        if store.notification_seen(body.key):  # handed over before (a lost answer): not judged again
+            return JSONResponse({"duplicate": True}, status_code=200)
         if body.channel == "zalo":
             last = store.last_inbound(f"zalo:{body.chat_id}")
             if last is None or datetime.now(UTC) - last > ZALO_REPLY_WINDOW:
@@ -460,10 +466,15 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         return JSONResponse({"accepted": True}, status_code=202)
 
     @app.post("/notify/phone")
-    async def notify_phone(body: PhoneNoticeIn, request: Request) -> JSONResponse:
-        """A reminder for a phone number (ZNS template or SMS), when the resident's chat cannot carry it."""
+    async def notify_phone(request: Request) -> JSONResponse:
+        """A reminder for a phone number (ZNS template or SMS), when the resident's chat cannot carry it.
+        The token is checked before the body is read: a stranger learns nothing of its shape."""
         if not hmac.compare_digest(request.headers.get("X-Internal-Token", ""), internal):
             raise WrongInternalToken()
+        try:
+            body = PhoneNoticeIn.model_validate_json(await request.body())
+        except ValidationError:
+            raise Malformed() from None
         if not await phones.send(body):
             return JSONResponse({"duplicate": True}, status_code=200)
         return JSONResponse({"accepted": True}, status_code=202)
@@ -482,8 +493,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
             raise Malformed() from None
         if delivered is not None:
             events.delivered(delivered)
-        if stopping is not None:
-            events.stop_phone(stopping)
+        # A stop is a consent withdrawn: recorded before the provider hears "ok"; otherwise it gets a 503
+        # and sends the reply again (nothing kept in this process's memory alone).
+        if stopping is not None and not await events.stop_phone(stopping):
+            raise TryLater()
         return JSONResponse({"ok": True})
 
     # --- Telegram ---

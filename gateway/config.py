@@ -86,7 +86,6 @@ class GatewaySettings(BaseSettings):
     sms_brand: str = ""
     sms_api_key: SecretStr | None = None
     sms_secret_key: SecretStr | None = None
-    sms_unicode: bool = False
     sms_webhook_secret: SecretStr | None = None
 
     # Outbound limits (Telegram: ~30 messages/s overall, ~1 message/s per chat).

@@ -34,9 +34,17 @@ class EventReporter:
         """A ZNS or SMS reminder (its key, the tracking id it was sent with) reached the phone."""
         self._start("/api/v1/reminders/delivered", {"key": key}, "reminder delivery")
 
-    def stop_phone(self, phone: str) -> None:
-        """Someone texted the stop keyword from this number: its reminders end."""
-        self._start("/api/v1/reminders/stop-phone", {"phone": phone}, "SMS stop")
+    async def stop_phone(self, phone: str) -> bool:
+        """Someone texted the stop keyword from this number: its reminders end. True once the API has it
+        (the caller answers the provider only then, so a stop is never held in memory alone)."""
+        try:
+            response = await self.client.post("/api/v1/reminders/stop-phone", json={"phone": phone},
+                                              headers=self.headers)
+        except httpx.HTTPError:
+            return False
+        if response.status_code >= 400:
+            log.error("SMS stop refused by the API: %d", response.status_code)
+        return response.status_code < 500
 
     def _start(self, path: str, body: dict[str, str], what: str) -> None:
         task = asyncio.get_running_loop().create_task(self._send(path, body, what))

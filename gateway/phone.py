@@ -3,8 +3,10 @@ OA (its access token is the one the gateway already keeps fresh) or an SMS throu
 
 Each Zalo error is sorted into what the API's delivery plan does next: the number cannot be reached
 this way (409 `phone_unreachable` with the reason: the plan moves to SMS), or not now (503 `try_later`:
-the same step again in a few minutes). Every hand-over has a key; a key already carried is answered
-"duplicate" and not sent again, and a key whose send failed for now is forgotten so the retry can go.
+the same step again in a few minutes). Every hand-over has a key, kept only once the message went out:
+a key carried before is answered "duplicate" (sent) and not sent again; a refusal or a failure forgets
+it, so a repeat is judged afresh (Zalo and the provider do not charge a refusal). A read timeout is the
+one doubt — the message may have gone — and keeps the key: at most once rather than twice.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import httpx
 from pydantic import BaseModel, Field
 
 from gateway.errors import PhoneUnreachable, SmsOff, TryLater, ZnsOff
-from gateway.sms import SmsProvider, SmsRefused, SmsUnavailable
+from gateway.sms import SmsMaybeSent, SmsProvider, SmsRefused, SmsUnavailable
 from gateway.store import Store
-from gateway.zalo import RATE_LIMITED, OaApiClient, ZaloError
+from gateway.zalo import RATE_LIMITED, ZNS_INVALID_TOKEN, OaApiClient, ZaloError
 
 log = logging.getLogger("gateway.phone")
 
@@ -35,6 +37,12 @@ ZNS_UNREACHABLE = {
     -144: "quota",            # the OA's daily quota is spent
 }
 ZNS_LATER = {RATE_LIMITED, -133}  # too many requests; -133: ZNS is not sent at night (22:00–06:00)
+# Zalo's longest string parameter (api/notifications/templates.py cuts values to it before sending).
+ZNS_VALUE_LIMIT = 100
+
+
+class MaybeSent(Exception):
+    """No answer after the request went out: it may have been sent."""
 
 
 class PhoneNoticeIn(BaseModel):
@@ -63,25 +71,32 @@ class PhoneNotices:
                 await self._zns(notice)
             else:
                 await self._sms(notice)
-        except TryLater:
+        except MaybeSent:
+            raise TryLater() from None
+        except BaseException:
             self.store.forget_notification(notice.key)
             raise
         return True
 
     async def _zns(self, notice: PhoneNoticeIn) -> None:
         assert self.zalo is not None
-        if not notice.template_id or any(len(value) > 100 for value in notice.template_data.values()):
+        if not notice.template_id or any(len(value) > ZNS_VALUE_LIMIT for value in notice.template_data.values()):
             raise PhoneUnreachable(reason="template_rejected")
         try:
             await self.zalo.template(notice.phone, notice.template_id, notice.template_data, notice.key)
         except ZaloError as error:
             if error.code in ZNS_LATER:
                 raise TryLater() from None
+            if error.code == ZNS_INVALID_TOKEN:  # refused even after a refresh: the OA's credentials
+                log.error("ZNS refused the OA's token after a refresh: check ZALO_* credentials")
+                raise TryLater() from None
             reason = ZNS_UNREACHABLE.get(error.code, f"zns_{error.code}")
             if reason in ("template_rejected", "quota"):  # staff must act: a template, a top-up
                 log.warning("ZNS refused: %s (Zalo %d)", reason, error.code)
             raise PhoneUnreachable(reason=reason) from None
-        except httpx.HTTPError:
+        except httpx.ReadTimeout:
+            raise MaybeSent() from None
+        except (httpx.HTTPError, ValueError, AttributeError):  # unreachable, or not Zalo's JSON object
             raise TryLater() from None
 
     async def _sms(self, notice: PhoneNoticeIn) -> None:
@@ -93,5 +108,7 @@ class PhoneNotices:
         except SmsRefused as refused:
             log.warning("SMS refused: %s", refused.reason)
             raise PhoneUnreachable(reason=refused.reason) from None
+        except SmsMaybeSent:
+            raise MaybeSent() from None
         except SmsUnavailable:
             raise TryLater() from None

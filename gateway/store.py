@@ -276,6 +276,10 @@ class Store:
             return False
         return True
 
+    def notification_seen(self, key: str) -> bool:
+        with self.session() as session:
+            return session.get(NotificationKey, key) is not None
+
     def forget_notification(self, key: str) -> None:
         """A notification that could not be sent now and will be handed over again (ZNS, SMS)."""
         with self.session() as session:

@@ -35,6 +35,9 @@ class Booking(Base):
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     # confirmed | waitlisted | cancelled | attended | no_show
     status: Mapped[str] = mapped_column(String(16))
+    # Why a cancelled booking is: "session" when staff cancelled the whole session (its residents are
+    # told, api/notifications/dispatch.py); NULL otherwise.
+    cancel_reason: Mapped[str | None] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     referral_code: Mapped[str | None] = mapped_column(String(32), index=True)
     # Keyed hash of the chat that made the booking (gateway-signed): that chat may see and change
@@ -42,7 +45,8 @@ class Booking(Base):
     chat_hash: Mapped[str | None] = mapped_column(String(64))
     # Another booking names the same CCCD with another birth date: the station checks the card.
     disputed: Mapped[bool] = mapped_column(default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed: the reminders scheduler looks for today's bookings every half minute (confirmations).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 

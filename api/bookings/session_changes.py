@@ -9,6 +9,7 @@ from api.audit.service import record
 from api.bookings import seats
 from api.bookings.models import Booking
 from api.communes.service import check_station_scope
+from api.core.db import utcnow
 from api.core.errors import Conflict
 from api.sessions.models import ExamSession
 from api.sessions.schemas import SessionUpdate
@@ -56,11 +57,12 @@ def update_session(*, db: Session, actor: StaffUser, session_id: int, changes: S
 
 
 def _cancel_session(db: Session, session: ExamSession) -> None:
-    """A cancelled visit cancels its bookings; residents are told through reminders."""
+    """A cancelled visit cancels its bookings; residents are told through reminders (marked, so that
+    those who had cancelled themselves are not told again)."""
     db.execute(
         update(Booking)
         .where(Booking.session_id == session.id, Booking.status.in_(ACTIVE_BOOKING_STATUSES))
-        .values(status="cancelled")
+        .values(status="cancelled", cancel_reason="session", updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.status = "cancelled"

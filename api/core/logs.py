@@ -14,12 +14,13 @@ from typing import Any
 
 from common.masking import mask_digit_runs
 
-# A booking code opens a booking (with its second factor): logs keep that it was used, not which.
-_BOOKING_CODE_IN_PATH = re.compile(r"(/bookings/)[^/?]+")
+# A booking code opens a booking (with its second factor): logs keep that it was used, not which. The
+# SMS provider's webhook carries its shared secret as the last path segment: never logged either.
+_SECRET_IN_PATH = re.compile(r"(/bookings/|/webhooks/sms/)[^/?]+")
 
 
 def loggable_path(target: str) -> str:
-    return _BOOKING_CODE_IN_PATH.sub(r"\1***", target.split("?", 1)[0])
+    return _SECRET_IN_PATH.sub(r"\1***", target.split("?", 1)[0])
 
 
 class DropQueryStrings(logging.Filter):

@@ -3,10 +3,13 @@ limits, retries and each platform's rules; it drops a key it has already accepte
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,18 @@ class GatewayNotifier:
             return "retry"
         if response.status_code in (200, 202):
             return "sent"
-        if response.status_code >= 500 or response.status_code == 429:
-            return "retry"
         try:
             answer = response.json()
+            code = str(answer.get("code", response.status_code))
             # ZNS and SMS say why a number cannot be reached (details.reason): the plan records that.
-            code = str((answer.get("details") or {}).get("reason") or answer.get("code", response.status_code))
+            reason = str((answer.get("details") or {}).get("reason") or code)
         except (ValueError, AttributeError):
-            code = str(response.status_code)
-        return f"undeliverable:{code}"
+            code = reason = str(response.status_code)
+        # Only the gateway's own verdicts on this person end the step: the platform's window is closed (409),
+        # the number cannot be reached this way (409), the channel is not configured (404 channel_off).
+        # Anything else — a wrong token after a key change, a gateway without this path mid-deploy, a
+        # contract mismatch — is ours to fix, not a reason to give up on the resident: tried again later.
+        if response.status_code == 409 or (response.status_code == 404 and code == "channel_off"):
+            return f"undeliverable:{reason}"
+        log.error("the gateway refused a notification: %d %s", response.status_code, code[:40])
+        return "retry"

@@ -1,21 +1,23 @@
 """The delivery plan of one reminder or booking confirmation: the resident's chat while the platform
 lets us write there → a ZNS template to the booking's phone → an SMS → recorded as undeliverable, with
-each step's reason. Only the steps the resident's reminders consent names are tried.
+each step's reason. Only the steps the resident's reminders consent names are tried; phones are written
+to between 06:00 and 21:00 only.
 
 A step that cannot reach the person (Zalo's 48 hours are over, the number is not on Zalo, the template
 is not approved, the quota is spent, a channel is not configured) gives way to the next one at once; a
 step that may work later (the gateway or the provider is down, a rate limit, ZNS's night hours) is tried
 again by a later run, up to `STEP_ATTEMPTS` times, then gives way too (the last step keeps trying while
-the reminder is due). Each step has its own key at the
-gateway, which drops a key it has already carried: a run that died after a send and is taken over by
-another never sends it twice.
+the reminder is due; then it expires, dispatch.expire). Each step has its own key at the gateway, which
+keeps a key only once its message went out and answers a repeat "duplicate": a run that died after a send
+and is taken over by another does not send it again, and one that died after a refusal is refused again
+and moves on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from babel.dates import format_date
@@ -25,16 +27,19 @@ from sqlalchemy.orm import Session
 from api.core.clock import to_local
 from api.core.config import Settings
 from api.core.crypto import Crypto
-from api.core.notify import Delivery, Notifier
+from api.core.notify import PHONE_CHANNELS, Delivery, Notifier
 from api.notifications import templates
 from api.notifications.models import ReminderLog
+from api.notifications.reminders import PUSH_CHANNELS
 from common.errors import InvalidInput
 from common.identity import normalize_phone
 from common.vocabulary import DEFAULT_LANGUAGE
 
 # A retryable failure on one step is tried this many times (five minutes apart) before the next step.
 STEP_ATTEMPTS = 3
-CHAT_CHANNELS = ("telegram", "zalo")
+# Phones are not woken at night: ZNS and SMS wait for the morning (Zalo refuses ZNS 22:00–06:00 anyway).
+QUIET_FROM, QUIET_UNTIL = time(21, 0), time(6, 0)
+CHAT_CHANNELS = PUSH_CHANNELS
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Candidate:
     channel: str = ""
     address_enc: str = ""
     language: str = DEFAULT_LANGUAGE
+    changed_at: datetime | None = None  # the booking's last change (a cancellation's time)
 
     @property
     def place(self) -> str:
@@ -90,6 +96,7 @@ class Result:
     detail: str
     trail: str
     attempts: int
+    retry_at: datetime | None = None  # a retry not in the usual few minutes (the morning, for a phone)
 
 
 def steps(letter: Letter) -> list[str]:
@@ -98,7 +105,7 @@ def steps(letter: Letter) -> list[str]:
     planned = []
     if letter.kind != "booked" and candidate.channel in CHAT_CHANNELS and "chat" in reach:
         planned.append(candidate.channel)
-    planned += [step for step in ("zns", "sms") if step in reach]
+    planned += [step for step in PHONE_CHANNELS if step in reach]
     return planned
 
 
@@ -116,7 +123,17 @@ def international(phone: str) -> str:
     return "84" + normalize_phone(phone)[1:]
 
 
-def carry(claimed: Claimed, letter: Letter, *, crypto: Crypto, settings: Settings, notifier: Notifier) -> Result:
+def morning(now: datetime) -> datetime | None:
+    """When a phone may be written to next, if not now (local quiet hours)."""
+    local = to_local(now)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return None
+    day = local.date() + timedelta(days=1) if local.time() >= QUIET_FROM else local.date()
+    return datetime.combine(day, QUIET_UNTIL, tzinfo=local.tzinfo)
+
+
+def carry(claimed: Claimed, letter: Letter, *, crypto: Crypto, settings: Settings, notifier: Notifier,
+          now: datetime) -> Result:
     planned = steps(letter)
     trail = claimed.trail
     if not planned:
@@ -125,6 +142,9 @@ def carry(claimed: Claimed, letter: Letter, *, crypto: Crypto, settings: Setting
     attempts = claimed.attempts if claimed.channel in planned else 1
     reason = ""
     for step in planned[start:]:
+        wait = morning(now) if step in PHONE_CHANNELS else None
+        if wait is not None:  # not counted as an attempt: nothing was tried
+            return Result("retry", step, "night", trail, attempts - 1, retry_at=wait)
         answer = _send(step, claimed.entry_id, letter, crypto=crypto, settings=settings, notifier=notifier)
         status, _sep, reason = answer.partition(":")
         if status == "sent":
@@ -167,7 +187,7 @@ def mark_delivered(db: Session, key: str, at: datetime) -> bool:
     """The gateway heard from Zalo (or the SMS provider) that the message of step key
     "reminder-<id>-<step>" reached the phone. False for a key that is not one of ours."""
     entry_id, _sep, step = key.removeprefix("reminder-").partition("-")
-    if not key.startswith("reminder-") or not entry_id.isdigit() or step not in ("zns", "sms"):
+    if not key.startswith("reminder-") or not entry_id.isdigit() or step not in PHONE_CHANNELS:
         return False
     updated = db.execute(update(ReminderLog).where(
         ReminderLog.id == int(entry_id), ReminderLog.channel == step, ReminderLog.delivered_at.is_(None),

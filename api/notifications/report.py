@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, case, func, select
+from sqlalchemy import Row, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.bookings.models import Booking
@@ -46,16 +46,19 @@ CHAT_STEPS = ("telegram", "zalo")
 REASONS = {
     "outside_window": N_("quá 48 giờ từ tin nhắn cuối trên Zalo"),
     "not_on_zalo": N_("số không dùng Zalo"),
-    "phone_not_on_zalo": N_("số không dùng Zalo"),
-    "quota": N_("hết hạn mức ZNS"),
-    "no_consent": N_("người dân chưa đồng ý nhận tin qua kênh này"),
+    "quota": N_("hết hạn mức tin nhắn (ZNS hoặc SMS)"),
     "no_channel": N_("không có kênh nào được đồng ý"),
     "channel_off": N_("kênh chưa cấu hình"),
-    "template": N_("chưa có mẫu ZNS được duyệt"),
+    "template_rejected": N_("mẫu ZNS chưa được Zalo duyệt"),
     "no_template": N_("chưa có mẫu ZNS được duyệt"),
     "invalid_phone": N_("số điện thoại không đúng"),
-    "blocked": N_("người dân đã chặn tin"),
+    "blocked": N_("người dân đã từ chối tin của OA"),
     "gave_up": N_("đã thử nhiều lần không được"),
+    "expired": N_("hết thời gian gửi"),
+    "error": N_("lỗi hệ thống khi gửi"),
+    "sms_auth": N_("tài khoản SMS không hợp lệ"),
+    "sms_brandname": N_("tên thương hiệu SMS chưa đăng ký"),
+    "sms_template": N_("nội dung SMS chưa đăng ký với nhà mạng"),
     "confirmed": N_("người dân đã trả lời “Tôi sẽ đến”"),
 }
 # Messages about the appointment ahead; the follow-up after the exam is counted, never phoned about.
@@ -201,7 +204,9 @@ def _to_call_query() -> Select[*tuple[Any, ...]]:
             # The reminders of the appointment as it stands (not of a time it was moved from).
             .join(ReminderLog, (ReminderLog.booking_id == Booking.id)
                   & (ReminderLog.starts_at == ExamSession.starts_at))
-            .where(Booking.status == "confirmed", ReminderLog.kind.in_(BEFORE_EXAM))
+            .where(or_((Booking.status == "confirmed") & ReminderLog.kind.in_(BEFORE_EXAM),
+                       # the notice that staff cancelled the session, to residents it cancelled
+                       (Booking.cancel_reason == "session") & (ReminderLog.kind == "cancelled")))
             .order_by(ExamSession.starts_at, Resident.full_name, Booking.id))
 
 
@@ -224,6 +229,9 @@ def _callees(rows: Sequence[Row[Any]], crypto: Crypto) -> list[ToCall]:
 
 
 def _needs_call(attempts: list[Attempt], *, answered: bool) -> bool:
+    told = [a for a in attempts if a.kind == "cancelled"]
+    if told:  # the session was cancelled: phoned unless the notice reached them
+        return any(a.outcome == "undeliverable" for a in told)
     if answered:  # they pressed "Tôi sẽ đến" on one of them
         return False
     reached = any(a.kind in REMINDERS and a.outcome in ("sent", "delivered") for a in attempts)

@@ -23,19 +23,21 @@ from api.notifications.models import ReminderTemplate
 from common.errors import InvalidInput
 from vntext import nfc, unaccent
 
-KINDS = ("booked", "day_before", "two_hours", "followup")
+KINDS = ("booked", "day_before", "two_hours", "followup", "cancelled")
 KIND_NAMES = {"booked": "Xác nhận đặt lịch", "day_before": "Nhắc hôm trước", "two_hours": "Nhắc 2 giờ trước",
-              "followup": "Hỏi thăm sau khám"}
+              "followup": "Hỏi thăm sau khám", "cancelled": "Báo buổi khám bị hủy"}
 # Our fields, as staff see them on the template page.
 FIELDS = {"time": "giờ khám (08:00)", "date": "ngày khám (02/12/2026)", "weekday": "thứ (thứ Tư)",
           "place": "nơi khám", "address": "địa chỉ nơi khám", "station_phone": "số điện thoại nơi khám",
           "stop_number": "số nhận tin TC để dừng", "code": "mã đặt lịch"}
-SMS_ONLY_FOR_BOOKED = ("code",)
+ONLY_FOR_BOOKED = ("code",)
 SAMPLE = {"time": "07:30", "date": "02/12/2026", "weekday": "thứ Tư", "place": "Trạm Y tế xã Hữu Liên",
           "address": "Thôn Hữu Lễ, xã Hữu Liên", "station_phone": "0205 3830 115", "stop_number": "8077",
           "code": "K7Q2MX"}
 # One SMS segment: 160 characters of GSM-7 (a text without diacritics); 70 with Vietnamese letters (UCS-2).
-SMS_LIMIT = {"gsm7": 160, "unicode": 70}
+# What counts is the text as sent: with SMS_ENCODING=unicode a text typed without diacritics still goes
+# as GSM-7 (the gateway marks Unicode only when needed).
+GSM7_LIMIT, UNICODE_LIMIT = 160, 70
 # ZNS string parameters: Zalo's limit for the longest kind of parameter; the template page says which.
 ZNS_VALUE_LIMIT = 100
 ZNS_TEMPLATE_ID = re.compile(r"^[0-9]{1,32}$")
@@ -50,6 +52,8 @@ DEFAULT_SMS = {
                  "gui {stop_number}",
     "followup": "Cam on ban da di kham suc khoe. Ket qua se co trong So suc khoe dien tu tren VNeID sau vai "
                 "ngay. Hoi them: {station_phone}",
+    "cancelled": "Buoi kham suc khoe {time} {date} tai {place} da bi huy. Xin dat lich buoi khac hoac hoi "
+                 "{station_phone}. Dung nhan tin: soan TC gui {stop_number}",
 }
 
 
@@ -86,21 +90,29 @@ def all_kinds(db: Session) -> dict[str, TemplateSet]:
     return {kind: for_kind(db, kind) for kind in KINDS}
 
 
-def sms_fields(kind: str) -> list[str]:
-    return [name for name in FIELDS if kind == "booked" or name not in SMS_ONLY_FOR_BOOKED]
-
-
 def placeholders(text: str) -> list[str]:
+    """The fields a text fills, "{" for a brace out of place; a format spec or conversion ("{time:d}",
+    "{time!x}") is not ours either — it would fail when sending."""
     try:
-        return [name for _literal, name, _spec, _conv in string.Formatter().parse(text) if name is not None]
+        parsed = list(string.Formatter().parse(text))
     except ValueError:  # an unmatched brace
         return ["{"]
+    return ["{" if spec or conversion else name for _literal, name, spec, conversion in parsed if name is not None]
 
 
 def sms_body(text: str, encoding: str) -> str:
     """The SMS as the provider receives it: without diacritics for GSM-7, one line either way."""
     text = " ".join(nfc(text).split())
     return unaccent(text) if encoding == "gsm7" else text
+
+
+def sms_limit(body: str) -> int:
+    return GSM7_LIMIT if body.isascii() else UNICODE_LIMIT
+
+
+def fields_for(kind: str) -> list[str]:
+    """What a kind may say, by SMS or ZNS: the booking code only in the confirmation."""
+    return [name for name in FIELDS if kind == "booked" or name not in ONLY_FOR_BOOKED]
 
 
 def problems(template: TemplateSet, encoding: str = "gsm7") -> list[str]:
@@ -112,14 +124,16 @@ def problems(template: TemplateSet, encoding: str = "gsm7") -> list[str]:
         found.append("Mã mẫu ZNS là dãy số Zalo cấp khi duyệt mẫu.")
     if template.zns_template_id and not template.zns_params:
         found.append("Mẫu ZNS cần ít nhất một tham số.")
+    allowed = fields_for(template.kind)
     for name, source in template.zns_params.items():
         if not ZNS_PARAM.fullmatch(name):
             found.append(f"Tên tham số ZNS “{name}” chỉ gồm chữ không dấu, số và dấu gạch dưới.")
         if source not in FIELDS:
             found.append(f"Tham số ZNS “{name}” lấy từ trường không có: “{source}”.")
+        elif source not in allowed:
+            found.append(f"Tham số ZNS “{name}” không được dùng mã đặt lịch (chỉ gửi trong tin xác nhận).")
     if not template.sms_text.strip():
         found.append("Cần nội dung tin SMS.")
-    allowed = sms_fields(template.kind)
     for name in placeholders(template.sms_text):
         if name == "{":
             found.append("Tin SMS có dấu { hoặc } thừa.")
@@ -127,9 +141,10 @@ def problems(template: TemplateSet, encoding: str = "gsm7") -> list[str]:
             found.append(f"Tin SMS không được dùng “{{{name}}}”"
                          + (" (mã đặt lịch chỉ gửi trong tin xác nhận)." if name in FIELDS else "."))
     if not found:
-        body = sms_body(template.sms_text.format(**SAMPLE), encoding)
-        if len(body) > SMS_LIMIT[encoding]:
-            found.append(f"Tin SMS dài {len(body)} ký tự với dữ liệu mẫu; tối đa {SMS_LIMIT[encoding]}.")
+        body = sms_body(template.sms_text.format_map(_Blank(SAMPLE)), encoding)
+        if len(body) > sms_limit(body):
+            found.append(f"Tin SMS dài {len(body)} ký tự với dữ liệu mẫu; tối đa {sms_limit(body)}"
+                         + (" (có chữ có dấu: tin Unicode)." if not body.isascii() else "."))
     return found
 
 
@@ -150,15 +165,17 @@ def save(db: Session, template: TemplateSet, *, actor: Any, encoding: str = "gsm
 
 
 def zns_data(template: TemplateSet, values: dict[str, str]) -> dict[str, str]:
-    return {name: values.get(source, "")[:ZNS_VALUE_LIMIT] for name, source in template.zns_params.items()}
+    allowed = fields_for(template.kind)
+    return {name: (values.get(source, "") if source in allowed else "")[:ZNS_VALUE_LIMIT]
+            for name, source in template.zns_params.items()}
 
 
 def sms_text(template: TemplateSet, values: dict[str, str], encoding: str = "gsm7") -> str:
     """The text, filled; a long place name is shortened before the message is cut, so the time and the
     stop instruction survive."""
-    limit = SMS_LIMIT[encoding]
-    allowed = {name: values.get(name, "") for name in sms_fields(template.kind)}
+    allowed = {name: values.get(name, "") for name in fields_for(template.kind)}
     body = sms_body(template.sms_text.format_map(_Blank(allowed)), encoding)
+    limit = sms_limit(body)
     excess = len(body) - limit
     if excess > 0 and len(allowed["place"]) > 12:
         allowed["place"] = allowed["place"][:max(12, len(allowed["place"]) - excess - 1)].rstrip() + "."
@@ -168,9 +185,9 @@ def sms_text(template: TemplateSet, values: dict[str, str], encoding: str = "gsm
 
 def preview(template: TemplateSet, encoding: str = "gsm7") -> dict[str, Any]:
     """The template filled with sample data, as the studio shows it before saving."""
+    body = sms_body(template.sms_text.format_map(_Blank(SAMPLE)), encoding)
     return {"zns": zns_data(template, SAMPLE), "sms": sms_text(template, SAMPLE, encoding),
-            "sms_length": len(sms_body(template.sms_text.format_map(_Blank(SAMPLE)), encoding)),
-            "sms_limit": SMS_LIMIT[encoding]}
+            "sms_length": len(body), "sms_limit": sms_limit(body)}
 
 
 class _Blank(dict[str, str]):

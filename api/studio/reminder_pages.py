@@ -136,8 +136,9 @@ def _edit_page(request: Request, user: StaffUser, csrf: str, template: templates
     encoding = settings_of(request).sms_encoding
     return render(request, "reminder_template_edit.html", status_code=status_code, user=user, csrf=csrf,
                   shown=template, name=templates.KIND_NAMES[template.kind], rows=rows, fields=templates.FIELDS,
-                  sms_fields=templates.sms_fields(template.kind), problems=problems or [], preview=preview,
-                  saved=saved, encoding=encoding, limit=templates.SMS_LIMIT[encoding],
+                  sms_fields=templates.fields_for(template.kind), problems=problems or [], preview=preview,
+                  saved=saved, encoding=encoding,
+                  limit=templates.GSM7_LIMIT if encoding == "gsm7" else templates.UNICODE_LIMIT,
                   zns_limit=templates.ZNS_VALUE_LIMIT)
 
 

@@ -1,5 +1,6 @@
 """reminders that arrive: the delivery plan's trail and delivery time on each reminder, the channels a
-reminders consent names, and the ZNS/SMS templates per message kind
+reminders consent names, the ZNS/SMS templates per message kind, and the bookings a cancelled session
+cancelled
 
 Revision ID: 0014
 Revises: 0013
@@ -25,6 +26,11 @@ def upgrade() -> None:
     # Consents given before: empty, the chat only (their notice named nothing else).
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('channels', sa.String(length=32), server_default='', nullable=False))
+    # A session cancelled by staff marks its bookings (its residents are told); today's bookings are
+    # found by their creation time (confirmations).
+    with op.batch_alter_table('bookings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('cancel_reason', sa.String(length=16), nullable=True))
+        batch_op.create_index(batch_op.f('ix_bookings_created_at'), ['created_at'], unique=False)
     op.create_table(
         'reminder_templates',
         sa.Column('kind', sa.String(length=16), nullable=False),
@@ -39,6 +45,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('reminder_templates')
+    with op.batch_alter_table('bookings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bookings_created_at'))
+        batch_op.drop_column('cancel_reason')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_column('channels')
     with op.batch_alter_table('reminder_log', schema=None) as batch_op:

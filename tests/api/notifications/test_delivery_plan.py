@@ -21,7 +21,7 @@ from api.core.db import Database
 from api.main import create_app
 from api.notifications import templates
 from api.notifications.dispatch import window
-from api.notifications.plan import STEP_ATTEMPTS
+from api.notifications.plan import STEP_ATTEMPTS, morning
 from tests.support.env import TEST_SECRET, chat_headers, service_credential
 from tests.support.fake_sms import WEBHOOK_SECRET
 from tests.support.fake_zalo import signed_delivery
@@ -82,11 +82,9 @@ def test_each_answer_of_zalo_sends_the_plan_the_right_way(
         place: dict[str, Any]) -> None:
     # Residents who booked in the web chat and agreed to ZNS and SMS; Zalo answers differently per number.
     answers = {1: 0, 2: -118, 3: -119, 4: -139, 5: -131, 6: -144, 7: -108}
-    for index in answers:
-        book(client, place["commune"], place["session"], index, channel="web", chat=f"web-chat-{index:04d}",
-             reach=["zns", "sms"])
-        if answers[index]:
-            services.zalo.zns_numbers[international(index)] = answers[index]
+    codes = [book(client, place["commune"], place["session"], index, channel="web", chat=f"web-chat-{index:04d}",
+                  reach=["zns", "sms"]) for index in answers]
+    services.zalo.zns_numbers.update({international(index): code for index, code in answers.items() if code})
     outcome = dispatch(settings, database, services.notifier, place["day_before"])
     assert outcome.counts == {"sent": 7}
     assert outcome.reached == {"zns": 1, "sms": 6}
@@ -97,8 +95,10 @@ def test_each_answer_of_zalo_sends_the_plan_the_right_way(
     sms_to = [m["Phone"] for m in services.sms.sent]
     assert sorted(sms_to) == sorted(international(i) for i in answers if answers[i])
     text = services.sms.sent[0]["Content"]
-    # GSM-7: no diacritics, one segment, the stop instruction, and no code, name or birth date.
-    assert text.isascii() and len(text) <= 160 and "TC" in text and "Nông" not in text
+    # GSM-7: no diacritics, one segment, the stop instruction, and no code, name, CCCD or birth date.
+    assert text.isascii() and len(text) <= 160 and "TC gui 8077" in text
+    assert not any(part in m["Content"] for m in services.sms.sent for part in ("Nong", "Mai", "1958", "05/03",
+                                                                                 "0030580", *codes))
     trails = sorted(row.trail for row in log_rows(database) if row.channel == "sms")
     assert trails == sorted(f"zns:{reason}" for reason in
                             ("not_on_zalo", "not_on_zalo", "blocked", "template_rejected", "quota", "invalid_phone"))
@@ -152,18 +152,32 @@ def test_retryable_failures_are_retried_then_give_way_and_the_sms_report_is_reco
 def test_nothing_is_sent_twice_across_a_crash_and_two_schedulers(
         client: TestClient, services: Services, settings: Settings, database: Database,
         place: dict[str, Any]) -> None:
-    book(client, place["commune"], place["session"], 31, channel="web", chat="web-chat-0031", reach=["zns", "sms"])
-    at = place["day_before"]
-    assert dispatch(settings, database, services.notifier, at).reached == {"zns": 1}
-    # A run that sent and died before writing it down: its claim looks stale to the next run, which
-    # hands the same key over again — the gateway drops it.
+    import threading
+
     from sqlalchemy import update
 
     from api.notifications.models import ReminderLog
+
+    for index in (31, 32):
+        book(client, place["commune"], place["session"], index, channel="web", chat=f"web-chat-00{index}",
+             reach=["zns", "sms"])
+    services.zalo.zns_numbers[international(32)] = -118
+    at = place["day_before"]
+    both = [threading.Thread(target=dispatch, args=(settings, database, services.notifier, at)) for _ in "ab"]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join()
+    assert sorted(m["phone"] for m in services.zalo.zns_sent) == [international(31)]
+    assert [m["Phone"] for m in services.sms.sent] == [international(32)]
+    # Runs that died after sending (31's ZNS) and between steps (32: Zalo refused, the SMS not yet written
+    # down): their claims look stale to the next run, which hands the same keys over again — the gateway
+    # drops the ZNS that went out, refuses 32's again, and drops the SMS that went out.
     with database.write() as db:
-        db.execute(update(ReminderLog).values(status="sending", updated_at=at))
-    assert dispatch(settings, database, services.notifier, at + timedelta(minutes=11)).counts == {"sent": 1}
-    assert len(services.zalo.zns_sent) == 1
+        db.execute(update(ReminderLog).values(status="sending", channel="zns", trail="", updated_at=at))
+    assert dispatch(settings, database, services.notifier, at + timedelta(minutes=11)).reached == {
+        "zns": 1, "sms": 1}
+    assert len(services.zalo.zns_sent) == 1 and len(services.sms.sent) == 1
     assert dispatch(settings, database, services.notifier, at + timedelta(minutes=20)).counts == {}
 
 
@@ -220,8 +234,9 @@ def test_a_scripted_campaign_reaches_more_residents_and_never_twice_or_without_c
         client: TestClient, world: World, services: Services, settings: Settings, database: Database) -> None:
     after = campaign(client, world, settings, database, services, size=100)
     assert after.duplicates == 0 and after.without_consent == 0
-    # 90 agreed; the chat reaches those who wrote within 48 hours, ZNS or SMS everyone else who agreed.
-    assert after.reached["not reached"] == 10
+    # 10 said no; 10 agreed to the chat only and are reached only if they wrote within 48 hours; the chat
+    # reaches those who did, ZNS or SMS everyone else who agreed to them.
+    assert 10 < after.reached["not reached"] < 20
     assert after.reached["chat"] > 0 and after.reached["zns"] > 0 and after.reached["sms"] > 0
 
 
@@ -236,11 +251,42 @@ def test_a_booking_made_outside_a_chat_is_confirmed_with_its_code_by_zns_else_sm
                        reach=["zns", "sms"])
     book(client, place["commune"], place["session"], 53, channel="zalo", chat="7700000053", reach=EVERY_WAY)
     services.zalo.zns_numbers[international(52)] = -118
-    outcome = dispatch(settings, database, services.notifier, utcnow() + timedelta(minutes=1))
+    # Phones are written to from 06:00 to 21:00: the confirmation goes now, or in the morning.
+    soon = (morning(utcnow()) or utcnow()) + timedelta(minutes=1)
+    outcome = dispatch(settings, database, services.notifier, soon)
     # The Zalo booker saw the code in the chat: no confirmation for them.
     assert outcome.reached == {"zns": 1, "sms": 1}
     assert [m["template_data"]["ma_dat_lich"] for m in services.zalo.zns_sent] == [on_zalo]
     assert not_on_zalo in services.sms.sent[0]["Content"]
     assert {row.kind for row in log_rows(database)} == {"booked"}
-    # The next run, and the day-before reminder later, do not confirm again.
-    assert dispatch(settings, database, services.notifier, utcnow() + timedelta(minutes=30)).counts == {}
+    # The next run does not confirm again.
+    assert dispatch(settings, database, services.notifier, soon + timedelta(minutes=30)).counts == {}
+
+
+def test_residents_of_a_session_staff_cancel_are_told_by_chat_zns_or_sms(
+        client: TestClient, services: Services, settings: Settings, database: Database, world: World,
+        place: dict[str, Any]) -> None:
+    from api.core.db import utcnow
+
+    book(client, place["commune"], place["session"], 61, channel="zalo", chat="7700000061", reach=EVERY_WAY)
+    book(client, place["commune"], place["session"], 62, channel="web", chat="web-chat-0062", reach=["zns", "sms"])
+    resident_cancelled = book(client, place["commune"], place["session"], 63, channel="zalo", chat="7700000063",
+                              reach=EVERY_WAY)
+    wrote_last(services, "7700000061", timedelta(hours=3))
+    wrote_last(services, "7700000063", timedelta(hours=3))
+    assert client.post(f"/api/v1/bookings/{resident_cancelled}/cancel",
+                       headers=chat_headers("zalo", "7700000063")).status_code == 200
+    services.zalo.zns_numbers[international(62)] = -118
+    # Today's confirmation of the web booking goes first (phones: from 06:00 to 21:00).
+    soon = (morning(utcnow()) or utcnow()) + timedelta(minutes=1)
+    assert dispatch(settings, database, services.notifier, soon).reached == {"sms": 1}
+    assert world.client.patch(f"/api/v1/sessions/{place['session']}", headers=world.admin,
+                              json={"status": "cancelled"}).status_code == 200
+    outcome = dispatch(settings, database, services.notifier, soon + timedelta(minutes=2))
+    # The resident who had cancelled themselves is not told again.
+    assert outcome.reached == {"zalo": 1, "sms": 1}
+    wait_for(lambda: services.zalo.sent, what=lambda: services.zalo.attempts)
+    said = services.zalo.sent[0]["message"]
+    assert said["text"].startswith("Buổi khám") and "hủy" in said["text"]
+    assert "huy" in services.sms.sent[-1]["Content"] and services.sms.sent[-1]["Content"].isascii()
+    assert dispatch(settings, database, services.notifier, soon + timedelta(minutes=20)).counts == {}
