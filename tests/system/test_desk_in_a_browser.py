@@ -233,8 +233,8 @@ def test_the_roster_filters_by_name_without_diacritics_and_passes_the_audit(brow
     log_in(browser, desk)
     browser.get(f"{desk.base}/studio/desk/sessions/{session_id}")
     browser.find_element(By.ID, "filter").send_keys("dang thi")
-    shown = [row.get_attribute("data-name") for row in browser.find_elements(By.CSS_SELECTOR, "#roster tbody tr")
-             if row.is_displayed()]
+    shown = [row.find_element(By.CLASS_NAME, "desk-name").text
+             for row in browser.find_elements(By.CSS_SELECTOR, "#roster tbody tr") if row.is_displayed()]
     assert shown == ["Đặng Thị Lụa"]
     assert browser.find_element(By.ID, "waiting").text.count("Triệu Thị Chờ") == 1
     assert axe_violations(browser) == []

@@ -117,8 +117,8 @@
     var sentSome = false;
     var loginNeeded = false;
 
-    Array.prototype.forEach.call(root.querySelectorAll("tr[data-code]"), function (row) {
-      rows[row.dataset.code] = row;
+    Array.prototype.forEach.call(root.querySelectorAll("tr[id^='booking-']"), function (row) {
+      rows[row.id.slice("booking-".length)] = row;
       row.dataset.server = row.dataset.status;
     });
 
@@ -136,8 +136,8 @@
     function person(code) {
       var row = rows[code];
       if (row) {
-        return {code: code, name: row.dataset.name, status: row.dataset.status, year: row.dataset.year,
-                cccd: row.dataset.cccd, disputed: row.dataset.disputed === "1"};
+        return {code: code, name: row.querySelector(".desk-name").textContent, status: row.dataset.status,
+                details: row.querySelector(".desk-details").textContent, disputed: row.dataset.disputed === "1"};
       }
       return fetched[code] || null;
     }
@@ -168,8 +168,8 @@
       var name = document.createElement("strong");
       name.textContent = who.name;
       found.appendChild(name);
-      var details = fill(texts.found, {name: "", year: who.year || "—", cccd: who.cccd || "—"});
-      found.appendChild(document.createTextNode(details));
+      found.appendChild(document.createElement("br"));
+      found.appendChild(document.createTextNode(who.details));
       if (who.disputed) {
         var warn = document.createElement("p");
         warn.className = "error";
@@ -194,8 +194,9 @@
       }).then(function (response) {
         return response.json().then(function (body) {
           if (!response.ok) return {error: body.message};
-          fetched[body.code] = {code: body.code, name: body.full_name, status: body.status, year: body.birth_year,
-                                cccd: body.cccd_masked, disputed: body.disputed};
+          fetched[body.code] = {code: body.code, name: body.full_name, status: body.status, disputed: body.disputed,
+                                details: [body.birth_year, body.age_group, body.cccd_masked && "CCCD " + body.cccd_masked]
+                                  .filter(Boolean).join(" · ")};
           return fetched[body.code];
         });
       }).catch(function () { return null; });
@@ -409,8 +410,10 @@
   function filterList(root) {
     var filter = document.getElementById("filter");
     if (!filter) return;
-    var rows = Array.prototype.slice.call(root.querySelectorAll("#roster tr[data-code]"));
-    var keys = rows.map(function (row) { return plain(row.dataset.name + " " + row.dataset.code); });
+    var rows = Array.prototype.slice.call(root.querySelectorAll("#roster tr[id^='booking-']"));
+    var keys = rows.map(function (row) {
+      return plain(row.querySelector(".desk-name").textContent + " " + row.id.slice("booking-".length));
+    });
     var empty = document.getElementById("filter-empty");
     filter.addEventListener("input", function () {
       var wanted = plain(filter.value.trim()).replace(/-/g, "");
