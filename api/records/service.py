@@ -138,9 +138,7 @@ def upsert(
         ))
         db.flush()
         return "created"
-    same = (existing.identity_hash == identity and existing.status == status and existing.updated_on == updated_on
-            and (commune_id is None or existing.commune_id == commune_id))
-    if same:
+    if _says_the_same(existing, identity=identity, status=status, updated_on=updated_on, commune_id=commune_id):
         return "unchanged"
     if existing.identity_hash != identity:
         # The health information system and station lists are the reference for the birth date.
@@ -151,6 +149,12 @@ def upsert(
         existing.commune_id = commune_id
     db.flush()
     return "updated"
+
+
+def _says_the_same(record: HealthRecord, *, identity: str, status: str, updated_on: date | None,
+                   commune_id: int | None) -> bool:
+    return (record.identity_hash == identity and record.status == status and record.updated_on == updated_on
+            and (commune_id is None or record.commune_id == commune_id))
 
 
 class RecordOfAnotherCommune(InvalidInput):
@@ -196,13 +200,42 @@ class ImportNotFound(NotFound):
     message = "Không tìm thấy lần nhập dữ liệu này."
 
 
+# line, column, masked value, reason: one line of the error report, one row of the preview's errors.
+RowError = tuple[int, str, str, str]
+
+
 @dataclass
 class ImportTally:
     rows: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, column, masked value, reason
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckedRow:
+    """A row whose values passed the checks, ready to be stored (or shown in a preview, masked)."""
+
+    line: int
+    cccd: str
+    birth_date: date
+    status: str
+    updated_on: date | None
+
+    @property
+    def shown(self) -> str:
+        return mask(self.cccd)
+
+
+@dataclass
+class ParsedFile:
+    """What a CSV file says, checked row by row without the database: the rows to store and the rows refused
+    (a second row for the same CCCD is refused: the first one counts)."""
+
+    rows: int = 0
+    good: list[CheckedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
 
 
 def _decode(content: bytes) -> str:
@@ -244,17 +277,16 @@ def _parse_status(raw: str) -> str:
     return key.replace(" ", "_") if key.replace(" ", "_") in RECORD_STATUSES else _STATUS_WORDS.get(key, raw)
 
 
-def import_csv(
-    db: Session, crypto: Crypto, *, actor: StaffUser, commune_id: int | None, filename: str, content: bytes,
-    today: date,
-) -> RecordImport:
+def parse_csv(content: bytes, *, today: date) -> ParsedFile:
+    """The rows of a station's CSV file, checked; BadImportFile when the file itself is not the template.
+    Writes nothing: the import stores what this returns, the studio's preview shows it first."""
     text = _decode(content)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    tally = ImportTally()
+    parsed = ParsedFile()
     first_line: dict[str, int] = {}
     try:
         header = next(reader, None)
@@ -264,30 +296,18 @@ def import_csv(
         for line, cells in enumerate(reader, start=2):
             if not any(cell.strip() for cell in cells):
                 continue
-            tally.rows += 1
-            if tally.rows > MAX_IMPORT_ROWS:
+            parsed.rows += 1
+            if parsed.rows > MAX_IMPORT_ROWS:
                 raise BadImportFile(f"Tệp quá {MAX_IMPORT_ROWS} dòng. Xin chia thành nhiều tệp nhỏ hơn.")
-            _import_row(db, crypto, cells, columns, line=line, commune_id=commune_id, today=today, tally=tally,
-                        first_line=first_line, scoped=actor.role == "station")
+            _check_cells(cells, columns, line=line, today=today, parsed=parsed, first_line=first_line)
     except csv.Error as error:  # NUL bytes, a cell larger than any real one…
         raise BadImportFile(f"Tệp CSV bị lỗi ở dòng {reader.line_num}. Xin lưu lại tệp từ Excel dạng CSV UTF-8.") \
             from error
-    batch = RecordImport(
-        actor_id=actor.id, commune_id=commune_id, filename=filename[:200], rows=tally.rows, created=tally.created,
-        updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors),
-        error_report=_error_report(tally.errors),
-    )
-    db.add(batch)
-    db.flush()
-    audit(db, actor=actor, action="records.import", entity="record_import", entity_id=batch.id, rows=tally.rows,
-          created=tally.created, updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors))
-    return batch
+    return parsed
 
 
-def _import_row(
-    db: Session, crypto: Crypto, cells: list[str], columns: dict[str, int], *, line: int, commune_id: int | None,
-    today: date, tally: ImportTally, first_line: dict[str, int], scoped: bool,
-) -> None:
+def _check_cells(cells: list[str], columns: dict[str, int], *, line: int, today: date, parsed: ParsedFile,
+                 first_line: dict[str, int]) -> None:
     def cell(column: str) -> str:
         index = columns.get(column)
         return cells[index].strip() if index is not None and index < len(cells) else ""
@@ -301,22 +321,106 @@ def _import_row(
         cccd, birth_date = check_row(row, today=today)
     except ValidationError as error:
         column = str(error.errors()[0]["loc"][0])
-        tally.errors.append((line, column, shown, _FIELD_ERRORS.get(column, "Giá trị chưa hợp lệ.")))
+        parsed.errors.append((line, column, shown, _FIELD_ERRORS.get(column, "Giá trị chưa hợp lệ.")))
         return
     except InvalidInput as error:
-        tally.errors.append((line, _ERROR_COLUMN.get(error.code, "cccd"), shown, error.detail_message))
+        parsed.errors.append((line, _ERROR_COLUMN.get(error.code, "cccd"), shown, error.detail_message))
         return
     previous = first_line.setdefault(cccd, line)
     if previous != line:
-        tally.errors.append((line, "cccd", shown, f"Trùng số căn cước với dòng {previous}; dòng này bị bỏ qua."))
+        parsed.errors.append((line, "cccd", shown, f"Trùng số căn cước với dòng {previous}; dòng này bị bỏ qua."))
         return
-    try:
-        outcome = upsert(db, crypto, cccd=cccd, birth_date=birth_date, status=row.status, updated_on=row.updated_on,
-                         commune_id=commune_id, source="csv", scoped=scoped)
-    except RecordOfAnotherCommune as error:
-        tally.errors.append((line, "cccd", shown, error.detail_message))
-        return
-    setattr(tally, outcome, getattr(tally, outcome) + 1)
+    parsed.good.append(CheckedRow(line=line, cccd=cccd, birth_date=birth_date, status=row.status,
+                                  updated_on=row.updated_on))
+
+
+def import_csv(
+    db: Session, crypto: Crypto, *, actor: StaffUser, commune_id: int | None, filename: str, content: bytes,
+    today: date,
+) -> RecordImport:
+    parsed = parse_csv(content, today=today)
+    tally = ImportTally(rows=parsed.rows, errors=list(parsed.errors))
+    for row in parsed.good:
+        try:
+            outcome = upsert(db, crypto, cccd=row.cccd, birth_date=row.birth_date, status=row.status,
+                             updated_on=row.updated_on, commune_id=commune_id, source="csv",
+                             scoped=actor.role == "station")
+        except RecordOfAnotherCommune as error:
+            tally.errors.append((row.line, "cccd", row.shown, error.detail_message))
+            continue
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+    tally.errors.sort(key=lambda error: error[0])
+    batch = RecordImport(
+        actor_id=actor.id, commune_id=commune_id, filename=filename[:200], rows=tally.rows, created=tally.created,
+        updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors),
+        error_report=_error_report(tally.errors),
+    )
+    db.add(batch)
+    db.flush()
+    audit(db, actor=actor, action="records.import", entity="record_import", entity_id=batch.id, rows=tally.rows,
+          created=tally.created, updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors))
+    return batch
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One of a file's first rows as the import would store it: masked, and what it would do."""
+
+    line: int
+    shown: str
+    birth_year: int
+    status: str
+    updated_on: date | None
+    outcome: Outcome
+
+
+@dataclass
+class ImportPreview:
+    tally: ImportTally
+    first: list[PreviewRow]
+
+
+def preview_csv(
+    db: Session, crypto: Crypto, *, actor: StaffUser, commune_id: int | None, content: bytes, today: date,
+    first: int = 10,
+) -> ImportPreview:
+    """What `import_csv` would do with this file, read from the database and written nowhere: how many
+    rows it would add, change and leave as they are, its `first` good rows, and every row it would refuse
+    (a person of another commune included), by line. A change made meanwhile can still change the outcome."""
+    parsed = parse_csv(content, today=today)
+    tally = ImportTally(rows=parsed.rows, errors=list(parsed.errors))
+    shown: list[PreviewRow] = []
+    scoped = actor.role == "station"
+    for start in range(0, len(parsed.good), _PREVIEW_BATCH):
+        chunk = parsed.good[start:start + _PREVIEW_BATCH]
+        hashes = {row.cccd: crypto.lookup_hash(row.cccd) for row in chunk}
+        existing = {record.cccd_hash: record for record in db.scalars(
+            select(HealthRecord).where(HealthRecord.cccd_hash.in_(hashes.values())))}
+        for row in chunk:
+            record = existing.get(hashes[row.cccd])
+            if scoped and record is not None and record.commune_id not in (None, commune_id):
+                tally.errors.append((row.line, "cccd", row.shown, RecordOfAnotherCommune.message))
+                continue
+            outcome = _outcome(crypto, record, row, commune_id)
+            setattr(tally, outcome, getattr(tally, outcome) + 1)
+            if len(shown) < first:
+                shown.append(PreviewRow(line=row.line, shown=row.shown, birth_year=row.birth_date.year,
+                                        status=row.status, updated_on=row.updated_on, outcome=outcome))
+    tally.errors.sort(key=lambda error: error[0])
+    return ImportPreview(tally=tally, first=shown)
+
+
+def _outcome(crypto: Crypto, record: HealthRecord | None, row: CheckedRow, commune_id: int | None) -> Outcome:
+    """What `upsert` would answer for this row (the same comparison, without the write)."""
+    if record is None:
+        return "created"
+    same = _says_the_same(record, identity=identity_hash(crypto, row.cccd, row.birth_date), status=row.status,
+                          updated_on=row.updated_on, commune_id=commune_id)
+    return "unchanged" if same else "updated"
+
+
+# Records read at a time by a preview (one IN list each).
+_PREVIEW_BATCH = 500
 
 
 _FIELD_ERRORS = {
