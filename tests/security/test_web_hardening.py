@@ -228,13 +228,18 @@ def test_nginx_keeps_metrics_local_passes_the_real_address_and_masks_codes(nginx
     for path in ("/api/v1/metrics", "/metrics", "/api//v1/metrics/", "//metrics", "/api/v1/%6detrics"):
         assert outside.get(f"{base}{path}").status_code == 403, path
     assert local.get(f"{base}/api/v1/metrics").status_code == 200  # Prometheus on this machine
+    # Reminders handed to the gateways and what they report back: the scheduler on this machine only.
+    for path in ("/notify", "/notify/phone", "//notify/phone", "/api/v1/reminders/delivered",
+                 "/api//v1/reminders/stop-phone", "/api/v1/reminders/%64elivered"):
+        assert outside.post(f"{base}{path}").status_code == 403, path
+    assert local.post(f"{base}/notify/phone").status_code == 200
 
     seen = outside.get(f"{base}/api/v1/sessions", headers={
         "X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"}).json()["headers"]
     assert seen["X-Forwarded-For"] == "127.0.0.2" and seen["X-Forwarded-Proto"] == "http"
 
     for path in ("/api/v1/bookings/KE3MX7PA", "/api/v1/bookings/KE3MX7PB/cancel?code=KE3MX7PB",
-                 "/api/v1/%62ookings/KE3MX7PC/reschedule"):
+                 "/api/v1/%62ookings/KE3MX7PC/reschedule", "/webhooks/sms/SMSSECRETVALUE1"):
         assert outside.post(f"{base}{path}").status_code == 200
     outside.close()
     local.close()
@@ -247,5 +252,6 @@ def test_nginx_keeps_metrics_local_passes_the_real_address_and_masks_codes(nginx
     logged = access_log.read_text()
     assert "/api/v1/bookings/***" in logged and "/api/v1/bookings/***/cancel" in logged
     assert "***/reschedule" in logged
-    assert not re.search(r"KE3MX7P[ABC]", logged), logged
+    assert not re.search(r"KE3MX7P[ABC]|SMSSECRETVALUE", logged), logged
+    assert "/webhooks/sms/***" in logged
     assert "6.6.6.6" not in logged and "127.0.0.2" in logged
