@@ -290,3 +290,30 @@ def test_residents_of_a_session_staff_cancel_are_told_by_chat_zns_or_sms(
     assert said["text"].startswith("Buổi khám") and "hủy" in said["text"]
     assert "huy" in services.sms.sent[-1]["Content"] and services.sms.sent[-1]["Content"].isascii()
     assert dispatch(settings, database, services.notifier, soon + timedelta(minutes=20)).counts == {}
+
+
+def test_phones_wait_for_the_morning_and_a_reminder_that_never_went_expires(
+        client: TestClient, services: Services, settings: Settings, database: Database,
+        place: dict[str, Any]) -> None:
+    from api.core.clock import to_local
+
+    book(client, place["commune"], place["session"], 71, channel="web", chat="web-chat-0071", reach=["zns", "sms"])
+    book(client, place["commune"], place["session"], 72, channel="web", chat="web-chat-0072", reach=["sms"])
+    services.sms.plan = [503] * 50  # the SMS provider is down all day
+    starts = datetime.fromisoformat(client.get(f"/api/v1/sessions/{place['session']}").json()["starts_at"])
+    opens, closes = window("day_before", starts)
+    assert dispatch(settings, database, services.notifier, opens).reached == {"zns": 1, "retry": 1}
+    [waiting] = [row for row in log_rows(database) if row.status == "retry"]
+    assert (waiting.channel, waiting.attempts) == ("sms", 1)
+    # 21:30: phones are not written to until 06:00; the wait is not counted as an attempt.
+    late = to_local(opens).replace(hour=21, minute=30)
+    assert late < closes
+    assert dispatch(settings, database, services.notifier, late).counts == {"retry": 1}
+    waiting = next(row for row in log_rows(database) if row.id == waiting.id)
+    assert waiting.detail == "night" and waiting.attempts == 1
+    assert to_local(waiting.next_attempt_at).strftime("%H:%M") == "06:00"
+    assert len(services.sms.plan) == 49  # only the 09:00 attempt reached the provider
+    # Its window closes still unsent: it expires as undeliverable, and the station phones the resident.
+    dispatch(settings, database, services.notifier, closes + timedelta(minutes=1))
+    waiting = next(row for row in log_rows(database) if row.id == waiting.id)
+    assert (waiting.status, waiting.detail, waiting.trail) == ("undeliverable", "expired", "sms:expired")
