@@ -218,6 +218,12 @@ def test_a_day_at_the_desk_with_the_connection_coming_and_going(browser: Any, de
     browser.refresh()  # online again: the page from the server, with the late booking
     assert "Người Đặt Muộn" in browser.find_element(By.ID, f"booking-{late['code']}").text
 
+    # Logging out (a shared computer) takes the device's copies of the desk's pages with it.
+    assert browser.execute_async_script("caches.keys().then(arguments[0])") == ["ksk-desk-v1"]
+    browser.find_element(By.CSS_SELECTOR, 'form[action="/studio/logout"] button').click()
+    wait.until(lambda d: "/studio/login" in d.current_url)
+    assert browser.execute_async_script("caches.keys().then(arguments[0])") == []
+
 
 def test_the_roster_filters_by_name_without_diacritics_and_passes_the_audit(browser: Any, desk: Desk) -> None:
     from selenium.webdriver.common.by import By
