@@ -306,20 +306,20 @@ def roster_lines(db: Session, crypto: Crypto, session_id: int, exam_day: date) -
                        AuditEntry.entity == "booking", AuditEntry.entity_id.in_(list(flags)))):
             walked_in = action == "booking.walk_in" or booked_by.get(code, ("", False))[1]
             booked_by[code] = (actor, walked_in)
-    links = {code: (organisation, label) for code, organisation, label in db.execute(
-        select(ReferralLink.code, ReferralLink.organisation, ReferralLink.label)
-        .where(ReferralLink.code.in_({referral for referral, _d, _c in flags.values() if referral})))}
+    organisations = dict(db.execute(
+        select(ReferralLink.code, ReferralLink.organisation)
+        .where(ReferralLink.code.in_({referral for referral, _d, _c in flags.values() if referral}))).all())
     lines = []
     for entry in entries:
         referral, disputed, _created = flags[entry.code]
         actor, walked_in = booked_by.get(entry.code, ("", False))
-        organisation = links.get(referral or "")
+        organisation = organisations.get(referral or "")
         lines.append({
             "code": entry.code, "status": entry.status, "full_name": entry.full_name,
             "birth_year": entry.birth_year, "age_group": age_group(entry.birth_year, exam_day)[1],
             "cccd_masked": entry.cccd_masked, "phone_masked": entry.phone_masked,
             "channel": CHANNELS.get(entry.channel, entry.channel), "booked_by": actor, "walk_in": walked_in,
-            "organisation": ORGANISATIONS[organisation[0]][1] if organisation else "",
+            "organisation": ORGANISATIONS[organisation][1] if organisation in ORGANISATIONS else "",
             "disputed": disputed, "waitlist_position": entry.waitlist_position,
         })
     return lines

@@ -255,7 +255,9 @@ def test_the_roster_shows_who_is_booked_masked_and_how(desk: dict[str, Any], cli
         "session_id": session_id, "resident": young, "consent_notice": "2026-01.staff",
         "consent_method": "phone", "channel": "cadre"})
     assert behalf.status_code == 201, behalf.text
-    third = booked(client, session_id, person(commune_id), channel="telegram")
+    link = client.post("/api/v1/referrals", headers=cadre, json={"organisation": "phu_nu", "commune_id": commune_id})
+    assert link.status_code == 201, link.text
+    third = booked(client, session_id, person(commune_id), channel="telegram", referral_code=link.json()["code"])
     waiting = booked(client, session_id, {**person(commune_id), "full_name": "Lý Văn Chờ"}, channel="web")
     assert waiting["status"] == "waitlisted"
     page = desk["station"].get(f"{DESK}/{session_id}")
@@ -267,7 +269,9 @@ def test_the_roster_shows_who_is_booked_masked_and_how(desk: dict[str, Any], cli
     assert elder["phone"] not in page.text and elder["cccd"] not in page.text  # masked everywhere
     row = seated.split(f'id="booking-{behalf.json()["code"]}"')[1].split("</tr>")[0]
     assert "Người lớn (16–59)" in row and "Cán bộ đặt giúp · cadre-" in row  # who booked, from the audit
-    assert third["code"] in seated and waiting["code"] not in seated
+    row = seated.split(f'id="booking-{third["code"]}"')[1].split("</tr>")[0]
+    assert "Telegram · Hội Liên hiệp Phụ nữ" in row  # through a cadre's link
+    assert waiting["code"] not in seated
     waitlist = page.text.split('id="waiting"')[1].split("</table>")[0]
     assert "Lý Văn Chờ" in waitlist and "<td>1</td>" in waitlist
     assert "Đã đặt <strong>3</strong>/3" in page.text
