@@ -91,7 +91,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                        larger={f"{API_PREFIX}/records/import": settings.max_import_bytes,
                                # multipart framing on top of the largest accepted recording
                                f"{API_PREFIX}/audio/clips": settings.audio_max_bytes + 64 * 1024,
-                               "/studio/audio": settings.audio_max_bytes + 64 * 1024})
+                               "/studio/audio": settings.audio_max_bytes + 64 * 1024,
+                               # the file, then the previewed file carried back (compressed, encrypted)
+                               "/studio/records/import": settings.max_import_bytes + 64 * 1024,
+                               "/studio/records/import/confirm": settings.max_import_bytes * 2})
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
                notifications_router, delivery_router, alerts_router, booking_qr_router)

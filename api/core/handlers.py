@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
@@ -126,7 +127,8 @@ def install(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuses bodies over the limit, whether announced by Content-Length or streamed."""
+    """Refuses bodies over the limit, whether announced by Content-Length or streamed: a JSON error for the
+    API, a page in words for the staff pages (a file too large for a form)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
@@ -146,7 +148,7 @@ class BodySizeLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _json_response(send, 413, PayloadTooLarge().body())
+                    await _too_large(scope, send)
                     return
         # Read the (small) body up front so an oversized stream is answered 413 here,
         # before any parser sees it, then hand the buffered body on.
@@ -161,7 +163,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > limit:
-                await _json_response(send, 413, PayloadTooLarge().body())
+                await _too_large(scope, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -181,6 +183,26 @@ def _replay(chunks: list[bytes], then: Message | None, original: Receive) -> Rec
         return await original()
 
     return receive
+
+
+# What a staff page's form gets for a file over the limit (a page of its own: the studio's templates are a
+# layer above). Its way back is the form's own address, where every studio form posts.
+_TOO_LARGE_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tệp quá lớn</title><link rel="stylesheet" href="/studio/static/studio.css"></head>
+<body><main><h1>Tệp quá lớn</h1><p>{message} Xin chọn tệp nhỏ hơn, hoặc chia tệp thành nhiều phần.</p>
+<p><a href="{back}">Quay lại</a></p></main></body></html>"""
+
+
+async def _too_large(scope: Scope, send: Send) -> None:
+    path = str(scope.get("path", ""))
+    if path != "/studio" and not path.startswith("/studio/"):
+        await _json_response(send, 413, PayloadTooLarge().body())
+        return
+    page = _TOO_LARGE_PAGE.format(message=PayloadTooLarge.message, back=html.escape(path)).encode()
+    await send({"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(page)).encode())]})
+    await send({"type": "http.response.body", "body": page})
 
 
 async def _json_response(send: Send, status: int, body: dict[str, Any]) -> None:

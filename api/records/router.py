@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
-from api.communes.service import check_station_scope, get_commune
+from api.communes.service import get_commune
 from api.consent.service import NOTICE_VERSION_PATTERN, record_consent
 from api.core.clock import local_today
 from api.core.db import utcnow
-from api.core.errors import Forbidden, NotAuthenticated
+from api.core.errors import NotAuthenticated
 from api.core.rawsql import Raw
 from api.core.types import IdInPath, IdInQuery
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, StationUser
@@ -98,11 +98,7 @@ async def import_records(
 @router.get("/records/imports/{import_id}/errors.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def import_errors(import_id: IdInPath, staff: StationUser, db: ReadSession) -> Response:
-    batch = service.get_import(db, import_id)
-    if batch.commune_id is not None:
-        check_station_scope(staff, batch.commune_id)
-    elif staff.role != "admin" and batch.actor_id != staff.id:
-        raise Forbidden()
+    batch = service.visible_import(db, staff, import_id)
     return Response(batch.error_report or "dong,cot,gia_tri,loi\n", media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="loi-nhap-{import_id}.csv"'})
 

@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.service import record as audit
+from api.communes.service import check_station_scope
 from api.content.service import message_texts, text_for
 from api.core.crypto import Crypto
-from api.core.errors import NotFound
+from api.core.errors import Forbidden, NotFound
 from api.core.types import DbId, PlausibleDate
 from api.records.models import RECORD_STATUSES, HealthRecord, RecordImport
 from api.staff.models import StaffUser
@@ -187,6 +188,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "updated_on": ("updated_on", "ngay cap nhat"),
 }
 _REQUIRED = ("cccd", "birth_date", "status")
+# How the template names each column (what a refusal says is missing).
+_CSV_NAMES = {"cccd": "cccd", "birth_date": "ngay_sinh", "status": "trang_thai", "updated_on": "ngay_cap_nhat"}
 MAX_IMPORT_ROWS = 50_000
 
 
@@ -254,7 +257,7 @@ def _header_map(header: list[str]) -> dict[str, int]:
         for column, names in _COLUMNS.items():
             if key in names and column not in found:
                 found[column] = index
-    missing = [c for c in _REQUIRED if c not in found]
+    missing = [_CSV_NAMES[c] for c in _REQUIRED if c not in found]
     if missing:
         raise BadImportFile(f"Tệp thiếu cột: {', '.join(missing)}. Dòng đầu cần có: cccd, ngay_sinh, trang_thai, "
                             "ngay_cap_nhat (không bắt buộc).")
@@ -384,9 +387,10 @@ def preview_csv(
     db: Session, crypto: Crypto, *, actor: StaffUser, commune_id: int | None, content: bytes, today: date,
     first: int = 10,
 ) -> ImportPreview:
-    """What `import_csv` would do with this file, read from the database and written nowhere: how many
+    """What `import_csv` would do with this file, read from the database and stored nowhere: how many
     rows it would add, change and leave as they are, its `first` good rows, and every row it would refuse
-    (a person of another commune included), by line. A change made meanwhile can still change the outcome."""
+    (a person of another commune included), by line. A change made meanwhile can still change the outcome.
+    It tells whether people have a book, as an import does: it is audited like one (counts only)."""
     parsed = parse_csv(content, today=today)
     tally = ImportTally(rows=parsed.rows, errors=list(parsed.errors))
     shown: list[PreviewRow] = []
@@ -407,6 +411,8 @@ def preview_csv(
                 shown.append(PreviewRow(line=row.line, shown=row.shown, birth_year=row.birth_date.year,
                                         status=row.status, updated_on=row.updated_on, outcome=outcome))
     tally.errors.sort(key=lambda error: error[0])
+    audit(db, actor=actor, action="records.import_preview", entity="commune", entity_id=commune_id, rows=tally.rows,
+          created=tally.created, updated=tally.updated, unchanged=tally.unchanged, failed=len(tally.errors))
     return ImportPreview(tally=tally, first=shown)
 
 
@@ -449,4 +455,15 @@ def get_import(db: Session, import_id: int) -> RecordImport:
     batch = db.get(RecordImport, import_id)
     if batch is None:
         raise ImportNotFound()
+    return batch
+
+
+def visible_import(db: Session, staff: StaffUser, import_id: int) -> RecordImport:
+    """An import as `staff` may see it (its counts, its error report): a commune's to that commune's
+    station staff and to admins; one filed under no commune to its author and to admins."""
+    batch = get_import(db, import_id)
+    if batch.commune_id is not None:
+        check_station_scope(staff, batch.commune_id)
+    elif staff.role != "admin" and batch.actor_id != staff.id:
+        raise Forbidden()
     return batch

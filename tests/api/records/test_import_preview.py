@@ -1,5 +1,5 @@
 """The preview of a station's CSV file (records.service.preview_csv) says what the import will do — the same
-counts and the same refused rows, by line — and writes nothing."""
+counts and the same refused rows, by line — and stores nothing but its audit entry."""
 
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ def station_of(database: Database, commune_id: int) -> StaffUser:
     return user
 
 
-def written(database: Database) -> tuple[int, int, int]:
+def written(database: Database) -> tuple[int, int, list[str]]:
     with database.read() as db:
         return (db.scalar(select(func.count()).select_from(HealthRecord)) or 0,
                 db.scalar(select(func.count()).select_from(RecordImport)) or 0,
-                db.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+                list(db.scalars(select(AuditEntry.action).order_by(AuditEntry.id))))
 
 
-def test_the_preview_says_what_the_import_does_and_writes_nothing(
+def test_the_preview_says_what_the_import_does_and_stores_nothing_but_its_audit(
     client: TestClient, world: World, database: Database, settings: Settings,
     staff_token: Callable[..., dict[str, str]],
 ) -> None:
@@ -57,11 +57,16 @@ def test_the_preview_says_what_the_import_does_and_writes_nothing(
             f"{known['cccd']};05/03/1958;created;\n"                    # the same person twice
             + "".join(f"{p['cccd']};05/03/1958;chưa lập;\n" for p in new))
     station, crypto = station_of(database, home["id"]), Crypto.from_settings(settings)
-    before = written(database)
-    with database.read() as db:
+    records, imports, audited = written(database)
+    with database.write() as db:
         preview = service.preview_csv(db, crypto, actor=station, commune_id=home["id"], content=body.encode(),
                                       today=local_today())
-    assert written(database) == before
+    # It tells who has a book, as an import does: audited like one, with counts only.
+    assert written(database) == (records, imports, [*audited, "records.import_preview"])
+    with database.read() as db:
+        entry = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and entry.detail == {"rows": 17, "created": 12, "updated": 1, "unchanged": 1,
+                                                  "failed": 3}
 
     counts = preview.tally
     assert (counts.rows, counts.created, counts.updated, counts.unchanged) == (17, 12, 1, 1)
