@@ -31,7 +31,7 @@ from api.staff.service import create_staff
 from tests.support.browser import chromium
 from tests.support.env import ROOT
 from tests.support.servers import app_in_thread, free_port
-from tests.support.world import World, csrf_of
+from tests.support.world import World, csrf_of, person
 
 PASSWORD = "mat-khau-dung-123"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
@@ -67,14 +67,25 @@ def test_every_studio_page_sends_the_headers_and_holds_no_inline_code(
     links = browser.get("/studio/links")
     browser.post("/studio/links", data={"csrf": csrf_of(links.text), "organisation": "phu_nu",
                                         "commune_id": commune["id"], "label": "Chi hội 1"})
+    # A records import: its preview (a form's answer) and its result page.
+    listed = person(commune["id"])
+    preview = browser.post("/studio/records/import", data={"csrf": csrf_of(browser.get("/studio/records/import").text)},
+                           files={"file": ("so.csv", f"cccd,ngay_sinh,trang_thai\n{listed['cccd']},"
+                                                     f"{listed['birth_date']},created\n".encode())})
+    held = re.search(r'name="held" value="([^"]+)"', preview.text)
+    assert held, preview.text[:300]
+    imported = browser.post("/studio/records/import/confirm", data={"csrf": csrf_of(preview.text),
+                                                                     "held": held.group(1)}, follow_redirects=False)
     paths = ["/studio/faq", "/studio/faq/new", "/studio/faq/free_of_charge", "/studio/messages",
              "/studio/messages/utter_greet", "/studio/review", "/studio/unanswered", "/studio/audio",
              "/studio/audio/utter_greet", "/studio/links", f"/studio/book?commune_id={commune['id']}",
              "/studio/broadcasts", "/studio/reports", "/studio/reminders/templates",
              "/studio/reminders/templates/day_before", "/studio/reminders/report",
              "/studio/desk/sessions", f"/studio/desk/sessions/{session['id']}",
-             f"/studio/desk/sessions/{session['id']}/edit", f"/studio/desk/sessions/{session['id']}/walk-in"]
-    pages = [("/studio/login", login_page), *((path, browser.get(path)) for path in paths)]
+             f"/studio/desk/sessions/{session['id']}/edit", f"/studio/desk/sessions/{session['id']}/walk-in",
+             "/studio/records/import", imported.headers["location"]]
+    pages = [("/studio/login", login_page), ("/studio/records/import (preview)", preview),
+             *((path, browser.get(path)) for path in paths)]
     for path, page in pages:
         assert page.status_code == 200, (path, page.text[:300])
         headers = page.headers

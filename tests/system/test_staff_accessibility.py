@@ -9,6 +9,7 @@ is at least 44 px in both directions.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ PAGES = [
     ("desk roster", "/studio/desk/sessions?commune_id={commune_id}"),
     ("desk session edit", "/studio/desk/sessions?commune_id={commune_id}"),
     ("desk walk-in", "/studio/desk/sessions?commune_id={commune_id}"),
+    # The import's preview and result are reached by choosing a file and confirming it.
+    ("records import", "/studio/records/import"),
+    ("records import preview", "/studio/records/import"),
+    ("records import result", "/studio/records/import"),
 ]
 
 
@@ -188,6 +193,8 @@ def open_page(driver: Any, site: StaffSite, name: str, path: str) -> None:
     elif name == "broadcast preview":
         driver.find_element(By.ID, "preview").click()
         wait.until(lambda d: d.find_elements(By.ID, "send"))
+    elif name in ("records import preview", "records import result"):
+        import_a_file(driver, site, confirm=name == "records import result")
     elif name in ("desk roster", "desk session edit", "desk walk-in"):
         driver.find_element(By.CSS_SELECTOR, ".desk-sessions tbody td a").click()
         wait.until(lambda d: d.find_elements(By.ID, "check-in"))
@@ -195,6 +202,24 @@ def open_page(driver: Any, site: StaffSite, name: str, path: str) -> None:
             driver.find_element(By.CSS_SELECTOR, "#walk-in-link" if name == "desk walk-in"
                                 else '.desk-links a[href$="/edit"]').click()
             wait.until(lambda d: d.find_elements(By.ID, "walk-in-form" if name == "desk walk-in" else "edit-form"))
+
+
+def import_a_file(driver: Any, site: StaffSite, *, confirm: bool) -> None:
+    """Chooses a station's CSV file (two people, one bad row) on the import page, previews it, and imports it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15)
+    rows = "".join(f"{p['cccd']},{p['birth_date']},created\n" for p in (next(site.people), next(site.people)))
+    with tempfile.TemporaryDirectory() as folder:
+        chosen = Path(folder) / "so-suc-khoe.csv"
+        chosen.write_text(f"cccd,ngay_sinh,trang_thai\n{rows}12345,1958-03-05,created\n", encoding="utf-8")
+        driver.find_element(By.ID, "file").send_keys(str(chosen))
+        driver.find_element(By.ID, "preview").click()
+        wait.until(lambda d: d.find_elements(By.ID, "row-errors"))
+    if confirm:
+        driver.find_element(By.ID, "import").click()
+        wait.until(lambda d: d.find_elements(By.ID, "imported"))
 
 
 def described(violations: list[dict[str, Any]]) -> str:
@@ -237,5 +262,6 @@ def test_every_studio_page_is_audited() -> None:
     covered = {"login", "faq_list", "faq_edit", "message_list", "message_edit", "review", "unanswered",
                "audio_matrix", "audio_key", "links", "book", "booked", "broadcasts", "broadcast_preview",
                "reports", "alerts", "notice", "reminder_templates", "reminder_template_edit", "reminder_report",
-               "desk_sessions", "desk_roster", "desk_session_edit", "desk_walk_in"}
+               "desk_sessions", "desk_roster", "desk_session_edit", "desk_walk_in",
+               "records_import", "records_import_preview", "records_import_result"}
     assert templates <= covered | {"base"}, templates - covered
