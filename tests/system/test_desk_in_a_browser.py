@@ -312,3 +312,34 @@ def test_a_refused_camera_is_said_plainly(desk: Desk) -> None:
         assert "chưa cho trang này dùng camera" in message.text
         assert not driver.find_element(By.ID, "scan-video").is_displayed()
         assert driver.find_element(By.ID, "code").is_enabled()  # typing the code still works
+
+
+def test_a_check_in_the_server_refuses_when_sent_is_shown_not_dropped(browser: Any, desk: Desk) -> None:
+    """A code typed without a connection that the list does not hold is kept and sent later; if the
+    server refuses it then, the page says so — and "Vắng" marks absent, by click or by code."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 20)
+    session_id = desk.api.get("/api/v1/sessions", params={"commune_id": desk.commune_id}).json()["items"][0]["id"]
+    absent = booked(desk.api, session_id, {**person(desk.commune_id), "full_name": "Hà Văn Vắng"})["code"]
+    log_in(browser, desk)
+    browser.get(f"{desk.base}/studio/desk/sessions/{session_id}")
+    offline(browser, True)
+    try:
+        code_field = browser.find_element(By.ID, "code")
+        code_field.send_keys("AAAA-AAAA")  # well formed, booked by nobody
+        browser.find_element(By.ID, "mark-present").click()
+        browser.find_element(By.CSS_SELECTOR, f'button[value="{absent}:0"]').click()
+        wait.until(lambda d: "Chưa gửi: 2 người" in d.find_element(By.ID, "sync").text)
+    finally:
+        offline(browser, False)
+    failed = browser.find_element(By.ID, "sync-failed")
+    wait.until(lambda d: failed.is_displayed() and "AAAAAAAA" in failed.text)
+    assert "Không ghi được" in failed.text and "Xin kiểm tra lại mã" in failed.text
+    wait.until(lambda d: statuses(desk, [absent])[absent] == "no_show")
+    browser.refresh()  # kept until the nurse has read it
+    failed = browser.find_element(By.ID, "sync-failed")
+    assert "AAAAAAAA" in failed.text
+    failed.find_element(By.TAG_NAME, "button").click()
+    assert not browser.find_element(By.ID, "sync-failed").is_displayed()

@@ -360,10 +360,7 @@
       if (item.session === session) showRow(item.code, item.attended ? "attended" : "no_show", true);
     });
 
-    input.addEventListener("input", lookup);
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var attended = !(event.submitter && event.submitter.value === "0");
+    function checkInTyped(attended) {
       var code = canonical(input.value);
       if (!code) {
         say(found, texts.badCode);
@@ -378,16 +375,28 @@
         if (result && result.error) say(found, result.error);
         else mark(code, attended);  // not reachable: kept, and checked by the server when sent
       });
-    });
-    var rowForm = document.getElementById("mark-row");
-    if (rowForm) {
-      rowForm.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var value = (event.submitter && event.submitter.value) || "";
-        var parts = value.split(":");
-        if (rows[parts[0]]) mark(parts[0], parts[1] === "1");
-      });
     }
+
+    // Clicks, not the form's submit event, say which button was pressed (older phones' browsers give
+    // a submit event no submitter); Enter in the code field clicks the first one, "Có mặt".
+    input.addEventListener("input", lookup);
+    form.addEventListener("click", function (event) {
+      var button = event.target.closest("button[name=attended]");
+      if (!button) return;
+      event.preventDefault();
+      checkInTyped(button.value !== "0");
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      checkInTyped(true);
+    });
+    root.addEventListener("click", function (event) {
+      var button = event.target.closest('button[form="mark-row"]');
+      if (!button) return;
+      event.preventDefault();
+      var parts = button.value.split(":");
+      if (rows[parts[0]]) mark(parts[0], parts[1] === "1");
+    });
     sendNow.type = "button";
     sendNow.id = "sync-now";
     sendNow.textContent = texts.sendNow;
