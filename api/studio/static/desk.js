@@ -116,6 +116,7 @@
     var timer = null;
     var sentSome = false;
     var loginNeeded = false;
+    var lastMarked = null;  // the check-in the message under the code field is about
 
     Array.prototype.forEach.call(root.querySelectorAll("tr[id^='booking-']"), function (row) {
       rows[row.id.slice("booking-".length)] = row;
@@ -241,8 +242,9 @@
       var items = load(QUEUE, user).filter(function (item) {
         return !(item.session === session && item.code === code);  // the newest word on a person counts
       });
-      items.push({id: newId(), session: session, code: code, attended: attended, name: who ? who.name : code,
-                  at: new Date().toISOString()});
+      lastMarked = {id: newId(), session: session, code: code, attended: attended, name: who ? who.name : code,
+                    at: new Date().toISOString()};
+      items.push(lastMarked);
       store(QUEUE, user, items);
       showRow(code, status, true);
       say(found, fill(texts.marked, {name: who ? who.name : code, status: statusName(status) + " " + texts.queued}));
@@ -319,6 +321,9 @@
           if (response.ok) {
             forget(item.id);
             sentSome = true;
+            if (lastMarked && lastMarked.id === item.id) {
+              say(found, fill(texts.marked, {name: body.full_name, status: statusName(body.status)}));
+            }
             if (item.session === session && !stillQueued(item)) showRow(item.code, body.status, false);
             return "sent";
           }
