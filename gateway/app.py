@@ -557,8 +557,7 @@ PAGE_ID = re.compile(PAGE_SESSION)
 
 
 def _page_reply(reply: Outgoing) -> dict[str, Any]:
-    return {"text": reply.text, "buttons": [{"title": b.title, "payload": b.payload} for b in reply.buttons],
-            "audio_url": reply.audio_url, "audio_language": reply.audio_language, "input_mode": reply.input_mode}
+    return reply.page()
 
 
 def _refusal(error: AppError, wording: Wording, language: str | None = None) -> JSONResponse:

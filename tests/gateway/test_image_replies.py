@@ -176,8 +176,6 @@ def test_zalo_gets_the_qr_code_uploaded_and_sent_as_an_image_with_its_text(zalo:
 
 # --- the web chat ---
 
-@pytest.mark.xfail(strict=True, reason="gateway/app.py's _page_reply still lists the page's fields itself: it "
-                                       "should return reply.page() (gateway.messages) — owned by another change")
 def test_the_web_chat_gets_the_picture_with_its_text_alternative(tmp_path: Path, rasa: BookingRasa) -> None:
     settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", rasa_retry_s=1.0)
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa))) as client:
