@@ -201,6 +201,9 @@ def test_a_day_at_the_desk_with_the_connection_coming_and_going(browser: Any, de
         finally:
             desk.server.start()
         assert "Người Đặt Muộn" not in browser.find_element(By.ID, "roster").text
+        # The copy was taken again once the first check-in was sent: it shows it.
+        first = browser.find_element(By.ID, f"booking-{codes[0]}").find_element(By.CLASS_NAME, "desk-status")
+        assert first.text == "Đã đến"
         wait.until(lambda d: "Chưa gửi: 2 người" in d.find_element(By.ID, "sync").text)
         pending = browser.find_element(By.ID, f"booking-{codes[2]}").find_element(By.CLASS_NAME, "desk-status")
         assert pending.text == "Đã đến (chưa gửi)"

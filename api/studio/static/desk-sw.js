@@ -31,16 +31,18 @@ self.addEventListener("activate", function (event) {
   }).then(function () { return self.clients.claim(); }));
 });
 
-// desk.js asks for the page it shows to be kept: the first one opened was fetched before the worker ran.
+// desk.js asks for the page it shows to be kept: the first one opened was fetched before the worker ran;
+// and again ("refresh") once check-ins were sent, so a reload without a connection shows them.
 self.addEventListener("message", function (event) {
   var asked = event.data && event.data.keep;
+  var refresh = Boolean(event.data && event.data.refresh);
   if (typeof asked !== "string") return;
   var url = new URL(asked, self.location.origin);
   if (url.origin !== self.location.origin || url.pathname.indexOf("/studio/desk/") !== 0) return;
   var key = url.origin + url.pathname + url.search;
   event.waitUntil(caches.open(CACHE).then(function (cache) {
     return cache.match(key).then(function (kept) {
-      if (kept && fresh(kept)) return null;
+      if (kept && fresh(kept) && !refresh) return null;
       return fetch(key, {credentials: "same-origin"}).then(function (response) {
         return response.ok && !response.redirected ? keep(cache, key, response) : null;
       });

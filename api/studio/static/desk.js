@@ -58,8 +58,16 @@
     navigator.serviceWorker.register("/studio/desk/sw.js", {scope: "/studio/desk/"}).catch(function () {});
     // The first page opened came before the worker: it is asked to keep this one too (it keeps the
     // pages opened after by itself).
+    keepThisPage(false);
+  }
+
+  // The device's copy of this page, taken again when `refresh` (the list changed since it was kept).
+  function keepThisPage(refresh) {
+    if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
     navigator.serviceWorker.ready.then(function (registration) {
-      if (registration.active) registration.active.postMessage({keep: location.href.split("#")[0]});
+      if (registration.active) {
+        registration.active.postMessage({keep: location.href.split("#")[0], refresh: refresh});
+      }
     });
   }
 
@@ -355,8 +363,12 @@
         syncing = false;
         if (outcome === "login") loginNeeded = true;
         if (outcome === "retry") later();
-        if (outcome === "sent" || outcome === "failed") sync();
-        else render();
+        if (outcome === "sent" || outcome === "failed") {
+          if (!load(QUEUE, user).length) keepThisPage(true);  // all sent: the kept copy shows them
+          sync();
+        } else {
+          render();
+        }
       });
     }
 
