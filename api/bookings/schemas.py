@@ -39,6 +39,10 @@ class OnBehalfCreate(BookingCreate):
     consent_method: Literal["in_person", "phone", "paper"]
     shared_phone: bool = Field(
         default=False, description="trạm y tế cho phép dùng chung số điện thoại đã có lịch hẹn (vợ chồng, cha mẹ già)")
+    reminders_notice: str | None = Field(
+        default=None, pattern=NOTICE_VERSION_PATTERN,
+        description="người đi khám đồng ý nhận xác nhận và tin nhắc lịch qua Zalo (ZNS) hoặc SMS đến số điện thoại "
+                    "này: phiên bản thông báo đã đọc cho họ; bỏ trống nếu họ không đồng ý")
 
 
 class BulkCancelIn(BaseModel):

@@ -18,7 +18,7 @@ from api.bookings import seats
 from api.bookings.models import Booking
 from api.bookings.schemas import BookingCreate, BookingOut, OnBehalfCreate, ResidentSummary
 from api.communes.service import CommuneNotFound, check_station_scope
-from api.consent.service import ConsentSource, record_consent
+from api.consent.service import PHONE_WAYS, ConsentSource, agree, record_consent, ways_text
 from api.core.clock import to_local
 from api.core.crypto import Crypto
 from api.core.db import utcnow
@@ -301,7 +301,9 @@ def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBeh
                    idempotency_key: str | None, today: date, identity: Limits, burst_per_minute: int,
                    quotas: dict[str, limits.Rule]) -> BookingResult:
     """A cadre or station worker books for someone: the person's consent is filed as given to that staff
-    account (in person, by phone or on paper), and the booking is audited under it."""
+    account (in person, by phone or on paper), and the booking is audited under it. With
+    `reminders_notice`, the person also agreed to the confirmation and reminders by ZNS or SMS to the
+    booking's phone (no chat of theirs is involved): filed the same way, naming those two ways."""
     if body.shared_phone and actor.role not in ("station", "admin"):
         raise Forbidden("Chỉ cán bộ trạm y tế cho phép dùng chung số điện thoại.")
     consent = ConsentSource(given_by="cadre" if actor.role == "cadre" else "station", method=body.consent_method,
@@ -311,9 +313,27 @@ def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBeh
     result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, guard=guard,
                   consent=consent)
     if not result.replayed:
+        if body.reminders_notice is not None:
+            _agree_to_reminders_by_phone(db, code=result.out.code, notice=body.reminders_notice,
+                                         channel=body.channel, source=consent)
         record(db, actor=actor, action="booking.on_behalf", entity="booking", entity_id=result.out.code,
-               method=body.consent_method, shared_phone=body.shared_phone)
+               method=body.consent_method, shared_phone=body.shared_phone,
+               reminders=body.reminders_notice is not None)
     return result
+
+
+_SQL_BOOKING_SUBJECT = (
+    "SELECT r.id, r.cccd_hash FROM bookings b JOIN residents r ON r.id = b.resident_id WHERE b.code = :code"
+)
+
+
+def _agree_to_reminders_by_phone(db: Session, *, code: str, notice: str, channel: str, source: ConsentSource) -> None:
+    # The subject the booking's resident is filed under (a disputed CCCD's claim, like the booking consent).
+    raw = Raw(db.connection())
+    found = raw.row(_SQL_BOOKING_SUBJECT, {"code": code})
+    assert found is not None  # booked in this transaction
+    agree(raw, subject_hash=found[1], resident_id=found[0], purpose="reminders", notice_version=notice,
+          channel=channel, now=utcnow(), source=source, channels=ways_text(PHONE_WAYS))
 
 
 def _check_phone_free(db: Session, raw: Raw, who: Person, *, resident_id: int, commune_id: int) -> None:

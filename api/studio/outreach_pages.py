@@ -4,15 +4,20 @@ links of their commune."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.bookings import service as bookings
 from api.bookings.schemas import OnBehalfCreate
 from api.communes.models import Commune
 from api.communes.service import station_commune
+from api.consent.service import notice_fingerprint
+from api.content.service import message_texts, text_for
 from api.core.clock import local_today
 from api.core.i18n import N_
 from api.core.types import IdInPath
@@ -102,6 +107,26 @@ def link_qr(request: Request, code: str, kind: str) -> Response:
 BOOKING_ROLES = ("admin", "cadre", "station")
 METHODS = {"in_person": N_("Người đi khám đồng ý trực tiếp với tôi"), "phone": N_("Đồng ý qua điện thoại"),
            "paper": N_("Đã ký giấy đồng ý")}
+# What the cadre reads to the person before they agree to reminders by ZNS or SMS (content store,
+# bot/texts/reminders.yml: staff edit it like any message the resident hears).
+REMINDERS_NOTICE = "reminders_notice_in_person"
+
+
+def reminders_notice(db: Session) -> str:
+    return text_for(message_texts(db, [REMINDERS_NOTICE]), REMINDERS_NOTICE)
+
+
+def reminders_version(request: Request, form: dict[str, Any]) -> str | None:
+    """The version of the reminders notice the person agreed to, or None when the box is not ticked.
+    That of the page the cadre filled in (a text published meanwhile is not what the person heard),
+    else — a form from before the page sent it — that of the words now."""
+    if form.get("reminders_consent") != "on":
+        return None
+    shown = form.get("reminders_notice")
+    if isinstance(shown, str) and shown:
+        return shown
+    with database_of(request).read() as db:
+        return notice_fingerprint(reminders_notice(db))
 
 
 @router.get("/book", response_class=HTMLResponse)
@@ -113,8 +138,10 @@ def booking_page(request: Request, commune_id: int | None = None) -> HTMLRespons
         sessions = list_sessions(db=db, commune_id=chosen, site_id=None, date_from=None, date_to=None,
                                  include_cancelled=False, limit=50) if chosen else []
         links = [link for link in db.scalars(service.visible(user)) if link.active and link.commune_id == chosen]
+        reminders_text = reminders_notice(db)
     return render(request, "book.html", user=user, csrf=csrf, communes=communes, chosen=chosen, sessions=sessions,
-                  links=links, methods=METHODS, notice=NOTICE_VERSION)
+                  links=links, methods=METHODS, notice=NOTICE_VERSION, reminders_text=reminders_text,
+                  reminders_version=notice_fingerprint(reminders_text))
 
 
 @router.post("/book")
@@ -123,6 +150,7 @@ async def book_page_submit(request: Request) -> Response:
     form = await posted_form(request, csrf)
     back = f"/studio/book?commune_id={form.get('commune_id') or ''}"
     try:
+        reminders = reminders_version(request, form)
         if form.get("consent_confirmed") != "on":
             raise InvalidInput(N_("Cần xác nhận người đi khám đã nghe thông báo và đồng ý."))
         try:
@@ -130,6 +158,7 @@ async def book_page_submit(request: Request) -> Response:
                 "session_id": form.get("session_id"), "channel": "cadre" if user.role == "cadre" else "station",
                 "referral_code": form.get("referral_code") or None, "consent_notice": NOTICE_VERSION,
                 "consent_method": form.get("consent_method"),
+                "reminders_notice": reminders,
                 "resident": {"full_name": form.get("full_name"), "birth_date": form.get("birth_date"),
                              "cccd": form.get("cccd"), "phone": form.get("phone"),
                              "commune_id": form.get("commune_id")},
@@ -147,7 +176,8 @@ async def book_page_submit(request: Request) -> Response:
                                                  credential=None, staff=user, chat=None)))
     except AppError as error:
         return problem(request, error, back)
-    return render(request, "booked.html", user=user, booking=result.out)
+    return render(request, "booked.html", user=user, booking=result.out,
+                  reminders=body.reminders_notice is not None)
 
 
 # --- announcements of a visit --------------------------------------------------------------------------
