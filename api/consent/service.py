@@ -20,8 +20,8 @@ _SQL_WITHDRAW_OTHER_WAYS = (
     " AND withdrawn_at IS NULL AND channels NOT IN (:channels, :same)"
 )
 _SQL_STANDING = (
-    "SELECT 1 FROM consents WHERE subject_hash = :subject_hash AND purpose = :purpose AND withdrawn_at IS NULL"
-    " LIMIT 1"
+    "SELECT channels FROM consents WHERE subject_hash = :subject_hash AND purpose = :purpose"
+    " AND withdrawn_at IS NULL ORDER BY given_at DESC, id DESC LIMIT 1"
 )
 
 # What a client sends as the version of the notice it showed: "2026-01", "v3"…
@@ -79,9 +79,14 @@ def agree(raw: Raw, *, subject_hash: str, resident_id: int | None, purpose: str,
     """A "yes" to `purpose` that leaves one consent standing, naming what the person agreed to last.
 
     A standing consent naming the same ways is kept as it is (its time and notice are the proof of that
-    yes); one naming other ways — a chat-only reminders consent, now a yes to ZNS and SMS too — is
-    stamped withdrawn and this yes filed. Returns whether a new consent was filed."""
+    yes); one naming fewer — a chat-only reminders consent, now a yes to ZNS and SMS too — is stamped
+    withdrawn and this yes filed with both. Returns whether a new consent was filed."""
     key = {"subject_hash": subject_hash, "purpose": purpose}
+    standing = raw.row(_SQL_STANDING, key)
+    if standing is not None and channels:
+        # A yes to more ways adds them: a Zalo resident who later agrees to ZNS and SMS on the web keeps
+        # their chat. Fewer ways are asked for by stopping, not by another yes.
+        channels = ways_text({*(standing[0] or "chat").split(), *channels.split()})
     # A consent from before the notice named ways (empty) named the chat only.
     same = "" if channels == "chat" else channels
     raw.run(_SQL_WITHDRAW_OTHER_WAYS, {**key, "channels": channels, "same": same, "now": raw.timestamp(now)})
