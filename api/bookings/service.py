@@ -205,6 +205,9 @@ class Guard:
     quotas: dict[str, limits.Rule] = field(default_factory=dict)
     # A station worker saw that two people share one phone (an elderly couple).
     allow_shared_phone: bool = False
+    # The station's desk takes a walk-in into a session under way, until it ends (everyone else books
+    # before it starts).
+    until_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,7 @@ def book(
                  phone_hash=phone_hash(crypto, phone), commune_id=person.commune_id)
 
     session = session_row(conn, body.session_id)
-    if session.status != "open" or session.starts_at <= utcnow():
+    if session.status != "open" or (session.ends_at if guard.until_end else session.starts_at) <= utcnow():
         raise SessionClosed()
     if raw.row(_SQL_COMMUNE, {"cid": person.commune_id}) is None:
         raise CommuneNotFound()
@@ -299,7 +302,7 @@ def phone_hash(crypto: Crypto, phone: str) -> str:
 
 def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCreate,
                    idempotency_key: str | None, today: date, identity: Limits, burst_per_minute: int,
-                   quotas: dict[str, limits.Rule]) -> BookingResult:
+                   quotas: dict[str, limits.Rule], walk_in: bool = False) -> BookingResult:
     """A cadre or station worker books for someone: the person's consent is filed as given to that staff
     account (in person, by phone or on paper), and the booking is audited under it. With
     `reminders_notice`, the person also agreed to the confirmation and reminders by ZNS or SMS to the
@@ -309,7 +312,8 @@ def book_on_behalf(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBeh
     consent = ConsentSource(given_by="cadre" if actor.role == "cadre" else "station", method=body.consent_method,
                             recorded_by=actor.username)
     guard = Guard(origin=Origin(credential=None, staff=actor, chat=None), identity=identity,
-                  burst_per_minute=burst_per_minute, quotas=quotas, allow_shared_phone=body.shared_phone)
+                  burst_per_minute=burst_per_minute, quotas=quotas, allow_shared_phone=body.shared_phone,
+                  until_end=walk_in)
     result = book(db=db, crypto=crypto, body=body, idempotency_key=idempotency_key, today=today, guard=guard,
                   consent=consent)
     if not result.replayed:

@@ -20,7 +20,6 @@ from api.bookings import seats, service
 from api.bookings.schemas import OnBehalfCreate
 from api.communes.service import check_station_scope
 from api.core.crypto import Crypto
-from api.core.db import utcnow
 from api.core.errors import Conflict
 from api.core.rawsql import Raw
 from api.identity.service import Limits
@@ -36,12 +35,6 @@ class ReasonRequired(Conflict):
     code = "walk_in_reason_required"
     message = ("Buổi khám đã đủ chỗ. Muốn nhận thêm người đến trực tiếp ngoài số chỗ, xin ghi lý do "
                "(ví dụ: người cao tuổi ở xa, đã đến tận nơi).")
-
-
-class SessionUnderWay(Conflict):
-    code = "walk_in_session_under_way"
-    message = ("Buổi khám đã bắt đầu: hệ thống đặt lịch chưa nhận thêm người vào buổi đang diễn ra. "
-               "Xin ghi tên người này vào sổ giấy và báo quản trị viên.")
 
 
 @dataclass(frozen=True)
@@ -65,9 +58,6 @@ def register(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCre
     # The desk registers people into its own commune's sessions (booking on behalf alone would take
     # any commune's: a cadre books wherever the person lives).
     check_station_scope(actor, exam.site.commune_id)
-    if exam.status == "open" and exam.starts_at <= utcnow() < exam.ends_at:
-        # book() takes no one into a session that has begun; the desk needs it to (see the report).
-        raise SessionUnderWay()
     reason = mask_digit_runs(over_capacity_reason)[:REASON_MAX]
     over_capacity = exam.status == "open" and exam.booked >= exam.capacity
     if over_capacity:
@@ -77,7 +67,7 @@ def register(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCre
         db.flush()
     result = service.book_on_behalf(db=db, crypto=crypto, actor=actor, body=body, idempotency_key=idempotency_key,
                                     today=today, identity=identity, burst_per_minute=burst_per_minute,
-                                    quotas=quotas)
+                                    quotas=quotas, walk_in=True)
     detail: dict[str, Any] = {"session_id": exam.id, "over_capacity": over_capacity}
     if over_capacity:
         detail.update(reason=reason, capacity=exam.capacity)

@@ -9,8 +9,9 @@ var CACHE = "ksk-desk-v1";
 var MAX_AGE_MS = 18 * 60 * 60 * 1000;
 var SAVED_AT = "X-Ksk-Saved-At";
 var OFFLINE = "/studio/desk/offline";
+// The QR reader too, so a desk that never scanned while online can scan offline.
 var FILES = ["/studio/static/studio.css", "/studio/static/desk.css", "/studio/static/studio.js",
-             "/studio/static/desk.js", OFFLINE];
+             "/studio/static/desk.js", "/studio/static/qr-scan.js", "/studio/static/vendor/jsQR.js", OFFLINE];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(caches.open(CACHE).then(function (cache) {

@@ -503,25 +503,26 @@ def under_way(world: World, site_id: int) -> int:
     return int(response.json()["id"])
 
 
-def test_a_walk_in_into_a_session_under_way_is_refused_in_words_for_now(
-        desk: dict[str, Any], world: World, database: Database) -> None:
-    station, home = desk["station"], desk["home"]
-    session_id = under_way(world, home["site"]["id"])
-    page = station.get(f"{DESK}/{session_id}/walk-in")
-    refused = station.post(f"{DESK}/{session_id}/walk-in", data=walk_in_form(page.text, person(home["commune"]["id"])))
-    assert refused.status_code == 409 and "Buổi khám đã bắt đầu" in refused.text
-    with database.read() as db:
-        assert db.scalar(select(func.count()).select_from(Booking)) == 0
-
-
-@pytest.mark.xfail(strict=True, reason="bookings.service.book() refuses a session that has begun; the desk needs "
-                                       "a walk-in into today's running session (change asked of its owner)")
-def test_a_walk_in_joins_the_session_under_way(desk: dict[str, Any], world: World, database: Database) -> None:
+def test_a_walk_in_joins_the_session_under_way_and_not_one_that_ended(
+        desk: dict[str, Any], world: World, database: Database, client: TestClient) -> None:
     station, home = desk["station"], desk["home"]
     session_id = under_way(world, home["site"]["id"])
     page = station.get(f"{DESK}/{session_id}/walk-in")
     done = station.post(f"{DESK}/{session_id}/walk-in", data=walk_in_form(page.text, person(home["commune"]["id"])))
     assert done.status_code == 200 and 'id="walked-in"' in done.text
+    # Residents still book only before a session starts; and the desk not after it ended.
+    booked = client.post("/api/v1/bookings", headers={"Idempotency-Key": "under-way-1"}, json={
+        "session_id": session_id, "channel": "api", "resident": person(home["commune"]["id"])})
+    assert booked.status_code == 409 and booked.json()["code"] == "session_closed"
+    start = datetime.now(local_tz()) - timedelta(hours=4)
+    ended = world.client.post("/api/v1/sessions", headers=world.admin, json={
+        "site_id": home["site"]["id"], "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=3)).isoformat(), "capacity": 5}).json()["id"]
+    page = station.get(f"{DESK}/{ended}/walk-in")
+    refused = station.post(f"{DESK}/{ended}/walk-in", data=walk_in_form(page.text, person(home["commune"]["id"])))
+    assert refused.status_code == 409
+    with database.read() as db:
+        assert db.scalar(select(func.count()).select_from(Booking)) == 1
 
 
 # --- working without a connection ------------------------------------------------------------------
