@@ -1,13 +1,13 @@
 """Who a campaign's day-before reminders reach: the chat alone (before the delivery plan) against chat →
 ZNS → SMS, on the same scripted campaign (tests/support/reminder_world.py): residents who booked on
 Zalo for a session three days ahead, whose chats last wrote at ages spread over two weeks, one in four
-with a number not on Zalo, one in ten who said no to reminders. Everything outside runs as local fakes
+with a number not on Zalo, one in ten who said no to reminders, one in ten who agreed to the chat only. Everything outside runs as local fakes
 (Zalo OA and ZNS, the SMS provider) behind the real gateway and API.
 
     .venv/bin/python bench/reminders.py [--residents 100]
 
-Prints, for each plan, the share reached by each way, the residents not reached, duplicates and sends
-without consent (both must be 0), and the dispatch time per reminder.
+Prints, for each plan, the share reached by each way, the residents not reached, duplicates and sends by
+a way the resident did not agree to (both must be 0), and the time of the whole scripted run.
 """
 
 from __future__ import annotations
