@@ -290,6 +290,25 @@ def test_a_resident_books_in_a_real_browser_through_the_web_chat(
     assert booking["channel"] == "web" and booking["referral_code"] == referral
     assert booking["resident"]["full_name"] == "Đinh Thị Nga"
 
+    # At the station's desk (issue 23): the nurse of that commune finds her on the session's roster and
+    # checks her in by the code she shows.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'api.db'}",
+           "SECRET_KEY": TEST_SECRET, "STAFF_PASSWORD": "mat-khau-e2e-123"}
+    subprocess.run([sys.executable, "-m", "api", "create-staff", "--username", "e2e-nurse", "--role", "station",
+                    "--commune-id", str(commune_id)], env=env, capture_output=True, check=True)
+    browser.get(f"{assistant['api']}/studio/login")
+    browser.find_element(By.ID, "username").send_keys("e2e-nurse")
+    browser.find_element(By.ID, "password").send_keys("mat-khau-e2e-123")
+    browser.find_element(By.ID, "login").click()
+    wait.until(lambda d: "/studio/login" not in d.current_url)
+    browser.get(f"{assistant['api']}/studio/desk/sessions/{booking['session']['id']}")
+    wait.until(lambda d: "Đinh Thị Nga" in d.find_element(By.ID, "roster").text)
+    browser.find_element(By.ID, "code").send_keys(code[1])
+    wait.until(lambda d: "Đinh Thị Nga" in d.find_element(By.ID, "found").text)
+    browser.find_element(By.ID, "mark-present").click()
+    wait.until(lambda d: httpx.get(f"{assistant['api']}/api/v1/bookings/{code[1]}",
+                                   headers=service_headers(assistant, verifier="987")).json()["status"] == "attended")
+
 
 def test_at_200_percent_text_a_resident_books_by_keyboard_through_reloads_listens_and_cancels(
     assistant: dict[str, str], gateway: str, browser: Any
