@@ -37,6 +37,11 @@ class ReasonRequired(Conflict):
                "(ví dụ: người cao tuổi ở xa, đã đến tận nơi).")
 
 
+class ConcurrentWalkIn(Conflict):
+    code = "walk_in_repeated"
+    message = "Người này vừa được ghi tên; xin tải lại trang."
+
+
 @dataclass(frozen=True)
 class WalkIn:
     result: service.BookingResult
@@ -47,14 +52,15 @@ def register(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCre
              today: date, identity: Limits, burst_per_minute: int, quotas: dict[str, limits.Rule],
              over_capacity_reason: str = "") -> WalkIn:
     """Registers a walk-in into `body.session_id` (a session of the actor's commune). The same
-    idempotency key returns the first registration, without adding a second seat."""
+    idempotency key returns the first registration, without adding a second seat: the session is locked
+    before the key is looked up, so two taps at once wait for each other and the second finds the first."""
+    exam = seats.lock_session(db, body.session_id)
+    if exam is None:
+        raise SessionNotFound()
     replay = service.find_replay(db, Raw(db.connection()), crypto, key=idempotency_key,
                                  fingerprint=service.request_fingerprint(crypto, body))
     if replay is not None:
         return WalkIn(service.BookingResult(replay, replayed=True), over_capacity=False)
-    exam = seats.lock_session(db, body.session_id)
-    if exam is None:
-        raise SessionNotFound()
     # The desk registers people into its own commune's sessions (booking on behalf alone would take
     # any commune's: a cadre books wherever the person lives).
     check_station_scope(actor, exam.site.commune_id)
@@ -68,6 +74,8 @@ def register(*, db: Session, crypto: Crypto, actor: StaffUser, body: OnBehalfCre
     result = service.book_on_behalf(db=db, crypto=crypto, actor=actor, body=body, idempotency_key=idempotency_key,
                                     today=today, identity=identity, burst_per_minute=burst_per_minute,
                                     quotas=quotas, walk_in=True)
+    if result.replayed:  # cannot happen under the lock; never a second seat or audit entry if it did
+        raise ConcurrentWalkIn()
     detail: dict[str, Any] = {"session_id": exam.id, "over_capacity": over_capacity}
     if over_capacity:
         detail.update(reason=reason, capacity=exam.capacity)

@@ -35,6 +35,8 @@ class DropQueryStrings(logging.Filter):
 
 
 def install() -> None:
+    # httpx logs every request's URL at INFO: a booking's QR image or a link holds a code.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, DropQueryStrings) for f in access.filters):
         access.addFilter(DropQueryStrings())
@@ -63,6 +65,7 @@ def uvicorn_log_config() -> dict[str, Any] | None:
         "formatters": {"json": {"()": "api.core.logs.JsonFormatter"}},
         "handlers": {"default": handler},
         "loggers": {"uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+                    "httpx": {"level": "WARNING"},
                     "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False}},
         "root": {"handlers": ["default"], "level": "INFO"},
     }

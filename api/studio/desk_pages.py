@@ -94,6 +94,11 @@ class WrongSession(Conflict):
     message = "Mã này là lịch hẹn của một buổi khám khác."
 
 
+class BadMark(InvalidInput):
+    code = "desk_bad_mark"
+    message = "Nút điểm danh không hợp lệ. Xin tải lại trang."
+
+
 class LoginExpired(AppError):
     status_code = 401
     code = "login_required"
@@ -116,8 +121,10 @@ def sessions_page(request: Request, commune_id: str | None = None, past: str | N
         chosen = _commune(user, commune_id)
     except AppError as error:
         return problem(request, error, "/studio/desk/sessions")
+    created = request.query_params.get("created", "")  # only a count is said ("?created=<text>" is not)
     return _sessions_page(request, user, csrf, chosen, past=past == "1",
-                          created=request.query_params.get("created"), site=request.query_params.get("site"))
+                          created=created if created.isascii() and created.isdigit() and len(created) <= 2 else None,
+                          site=request.query_params.get("site"))
 
 
 def _sessions_page(request: Request, user: StaffUser, csrf: str, commune_id: int | None, *, past: bool = False,
@@ -337,6 +344,8 @@ async def check_in(request: Request, session_id: IdInPath) -> Response:
     code, attended = _text(form, "code"), form.get("attended") == "1"
     if form.get("mark"):  # a row's own button: "CODE:1" or "CODE:0"
         code, _sep, flag = _text(form, "mark").partition(":")
+        if flag not in ("0", "1"):
+            return _roster_page(request, user, csrf, session_id, error=BadMark())
         attended = flag == "1"
     try:
         with database_of(request).write() as db:
@@ -394,13 +403,14 @@ def mark_once(db: Session, crypto: Crypto, user: StaffUser, session_id: int, cod
 
 
 def _booking_of_session(db: Session, user: StaffUser, session_id: int, code: str, *, lock: bool = False) -> Booking:
+    _own_session(db, user, session_id)  # another commune's session: refused before any code is looked up
     canonical = booking_codes.canonical(code)
     query = select(Booking).where(Booking.code == canonical)
     booking = db.scalar(query.with_for_update() if lock else query) if canonical else None
-    if booking is None:
+    other = sessions.load_session_out(db, booking.session_id) if booking is not None else None
+    # Another commune's code is answered as an unknown one: nothing says it exists, nor where or when.
+    if booking is None or other is None or (user.role != "admin" and user.commune_id != other.site.commune_id):
         raise bookings.BookingNotFound("Không có lịch hẹn với mã này. Xin kiểm tra lại mã.")
-    # Scope first: another commune's code says nothing about where or when.
-    other = sessions.load_session_out(db, booking.session_id)
     check_station_scope(user, other.site.commune_id)
     if booking.session_id != session_id:
         raise WrongSession(f"Mã này là lịch hẹn của buổi khám khác: {other.starts_at:%H:%M %d/%m/%Y}, "
@@ -512,7 +522,7 @@ def _commune(user: StaffUser, value: str | None) -> int | None:
     """The commune a page is about: a station's own whatever was asked; an admin's choice, or all."""
     requested = None
     if value:
-        if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
             raise InvalidInput(N_("Xin chọn xã/phường trong danh sách."))
         requested = int(value)
     return station_commune(user, requested)
@@ -534,7 +544,7 @@ def _moment(day: str, clock: str) -> datetime:
 
 
 def _number(value: str, low: int, high: int, message: str) -> int:
-    if not value.strip().isdigit() or not low <= int(value) <= high:
+    if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
         raise InvalidInput(message)
     return int(value)
 

@@ -219,6 +219,6 @@ def _commune_of(raw: object) -> int | None:
     text = str(raw or "").strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ID:
         raise InvalidInput("Xã/phường chọn chưa đúng.")
     return int(text)

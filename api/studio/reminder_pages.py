@@ -211,7 +211,7 @@ def _commune(user: StaffUser, value: str | None) -> int | None:
     """The commune the page is about: a station's own whatever was asked; an admin's choice or all."""
     requested = None
     if value:
-        if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
             raise InvalidInput(N_("Xin chọn xã/phường trong danh sách."))
         requested = int(value)
     return station_commune(user, requested)

@@ -206,7 +206,7 @@ async def faq_save(request: Request, key: str) -> Response:
             if form.get("action") == "submit":
                 content.submit(db=db, actor=user, revision_id=revision.id)
         from_id = form.get("from_unanswered")
-        if from_id and str(from_id).isdigit():
+        if from_id and str(from_id).isascii() and str(from_id).isdigit():
             with database_of(request).write() as db:
                 content.resolve_unanswered(db=db, actor=user, unanswered_id=int(str(from_id)))
     except AppError as error:

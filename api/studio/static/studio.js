@@ -9,6 +9,15 @@
     else run();
   }
 
+  // The login page (after a logout from any page, or a login that expired): the desk's saved pages
+  // (desk-sw.js) belong to whoever was logged in and go, so the next person on this device never sees them.
+  if (window.location.pathname === "/studio/login" && window.caches) {
+    caches.keys().then(function (names) {
+      names.filter(function (name) { return name.indexOf("ksk-desk") === 0; })
+        .forEach(function (name) { caches.delete(name); });
+    });
+  }
+
   ready(function () {
     // A choice that reloads its form at once (the commune on "book for someone").
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {

@@ -111,12 +111,22 @@ def test_check_in_and_lookup_of_another_communes_booking_are_refused_without_say
     code = booked(client, away["session"]["id"], person(away["commune"]["id"]))["code"]
     station = desk["station"]
     csrf = csrf_of(station.get(f"{DESK}/{desk['home']['session']['id']}").text)
-    for session_id in (away["session"]["id"], desk["home"]["session"]["id"]):
-        refused = check_in(station, session_id, csrf, code)
-        assert refused.status_code == 403 and refused.json()["code"] == "forbidden", refused.text
-        assert "Trạm Y tế" not in refused.text
-        found = station.post(f"{DESK}/{session_id}/find", json={"code": code}, headers={"X-CSRF-Token": csrf})
-        assert found.status_code == 403
+    # Another commune's session: refused outright (its id is not this station's).
+    refused = check_in(station, away["session"]["id"], csrf, code)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden", refused.text
+    assert station.post(f"{DESK}/{away['session']['id']}/find", json={"code": code},
+                        headers={"X-CSRF-Token": csrf}).status_code == 403
+    # Its booking's code at this station's own session: answered exactly as a code nobody issued.
+    home = desk["home"]["session"]["id"]
+    unknown = "".join(reversed(code)) if "".join(reversed(code)) != code else code[1:] + code[0]
+    for path, body in (("check-in", None), ("find", {"code": code})):
+        if body is None:
+            answers = [check_in(station, home, csrf, asked) for asked in (code, unknown)]
+        else:
+            answers = [station.post(f"{DESK}/{home}/find", json={"code": asked}, headers={"X-CSRF-Token": csrf})
+                       for asked in (code, unknown)]
+        assert answers[0].status_code == answers[1].status_code == 404, path
+        assert answers[0].json() == answers[1].json() and "Trạm Y tế" not in answers[0].text
     form = station.post(f"{DESK}/{away['session']['id']}/attendance", data={"csrf": csrf, "mark": f"{code}:1"})
     assert form.status_code == 403
     assert status_of(database, code) == "confirmed" and audit(database, "booking.attendance") == []
