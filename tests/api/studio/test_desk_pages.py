@@ -488,6 +488,33 @@ def test_a_full_session_takes_a_walk_in_beyond_its_seats_only_with_a_reason(
         assert db.get_one(ExamSession, session_id).capacity == 4  # the replay took no second seat
 
 
+def test_four_taps_at_once_on_a_full_sessions_walk_in_register_one_person_and_one_seat(
+        desk: dict[str, Any], client: TestClient, database: Database) -> None:
+    home, station = desk["home"], desk["station"]
+    session_id = home["session"]["id"]
+    for _ in range(3):
+        booked(client, session_id, person(home["commune"]["id"]))
+    page = station.get(f"{DESK}/{session_id}/walk-in")
+    form = {**walk_in_form(page.text, person(home["commune"]["id"])), "reason": "Cụ đi bộ đến"}
+    start = threading.Barrier(4)
+    answers: list[int] = []
+
+    def send() -> None:
+        start.wait()
+        answers.append(station.post(f"{DESK}/{session_id}/walk-in", data=form).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers.count(200) >= 1 and set(answers) <= {200, 409}, answers
+    with database.read() as db:
+        session = db.get_one(ExamSession, session_id)
+        assert (session.capacity, session.booked) == (4, 4)
+    assert len(audit(database, "booking.walk_in")) == 1
+
+
 def test_a_walk_in_refused_by_the_booking_rules_is_explained(desk: dict[str, Any], client: TestClient) -> None:
     home, station = desk["home"], desk["station"]
     session_id = home["session"]["id"]
