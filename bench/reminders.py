@@ -1,8 +1,9 @@
 """Who a campaign's day-before reminders reach: the chat alone (before the delivery plan) against chat →
 ZNS → SMS, on the same scripted campaign (tests/support/reminder_world.py): residents who booked on
 Zalo for a session three days ahead, whose chats last wrote at ages spread over two weeks, one in four
-with a number not on Zalo, one in ten who said no to reminders, one in ten who agreed to the chat only. Everything outside runs as local fakes
-(Zalo OA and ZNS, the SMS provider) behind the real gateway and API.
+with a number not on Zalo, one in ten who said no to reminders, one in ten who agreed to the chat only.
+Everything outside runs as local fakes (Zalo OA and ZNS, the SMS provider) behind the real gateway and
+API.
 
     .venv/bin/python bench/reminders.py [--residents 100]
 
