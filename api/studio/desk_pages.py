@@ -28,12 +28,12 @@ from api.bookings.models import Booking
 from api.bookings.schemas import OnBehalfCreate
 from api.communes.models import Commune, Site
 from api.communes.schemas import SiteCreate
-from api.communes.service import check_station_scope, create_site, site_out, station_commune
+from api.communes.service import check_station_scope, create_site, site_out
 from api.core.clock import local_today, local_tz, to_local
 from api.core.crypto import Crypto
 from api.core.errors import Conflict, Forbidden
 from api.core.i18n import N_
-from api.core.types import MAX_ID, IdInPath
+from api.core.types import IdInPath
 from api.identity.service import Limits
 from api.outreach.models import ORGANISATIONS, ReferralLink
 from api.reports.stats import CHANNELS, age_group
@@ -46,6 +46,7 @@ from api.staff.models import StaffUser
 from api.studio.outreach_pages import NOTICE_VERSION
 from api.studio.web import (
     check_csrf,
+    chosen_commune,
     current_user,
     database_of,
     posted_form,
@@ -118,7 +119,7 @@ class CheckIn(BaseModel):
 def sessions_page(request: Request, commune_id: str | None = None, past: str | None = None) -> HTMLResponse:
     user, csrf = staff_page(request, DESK_ROLES)
     try:
-        chosen = _commune(user, commune_id)
+        chosen = chosen_commune(user, commune_id)
     except AppError as error:
         return problem(request, error, "/studio/desk/sessions")
     created = request.query_params.get("created", "")  # only a count is said ("?created=<text>" is not)
@@ -170,7 +171,7 @@ async def create_sessions(request: Request) -> Response:
     typed["target_groups"] = _listed(form, "target_groups")
     commune_id = _text(form, "commune_id")
     try:
-        chosen = _commune(user, commune_id or None)
+        chosen = chosen_commune(user, commune_id or None)
         weeks = _number(typed["repeat_weeks"] or "0", 0, MAX_REPEAT_WEEKS,
                         N_("Số tuần lặp lại là một số từ 0 đến 12."))
         starts_at, ends_at = _moment(typed["day"], typed["start"]), _moment(typed["day"], typed["end"])
@@ -195,7 +196,7 @@ async def create_stop(request: Request) -> Response:
     form = await posted_form(request, csrf)
     commune_id = _text(form, "commune_id")
     try:
-        chosen = _commune(user, commune_id or None)
+        chosen = chosen_commune(user, commune_id or None)
         if chosen is None:
             raise InvalidInput(N_("Xin chọn xã/phường."), field="commune_id")
         body = _validated(SiteCreate, {"commune_id": chosen, "kind": "mobile", "name": _text(form, "name"),
@@ -518,19 +519,9 @@ def _desk_user_json(request: Request) -> StaffUser:
     return user
 
 
-def _commune(user: StaffUser, value: str | None) -> int | None:
-    """The commune a page is about: a station's own whatever was asked; an admin's choice, or all."""
-    requested = None
-    if value:
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
-            raise InvalidInput(N_("Xin chọn xã/phường trong danh sách."))
-        requested = int(value)
-    return station_commune(user, requested)
-
-
 def _commune_or_none(user: StaffUser, value: str) -> int | None:
     try:
-        return _commune(user, value or None)
+        return chosen_commune(user, value or None)
     except AppError:
         return None
 

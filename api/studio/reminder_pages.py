@@ -14,15 +14,14 @@ from sqlalchemy import select
 
 from api.audit.service import record
 from api.communes.models import Commune
-from api.communes.service import station_commune
 from api.core.clock import local_today
 from api.core.crypto import Crypto
 from api.core.i18n import N_
-from api.core.types import MAX_ID
 from api.notifications import report, templates
 from api.staff.models import StaffUser
 from api.studio.web import (
     NotAllowed,
+    chosen_commune,
     database_of,
     editor,
     posted_form,
@@ -153,10 +152,10 @@ def _no_kind(request: Request) -> HTMLResponse:
 def report_page(request: Request, day: str | None = None, commune_id: str | None = None) -> HTMLResponse:
     user, csrf = staff_page(request, REPORT_ROLES)
     try:
-        chosen_day, chosen_commune = _day(day), _commune(user, commune_id)
+        chosen_day, commune = _day(day), chosen_commune(user, commune_id)
     except AppError as error:
         return problem(request, error, "/studio/reminders/report")
-    return _report_page(request, user, csrf, chosen_day, chosen_commune)
+    return _report_page(request, user, csrf, chosen_day, commune)
 
 
 @router.post("/report/phone", response_class=HTMLResponse)
@@ -178,10 +177,10 @@ async def reveal_phone(request: Request) -> HTMLResponse:
         record(db, actor=user, action="reminder.reveal_phone", entity="booking", entity_id=found.code)
         phone = crypto.decrypt(found.phone_enc)
     try:
-        chosen_commune = _commune(user, _text(form, "commune_id") or None)
+        commune = chosen_commune(user, _text(form, "commune_id") or None)
     except AppError:
-        chosen_commune = None
-    return _report_page(request, user, csrf, found.starts_at.date(), chosen_commune, revealed={found.code: phone})
+        commune = None
+    return _report_page(request, user, csrf, found.starts_at.date(), commune, revealed={found.code: phone})
 
 
 def _report_page(request: Request, user: StaffUser, csrf: str, day: date, commune_id: int | None, *,
@@ -207,11 +206,3 @@ def _day(value: str | None) -> date:
         raise BadDay() from None
 
 
-def _commune(user: StaffUser, value: str | None) -> int | None:
-    """The commune the page is about: a station's own whatever was asked; an admin's choice or all."""
-    requested = None
-    if value:
-        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
-            raise InvalidInput(N_("Xin chọn xã/phường trong danh sách."))
-        requested = int(value)
-    return station_commune(user, requested)

@@ -12,16 +12,17 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.communes.service import StationWithoutCommune
+from api.communes.service import StationWithoutCommune, station_commune
 from api.core.clientaddr import forwarded_proto
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
 from api.core.i18n import N_, format_day, format_moment, translations
+from api.core.types import MAX_ID
 from api.staff.models import StaffUser
 from api.staff.security import TokenClaims, read_token
 from api.staff.service import user_of_token
-from common.errors import AppError
+from common.errors import AppError, InvalidInput
 from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -169,3 +170,13 @@ def problem(request: Request, error: AppError, back: str) -> HTMLResponse:
     """A refused change, explained in Vietnamese, with the way back."""
     return render(request, "notice.html", status_code=error.status_code, title=N_("Chưa lưu được"),
                   message=error.detail_message, details=error.details, back=back)
+
+
+def chosen_commune(user: StaffUser, value: str | None) -> int | None:
+    """The commune a page is about: a station's own whatever was asked; an admin's choice, or all."""
+    requested = None
+    if value:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
+            raise InvalidInput(N_("Xin chọn xã/phường trong danh sách."))
+        requested = int(value)
+    return station_commune(user, requested)
