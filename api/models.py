@@ -18,6 +18,7 @@ from api.notifications.models import (
     ReminderTemplate,
 )
 from api.outreach.models import ReferralCount, ReferralLink
+from api.recording.models import RecordingInvitation, Take, Volunteer
 from api.records.models import ApiKey, HealthRecord, RecordImport
 from api.reports.models import ScamReport
 from api.residents.models import Resident
@@ -29,7 +30,8 @@ __all__ = [
     "AnnouncementSubscription", "AudioClip", "AuditEntry", "Base", "Broadcast", "BroadcastDelivery",
     "BotMessage", "Booking", "Commune", "ContentRevision", "ExamSession", "FaqAnswer", "FaqEntry",
     "FaqQuestion", "IdempotencyKey", "UnansweredQuestion", "ApiKey", "Consent", "HealthRecord",
-    "RecordImport", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription", "ReminderTemplate",
+    "RecordImport", "RecordingInvitation", "ReferralCount", "ReferralLink", "ReminderLog", "ReminderSubscription",
+    "ReminderTemplate",
     "Throttle", "Province", "Resident", "ScamReport", "SecurityAlert", "ServiceCredential", "Site", "StaffUser",
-    "UsageCount",
+    "Take", "UsageCount", "Volunteer",
 ]

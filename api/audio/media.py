@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,9 +28,25 @@ class AudioTooLong(InvalidInput):
     message = "Bản ghi dài quá 3 phút. Xin cắt ngắn hoặc chia thành nhiều đoạn."
 
 
+class AudioTooShort(InvalidInput):
+    code = "audio_too_short"
+    message = "Bản ghi ngắn quá, có lẽ chưa kịp nói. Xin bấm ghi âm rồi đọc hết câu."
+
+
+class AudioSilent(InvalidInput):
+    code = "audio_silent"
+    message = ("Bản ghi không có tiếng (micrô không thu được gì). Xin kiểm tra micrô, "
+               "đưa điện thoại lại gần miệng rồi ghi lại.")
+
+
 class AudioToolsMissing(ServiceBusy):
     code = "audio_tools_missing"
     message = "Máy chủ chưa cài công cụ xử lý âm thanh (ffmpeg). Xin báo quản trị viên."
+
+
+# A take whose loudest moment is quieter than this caught no voice: a muted or broken microphone.
+SILENCE_DB = -50.0
+_MAX_VOLUME = re.compile(rb"max_volume:\s*(-?[0-9.]+|-inf) dB")
 
 
 @dataclass(frozen=True)
@@ -74,3 +91,14 @@ def transcode(source: Path, mp3: Path, ogg: Path) -> None:
             partial.unlink(missing_ok=True)
             raise AudioUnreadable()
         partial.replace(target)  # readers never see a half-written file
+
+
+def peak_db(path: Path) -> float:
+    """The loudest moment of a recording in dBFS (ffmpeg's volumedetect); -inf for digital silence."""
+    result = subprocess.run(
+        [_tool("ffmpeg"), "-hide_banner", "-nostats", "-i", str(path), "-vn", "-af", "volumedetect", "-f", "null",
+         "-"], capture_output=True, timeout=60, check=False)
+    found = _MAX_VOLUME.search(result.stderr)
+    if result.returncode != 0 or found is None:
+        raise AudioUnreadable()
+    return float(found.group(1))

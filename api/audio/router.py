@@ -93,8 +93,11 @@ def audio_file(name: str, request: Request, settings: SettingsDep, database: Dat
     # A play starts with the first bytes; a player's later range requests are the same play.
     if request.headers.get("range", "bytes=0-").startswith("bytes=0-"):
         with database.write() as db:
-            language = service.language_of_file(db, name)
+            key, language = service.speaker_of_file(db, name)
             count_use(db, kind="audio_play", key=language)
+            if key is not None:
+                # Which messages are listened to most: volunteers are asked for those first.
+                count_use(db, kind="clip_play", key=key)
     # Names are content hashes: a file never changes, so clients may keep it.
     return FileResponse(path, media_type=MEDIA_TYPES[path.suffix[1:]],
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.audio.media import AudioTooLong, probe, transcode
+from api.audio.media import SILENCE_DB, AudioSilent, AudioTooLong, AudioTooShort, peak_db, probe, transcode
 from api.audio.models import AudioClip
 from api.audit.service import record
 from api.content.models import BotMessage
@@ -42,10 +42,65 @@ class ClipNotFound(NotFound):
     message = "Không tìm thấy bản ghi âm."
 
 
+@dataclass(frozen=True)
+class Normalised:
+    """A recording once checked and normalised: what every clip is stored as."""
+
+    mp3: bytes
+    ogg: bytes
+    seconds: float
+
+
+def normalise(settings: Settings, data: bytes, *, min_seconds: float = 0.0, require_sound: bool = False) -> Normalised:
+    """Checks the bytes (size, that it is sound, its length; with `require_sound`, that a voice was
+    caught at all) and normalises loudness into MP3 + OGG. Writes nothing outside a temporary folder."""
+    if len(data) > settings.audio_max_bytes:
+        raise AudioTooLarge(max_bytes=settings.audio_max_bytes)
+    if not data:
+        raise InvalidInput("Tệp rỗng.", field="file")
+    with tempfile.TemporaryDirectory() as tmp:
+        source, mp3, ogg = Path(tmp) / "upload", Path(tmp) / "clip.mp3", Path(tmp) / "clip.ogg"
+        source.write_bytes(data)
+        seconds = probe(source).seconds
+        if seconds > settings.audio_max_seconds:
+            raise AudioTooLong(seconds=round(seconds), max_seconds=settings.audio_max_seconds)
+        if seconds < min_seconds:
+            raise AudioTooShort(seconds=round(seconds, 1))
+        if require_sound and peak_db(source) < SILENCE_DB:
+            raise AudioSilent()
+        transcode(source, mp3, ogg)
+        return Normalised(mp3=mp3.read_bytes(), ogg=ogg.read_bytes(), seconds=seconds)
+
+
+def publish(*, db: Session, settings: Settings, actor: StaffUser | None, key: str, language: str, audio: Normalised,
+            source_hash: str, placeholder: bool = False, uploaded_by: str | None = None) -> AudioClip:
+    """Makes `audio` what residents hear for (key, language): its files under content-hash names, the
+    previous clip kept as history. The caller has checked the key and language."""
+    stem = hashlib.sha256(audio.mp3 + audio.ogg).hexdigest()[:32]
+    settings.audio_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in ((f"{stem}.mp3", audio.mp3), (f"{stem}.ogg", audio.ogg)):
+        target = settings.audio_dir / name
+        if not target.exists():
+            partial = target.with_suffix(target.suffix + ".part")
+            partial.write_bytes(data)
+            partial.replace(target)  # readers never see a half-written file
+    for old in db.scalars(select(AudioClip).where(AudioClip.key == key, AudioClip.language == language,
+                                                   AudioClip.active.is_(True))):
+        old.active = False
+    clip = AudioClip(key=key, language=language, mp3_name=f"{stem}.mp3", ogg_name=f"{stem}.ogg",
+                     duration_ms=int(audio.seconds * 1000), source_hash=source_hash, placeholder=placeholder,
+                     uploaded_by=uploaded_by or (actor.username if actor else "system"))
+    db.add(clip)
+    db.flush()
+    record(db, actor=actor, action="audio.upload", entity="audio", entity_id=f"{key}/{language}", clip=clip.id,
+           seconds=round(audio.seconds, 1), placeholder=placeholder)
+    return clip
+
+
 def store_upload(*, db: Session, settings: Settings, actor: StaffUser | None, key: str, language: str, data: bytes,
                  placeholder: bool = False) -> AudioClip:
-    """Checks the bytes (size, that it is sound, length), normalises loudness, keeps MP3 + OGG. Nothing
-    is stored, on disk or in the database, for a file that fails a check."""
+    """An editor's file: checked and normalised, then published. Nothing is stored, on disk or in the
+    database, for a file that fails a check."""
     if language not in LANGUAGES:
         raise InvalidInput("Ngôn ngữ không được hỗ trợ.", field="language", allowed=list(LANGUAGES))
     if len(data) > settings.audio_max_bytes:
@@ -53,30 +108,9 @@ def store_upload(*, db: Session, settings: Settings, actor: StaffUser | None, ke
     source_text = vietnamese_text(db, key)
     if source_text is None:
         raise AudioKeyUnknown(key=key)
-    if not data:
-        raise InvalidInput("Tệp rỗng.", field="file")
-    stem = hashlib.sha256(data).hexdigest()[:32]
-    settings.audio_dir.mkdir(parents=True, exist_ok=True)
-    mp3, ogg = settings.audio_dir / f"{stem}.mp3", settings.audio_dir / f"{stem}.ogg"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "upload"
-        source.write_bytes(data)
-        seconds = probe(source).seconds
-        if seconds > settings.audio_max_seconds:
-            raise AudioTooLong(seconds=round(seconds), max_seconds=settings.audio_max_seconds)
-        if not (mp3.exists() and ogg.exists()):
-            transcode(source, mp3, ogg)
-    for old in db.scalars(select(AudioClip).where(AudioClip.key == key, AudioClip.language == language,
-                                                   AudioClip.active.is_(True))):
-        old.active = False
-    clip = AudioClip(key=key, language=language, mp3_name=mp3.name, ogg_name=ogg.name,
-                     duration_ms=int(seconds * 1000), source_hash=text_hash(source_text), placeholder=placeholder,
-                     uploaded_by=actor.username if actor else "system")
-    db.add(clip)
-    db.flush()
-    record(db, actor=actor, action="audio.upload", entity="audio", entity_id=f"{key}/{language}", clip=clip.id,
-           seconds=round(seconds, 1), placeholder=placeholder)
-    return clip
+    audio = normalise(settings, data)
+    return publish(db=db, settings=settings, actor=actor, key=key, language=language, audio=audio,
+                   source_hash=text_hash(source_text), placeholder=placeholder)
 
 
 def remove_clip(*, db: Session, actor: StaffUser, clip_id: int) -> None:
@@ -149,13 +183,14 @@ def coverage(db: Session) -> list[tuple[str, str, str, dict[str, str]]]:
     return rows
 
 
-def language_of_file(db: Session, name: str) -> str:
-    """The language a served file speaks: its clip's, or Vietnamese for synthesised speech."""
+def speaker_of_file(db: Session, name: str) -> tuple[str | None, str]:
+    """The message key and language a served file speaks: its clip's, or (None, Vietnamese) for
+    synthesised speech."""
     if name.startswith("tts-"):
-        return "vi"
-    language = db.scalar(select(AudioClip.language).where(
-        (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name)).limit(1))
-    return language or "vi"
+        return None, "vi"
+    found = db.execute(select(AudioClip.key, AudioClip.language).where(
+        (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name)).limit(1)).first()
+    return (found[0], found[1]) if found else (None, "vi")
 
 
 def file_path(settings: Settings, name: str) -> Path:

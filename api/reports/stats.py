@@ -148,7 +148,8 @@ def usage(db: Session, period: Period) -> Usage:
     result = Usage()
     for kind, key, count in db.execute(
             select(UsageCount.kind, UsageCount.key, func.sum(UsageCount.count))
-            .where(UsageCount.day.between(period.start, period.end)).group_by(UsageCount.kind, UsageCount.key)):
+            .where(UsageCount.day.between(period.start, period.end), UsageCount.kind.in_(("question", "audio_play")))
+            .group_by(UsageCount.kind, UsageCount.key)):
         target = result.questions if kind == "question" else result.audio_plays
         target[key] = int(count)
     since, until = start_of_local_day(period.start), start_of_local_day(period.end + timedelta(days=1))

@@ -1,0 +1,533 @@
+"""Volunteer recording: invitations, consent, the next message to record, takes and their review.
+
+A take goes: recorded on a phone → checked and normalised like any clip → encrypted while it waits →
+a reviewer who speaks the language accepts it (published: what residents hear, replacing a placeholder)
+or rejects it with a reason (the recording deleted). A speaker who withdraws their consent has every
+take of theirs unpublished and deleted, and the clips they replaced come back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from api.audio import service as audio
+from api.audio.models import AudioClip
+from api.audit.service import record
+from api.consent.models import Consent
+from api.consent.service import notice_fingerprint, record_consent
+from api.content.service import message_texts, text_for, text_hash
+from api.core.clock import local_today
+from api.core.config import Settings
+from api.core.crypto import Crypto
+from api.core.db import utcnow
+from api.core.errors import Conflict, Forbidden, NotFound
+from api.core.rawsql import Raw
+from api.core.usage import UsageCount
+from api.faq.models import FaqEntry, FaqQuestion
+from api.recording.models import RecordingInvitation, Take, Volunteer
+from api.staff.models import StaffUser
+from common.errors import InvalidInput
+from common.identity import normalize_name, normalize_phone
+from common.vocabulary import LANGUAGES
+from common.wording import placeholders
+from vntext import nfc
+
+# The notices a volunteer agrees to, editable by staff like every message (bot/texts/recording.yml).
+NOTICES = {"record": "recording_notice_speaker", "review": "recording_notice_reviewer"}
+CONSENT_PURPOSE = "voice"
+MAX_DAYS = 90
+MAX_PEOPLE = 200
+# Shorter than this, the speaker tapped twice before saying anything.
+MIN_TAKE_SECONDS = 0.8
+# Which messages are listened to most is read over this many days of plays.
+PLAYS_DAYS = 90
+_TAKES_DIR = "takes"
+
+
+class InvitationUnusable(NotFound):
+    # One answer for a link never issued, expired or withdrawn: the link's holder needs a new one either way.
+    code = "invitation_unusable"
+    message = ("Đường dẫn ghi âm này không còn dùng được (đã hết hạn hoặc đã bị thu hồi). "
+               "Xin hỏi cán bộ đã gửi cho anh/chị một đường dẫn mới.")
+
+
+class InvitationFull(Conflict):
+    code = "invitation_full"
+    message = "Đường dẫn này đã đủ số người tham gia. Xin hỏi cán bộ một đường dẫn mới."
+
+
+class ConsentRequired(InvalidInput):
+    code = "consent_required"
+    message = "Xin đọc và đánh dấu đồng ý với thông báo trước khi bắt đầu."
+
+
+class NotJoined(NotFound):
+    code = "volunteer_unknown"
+    message = "Chưa nhận ra anh/chị trên điện thoại này. Xin mở lại đường dẫn và điền tên, số điện thoại."
+
+
+class KeyNotOffered(InvalidInput):
+    code = "recording_key_unknown"
+    message = "Câu này không cần thu âm bằng ngôn ngữ này. Xin tải lại trang để nhận câu khác."
+
+
+class TakeOutdated(Conflict):
+    code = "take_outdated"
+    message = "Lời tiếng Việt của câu này vừa được sửa. Xin đọc lời mới rồi thu lại."
+
+
+class TakeNotFound(NotFound):
+    code = "take_not_found"
+    message = "Không tìm thấy bản thu này."
+
+
+class TakeDecided(Conflict):
+    code = "take_already_reviewed"
+    message = "Bản thu này đã được duyệt hoặc không còn chờ duyệt."
+
+
+class OwnVoice(Forbidden):
+    code = "own_take"
+    message = "Người duyệt không duyệt bản thu của chính mình. Xin để người khác duyệt."
+
+
+class ReasonRequired(InvalidInput):
+    code = "reason_required"
+    message = "Xin ghi lý do không nhận (ví dụ: đọc sai chữ, nhiều tiếng ồn) để người thu biết sửa."
+
+
+class BadInvitation(InvalidInput):
+    code = "invitation_invalid"
+    message = "Lời mời chưa đúng: xin chọn ngôn ngữ, mục đích, số ngày (1–90) và số người (1–200)."
+
+
+# --- invitations ------------------------------------------------------------------------------------
+
+def _token_hash(crypto: Crypto, token: str) -> str:
+    return crypto.lookup_hash("recording-invitation:" + token)
+
+
+def create_invitation(db: Session, crypto: Crypto, actor: StaffUser, *, purpose: str, language: str, days: int,
+                      max_people: int, label: str = "", keys: list[str] | None = None,
+                      ) -> tuple[RecordingInvitation, str]:
+    """A new invitation and the secret its link carries (shown once; only its hash is kept)."""
+    if (purpose not in NOTICES or language not in LANGUAGES or language == "vi" and purpose == "review"
+            or not 1 <= days <= MAX_DAYS or not 1 <= max_people <= MAX_PEOPLE):
+        raise BadInvitation()
+    wanted = list(dict.fromkeys(keys or []))
+    unknown = sorted(set(wanted) - set(recordable_texts(db)))
+    if unknown:
+        raise KeyNotOffered(keys=unknown[:10])
+    token = secrets.token_urlsafe(24)
+    invitation = RecordingInvitation(
+        token_hash=_token_hash(crypto, token), purpose=purpose, language=language, keys=" ".join(wanted),
+        label=nfc(label).strip()[:120], max_people=max_people, expires_at=utcnow() + timedelta(days=days),
+        created_by=actor.username)
+    db.add(invitation)
+    db.flush()
+    record(db, actor=actor, action="recording.invite", entity="recording_invitation", entity_id=invitation.id,
+           purpose=purpose, language=language, days=days, keys=len(wanted))
+    return invitation, token
+
+
+def revoke_invitation(db: Session, actor: StaffUser, invitation_id: int) -> None:
+    invitation = db.get(RecordingInvitation, invitation_id)
+    if invitation is None:
+        raise InvitationUnusable()
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        record(db, actor=actor, action="recording.revoke", entity="recording_invitation", entity_id=invitation.id)
+
+
+def usable(invitation: RecordingInvitation | None, now: datetime) -> bool:
+    return invitation is not None and invitation.revoked_at is None and invitation.expires_at > now
+
+
+def open_invitation(db: Session, crypto: Crypto, token: str) -> RecordingInvitation:
+    """The invitation a link's secret opens, if it is still usable."""
+    invitation = None
+    if 16 <= len(token) <= 64 and token.isascii():
+        invitation = db.scalar(select(RecordingInvitation).where(
+            RecordingInvitation.token_hash == _token_hash(crypto, token)))
+    if not usable(invitation, utcnow()):
+        raise InvitationUnusable()
+    assert invitation is not None
+    return invitation
+
+
+# --- volunteers -----------------------------------------------------------------------------------------
+
+def notice_text(db: Session, purpose: str) -> str:
+    key = NOTICES[purpose]
+    return text_for(message_texts(db, [key]), key, "vi")
+
+
+def join(db: Session, crypto: Crypto, invitation: RecordingInvitation, *, name: str, phone: str, agreed: bool,
+         notice_version: str) -> tuple[Volunteer, str]:
+    """The person who opened `invitation` and agreed to its notice; returns them and the secret their
+    browser keeps (only its hash is stored). The notice they agreed to is the one shown now: a page
+    loaded before staff changed its words is asked to agree again."""
+    if not agreed:
+        raise ConsentRequired()
+    shown = notice_fingerprint(notice_text(db, invitation.purpose))
+    if notice_version != shown:
+        raise ConsentRequired(reason="notice_changed")
+    clean_name, clean_phone = normalize_name(name), normalize_phone(phone)
+    taken = db.scalar(select(func.count(Volunteer.id)).where(Volunteer.invitation_id == invitation.id))
+    if (taken or 0) >= invitation.max_people:
+        raise InvitationFull()
+    secret = secrets.token_urlsafe(32)
+    phone_hash = crypto.lookup_hash(clean_phone)
+    volunteer = Volunteer(invitation_id=invitation.id, role=invitation.purpose, language=invitation.language,
+                          name_enc=crypto.encrypt(clean_name), phone_enc=crypto.encrypt(clean_phone),
+                          phone_hash=phone_hash, secret_hash=secret_hash(secret))
+    db.add(volunteer)
+    db.flush()
+    if invitation.purpose == "record":
+        record_consent(Raw(db.connection()), subject_hash=phone_hash, resident_id=None, purpose=CONSENT_PURPOSE,
+                       notice_version=shown, channel="web", now=utcnow())
+    record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.join", entity="volunteer",
+           entity_id=volunteer.id, invitation=invitation.id, role=invitation.purpose, notice=shown)
+    return volunteer, secret
+
+
+def secret_hash(secret: str) -> str:
+    # A random 256-bit secret needs no key or stretching: its plain hash cannot be reversed.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def volunteer_of(db: Session, invitation: RecordingInvitation, secret: str | None) -> Volunteer | None:
+    """The volunteer this browser is, under this invitation, unless they withdrew."""
+    if not secret or len(secret) > 100:
+        return None
+    volunteer = db.scalar(select(Volunteer).where(Volunteer.secret_hash == secret_hash(secret)))
+    if volunteer is None or volunteer.invitation_id != invitation.id or volunteer.withdrawn_at is not None:
+        return None
+    return volunteer
+
+
+def display_name(crypto: Crypto, volunteer: Volunteer) -> str:
+    return crypto.decrypt(volunteer.name_enc)
+
+
+# --- what to record ---------------------------------------------------------------------------------------
+
+def recordable_texts(db: Session) -> dict[str, str]:
+    """Messages and FAQ answers a speaker can record, by key: what the coverage matrix lists, less the
+    texts with values filled in per resident (a recording cannot say someone's booking code)."""
+    return {key: text for key, _kind, text, _cells in audio.coverage(db) if not placeholders(text)}
+
+
+@dataclass(frozen=True)
+class Offer:
+    key: str
+    text: str
+    source_hash: str
+    note: str
+    state: str  # the language's cell in the coverage matrix: missing | stale | placeholder
+    current_url: str | None  # what residents hear now in this language (a placeholder or an older text's)
+    left: int  # messages still to record after this one
+
+
+def plays(db: Session) -> Counter[str]:
+    """How often each message's recordings were played lately (any language): demand, to record first."""
+    since = local_today() - timedelta(days=PLAYS_DAYS)
+    rows = db.execute(select(UsageCount.key, func.sum(UsageCount.count)).where(
+        UsageCount.kind == "clip_play", UsageCount.day >= since).group_by(UsageCount.key))
+    return Counter({key: int(count) for key, count in rows})
+
+
+def in_review_keys(db: Session, language: str) -> set[str]:
+    return set(db.scalars(select(Take.key).where(Take.language == language, Take.status == "in_review")))
+
+
+def wanted(db: Session, language: str, keys: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(key, text, state) of what `language` still needs, most-played first: missing recordings, recordings
+    of an older text (stale) and generated placeholders; a message already waiting in review is not asked
+    for twice."""
+    waiting = in_review_keys(db, language)
+    rows = [(key, text, cells[language]) for key, _kind, text, cells in audio.coverage(db)
+            if cells[language] in ("missing", "stale", "placeholder") and not placeholders(text)
+            and key not in waiting and (keys is None or key in keys)]
+    demand = plays(db)
+    order = {"stale": 0, "missing": 1, "placeholder": 2}
+    return sorted(rows, key=lambda row: (-demand[row[0]], order[row[2]], row[0]))
+
+
+def next_offer(db: Session, settings: Settings, volunteer: Volunteer, invitation: RecordingInvitation,
+               audio_base: str) -> Offer | None:
+    """The message this volunteer should record next, or None when there is nothing left for them."""
+    skipped = set(volunteer.skipped.split())
+    keys = invitation.keys.split() or None
+    rows = [row for row in wanted(db, volunteer.language, keys) if row[0] not in skipped]
+    if not rows:
+        return None
+    key, text, state = rows[0]
+    clip = db.scalar(select(AudioClip).where(AudioClip.key == key, AudioClip.language == volunteer.language,
+                                             AudioClip.active.is_(True)))
+    return Offer(key=key, text=text, source_hash=text_hash(text), note=meaning_note(db, key), state=state,
+                 current_url=f"{audio_base}/{clip.mp3_name}" if clip else None, left=len(rows) - 1)
+
+
+def meaning_note(db: Session, key: str) -> str:
+    """What the speaker is told about a text's meaning: an FAQ answer's question; for the assistant's own
+    messages, the campaign's general advice (the page says it)."""
+    question = db.scalar(select(FaqQuestion.text).join(FaqEntry).where(FaqEntry.key == key)
+                         .order_by(FaqQuestion.id).limit(1))
+    return question or ""
+
+
+def skip(db: Session, volunteer: Volunteer, key: str) -> None:
+    if key not in recordable_texts(db):
+        raise KeyNotOffered()
+    skipped = volunteer.skipped.split()
+    if key not in skipped:
+        # Bounded: a list of every key at most.
+        volunteer.skipped = " ".join([*skipped, key])
+
+
+# --- takes ------------------------------------------------------------------------------------------------
+
+def _take_path(settings: Settings, stem: str, kind: str) -> str:
+    return str(settings.audio_dir / _TAKES_DIR / f"{stem}.{kind}.enc")
+
+
+def submit_take(db: Session, settings: Settings, crypto: Crypto, volunteer: Volunteer, *, key: str, source_hash: str,
+                upload_id: str, recording: audio.Normalised) -> Take:
+    """Files a normalised take for review. The same upload again (a retry after a lost answer) is the same
+    take; a take of a text that changed meanwhile is refused, so nobody publishes words no longer meant."""
+    existing = db.scalar(select(Take).where(Take.volunteer_id == volunteer.id, Take.upload_id == upload_id))
+    if existing is not None:
+        return existing
+    texts = recordable_texts(db)
+    if key not in texts:
+        raise KeyNotOffered()
+    if text_hash(texts[key]) != source_hash:
+        raise TakeOutdated()
+    stem = secrets.token_hex(16)
+    folder = settings.audio_dir / _TAKES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, data in (("mp3", recording.mp3), ("ogg", recording.ogg)):
+        path = folder / f"{stem}.{kind}.enc"
+        path.write_bytes(crypto.fernet.encrypt(data))
+    take = Take(volunteer_id=volunteer.id, upload_id=upload_id, key=key, language=volunteer.language,
+                source_hash=source_hash, stem=stem, duration_ms=int(recording.seconds * 1000))
+    db.add(take)
+    db.flush()
+    record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.take", entity="take",
+           entity_id=take.id, key=key, language=volunteer.language, seconds=round(recording.seconds, 1))
+    return take
+
+
+def take_audio(settings: Settings, crypto: Crypto, take: Take, kind: str = "mp3") -> bytes:
+    """A take's recording, decrypted, for its reviewer or its speaker; gone once rejected or withdrawn."""
+    if take.status != "in_review" or kind not in ("mp3", "ogg"):
+        raise TakeNotFound()
+    try:
+        with open(_take_path(settings, take.stem, kind), "rb") as handle:
+            return crypto.fernet.decrypt(handle.read())
+    except FileNotFoundError:
+        raise TakeNotFound() from None
+
+
+def _delete_take_files(settings: Settings, take: Take) -> None:
+    for kind in ("mp3", "ogg"):
+        settings.audio_dir.joinpath(_TAKES_DIR, f"{take.stem}.{kind}.enc").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Who decides: a staff editor (any language), or an invited reviewer of one language."""
+
+    label: str
+    staff: StaffUser | None = None
+    volunteer: Volunteer | None = None
+
+    @classmethod
+    def of_staff(cls, user: StaffUser) -> Reviewer:
+        return cls(label=user.username, staff=user)
+
+    @classmethod
+    def of_volunteer(cls, volunteer: Volunteer) -> Reviewer:
+        return cls(label=f"volunteer:{volunteer.id}", volunteer=volunteer)
+
+
+def _take_for_review(db: Session, reviewer: Reviewer, take_id: int) -> Take:
+    take = db.get(Take, take_id)
+    if take is None or reviewer.volunteer is not None and take.language != reviewer.volunteer.language:
+        raise TakeNotFound()
+    if take.status != "in_review":
+        raise TakeDecided()
+    speaker = db.get(Volunteer, take.volunteer_id)
+    if reviewer.volunteer is not None and speaker is not None and speaker.phone_hash == reviewer.volunteer.phone_hash:
+        raise OwnVoice()
+    return take
+
+
+def review_queue(db: Session, language: str | None) -> list[tuple[Take, bool]]:
+    """Takes waiting for a decision (of one language, or all), oldest first, each with whether its text
+    changed since it was recorded (such a take can only be refused: it would never be played)."""
+    query = select(Take).where(Take.status == "in_review").order_by(Take.id)
+    if language is not None:
+        query = query.where(Take.language == language)
+    takes = list(db.scalars(query.limit(200)))
+    texts = recordable_texts(db) if takes else {}
+    return [(take, take.key not in texts or text_hash(texts[take.key]) != take.source_hash) for take in takes]
+
+
+def accept(db: Session, settings: Settings, crypto: Crypto, reviewer: Reviewer, take_id: int) -> AudioClip:
+    """Publishes a take: from now on it is what residents of its language hear for its message."""
+    take = _take_for_review(db, reviewer, take_id)
+    texts = recordable_texts(db)
+    if take.key not in texts or text_hash(texts[take.key]) != take.source_hash:
+        raise TakeOutdated(message="Lời tiếng Việt đã đổi sau khi thu: bản này không phát được nữa. "
+                                   "Xin chọn “Không nhận” để người nói thu lại lời mới.")
+    recording = audio.Normalised(mp3=take_audio(settings, crypto, take, "mp3"),
+                                 ogg=take_audio(settings, crypto, take, "ogg"), seconds=take.duration_ms / 1000)
+    replaced = db.scalar(select(AudioClip.id).where(AudioClip.key == take.key, AudioClip.language == take.language,
+                                                    AudioClip.active.is_(True)))
+    clip = audio.publish(db=db, settings=settings, actor=reviewer.staff, key=take.key, language=take.language,
+                         audio=recording, source_hash=take.source_hash, uploaded_by=f"volunteer:{take.volunteer_id}")
+    take.status, take.clip_id, take.replaced_clip_id = "accepted", clip.id, replaced
+    take.reviewed_by, take.reviewed_at = reviewer.label, utcnow()
+    _delete_take_files(settings, take)
+    record(db, actor=reviewer.staff, actor_label=None if reviewer.staff else reviewer.label, action="recording.accept",
+           entity="take", entity_id=take.id, key=take.key, language=take.language, clip=clip.id)
+    return clip
+
+
+def reject(db: Session, settings: Settings, reviewer: Reviewer, take_id: int, reason: str) -> None:
+    """Refuses a take with a reason its speaker reads; the recording is deleted (a refused voice is not kept)
+    and the message is offered again."""
+    reason = nfc(reason).strip()
+    if not 2 <= len(reason) <= 300:
+        raise ReasonRequired()
+    take = _take_for_review(db, reviewer, take_id)
+    take.status, take.reason = "rejected", reason
+    take.reviewed_by, take.reviewed_at = reviewer.label, utcnow()
+    _delete_take_files(settings, take)
+    record(db, actor=reviewer.staff, actor_label=None if reviewer.staff else reviewer.label, action="recording.reject",
+           entity="take", entity_id=take.id, key=take.key, language=take.language)
+
+
+def withdraw(db: Session, settings: Settings, volunteer: Volunteer) -> int:
+    """The speaker takes their consent back: every take of theirs (under any invitation, found by their
+    phone) is unpublished or deleted, the clips they replaced come back, and the consent is stamped
+    withdrawn. Returns how many published clips were taken down."""
+    now = utcnow()
+    people = list(db.scalars(select(Volunteer).where(Volunteer.phone_hash == volunteer.phone_hash)))
+    ids = [person.id for person in people]
+    unpublished = 0
+    for take in db.scalars(select(Take).where(Take.volunteer_id.in_(ids), Take.status.in_(("in_review", "accepted")))):
+        if take.status == "accepted":
+            unpublished += _unpublish(db, settings, take)
+        _delete_take_files(settings, take)
+        take.status = "withdrawn"
+    for person in people:
+        person.withdrawn_at = person.withdrawn_at or now
+    db.execute(update(Consent).where(Consent.subject_hash == volunteer.phone_hash, Consent.purpose == CONSENT_PURPOSE,
+                                     Consent.withdrawn_at.is_(None)).values(withdrawn_at=now))
+    record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.withdraw", entity="volunteer",
+           entity_id=volunteer.id, unpublished=unpublished)
+    return unpublished
+
+
+def _unpublish(db: Session, settings: Settings, take: Take) -> int:
+    clip = db.get(AudioClip, take.clip_id) if take.clip_id else None
+    if clip is None or not clip.active:
+        return 0
+    clip.active = False
+    replaced = db.get(AudioClip, take.replaced_clip_id) if take.replaced_clip_id else None
+    # What residents heard before comes back, unless it too was a withdrawn voice.
+    if replaced is not None and not replaced.uploaded_by.startswith("volunteer:"):
+        replaced.active = True
+    for name in (clip.mp3_name, clip.ogg_name):
+        if db.scalar(select(func.count(AudioClip.id)).where(
+                (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name), AudioClip.id != clip.id)) == 0:
+            (settings.audio_dir / name).unlink(missing_ok=True)
+    return 1
+
+
+# --- counts -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tally:
+    accepted: int = 0
+    in_review: int = 0
+    rejected: int = 0
+
+
+def tally(db: Session, volunteer: Volunteer) -> Tally:
+    """A speaker's takes by state, across their invitations (found by phone)."""
+    counts = dict(db.execute(select(Take.status, func.count(Take.id)).join(Volunteer).where(
+        Volunteer.phone_hash == volunteer.phone_hash).group_by(Take.status)).all())
+    return Tally(accepted=counts.get("accepted", 0), in_review=counts.get("in_review", 0),
+                 rejected=counts.get("rejected", 0))
+
+
+def latest_rejections(db: Session, volunteer: Volunteer, limit: int = 5) -> list[Take]:
+    """The speaker's most recent refused takes, so they read why."""
+    return list(db.scalars(select(Take).where(Take.volunteer_id == volunteer.id, Take.status == "rejected")
+                           .order_by(Take.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class LanguageCampaign:
+    language: str
+    recorded: int
+    in_review: int
+    missing: int
+    stale: int
+    placeholder: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Speaker:
+    volunteer_id: int
+    language: str
+    role: str
+    name: str
+    accepted: int
+    in_review: int
+    rejected: int
+    withdrawn: bool
+    joined_at: datetime
+
+
+def campaign(db: Session, crypto: Crypto) -> tuple[list[LanguageCampaign], list[Speaker]]:
+    """Per minority language, where its recordings stand; and the people taking part, with their takes."""
+    rows = [(key, cells) for key, _kind, text, cells in audio.coverage(db) if not placeholders(text)]
+    waiting: dict[str, set[str]] = {}
+    for key, language in db.execute(select(Take.key, Take.language).where(Take.status == "in_review")):
+        waiting.setdefault(language, set()).add(key)
+    languages = []
+    for language in LANGUAGES[1:]:
+        states = Counter(cells[language] for _key, cells in rows)
+        review = sum(1 for key, cells in rows if key in waiting.get(language, ()) and cells[language] != "recorded")
+        languages.append(LanguageCampaign(
+            language=language, recorded=states["recorded"], in_review=review, missing=states["missing"],
+            stale=states["stale"], placeholder=states["placeholder"], total=len(rows)))
+    counts: dict[int, Counter[str]] = {}
+    for volunteer_id, status, count in db.execute(select(Take.volunteer_id, Take.status, func.count(Take.id))
+                                                   .group_by(Take.volunteer_id, Take.status)):
+        counts.setdefault(volunteer_id, Counter())[status] = count
+    speakers = [Speaker(volunteer_id=v.id, language=v.language, role=v.role, name=crypto.decrypt(v.name_enc),
+                        accepted=counts.get(v.id, Counter())["accepted"],
+                        in_review=counts.get(v.id, Counter())["in_review"],
+                        rejected=counts.get(v.id, Counter())["rejected"], withdrawn=v.withdrawn_at is not None,
+                        joined_at=v.created_at)
+                for v in db.scalars(select(Volunteer).order_by(Volunteer.language, Volunteer.id))]
+    return languages, speakers
+
+
+def missing_sheet(db: Session, language: str) -> list[tuple[str, str, str]]:
+    """(key, text, state) of what `language` still needs, for a printed sheet a speaker reads from."""
+    return wanted(db, language)
