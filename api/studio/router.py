@@ -26,7 +26,16 @@ from api.security.login import log_in
 from api.staff.errors import TotpInvalid, TotpRequired, TotpReused
 from api.staff.security import issue_token
 from api.staff.service import revoke_token
-from api.studio import alert_pages, desk_pages, outreach_pages, records_pages, reminder_pages, report_pages
+from api.studio import (
+    alert_pages,
+    desk_pages,
+    outreach_pages,
+    recording_pages,
+    records_pages,
+    reminder_pages,
+    report_pages,
+    voice_pages,
+)
 from api.studio.headers import SecurityHeaders
 from api.studio.web import (
     COOKIE,
@@ -62,6 +71,8 @@ def install(app: FastAPI) -> None:
     app.include_router(reminder_pages.router)
     app.include_router(desk_pages.router)
     app.include_router(records_pages.router)
+    app.include_router(recording_pages.router)
+    app.include_router(voice_pages.router)
     app.mount("/studio/static", StaticFiles(directory=STATIC), name="studio-static")
     app.add_middleware(SecurityHeaders)
 
