@@ -326,6 +326,27 @@ def submit_take(db: Session, settings: Settings, crypto: Crypto, volunteer: Volu
     return take
 
 
+def existing_take(db: Session, volunteer: Volunteer, upload_id: str) -> tuple[int, str] | None:
+    """(id, status) of the take this upload already made, if a retry brings it again."""
+    found = db.execute(select(Take.id, Take.status).where(Take.volunteer_id == volunteer.id,
+                                                        Take.upload_id == upload_id)).first()
+    return (found[0], found[1]) if found else None
+
+
+def take_for_listener(db: Session, volunteer: Volunteer, take_id: int) -> Take:
+    """A take this volunteer may hear: their own, or, for a reviewer, one of their language by someone else."""
+    take = db.get(Take, take_id)
+    if take is None:
+        raise TakeNotFound()
+    if take.volunteer_id == volunteer.id:
+        return take
+    speaker = db.get(Volunteer, take.volunteer_id)
+    if (volunteer.role != "review" or take.language != volunteer.language or speaker is None
+            or speaker.phone_hash == volunteer.phone_hash):
+        raise TakeNotFound()
+    return take
+
+
 def take_audio(settings: Settings, crypto: Crypto, take: Take, kind: str = "mp3") -> bytes:
     """A take's recording, decrypted, for its reviewer or its speaker; gone once rejected or withdrawn."""
     if take.status != "in_review" or kind not in ("mp3", "ogg"):

@@ -16,7 +16,7 @@ STATIC_PREFIX = "/studio/static/"
 # The studio's scripts and styles are files under /studio/static (no inline code, no inline style
 # attributes); images are our QR codes and charts, audio our recordings.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
