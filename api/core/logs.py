@@ -15,8 +15,9 @@ from typing import Any
 from common.masking import mask_digit_runs
 
 # A booking code opens a booking (with its second factor): logs keep that it was used, not which. The
-# SMS provider's webhook carries its shared secret as the last path segment: never logged either.
-_SECRET_IN_PATH = re.compile(r"(/bookings/|/webhooks/sms/)[^/?]+")
+# SMS provider's webhook carries its shared secret as the last path segment, and a recording invitation's
+# link its secret after /studio/voice/: never logged either.
+_SECRET_IN_PATH = re.compile(r"(/bookings/|/webhooks/sms/|/studio/voice/)[^/?]+")
 
 
 def loggable_path(target: str) -> str:

@@ -63,3 +63,11 @@ def test_access_logs_keep_no_booking_code_or_query() -> None:
     DropQueryStrings().filter(record)
     line = record.getMessage()
     assert "KE3MX7PA" not in line and "0912345678" not in line and "/api/v1/bookings/***" in line
+
+
+def test_access_logs_keep_no_recording_invitation_secret() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:1", "POST", "/studio/voice/Zq8_secret-Link/takes", "1.1", 201), None)
+    DropQueryStrings().filter(record)
+    line = record.getMessage()
+    assert "Zq8_secret-Link" not in line and "/studio/voice/***/takes" in line

@@ -250,7 +250,8 @@ def test_nginx_keeps_metrics_local_passes_the_real_address_and_masks_codes(nginx
     assert seen["X-Forwarded-For"] == "127.0.0.2" and seen["X-Forwarded-Proto"] == "http"
 
     for path in ("/api/v1/bookings/KE3MX7PA", "/api/v1/bookings/KE3MX7PB/cancel?code=KE3MX7PB",
-                 "/api/v1/%62ookings/KE3MX7PC/reschedule", "/webhooks/sms/SMSSECRETVALUE1"):
+                 "/api/v1/%62ookings/KE3MX7PC/reschedule", "/webhooks/sms/SMSSECRETVALUE1",
+                 "/studio/voice/VOICELINKSECRET1/takes"):
         assert outside.post(f"{base}{path}").status_code == 200
     outside.close()
     local.close()
@@ -263,6 +264,6 @@ def test_nginx_keeps_metrics_local_passes_the_real_address_and_masks_codes(nginx
     logged = access_log.read_text()
     assert "/api/v1/bookings/***" in logged and "/api/v1/bookings/***/cancel" in logged
     assert "***/reschedule" in logged
-    assert not re.search(r"KE3MX7P[ABC]|SMSSECRETVALUE", logged), logged
-    assert "/webhooks/sms/***" in logged
+    assert not re.search(r"KE3MX7P[ABC]|SMSSECRETVALUE|VOICELINKSECRET", logged), logged
+    assert "/webhooks/sms/***" in logged and "/studio/voice/***/takes" in logged
     assert "6.6.6.6" not in logged and "127.0.0.2" in logged
