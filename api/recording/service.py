@@ -103,6 +103,17 @@ class ReasonRequired(InvalidInput):
     message = "Xin ghi lý do không nhận (ví dụ: đọc sai chữ, nhiều tiếng ồn) để người thu biết sửa."
 
 
+class UnknownKeys(InvalidInput):
+    code = "recording_keys_unknown"
+    message = ("Có mã tin nhắn không thu âm được (không có, hoặc có chỗ điền thông tin riêng của người dân). "
+               "Xin xem danh sách mã ở trang Bản ghi âm.")
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+    message = "Không có lời mời này."
+
+
 class BadInvitation(InvalidInput):
     code = "invitation_invalid"
     message = "Lời mời chưa đúng: xin chọn ngôn ngữ, mục đích, số ngày (1–90) và số người (1–200)."
@@ -124,7 +135,7 @@ def create_invitation(db: Session, crypto: Crypto, actor: StaffUser, *, purpose:
     wanted = list(dict.fromkeys(keys or []))
     unknown = sorted(set(wanted) - set(recordable_texts(db)))
     if unknown:
-        raise KeyNotOffered(keys=unknown[:10])
+        raise UnknownKeys(keys=unknown[:10])
     token = secrets.token_urlsafe(24)
     invitation = RecordingInvitation(
         token_hash=_token_hash(crypto, token), purpose=purpose, language=language, keys=" ".join(wanted),
@@ -140,10 +151,18 @@ def create_invitation(db: Session, crypto: Crypto, actor: StaffUser, *, purpose:
 def revoke_invitation(db: Session, actor: StaffUser, invitation_id: int) -> None:
     invitation = db.get(RecordingInvitation, invitation_id)
     if invitation is None:
-        raise InvitationUnusable()
+        raise InvitationNotFound()
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         record(db, actor=actor, action="recording.revoke", entity="recording_invitation", entity_id=invitation.id)
+
+
+def invitations(db: Session, limit: int = 200) -> list[tuple[RecordingInvitation, int]]:
+    """The latest invitations, each with how many people joined through it."""
+    joined = dict(db.execute(select(Volunteer.invitation_id, func.count(Volunteer.id))
+                             .group_by(Volunteer.invitation_id)).all())
+    return [(invitation, joined.get(invitation.id, 0)) for invitation in db.scalars(
+        select(RecordingInvitation).order_by(RecordingInvitation.id.desc()).limit(limit))]
 
 
 def usable(invitation: RecordingInvitation | None, now: datetime) -> bool:
@@ -214,7 +233,8 @@ def volunteer_of(db: Session, invitation: RecordingInvitation, secret: str | Non
 
 
 def display_name(crypto: Crypto, volunteer: Volunteer) -> str:
-    return crypto.decrypt(volunteer.name_enc)
+    """The volunteer's name; empty once they withdrew (it is erased then)."""
+    return crypto.decrypt(volunteer.name_enc) if volunteer.name_enc else ""
 
 
 # --- what to record ---------------------------------------------------------------------------------------
@@ -381,7 +401,8 @@ class Reviewer:
 
 
 def _take_for_review(db: Session, reviewer: Reviewer, take_id: int) -> Take:
-    take = db.get(Take, take_id)
+    # Locked until the decision is written: two reviewers pressing at once decide once, the other is told.
+    take = db.scalar(select(Take).where(Take.id == take_id).with_for_update())
     if take is None or reviewer.volunteer is not None and take.language != reviewer.volunteer.language:
         raise TakeNotFound()
     if take.status != "in_review":
@@ -453,6 +474,10 @@ def withdraw(db: Session, settings: Settings, volunteer: Volunteer) -> int:
         take.status = "withdrawn"
     for person in people:
         person.withdrawn_at = person.withdrawn_at or now
+        # Name and phone were kept for credit and contact, which end here; the phone's keyed hash stays
+        # with the consent as its proof.
+        person.name_enc = person.phone_enc = ""
+        person.secret_hash = secret_hash(secrets.token_urlsafe(32))
     db.execute(update(Consent).where(Consent.subject_hash == volunteer.phone_hash, Consent.purpose == CONSENT_PURPOSE,
                                      Consent.withdrawn_at.is_(None)).values(withdrawn_at=now))
     record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.withdraw", entity="volunteer",
@@ -540,7 +565,7 @@ def campaign(db: Session, crypto: Crypto) -> tuple[list[LanguageCampaign], list[
     for volunteer_id, status, count in db.execute(select(Take.volunteer_id, Take.status, func.count(Take.id))
                                                    .group_by(Take.volunteer_id, Take.status)):
         counts.setdefault(volunteer_id, Counter())[status] = count
-    speakers = [Speaker(volunteer_id=v.id, language=v.language, role=v.role, name=crypto.decrypt(v.name_enc),
+    speakers = [Speaker(volunteer_id=v.id, language=v.language, role=v.role, name=display_name(crypto, v),
                         accepted=counts.get(v.id, Counter())["accepted"],
                         in_review=counts.get(v.id, Counter())["in_review"],
                         rejected=counts.get(v.id, Counter())["rejected"], withdrawn=v.withdrawn_at is not None,

@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from api.core.clock import local_today
@@ -20,7 +19,7 @@ from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.outreach.service import qr_image
 from api.recording import service
-from api.recording.models import RecordingInvitation, Take, Volunteer
+from api.recording.models import Take
 from api.studio.web import database_of, editor, posted_form, problem, render, see_other, settings_of
 from common.errors import AppError
 from common.vocabulary import LANGUAGE_LABELS, LANGUAGES
@@ -50,12 +49,9 @@ def campaign_page(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
     with database_of(request).read() as db:
         progress, speakers = service.campaign(db, crypto_of(request))
-        joined = dict(db.execute(select(Volunteer.invitation_id, func.count(Volunteer.id))
-                                 .group_by(Volunteer.invitation_id)).all())
-        invitations = list(db.scalars(select(RecordingInvitation).order_by(RecordingInvitation.id.desc())
-                                      .limit(200)))
+        invitations = service.invitations(db)
     return render(request, "recording_campaign.html", user=user, csrf=csrf, progress=progress, speakers=speakers,
-                  invitations=invitations, joined=joined, now=utcnow(), labels=LANGUAGE_LABELS,
+                  invitations=invitations, now=utcnow(), labels=LANGUAGE_LABELS,
                   purposes=PURPOSE_LABELS, max_days=service.MAX_DAYS, max_people=service.MAX_PEOPLE,
                   days=DEFAULT_DAYS, people=DEFAULT_PEOPLE, revoked=request.query_params.get("revoked"))
 

@@ -345,6 +345,9 @@ def test_withdrawing_unpublishes_deletes_and_restores_what_was_replaced(
         assert {t.status for t in db.scalars(select(Take))} == {"withdrawn"}
         assert kept is not None and kept.status == "withdrawn"
         assert all(c.withdrawn_at is not None for c in db.scalars(select(Consent).where(Consent.purpose == "voice")))
+        # Name and phone are erased; the phone's hash stays as the consent's proof.
+        assert {(v.name_enc, v.phone_enc) for v in db.scalars(select(Volunteer).where(
+            Volunteer.role == "record"))} == {("", "")}
     # The link now asks who they are again; the old secret is no one.
     assert "Bắt đầu" in speaker.html()
     assert again.browser.get(again.page).text.count("Bắt đầu") == 1
@@ -376,3 +379,37 @@ def test_a_script_with_a_link_is_held_to_a_pace(campaign: Campaign, tmp_path: Pa
     token = campaign.invite()
     assert campaign.phone(token).join(phone="0911111111").status_code == 303
     assert campaign.phone(token).join(phone="0922222222").status_code == 429
+
+
+def test_two_reviewers_pressing_accept_at_once_publish_one_clip(campaign: Campaign, tmp_path: Path) -> None:
+    import threading
+
+    speaker = campaign.joined(campaign.invite(keys=[GREET]))
+    take_id = speaker.record(voice(tmp_path)).json()["take"]["id"]
+    with campaign.database.write() as db:
+        editors = [create_staff(db=db, actor=None, username=f"editor-{uuid.uuid4().hex[:6]}", password="mat-khau-123",
+                                role="editor") for _ in range(4)]
+        db.expunge_all()
+    outcomes: list[str] = []
+    start = threading.Barrier(len(editors))
+
+    def press(editor: Any) -> None:
+        start.wait()
+        try:
+            with campaign.database.write() as db:
+                service.accept(db, campaign.settings, campaign.crypto, service.Reviewer.of_staff(editor), take_id)
+            outcomes.append("published")
+        except service.TakeDecided:
+            outcomes.append("told")
+        except Exception as error:  # noqa: BLE001 - SQLite may refuse a second writer ("database is locked")
+            outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=press, args=(editor,)) for editor in editors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("published") == 1, outcomes
+    with campaign.database.read() as db:
+        assert db.scalar(select(func.count(AudioClip.id)).where(AudioClip.key == GREET,
+                                                                 AudioClip.language == "tyz")) == 1
