@@ -148,7 +148,7 @@ def cmd_rotate_keys(_args: argparse.Namespace) -> int:
         print("Lỗi: đặt SECRET_KEY là khóa mới và PREVIOUS_SECRET_KEYS là khóa cũ rồi chạy lại.", file=sys.stderr)
         return 2
     with _database().write() as session:
-        rotated = rotate_keys(session, Crypto.from_settings(settings))
+        rotated = rotate_keys(session, Crypto.from_settings(settings), settings)
     print(f"Đã mã hóa lại bằng khóa mới: {rotated}")
     return 0
 

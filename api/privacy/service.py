@@ -27,6 +27,7 @@ from api.core.db import utcnow
 from api.identity.service import Identity, claim_hash
 from api.notifications.models import AnnouncementSubscription, ReminderSubscription
 from api.notifications.reminders import forget_subscriptions
+from api.recording import service as recording
 from api.records.models import HealthRecord, RecordImport
 from api.records.service import identity_hash
 from api.residents.models import Resident
@@ -220,9 +221,10 @@ class Rotated:
     throttles_reset: int = 0
     idempotency_keys_dropped: int = 0
     staff_secrets: int = 0
+    volunteers: int = 0
 
 
-def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
+def rotate_keys(db: Session, crypto: Crypto, settings: Settings) -> Rotated:
     """Re-encrypt every field with the current key and recompute every keyed hash.
 
     `crypto` must read the old data: SECRET_KEY is the new secret, PREVIOUS_SECRET_KEYS the old.
@@ -258,6 +260,10 @@ def rotate_keys(db: Session, crypto: Crypto) -> Rotated:
         # Authenticator secrets: enrolled phones keep working under the new key.
         staff.totp_secret_enc = crypto.reencrypt(staff.totp_secret_enc or "")
         rotated.staff_secrets += 1
+    # Volunteers who record (their consents to publishing their voice are filed under their phone's hash).
+    volunteers = recording.rotate_keys(db, settings, crypto)
+    rotated.volunteers = len(volunteers)
+    new_hash.update(volunteers)
     for consent in db.scalars(select(Consent)):
         if consent.subject_hash in new_hash:
             consent.subject_hash = new_hash[consent.subject_hash]

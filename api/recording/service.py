@@ -577,3 +577,27 @@ def campaign(db: Session, crypto: Crypto) -> tuple[list[LanguageCampaign], list[
 def missing_sheet(db: Session, language: str) -> list[tuple[str, str, str]]:
     """(key, text, state) of what `language` still needs, for a printed sheet a speaker reads from."""
     return wanted(db, language)
+
+
+def rotate_keys(db: Session, settings: Settings, crypto: Crypto) -> dict[str, str]:
+    """Re-encrypts volunteers' names, phones and waiting takes with the current key and recomputes their
+    phones' keyed hashes (`crypto` reads the old data too: see api.privacy.service.rotate_keys). Returns
+    {old hash: new hash} for the consents filed under them. A withdrawn volunteer's phone is erased: their
+    hash cannot be recomputed and is kept as it is, with the consent it proves."""
+    moved: dict[str, str] = {}
+    for volunteer in db.scalars(select(Volunteer)):
+        if volunteer.phone_enc:
+            phone = crypto.decrypt(volunteer.phone_enc)
+            moved[volunteer.phone_hash] = volunteer.phone_hash = crypto.lookup_hash(phone)
+            volunteer.phone_enc = crypto.reencrypt(volunteer.phone_enc)
+            volunteer.name_enc = crypto.reencrypt(volunteer.name_enc)
+        else:
+            moved[volunteer.phone_hash] = volunteer.phone_hash
+    for take in db.scalars(select(Take).where(Take.status == "in_review")):
+        for kind in ("mp3", "ogg"):
+            path = settings.audio_dir / _TAKES_DIR / f"{take.stem}.{kind}.enc"
+            if path.exists():
+                partial = path.with_suffix(".part")
+                partial.write_bytes(crypto.fernet.rotate(path.read_bytes()))
+                partial.replace(path)
+    return moved

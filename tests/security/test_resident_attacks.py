@@ -284,7 +284,7 @@ def test_a_disputed_claim_survives_a_key_rotation(client: TestClient, world: Wor
                                           "previous_secret_keys": TEST_SECRET})
     crypto = Crypto.from_settings(rotated)
     with database.write() as db:
-        rotate_keys(db, crypto)
+        rotate_keys(db, crypto, rotated)
     with database.read() as db:
         claim = db.scalar(select(Resident).where(Resident.claim_of.is_not(None)))
         assert claim is not None and claim.claim_of == crypto.lookup_hash(owner["cccd"])

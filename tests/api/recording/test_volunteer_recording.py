@@ -413,3 +413,30 @@ def test_two_reviewers_pressing_accept_at_once_publish_one_clip(campaign: Campai
     with campaign.database.read() as db:
         assert db.scalar(select(func.count(AudioClip.id)).where(AudioClip.key == GREET,
                                                                  AudioClip.language == "tyz")) == 1
+
+
+def test_a_key_rotation_keeps_volunteers_their_consents_and_waiting_takes_readable(
+        campaign: Campaign, tmp_path: Path) -> None:
+    from api.privacy.service import rotate_keys
+
+    speaker = campaign.joined(campaign.invite(keys=[GREET, FREE]), phone_number="0912345678")
+    take_id = speaker.record(voice(tmp_path)).json()["take"]["id"]
+    gone = campaign.joined(campaign.invite(keys=[BRING]), phone_number="0944444444")
+    assert gone.browser.post(f"{gone.page}/withdraw", data={"csrf": gone.csrf()}).status_code == 200
+    secret = campaign.settings.secret_key
+    assert secret is not None
+    rotated = campaign.settings.model_copy(update={"secret_key": type(secret)("a-brand-new-secret-0123456789abcdef"),
+                                                   "previous_secret_keys": secret.get_secret_value()})
+    with campaign.database.write() as db:
+        result = rotate_keys(db, Crypto.from_settings(rotated), rotated)
+    assert result.volunteers == 2 and result.consents_dropped == 0
+    new_only = Crypto.from_settings(rotated.model_copy(update={"previous_secret_keys": ""}))
+    with campaign.database.read() as db:
+        person = db.scalars(select(Volunteer).where(Volunteer.withdrawn_at.is_(None))).one()
+        assert new_only.decrypt(person.phone_enc) == "0912345678"
+        assert person.phone_hash == new_only.lookup_hash("0912345678")
+        assert {c.subject_hash for c in db.scalars(select(Consent).where(Consent.purpose == "voice"))} \
+            >= {person.phone_hash}
+        take = db.get(Take, take_id)
+        assert take is not None
+        assert service.take_audio(campaign.settings, new_only, take)[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")

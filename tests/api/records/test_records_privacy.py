@@ -416,7 +416,7 @@ def test_rotate_keys_keeps_everything_readable_under_the_new_key(
         "secret_key": type(settings.secret_key)("a-brand-new-secret-0123456789abcdef"),
         "previous_secret_keys": settings.secret_key.get_secret_value() if settings.secret_key else ""})
     with database.write() as db:
-        result = rotate_keys(db, Crypto.from_settings(rotated_settings))
+        result = rotate_keys(db, Crypto.from_settings(rotated_settings), rotated_settings)
     assert (result.residents, result.records, result.consents) == (1, 1, 1)
 
     # Only the new key from now on: the old one is gone from the settings.
