@@ -28,6 +28,7 @@ from api.notifications.gateway_router import router as delivery_router
 from api.notifications.router import router as notifications_router
 from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
+from api.recording.service import TAKE_MAX_BYTES
 from api.records.router import router as records_router
 from api.reports.depths import queue_depths
 from api.reports.router import router as reports_router
@@ -36,6 +37,7 @@ from api.security.router import router as alerts_router
 from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
 from api.studio import router as studio
+from api.studio.voice_pages import TAKE_PATH as VOICE_TAKE_PATH
 
 API_PREFIX = "/api/v1"
 
@@ -94,7 +96,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                                "/studio/audio": settings.audio_max_bytes + 64 * 1024,
                                # the file, then the previewed file carried back (compressed, encrypted)
                                "/studio/records/import": settings.max_import_bytes + 64 * 1024,
-                               "/studio/records/import/confirm": settings.max_import_bytes * 2})
+                               "/studio/records/import/confirm": settings.max_import_bytes * 2},
+                       patterns=[(VOICE_TAKE_PATH, TAKE_MAX_BYTES + 64 * 1024)])
     routers = (health_router, staff_router, communes_router, sessions_router, bookings_router, faq_router, audit_router,
                reports_router, records_router, privacy_router, content_router, audio_router, outreach_router,
                notifications_router, delivery_router, alerts_router, booking_qr_router)

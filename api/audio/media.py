@@ -61,43 +61,55 @@ def _tool(name: str) -> str:
     return path
 
 
+def _run(command: list[str], timeout: int) -> subprocess.CompletedProcess[bytes]:
+    """A tool's run; one that overruns its time is a file we cannot read (a crafted one decoding forever)."""
+    try:
+        return subprocess.run(command, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise AudioUnreadable() from None
+
+
 def probe(path: Path) -> Probe:
-    result = subprocess.run(
-        [_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of", "json",
-         str(path)], capture_output=True, timeout=30, check=False)
+    """Whether a file holds sound, and its length; 0 when the container does not say (a browser's WebM
+    recording is written as it goes and never gets its length: `transcode` measures it then)."""
+    result = _run([_tool("ffprobe"), "-v", "error", "-show_entries", "format=duration:stream=codec_type", "-of",
+                   "json", str(path)], timeout=30)
     if result.returncode != 0:
         raise AudioUnreadable()
     try:
         info = json.loads(result.stdout or b"{}")
-        seconds = float(info.get("format", {}).get("duration", 0))
+        duration = info.get("format", {}).get("duration")
+        seconds = float(duration) if duration not in (None, "N/A") else 0.0
     except (ValueError, TypeError):
         raise AudioUnreadable() from None
     # Pictures and subtitles also probe fine; only a stream of sound counts.
-    if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])) or seconds <= 0:
+    if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])) or seconds < 0:
         raise AudioUnreadable()
     return Probe(seconds=seconds)
 
 
-def transcode(source: Path, mp3: Path, ogg: Path) -> None:
-    """Mono, loudness-normalised MP3 (web player, Zalo link) and OGG/Opus (Telegram voice note)."""
+def transcode(source: Path, mp3: Path, ogg: Path, max_seconds: float | None = None) -> None:
+    """Mono, loudness-normalised MP3 (web player, Zalo link) and OGG/Opus (Telegram voice note); with
+    `max_seconds`, decoding stops just past it (a file whose header lies about its length cannot keep
+    ffmpeg busy: the caller measures the result)."""
     ffmpeg = _tool("ffmpeg")
+    limit = ["-t", f"{max_seconds + 1:.0f}"] if max_seconds else []
     for target, codec in ((mp3, ["-c:a", "libmp3lame", "-b:a", "64k", "-ar", "44100", "-f", "mp3"]),
                           (ogg, ["-c:a", "libopus", "-b:a", "32k", "-ar", "48000", "-f", "ogg"])):
         partial = target.with_suffix(target.suffix + ".part")
-        result = subprocess.run(
-            [ffmpeg, "-loglevel", "error", "-y", "-i", str(source), "-vn", "-af", LOUDNORM, "-ac", "1", *codec,
-             str(partial)], capture_output=True, timeout=120, check=False)
+        result = _run([ffmpeg, "-loglevel", "error", "-y", "-i", str(source), *limit, "-vn", "-af", LOUDNORM,
+                       "-ac", "1", *codec, str(partial)], timeout=120)
         if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
             partial.unlink(missing_ok=True)
             raise AudioUnreadable()
         partial.replace(target)  # readers never see a half-written file
 
 
-def peak_db(path: Path) -> float:
+def peak_db(path: Path, max_seconds: float | None = None) -> float:
     """The loudest moment of a recording in dBFS (ffmpeg's volumedetect); -inf for digital silence."""
-    result = subprocess.run(
-        [_tool("ffmpeg"), "-hide_banner", "-nostats", "-i", str(path), "-vn", "-af", "volumedetect", "-f", "null",
-         "-"], capture_output=True, timeout=60, check=False)
+    limit = ["-t", f"{max_seconds + 1:.0f}"] if max_seconds else []
+    result = _run([_tool("ffmpeg"), "-hide_banner", "-nostats", "-i", str(path), *limit, "-vn", "-af", "volumedetect",
+                   "-f", "null", "-"], timeout=60)
     found = _MAX_VOLUME.search(result.stderr)
     if result.returncode != 0 or found is None:
         raise AudioUnreadable()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
@@ -13,6 +13,9 @@ class AudioClip(Base):
     and OGG/Opus (Telegram voice notes). Older clips of the same key and language stay as history."""
 
     __tablename__ = "audio_clips"
+    # One clip residents hear per message and language (older ones stay as history, inactive).
+    __table_args__ = (Index("uq_audio_clips_active_key_language", "key", "language", unique=True,
+                            sqlite_where=text("active"), postgresql_where=text("active")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), index=True)

@@ -12,7 +12,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.audio.media import SILENCE_DB, AudioSilent, AudioTooLong, AudioTooShort, peak_db, probe, transcode
+from api.audio.media import (
+    SILENCE_DB,
+    AudioSilent,
+    AudioTooLong,
+    AudioTooShort,
+    AudioUnreadable,
+    peak_db,
+    probe,
+    transcode,
+)
 from api.audio.models import AudioClip
 from api.audit.service import record
 from api.content.models import BotMessage
@@ -61,14 +70,20 @@ def normalise(settings: Settings, data: bytes, *, min_seconds: float = 0.0, requ
     with tempfile.TemporaryDirectory() as tmp:
         source, mp3, ogg = Path(tmp) / "upload", Path(tmp) / "clip.mp3", Path(tmp) / "clip.ogg"
         source.write_bytes(data)
-        seconds = probe(source).seconds
+        announced = probe(source).seconds
+        if announced > settings.audio_max_seconds:
+            raise AudioTooLong(seconds=round(announced), max_seconds=settings.audio_max_seconds)
+        if require_sound and peak_db(source, settings.audio_max_seconds) < SILENCE_DB:
+            raise AudioSilent()
+        transcode(source, mp3, ogg, max_seconds=settings.audio_max_seconds)
+        # Measured on what was made: a browser's recording does not announce its length.
+        seconds = probe(mp3).seconds
         if seconds > settings.audio_max_seconds:
             raise AudioTooLong(seconds=round(seconds), max_seconds=settings.audio_max_seconds)
+        if seconds <= 0:
+            raise AudioUnreadable()
         if seconds < min_seconds:
             raise AudioTooShort(seconds=round(seconds, 1))
-        if require_sound and peak_db(source) < SILENCE_DB:
-            raise AudioSilent()
-        transcode(source, mp3, ogg)
         return Normalised(mp3=mp3.read_bytes(), ogg=ogg.read_bytes(), seconds=seconds)
 
 
@@ -87,6 +102,7 @@ def publish(*, db: Session, settings: Settings, actor: StaffUser | None, key: st
     for old in db.scalars(select(AudioClip).where(AudioClip.key == key, AudioClip.language == language,
                                                    AudioClip.active.is_(True))):
         old.active = False
+    db.flush()  # the old clip steps down before the new one is written (one active per key and language)
     clip = AudioClip(key=key, language=language, mp3_name=f"{stem}.mp3", ogg_name=f"{stem}.ogg",
                      duration_ms=int(audio.seconds * 1000), source_hash=source_hash, placeholder=placeholder,
                      uploaded_by=uploaded_by or (actor.username if actor else "system"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -130,17 +131,24 @@ class BodySizeLimit:
     """Refuses bodies over the limit, whether announced by Content-Length or streamed: a JSON error for the
     API, a page in words for the staff pages (a file too large for a form)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None,
+                 patterns: list[tuple[re.Pattern[str], int]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        # Paths that take files (CSV imports) get their own, larger limit.
+        # Paths that take files (CSV imports) get their own, larger limit; `patterns` for paths with an id.
         self.larger = larger or {}
+        self.patterns = patterns or []
+
+    def limit(self, path: str) -> int:
+        if path in self.larger:
+            return self.larger[path]
+        return next((size for pattern, size in self.patterns if pattern.match(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
+        limit = self.limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

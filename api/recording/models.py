@@ -39,8 +39,8 @@ class RecordingInvitation(Base):
 
 class Volunteer(Base):
     """Someone who opened an invitation and agreed to its notice. Name and phone are encrypted (credit and
-    contact); the phone's keyed hash finds the same person across invitations (a withdrawal covers every
-    take of theirs, and nobody reviews their own voice). The browser holds a secret whose hash is kept."""
+    contact) and never verified, so they tie nothing together: each joining is its own volunteer, with its
+    own takes, consent and withdrawal. The browser holds a secret whose hash is kept."""
 
     __tablename__ = "recording_volunteers"
 
@@ -51,7 +51,8 @@ class Volunteer(Base):
     language: Mapped[str] = mapped_column(String(8))
     name_enc: Mapped[str] = mapped_column(Text)
     phone_enc: Mapped[str] = mapped_column(Text)
-    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # What their consent is filed under (api.recording.service.consent_subject): this volunteer, keyed.
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Keys this person chose to skip: not offered to them again.
     skipped: Mapped[str] = mapped_column(Text, default="")

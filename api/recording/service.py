@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.audio import service as audio
@@ -27,7 +31,7 @@ from api.core.clock import local_today
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import utcnow
-from api.core.errors import Conflict, Forbidden, NotFound
+from api.core.errors import Conflict, NotFound, PayloadTooLarge
 from api.core.rawsql import Raw
 from api.core.usage import UsageCount
 from api.faq.models import FaqEntry, FaqQuestion
@@ -49,6 +53,11 @@ MIN_TAKE_SECONDS = 0.8
 # Which messages are listened to most is read over this many days of plays.
 PLAYS_DAYS = 90
 _TAKES_DIR = "takes"
+# What may wait for a reviewer: enough for a good day's recording, not for a script to fill a disk.
+MAX_WAITING_PER_VOLUNTEER = 60
+MAX_WAITING_PER_INVITATION = 300
+# A take's upload: three minutes of a phone's recording at its default bitrate, and the form around it.
+TAKE_MAX_BYTES = 4 * 1024 * 1024
 
 
 class InvitationUnusable(NotFound):
@@ -93,11 +102,6 @@ class TakeDecided(Conflict):
     message = "Bản thu này đã được duyệt hoặc không còn chờ duyệt."
 
 
-class OwnVoice(Forbidden):
-    code = "own_take"
-    message = "Người duyệt không duyệt bản thu của chính mình. Xin để người khác duyệt."
-
-
 class ReasonRequired(InvalidInput):
     code = "reason_required"
     message = "Xin ghi lý do không nhận (ví dụ: đọc sai chữ, nhiều tiếng ồn) để người thu biết sửa."
@@ -114,6 +118,22 @@ class InvitationNotFound(NotFound):
     message = "Không có lời mời này."
 
 
+class TakeTooLarge(PayloadTooLarge):
+    code = "take_too_large"
+    message = "Bản ghi quá lớn (tối đa 3 phút). Xin ghi ngắn hơn."
+
+
+class TooManyWaiting(Conflict):
+    code = "takes_waiting_full"
+    message = ("Đã có nhiều bản ghi đang chờ người biết tiếng nghe duyệt. "
+               "Xin chờ duyệt xong rồi thu tiếp; bản vừa ghi chưa được gửi.")
+
+
+class SameMessageAccepted(Conflict):
+    code = "take_same_message_accepted"
+    message = "Vừa có người nhận một bản khác của câu này. Xin tải lại trang để xem."
+
+
 class BadInvitation(InvalidInput):
     code = "invitation_invalid"
     message = "Lời mời chưa đúng: xin chọn ngôn ngữ, mục đích, số ngày (1–90) và số người (1–200)."
@@ -121,8 +141,10 @@ class BadInvitation(InvalidInput):
 
 # --- invitations ------------------------------------------------------------------------------------
 
-def _token_hash(crypto: Crypto, token: str) -> str:
-    return crypto.lookup_hash("recording-invitation:" + token)
+def _token_hash(token: str) -> str:
+    # A random 192-bit secret needs no key: its plain hash cannot be reversed, and a key rotation, which
+    # cannot see the tokens, leaves every live link working.
+    return hashlib.sha256(("recording-invitation:" + token).encode()).hexdigest()
 
 
 def create_invitation(db: Session, crypto: Crypto, actor: StaffUser, *, purpose: str, language: str, days: int,
@@ -138,7 +160,7 @@ def create_invitation(db: Session, crypto: Crypto, actor: StaffUser, *, purpose:
         raise UnknownKeys(keys=unknown[:10])
     token = secrets.token_urlsafe(24)
     invitation = RecordingInvitation(
-        token_hash=_token_hash(crypto, token), purpose=purpose, language=language, keys=" ".join(wanted),
+        token_hash=_token_hash(token), purpose=purpose, language=language, keys=" ".join(wanted),
         label=nfc(label).strip()[:120], max_people=max_people, expires_at=utcnow() + timedelta(days=days),
         created_by=actor.username)
     db.add(invitation)
@@ -169,15 +191,14 @@ def usable(invitation: RecordingInvitation | None, now: datetime) -> bool:
     return invitation is not None and invitation.revoked_at is None and invitation.expires_at > now
 
 
-def open_invitation(db: Session, crypto: Crypto, token: str) -> RecordingInvitation:
-    """The invitation a link's secret opens, if it is still usable."""
+def open_invitation(db: Session, token: str, *, ended_ok: bool = False) -> RecordingInvitation:
+    """The invitation a link's secret opens, if it is still usable; with `ended_ok` also one expired or
+    revoked (its volunteers may still see their counts and withdraw)."""
     invitation = None
     if 16 <= len(token) <= 64 and token.isascii():
-        invitation = db.scalar(select(RecordingInvitation).where(
-            RecordingInvitation.token_hash == _token_hash(crypto, token)))
-    if not usable(invitation, utcnow()):
+        invitation = db.scalar(select(RecordingInvitation).where(RecordingInvitation.token_hash == _token_hash(token)))
+    if invitation is None or not ended_ok and not usable(invitation, utcnow()):
         raise InvitationUnusable()
-    assert invitation is not None
     return invitation
 
 
@@ -199,22 +220,30 @@ def join(db: Session, crypto: Crypto, invitation: RecordingInvitation, *, name: 
     if notice_version != shown:
         raise ConsentRequired(reason="notice_changed")
     clean_name, clean_phone = normalize_name(name), normalize_phone(phone)
+    # Locked while counting: people joining at once cannot all take the last place.
+    db.scalar(select(RecordingInvitation.id).where(RecordingInvitation.id == invitation.id).with_for_update())
     taken = db.scalar(select(func.count(Volunteer.id)).where(Volunteer.invitation_id == invitation.id))
     if (taken or 0) >= invitation.max_people:
         raise InvitationFull()
     secret = secrets.token_urlsafe(32)
-    phone_hash = crypto.lookup_hash(clean_phone)
     volunteer = Volunteer(invitation_id=invitation.id, role=invitation.purpose, language=invitation.language,
                           name_enc=crypto.encrypt(clean_name), phone_enc=crypto.encrypt(clean_phone),
-                          phone_hash=phone_hash, secret_hash=secret_hash(secret))
+                          subject_hash="", secret_hash=secret_hash(secret))
     db.add(volunteer)
     db.flush()
+    volunteer.subject_hash = consent_subject(crypto, volunteer)
     if invitation.purpose == "record":
-        record_consent(Raw(db.connection()), subject_hash=phone_hash, resident_id=None, purpose=CONSENT_PURPOSE,
-                       notice_version=shown, channel="web", now=utcnow())
+        record_consent(Raw(db.connection()), subject_hash=volunteer.subject_hash, resident_id=None,
+                       purpose=CONSENT_PURPOSE, notice_version=shown, channel="web", now=utcnow())
     record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.join", entity="volunteer",
            entity_id=volunteer.id, invitation=invitation.id, role=invitation.purpose, notice=shown)
     return volunteer, secret
+
+
+def consent_subject(crypto: Crypto, volunteer: Volunteer) -> str:
+    """What a volunteer's consent is filed under: this volunteer (their phone is typed, never verified, so
+    it must not tie anyone's consent or recordings to anyone else's)."""
+    return crypto.lookup_hash(f"recording-volunteer:{volunteer.id}")
 
 
 def secret_hash(secret: str) -> str:
@@ -281,6 +310,13 @@ def wanted(db: Session, language: str, keys: list[str] | None = None) -> list[tu
     return sorted(rows, key=lambda row: (-demand[row[0]], order[row[2]], row[0]))
 
 
+def still_wanted(db: Session, language: str, keys: list[str] | None = None) -> dict[str, str]:
+    """The texts a take in `language` may be filed for: not recorded yet in it (missing, stale, a placeholder;
+    another's take in review does not stop a second), of the invitation's keys if it names any."""
+    return {key: text for key, _kind, text, cells in audio.coverage(db)
+            if cells[language] != "recorded" and not placeholders(text) and (keys is None or key in keys)}
+
+
 def next_offer(db: Session, settings: Settings, volunteer: Volunteer, invitation: RecordingInvitation,
                audio_base: str) -> Offer | None:
     """The message this volunteer should record next, or None when there is nothing left for them."""
@@ -322,28 +358,58 @@ def _take_path(settings: Settings, stem: str, kind: str) -> str:
 def submit_take(db: Session, settings: Settings, crypto: Crypto, volunteer: Volunteer, *, key: str, source_hash: str,
                 upload_id: str, recording: audio.Normalised) -> Take:
     """Files a normalised take for review. The same upload again (a retry after a lost answer) is the same
-    take; a take of a text that changed meanwhile is refused, so nobody publishes words no longer meant."""
-    existing = db.scalar(select(Take).where(Take.volunteer_id == volunteer.id, Take.upload_id == upload_id))
+    take; a take of a text that changed meanwhile is refused, so nobody publishes words no longer meant; so
+    is one of a message the invitation does not ask for or the language already has."""
+    person: Volunteer | None = _locked(db, Volunteer, volunteer.id)
+    if person is None or person.withdrawn_at is not None:
+        raise NotJoined()
+    existing = db.scalar(select(Take).where(Take.volunteer_id == person.id, Take.upload_id == upload_id))
     if existing is not None:
         return existing
-    texts = recordable_texts(db)
+    invitation = db.get(RecordingInvitation, person.invitation_id)
+    if not usable(invitation, utcnow()):
+        raise InvitationUnusable()
+    assert invitation is not None
+    texts = still_wanted(db, person.language, invitation.keys.split() or None)
     if key not in texts:
         raise KeyNotOffered()
     if text_hash(texts[key]) != source_hash:
         raise TakeOutdated()
-    stem = secrets.token_hex(16)
-    folder = settings.audio_dir / _TAKES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind, data in (("mp3", recording.mp3), ("ogg", recording.ogg)):
-        path = folder / f"{stem}.{kind}.enc"
-        path.write_bytes(crypto.fernet.encrypt(data))
-    take = Take(volunteer_id=volunteer.id, upload_id=upload_id, key=key, language=volunteer.language,
-                source_hash=source_hash, stem=stem, duration_ms=int(recording.seconds * 1000))
+    waiting_mine = db.scalar(select(func.count(Take.id)).where(Take.volunteer_id == person.id,
+                                                               Take.status == "in_review"))
+    waiting_all = db.scalar(select(func.count(Take.id)).join(Volunteer).where(
+        Volunteer.invitation_id == invitation.id, Take.status == "in_review"))
+    if (waiting_mine or 0) >= MAX_WAITING_PER_VOLUNTEER or (waiting_all or 0) >= MAX_WAITING_PER_INVITATION:
+        raise TooManyWaiting()
+    take = Take(volunteer_id=person.id, upload_id=upload_id, key=key, language=person.language,
+                source_hash=source_hash, stem=secrets.token_hex(16), duration_ms=int(recording.seconds * 1000))
     db.add(take)
     db.flush()
-    record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.take", entity="take",
-           entity_id=take.id, key=key, language=volunteer.language, seconds=round(recording.seconds, 1))
+    folder = settings.audio_dir / _TAKES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    # Written once the row exists; removed again if the transaction does not commit.
+    files = [folder / f"{take.stem}.{kind}.enc" for kind in ("mp3", "ogg")]
+    _on_rollback(db, lambda: _unlink(files))
+    for path, data in zip(files, (recording.mp3, recording.ogg), strict=True):
+        path.write_bytes(crypto.fernet.encrypt(data))
+    record(db, actor=None, actor_label=f"volunteer:{person.id}", action="recording.take", entity="take",
+           entity_id=take.id, key=key, language=person.language, seconds=round(recording.seconds, 1))
     return take
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _on_commit(db: Session, work: Callable[[], None]) -> None:
+    """Deletes files only once the change that stops them being needed is kept: a failed commit leaves
+    a take or a clip with its recording."""
+    event.listen(db, "after_commit", lambda _session: work(), once=True)
+
+
+def _on_rollback(db: Session, work: Callable[[], None]) -> None:
+    event.listen(db, "after_rollback", lambda _session: work(), once=True)
 
 
 def existing_take(db: Session, volunteer: Volunteer, upload_id: str) -> tuple[int, str] | None:
@@ -358,11 +424,7 @@ def take_for_listener(db: Session, volunteer: Volunteer, take_id: int) -> Take:
     take = db.get(Take, take_id)
     if take is None:
         raise TakeNotFound()
-    if take.volunteer_id == volunteer.id:
-        return take
-    speaker = db.get(Volunteer, take.volunteer_id)
-    if (volunteer.role != "review" or take.language != volunteer.language or speaker is None
-            or speaker.phone_hash == volunteer.phone_hash):
+    if take.volunteer_id != volunteer.id and (volunteer.role != "review" or take.language != volunteer.language):
         raise TakeNotFound()
     return take
 
@@ -378,9 +440,9 @@ def take_audio(settings: Settings, crypto: Crypto, take: Take, kind: str = "mp3"
         raise TakeNotFound() from None
 
 
-def _delete_take_files(settings: Settings, take: Take) -> None:
-    for kind in ("mp3", "ogg"):
-        settings.audio_dir.joinpath(_TAKES_DIR, f"{take.stem}.{kind}.enc").unlink(missing_ok=True)
+def _delete_take_files(db: Session, settings: Settings, take: Take) -> None:
+    files = [settings.audio_dir.joinpath(_TAKES_DIR, f"{take.stem}.{kind}.enc") for kind in ("mp3", "ogg")]
+    _on_commit(db, lambda: _unlink(files))
 
 
 @dataclass(frozen=True)
@@ -400,16 +462,22 @@ class Reviewer:
         return cls(label=f"volunteer:{volunteer.id}", volunteer=volunteer)
 
 
+def _locked(db: Session, model: type[Volunteer] | type[Take], row_id: int) -> Any:
+    """A row re-read under a lock held until the transaction ends. Always the volunteer before their takes:
+    a decision, a new take and a withdrawal of the same person then wait for each other in one order."""
+    return db.scalar(select(model).where(model.id == row_id).with_for_update()
+                     .execution_options(populate_existing=True))
+
+
 def _take_for_review(db: Session, reviewer: Reviewer, take_id: int) -> Take:
-    # Locked until the decision is written: two reviewers pressing at once decide once, the other is told.
-    take = db.scalar(select(Take).where(Take.id == take_id).with_for_update())
-    if take is None or reviewer.volunteer is not None and take.language != reviewer.volunteer.language:
+    found = db.get(Take, take_id)
+    if found is None or reviewer.volunteer is not None and found.language != reviewer.volunteer.language:
         raise TakeNotFound()
-    if take.status != "in_review":
+    speaker: Volunteer | None = _locked(db, Volunteer, found.volunteer_id)
+    # Locked until the decision is written: two reviewers pressing at once decide once, the other is told.
+    take: Take | None = _locked(db, Take, take_id)
+    if take is None or speaker is None or speaker.withdrawn_at is not None or take.status != "in_review":
         raise TakeDecided()
-    speaker = db.get(Volunteer, take.volunteer_id)
-    if reviewer.volunteer is not None and speaker is not None and speaker.phone_hash == reviewer.volunteer.phone_hash:
-        raise OwnVoice()
     return take
 
 
@@ -435,11 +503,16 @@ def accept(db: Session, settings: Settings, crypto: Crypto, reviewer: Reviewer, 
                                  ogg=take_audio(settings, crypto, take, "ogg"), seconds=take.duration_ms / 1000)
     replaced = db.scalar(select(AudioClip.id).where(AudioClip.key == take.key, AudioClip.language == take.language,
                                                     AudioClip.active.is_(True)))
-    clip = audio.publish(db=db, settings=settings, actor=reviewer.staff, key=take.key, language=take.language,
-                         audio=recording, source_hash=take.source_hash, uploaded_by=f"volunteer:{take.volunteer_id}")
+    try:
+        clip = audio.publish(db=db, settings=settings, actor=reviewer.staff, key=take.key, language=take.language,
+                             audio=recording, source_hash=take.source_hash,
+                             uploaded_by=f"volunteer:{take.volunteer_id}")
+    except IntegrityError:
+        # Another take of the same message was accepted at the same moment (one clip per message and language).
+        raise SameMessageAccepted() from None
     take.status, take.clip_id, take.replaced_clip_id = "accepted", clip.id, replaced
     take.reviewed_by, take.reviewed_at = reviewer.label, utcnow()
-    _delete_take_files(settings, take)
+    _delete_take_files(db, settings, take)
     record(db, actor=reviewer.staff, actor_label=None if reviewer.staff else reviewer.label, action="recording.accept",
            entity="take", entity_id=take.id, key=take.key, language=take.language, clip=clip.id)
     return clip
@@ -454,51 +527,57 @@ def reject(db: Session, settings: Settings, reviewer: Reviewer, take_id: int, re
     take = _take_for_review(db, reviewer, take_id)
     take.status, take.reason = "rejected", reason
     take.reviewed_by, take.reviewed_at = reviewer.label, utcnow()
-    _delete_take_files(settings, take)
+    _delete_take_files(db, settings, take)
     record(db, actor=reviewer.staff, actor_label=None if reviewer.staff else reviewer.label, action="recording.reject",
            entity="take", entity_id=take.id, key=take.key, language=take.language)
 
 
 def withdraw(db: Session, settings: Settings, volunteer: Volunteer) -> int:
-    """The speaker takes their consent back: every take of theirs (under any invitation, found by their
-    phone) is unpublished or deleted, the clips they replaced come back, and the consent is stamped
-    withdrawn. Returns how many published clips were taken down."""
+    """The speaker takes their consent back: every take of theirs is unpublished or deleted (clips since
+    replaced by another's included: their files stay reachable by name), the clip each replaced comes back,
+    the consent is stamped withdrawn, and name and phone are erased. Returns how many clips residents were
+    hearing and no longer do."""
     now = utcnow()
-    people = list(db.scalars(select(Volunteer).where(Volunteer.phone_hash == volunteer.phone_hash)))
-    ids = [person.id for person in people]
+    person: Volunteer | None = _locked(db, Volunteer, volunteer.id)
+    if person is None or person.withdrawn_at is not None:
+        return 0
     unpublished = 0
-    for take in db.scalars(select(Take).where(Take.volunteer_id.in_(ids), Take.status.in_(("in_review", "accepted")))):
+    for take in db.scalars(select(Take).where(Take.volunteer_id == person.id,
+                                              Take.status.in_(("in_review", "accepted"))).with_for_update()):
         if take.status == "accepted":
             unpublished += _unpublish(db, settings, take)
-        _delete_take_files(settings, take)
+        _delete_take_files(db, settings, take)
         take.status = "withdrawn"
-    for person in people:
-        person.withdrawn_at = person.withdrawn_at or now
-        # Name and phone were kept for credit and contact, which end here; the phone's keyed hash stays
-        # with the consent as its proof.
-        person.name_enc = person.phone_enc = ""
-        person.secret_hash = secret_hash(secrets.token_urlsafe(32))
-    db.execute(update(Consent).where(Consent.subject_hash == volunteer.phone_hash, Consent.purpose == CONSENT_PURPOSE,
+    person.withdrawn_at = now
+    # Name and phone were kept for credit and contact, which end here; the consent keeps its proof.
+    person.name_enc = person.phone_enc = ""
+    person.secret_hash = secret_hash(secrets.token_urlsafe(32))
+    db.execute(update(Consent).where(Consent.subject_hash == person.subject_hash, Consent.purpose == CONSENT_PURPOSE,
                                      Consent.withdrawn_at.is_(None)).values(withdrawn_at=now))
-    record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.withdraw", entity="volunteer",
-           entity_id=volunteer.id, unpublished=unpublished)
+    record(db, actor=None, actor_label=f"volunteer:{person.id}", action="recording.withdraw", entity="volunteer",
+           entity_id=person.id, unpublished=unpublished)
     return unpublished
 
 
 def _unpublish(db: Session, settings: Settings, take: Take) -> int:
     clip = db.get(AudioClip, take.clip_id) if take.clip_id else None
-    if clip is None or not clip.active:
+    if clip is None:
         return 0
+    was_playing = clip.active
     clip.active = False
+    db.flush()  # one active clip per message and language, at every step
     replaced = db.get(AudioClip, take.replaced_clip_id) if take.replaced_clip_id else None
-    # What residents heard before comes back, unless it too was a withdrawn voice.
-    if replaced is not None and not replaced.uploaded_by.startswith("volunteer:"):
+    someone_else = db.scalar(select(AudioClip.id).where(AudioClip.key == clip.key, AudioClip.language == clip.language,
+                                                        AudioClip.active.is_(True)))
+    # What residents heard before comes back, unless it too was a volunteer's voice or another took its place.
+    if (was_playing and replaced is not None and someone_else is None
+            and not replaced.uploaded_by.startswith("volunteer:")):
         replaced.active = True
-    for name in (clip.mp3_name, clip.ogg_name):
-        if db.scalar(select(func.count(AudioClip.id)).where(
-                (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name), AudioClip.id != clip.id)) == 0:
-            (settings.audio_dir / name).unlink(missing_ok=True)
-    return 1
+    files = [settings.audio_dir / name for name in (clip.mp3_name, clip.ogg_name)
+             if db.scalar(select(func.count(AudioClip.id)).where(
+                 (AudioClip.mp3_name == name) | (AudioClip.ogg_name == name), AudioClip.id != clip.id)) == 0]
+    _on_commit(db, lambda: _unlink(files))
+    return 1 if was_playing else 0
 
 
 # --- counts -------------------------------------------------------------------------------------------------
@@ -511,9 +590,9 @@ class Tally:
 
 
 def tally(db: Session, volunteer: Volunteer) -> Tally:
-    """A speaker's takes by state, across their invitations (found by phone)."""
-    counts = dict(db.execute(select(Take.status, func.count(Take.id)).join(Volunteer).where(
-        Volunteer.phone_hash == volunteer.phone_hash).group_by(Take.status)).all())
+    """A speaker's takes by state."""
+    counts = dict(db.execute(select(Take.status, func.count(Take.id)).where(
+        Take.volunteer_id == volunteer.id).group_by(Take.status)).all())
     return Tally(accepted=counts.get("accepted", 0), in_review=counts.get("in_review", 0),
                  rejected=counts.get("rejected", 0))
 
@@ -580,19 +659,15 @@ def missing_sheet(db: Session, language: str) -> list[tuple[str, str, str]]:
 
 
 def rotate_keys(db: Session, settings: Settings, crypto: Crypto) -> dict[str, str]:
-    """Re-encrypts volunteers' names, phones and waiting takes with the current key and recomputes their
-    phones' keyed hashes (`crypto` reads the old data too: see api.privacy.service.rotate_keys). Returns
-    {old hash: new hash} for the consents filed under them. A withdrawn volunteer's phone is erased: their
-    hash cannot be recomputed and is kept as it is, with the consent it proves."""
+    """Re-encrypts volunteers' names, phones and waiting takes with the current key and recomputes what their
+    consents are filed under (`crypto` reads the old data too: see api.privacy.service.rotate_keys).
+    Returns {old subject: new subject} for those consents."""
     moved: dict[str, str] = {}
     for volunteer in db.scalars(select(Volunteer)):
+        moved[volunteer.subject_hash] = volunteer.subject_hash = consent_subject(crypto, volunteer)
         if volunteer.phone_enc:
-            phone = crypto.decrypt(volunteer.phone_enc)
-            moved[volunteer.phone_hash] = volunteer.phone_hash = crypto.lookup_hash(phone)
             volunteer.phone_enc = crypto.reencrypt(volunteer.phone_enc)
             volunteer.name_enc = crypto.reencrypt(volunteer.name_enc)
-        else:
-            moved[volunteer.phone_hash] = volunteer.phone_hash
     for take in db.scalars(select(Take).where(Take.status == "in_review")):
         for kind in ("mp3", "ogg"):
             path = settings.audio_dir / _TAKES_DIR / f"{take.stem}.{kind}.enc"

@@ -13,14 +13,13 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.core.clock import local_today
-from api.core.crypto import Crypto
 from api.core.db import utcnow
 from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.outreach.service import qr_image
 from api.recording import service
 from api.recording.models import Take
-from api.studio.web import database_of, editor, posted_form, problem, render, see_other, settings_of
+from api.studio.web import crypto_of, database_of, editor, posted_form, problem, render, see_other, settings_of
 from common.errors import AppError
 from common.vocabulary import LANGUAGE_LABELS, LANGUAGES
 
@@ -30,11 +29,6 @@ HOME = "/studio/recording"
 PURPOSE_LABELS = {"record": N_("Thu âm"), "review": N_("Duyệt bản thu")}
 DEFAULT_DAYS, DEFAULT_PEOPLE = 14, 20
 _UNKNOWN_LANGUAGE = N_("Không có ngôn ngữ này. Xin chọn Tày, Nùng, H'Mông, Dao hoặc tiếng Việt.")
-
-
-def crypto_of(request: Request) -> Crypto:
-    crypto: Crypto = request.app.state.crypto
-    return crypto
 
 
 def unknown_language(request: Request, back: str) -> HTMLResponse:

@@ -16,13 +16,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.audio import service as audio
 from api.audio.links import audio_base
 from api.consent.service import notice_fingerprint
+from api.content.schemas import KEY_PATTERN
+from api.core.clientaddr import address_bucket
 from api.core.crypto import Crypto
+from api.core.db import utcnow
 from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.deps import client_address
@@ -33,6 +37,7 @@ from api.security.limits import Rule
 from api.studio.web import (
     check_csrf,
     cookie_secure,
+    crypto_of,
     csrf_token,
     database_of,
     problem,
@@ -46,23 +51,21 @@ from common.vocabulary import LANGUAGE_LABELS
 router = APIRouter(prefix="/studio/voice", include_in_schema=False)
 
 COOKIE_PREFIX = "ksk_voice_"
+# Where a take is posted (its body may be larger than a form's: api.main gives it its own limit).
+TAKE_PATH = re.compile(r"^/studio/voice/[^/]+/takes$")
 UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{8,40}$")
 SOURCE_HASH = re.compile(r"^[0-9a-f]{64}$")
-KEY = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+KEY = re.compile(KEY_PATTERN)
 # A volunteer records a message in half a minute at best; a script uploading faster only burns ffmpeg.
 TAKES_PER_TEN_MINUTES = 40
-JOINS_PER_HOUR_PER_ADDRESS = 10
+# A village's Wi-Fi or a carrier's NAT puts many honest phones behind one address.
+JOINS_PER_HOUR_PER_ADDRESS = 30
 
 
 class BadTake(AppError):
     status_code = 422
     code = "take_invalid"
     message = "Bản ghi gửi lên chưa đủ thông tin. Xin tải lại trang rồi ghi lại."
-
-
-def _crypto(request: Request) -> Crypto:
-    crypto: Crypto = request.app.state.crypto
-    return crypto
 
 
 def _cookie_name(invitation: RecordingInvitation) -> str:
@@ -78,11 +81,13 @@ def _join_csrf(crypto: Crypto, token: str) -> str:
     return csrf_token(crypto, "voice-join:" + token)
 
 
-def _found(request: Request, token: str) -> tuple[RecordingInvitation, Volunteer | None, str]:
-    """The invitation, the volunteer this browser is under it (if any) and the page's CSRF token."""
-    crypto = _crypto(request)
+def _found(request: Request, token: str, *, ended_ok: bool = False,
+           ) -> tuple[RecordingInvitation, Volunteer | None, str]:
+    """The invitation, the volunteer this browser is under it (if any) and the page's CSRF token. With
+    `ended_ok` an expired or revoked invitation is found too: its volunteers can still withdraw."""
+    crypto = crypto_of(request)
     with database_of(request).read() as db:
-        invitation = service.open_invitation(db, crypto, token)
+        invitation = service.open_invitation(db, token, ended_ok=ended_ok)
         secret = request.cookies.get(_cookie_name(invitation))
         volunteer = service.volunteer_of(db, invitation, secret)
         db.expunge_all()
@@ -110,15 +115,22 @@ def _tally(request: Request, volunteer: Volunteer) -> dict[str, int]:
 @router.get("/{token}", response_class=HTMLResponse)
 def voice_home(request: Request, token: str) -> HTMLResponse:
     try:
-        invitation, volunteer, csrf = _found(request, token)
+        invitation, volunteer, csrf = _found(request, token, ended_ok=True)
     except AppError as error:
         return _unusable(request, error)
+    ended = not service.usable(invitation, utcnow())
+    if ended and volunteer is None:
+        return _unusable(request, service.InvitationUnusable())
     common: dict[str, Any] = {"token": token, "invitation": invitation, "csrf": csrf,
                               "language_label": LANGUAGE_LABELS[invitation.language]}
     if volunteer is None:
         return _join_page(request, invitation, common)
+    if ended:
+        # The link's time is over: what they gave can still be counted and taken back.
+        return render(request, "voice_ended.html", name=service.display_name(crypto_of(request), volunteer),
+                      tally=_tally(request, volunteer), **common)
     with database_of(request).read() as db:
-        name = service.display_name(_crypto(request), volunteer)
+        name = service.display_name(crypto_of(request), volunteer)
         if volunteer.role == "review":
             queue = service.review_queue(db, volunteer.language)
             texts = service.recordable_texts(db)
@@ -150,8 +162,8 @@ async def voice_join(request: Request, token: str) -> Response:
     form = await request.form()
     check_csrf(csrf, str(form.get("csrf") or ""))
     name = str(form.get("name") or "")[:100]
-    crypto, database = _crypto(request), database_of(request)
-    address = crypto.lookup_hash("voice-join:" + await client_address(request))
+    crypto, database = crypto_of(request), database_of(request)
+    address = crypto.lookup_hash("voice-join:" + address_bucket(await client_address(request)))
     try:
         await run_in_threadpool(limits.spend, database,
                                 {f"voice-join:{address[:32]}": Rule.per_minutes(JOINS_PER_HOUR_PER_ADDRESS, 60)})
@@ -184,7 +196,7 @@ async def voice_take(request: Request, token: str) -> JSONResponse:
     """One recorded take (multipart: csrf, key, source_hash, upload_id, file). Answers with the speaker's
     counts and the next message; the same upload_id again is the same take (a retry after a lost answer)."""
     invitation, volunteer, csrf = _volunteer(request, token, "record")
-    settings, database, crypto = settings_of(request), database_of(request), _crypto(request)
+    settings, database, crypto = settings_of(request), database_of(request), crypto_of(request)
     form = await request.form(max_files=1, max_fields=10)
     check_csrf(csrf, str(form.get("csrf") or ""))
     key, source_hash, upload_id = (str(form.get(name) or "") for name in ("key", "source_hash", "upload_id"))
@@ -192,7 +204,9 @@ async def voice_take(request: Request, token: str) -> JSONResponse:
     if not (KEY.match(key) and SOURCE_HASH.match(source_hash) and UPLOAD_ID.match(upload_id)
             and isinstance(upload, UploadFile)):
         raise BadTake()
-    data = await upload.read(settings.audio_max_bytes + 1)
+    data = await upload.read(service.TAKE_MAX_BYTES + 1)
+    if len(data) > service.TAKE_MAX_BYTES:
+        raise service.TakeTooLarge()
 
     def store() -> dict[str, Any]:
         with database.read() as db:
@@ -200,10 +214,17 @@ async def voice_take(request: Request, token: str) -> JSONResponse:
         if again is None:
             limits.spend(database, {f"voice-take:{volunteer.id}": Rule.per_minutes(TAKES_PER_TEN_MINUTES, 10)})
             recording = audio.normalise(settings, data, min_seconds=service.MIN_TAKE_SECONDS, require_sound=True)
-            with database.write() as db:
-                take = service.submit_take(db, settings, crypto, volunteer, key=key, source_hash=source_hash,
-                                           upload_id=upload_id, recording=recording)
-                again = (take.id, take.status)
+            try:
+                with database.write() as db:
+                    take = service.submit_take(db, settings, crypto, volunteer, key=key, source_hash=source_hash,
+                                               upload_id=upload_id, recording=recording)
+                    again = (take.id, take.status)
+            except IntegrityError:
+                # The same upload, sent twice at once (a reload while the first was being converted).
+                with database.read() as db:
+                    again = service.existing_take(db, volunteer, upload_id)
+                if again is None:
+                    raise
         return {"take": {"id": again[0], "status": again[1]}}
 
     # ffmpeg takes seconds: off the event loop.
@@ -234,7 +255,7 @@ def voice_take_audio(request: Request, token: str, take_id: IdInPath) -> Respons
         raise service.NotJoined()
     with database_of(request).read() as db:
         take = service.take_for_listener(db, volunteer, take_id)
-        data = service.take_audio(settings_of(request), _crypto(request), take)
+        data = service.take_audio(settings_of(request), crypto_of(request), take)
     return Response(data, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -249,7 +270,7 @@ async def voice_decide(request: Request, token: str, take_id: IdInPath, decision
     check_csrf(csrf, str(form.get("csrf") or ""))
     if decision not in ("accept", "reject"):
         return _unusable(request, service.TakeNotFound())
-    settings, crypto, reviewer = settings_of(request), _crypto(request), service.Reviewer.of_volunteer(volunteer)
+    settings, crypto, reviewer = settings_of(request), crypto_of(request), service.Reviewer.of_volunteer(volunteer)
 
     def decide() -> None:
         with database_of(request).write() as db:
@@ -267,9 +288,10 @@ async def voice_decide(request: Request, token: str, take_id: IdInPath, decision
 
 @router.post("/{token}/withdraw")
 async def voice_withdraw(request: Request, token: str) -> Response:
-    """The speaker takes their consent back: their recordings stop playing and are deleted."""
+    """The speaker takes their consent back: their recordings stop playing and are deleted (also once the
+    link's time is over)."""
     try:
-        invitation, volunteer, csrf = _found(request, token)
+        invitation, volunteer, csrf = _found(request, token, ended_ok=True)
     except AppError as error:
         return _unusable(request, error)
     if volunteer is None:

@@ -141,7 +141,8 @@ def home_of(role: str) -> str:
 
 
 def check_csrf(expected: str, given: str | None) -> None:
-    if not given or not hmac.compare_digest(expected, given):
+    # Bytes: compare_digest refuses a str with characters outside ASCII (a forged field would be a 500).
+    if not given or not hmac.compare_digest(expected.encode(), given.encode()):
         raise BadForm()
 
 
@@ -152,6 +153,11 @@ def see_other(url: str) -> RedirectResponse:
 def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def crypto_of(request: Request) -> Crypto:
+    crypto: Crypto = request.app.state.crypto
+    return crypto
 
 
 def settings_of(request: Request) -> Settings:

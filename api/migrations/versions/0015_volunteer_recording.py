@@ -19,6 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # One clip residents hear per message and language: two accepted at the same moment cannot both stay.
+    with op.batch_alter_table('audio_clips', schema=None) as batch_op:
+        batch_op.create_index('uq_audio_clips_active_key_language', ['key', 'language'], unique=True,
+                              sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
     with op.batch_alter_table('usage_counts', schema=None) as batch_op:
         batch_op.alter_column('key', existing_type=sa.String(length=16), type_=sa.String(length=64),
                               existing_nullable=False)
@@ -46,7 +50,7 @@ def upgrade() -> None:
         sa.Column('language', sa.String(length=8), nullable=False),
         sa.Column('name_enc', sa.Text(), nullable=False),
         sa.Column('phone_enc', sa.Text(), nullable=False),
-        sa.Column('phone_hash', sa.String(length=64), nullable=False),
+        sa.Column('subject_hash', sa.String(length=64), nullable=False),
         sa.Column('secret_hash', sa.String(length=64), nullable=False),
         sa.Column('skipped', sa.Text(), nullable=False),
         sa.Column('withdrawn_at', api.core.db.UTCDateTime(timezone=True), nullable=True),
@@ -59,7 +63,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('recording_volunteers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recording_volunteers_invitation_id'), ['invitation_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_recording_volunteers_phone_hash'), ['phone_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recording_volunteers_subject_hash'), ['subject_hash'], unique=False)
     op.create_table(
         'recording_takes',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -93,9 +97,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audio_clips', schema=None) as batch_op:
+        batch_op.drop_index('uq_audio_clips_active_key_language')
     op.drop_table('recording_takes')
     op.drop_table('recording_volunteers')
     op.drop_table('recording_invitations')
+    # Per-message play counts hold keys longer than the old column.
+    op.execute("DELETE FROM usage_counts WHERE kind = 'clip_play'")
     with op.batch_alter_table('usage_counts', schema=None) as batch_op:
         batch_op.alter_column('key', existing_type=sa.String(length=64), type_=sa.String(length=16),
                               existing_nullable=False)

@@ -62,7 +62,7 @@ def token_of(link: str) -> str:
 
 def invitation_id(database: Database, crypto: Crypto, token: str) -> int:
     with database.read() as db:
-        return service.open_invitation(db, crypto, token).id
+        return service.open_invitation(db, token).id
 
 
 def sine(tmp_path: Path, seconds: float = 1.5) -> bytes:
@@ -77,7 +77,7 @@ def recorded_take(database: Database, settings: Settings, crypto: Crypto, token:
     """A volunteer joins through `token` and records the first message their language still needs."""
     recording = audio.normalise(settings, wav)
     with database.write() as db:
-        invitation = service.open_invitation(db, crypto, token)
+        invitation = service.open_invitation(db, token)
         volunteer, _secret = service.join(
             db, crypto, invitation, name=name, phone=phone, agreed=True,
             notice_version=notice_fingerprint(service.notice_text(db, invitation.purpose)))
@@ -153,12 +153,12 @@ def test_a_new_invitations_link_is_shown_once_and_opens_until_revoked(
     after = editor.get(revoked.headers["location"]).text
     assert "Đã thu hồi lời mời" in after and "đã thu hồi" in after.split(f'id="invitation-{number}"')[1]
     with database.read() as db, pytest.raises(service.InvitationUnusable):
-        service.open_invitation(db, crypto, token)
+        service.open_invitation(db, token)
     # A review invitation with a few chosen messages.
     _page, review_link = invite(editor, purpose="review", language="hmn", keys="what_to_bring\r\n\r\n")
     assert review_link
     with database.read() as db:
-        opened = service.open_invitation(db, crypto, token_of(review_link))
+        opened = service.open_invitation(db, token_of(review_link))
         assert (opened.purpose, opened.language, opened.keys) == ("review", "hmn", "what_to_bring")
 
 
