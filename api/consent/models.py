@@ -7,7 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base, UTCDateTime, utcnow
 
-CONSENT_PURPOSES = ("booking", "record_lookup", "reminders", "announcements")
+# "voice": a volunteer's recordings published; "voice_review": a volunteer reviewer's name and phone kept.
+CONSENT_PURPOSES = ("booking", "record_lookup", "reminders", "announcements", "voice", "voice_review")
 
 
 class Consent(Base):

@@ -45,7 +45,8 @@ from vntext import nfc
 
 # The notices a volunteer agrees to, editable by staff like every message (bot/texts/recording.yml).
 NOTICES = {"record": "recording_notice_speaker", "review": "recording_notice_reviewer"}
-CONSENT_PURPOSE = "voice"
+# What a volunteer's consent is to: their voice published (a speaker), their name and phone kept (a reviewer).
+CONSENT_PURPOSES = {"record": "voice", "review": "voice_review"}
 MAX_DAYS = 90
 MAX_PEOPLE = 200
 # Shorter than this, the speaker tapped twice before saying anything.
@@ -232,9 +233,8 @@ def join(db: Session, crypto: Crypto, invitation: RecordingInvitation, *, name: 
     db.add(volunteer)
     db.flush()
     volunteer.subject_hash = consent_subject(crypto, volunteer)
-    if invitation.purpose == "record":
-        record_consent(Raw(db.connection()), subject_hash=volunteer.subject_hash, resident_id=None,
-                       purpose=CONSENT_PURPOSE, notice_version=shown, channel="web", now=utcnow())
+    record_consent(Raw(db.connection()), subject_hash=volunteer.subject_hash, resident_id=None,
+                   purpose=CONSENT_PURPOSES[invitation.purpose], notice_version=shown, channel="web", now=utcnow())
     record(db, actor=None, actor_label=f"volunteer:{volunteer.id}", action="recording.join", entity="volunteer",
            entity_id=volunteer.id, invitation=invitation.id, role=invitation.purpose, notice=shown)
     return volunteer, secret
@@ -532,6 +532,26 @@ def reject(db: Session, settings: Settings, reviewer: Reviewer, take_id: int, re
            entity="take", entity_id=take.id, key=take.key, language=take.language)
 
 
+def refuse_waiting(db: Session, settings: Settings, actor: StaffUser, invitation_id: int, reason: str) -> int:
+    """Refuses every take waiting from one link's volunteers at once (a leaked link a script filled with
+    noise): each is deleted and its speaker reads `reason`. Returns how many."""
+    reason = nfc(reason).strip()
+    if not 2 <= len(reason) <= 300:
+        raise ReasonRequired()
+    if db.get(RecordingInvitation, invitation_id) is None:
+        raise InvitationNotFound()
+    refused = 0
+    people = select(Volunteer.id).where(Volunteer.invitation_id == invitation_id)
+    for take in db.scalars(select(Take).where(Take.volunteer_id.in_(people), Take.status == "in_review")
+                           .with_for_update()):
+        take.status, take.reason, take.reviewed_by, take.reviewed_at = "rejected", reason, actor.username, utcnow()
+        _delete_take_files(db, settings, take)
+        refused += 1
+    record(db, actor=actor, action="recording.refuse_waiting", entity="recording_invitation", entity_id=invitation_id,
+           refused=refused)
+    return refused
+
+
 def withdraw(db: Session, settings: Settings, volunteer: Volunteer) -> int:
     """The speaker takes their consent back: every take of theirs is unpublished or deleted (clips since
     replaced by another's included: their files stay reachable by name), the clip each replaced comes back,
@@ -552,7 +572,8 @@ def withdraw(db: Session, settings: Settings, volunteer: Volunteer) -> int:
     # Name and phone were kept for credit and contact, which end here; the consent keeps its proof.
     person.name_enc = person.phone_enc = ""
     person.secret_hash = secret_hash(secrets.token_urlsafe(32))
-    db.execute(update(Consent).where(Consent.subject_hash == person.subject_hash, Consent.purpose == CONSENT_PURPOSE,
+    db.execute(update(Consent).where(Consent.subject_hash == person.subject_hash,
+                                     Consent.purpose.in_(CONSENT_PURPOSES.values()),
                                      Consent.withdrawn_at.is_(None)).values(withdrawn_at=now))
     record(db, actor=None, actor_label=f"volunteer:{person.id}", action="recording.withdraw", entity="volunteer",
            entity_id=person.id, unpublished=unpublished)

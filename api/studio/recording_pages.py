@@ -47,7 +47,13 @@ def campaign_page(request: Request) -> HTMLResponse:
     return render(request, "recording_campaign.html", user=user, csrf=csrf, progress=progress, speakers=speakers,
                   invitations=invitations, now=utcnow(), labels=LANGUAGE_LABELS,
                   purposes=PURPOSE_LABELS, max_days=service.MAX_DAYS, max_people=service.MAX_PEOPLE,
-                  days=DEFAULT_DAYS, people=DEFAULT_PEOPLE, revoked=request.query_params.get("revoked"))
+                  days=DEFAULT_DAYS, people=DEFAULT_PEOPLE, revoked=request.query_params.get("revoked"),
+                  refused=_count(request.query_params.get("refused")))
+
+
+def _count(value: str | None) -> str | None:
+    """A count carried back in the URL after a change, shown only if it is one."""
+    return value if value and value.isascii() and value.isdigit() and len(value) <= 6 else None
 
 
 def _whole_number(value: Any, default: int) -> int:
@@ -94,6 +100,24 @@ async def revoke_invitation(request: Request, invitation_id: IdInPath) -> Respon
     except AppError as error:
         return problem(request, error, HOME)
     return see_other(f"{HOME}?revoked={invitation_id}#invitation-{invitation_id}")
+
+
+@router.post("/invitations/{invitation_id}/refuse-waiting")
+async def refuse_waiting(request: Request, invitation_id: IdInPath) -> Response:
+    """Every take waiting from one link refused at once (a link that leaked and filled with noise)."""
+    user, csrf = editor(request)
+    form = await posted_form(request, csrf)
+    settings = settings_of(request)
+
+    def apply() -> int:
+        with database_of(request).write() as db:
+            return service.refuse_waiting(db, settings, user, invitation_id, str(form.get("reason") or ""))
+
+    try:
+        refused = await run_in_threadpool(apply)
+    except AppError as error:
+        return problem(request, error, HOME)
+    return see_other(f"{HOME}?refused={refused}#invitation-{invitation_id}")
 
 
 # --- review -------------------------------------------------------------------------------------------------

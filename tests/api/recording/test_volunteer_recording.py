@@ -648,3 +648,46 @@ def test_two_takes_of_one_message_accepted_at_once_leave_one_clip_playing(campai
     with campaign.database.read() as db:
         assert db.scalar(select(func.count(AudioClip.id)).where(
             AudioClip.key == GREET, AudioClip.language == "tyz", AudioClip.active.is_(True))) == 1
+
+
+def test_a_reviewer_agrees_to_a_notice_and_can_leave(campaign: Campaign) -> None:
+    reviewer = campaign.joined(campaign.invite("review", "tyz"), phone_number="0966666666")
+    with campaign.database.read() as db:
+        consent = db.scalars(select(Consent).where(Consent.purpose == "voice_review")).one()
+        assert consent.withdrawn_at is None
+    left = reviewer.browser.post(f"{reviewer.page}/withdraw", data={"csrf": reviewer.csrf()})
+    assert left.status_code == 200
+    with campaign.database.read() as db:
+        person = db.scalars(select(Volunteer)).one()
+        assert (person.name_enc, person.phone_enc) == ("", "") and person.withdrawn_at is not None
+        assert db.scalars(select(Consent).where(Consent.purpose == "voice_review")).one().withdrawn_at is not None
+
+
+def test_staff_refuse_every_take_waiting_from_a_leaked_link_at_once(
+        campaign: Campaign, tmp_path: Path, studio_login: Callable[..., TestClient]) -> None:
+    token = campaign.invite(keys=[GREET, FREE, BRING])
+    noisy = [campaign.joined(token, phone_number=n) for n in ("0911111111", "0922222222")]
+    for phone in noisy:
+        assert phone.record(voice(tmp_path)).status_code == 201
+    honest = campaign.joined(campaign.invite(keys=[BRING]), phone_number="0933333333")
+    assert honest.record(voice(tmp_path)).status_code == 201
+    with campaign.database.read() as db:
+        invitation_id = service.open_invitation(db, token).id
+    staff = studio_login("editor")
+    page = staff.get("/studio/recording").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf
+    empty = staff.post(f"/studio/recording/invitations/{invitation_id}/refuse-waiting",
+                       data={"csrf": csrf.group(1), "reason": ""}, follow_redirects=False)
+    assert empty.status_code == 422
+    done = staff.post(f"/studio/recording/invitations/{invitation_id}/refuse-waiting",
+                      data={"csrf": csrf.group(1), "reason": "Đường dẫn bị lộ, bản ghi không rõ"},
+                      follow_redirects=False)
+    assert done.status_code == 303 and "refused=2" in done.headers["location"]
+    assert "Đã không nhận 2 bản" in staff.get(done.headers["location"]).text
+    assert staff.get("/studio/recording?refused=<b>x</b>").text.count("<b>x</b>") == 0
+    with campaign.database.read() as db:
+        states = sorted(t.status for t in db.scalars(select(Take)))
+    assert states == ["in_review", "rejected", "rejected"]
+    assert "Đường dẫn bị lộ" in noisy[0].html()
+    assert len(list((campaign.settings.audio_dir / "takes").iterdir())) == 2  # the honest take's only
