@@ -28,7 +28,7 @@ from api.notifications.gateway_router import router as delivery_router
 from api.notifications.router import router as notifications_router
 from api.outreach.router import router as outreach_router
 from api.privacy.router import router as privacy_router
-from api.recording.service import TAKE_MAX_BYTES
+from api.recording.takes import TAKE_MAX_BYTES
 from api.records.router import router as records_router
 from api.reports.depths import queue_depths
 from api.reports.router import router as reports_router

@@ -27,7 +27,7 @@ from api.core.db import utcnow
 from api.identity.service import Identity, claim_hash
 from api.notifications.models import AnnouncementSubscription, ReminderSubscription
 from api.notifications.reminders import forget_subscriptions
-from api.recording import service as recording
+from api.recording import takes as recording
 from api.records.models import HealthRecord, RecordImport
 from api.records.service import identity_hash
 from api.residents.models import Resident

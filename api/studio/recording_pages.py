@@ -17,7 +17,7 @@ from api.core.db import utcnow
 from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.outreach.service import qr_image
-from api.recording import service
+from api.recording import campaign, invitations, offers, takes
 from api.recording.models import Take
 from api.studio.web import crypto_of, database_of, editor, posted_form, problem, render, see_other, settings_of
 from common.errors import AppError
@@ -42,11 +42,11 @@ def unknown_language(request: Request, back: str) -> HTMLResponse:
 def campaign_page(request: Request) -> HTMLResponse:
     user, csrf = editor(request)
     with database_of(request).read() as db:
-        progress, speakers = service.campaign(db, crypto_of(request))
-        invitations = service.invitations(db)
+        progress, speakers = campaign.campaign(db, crypto_of(request))
+        links = invitations.invitations(db)
     return render(request, "recording_campaign.html", user=user, csrf=csrf, progress=progress, speakers=speakers,
-                  invitations=invitations, now=utcnow(), labels=LANGUAGE_LABELS,
-                  purposes=PURPOSE_LABELS, max_days=service.MAX_DAYS, max_people=service.MAX_PEOPLE,
+                  invitations=links, now=utcnow(), labels=LANGUAGE_LABELS,
+                  purposes=PURPOSE_LABELS, max_days=invitations.MAX_DAYS, max_people=invitations.MAX_PEOPLE,
                   days=DEFAULT_DAYS, people=DEFAULT_PEOPLE, revoked=request.query_params.get("revoked"),
                   refused=_count(request.query_params.get("refused")))
 
@@ -61,7 +61,7 @@ def _whole_number(value: Any, default: int) -> int:
     if not text:
         return default
     if not (text.isascii() and text.isdigit() and len(text) <= 4):
-        raise service.BadInvitation()
+        raise invitations.BadInvitation()
     return int(text)
 
 
@@ -75,7 +75,7 @@ async def create_invitation(request: Request) -> Response:
         max_people = _whole_number(form.get("max_people"), DEFAULT_PEOPLE)
         keys = [line.strip() for line in str(form.get("keys") or "").splitlines() if line.strip()]
         with database_of(request).write() as db:
-            invitation, token = service.create_invitation(
+            invitation, token = invitations.create_invitation(
                 db, crypto_of(request), user, purpose=str(form.get("purpose") or ""),
                 language=str(form.get("language") or ""), days=days, max_people=max_people,
                 label=str(form.get("label") or ""), keys=keys)
@@ -96,7 +96,7 @@ async def revoke_invitation(request: Request, invitation_id: IdInPath) -> Respon
     await posted_form(request, csrf)
     try:
         with database_of(request).write() as db:
-            service.revoke_invitation(db, user, invitation_id)
+            invitations.revoke_invitation(db, user, invitation_id)
     except AppError as error:
         return problem(request, error, HOME)
     return see_other(f"{HOME}?revoked={invitation_id}#invitation-{invitation_id}")
@@ -111,7 +111,7 @@ async def refuse_waiting(request: Request, invitation_id: IdInPath) -> Response:
 
     def apply() -> int:
         with database_of(request).write() as db:
-            return service.refuse_waiting(db, settings, user, invitation_id, str(form.get("reason") or ""))
+            return takes.refuse_waiting(db, settings, user, invitation_id, str(form.get("reason") or ""))
 
     try:
         refused = await run_in_threadpool(apply)
@@ -135,10 +135,10 @@ def review_page(request: Request, language: str = "") -> HTMLResponse:
         return unknown_language(request, f"{HOME}/review")
     chosen = _language_filter(language)
     with database_of(request).read() as db:
-        queue = service.review_queue(db, chosen)
-        texts = service.recordable_texts(db) if queue else {}
-    takes = [{"take": take, "stale": stale, "text": texts.get(take.key, "")} for take, stale in queue]
-    return render(request, "recording_review.html", user=user, csrf=csrf, takes=takes, chosen=chosen or "",
+        queue = takes.review_queue(db, chosen)
+        texts = offers.recordable_texts(db) if queue else {}
+    rows = [{"take": take, "stale": stale, "text": texts.get(take.key, "")} for take, stale in queue]
+    return render(request, "recording_review.html", user=user, csrf=csrf, takes=rows, chosen=chosen or "",
                   labels=LANGUAGE_LABELS, done=request.query_params.get("done"))
 
 
@@ -151,15 +151,15 @@ async def decide(request: Request, take_id: IdInPath, decision: str) -> Response
     if decision not in ("accept", "reject"):
         return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
                       message=N_("Không có thao tác này."), back=back)
-    settings, crypto, reviewer = settings_of(request), crypto_of(request), service.Reviewer.of_staff(user)
+    settings, crypto, reviewer = settings_of(request), crypto_of(request), takes.Reviewer.of_staff(user)
 
     def apply() -> None:
         # Files are decrypted, copied into the library or deleted: off the event loop.
         with database_of(request).write() as db:
             if decision == "accept":
-                service.accept(db, settings, crypto, reviewer, take_id)
+                takes.accept(db, settings, crypto, reviewer, take_id)
             else:
-                service.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
+                takes.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
 
     try:
         await run_in_threadpool(apply)
@@ -175,8 +175,8 @@ def take_mp3(request: Request, take_id: IdInPath) -> Response:
     with database_of(request).read() as db:
         take = db.get(Take, take_id)
         if take is None:
-            raise service.TakeNotFound()
-        data = service.take_audio(settings_of(request), crypto_of(request), take)
+            raise takes.TakeNotFound()
+        data = takes.take_audio(settings_of(request), crypto_of(request), take)
     return Response(data, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -188,7 +188,7 @@ def sheet_page(request: Request, language: str = "") -> HTMLResponse:
     if language not in LANGUAGES:
         return unknown_language(request, HOME)
     with database_of(request).read() as db:
-        items = service.missing_sheet(db, language)
+        items = offers.missing_sheet(db, language)
     # `language` is the page's own (render's); the sheet's is another.
     return render(request, "recording_sheet.html", user=user, csrf=csrf, items=items, sheet_language=language,
                   labels=LANGUAGE_LABELS, today=local_today())

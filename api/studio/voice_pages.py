@@ -30,7 +30,7 @@ from api.core.db import utcnow
 from api.core.i18n import N_
 from api.core.types import IdInPath
 from api.deps import client_address
-from api.recording import service
+from api.recording import invitations, offers, takes
 from api.recording.models import RecordingInvitation, Volunteer
 from api.security import limits
 from api.security.limits import Rule
@@ -87,9 +87,9 @@ def _found(request: Request, token: str, *, ended_ok: bool = False,
     `ended_ok` an expired or revoked invitation is found too: its volunteers can still withdraw."""
     crypto = crypto_of(request)
     with database_of(request).read() as db:
-        invitation = service.open_invitation(db, token, ended_ok=ended_ok)
+        invitation = invitations.open_invitation(db, token, ended_ok=ended_ok)
         secret = request.cookies.get(_cookie_name(invitation))
-        volunteer = service.volunteer_of(db, invitation, secret)
+        volunteer = invitations.volunteer_of(db, invitation, secret)
         db.expunge_all()
     csrf = csrf_token(crypto, secret) if volunteer is not None and secret else _join_csrf(crypto, token)
     return invitation, volunteer, csrf
@@ -103,13 +103,13 @@ def _unusable(request: Request, error: AppError) -> HTMLResponse:
 def _offer(request: Request, invitation: RecordingInvitation, volunteer: Volunteer) -> dict[str, Any] | None:
     settings = settings_of(request)
     with database_of(request).read() as db:
-        offer = service.next_offer(db, settings, volunteer, invitation, audio_base(request, settings.public_base_url))
+        offer = offers.next_offer(db, settings, volunteer, invitation, audio_base(request, settings.public_base_url))
     return asdict(offer) if offer else None
 
 
 def _tally(request: Request, volunteer: Volunteer) -> dict[str, int]:
     with database_of(request).read() as db:
-        return asdict(service.tally(db, volunteer))
+        return asdict(takes.tally(db, volunteer))
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -118,26 +118,26 @@ def voice_home(request: Request, token: str) -> HTMLResponse:
         invitation, volunteer, csrf = _found(request, token, ended_ok=True)
     except AppError as error:
         return _unusable(request, error)
-    ended = not service.usable(invitation, utcnow())
+    ended = not invitations.usable(invitation, utcnow())
     if ended and volunteer is None:
-        return _unusable(request, service.InvitationUnusable())
+        return _unusable(request, invitations.InvitationUnusable())
     common: dict[str, Any] = {"token": token, "invitation": invitation, "csrf": csrf,
                               "language_label": LANGUAGE_LABELS[invitation.language]}
     if volunteer is None:
         return _join_page(request, invitation, common)
     if ended:
         # The link's time is over: what they gave can still be counted and taken back.
-        return render(request, "voice_ended.html", name=service.display_name(crypto_of(request), volunteer),
+        return render(request, "voice_ended.html", name=invitations.display_name(crypto_of(request), volunteer),
                       tally=_tally(request, volunteer), **common)
     with database_of(request).read() as db:
-        name = service.display_name(crypto_of(request), volunteer)
+        name = invitations.display_name(crypto_of(request), volunteer)
         if volunteer.role == "review":
-            queue = service.review_queue(db, volunteer.language)
-            texts = service.recordable_texts(db)
+            queue = takes.review_queue(db, volunteer.language)
+            texts = offers.recordable_texts(db)
             return render(request, "voice_review.html", name=name, queue=queue, texts=texts,
                           done=request.query_params.get("done"), **common)
-        rejections = service.latest_rejections(db, volunteer)
-        texts = service.recordable_texts(db)
+        rejections = takes.latest_rejections(db, volunteer)
+        texts = offers.recordable_texts(db)
     return render(request, "voice_record.html", name=name, offer=_offer(request, invitation, volunteer),
                   tally=_tally(request, volunteer), rejections=rejections, texts=texts,
                   max_seconds=settings_of(request).audio_max_seconds, **common)
@@ -146,7 +146,7 @@ def voice_home(request: Request, token: str) -> HTMLResponse:
 def _join_page(request: Request, invitation: RecordingInvitation, common: dict[str, Any], *, status_code: int = 200,
                error: AppError | None = None, name: str = "") -> HTMLResponse:
     with database_of(request).read() as db:
-        notice = service.notice_text(db, invitation.purpose)
+        notice = invitations.notice_text(db, invitation.purpose)
     return render(request, "voice_join.html", status_code=status_code, notice=notice,
                   notice_version=notice_fingerprint(notice), error=error, name=name, **common)
 
@@ -169,7 +169,7 @@ async def voice_join(request: Request, token: str) -> Response:
                                 {f"voice-join:{address[:32]}": Rule.per_minutes(JOINS_PER_HOUR_PER_ADDRESS, 60)})
         with database.write() as db:
             fresh = db.merge(invitation)
-            _joined, secret = service.join(db, crypto, fresh, name=name, phone=str(form.get("phone") or "")[:30],
+            _joined, secret = invitations.join(db, crypto, fresh, name=name, phone=str(form.get("phone") or "")[:30],
                                            agreed=form.get("agree") == "on",
                                            notice_version=str(form.get("notice_version") or ""))
     except AppError as error:
@@ -187,7 +187,7 @@ async def voice_join(request: Request, token: str) -> Response:
 def _volunteer(request: Request, token: str, role: str) -> tuple[RecordingInvitation, Volunteer, str]:
     invitation, volunteer, csrf = _found(request, token)
     if volunteer is None or volunteer.role != role:
-        raise service.NotJoined()
+        raise invitations.NotJoined()
     return invitation, volunteer, csrf
 
 
@@ -204,25 +204,25 @@ async def voice_take(request: Request, token: str) -> JSONResponse:
     if not (KEY.match(key) and SOURCE_HASH.match(source_hash) and UPLOAD_ID.match(upload_id)
             and isinstance(upload, UploadFile)):
         raise BadTake()
-    data = await upload.read(service.TAKE_MAX_BYTES + 1)
-    if len(data) > service.TAKE_MAX_BYTES:
-        raise service.TakeTooLarge()
+    data = await upload.read(takes.TAKE_MAX_BYTES + 1)
+    if len(data) > takes.TAKE_MAX_BYTES:
+        raise takes.TakeTooLarge()
 
     def store() -> dict[str, Any]:
         with database.read() as db:
-            again = service.existing_take(db, volunteer, upload_id)
+            again = takes.existing_take(db, volunteer, upload_id)
         if again is None:
             limits.spend(database, {f"voice-take:{volunteer.id}": Rule.per_minutes(TAKES_PER_TEN_MINUTES, 10)})
-            recording = audio.normalise(settings, data, min_seconds=service.MIN_TAKE_SECONDS, require_sound=True)
+            recording = audio.normalise(settings, data, min_seconds=takes.MIN_TAKE_SECONDS, require_sound=True)
             try:
                 with database.write() as db:
-                    take = service.submit_take(db, settings, crypto, volunteer, key=key, source_hash=source_hash,
+                    take = takes.submit_take(db, settings, crypto, volunteer, key=key, source_hash=source_hash,
                                                upload_id=upload_id, recording=recording)
                     again = (take.id, take.status)
             except IntegrityError:
                 # The same upload, sent twice at once (a reload while the first was being converted).
                 with database.read() as db:
-                    again = service.existing_take(db, volunteer, upload_id)
+                    again = takes.existing_take(db, volunteer, upload_id)
                 if again is None:
                     raise
         return {"take": {"id": again[0], "status": again[1]}}
@@ -239,7 +239,7 @@ async def voice_skip(request: Request, token: str) -> JSONResponse:
     form = await request.form()
     check_csrf(csrf, str(form.get("csrf") or ""))
     with database_of(request).write() as db:
-        service.skip(db, db.merge(volunteer), str(form.get("key") or "")[:64])
+        offers.skip(db, db.merge(volunteer), str(form.get("key") or "")[:64])
     with database_of(request).read() as db:
         volunteer = db.get(Volunteer, volunteer.id) or volunteer
         db.expunge(volunteer)
@@ -252,10 +252,10 @@ def voice_take_audio(request: Request, token: str, take_id: IdInPath) -> Respons
     review) and by its speaker."""
     _invitation, volunteer, _csrf = _found(request, token)
     if volunteer is None:
-        raise service.NotJoined()
+        raise invitations.NotJoined()
     with database_of(request).read() as db:
-        take = service.take_for_listener(db, volunteer, take_id)
-        data = service.take_audio(settings_of(request), crypto_of(request), take)
+        take = takes.take_for_listener(db, volunteer, take_id)
+        data = takes.take_audio(settings_of(request), crypto_of(request), take)
     return Response(data, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -269,15 +269,15 @@ async def voice_decide(request: Request, token: str, take_id: IdInPath, decision
     form = await request.form()
     check_csrf(csrf, str(form.get("csrf") or ""))
     if decision not in ("accept", "reject"):
-        return _unusable(request, service.TakeNotFound())
-    settings, crypto, reviewer = settings_of(request), crypto_of(request), service.Reviewer.of_volunteer(volunteer)
+        return _unusable(request, takes.TakeNotFound())
+    settings, crypto, reviewer = settings_of(request), crypto_of(request), takes.Reviewer.of_volunteer(volunteer)
 
     def decide() -> None:
         with database_of(request).write() as db:
             if decision == "accept":
-                service.accept(db, settings, crypto, reviewer, take_id)
+                takes.accept(db, settings, crypto, reviewer, take_id)
             else:
-                service.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
+                takes.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
 
     try:
         await run_in_threadpool(decide)
@@ -299,7 +299,7 @@ async def voice_withdraw(request: Request, token: str) -> Response:
     form = await request.form()
     check_csrf(csrf, str(form.get("csrf") or ""))
     with database_of(request).write() as db:
-        unpublished = service.withdraw(db, settings_of(request), db.merge(volunteer))
+        unpublished = takes.withdraw(db, settings_of(request), db.merge(volunteer))
     response = render(request, "voice_notice.html", title=N_("Đã rút lại đồng ý"), withdrawn=unpublished,
                       message=N_("Các bản ghi của anh/chị đã thôi phát và đã được xóa. Cảm ơn anh/chị đã giúp."))
     response.delete_cookie(_cookie_name(invitation), path=_path(token), httponly=True, samesite="lax",

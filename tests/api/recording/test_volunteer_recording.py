@@ -19,14 +19,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
+from api.audio import service as audio_service
 from api.audio.models import AudioClip
 from api.consent.models import Consent
+from api.content.service import text_hash
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database, utcnow
 from api.core.usage import count_use
 from api.main import create_app
-from api.recording import service
+from api.recording import invitations, offers, takes
 from api.recording.models import RecordingInvitation, Take, Volunteer
 from api.staff.service import create_staff
 
@@ -108,7 +110,7 @@ class Campaign:
         with self.database.write() as db:
             editor = create_staff(db=db, actor=None, username=f"editor-{uuid.uuid4().hex[:6]}",
                                   password="mat-khau-123", role="editor")
-            _invitation, token = service.create_invitation(db, self.crypto, editor, purpose=purpose,
+            _invitation, token = invitations.create_invitation(db, self.crypto, editor, purpose=purpose,
                                                            language=language, days=days, max_people=max_people,
                                                            keys=keys)
         return token
@@ -151,9 +153,9 @@ def test_a_link_never_issued_expired_or_revoked_reads_the_same_and_never_fails(c
     expired, revoked = campaign.invite(), campaign.invite()
     with campaign.database.write() as db:
         db.execute(text("UPDATE recording_invitations SET expires_at = :past WHERE token_hash = :h"),
-                   {"past": utcnow() - timedelta(minutes=1), "h": service._token_hash(expired)})
+                   {"past": utcnow() - timedelta(minutes=1), "h": invitations._token_hash(expired)})
         found = db.scalar(select(RecordingInvitation).where(
-            RecordingInvitation.token_hash == service._token_hash(revoked)))
+            RecordingInvitation.token_hash == invitations._token_hash(revoked)))
         assert found is not None
         found.revoked_at = utcnow()
     for token in ("A" * 32, expired, revoked, "%E2%80%8B" * 8, "a" * 500, "x"):
@@ -179,7 +181,7 @@ def test_joining_needs_the_notice_agreed_and_keeps_name_and_phone_encrypted(camp
         dump = " ".join(str(v) for row in db.execute(text("SELECT * FROM recording_volunteers")) for v in row)
     assert "0912345678" not in dump and "Mai" not in dump
     assert campaign.crypto.decrypt(person.phone_enc) == "0912345678"
-    assert consent.subject_hash == person.subject_hash == service.consent_subject(campaign.crypto, person)
+    assert consent.subject_hash == person.subject_hash == invitations.consent_subject(campaign.crypto, person)
     assert consent.notice_version.startswith("2026-01.")
     assert consent.withdrawn_at is None
     # A notice whose words changed since the page was loaded is not the one agreed to.
@@ -400,9 +402,9 @@ def test_two_reviewers_pressing_accept_at_once_publish_one_clip(campaign: Campai
         start.wait()
         try:
             with campaign.database.write() as db:
-                service.accept(db, campaign.settings, campaign.crypto, service.Reviewer.of_staff(editor), take_id)
+                takes.accept(db, campaign.settings, campaign.crypto, takes.Reviewer.of_staff(editor), take_id)
             outcomes.append("published")
-        except service.TakeDecided:
+        except takes.TakeDecided:
             outcomes.append("told")
         except Exception as error:  # noqa: BLE001 - SQLite may refuse a second writer ("database is locked")
             outcomes.append(type(error).__name__)
@@ -438,16 +440,16 @@ def test_a_key_rotation_keeps_volunteers_their_consents_and_waiting_takes_readab
         person = db.scalars(select(Volunteer).where(Volunteer.withdrawn_at.is_(None))).one()
         assert new_only.decrypt(person.phone_enc) == "0912345678"
         subjects = {v.subject_hash for v in db.scalars(select(Volunteer))}
-        assert person.subject_hash == service.consent_subject(new_only, person)
+        assert person.subject_hash == invitations.consent_subject(new_only, person)
         assert {c.subject_hash for c in db.scalars(select(Consent).where(Consent.purpose == "voice"))} == subjects
         take = db.get(Take, take_id)
         assert take is not None
-        assert service.take_audio(campaign.settings, new_only, take)[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
+        assert takes.take_audio(campaign.settings, new_only, take)[:3] in (b"ID3", b"\xff\xfb", b"\xff\xf3")
     # The links were not keyed: they still open, and the browser is still its volunteer.
     with campaign.database.read() as db:
-        invitation = service.open_invitation(db, speaker.token)
+        invitation = invitations.open_invitation(db, speaker.token)
         secret = speaker.browser.cookies.get(f"ksk_voice_{invitation.id}")
-        assert service.volunteer_of(db, invitation, secret) is not None
+        assert invitations.volunteer_of(db, invitation, secret) is not None
 
 
 def webm(tmp_path: Path, seconds: float) -> bytes:
@@ -467,7 +469,7 @@ def test_a_browsers_webm_of_half_a_minute_is_filed(campaign: Campaign, tmp_path:
     with campaign.database.read() as db:
         take = db.scalars(select(Take)).one()
     assert 29_000 < take.duration_ms < 31_000
-    huge = phone.record(b"\0" * (service.TAKE_MAX_BYTES + 1), key=GREET, source_hash="0" * 64)
+    huge = phone.record(b"\0" * (takes.TAKE_MAX_BYTES + 1), key=GREET, source_hash="0" * 64)
     assert huge.status_code == 413
 
 
@@ -492,7 +494,7 @@ def test_after_the_link_ends_a_volunteer_still_sees_their_counts_and_can_withdra
     assert phone.record(voice(tmp_path)).status_code == 201
     with campaign.database.write() as db:
         db.execute(text("UPDATE recording_invitations SET expires_at = :past WHERE token_hash = :h"),
-                   {"past": utcnow() - timedelta(minutes=1), "h": service._token_hash(token)})
+                   {"past": utcnow() - timedelta(minutes=1), "h": invitations._token_hash(token)})
     page = phone.html()
     assert "đã kết thúc" in page and 'id="n-review">1<' in page
     late = phone.browser.post(f"{phone.page}/takes", data={"csrf": csrf, "key": GREET, "source_hash": "0" * 64,
@@ -533,32 +535,32 @@ def test_a_withdrawn_speakers_take_is_never_published_nor_a_late_one_filed(campa
         volunteer = db.scalars(select(Volunteer)).one()
         db.expunge(volunteer)
     assert phone.browser.post(f"{phone.page}/withdraw", data={"csrf": phone.csrf()}).status_code == 200
-    recording = service.audio.normalise(campaign.settings, voice(tmp_path), require_sound=True)
-    with campaign.database.write() as db, pytest.raises(service.NotJoined):
+    recording = audio_service.normalise(campaign.settings, voice(tmp_path), require_sound=True)
+    with campaign.database.write() as db, pytest.raises(invitations.NotJoined):
         # The page had read the volunteer before the withdrawal; ffmpeg finished after it.
-        service.submit_take(db, campaign.settings, campaign.crypto, volunteer, key=FREE,
-                            source_hash=service.text_hash(service.recordable_texts(db)[FREE]),
+        takes.submit_take(db, campaign.settings, campaign.crypto, volunteer, key=FREE,
+                            source_hash=text_hash(offers.recordable_texts(db)[FREE]),
                             upload_id=uuid.uuid4().hex, recording=recording)
     with campaign.database.write() as db:
         editor = create_staff(db=db, actor=None, username=f"editor-{uuid.uuid4().hex[:6]}", password="mat-khau-123",
                               role="editor")
-        with pytest.raises(service.TakeDecided):
-            service.accept(db, campaign.settings, campaign.crypto, service.Reviewer.of_staff(editor), take_id)
+        with pytest.raises(takes.TakeDecided):
+            takes.accept(db, campaign.settings, campaign.crypto, takes.Reviewer.of_staff(editor), take_id)
 
 
 def test_a_take_is_only_for_what_the_link_asks_and_the_language_lacks(campaign: Campaign, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     phone = campaign.joined(campaign.invite(keys=[GREET]))
     with campaign.database.read() as db:
-        texts = service.recordable_texts(db)
-    other = phone.record(voice(tmp_path), key=FREE, source_hash=service.text_hash(texts[FREE]))
+        texts = offers.recordable_texts(db)
+    other = phone.record(voice(tmp_path), key=FREE, source_hash=text_hash(texts[FREE]))
     assert other.status_code == 422 and other.json()["code"] == "recording_key_unknown"
     reviewer = campaign.joined(campaign.invite("review", "tyz"), phone_number="0966666666")
     assert reviewer.decide(phone.record(voice(tmp_path)).json()["take"]["id"], "accept").status_code == 303
     # Recorded now: a script replaying the form cannot queue a replacement of a good recording.
-    again = phone.record(voice(tmp_path), key=GREET, source_hash=service.text_hash(texts[GREET]))
+    again = phone.record(voice(tmp_path), key=GREET, source_hash=text_hash(texts[GREET]))
     assert again.status_code == 422
-    monkeypatch.setattr(service, "MAX_WAITING_PER_VOLUNTEER", 1)
+    monkeypatch.setattr(takes, "MAX_WAITING_PER_VOLUNTEER", 1)
     busy = campaign.joined(campaign.invite(keys=[FREE, BRING]), phone_number="0933333333")
     assert busy.record(voice(tmp_path)).status_code == 201
     full = busy.record(voice(tmp_path))
@@ -616,30 +618,30 @@ def test_two_takes_of_one_message_accepted_at_once_leave_one_clip_playing(campai
     import threading
 
     with campaign.database.read() as db:
-        source_hash = service.text_hash(service.recordable_texts(db)[GREET])
+        source_hash = text_hash(offers.recordable_texts(db)[GREET])
     # The second phone had the message on screen before the first's take arrived.
-    takes = [campaign.joined(campaign.invite(keys=[GREET]), phone_number=number).record(
+    sent = [campaign.joined(campaign.invite(keys=[GREET]), phone_number=number).record(
         voice(tmp_path), key=GREET, source_hash=source_hash).json() for number in ("0911111111", "0922222222")]
     with campaign.database.write() as db:
         editors = [create_staff(db=db, actor=None, username=f"editor-{uuid.uuid4().hex[:6]}",
-                                password="mat-khau-123", role="editor") for _ in takes]
+                                password="mat-khau-123", role="editor") for _ in sent]
         db.expunge_all()
-    gate = threading.Barrier(len(takes))
+    gate = threading.Barrier(len(sent))
     outcomes: list[str] = []
 
     def accept(editor: Any, take_id: int) -> None:
         gate.wait()
         try:
             with campaign.database.write() as db:
-                service.accept(db, campaign.settings, campaign.crypto, service.Reviewer.of_staff(editor), take_id)
+                takes.accept(db, campaign.settings, campaign.crypto, takes.Reviewer.of_staff(editor), take_id)
             outcomes.append("published")
-        except service.SameMessageAccepted:
+        except takes.SameMessageAccepted:
             outcomes.append("told")
         except Exception as error:  # noqa: BLE001 - SQLite may refuse a second writer ("database is locked")
             outcomes.append(type(error).__name__)
 
     threads = [threading.Thread(target=accept, args=(editor, take["take"]["id"]))
-               for editor, take in zip(editors, takes, strict=True)]
+               for editor, take in zip(editors, sent, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -672,7 +674,7 @@ def test_staff_refuse_every_take_waiting_from_a_leaked_link_at_once(
     honest = campaign.joined(campaign.invite(keys=[BRING]), phone_number="0933333333")
     assert honest.record(voice(tmp_path)).status_code == 201
     with campaign.database.read() as db:
-        invitation_id = service.open_invitation(db, token).id
+        invitation_id = invitations.open_invitation(db, token).id
     staff = studio_login("editor")
     page = staff.get("/studio/recording").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)

@@ -23,7 +23,7 @@ from api.content.service import text_hash
 from api.core.config import Settings
 from api.core.crypto import Crypto
 from api.core.db import Database
-from api.recording import service
+from api.recording import invitations, offers, takes
 from api.recording.models import RecordingInvitation, Take
 from tests.support.world import World, csrf_of
 
@@ -62,7 +62,7 @@ def token_of(link: str) -> str:
 
 def invitation_id(database: Database, crypto: Crypto, token: str) -> int:
     with database.read() as db:
-        return service.open_invitation(db, token).id
+        return invitations.open_invitation(db, token).id
 
 
 def sine(tmp_path: Path, seconds: float = 1.5) -> bytes:
@@ -77,12 +77,12 @@ def recorded_take(database: Database, settings: Settings, crypto: Crypto, token:
     """A volunteer joins through `token` and records the first message their language still needs."""
     recording = audio.normalise(settings, wav)
     with database.write() as db:
-        invitation = service.open_invitation(db, token)
-        volunteer, _secret = service.join(
+        invitation = invitations.open_invitation(db, token)
+        volunteer, _secret = invitations.join(
             db, crypto, invitation, name=name, phone=phone, agreed=True,
-            notice_version=notice_fingerprint(service.notice_text(db, invitation.purpose)))
-        key, text, _state = service.wanted(db, invitation.language)[0]
-        return service.submit_take(db, settings, crypto, volunteer, key=key, source_hash=text_hash(text),
+            notice_version=notice_fingerprint(invitations.notice_text(db, invitation.purpose)))
+        key, text, _state = offers.wanted(db, invitation.language)[0]
+        return takes.submit_take(db, settings, crypto, volunteer, key=key, source_hash=text_hash(text),
                                    upload_id=uuid.uuid4().hex, recording=recording)
 
 
@@ -144,21 +144,21 @@ def test_a_new_invitations_link_is_shown_once_and_opens_until_revoked(
         assert (stored.purpose, stored.language, stored.max_people) == ("record", "tyz", 20)
         assert token not in stored.token_hash
     # Listed on the campaign page, without the link (it is not kept), with its revoke button.
-    campaign = editor.get(HOME).text
-    row = campaign.split(f'id="invitation-{number}"')[1].split("</tr>")[0]
-    assert "Chi hội phụ nữ Nà Pàn" in row and "0/20" in row and "Thu hồi" in row and token not in campaign
-    revoked = editor.post(f"{HOME}/invitations/{number}/revoke", data={"csrf": csrf_of(campaign)},
+    page = editor.get(HOME).text
+    row = page.split(f'id="invitation-{number}"')[1].split("</tr>")[0]
+    assert "Chi hội phụ nữ Nà Pàn" in row and "0/20" in row and "Thu hồi" in row and token not in page
+    revoked = editor.post(f"{HOME}/invitations/{number}/revoke", data={"csrf": csrf_of(page)},
                           follow_redirects=False)
     assert revoked.status_code == 303 and revoked.headers["location"].startswith(HOME)
     after = editor.get(revoked.headers["location"]).text
     assert "Đã thu hồi lời mời" in after and "đã thu hồi" in after.split(f'id="invitation-{number}"')[1]
-    with database.read() as db, pytest.raises(service.InvitationUnusable):
-        service.open_invitation(db, token)
+    with database.read() as db, pytest.raises(invitations.InvitationUnusable):
+        invitations.open_invitation(db, token)
     # A review invitation with a few chosen messages.
     _page, review_link = invite(editor, purpose="review", language="hmn", keys="what_to_bring\r\n\r\n")
     assert review_link
     with database.read() as db:
-        opened = service.open_invitation(db, token_of(review_link))
+        opened = invitations.open_invitation(db, token_of(review_link))
         assert (opened.purpose, opened.language, opened.keys) == ("review", "hmn", "what_to_bring")
 
 
@@ -191,17 +191,17 @@ def test_a_take_is_heard_and_accepted_and_then_what_residents_hear(
     before = editor.get(HOME).text
     missing = int(cell(before, "tyz", "missing"))
     take = recorded_take(database, settings, crypto, token_of(link), sine(tmp_path))
-    campaign = editor.get(HOME).text
-    assert cell(campaign, "tyz", "in-review") == "1" and "Lý Thị Mai" in campaign
-    row = campaign.split('id="volunteer-')[1].split("</tr>")[0]
-    assert "Tày" in row and "0912345678" not in campaign
+    page = editor.get(HOME).text
+    assert cell(page, "tyz", "in-review") == "1" and "Lý Thị Mai" in page
+    row = page.split('id="volunteer-')[1].split("</tr>")[0]
+    assert "Tày" in row and "0912345678" not in page
 
     queue = editor.get(f"{HOME}/review", params={"language": "tyz"})
     assert queue.status_code == 200 and f'id="take-{take.id}"' in queue.text
     assert f'src="/studio/recording/takes/{take.id}.mp3"' in queue.text and "Nhận, cho phát" in queue.text
     assert not INLINE_CODE.search(queue.text)
     with database.read() as db:
-        assert service.recordable_texts(db)[take.key] in queue.text
+        assert offers.recordable_texts(db)[take.key] in queue.text
     assert f'id="take-{take.id}"' not in editor.get(f"{HOME}/review", params={"language": "hmn"}).text
     assert f'id="take-{take.id}"' in editor.get(f"{HOME}/review").text
     heard = editor.get(f"{HOME}/takes/{take.id}.mp3")
@@ -266,7 +266,7 @@ def test_the_sheet_lists_what_a_language_still_needs_and_refuses_an_unknown_lang
     assert page.status_code == 200 and "tiếng Dao" in page.text
     assert not INLINE_CODE.search(page.text)
     with database.read() as db:
-        needed = service.missing_sheet(db, "ium")
+        needed = offers.missing_sheet(db, "ium")
     assert needed and page.text.count('class="sheet-item"') == len(needed)
     key, text, _state = needed[0]
     item = page.text.split(f'id="sheet-{key}"')[1].split("</li>")[0]
