@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tests.support.servers import (
     texts,
     trained_assistant,
 )
+from tests.support.world import CSRF
 
 pytestmark = pytest.mark.slow
 
@@ -506,3 +508,99 @@ def test_the_book_button_of_a_nearest_site_starts_a_booking_that_skips_the_commu
     assert offered[-1]["buttons"] and all("Thứ" in b["title"] for b in offered[-1]["buttons"]), texts(offered)
     summary = say(assistant, sender, offered[-1]["buttons"][0]["payload"])
     assert commune in texts(summary)
+
+
+def test_a_volunteers_tay_greeting_accepted_by_a_reviewer_is_what_the_assistant_plays(
+        assistant: dict[str, str], tmp_path: Path) -> None:
+    """Issue 20 end to end, over HTTP only: an editor invites a Tày speaker and a Tày reviewer on the studio's
+    recording pages; the speaker joins by the link and uploads the greeting as her phone's page does; the
+    reviewer accepts it; and a resident who chose Tày is then sent that recording with the greeting, once
+    the assistant's content cache (polled every few seconds) has seen the change, instead of the demo's
+    generated sample."""
+    api, sender = assistant["api"], "e2e-tay-voice"
+
+    def greeting_audio() -> dict[str, Any]:
+        sent = say(assistant, sender, "xin chào")
+        found = [m["custom"]["audio"] for m in sent
+                 if isinstance(m.get("custom"), dict) and (m["custom"].get("audio") or {}).get("key") == "utter_greet"]
+        assert found, sent
+        return dict(found[0])
+
+    assert "tiếng Tày" in texts(say(assistant, sender, "toi muon nghe tieng tay"))
+    before = greeting_audio()
+    assert before["language"] == "tyz" and before["placeholder"] is True  # the demo's sample, not a voice
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{Path(assistant['workdir']) / 'api.db'}",
+           "SECRET_KEY": TEST_SECRET, "STAFF_PASSWORD": "mat-khau-e2e-123"}
+    subprocess.run([sys.executable, "-m", "api", "create-staff", "--username", "e2e-voice-editor", "--role", "editor"],
+                   env=env, capture_output=True, check=True)
+    with httpx.Client(base_url=api, timeout=60, follow_redirects=True) as editor:
+        logged_in = editor.post("/studio/login", data={"username": "e2e-voice-editor", "password": "mat-khau-e2e-123"})
+        assert logged_in.status_code == 200 and "/studio/login" not in str(logged_in.url), logged_in.text[:300]
+        csrf = CSRF.search(editor.get("/studio/recording").text)
+        assert csrf
+
+        def invite(purpose: str, keys: str = "") -> str:
+            made = editor.post("/studio/recording/invitations", data={
+                "csrf": csrf[1], "purpose": purpose, "language": "tyz", "days": "1", "max_people": "2",
+                "label": "Thử nghiệm e2e", "keys": keys})
+            assert made.status_code == 200, made.text[:500]
+            link = re.search(r'id="invitation-link"[^>]*value="([^"]+)"', made.text)
+            assert link, made.text[:500]
+            return link[1]
+
+        speaker_link, reviewer_link = invite("record", "utter_greet"), invite("review")
+
+    def joined(link: str, phone: str) -> tuple[httpx.Client, str]:
+        phone_browser = httpx.Client(timeout=60, follow_redirects=True)
+        page = phone_browser.get(link).text
+        notice = re.search(r'name="notice_version" value="([^"]+)"', page)
+        form = CSRF.search(page)
+        assert notice and form, page[:500]
+        answer = phone_browser.post(f"{link}/join", data={"csrf": form[1], "notice_version": notice[1],
+                                                          "name": "Hoàng Thị Slao", "phone": phone, "agree": "on"})
+        assert answer.status_code == 200 and "Bắt đầu" not in answer.text, answer.text[:500]
+        return phone_browser, answer.text
+
+    speaker, page = joined(speaker_link, "0912000111")
+
+    def data(name: str) -> str:
+        found = re.search(rf'data-{name}="([^"]*)"', page)
+        assert found, page[:800]
+        return found[1]
+
+    assert data("key") == "utter_greet"
+    spoken = tmp_path / "spoken.wav"
+    subprocess.run(["espeak-ng", "-v", "vi", "-w", str(spoken), "Xin chào bà con, tôi là trợ lý khám sức khỏe."],
+                   check=True)
+    # What a phone's browser sends: Opus in WebM, 32 kbit/s (voice.js).
+    take = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(spoken), "-c:a", "libopus", "-b:a", "32k",
+                           "-f", "webm", "-"], capture_output=True, check=True).stdout
+    sent = speaker.post(f"{speaker_link}/takes", files={"file": ("take.webm", take, "audio/webm")}, data={
+        "csrf": data("csrf"), "key": "utter_greet", "source_hash": data("source-hash"), "upload_id": "e2e-take-0001"})
+    assert sent.status_code == 201, sent.text[:500]
+    take_id = sent.json()["take"]["id"]
+    speaker.close()
+
+    reviewer, queue = joined(reviewer_link, "0912000222")
+    assert f"takes/{take_id}.mp3" in queue
+    assert reviewer.get(f"{reviewer_link}/takes/{take_id}.mp3").headers["content-type"] == "audio/mpeg"
+    review_csrf = CSRF.search(queue)
+    assert review_csrf
+    accepted = reviewer.post(f"{reviewer_link}/takes/{take_id}/accept", data={"csrf": review_csrf[1]})
+    assert accepted.status_code == 200 and 'id="done"' in accepted.text, accepted.text[:500]
+    reviewer.close()
+
+    published = httpx.get(f"{api}/api/v1/audio/for", params={"key": "utter_greet", "lang": "tyz"}).json()
+    assert published["language"] == "tyz" and published["placeholder"] is False
+    clip_name = published["url"].rsplit("/", 1)[1]
+
+    deadline = time.monotonic() + 60
+    while (after := greeting_audio())["placeholder"]:
+        assert time.monotonic() < deadline, f"the assistant still plays {after} after a minute"
+        time.sleep(3)
+    assert after["language"] == "tyz" and after["url"].rsplit("/", 1)[1] == clip_name and not after.get("note")
+    assert after["url"] != before["url"]
+    played = httpx.get(after["url"])
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/mpeg"
+    assert played.content == httpx.get(published["url"]).content

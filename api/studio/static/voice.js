@@ -9,7 +9,10 @@
   var $ = function (id) { return document.getElementById(id); };
   var maxSeconds = parseInt(box.dataset.maxSeconds, 10) || 180;
   var recorder = null, chunks = [], take = null, takeUrl = null, timer = null, started = 0;
-  var sending = false, retryDelay = 2000, retryTimer = null;
+  var sending = false, retryDelay = 2000, retryTimer = null, starting = false;
+  // Speech needs no more: at MediaRecorder's default (about 128 kbit/s) a minute is a megabyte to send over
+  // a village's 3G; the server keeps 32 kbit/s Opus anyway.
+  var BITS_PER_SECOND = 32000;
 
   function say(text) { $("status").textContent = text; }
   function problem(text) { var p = $("problem"); p.textContent = text || ""; p.hidden = !text; }
@@ -87,6 +90,7 @@
           return forget(item.upload_id).then(function () { done(answer.body); flush(); });
         }
         if (answer.status >= 400 && answer.status < 500 && answer.status !== 429 && answer.status !== 408) {
+          say("");
           problem(words.failed + " " + ((answer.body && answer.body.message) || ""));
           return forget(item.upload_id).then(function () {
             if (answer.body && answer.body.code === "take_outdated") location.reload();
@@ -150,13 +154,18 @@
   }
 
   function start() {
+    // A second tap while the microphone is being opened would open it twice and leave one on.
+    if (starting || recorder) return;
     problem("");
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.MediaRecorder) {
       problem(words.noRecorder); return;
     }
+    starting = true;
     navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } }).then(function (stream) {
-      var type = mimeType();
-      recorder = type ? new MediaRecorder(stream, { mimeType: type }) : new MediaRecorder(stream);
+      starting = false;
+      var type = mimeType(), options = { audioBitsPerSecond: BITS_PER_SECOND };
+      if (type) options.mimeType = type;
+      recorder = new MediaRecorder(stream, options);
       chunks = [];
       recorder.ondataavailable = function (e) { if (e.data && e.data.size) chunks.push(e.data); };
       recorder.onstop = function () {
@@ -178,6 +187,7 @@
       $("stop").focus();
       say(words.recording);
     }, function (error) {
+      starting = false;
       var name = error && error.name;
       problem(name === "NotFoundError" || name === "OverconstrainedError" ? words.noMic :
               name === "NotAllowedError" || name === "SecurityError" ? words.micRefused : words.noRecorder);
@@ -195,7 +205,13 @@
 
   $("record").addEventListener("click", start);
   $("stop").addEventListener("click", stop);
-  $("listen").addEventListener("click", function () { $("take").currentTime = 0; $("take").play(); });
+  $("listen").addEventListener("click", function () {
+    var player = $("take");
+    player.currentTime = 0;
+    var playing = player.play();
+    // An unplayable take still sends: the server reads it with ffmpeg, not the phone's player.
+    if (playing && playing.catch) playing.catch(function () {});
+  });
   $("redo").addEventListener("click", function () { reset(); start(); });
   $("send").addEventListener("click", function () {
     if (!take) return;
@@ -206,6 +222,7 @@
     takeUrl = null;
     show(["listen", "redo", "send"], false);
     show(["record", "skip"], true);
+    $("record").focus();  // the button pressed is gone: keep a keyboard or screen reader user in place
     keep(item).then(flush);
   });
   $("skip").addEventListener("click", function () {
@@ -213,10 +230,10 @@
     form.append("csrf", box.dataset.csrf);
     form.append("key", box.dataset.key);
     fetch(box.dataset.skip, { method: "POST", body: form, credentials: "same-origin" }).then(function (r) {
-      return r.json().then(function (body) {
-        if (r.ok) showOffer(body.next); else problem(body.message || words.failed);
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.ok && "next" in body) showOffer(body.next); else problem(body.message || words.failed);
       });
-    }, function () { problem(words.retrying); });
+    }, function () { problem(words.failed); });  // nothing was kept: pressing it again is all it takes
   });
 
   flush();
