@@ -15,6 +15,7 @@ from api.audio.models import AudioClip
 from api.content.service import text_hash
 from api.core.clock import local_today
 from api.core.config import Settings
+from api.core.db import utcnow
 from api.core.usage import UsageCount
 from api.faq.models import FaqEntry, FaqQuestion
 from api.recording.models import RecordingInvitation, Take, Volunteer
@@ -87,7 +88,13 @@ def next_offer(db: Session, settings: Settings, volunteer: Volunteer, invitation
     rows = [row for row in wanted(db, volunteer.language, keys) if row[0] not in skipped]
     if not rows:
         return None
-    key, text, state = rows[0]
+    # Speakers of one language recording at the same time are spread over the most wanted messages (each
+    # starts at their own place among them) instead of all being handed the first and recording it twice.
+    peers = list(db.scalars(select(Volunteer.id).join(RecordingInvitation).where(
+        Volunteer.language == volunteer.language, Volunteer.role == "record", Volunteer.withdrawn_at.is_(None),
+        RecordingInvitation.revoked_at.is_(None), RecordingInvitation.expires_at > utcnow()).order_by(Volunteer.id)))
+    place = peers.index(volunteer.id) if volunteer.id in peers else 0
+    key, text, state = rows[place % min(len(rows), max(len(peers), 1))]
     clip = db.scalar(select(AudioClip).where(AudioClip.key == key, AudioClip.language == volunteer.language,
                                              AudioClip.active.is_(True)))
     return Offer(key=key, text=text, source_hash=text_hash(text), note=meaning_note(db, key), state=state,

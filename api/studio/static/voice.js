@@ -92,6 +92,7 @@
         if (answer.status >= 400 && answer.status < 500 && answer.status !== 429 && answer.status !== 408) {
           say("");
           problem(words.failed + " " + ((answer.body && answer.body.message) || ""));
+          if (!recorder && !take) show(["record", "skip"], true);  // the same message, to record again
           return forget(item.upload_id).then(function () {
             if (answer.body && answer.body.code === "take_outdated") location.reload();
             flush();
@@ -115,7 +116,10 @@
       $("n-review").textContent = body.tally.in_review;
       $("n-rejected").textContent = body.tally.rejected;
     }
+    // The message just sent stays on screen, without its buttons, until the server answers: recording it
+    // again meanwhile (a slow or dropped connection) would only make a second take of it.
     if ("next" in body && !recorder && !take) showOffer(body.next);
+    else show(["record", "skip"], true);
   }
 
   function showOffer(offer) {
@@ -220,9 +224,8 @@
     take = null;
     if (takeUrl) URL.revokeObjectURL(takeUrl);
     takeUrl = null;
-    show(["listen", "redo", "send"], false);
-    show(["record", "skip"], true);
-    $("record").focus();  // the button pressed is gone: keep a keyboard or screen reader user in place
+    show(["listen", "redo", "send", "record", "skip"], false);
+    $("status").focus();  // the button pressed is gone: keep a keyboard or screen reader user in place
     keep(item).then(flush);
   });
   $("skip").addEventListener("click", function () {
@@ -234,6 +237,15 @@
         if (r.ok && "next" in body) showOffer(body.next); else problem(body.message || words.failed);
       });
     }, function () { problem(words.failed); });  // nothing was kept: pressing it again is all it takes
+  });
+
+  // Withdrawing takes back what waits on this phone too: nothing of theirs is sent after it.
+  var withdraw = document.getElementById("withdraw");
+  if (withdraw) withdraw.addEventListener("submit", function (event) {
+    event.preventDefault();
+    waiting().then(function (items) {
+      return Promise.all(items.map(function (item) { return forget(item.upload_id); }));
+    }).then(function () { withdraw.submit(); }, function () { withdraw.submit(); });
   });
 
   flush();

@@ -672,7 +672,9 @@ def test_staff_refuse_every_take_waiting_from_a_leaked_link_at_once(
     for phone in noisy:
         assert phone.record(voice(tmp_path)).status_code == 201
     honest = campaign.joined(campaign.invite(keys=[BRING]), phone_number="0933333333")
-    assert honest.record(voice(tmp_path)).status_code == 201
+    with campaign.database.read() as db:
+        bring = text_hash(offers.recordable_texts(db)[BRING])
+    assert honest.record(voice(tmp_path), key=BRING, source_hash=bring).status_code == 201
     with campaign.database.read() as db:
         invitation_id = invitations.open_invitation(db, token).id
     staff = studio_login("editor")
@@ -693,3 +695,11 @@ def test_staff_refuse_every_take_waiting_from_a_leaked_link_at_once(
     assert states == ["in_review", "rejected", "rejected"]
     assert "Đường dẫn bị lộ" in noisy[0].html()
     assert len(list((campaign.settings.audio_dir / "takes").iterdir())) == 2  # the honest take's only
+
+
+def test_two_speakers_of_a_language_at_once_are_offered_different_messages(campaign: Campaign) -> None:
+    first = campaign.joined(campaign.invite(keys=[GREET, FREE]), phone_number="0911111111")
+    second = campaign.joined(campaign.invite(keys=[GREET, FREE]), phone_number="0922222222")
+    nung = campaign.joined(campaign.invite(language="nut", keys=[GREET, FREE]), phone_number="0933333333")
+    assert {first.offer()["key"], second.offer()["key"]} == {GREET, FREE}
+    assert nung.offer()["key"] == first.offer()["key"]  # another language's speakers do not count
