@@ -274,6 +274,18 @@ def reject(db: Session, settings: Settings, reviewer: Reviewer, take_id: int, re
            entity="take", entity_id=take.id, key=take.key, language=take.language)
 
 
+DECISIONS = ("accept", "reject")
+
+
+def decide(db: Session, settings: Settings, crypto: Crypto, reviewer: Reviewer, take_id: int, decision: str,
+           reason: str = "") -> None:
+    """A reviewer's decision as the review pages post it (`decision` one of DECISIONS)."""
+    if decision == "accept":
+        accept(db, settings, crypto, reviewer, take_id)
+    else:
+        reject(db, settings, reviewer, take_id, reason)
+
+
 def refuse_waiting(db: Session, settings: Settings, actor: StaffUser, invitation_id: int, reason: str) -> int:
     """Refuses every take waiting from one link's volunteers at once (a leaked link a script filled with
     noise): each is deleted and its speaker reads `reason`. Returns how many."""

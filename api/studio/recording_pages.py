@@ -148,7 +148,7 @@ async def decide(request: Request, take_id: IdInPath, decision: str) -> Response
     form = await posted_form(request, csrf)
     chosen = _language_filter(form.get("language"))
     back = f"{HOME}/review" + (f"?language={chosen}" if chosen else "")
-    if decision not in ("accept", "reject"):
+    if decision not in takes.DECISIONS:
         return render(request, "notice.html", status_code=404, title=N_("Không tìm thấy"),
                       message=N_("Không có thao tác này."), back=back)
     settings, crypto, reviewer = settings_of(request), crypto_of(request), takes.Reviewer.of_staff(user)
@@ -156,10 +156,7 @@ async def decide(request: Request, take_id: IdInPath, decision: str) -> Response
     def apply() -> None:
         # Files are decrypted, copied into the library or deleted: off the event loop.
         with database_of(request).write() as db:
-            if decision == "accept":
-                takes.accept(db, settings, crypto, reviewer, take_id)
-            else:
-                takes.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
+            takes.decide(db, settings, crypto, reviewer, take_id, decision, str(form.get("reason") or ""))
 
     try:
         await run_in_threadpool(apply)

@@ -268,16 +268,13 @@ async def voice_decide(request: Request, token: str, take_id: IdInPath, decision
         return _unusable(request, error)
     form = await request.form()
     check_csrf(csrf, str(form.get("csrf") or ""))
-    if decision not in ("accept", "reject"):
+    if decision not in takes.DECISIONS:
         return _unusable(request, takes.TakeNotFound())
     settings, crypto, reviewer = settings_of(request), crypto_of(request), takes.Reviewer.of_volunteer(volunteer)
 
     def decide() -> None:
         with database_of(request).write() as db:
-            if decision == "accept":
-                takes.accept(db, settings, crypto, reviewer, take_id)
-            else:
-                takes.reject(db, settings, reviewer, take_id, str(form.get("reason") or ""))
+            takes.decide(db, settings, crypto, reviewer, take_id, decision, str(form.get("reason") or ""))
 
     try:
         await run_in_threadpool(decide)
