@@ -13,8 +13,9 @@ train: setup-rasa
 	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
 		--out models --fixed-model-name bot
 
+# pytest on two processes, one test file per process at a time (module fixtures start servers once).
 test: setup-rasa setup-system lint typecheck train
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n 2 --dist loadfile --durations=25
 	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
 	.venv-rasa/bin/rasa test core --model models/bot.tar.gz --stories tests_rasa/conversations \
 		--fail-on-prediction-errors --out var/conversation-tests

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable
+from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable, redis_test_url
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api
 from tests.support.fake_zalo import FakeOa, running_fake_oa
@@ -99,7 +99,7 @@ def content_api() -> FakeContentApi:
 
 # --- PostgreSQL and Redis for several gateways (test_scale.py, test_answer_budget.py) ---
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = redis_test_url("gateway")
 
 
 def need(reason: str | None) -> None:

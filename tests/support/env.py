@@ -21,6 +21,16 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 TEST_SECRET = "test-secret-not-for-production-0123456789"
 
 
+# Redis databases the tests flush, one pair per pytest-xdist worker (gw0 → 12 and 13, gw1 → 8 and 9, …):
+# two workers flushing one database would wipe each other's locks and queues mid-test.
+_REDIS_DBS = {"production": 12, "gateway": 13}
+
+
+def redis_test_url(purpose: str) -> str:
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    return f"redis://127.0.0.1:6379/{_REDIS_DBS[purpose] - 4 * worker}"
+
+
 def postgres_reachable() -> str | None:
     try:
         engine = create_engine(POSTGRES_URL)

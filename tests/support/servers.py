@@ -270,16 +270,17 @@ def _port_free(port: int) -> bool:
 
 
 @contextmanager
-def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replicas: int = 2, api_workers: int = 2,
-                       redis_db: int = 12) -> Iterator[Production]:
+def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replicas: int = 2,
+                       api_workers: int = 2) -> Iterator[Production]:
     """The production profile on PostgreSQL (databases of its own, dropped afterwards) and Redis (a
-    database of its own, flushed), with nginx in front; yields once every replica answers."""
+    database of this test process's own, flushed), with nginx in front; yields once every replica answers."""
     import redis
     from sqlalchemy import create_engine, text
 
-    from tests.support.env import POSTGRES_URL, postgres_reachable
+    from tests.support.env import POSTGRES_URL, postgres_reachable, redis_test_url
 
-    missing = postgres_reachable() or _redis_missing(redis_db) or (
+    redis_url = redis_test_url("production")
+    missing = postgres_reachable() or _redis_missing(redis_url) or (
         None if Path("/usr/sbin/nginx").exists() else "nginx is not installed (make setup-system)") or (
         None if MODEL.exists() and RASA.exists() else f"no trained model at {MODEL} (run `make train`)")
     if missing:
@@ -292,7 +293,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
     public, api_port, api_base = free_port(), free_port(), free_ports(api_workers)
     env = {**os.environ, "SECRET_KEY": TEST_SECRET, "TTS_ONLINE": "false", "AUDIO_DIR": str(workdir / "audio"),
            "POSTGRES_URL": f"postgresql://{server}", "POSTGRES_DB_PREFIX": prefix,
-           "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "RUN_DIR": str(workdir / "run"),
+           "REDIS_URL": redis_url, "RUN_DIR": str(workdir / "run"),
            "PUBLIC_PORT": str(public), "API_PORT": str(api_port), "API_BASE_PORT": str(api_base),
            "ACTIONS_PORT": str(free_port()),
            "RASA_BALANCER_PORT": str(free_port()), "RASA_BASE_PORT": str(rasa_base),
@@ -320,7 +321,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
         # Every service's output, kept beside nginx's logs in the test's directory (pytest keeps the last
         # three runs'), for a failure to be read after the fact.
         (workdir / "supervisor.log").write_text(output.text, encoding="utf-8")
-        redis.Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}").flushdb()
+        redis.Redis.from_url(redis_url).flushdb()
         admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             for url in databases.values():
@@ -328,11 +329,11 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
         admin.dispose()
 
 
-def _redis_missing(db: int) -> str | None:
+def _redis_missing(url: str) -> str | None:
     import redis
 
     try:
-        redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+        redis.Redis.from_url(url).flushdb()
     except redis.RedisError as error:
         return f"Redis not reachable: {type(error).__name__}"
     return None
