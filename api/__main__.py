@@ -93,8 +93,21 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 def cmd_create_service_credential(args: argparse.Namespace) -> int:
     from api.security.credentials import create
 
-    with _database().write() as session:
-        secret = create(session, name=args.name, replace=args.replace)
+    given = None
+    if args.from_env:
+        given = os.environ.get(args.from_env, "").strip()
+        if not given:
+            print(f"Lỗi: biến môi trường {args.from_env} trống.", file=sys.stderr)
+            return 2
+    try:
+        with _database().write() as session:
+            secret = create(session, name=args.name, replace=args.replace, secret=given)
+    except ValueError as error:
+        print(f"Lỗi: {error}", file=sys.stderr)
+        return 2
+    if given:  # already known to whoever set the variable: not printed again
+        print(f"Đã đăng ký khóa dịch vụ {args.name} từ {args.from_env}.")
+        return 0
     # Alone on stdout, so scripts can capture it; only its hash is stored.
     print(secret)
     return 0
@@ -213,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                                 help="print a credential for our action server (or an outside check acting as it)")
     credential.add_argument("--name", required=True)
     credential.add_argument("--replace", action="store_true", help="revoke earlier credentials of this name")
+    credential.add_argument("--from-env", metavar="VAR",
+                            help="register the credential in this environment variable (e.g. from a Kubernetes "
+                                 "Secret every pod reads) instead of printing a new one")
     credential.set_defaults(func=cmd_create_service_credential)
     revoke = sub.add_parser("revoke-service-credential", help="revoke every credential of a name")
     revoke.add_argument("--name", required=True)

@@ -30,13 +30,27 @@ def looks_like_credential(token: str) -> bool:
     return token.startswith(PREFIX) and 40 <= len(token) <= 120
 
 
-def create(db: Session, *, name: str, replace: bool = False) -> str:
-    """A new credential for `name`; with `replace`, earlier credentials of that name stop working."""
+def create(db: Session, *, name: str, replace: bool = False, secret: str | None = None) -> str:
+    """A new credential for `name`; with `replace`, earlier credentials of that name stop working.
+
+    `secret`: register this one instead (generated outside, e.g. a Kubernetes Secret that the action
+    server and Rasa read too); registering it again, as every deployment's init step does, keeps it
+    active and revokes the name's others (with `replace`)."""
+    if secret is not None and not looks_like_credential(secret):
+        raise ValueError(f"a service credential starts with {PREFIX} and has 40 to 120 characters")
+    secret = secret or PREFIX + secrets.token_urlsafe(32)
+    digest = secret_hash(secret)
     if replace:
-        db.execute(update(ServiceCredential).where(ServiceCredential.name == name, ServiceCredential.active)
+        db.execute(update(ServiceCredential).where(ServiceCredential.name == name, ServiceCredential.active,
+                                                   ServiceCredential.secret_hash != digest)
                    .values(active=False, revoked_at=utcnow()))
-    secret = PREFIX + secrets.token_urlsafe(32)
-    db.add(ServiceCredential(name=name, secret_hash=secret_hash(secret), active=True))
+    known = db.scalar(select(ServiceCredential).where(ServiceCredential.secret_hash == digest))
+    if known is not None:
+        if known.name != name:
+            raise ValueError(f"this credential is registered under another name ({known.name})")
+        known.active, known.revoked_at = True, None
+        return secret
+    db.add(ServiceCredential(name=name, secret_hash=digest, active=True))
     db.flush()
     return secret
 
