@@ -52,6 +52,17 @@ vendor-js:
 	cp scripts/vendor-js/node_modules/jsqr/dist/jsQR.js api/studio/static/vendor/jsQR.js
 	cp scripts/vendor-js/node_modules/jsqr/LICENSE api/studio/static/vendor/jsQR.LICENSE.txt
 
+# Container images with podman (deploy/images/README.md), layers cached between runs; IMAGE_TAG=… tags them.
+IMAGE_TAG ?= latest
+.PHONY: images test-deploy
+images: train setup-system
+	IMAGE_TAG=$(IMAGE_TAG) bash deploy/images/build.sh
+
+# The images as the `local` Kubernetes overlay under `podman kube play`: a booking through the gateway pod's
+# web chat, checked in the API, and a Rasa replica killed mid-conversation (scripts/test_deploy.py).
+test-deploy: images setup
+	IMAGE_TAG=$(IMAGE_TAG) .venv/bin/python scripts/test_deploy.py --no-build
+
 bench-booking: setup
 	.venv/bin/python bench/booking.py
 

@@ -3,8 +3,10 @@
 #   scripts/setup.sh main   -> .venv      (Python 3.11: API, gateway, tests)
 #   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
 #   scripts/setup.sh system -> Debian packages: chromium + chromium-driver (browser tests), ffmpeg
-#                              (voice notes), espeak-ng (offline speech), nginx (production profile);
-#                              axe-core from npm (the browser tests' accessibility audit)
+#                              (voice notes), espeak-ng (offline speech), nginx (production profile),
+#                              podman + runc + netavark/aardvark-dns + debootstrap (the container images,
+#                              `make images` / `make test-deploy`); axe-core from npm (the browser tests'
+#                              accessibility audit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
@@ -36,8 +38,11 @@ setup_rasa() {
   write_stamp .venv-rasa/.ksk-stamp requirements-rasa.txt
 }
 
-SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng nginx)
-SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng /usr/sbin/nginx)
+# podman 4.3 needs runc here (crun refuses this machine's cgroup setup; deploy/images/containers.conf
+# chooses it), netavark with aardvark-dns for pods to reach each other by name, and iptables for netavark.
+SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng nginx podman runc netavark aardvark-dns iptables debootstrap)
+SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng /usr/sbin/nginx podman /usr/sbin/runc /usr/lib/podman/netavark
+                 /usr/lib/podman/aardvark-dns /usr/sbin/iptables /usr/sbin/debootstrap)
 
 setup_system() {
   local missing=()

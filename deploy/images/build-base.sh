@@ -42,6 +42,6 @@ rm -rf "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/
   "$root"/usr/share/doc/*/changelog* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
 echo "==> podman import → $IMAGE"
 tar -C "$root" --numeric-owner -c . | podman import --quiet \
-  --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' \
+  --change 'ENV LANG=C.UTF-8' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["/bin/bash"]' \
   --message "debootstrap minbase bookworm $(date -u +%Y-%m-%d)" - "$IMAGE" >/dev/null
 podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "==> %s: %.0f MB\n", "'"$IMAGE"'", $1 / 1e6}'
