@@ -77,9 +77,29 @@ def quantity(value: str | int) -> float:
 def test_every_object_validates_strictly(overlay: str) -> None:
     docs = render(overlay)
     assert docs
+    errors = []
     for doc in docs:
         # strict: a field the API does not know (a typo, a misplaced key) is an error, not ignored.
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(part) for part in error.path)
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {where}: {str(error.message)[:300]}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_mount_and_claim_exists(overlay: str) -> None:
+    docs = render(overlay)
+    claims = {doc["metadata"]["name"] for doc in of_kind(docs, "PersistentVolumeClaim")}
+    for where, spec in pod_specs(docs):
+        volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+        for item in containers(spec):
+            for mount in item.get("volumeMounts", []):
+                assert mount["name"] in volumes, f"{where} {item['name']} mounts {mount['name']}"
+        for volume in volumes.values():
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims, where
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -178,6 +198,25 @@ def test_one_scheduler_replaced_not_rolled(overlay: str) -> None:
     scheduler = named(render(overlay), "Deployment", "scheduler")["spec"]
     assert scheduler["replicas"] == 1
     assert scheduler["strategy"]["type"] == "Recreate"
+
+
+def test_rasa_and_the_gateways_survive_drains_and_scale() -> None:
+    docs = render("production")
+    for name in ("rasa", "gateway"):
+        deployment = named(docs, "Deployment", name)
+        pods = deployment["spec"]["template"]["metadata"]["labels"]
+        budgets = [b for b in of_kind(docs, "PodDisruptionBudget")
+                   if b["spec"]["selector"]["matchLabels"].items() <= pods.items()]
+        assert len(budgets) == 1, name
+        # A drain may take one replica at a time, never the last one.
+        assert 1 <= budgets[0]["spec"]["minAvailable"] < deployment["spec"]["replicas"], name
+        scalers = [h for h in of_kind(docs, "HorizontalPodAutoscaler")
+                   if h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}]
+        assert len(scalers) == 1, name
+        assert scalers[0]["spec"]["minReplicas"] >= 2, name
+        assert scalers[0]["spec"]["maxReplicas"] > scalers[0]["spec"]["minReplicas"], name
+        # CPU utilisation is measured against the request: there must be one (checked above for all).
+        assert scalers[0]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
