@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ WORK = ROOT / "var" / "test-deploy"
 NETWORK = "khamsuckhoe-local"
 BUSY = "Hệ thống đang bận"
 BOOKED = re.compile(r"Mã đặt lịch: ([A-Z0-9-]+)")
+STORES = ("postgres", "redis")  # the local overlay's plain pods
+CROWD = 4  # residents booking at once while a replica is killed
+GIVEN_NAMES = ("An", "Bình", "Chi", "Dũng", "Hoa", "Khánh", "Lan", "Minh", "Nga", "Phúc")
 STAFF_PASSWORD = "kiem-tra-trien-khai-" + secrets.token_hex(6)
 
 
@@ -78,24 +82,26 @@ def render(tag: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def pod_names(docs: list[dict[str, Any]], name: str) -> list[str]:
+def pods_of(doc: dict[str, Any]) -> list[str]:
     """The pods `kube play` makes of a Pod or Deployment: the Pod's name, or <deployment>-pod-<i>."""
+    name = doc["metadata"]["name"]
+    if doc["kind"] == "Deployment":
+        return [f"{name}-pod-{i}" for i in range(doc["spec"].get("replicas", 1))]
+    return [name] if doc["kind"] == "Pod" else []
+
+
+def pod_names(docs: list[dict[str, Any]], name: str, kind: str = "Deployment") -> list[str]:
     for doc in docs:
-        if doc["metadata"]["name"] != name:
-            continue
-        if doc["kind"] == "Pod":
-            return [name]
-        if doc["kind"] == "Deployment":
-            return [f"{name}-pod-{i}" for i in range(doc["spec"].get("replicas", 1))]
-    raise SystemExit(f"Lớp `local` không có Pod hay Deployment tên {name}.")
+        if doc["metadata"]["name"] == name and doc["kind"] == kind:
+            return pods_of(doc)
+    raise SystemExit(f"Lớp `local` không có {kind} tên {name}.")
 
 
 def secret_refs(docs: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:
     """secret name → {key: optional} over every container's env."""
     refs: dict[str, dict[str, bool]] = {}
     for doc in docs:
-        spec = doc.get("spec", {})
-        pod = spec.get("template", {}).get("spec", spec) if doc["kind"] == "Deployment" else spec
+        pod = pod_spec(doc)
         for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
             for env in container.get("env", []):
                 ref = (env.get("valueFrom") or {}).get("secretKeyRef")
@@ -132,14 +138,43 @@ def create_secrets(refs: dict[str, dict[str, bool]], values: dict[str, str]) -> 
         podman("secret", "create", name, "-", stdin=json.dumps(data))
 
 
-def teardown(manifest: Path, docs: list[dict[str, Any]]) -> None:
-    if manifest.exists():
-        podman("kube", "down", str(manifest), check=False)
+def all_pods(docs: list[dict[str, Any]]) -> list[str]:
+    return [pod for doc in docs for pod in pods_of(doc)]
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc.get("spec", {})
+    return dict(spec.get("template", {}).get("spec", {})) if doc["kind"] == "Deployment" else spec
+
+
+def teardown(docs: list[dict[str, Any]]) -> None:
+    """Pod by pod (`kube down` stops at the first pod missing, as after an interrupted play), then the
+    volumes kube play made (claims and emptyDirs become named volumes) and the secrets."""
+    podman("pod", "rm", "--force", "--ignore", "--time", "2", *all_pods(docs), check=False)
+    volumes = {doc["metadata"]["name"] for doc in docs if doc["kind"] == "PersistentVolumeClaim"}
     for doc in docs:
-        if doc["kind"] == "PersistentVolumeClaim":
-            podman("volume", "rm", "--force", doc["metadata"]["name"], check=False)
+        for volume in pod_spec(doc).get("volumes", []):
+            volumes.add(volume.get("persistentVolumeClaim", {}).get("claimName") or volume["name"])
+    for volume in sorted(volumes):
+        podman("volume", "rm", "--force", volume, check=False)
     for name in secret_refs(docs):
         podman("secret", "rm", name, check=False)
+
+
+def ran(doc: dict[str, Any]) -> bool:
+    """Whether every container of a run-once Pod exited 0 (a failure under OnFailure is retried)."""
+    pod = doc["metadata"]["name"]
+    for container in doc["spec"]["containers"]:
+        name = f"{pod}-{container['name']}"
+        state = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.split()
+        if state[0] != "exited":
+            return False
+        if state[1] != "0" and doc["spec"].get("restartPolicy") == "Never":
+            output = podman("logs", name, check=False)
+            raise SystemExit(f"{name} exited {state[1]}: {(output.stdout + output.stderr)[-2000:]}")
+        if state[1] != "0":
+            return False
+    return True
 
 
 def pod_ip(pod: str) -> str:
@@ -159,30 +194,27 @@ class Resident:
         self.sent: list[str] = []
         self.replies: list[str] = []
         self.last: list[dict[str, Any]] = []
+        self.waiting = False
 
     def say(self, text: str) -> list[dict[str, Any]]:
         self.sent.append(text)
-        response = httpx.post(f"{self.gateway}/chat/messages", json={"session_id": self.session, "text": text},
-                              timeout=150)
+        self.waiting = True
+        try:
+            response = httpx.post(f"{self.gateway}/chat/messages", timeout=150,
+                                  json={"session_id": self.session, "text": text})
+        finally:
+            self.waiting = False
         if response.status_code != 200:
             raise SystemExit(f"{self.session}: {text!r} → {response.status_code} {response.text[:300]}")
         self.last = list(response.json()["replies"])
         self.replies.extend(r.get("text", "") for r in self.last)
         return self.last
 
-    def book(self, name: str, birth: str, cccd: str, phone: str, *, midway: Callable[[], None] | None = None,
-             ) -> str:
-        """The booking the production-profile test makes; `midway` runs while the phone number is in flight."""
-        for text in ("dat lich kham", "dong y", "cho toi", name, birth, cccd):
+    def book(self, name: str, birth: str, cccd: str, phone: str) -> str:
+        """The booking of the production-profile test: consent, for themself, name, birth date, CCCD,
+        phone, commune; the first session offered; yes."""
+        for text in ("dat lich kham", "dong y", "cho toi", name, birth, cccd, phone, "huu lien"):
             self.say(text)
-        if midway is None:
-            self.say(phone)
-        else:
-            sender = threading.Thread(target=self.say, args=(phone,))
-            sender.start()
-            midway()
-            sender.join()
-        self.say("huu lien")
         offered = [b for r in self.last for b in r.get("buttons", [])]
         if not offered:
             raise SystemExit(f"{self.session}: không có buổi khám nào được đưa ra: {self.replies[-3:]}")
@@ -194,6 +226,13 @@ class Resident:
         if any(BUSY in reply for reply in self.replies):
             raise SystemExit(f"{self.session}: được trả lời 'hệ thống đang bận': {self.replies}")
         return found[1]
+
+
+def resident_script(index: int) -> tuple[str, str, str, str]:
+    """Name, birth date, CCCD (its digits agree with the birth year) and phone of resident `index`."""
+    year = 1940 + index % 40
+    name = f"Nguyễn {GIVEN_NAMES[index % len(GIVEN_NAMES)]} {GIVEN_NAMES[index // len(GIVEN_NAMES)]}"
+    return name, f"0{index % 9 + 1}/03/{year}", f"0010{year % 100:02d}{index:06d}", f"09{index:08d}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,17 +256,37 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = render(tag)
     WORK.mkdir(parents=True, exist_ok=True)
-    manifest = WORK / "local.yaml"
-    teardown(manifest, docs)  # what an interrupted run left
-    manifest.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    teardown(docs)  # what an interrupted run left
+    # Three plays. kube play starts the pods only at the end of a play, and runs init containers as it
+    # creates the pods (so an init step would wait for a PostgreSQL pod not yet started); init containers
+    # of a Deployment also inherit its restartPolicy Always and the play fails removing them (podman 4.3,
+    # measured). So: the data stores first, as a province's exist before the app; then the run-once Pods
+    # (restartPolicy OnFailure or Never: the migrations), waited for; then the services.
+    stores = [doc for doc in docs if doc["kind"] == "PersistentVolumeClaim"
+              or (doc["kind"] == "Pod" and doc["metadata"]["name"] in STORES)]
+    once = [doc for doc in docs if doc["kind"] == "Pod" and doc not in stores
+            and doc["spec"].get("restartPolicy", "Always") != "Always"]
+    configs = [doc for doc in docs if doc["kind"] == "ConfigMap"]  # each play reads those it refers to
+    manifests = {"stores": stores, "once": once, "app": [doc for doc in docs if doc not in stores + once + configs]}
+    for part, part_docs in manifests.items():
+        (WORK / f"local-{part}.yaml").write_text(yaml.safe_dump_all(configs + part_docs, sort_keys=False),
+                                                 encoding="utf-8")
     if podman("network", "exists", NETWORK, check=False).returncode != 0:
         podman("network", "create", NETWORK)  # DNS on: pods reach each other by pod name
-    postgres, = pod_names(docs, "postgres")
+    postgres, = pod_names(docs, "postgres", kind="Pod")
     create_secrets(secret_refs(docs), secret_values(postgres))
 
     try:
         start = time.monotonic()
-        podman("kube", "play", "--network", NETWORK, str(manifest))
+        podman("kube", "play", "--network", NETWORK, str(WORK / "local-stores.yaml"))
+        wait_for("PostgreSQL takes connections", lambda: podman(
+            "exec", f"{postgres}-postgres", "pg_isready", "-q", "-h", postgres, check=False).returncode == 0,
+            timeout_s=120)
+        if once:
+            podman("kube", "play", "--network", NETWORK, str(WORK / "local-once.yaml"))
+            for doc in once:
+                wait_for(f"pod {doc['metadata']['name']} has run", lambda doc=doc: ran(doc), timeout_s=300)
+        podman("kube", "play", "--network", NETWORK, str(WORK / "local-app.yaml"))
         log(f"kube play: {time.monotonic() - start:.0f} s")
         gateway = f"http://{pod_ip(pod_names(docs, 'gateway')[0])}:8080"
         api = f"http://{pod_ip(pod_names(docs, 'api')[0])}:8000"
@@ -258,29 +317,44 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"API: {code} → {booking.status_code} {booking.text[:300]}")
         log(f"the API has it: {code} confirmed, channel web")
 
-        # A Rasa replica killed while the next resident's message is in flight.
+        # Residents booking at once, and a Rasa replica killed (SIGKILL) while their messages are in flight
+        # on both replicas (least_conn spreads them): none lost, none handled twice, nobody told "busy".
         replicas = pod_names(docs, "rasa")
         victim = f"{replicas[0]}-rasa"
+        crowd = [Resident(gateway, "w" + secrets.token_hex(12)) for _ in range(CROWD)]
+        total = CROWD * 10  # messages of a booking (Resident.book)
         killed_at: list[float] = []
 
         def kill_a_replica() -> None:
-            time.sleep(0.3)
+            while sum(len(r.sent) for r in crowd) < total // 3:
+                time.sleep(0.05)
             pid = int(podman("inspect", "--format", "{{.State.Pid}}", victim).stdout.strip())
             os.kill(pid, signal.SIGKILL)
             killed_at.append(time.monotonic())
-            log(f"killed {victim} (SIGKILL) with a message in flight")
+            figures["messages_in_flight_at_kill"] = sum(r.waiting for r in crowd)
+            log(f"killed {victim} (SIGKILL) with {figures['messages_in_flight_at_kill']} messages in flight")
 
-        second = Resident(gateway, "w" + secrets.token_hex(12))
-        code2 = second.book("Lương Văn Tâm", "05/03/1958", "003058004321", "0912 345 678", midway=kill_a_replica)
-        log(f"the conversation went on to its booking: {code2}")
+        killer = threading.Thread(target=kill_a_replica, daemon=True)
+        killer.start()
+        with ThreadPoolExecutor(max_workers=CROWD) as pool:
+            codes = list(pool.map(lambda i: crowd[i].book(*resident_script(i)), range(CROWD)))
+        killer.join(timeout=1)
+        if not killed_at:
+            raise SystemExit("the replica was not killed before the conversations ended")
+        log(f"{CROWD} conversations went on to their bookings: {' '.join(codes)}")
         rows = podman("exec", f"{postgres}-postgres", "psql", "-h", "/var/run/postgresql", "-U", "ksk", "-d",
-                      "ksk_conversations", "-tAc", "SELECT data FROM events WHERE type_name = 'user' AND "
-                      f"sender_id = 'web:{second.session}' ORDER BY id").stdout.splitlines()
-        heard = [json.loads(row)["text"] for row in rows if row.strip()]
-        expected = [mask_digits(m) for m in second.sent]
-        if heard != expected:
-            raise SystemExit(f"Rasa heard {heard}, the resident typed {expected}")
-        log(f"each of the {len(expected)} messages reached Rasa once, in order; none answered 'busy'")
+                      "ksk_conversations", "-tAc", "SELECT sender_id, data FROM events WHERE type_name = 'user' "
+                      "ORDER BY id").stdout.splitlines()
+        heard: dict[str, list[str]] = {}
+        for row in rows:
+            sender, data = row.split("|", 1)
+            heard.setdefault(sender, []).append(json.loads(data)["text"])
+        for resident in crowd:
+            expected = [mask_digits(m) for m in resident.sent]
+            if heard.get(f"web:{resident.session}") != expected:
+                raise SystemExit(f"Rasa heard {heard.get(f'web:{resident.session}')}, the resident typed {expected}")
+        log(f"each of their {sum(len(r.sent) for r in crowd)} messages reached Rasa once, in order; "
+            "none answered 'busy'")
         back = f"http://{pod_ip(replicas[0])}:5005/webhooks/gateway/"
         wait_for(f"{victim} is started again and loads its model",
                  lambda: httpx.get(back, timeout=5).status_code == 200, timeout_s=600, every_s=2)
@@ -289,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             start = time.monotonic()
-            teardown(manifest, docs)
+            teardown(docs)
             log(f"kube down: {time.monotonic() - start:.0f} s")
     (WORK / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(figures, indent=2))
