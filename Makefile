@@ -13,9 +13,11 @@ train: setup-rasa
 	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
 		--out models --fixed-model-name bot
 
-# pytest on two processes, one test file per process at a time (module fixtures start servers once).
+# pytest on two processes, one test file per process at a time (module fixtures start servers once);
+# then the tests marked `alone`, which need both cores.
 test: setup-rasa setup-system lint typecheck train
-	.venv/bin/python -m pytest -n 2 --dist loadfile --durations=25
+	.venv/bin/python -m pytest -n 2 --dist loadfile -m "not alone" --durations=25
+	.venv/bin/python -m pytest -m alone --durations=5
 	.venv-rasa/bin/rasa data validate --domain bot/domain.yml --data nlu_data bot/rules.yml --config bot/config.yml
 	.venv-rasa/bin/rasa test core --model models/bot.tar.gz --stories tests_rasa/conversations \
 		--fail-on-prediction-errors --out var/conversation-tests
