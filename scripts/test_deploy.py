@@ -1,8 +1,9 @@
 """`make test-deploy`: the images built with podman (cached layers), the `local` overlay run with
 `podman kube play`, one resident's booking driven through the gateway pod's web chat and checked in the
-API with a staff login; then a Rasa replica killed (SIGKILL) while another resident's message is in
-flight, that conversation carried on to its booking with no message lost or handled twice; torn down
-with `podman kube down`. Prints the figures (build, sizes, `kube play` to the first answer).
+API with a staff login; then four residents booking at once while a Rasa replica is killed (SIGKILL)
+with their messages in flight, every conversation carried on to its booking with no message lost or
+handled twice; everything removed afterwards. Prints the figures (sizes, `kube play` to the first
+answer, the killed replica back).
 
     .venv/bin/python scripts/test_deploy.py [--no-build] [--keep]
 
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         api = f"http://{pod_ip(pod_names(docs, 'api')[0])}:8000"
         wait_for("the gateway is ready (its database, Redis and Rasa answer)",
                  lambda: httpx.get(f"{gateway}/ready", timeout=5).status_code == 200, timeout_s=900, every_s=2)
-        first = Resident(gateway, "w" + secrets.token_hex(12))
+        first = Resident(gateway, "w" + secrets.token_hex(12))  # the web widget's session ids look like this
         wait_for("the first chat message is answered",
                  lambda: any(r.get("text") and BUSY not in r["text"] for r in first.say("xin chao")), timeout_s=300)
         figures["kube_play_to_first_answer_s"] = round(time.monotonic() - start)

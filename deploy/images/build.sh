@@ -42,7 +42,14 @@ python_context() {
     echo "Python 3.10 at $python is not in a prefix of its own: set RASA_PYTHON_PREFIX (README)." >&2
     return 1
   fi
-  echo "$prefix"
+  # Staged without its test suite, caches (running Python 3.10 writes __pycache__ there, which would make
+  # every warm build copy it again), static library and what it installed itself (pip, uv).
+  local staged=var/images/python3.10
+  rm -rf "$staged" && mkdir -p "$staged"
+  tar -C "$prefix" --exclude=__pycache__ --exclude=./lib/python3.10/test --exclude=./lib/python3.10/idlelib \
+    --exclude=./lib/python3.10/tkinter --exclude=./lib/python3.10/site-packages --exclude='*.a' \
+    --exclude=./bin/pip* --exclude=./bin/uv* -cf - . | tar -C "$staged" -xf -
+  echo "$staged"
 }
 
 build() {  # name, then podman build arguments
