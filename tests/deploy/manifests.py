@@ -66,8 +66,11 @@ def containers(spec: Doc) -> list[Doc]:
 
 
 def container(docs: tuple[Doc, ...], deployment: str, name: str) -> Doc:
+    """Container `name` of a Deployment; the API's init step is the `prepare` Pod in the local overlay."""
     spec = named(docs, "Deployment", deployment)["spec"]["template"]["spec"]
     found = [c for c in containers(spec) if c["name"] == name]
+    if not found and (deployment, name) == ("api", "prepare"):
+        found = named(docs, "Pod", "prepare")["spec"]["containers"]
     assert found, f"Deployment {deployment} has no container {name}"
     return found[0]
 

@@ -37,6 +37,8 @@ PROBES = {
     "rasa": ("/", "/webhooks/gateway/"),
     "actions": ("/health", "/health"),
 }
+# The port each service's command listens on (deploy/images/README.md).
+PORTS = {"api": 8000, "gateway": 8080, "rasa": 5005, "actions": 5055}
 # What each container may read from the Secret (least privilege: the action server holds no master
 # secret and no database). Optional keys included.
 SECRET_KEYS = {
@@ -125,12 +127,14 @@ def test_probes_are_on_the_services_health_and_readiness_paths(overlay: str) -> 
     docs = render(overlay)
     for name, (live, ready) in PROBES.items():
         item = container(docs, name, name)
-        ports = {port.get("name") for port in item["ports"]} | {port["containerPort"] for port in item["ports"]}
         assert item["livenessProbe"]["httpGet"]["path"] == live, name
         assert item["readinessProbe"]["httpGet"]["path"] == ready, name
+        # By number: the local overlay declares no ports (podman would publish them on the host).
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             if probe in item:
-                assert item[probe]["httpGet"]["port"] in ports, f"{name} {probe} on a port it does not open"
+                assert item[probe]["httpGet"]["port"] == PORTS[name], f"{name} {probe} on a port it does not open"
+        assert [port["containerPort"] for port in item.get("ports", [])] in ([], [PORTS[name]]), name
+        assert overlay == "local" or item["ports"], f"{name}: a cluster's Service needs its port"
     # Rasa answers nothing while it loads its model (a minute or more): liveness must wait for it.
     startup = container(docs, "rasa", "rasa")["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
@@ -239,11 +243,24 @@ def test_each_service_gets_its_settings_and_only_its_secrets(overlay: str) -> No
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_migrations_run_before_the_api_serves(overlay: str) -> None:
     docs = render(overlay)
-    init = named(docs, "Deployment", "api")["spec"]["template"]["spec"]["initContainers"]
-    assert init[-1]["name"] == "prepare" and init[-1]["command"] == ["ksk-prepare"]
+    migrating = "Deployment/api" if overlay == "production" else "Pod/prepare"
+    if overlay == "production":
+        init = named(docs, "Deployment", "api")["spec"]["template"]["spec"]["initContainers"]
+        assert init[-1]["name"] == "prepare" and init[-1]["command"] == ["ksk-prepare"]
+    else:  # podman restarts a Deployment's init containers: a run-once Pod, the base's step field for field
+        base = named(render("production"), "Deployment", "api")["spec"]["template"]["spec"]["initContainers"][-1]
+        pod = named(docs, "Pod", "prepare")["spec"]
+        assert pod["restartPolicy"] == "OnFailure"
+        step = pod["containers"][0]
+        assert step["image"].startswith("localhost/khamsuckhoe-main:")
+        for field in ("command", "env", "resources", "securityContext"):
+            assert step[field] == base[field], field
+        assert step["envFrom"] == container(docs, "api", "api")["envFrom"]  # this overlay's configuration
+        assert [m["mountPath"] for m in step["volumeMounts"]] == [m["mountPath"] for m in base["volumeMounts"]]
+        assert "initContainers" not in named(docs, "Deployment", "api")["spec"]["template"]["spec"]
     # One place migrates: nothing else runs the init step.
     for where, spec in pod_specs(docs):
-        if where != "Deployment/api":
+        if where != migrating:
             assert all(item.get("command") != ["ksk-prepare"] for item in containers(spec)), where
 
 
@@ -317,14 +334,23 @@ def test_local_overlay_holds_only_what_podman_kube_play_runs() -> None:
     assert {f"rasa-pod-{i}" for i in range(named(docs, "Deployment", "rasa")["spec"]["replicas"])} <= hosts
 
 
+def test_local_pods_publish_no_port_on_the_host() -> None:
+    # kube play publishes every containerPort on the host: PostgreSQL and Redis would collide with this
+    # machine's servers and the second Rasa replica with the first (measured with podman 4.3).
+    for where, spec in pod_specs(render("local")):
+        for item in containers(spec):
+            assert "ports" not in item, f"{where}/{item['name']}"
+
+
 def test_local_pods_start_after_what_they_wait_for() -> None:
-    # kube play starts pods in the order given and waits for init steps: PostgreSQL before the API's
-    # migrations, and the audio volume before the pods that mount it.
+    # scripts/test_deploy.py plays the data stores, then the run-once pods, then the services, each part
+    # in the order given: the audio volume before what mounts it.
     order = [f"{doc['kind']}/{doc['metadata']['name']}" for doc in render("local")]
-    assert order.index("Pod/postgres") < order.index("Deployment/api")
-    assert order.index("PersistentVolumeClaim/khamsuckhoe-audio") < order.index("Deployment/api")
-    init = named(render("local"), "Deployment", "api")["spec"]["template"]["spec"]["initContainers"]
-    assert [item["name"] for item in init] == ["wait-for-postgres", "prepare"]
+    for mounting in ("Pod/prepare", "Deployment/api"):
+        assert order.index("PersistentVolumeClaim/khamsuckhoe-audio") < order.index(mounting)
+    run_once = [f"Pod/{doc['metadata']['name']}" for doc in of_kind(render("local"), "Pod")
+                if doc["spec"].get("restartPolicy", "Always") != "Always"]
+    assert run_once == ["Pod/prepare"]
 
 
 def test_local_scratch_volumes_are_not_shared_by_accident() -> None:
