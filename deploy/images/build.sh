@@ -9,6 +9,7 @@
 #   PROXY_CA_BUNDLE  CA bundle for HTTPS from inside the build (default: $SSL_CERT_FILE, pip's
 #                    $PIP_CERT or Debian's bundle); mounted as a build secret, never stored in a layer
 #   IMAGES           which to build (default: main rasa postgres redis balancer)
+#   NO_CACHE=1       build every layer again (a cold build's time; the base is kept)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/deploy/images/containers.conf}"
@@ -55,7 +56,9 @@ python_context() {
 build() {  # name, then podman build arguments
   local name="$1"; shift
   local start=$SECONDS
-  podman build --quiet --layers --ignorefile deploy/images/containerignore \
+  local cache=(--layers)
+  [ "${NO_CACHE:-}" = 1 ] && cache=(--no-cache)
+  podman build --quiet "${cache[@]}" --ignorefile deploy/images/containerignore \
     -f "deploy/images/Containerfile.$name" -t "localhost/khamsuckhoe-$name:$tag" "$@" . >/dev/null
   local size
   size="$(podman image inspect --format '{{.Size}}' "localhost/khamsuckhoe-$name:$tag")"
