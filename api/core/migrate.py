@@ -6,9 +6,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+# pg_advisory_xact_lock's key for migrating: any constant no other code of ours locks on.
+MIGRATION_LOCK = 0x6B736B5F6D6967  # "ksk_mig"
 
 
 def alembic_config() -> Config:
@@ -19,8 +21,12 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
-    # The writer engine: on SQLite its BEGIN IMMEDIATE keeps two migrating processes apart.
+    # Two processes migrating at once (two API pods' init steps on a first deployment) take turns: on
+    # SQLite the writer engine's BEGIN IMMEDIATE keeps them apart, on PostgreSQL a transaction-scoped
+    # advisory lock; the second then finds the schema at head and does nothing.
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

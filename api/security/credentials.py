@@ -34,24 +34,25 @@ def create(db: Session, *, name: str, replace: bool = False, secret: str | None 
     """A new credential for `name`; with `replace`, earlier credentials of that name stop working.
 
     `secret`: register this one instead (generated outside, e.g. a Kubernetes Secret that the action
-    server and Rasa read too); registering it again, as every deployment's init step does, keeps it
-    active and revokes the name's others (with `replace`)."""
+    server and Rasa read too). Registering it again, as every deployment's init step does, changes
+    nothing; a revoked one is refused, never brought back: a leaked credential stays revoked, and a pod of
+    the previous rollout restarting with the old Secret cannot revoke the new credential."""
     if secret is not None and not looks_like_credential(secret):
-        raise ValueError(f"a service credential starts with {PREFIX} and has 40 to 120 characters")
+        raise ValueError(f"khóa dịch vụ bắt đầu bằng {PREFIX} và dài 40 đến 120 ký tự")
     secret = secret or PREFIX + secrets.token_urlsafe(32)
     digest = secret_hash(secret)
+    known = db.scalar(select(ServiceCredential).where(ServiceCredential.secret_hash == digest))
+    if known is not None and known.name != name:
+        raise ValueError(f"khóa này đã đăng ký dưới tên khác ({known.name})")
+    if known is not None and not known.active:
+        raise ValueError("khóa này đã bị thu hồi: hãy đặt một khóa mới vào Secret")
     if replace:
         db.execute(update(ServiceCredential).where(ServiceCredential.name == name, ServiceCredential.active,
                                                    ServiceCredential.secret_hash != digest)
                    .values(active=False, revoked_at=utcnow()))
-    known = db.scalar(select(ServiceCredential).where(ServiceCredential.secret_hash == digest))
-    if known is not None:
-        if known.name != name:
-            raise ValueError(f"this credential is registered under another name ({known.name})")
-        known.active, known.revoked_at = True, None
-        return secret
-    db.add(ServiceCredential(name=name, secret_hash=digest, active=True))
-    db.flush()
+    if known is None:
+        db.add(ServiceCredential(name=name, secret_hash=digest, active=True))
+        db.flush()
     return secret
 
 

@@ -45,3 +45,22 @@ def test_the_credential_of_a_secret_is_registered_once_and_replaces_the_others(t
     db.dispose()
     assert printed.startswith("ksk_svc_")
     assert [tuple(row) for row in rows] == [("action-server", False), ("action-server", True)]
+
+
+def test_a_revoked_credential_in_the_secret_stays_revoked(tmp_path: Path) -> None:
+    # A leaked credential revoked by an admin must not come back at the next pod start, and a pod of the
+    # previous rollout restarting with the old Secret must not revoke the new one.
+    env = {**api_env(f"sqlite:///{tmp_path / 'cli.db'}"), "OLD": GIVEN, "NEW": "ksk_svc_" + "n" * 43}
+    assert run_cli(env, "migrate").returncode == 0
+    register = ("create-service-credential", "--name", "action-server", "--replace", "--from-env")
+    assert run_cli(env, *register, "OLD").returncode == 0
+    assert run_cli(env, *register, "NEW").returncode == 0  # the rotation: OLD revoked
+    old_pod = run_cli(env, *register, "OLD")
+    assert old_pod.returncode == 2 and "thu hồi" in old_pod.stderr
+    assert run_cli(env, "revoke-service-credential", "--name", "action-server").returncode == 0
+    assert run_cli(env, *register, "NEW").returncode == 2
+
+    db = Database.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}", secret_key="unused" * 8))
+    with db.read() as session:
+        assert session.scalars(select(ServiceCredential).where(ServiceCredential.active)).all() == []
+    db.dispose()
