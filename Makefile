@@ -22,6 +22,7 @@ test: setup-rasa setup-system lint typecheck train
 	.venv-rasa/bin/rasa test core --model models/bot.tar.gz --stories tests_rasa/conversations \
 		--fail-on-prediction-errors --out var/conversation-tests
 	.venv-rasa/bin/python -m pytest -c tests_rasa/pytest.ini --rootdir . tests_rasa
+	$(MAKE) test-deploy
 
 setup:
 	@bash scripts/setup.sh main
