@@ -4,7 +4,7 @@
 # caches and lists emptied, then `podman import`. A province with its own registry skips this and builds
 # FROM its python:3.x-slim instead (deploy/images/README.md, build argument BASE).
 #   deploy/images/build-base.sh            builds localhost/khamsuckhoe-base:bookworm unless it exists
-#   deploy/images/build-base.sh --rebuild  builds it again (a month's security updates)
+#   deploy/images/build-base.sh --rebuild  builds it again (with the security updates published since)
 set -euo pipefail
 IMAGE="${BASE_IMAGE:-localhost/khamsuckhoe-base:bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -38,6 +38,16 @@ path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 EOF
+# Debian's security fixes for what minbase installed (libc6 and the like): debootstrap takes bookworm's
+# release packages only, and a Containerfile upgrades only what it installs.
+echo "==> apt-get upgrade (bookworm-security, bookworm-updates)"
+chroot "$root" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -y -qq upgrade >/dev/null
+chroot "$root" apt-get clean
+# debootstrap copied this machine's resolver and name: neither belongs in a shipped layer (podman
+# mounts its own at run time).
+: > "$root/etc/resolv.conf"
+: > "$root/etc/hostname"
 rm -rf "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
   "$root"/usr/share/doc/*/changelog* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log
 echo "==> podman import → $IMAGE"
