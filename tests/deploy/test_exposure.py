@@ -5,9 +5,12 @@ public server in the one-machine profile (deploy/nginx.conf.j2), nothing that ng
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.deploy.manifests import (
+    ROOT,
     Doc,
     Peer,
     allowed_peers,
@@ -30,6 +33,8 @@ PEERS = [
     Peer("other pod of the namespace", NAMESPACE, (), same_namespace=True),
     Peer("ingress controller", (("kubernetes.io/metadata.name", "ingress-nginx"),),
          (("app.kubernetes.io/name", "ingress-nginx"),), same_namespace=False),
+    Peer("monitoring", (("kubernetes.io/metadata.name", "monitoring"),),
+         (("app.kubernetes.io/name", "prometheus"),), same_namespace=False),
     Peer("pod of another namespace", (("kubernetes.io/metadata.name", "elsewhere"),),
          ((APP, "khamsuckhoe"), (COMPONENT, "gateway")), same_namespace=False),
 ]
@@ -37,8 +42,9 @@ PEERS = [
 REACHED_BY = {
     ("rasa", 5005): {"gateway"},
     ("actions", 5055): {"rasa"},
-    ("api", 8000): {"ingress controller", "gateway", "rasa", "actions", "scheduler"},
-    ("gateway", 8080): {"ingress controller", "scheduler", "api"},
+    # The monitoring namespace scrapes /api/v1/metrics and the gateway's /metrics (same ports).
+    ("api", 8000): {"ingress controller", "gateway", "rasa", "actions", "scheduler", "monitoring"},
+    ("gateway", 8080): {"ingress controller", "scheduler", "api", "monitoring"},
 }
 
 
@@ -103,7 +109,9 @@ def test_ingress_refuses_what_nginx_refuses() -> None:
 def test_ingress_exposes_exactly_the_gateways_public_routes() -> None:
     denied = [loc for loc in nginx_public_locations() if loc.denied]
     gateway = container(render("production"), "gateway", "gateway")
+    # Health and readiness are internal whichever one the probes use.
     probes = {gateway[probe]["httpGet"]["path"] for probe in ("livenessProbe", "readinessProbe")}
+    probes |= {"/health", "/ready"}
     routes = gateway_routes()
     assert {"/chat", "/webhooks/telegram", "/webhooks/zalo", "/r/{code}", "/notify", "/metrics"} <= set(routes)
     for route in routes:
@@ -127,3 +135,20 @@ def test_every_ingress_path_serves_a_known_route() -> None:
             known |= any(route == item["path"] or route.startswith(item["path"].rstrip("/") + "/")
                          for route in gateway)
             assert known, item["path"]
+
+
+def test_ingress_keeps_no_access_log_of_secret_paths() -> None:
+    # nginx.conf.j2 masks these segments in its access log (booking codes, the SMS webhook's secret,
+    # recording invitations) and drops the query string; ingress-nginx's default log format writes the
+    # whole "$request" and the referer, so its access log is off for this Ingress (the services' own
+    # access logs are masked).
+    template = (ROOT / "deploy" / "nginx.conf.j2").read_text(encoding="utf-8")
+    masked = re.findall(r"\(\?<before>\.\*(/[\w/]+/)\)", template)
+    assert set(masked) >= {"/bookings/", "/webhooks/sms/", "/studio/voice/"}, masked
+    exposed = [segment for segment in masked
+               if ingress_backend(_ingresses(), f"/api/v1{segment}CODE") in ("api", "gateway")
+               or ingress_backend(_ingresses(), f"{segment}CODE") in ("api", "gateway")]
+    assert exposed, "the Ingress exposes none of the masked paths: is this test still reading them?"
+    for ingress in _ingresses():
+        annotations = ingress["metadata"].get("annotations", {})
+        assert annotations.get("nginx.ingress.kubernetes.io/enable-access-log") == "false", exposed

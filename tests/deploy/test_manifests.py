@@ -7,6 +7,7 @@ overlay that `podman kube play` can run. Who may reach whom is tests/deploy/test
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import kubernetes_validate
@@ -18,6 +19,7 @@ from tests.deploy.manifests import (
     KUBERNETES_VERSION,
     OVERLAYS,
     ROOT,
+    Doc,
     config_data,
     container,
     containers,
@@ -31,9 +33,11 @@ from tests.deploy.manifests import (
 
 # Liveness and readiness paths per service (api/main.py mounts its health router under /api/v1;
 # gateway/app.py; Rasa's root and the gateway channel, 503 until the model is loaded; rasa_sdk's /health).
+# The gateway's readiness is its liveness path: its /ready also asks Rasa, and a Rasa outage must not take
+# every gateway out of its Service (webhooks, the "busy, try again" reply; review of issue 22, finding 5).
 PROBES = {
     "api": ("/api/v1/health", "/api/v1/ready"),
-    "gateway": ("/health", "/ready"),
+    "gateway": ("/health", "/health"),
     "rasa": ("/", "/webhooks/gateway/"),
     "actions": ("/health", "/health"),
 }
@@ -178,10 +182,24 @@ def test_local_images_are_this_machines() -> None:
             assert item["imagePullPolicy"] == "IfNotPresent", f"{where}: kube play would try to pull"
 
 
+# Deployments an autoscaler sizes in a cluster (components/cluster/availability.yaml).
+AUTOSCALED = ("rasa", "gateway")
+
+
+def _autoscaler(docs: tuple[Doc, ...], name: str) -> Doc:
+    scalers = [h for h in of_kind(docs, "HorizontalPodAutoscaler")
+               if h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}]
+    assert len(scalers) == 1, name
+    return scalers[0]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_rasa_has_replicas_sharing_conversations_and_the_redis_lock_store(overlay: str) -> None:
     docs = render(overlay)
-    assert named(docs, "Deployment", "rasa")["spec"]["replicas"] >= 2
+    if overlay == "production":  # the autoscaler's floor (the Deployment names no count: see below)
+        assert _autoscaler(docs, "rasa")["spec"]["minReplicas"] >= 2
+    else:  # kube play has no autoscaler: two replicas behind the balancer, as in a cluster
+        assert named(docs, "Deployment", "rasa")["spec"]["replicas"] == 2
     rasa = container(docs, "rasa", "rasa")
     assert secret_refs(rasa)["TRACKER_STORE_URL"] == ("TRACKER_STORE_URL", False)
     # The image runs Rasa with deploy/endpoints.yml: its lock store is Redis, and every variable it
@@ -206,21 +224,61 @@ def test_one_scheduler_replaced_not_rolled(overlay: str) -> None:
 
 def test_rasa_and_the_gateways_survive_drains_and_scale() -> None:
     docs = render("production")
-    for name in ("rasa", "gateway"):
+    for name in AUTOSCALED:
         deployment = named(docs, "Deployment", name)
         pods = deployment["spec"]["template"]["metadata"]["labels"]
         budgets = [b for b in of_kind(docs, "PodDisruptionBudget")
                    if b["spec"]["selector"]["matchLabels"].items() <= pods.items()]
         assert len(budgets) == 1, name
-        # A drain may take one replica at a time, never the last one.
-        assert 1 <= budgets[0]["spec"]["minAvailable"] < deployment["spec"]["replicas"], name
-        scalers = [h for h in of_kind(docs, "HorizontalPodAutoscaler")
-                   if h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}]
-        assert len(scalers) == 1, name
-        assert scalers[0]["spec"]["minReplicas"] >= 2, name
-        assert scalers[0]["spec"]["maxReplicas"] > scalers[0]["spec"]["minReplicas"], name
+        scaler = _autoscaler(docs, name)["spec"]
+        # A drain takes one replica at a time, however many the autoscaler runs (minAvailable: 1 would let
+        # it evict 5 of 6 Rasa replicas at once in a campaign).
+        assert budgets[0]["spec"] == {**budgets[0]["spec"], "maxUnavailable": 1}, name
+        assert "minAvailable" not in budgets[0]["spec"], name
+        assert scaler["minReplicas"] >= 2, name  # so the one a drain takes is never the last
+        assert scaler["maxReplicas"] > scaler["minReplicas"], name
         # CPU utilisation is measured against the request: there must be one (checked above for all).
-        assert scalers[0]["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+        assert scaler["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_autoscaled_deployments_leave_the_count_to_the_autoscaler() -> None:
+    # A `replicas:` in the manifest is set again by every `kubectl apply -k` (model update, key rotation,
+    # restore in the RUNBOOK): a campaign's 6 Rasa replicas would drop to 2 at once.
+    docs = render("production")
+    for name in AUTOSCALED:
+        assert "replicas" not in named(docs, "Deployment", name)["spec"], name
+    # The rest are not autoscaled and keep their count.
+    for deployment in of_kind(docs, "Deployment"):
+        if deployment["metadata"]["name"] not in AUTOSCALED:
+            assert deployment["spec"]["replicas"] >= 1, deployment["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_and_gateway_leave_the_service_before_they_stop(overlay: str) -> None:
+    # Endpoint removal races SIGTERM; ingress-nginx does not retry a POST whose connection broke, so a
+    # pod stopping at once (rollout, scale-down) would answer 502 to chat messages and webhooks.
+    docs = render(overlay)
+    for name in ("api", "gateway", "rasa"):
+        item = container(docs, name, name)
+        command = item["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[0] == "sleep" and 5 <= int(command[1]) <= 15, name
+        spec = named(docs, "Deployment", name)["spec"]["template"]["spec"]
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+        # The grace period counts the preStop wait too: what is left finishes the requests in hand.
+        assert grace - int(command[1]) >= 30, name
+    # The gateway's web chat answer waits up to 80 s (RASA_RETRY_S + RASA_TIMEOUT_S).
+    gateway = named(docs, "Deployment", "gateway")["spec"]["template"]["spec"]
+    assert gateway["terminationGracePeriodSeconds"] - 10 >= 80
+
+
+def test_the_gateways_readiness_does_not_depend_on_rasa() -> None:
+    # gateway/app.py: the handler of the readiness path must not ask Rasa (finding 5 of the review).
+    path = container(render("production"), "gateway", "gateway")["readinessProbe"]["httpGet"]["path"]
+    source = (ROOT / "gateway" / "app.py").read_text(encoding="utf-8")
+    start = source.index(f'@app.get("{path}")')
+    following = re.search(r"\n\s*@app\.", source[start + 1:])
+    handler = source[start: start + 1 + following.start()] if following else source[start:]
+    assert "rasa" not in handler.lower(), f"{path} asks Rasa:\n{handler}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -274,6 +332,9 @@ def test_daily_purges_are_cronjobs() -> None:
     assert '"bot.tracker_store", "purge"' in run_all and '["purge"]' in run_all
     for cronjob in of_kind(render("production"), "CronJob"):
         assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+        # Written out: the RUNBOOK's key rotation suspends them with `kubectl patch`, and only a field
+        # the manifest names is set back by `kubectl apply -k` (absent, they would stay suspended).
+        assert cronjob["spec"].get("suspend") is False, cronjob["metadata"]["name"]
     # The API's purge deletes unused synthesised speech from the shared audio volume.
     personal = named(render("production"), "CronJob", "purge-personal-data")["spec"]["jobTemplate"]["spec"]
     claims = {v["persistentVolumeClaim"]["claimName"] for v in personal["template"]["spec"]["volumes"]
@@ -294,7 +355,8 @@ def test_no_secret_value_is_in_git(overlay: str) -> None:
     assert not of_kind(docs, "Secret")
     for key, value in config_data(docs).items():
         assert not re.search(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|_KEY$", key), key
-        assert not re.search(r"://[^/@]+:[^/@]+@", value), f"{key} carries a password"
+        # redis://:password@host too (no user name).
+        assert not re.search(r"://[^/@]*:[^/@]+@", value), f"{key} carries a password"
     for where, spec in pod_specs(docs):
         for item in containers(spec):
             for variable in item.get("env", []):
@@ -361,3 +423,18 @@ def test_local_scratch_volumes_are_not_shared_by_accident() -> None:
         for volume in spec.get("volumes", []):
             if "emptyDir" in volume:
                 assert seen.setdefault(volume["name"], where) == where, f"{volume['name']}: {where}, {seen}"
+
+
+def test_trusted_proxies_are_narrowed_to_the_ingress_controller() -> None:
+    # TRUSTED_PROXIES (api/core/clientaddr.py): whose X-Forwarded-For the API and the gateway believe, so
+    # the per-address limits (bookings, staff logins, lookups, web voice) count residents, not a node.
+    # A private range trusted wholesale lets any pod in it claim any address; the template holds a
+    # documentation network (TEST-NET-1, matching nothing) that the province replaces (RUNBOOK step 3).
+    value = config_data(render("production"))["TRUSTED_PROXIES"]
+    networks = [ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()]
+    assert networks, "TRUSTED_PROXIES is empty"
+    for network in networks:
+        widest = 16 if network.version == 4 else 48
+        assert network.prefixlen >= widest, f"{network} trusts too much: narrow it to the controller's pods"
+    config = (K8S / "overlays" / "production" / "config.env").read_text()
+    assert re.search(r"CHANGE-ME.*\n(#.*\n)*TRUSTED_PROXIES=", config), "mark the placeholder CHANGE-ME"
