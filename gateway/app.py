@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import httpx
 from cryptography.fernet import MultiFernet
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -304,16 +304,18 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         return {"status": "ok"}
 
     @app.get("/ready")
-    async def ready() -> JSONResponse:
+    async def ready(ask_rasa: bool = Query(True, alias="rasa")) -> JSONResponse:
         """Ready when its own database, Redis (several processes) and Rasa answer (a replica behind
-        nginx is taken out of rotation otherwise)."""
+        nginx is taken out of rotation otherwise). Kubernetes probes `?rasa=false`: every gateway there
+        reaches one Rasa Service, so a Rasa outage would take them all out of theirs, and with them the
+        channels' webhooks and the "busy, write again" reply."""
         try:
             store.depths()
         except Exception:  # noqa: BLE001 - any database failure means "not ready"
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         if not await coordination.alive():
             return JSONResponse({"status": "redis unavailable"}, status_code=503)
-        if not await rasa.alive():
+        if ask_rasa and not await rasa.alive():
             return JSONResponse({"status": "rasa unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 

@@ -219,6 +219,23 @@ def test_without_redis_the_web_chat_says_busy_and_the_gateway_is_not_ready(tmp_p
     assert rasa.seen == []  # nothing reached Rasa out of turn
 
 
+def test_with_rasa_down_the_gateway_is_out_of_nginx_but_still_ready_for_kubernetes(tmp_path: Path) -> None:
+    # nginx takes a gateway whose Rasa is unreachable out of rotation (/ready); in Kubernetes every gateway
+    # reaches one Rasa Service, so its probe asks ?rasa=false (deploy/k8s/base/gateway.yaml) and the
+    # webhooks and the "busy" reply stay up through a Rasa outage.
+    def rasa_down(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'g.db'}", rasa_retry_s=0.0)
+    with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa_down))) as gateway:
+        assert gateway.get("/ready").json() == {"status": "rasa unavailable"}
+        assert gateway.get("/ready").status_code == 503
+        own = gateway.get("/ready", params={"rasa": "false"})
+        assert own.status_code == 200 and own.json() == {"status": "ready"}
+        reply = gateway.post("/chat/messages", json={"session_id": "web-session-8", "text": "alo"})
+        assert reply.status_code == 200 and reply.json()["replies"]
+
+
 def test_gateways_starting_together_create_their_tables_once(gateway_db: str) -> None:
     """Two gateways of the production profile start at the same moment on one database: one of them lost
     the race to create the tables (a unique violation in PostgreSQL's catalog) and died at start."""
