@@ -190,7 +190,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     master, _previous = master_from_environment(VAR_DIR / "secret.key")
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport,
                       identity_key=chat_identity_key(master), retry_for_s=settings.rasa_retry_s)
-    coordination = coordination_from(settings.gateway_redis_url)
+    redis_password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    coordination = coordination_from(settings.gateway_redis_url, redis_password)
     events = EventReporter(settings.api_url, transport=api_transport)
     # Everything residents read from the gateway, as staff published it (else the seeds).
     wording = Wording(settings.api_url, transport=api_transport)

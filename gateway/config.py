@@ -35,6 +35,9 @@ class GatewaySettings(BaseSettings):
     rasa_retry_s: float = 60.0
     # Several gateway processes: chat turns and send pacing shared through Redis (coordination.py).
     gateway_redis_url: str | None = None
+    # A managed Redis' password (a Kubernetes Secret), kept out of the URL, which sits in configuration;
+    # Rasa's lock store reads the same variable (deploy/endpoints.yml).
+    redis_password: SecretStr | None = None
     # Proxies whose X-Forwarded-For is believed (nginx in front of the web chat), comma-separated
     # networks: the web chat's real address is signed with its chat and the API counts limits per
     # address, so a header sent by anyone else must not choose it.

@@ -132,10 +132,12 @@ return 0
 class RedisCoordination:
     """Several gateway processes (or machines) sharing one Redis."""
 
-    def __init__(self, url: str, *, prefix: str = "ksk:gateway:", lock_ttl_s: float = LOCK_TTL_S) -> None:
+    def __init__(self, url: str, *, prefix: str = "ksk:gateway:", lock_ttl_s: float = LOCK_TTL_S,
+                 password: str | None = None) -> None:
         # Timeouts: a Redis that stops answering must fail a chat's turn (the resident hears "busy"),
-        # not hold the request until nginx gives up on it.
-        self.redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        # not hold the request until nginx gives up on it. A password in the URL wins over `password`.
+        self.redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
+                                    password=password)
         self.prefix = prefix
         self.ttl_ms = int(lock_ttl_s * 1000)
         self._next_slot = self.redis.register_script(_NEXT_SLOT)
@@ -206,5 +208,5 @@ class RedisCoordination:
         await self.redis.aclose()
 
 
-def coordination_from(redis_url: str | None) -> Coordination:
-    return RedisCoordination(redis_url) if redis_url else LocalCoordination()
+def coordination_from(redis_url: str | None, password: str | None = None) -> Coordination:
+    return RedisCoordination(redis_url, password=password) if redis_url else LocalCoordination()

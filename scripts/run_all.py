@@ -186,7 +186,7 @@ def production(env_file: Path) -> Profile:
                 "TRACKER_STORE_URL": f"{server}/{databases['conversations']}",
                 "CONVERSATION_PURGE_AT_START": "0", "TICKET_LOCK_LIFETIME": get("TICKET_LOCK_LIFETIME", "10"),
                 "REDIS_HOST": redis.hostname or "127.0.0.1", "REDIS_PORT": str(redis.port or 6379),
-                "REDIS_LOCK_DB": (redis.path or "/0").strip("/") or "0"}
+                "REDIS_LOCK_DB": (redis.path or "/0").strip("/") or "0", "REDIS_PASSWORD": redis.password or ""}
     gateway_env = {**common, **proxies, "RASA_URL": balancer, "API_URL": api, "PUBLIC_URL": public,
                    "GATEWAY_DATABASE_URL": with_driver(f"{server}/{databases['gateway']}", "psycopg"),
                    "GATEWAY_REDIS_URL": get("REDIS_URL", "redis://127.0.0.1:6379/0")}

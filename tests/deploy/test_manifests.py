@@ -49,9 +49,9 @@ SECRET_KEYS = {
     ("api", "prepare"): {"DATABASE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS", "API_SERVICE_CREDENTIAL"},
     ("api", "api"): {"DATABASE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS"},
     ("scheduler", "scheduler"): {"DATABASE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS"},
-    ("gateway", "gateway"): {"GATEWAY_DATABASE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS"},
+    ("gateway", "gateway"): {"GATEWAY_DATABASE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS", "REDIS_PASSWORD"},
     ("rasa", "rasa"): {"TRACKER_STORE_URL", "SECRET_KEY", "PREVIOUS_SECRET_KEYS", "API_SERVICE_CREDENTIAL",
-                       "RASA_TOKEN"},
+                       "RASA_TOKEN", "REDIS_PASSWORD"},
     ("actions", "actions"): {"API_SERVICE_CREDENTIAL"},
 }
 # The settings scripts/run_all.py --profile production gives each service (beside the secrets above).

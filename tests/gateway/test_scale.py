@@ -28,6 +28,7 @@ from gateway.zalo import OaApiClient
 from tests.support.env import TEST_SECRET
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api, update
 from tests.support.fake_zalo import running_fake_oa
+from tests.support.servers import redis_with_password
 
 SECRET = "webhook-secret-123"
 KEY = chat_identity_key(TEST_SECRET.encode())
@@ -234,6 +235,19 @@ def test_with_rasa_down_the_gateway_is_out_of_nginx_but_still_ready_for_kubernet
         assert own.status_code == 200 and own.json() == {"status": "ready"}
         reply = gateway.post("/chat/messages", json={"session_id": "web-session-8", "text": "alo"})
         assert reply.status_code == 200 and reply.json()["replies"]
+
+
+def test_a_managed_redis_with_a_password_is_reached_with_the_secrets_password(tmp_path: Path) -> None:
+    # Kubernetes: GATEWAY_REDIS_URL sits in configuration, REDIS_PASSWORD in the Secret.
+    with redis_with_password("mat-khau-redis") as url:
+        for password, ready in ((None, {"status": "redis unavailable"}), ("mat-khau-redis", {"status": "ready"})):
+            settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'g.db'}", gateway_redis_url=url,
+                                       redis_password=password, rasa_retry_s=0.0)
+            with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(SlowRasa()))) as gateway:
+                assert gateway.get("/ready", params={"rasa": "false"}).json() == ready
+                if password:
+                    reply = gateway.post("/chat/messages", json={"session_id": "web-session-7", "text": "alo"})
+                    assert reply.json()["replies"][0]["text"] == "Đã nhận: alo"
 
 
 def test_gateways_starting_together_create_their_tables_once(gateway_db: str) -> None:

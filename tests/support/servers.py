@@ -346,3 +346,23 @@ def _rasa_answers(port: int) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+@contextmanager
+def redis_with_password(password: str) -> Iterator[str]:
+    """A Redis of its own on a free port that refuses clients without `password` (a managed Redis);
+    yields its URL without the password, as configuration carries it."""
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
+                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _port_taken(port), timeout_s=10, what=lambda: f"redis-server on {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
