@@ -428,3 +428,24 @@ def test_trusted_proxies_are_narrowed_to_the_ingress_controller() -> None:
         assert network.prefixlen >= widest, f"{network} trusts too much: narrow it to the controller's pods"
     config = (K8S / "overlays" / "production" / "config.env").read_text()
     assert re.search(r"CHANGE-ME.*\n(#.*\n)*TRUSTED_PROXIES=", config), "mark the placeholder CHANGE-ME"
+
+
+# Variables Rasa and rasa_sdk read themselves, not our code: looked up in their installed sources.
+READ_BY_RASA = {"TICKET_LOCK_LIFETIME": "rasa", "ACTION_SERVER_SANIC_WORKERS": "rasa_sdk"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_configuration_key_is_read_by_something(overlay: str) -> None:
+    # A misspelt key (REDIS_LOCKDB) would validate, render and deploy, and silently leave the default.
+    code = (path for folder in ("api", "gateway", "common", "bot", "actions") for path in (ROOT / folder).rglob("*.py"))
+    ours = [*code, ROOT / "deploy" / "endpoints.yml", *(ROOT / "deploy" / "images").glob("ksk-*")]
+    sources = "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in ours)
+    site = next((ROOT / ".venv-rasa" / "lib").glob("python3*/site-packages"))
+    for key in config_data(render(overlay)):
+        if key in READ_BY_RASA:
+            package = (site / READ_BY_RASA[key]).rglob("*.py")
+            assert any(key in path.read_text(encoding="utf-8", errors="replace") for path in package), key
+            continue
+        # By name (os.environ, ${KEY} in endpoints.yml, the images' scripts) or as a settings field.
+        read = re.search(rf"\b{key}\b", sources) or re.search(rf"^\s+{key.lower()}\s*:", sources, re.MULTILINE)
+        assert read, f"{key}: nothing reads it"
