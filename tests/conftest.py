@@ -22,12 +22,10 @@ from api.main import create_app
 from api.models import Base
 from api.staff.service import create_staff
 from tests.support.env import (
-    IN_CI,
-    POSTGRES_URL,
     TEST_SECRET,
     chat_headers,
     make_settings,
-    postgres_reachable,
+    postgres_schema,
     service_credential,
 )
 from tests.support.world import World
@@ -35,23 +33,11 @@ from tests.support.world import World
 
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
-    reason = postgres_reachable()
-    if reason:
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-    schema = f"ksk_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    engine = create_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("ksk_test") as url:
+        engine = create_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

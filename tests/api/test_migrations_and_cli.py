@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from api.core.db import Database
 from api.core.migrate import alembic_config
 from api.models import Base
 from api.sessions.models import ExamSession
-from tests.support.env import IN_CI, POSTGRES_URL, postgres_reachable
+from tests.support.env import postgres_schema
 from tests.support.servers import api_env
 
 
@@ -92,23 +91,14 @@ def test_raw_sql_errors_join_sqlalchemys_exception_tree(database: Database) -> N
 def test_api_pods_migrating_an_empty_postgresql_at_once_take_turns(tmp_path: Path) -> None:
     # Kubernetes: every API pod's init step migrates (deploy/k8s/base/api.yaml); on a first deployment two
     # start together. Without the advisory lock the second fails on the first's uncommitted tables.
-    need_postgres = postgres_reachable()
-    if need_postgres:
-        pytest.fail(need_postgres) if IN_CI else pytest.skip(need_postgres)
-    schema = f"ksk_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        env = api_env(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}", audio_dir=tmp_path / "audio")
+    with postgres_schema("ksk_mig") as url:
+        env = api_env(url, audio_dir=tmp_path / "audio")
         pods = [subprocess.Popen([sys.executable, "-m", "api", "migrate"], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True) for _pod in range(3)]
         errors = [pod.communicate(timeout=120)[1] for pod in pods]
         assert [pod.returncode for pod in pods] == [0, 0, 0], [error[-500:] for error in errors]
-        with admin.connect() as conn:
-            versions = conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all()
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        engine.dispose()
         assert len(versions) == 1
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

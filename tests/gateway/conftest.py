@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support.env import IN_CI, POSTGRES_URL, TEST_SECRET, postgres_reachable, redis_test_url
+from tests.support.env import TEST_SECRET, need, postgres_schema, redis_test_url
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api
 from tests.support.fake_zalo import FakeOa, running_fake_oa
@@ -102,13 +100,6 @@ def content_api() -> FakeContentApi:
 REDIS_URL = redis_test_url("gateway")
 
 
-def need(reason: str | None) -> None:
-    if reason:
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-
-
 @pytest.fixture
 def redis_url() -> str:
     import redis
@@ -126,12 +117,5 @@ def redis_url() -> str:
 @pytest.fixture
 def gateway_db() -> Iterator[str]:
     """A PostgreSQL schema of its own for the shared gateway store."""
-    need(postgres_reachable())
-    schema = f"ksk_gw_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("ksk_gw") as url:
+        yield url

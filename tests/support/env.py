@@ -6,10 +6,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from api.core.config import Settings
@@ -40,6 +44,30 @@ def postgres_reachable() -> str | None:
     except Exception as error:  # any failure means: no server to test against
         return f"PostgreSQL at {POSTGRES_URL} not reachable: {type(error).__name__}"
     return None
+
+
+def need(reason: str | None) -> None:
+    """Skip for a missing server (`reason`), except under CI=true, where a missing server is a failure."""
+    if reason:
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """An empty schema of its own in the PostgreSQL test database, dropped afterwards: its URL."""
+    need(postgres_reachable())
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 # Functional tests book hundreds of made-up residents from one test chat; the security suite
