@@ -30,6 +30,8 @@ STOP_WORDS = frozenset({
     "thoi khong dat nua", "thoi khong doi nua", "thoi khong huy nua", "dung", "dung lai", "ngung", "ngung lai",
     "thoat", "ket thuc", "khong dat nua", "khong muon dat nua", "khong dat lich nua", "khong doi nua",
     "khong huy nua", "khong lam nua", "de sau", "stop", "cancel", "exit",
+    # "khỏi": never mind
+    "khoi", "khoi di", "khoi can", "khoi nhe", "thoi khoi", "khoi dat", "khoi dat nua",
 })
 CANCEL_WORDS = frozenset({"huy", "huy bo", "huy di", "huy het", "huy dang ky", "thoi huy di", "huy dat lich"})
 

@@ -7,16 +7,19 @@ off_topic.yml (intent out_of_scope), emergencies.yml (intent emergency) — and 
 `pairs: [{question: <utter key on screen>, reply: "...", meaning: affirm|deny|stop|thank}]`.
 A missing file is skipped. Figures:
 - intent accuracy with / without diacritics (the NLU's top intent, MessageGuard included);
-- in-scope answer rate: share of those in-scope messages not refused (nlu_fallback, out_of_scope);
-- off-topic honesty: share of off-topic questions refused (out_of_scope or nlu_fallback), not
-  answered as if they were in scope;
+- in-scope answer rate: share of those in-scope messages not refused (nlu_fallback, out_of_scope, or
+  `faq` with no FAQ entry scoring FAQ_MIN_SCORE: action_answer_faq then says "no answer yet, ask the
+  station or 1900 9095" and records the question for staff);
+- off-topic honesty: share of off-topic questions refused that way, not answered as if they were in
+  scope (the FAQ is the seed content, ranked by the API's own code);
 - emergency recall: share routed to action_emergency, i.e. read as `emergency` (a rule in and out
   of every form);
 - short-reply accuracy: what the reply does to the question on screen. A stop word ends any form
   whatever its intent (actions/form_control.py), so `stop` is right when the text is one and
   `affirm`/`deny` are right when it is not and the intent fills the yes/no slot that way; `thank`
   is right as `thank` or `affirm` (the answer to a bare "yes" thanks too);
-- the commonest confusion pairs over all sets.
+- the commonest confusion pairs over all sets (an off-topic question refused any of those ways is
+  not one).
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from typing import Any
 
 import yaml
 
+ROOT = Path(__file__).resolve().parents[1]
+
 REFUSED = frozenset({"nlu_fallback", "out_of_scope"})
+# What a `faq` reading becomes when the FAQ has no answer for it (an honest refusal, recorded).
+FAQ_UNKNOWN = "faq (no answer)"
 IN_SCOPE_SETS = ("with_diacritics", "without_diacritics")
 OFF_TOPIC, EMERGENCIES, SHORT_REPLIES = "off_topic", "emergencies", "short_replies"
 
@@ -40,6 +47,16 @@ def load_nlu_set(path: Path) -> list[tuple[str, str]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     return [(m.get("text"), m.get("intent")) for m in load_data(str(path)).intent_examples]
+
+
+def seed_faq_index() -> Any:
+    """The FAQ index of the seed content, built by the API's own code (pure Python, no database)."""
+    import json
+
+    from api.faq.search import FaqIndex
+
+    seed = json.loads((ROOT / "api" / "faq" / "seed_vi.json").read_text(encoding="utf-8"))
+    return FaqIndex.build((entry["key"], entry["questions"]) for entry in seed)
 
 
 def load_pairs(path: Path) -> list[dict[str, str]]:
@@ -60,6 +77,19 @@ def reply_is_right(meaning: str, reply: str, intent: str) -> bool:
     return intent == meaning
 
 
+def intent_in(outcome: str) -> str:
+    return "faq" if outcome == FAQ_UNKNOWN else outcome
+
+
+def refused(outcome: str) -> bool:
+    return outcome in REFUSED or outcome == FAQ_UNKNOWN
+
+
+def misjudged(gold: str, outcome: str) -> bool:
+    """An off-topic question refused any honest way is handled; anything else must be its intent."""
+    return not refused(outcome) if gold == "out_of_scope" else gold != intent_in(outcome)
+
+
 def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
     """Report lines from (text, gold, predicted) per set name."""
     lines: list[str] = []
@@ -67,13 +97,13 @@ def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
         rows = results.get(name)
         if rows is None:
             continue
-        right = sum(gold == predicted for _, gold, predicted in rows)
-        answered = sum(predicted not in REFUSED for _, _, predicted in rows)
+        right = sum(gold == intent_in(predicted) for _, gold, predicted in rows)
+        answered = sum(not refused(predicted) for _, _, predicted in rows)
         lines.append(f"intent accuracy {name.replace('_', ' '):20}: {share(right, len(rows))}")
         lines.append(f"in-scope answer rate {name.replace('_', ' '):18}: {share(answered, len(rows))}")
     if OFF_TOPIC in results:
         rows = results[OFF_TOPIC]
-        lines.append(f"off-topic honesty: {share(sum(p in REFUSED for _, _, p in rows), len(rows))}")
+        lines.append(f"off-topic honesty: {share(sum(refused(p) for _, _, p in rows), len(rows))}")
     if EMERGENCIES in results:
         rows = results[EMERGENCIES]
         lines.append(f"emergency recall: {share(sum(p == 'emergency' for _, _, p in rows), len(rows))}")
@@ -82,25 +112,36 @@ def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
 
 def confusions(results: dict[str, list[tuple[str, str, str]]], top: int = 10) -> list[str]:
     counts = Counter((gold, predicted) for rows in results.values() for _, gold, predicted in rows
-                     if gold != predicted)
+                     if misjudged(gold, predicted))
     return [f"  {gold} -> {predicted}: {count}" for (gold, predicted), count in counts.most_common(top)]
 
 
 async def evaluate_sets(model: Path, directory: Path) -> None:
     from rasa.core.agent import Agent
 
+    from actions.faq import FAQ_MIN_SCORE
+
     agent = Agent.load(str(model))
+    faq = seed_faq_index()
 
     async def intent_of(text: str) -> str:
         parsed: dict[str, Any] = await agent.parse_message(text)
         return str((parsed.get("intent") or {}).get("name"))
+
+    async def outcome_of(text: str) -> str:
+        intent = await intent_of(text)
+        if intent == "faq":
+            best = faq.rank(text, 1)
+            if not best or best[0][1] < FAQ_MIN_SCORE:
+                return FAQ_UNKNOWN
+        return intent
 
     print(f"judgement sets: {directory}")
     results: dict[str, list[tuple[str, str, str]]] = {}
     for name in (*IN_SCOPE_SETS, OFF_TOPIC, EMERGENCIES):
         path = directory / f"{name}.yml"
         if path.exists():
-            results[name] = [(text, gold, await intent_of(text)) for text, gold in load_nlu_set(path)]
+            results[name] = [(text, gold, await outcome_of(text)) for text, gold in load_nlu_set(path)]
     for line in figures(results):
         print(line)
     path = directory / f"{SHORT_REPLIES}.yml"
@@ -123,6 +164,7 @@ async def evaluate_sets(model: Path, directory: Path) -> None:
     if pairs_lines:
         print("top confusion pairs (gold -> predicted):\n" + "\n".join(pairs_lines))
     misread = [f"  [{name}] {text!r}: {gold} -> {predicted}" for name, rows in results.items()
-               for text, gold, predicted in rows if gold != predicted]
+               for text, gold, predicted in rows
+               if misjudged(gold, predicted) or (gold == "faq" and predicted == FAQ_UNKNOWN)]
     if misread:
         print("misclassified:\n" + "\n".join(misread))

@@ -5,10 +5,10 @@ Runs in the Rasa environment (Python 3.10), from the repository root:
 --set-dir evaluates a directory of judgement sets (bench/data/heldout_5: with_diacritics.yml,
 without_diacritics.yml, off_topic.yml, emergencies.yml in NLU YAML, short_replies.yml as
 `pairs: [{question, reply, meaning}]`), each reported on its own (see judgement.py).
---train trains the NLU model first and reports the training time. The held-out intents are in
-bench/data/nlu_heldout*.yml, which training never reads (the second set was written after the
-first had been used to find weak intents, and is the less optimistic figure); FAQ paraphrases are ranked by the
-API's own ranking code (bench/data/faq_heldout.json).
+--heldout FILE evaluates one NLU YAML file. --train trains the NLU model first and reports the training time.
+Sets 1-4 and 5 are spent (evaluated, then looked at) and sets 1-4 are now training data
+(nlu_data/spent_heldout_*.yml); set 6 (bench/data/heldout_6) and FAQ set 2 were written blind and
+are evaluated once. FAQ paraphrases are ranked by the API's own ranking code (--faq-set).
 """
 
 from __future__ import annotations
@@ -73,22 +73,28 @@ async def evaluate(model: Path, heldout: Path) -> None:
         print("misclassified:\n" + "\n".join(misses))
 
 
-def faq_top1() -> None:
-    from api.faq.search import FaqIndex  # pure Python, no database needed
+def faq_top1(path: Path) -> None:
+    from bench.judgement import seed_faq_index
 
-    seed = json.loads((ROOT / "api" / "faq" / "seed_vi.json").read_text(encoding="utf-8"))
-    index = FaqIndex.build((e["key"], e["questions"]) for e in seed)
-    items = json.loads((ROOT / "bench" / "data" / "faq_heldout.json").read_text(encoding="utf-8"))["items"]
-    correct = sum(index.rank(q, 1)[0][0] == key for q, key in items)
-    print(f"FAQ top-1 on held-out paraphrases: {correct}/{len(items)} = {correct / len(items):.1%}")
+    index = seed_faq_index()
+    items = json.loads(path.read_text(encoding="utf-8"))["items"]
+    misses = [(q, key, index.rank(q, 1)) for q, key in items]
+    misses = [(q, key, ranked[0] if ranked else None) for q, key, ranked in misses
+              if not ranked or ranked[0][0] != key]
+    correct = len(items) - len(misses)
+    print(f"FAQ top-1 on {path.name}: {correct}/{len(items)} = {correct / len(items):.1%}")
+    for question, key, best in misses:
+        print(f"  {question!r}: {key} -> {best}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(ROOT / "models" / "nlu.tar.gz"))
     parser.add_argument("--train", action="store_true")
-    parser.add_argument("--heldout", action="append", help="held-out NLU file(s); default: both in bench/data")
+    parser.add_argument("--heldout", action="append", help="held-out NLU file(s)")
     parser.add_argument("--set-dir", help="a directory of judgement sets (bench/data/heldout_5); only these")
+    parser.add_argument("--faq-set", default=str(ROOT / "bench" / "data" / "faq_heldout.json"),
+                        help="FAQ paraphrases [[question, key], …] (faq_heldout_2.json: the blind set)")
     args = parser.parse_args()
     model = Path(args.model)
     if args.train:
@@ -98,15 +104,13 @@ def main() -> None:
                         "nlu_data", "--out", str(model.parent), "--fixed-model-name", name],
                        cwd=ROOT, check=True, capture_output=True)
         print(f"NLU training time: {time.perf_counter() - started:.0f} s")
-    faq_top1()
+    faq_top1(Path(args.faq_set))
     if args.set_dir:
         from bench.judgement import evaluate_sets
 
         asyncio.run(evaluate_sets(model, Path(args.set_dir)))
         return
-    default = sorted((ROOT / "bench" / "data").glob("nlu_heldout*.yml"))
-    files = [Path(f) for f in args.heldout] if args.heldout else default
-    for path in files:
+    for path in map(Path, args.heldout or ()):
         asyncio.run(evaluate(model, path.resolve()))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.judgement import confusions, figures, load_pairs, reply_is_right
+from bench.judgement import FAQ_UNKNOWN, confusions, figures, load_pairs, reply_is_right
 
 
 def test_each_set_is_reported_on_its_own() -> None:
@@ -26,6 +26,21 @@ def test_each_set_is_reported_on_its_own() -> None:
     assert confusions(results)[0].startswith("  faq -> nlu_fallback: 1")
     # A set that is not there is left out, not reported as zero.
     assert figures({"emergencies": results["emergencies"]}) == ["emergency recall: 1/2 = 50.0%"]
+
+
+def test_a_faq_reading_without_an_answer_is_an_honest_refusal_on_both_sides() -> None:
+    # action_answer_faq answers "not known yet, ask the station" and records the question when no FAQ
+    # entry scores enough: honest for an off-topic question, unanswered for an in-scope one.
+    results = {
+        "with_diacritics": [("khám có mất tiền không", "faq", "faq"), ("khám có gì", "faq", FAQ_UNKNOWN)],
+        "off_topic": [("giá vàng", "out_of_scope", FAQ_UNKNOWN), ("giá lúa", "out_of_scope", "faq")],
+    }
+    assert figures(results) == [
+        "intent accuracy with diacritics     : 2/2 = 100.0%",
+        "in-scope answer rate with diacritics   : 1/2 = 50.0%",
+        "off-topic honesty: 1/2 = 50.0%",
+    ]
+    assert confusions(results) == ["  out_of_scope -> faq: 1"]
 
 
 def test_a_short_reply_is_judged_by_what_it_does_to_the_question() -> None:

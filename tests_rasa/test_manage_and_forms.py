@@ -60,7 +60,8 @@ def said(dispatcher: Any) -> list[str]:
     return [m.get("response") or m.get("text") for m in dispatcher.messages]
 
 
-@pytest.mark.parametrize("text", ["thôi", "Thôi!", "thoi", "thui", "dừng lại", "khong dat nua", "hủy", "huy bo"])
+@pytest.mark.parametrize("text", ["thôi", "Thôi!", "thoi", "thui", "dừng lại", "khong dat nua", "hủy", "huy bo",
+                                  "khỏi", "thôi khỏi"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 
@@ -16,7 +18,9 @@ from bot.components.message_guard import MessageGuard, is_emergency, wordless_in
     "toi khong muon song nua", "Tự tử", "cần cấp cứu", "đột quỵ", "bị rắn cắn", "đứt tay chảy nhiều máu",
     "ông tôi bị ngất", "bà bị xỉu", "không thiết sống nữa", "bé uống nhầm dầu hỏa", "chau bi bong nuoc soi",
     "bố tôi đột nhiên không nói được", "me toi bi liet mot ben", "thở khò khè tím môi", "vỡ ối",
-    "bé bị sặc sữa tím tái", "hút phải khí gas",
+    "bé bị sặc sữa tím tái", "hút phải khí gas", "Tôi vừa uống hết cả vỉ thuốc ngủ", "ba uong ca lo thuoc",
+    "bố chị nói lắp bắp, một bên mặt xệ xuống", "mieng bi lech sang mot ben",
+    "Chồng tôi ngã từ mái nhà xuống, chân gãy lòi cả xương ra", "ong nga tu tren cay", "tay bi gay roi",
 ])
 def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
     assert is_emergency(text)
@@ -26,7 +30,8 @@ def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) ->
     "khám có đo huyết áp không", "từ từ đã", "tu tu roi tinh", "tìm tài liệu về khám", "ăn gì là ngon",
     "tư vấn sức khỏe ở đâu", "khám ở trạm có lâu không", "Nga", "đặt lịch cho bố tôi", "có xét nghiệm máu không",
     "thuốc hạ huyết áp uống lúc nào", "nhà tôi bị ngắt điện", "chờ xíu rồi nhắn", "không yêu nữa",
-    "có đo điện tim không", "mang thai có được khám không", "tìm tài xế",
+    "có đo điện tim không", "mang thai có được khám không", "tìm tài xế", "uống thuốc gì cho đỡ đau răng",
+    "con bị sổ mũi nhẹ dùng thuốc gì", "mặt xe có bị trầy không", "bác nói chuyện chậm thôi",
 ])
 def test_ordinary_questions_are_not_emergencies(text: str) -> None:
     assert not is_emergency(text)
@@ -35,7 +40,7 @@ def test_ordinary_questions_are_not_emergencies(text: str) -> None:
 @pytest.mark.parametrize(("text", "intent"), [
     ("👍", "affirm"), ("👍🏻", "affirm"), ("👌", "affirm"), ("😀😀😀🙏", "affirm"), ("👎", "deny"),
     ("🎉🎉", "help"), ("\u200b\u200b", "help"), ("\u3164", "help"), ("", "help"), ("안녕하세요", "help"),
-    ("👍👎", "help"), ("?!...", "help"),
+    ("👍👎", "help"), ("?!...", "help"), ("🙅", "deny"), ("🙅‍♀️", "deny"),
 ])
 def test_a_message_without_words_gets_its_obvious_meaning_or_the_menu(text: str, intent: str) -> None:
     assert wordless_intent(text) == intent
@@ -82,3 +87,14 @@ def test_an_off_topic_question_stays_off_topic(text: str) -> None:
                             "intent_ranking": [{"name": "out_of_scope", "confidence": 1.0}]})
     MessageGuard().process([message])
     assert message.get("intent")["name"] == "out_of_scope"
+
+
+def test_no_training_example_of_another_intent_is_taken_for_an_emergency() -> None:
+    # The rule overrides the classifier, so a false alarm in the training data would be one for residents too.
+    from rasa.shared.importers.rasa import RasaFileImporter
+
+    root = Path(__file__).resolve().parents[1]
+    data = RasaFileImporter(training_data_paths=[str(root / "nlu_data")]).get_nlu_data("vi")
+    alarms = [m.get("text") for m in data.intent_examples
+              if m.get("intent") != "emergency" and is_emergency(m.get("text"))]
+    assert alarms == []

@@ -80,6 +80,14 @@ _EMERGENCY_PHRASES = (
     r"nga (trong|o) nha tam", r"nga (xuong|quy)", r"vo oi", r"ra mau am dao",
     r"(mang thai|co bau|co thai|bau bi) (bi )?(ra mau|chay mau|dau bung)", r"sac (sua|nuoc|thuc an|bot)",
     r"(hit|hut) phai (khi|khoi)", r"ngo doc khi",
+    # an overdose told as what was swallowed; a stroke told as what the face and speech do
+    r"uong (het|ca|qua nhieu|rat nhieu|ca nam|mot nam|mot bung)( ca| mot| nguyen)?"
+    r" (vi|lo|hop|chai|nam|vien|lieu)? ?thuoc",
+    r"(mot ben|nua) (mat|mieng|mom) (bi )?(xe|lech|meo|cung|te)",
+    r"(mat|mieng|mom) (bi )?(xe|lech) (xuong|sang|mot ben)",
+    r"noi (lap bap|ngong nghiu|lui nhui|khong ra tieng)",
+    # a fall told from where, a fracture told bone first
+    r"nga tu (tren |trong )?[a-z]+", r"(chan|tay|xuong|dui|suon) (bi )?gay", r"loi (ca )?xuong",
     # the words for it
     r"cap cuu", r"cuu (voi|toi|toi voi|em|chau|con|me|bo)", r"goi 115", r"xe cuu thuong",
     r"nguy kich", r"nguy hiem (den )?tinh mang",
@@ -91,7 +99,8 @@ _SUICIDE_MARKED = re.compile(r"tự\s*tử|tự\s*vẫn|tự\s*sát")
 # Emoji and symbols with one plain meaning in a chat (variation selectors and skin tones removed).
 EMOJI_INTENTS = {
     "👍": "affirm", "👌": "affirm", "✅": "affirm", "🆗": "affirm", "✔": "affirm", "☑": "affirm", "🙏": "affirm",
-    "👎": "deny", "❌": "deny", "✖": "deny", "🚫": "deny", "⛔": "deny",
+    "🙆": "affirm",
+    "👎": "deny", "🙅": "deny", "❌": "deny", "✖": "deny", "🚫": "deny", "⛔": "deny",
     "👋": "goodbye",
 }
 _NO_MEANING = "help"
