@@ -1,6 +1,6 @@
 """The assistant's judgement on a directory of held-out sets (issue 17), each reported on its own.
 
-    .venv-rasa/bin/python bench/nlu.py --model models/bot.tar.gz --set-dir bench/data/heldout_5
+    .venv-rasa/bin/python bench/nlu.py --model models/bot.tar.gz --set-dir bench/data/heldout_6
 
 The directory holds NLU YAML sets — with_diacritics.yml, without_diacritics.yml (in-scope intents),
 off_topic.yml (intent out_of_scope), emergencies.yml (intent emergency) — and short_replies.yml:

@@ -21,6 +21,7 @@ from bot.components.message_guard import MessageGuard, is_emergency, wordless_in
     "bé bị sặc sữa tím tái", "hút phải khí gas", "Tôi vừa uống hết cả vỉ thuốc ngủ", "ba uong ca lo thuoc",
     "bố chị nói lắp bắp, một bên mặt xệ xuống", "mieng bi lech sang mot ben",
     "Chồng tôi ngã từ mái nhà xuống, chân gãy lòi cả xương ra", "ong nga tu tren cay", "tay bi gay roi",
+    "Bác hàng xóm tự nhiên ngã gục, gọi không trả lời", "ong guc xuong khong phan ung",
 ])
 def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
     assert is_emergency(text)
@@ -32,6 +33,7 @@ def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) ->
     "thuốc hạ huyết áp uống lúc nào", "nhà tôi bị ngắt điện", "chờ xíu rồi nhắn", "không yêu nữa",
     "có đo điện tim không", "mang thai có được khám không", "tìm tài xế", "uống thuốc gì cho đỡ đau răng",
     "con bị sổ mũi nhẹ dùng thuốc gì", "mặt xe có bị trầy không", "bác nói chuyện chậm thôi",
+    "gọi trạm không ai trả lời",
 ])
 def test_ordinary_questions_are_not_emergencies(text: str) -> None:
     assert not is_emergency(text)

@@ -87,7 +87,8 @@ _EMERGENCY_PHRASES = (
     r"(mat|mieng|mom) (bi )?(xe|lech) (xuong|sang|mot ben)",
     r"noi (lap bap|ngong nghiu|lui nhui|khong ra tieng)",
     # a fall told from where, a fracture told bone first
-    r"nga tu (tren |trong )?[a-z]+", r"(chan|tay|xuong|dui|suon) (bi )?gay", r"loi (ca )?xuong",
+    r"nga tu (tren |trong )?[a-z]+", r"nga guc", r"guc (xuong|nga|nguoi)", r"khong (con )?(phan ung|cu dong)",
+    r"(chan|tay|xuong|dui|suon) (bi )?gay", r"loi (ca )?xuong",
     # the words for it
     r"cap cuu", r"cuu (voi|toi|toi voi|em|chau|con|me|bo)", r"goi 115", r"xe cuu thuong",
     r"nguy kich", r"nguy hiem (den )?tinh mang",
