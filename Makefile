@@ -9,7 +9,9 @@ run-production: train setup-system
 	.venv/bin/python scripts/run_all.py --profile production
 
 # Rasa retrains only when the domain, config or data changed since the last model in models/.
+# Rasa falls back to its own importer, with only a warning, when bot.importer cannot be imported.
 train: setup-rasa
+	.venv-rasa/bin/python -c "import bot.importer"
 	.venv-rasa/bin/rasa train --domain bot/domain.yml --config bot/config.yml --data nlu_data bot/rules.yml \
 		--out models --fixed-model-name bot
 

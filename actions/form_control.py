@@ -68,8 +68,14 @@ def loop_before_latest_message(tracker: Tracker) -> str | None:
     return before
 
 
+# Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
+# "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
+_MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"})
+
+
 def is_stop(text: str, words: frozenset[str]) -> bool:
-    return " ".join(tokens(text)) in words
+    marked = " ".join(re.sub(r"\W", " ", unicodedata.normalize("NFC", text).lower()).split())
+    return " ".join(tokens(text)) in words and marked not in _MARKED_NOT_STOP
 
 
 def _has_fix_verb(text: str) -> bool:

@@ -43,23 +43,27 @@ def unmarked(text: str) -> str | None:
     return copy if copy != text else None
 
 
-def unmarked_copy(example: Message) -> Message | None:
+def unmarked_copy(example: Message, synonyms: dict[str, str]) -> Message | None:
     text = example.get(TEXT)
     copy = unmarked(text) if text else None
-    if copy is None:
+    entities = example.get(ENTITIES) or []
+    # Offsets count the characters as written: decomposed text ("a" + a combining mark) is composed,
+    # and shorter, in the copy, so an annotated one is left without a copy rather than mislabelled.
+    if copy is None or (entities and nfc(text) != text):
         return None
-    entities = []
-    for entity in example.get(ENTITIES) or []:
+    moved_entities = []
+    for entity in entities:
         start, end = entity[ENTITY_ATTRIBUTE_START], entity[ENTITY_ATTRIBUTE_END]
         moved = dict(entity)
-        # A value that is the span as written becomes the span as now written; an explicit value
-        # (a synonym's canonical name) stays, as the annotation says.
+        # A value that is the span as written becomes the span as now written, unless the span is a
+        # synonym ("H'Mông" -> hmn), whose canonical value the copy keeps; an explicit value stays.
         if entity.get(ENTITY_ATTRIBUTE_VALUE) == text[start:end]:
-            moved[ENTITY_ATTRIBUTE_VALUE] = copy[start:end]
-        entities.append(moved)
+            span = text[start:end]
+            moved[ENTITY_ATTRIBUTE_VALUE] = synonyms.get(span, synonyms.get(span.lower(), copy[start:end]))
+        moved_entities.append(moved)
     data: dict[str, Any] = {TEXT: copy, INTENT: example.get(INTENT)}
-    if entities:
-        data[ENTITIES] = entities
+    if moved_entities:
+        data[ENTITIES] = moved_entities
     return Message(data=data)
 
 
@@ -70,7 +74,7 @@ def with_unmarked_copies(data: TrainingData) -> TrainingData:
     written = {(example.get(TEXT), example.get(INTENT)) for example in data.intent_examples}
     copies, seen = [], set()
     for example in data.intent_examples:
-        copy = unmarked_copy(example)
+        copy = unmarked_copy(example, data.entity_synonyms)
         if copy is None or len(intents_by_folded[fold(copy.get(TEXT))]) > 1:
             continue
         key = (copy.get(TEXT), copy.get(INTENT))

@@ -44,6 +44,16 @@ def test_entities_keep_their_offsets_and_explicit_values() -> None:
     assert copy.get("text")[name["start"]:name["end"]] == "Vi Thi Hanh" and name["value"] == "Vi Thi Hanh"
 
 
+def test_a_synonym_keeps_its_canonical_value_and_decomposed_annotated_text_gets_no_copy() -> None:
+    mong = example("tiếng H'Mông", "choose_language",
+                   [{"start": 6, "end": 12, "value": "H'Mông", "entity": "language"}])
+    decomposed = example("ở Ta\u0302n La\u0302\u0323p", "inform", [{"start": 2, "end": 13, "value": "Tân Lập",
+                                                                   "entity": "commune"}])
+    data = TrainingData(training_examples=[mong, decomposed], entity_synonyms={"H'Mông": "hmn"})
+    copies = [m for m in with_unmarked_copies(data).intent_examples if m not in (mong, decomposed)]
+    assert [(m.get("text"), m.get("entities")[0]["value"]) for m in copies] == [("tieng H'Mong", "hmn")]
+
+
 def test_a_copy_that_another_intent_also_claims_is_left_out() -> None:
     data = with_unmarked_copies(TrainingData(training_examples=[
         example("đúng vậy", "affirm"), example("dừng vậy", "stop"), example("Đặt lịch", "book_exam"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,12 @@ from bot.components.message_guard import MessageGuard, is_emergency, wordless_in
     "toi khong muon song nua", "Tự tử", "cần cấp cứu", "đột quỵ", "bị rắn cắn", "đứt tay chảy nhiều máu",
     "ông tôi bị ngất", "bà bị xỉu", "không thiết sống nữa", "bé uống nhầm dầu hỏa", "chau bi bong nuoc soi",
     "bố tôi đột nhiên không nói được", "me toi bi liet mot ben", "thở khò khè tím môi", "vỡ ối",
-    "bé bị sặc sữa tím tái", "hút phải khí gas", "Tôi vừa uống hết cả vỉ thuốc ngủ", "ba uong ca lo thuoc",
-    "bố chị nói lắp bắp, một bên mặt xệ xuống", "mieng bi lech sang mot ben",
-    "Chồng tôi ngã từ mái nhà xuống, chân gãy lòi cả xương ra", "ong nga tu tren cay", "tay bi gay roi",
-    "Bác hàng xóm tự nhiên ngã gục, gọi không trả lời", "ong guc xuong khong phan ung",
+    "bé bị sặc sữa tím tái", "hút phải khí gas", "Tôi vừa uống hết cả vỉ thuốc ngủ", "ba uong ca lo thuoc ngu",
+    "mieng bi lech sang mot ben", "Bố tôi nói lắp bắp, một bên mặt xệ xuống",
+    "Chồng tôi ngã từ mái nhà xuống, chân gãy lòi cả xương ra", "ong nga tu tren cay", "tay bị gãy rồi",
+    "Bác hàng xóm tự nhiên ngã gục, gọi không trả lời", "ông ngã gục, gọi không phản ứng",
+    "uong ruou xong mat mo ko thay j, tho yeu", "nghi ruou pha con", "ran luc cham can chan",
+    "Sống thế này chẳng để làm gì, tôi đã chuẩn bị sẵn thuốc rồi",
 ])
 def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
     assert is_emergency(text)
@@ -33,7 +36,16 @@ def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) ->
     "thuốc hạ huyết áp uống lúc nào", "nhà tôi bị ngắt điện", "chờ xíu rồi nhắn", "không yêu nữa",
     "có đo điện tim không", "mang thai có được khám không", "tìm tài xế", "uống thuốc gì cho đỡ đau răng",
     "con bị sổ mũi nhẹ dùng thuốc gì", "mặt xe có bị trầy không", "bác nói chuyện chậm thôi",
-    "gọi trạm không ai trả lời",
+    "gọi trạm không ai trả lời", "rán cá cần bao nhiêu dầu", "uống rượu có ảnh hưởng kết quả khám không",
+    "mắt mờ có được khám mắt không",
+    # fold-alikes of the rules' words (review): crossroads, a name, thinness, advice, a vaccine's reaction
+    "trạm y tế xã ở gần ngã tư nào", "chị Nga từ Hà Nội về có được khám không", "cho bác Nga tư vấn với",
+    "tôi uống hết thuốc huyết áp rồi, đi khám lại được không", "uống cả thuốc tây lẫn thuốc nam có sao không",
+    "uống hết chai thuốc ho rồi mua thêm ở đâu", "thuốc tây gây hại gan không", "con tôi tay chân gầy quá",
+    "đau xương gáy lâu ngày", "tiêm vắc xin xong không phản ứng gì là tốt phải không", "lội xuống suối",
+    "gục xuống bàn ngủ quên", "bị viêm họng nói không ra tiếng", "con tôi nói lắp bắp từ nhỏ",
+    "mắt bị lệch sang một bên từ bé", "một bên mặt bị tê khi lạnh", "tôi muốn tư vấn về khám sức khỏe",
+    "em muon tu van them ve so suc khoe", "uống rượu nhiều có làm mắt mờ không",
 ])
 def test_ordinary_questions_are_not_emergencies(text: str) -> None:
     assert not is_emergency(text)
@@ -99,4 +111,7 @@ def test_no_training_example_of_another_intent_is_taken_for_an_emergency() -> No
     data = RasaFileImporter(training_data_paths=[str(root / "nlu_data")]).get_nlu_data("vi")
     alarms = [m.get("text") for m in data.intent_examples
               if m.get("intent") != "emergency" and is_emergency(m.get("text"))]
+    # Nor may a FAQ question: the rule would keep its answer from ever being given.
+    seed = json.loads((root / "api" / "faq" / "seed_vi.json").read_text(encoding="utf-8"))
+    alarms += [question for entry in seed for question in entry["questions"] if is_emergency(question)]
     assert alarms == []
