@@ -37,7 +37,9 @@ OPERATOR_CALLS = frozenset({"debug", "info", "warning", "error", "exception", "c
 # Texts in those files that residents never read, by file: vocabulary the bot *reads* in what they
 # type, and what staff read (the CSV import's row problems).
 NOT_FOR_RESIDENTS: dict[str, frozenset[str]] = {
-    "actions/form_control.py": frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi"}),
+    # words told apart from "đổi" (change) and from the stop words "dừng", "khỏi" by their marks, never shown
+    "actions/form_control.py": frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi",
+                                          "đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"}),
     "gateway/messages.py": frozenset({"xin chào"}),  # what "start" means to the assistant, never shown
     "gateway/sms.py": frozenset({"dừng"}),  # a word residents text back to stop reminders
     "api/records/service.py": frozenset({
