@@ -8,11 +8,12 @@ Runs after the intent classifier and before the FallbackClassifier (Python 3.10,
   Hangul filler, another script) has nothing for the classifier to read: an emoji with an obvious
   meaning gives that intent (👍 yes, 👎 no), anything else `help`, so the resident gets the menu
   instead of a guess or silence.
-- A person's name ("Nguyễn An An", "lo thi mai") is never a question outside the programme: the
-  classifier read some names as `out_of_scope`, and the booking form then refused the resident's own
-  name. A message that is only a name — written as one (each word capitalised), a Vietnamese or
-  minority surname, then one to four given names, letters only, no question word — and was read as
-  `out_of_scope` is `inform`.
+- A person's name ("Nguyễn An An", "lo thi mai") is never a question outside the programme nor an
+  emergency: the classifier read some names as `out_of_scope` ("Nguyễn Nga Bình" as `emergency`), and
+  the booking form then refused the resident's own name. A message that is only a name — written as
+  one (each word capitalised), a Vietnamese or minority surname, then one to four given names, letters
+  only, no question word — and was read as `out_of_scope` or (by the classifier, not the rule)
+  `emergency` is `inform`.
 Patterns work on the folded, shorthand-expanded text (`vntext`), so they match with or without
 diacritics; each is a whole phrase, chosen so that ordinary questions about the programme
 ("khám có đo huyết áp không") do not match.
@@ -162,7 +163,9 @@ class MessageGuard(GraphComponent):
             if text.startswith("/"):  # a button's payload says its intent itself
                 continue
             intent = EMERGENCY if is_emergency(text) else wordless_intent(text)
-            if intent is None and _intent_of(message) == OUT_OF_SCOPE and looks_like_a_name(text):
+            # The classifier's guess only: a name is never a description of an emergency (the rule
+            # above decides those), but "Nga" shares its folded word with "ngã" (a fall).
+            if intent is None and _intent_of(message) in (OUT_OF_SCOPE, EMERGENCY) and looks_like_a_name(text):
                 intent = INFORM
             if intent is not None:
                 _decide(message, intent)
