@@ -4,7 +4,7 @@
 #   scripts/setup.sh rasa   -> .venv-rasa (Python 3.10: Rasa 3.6.21, rasa_sdk)
 #   scripts/setup.sh system -> Debian packages: chromium + chromium-driver (browser tests), ffmpeg
 #                              (voice notes), espeak-ng (offline speech), nginx (production profile),
-#                              podman + runc + netavark/aardvark-dns + debootstrap (the container images,
+#                              podman + runc + netavark/aardvark-dns + debootstrap + catatonit (the container images,
 #                              `make images` / `make test-deploy`); axe-core from npm (the browser tests'
 #                              accessibility audit)
 set -euo pipefail
@@ -39,10 +39,12 @@ setup_rasa() {
 }
 
 # podman 4.3 needs runc here (crun refuses this machine's cgroup setup; deploy/images/containers.conf
-# chooses it), netavark with aardvark-dns for pods to reach each other by name, and iptables for netavark.
-SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng nginx podman runc netavark aardvark-dns iptables debootstrap)
+# chooses it), netavark with aardvark-dns for pods to reach each other by name, iptables for netavark, and
+# catatonit, from which kube play builds its pause image ("finding pause binary" on a clean machine).
+SYSTEM_PACKAGES=(chromium chromium-driver ffmpeg espeak-ng nginx podman runc netavark aardvark-dns iptables debootstrap
+                 catatonit)
 SYSTEM_COMMANDS=(chromium chromedriver ffmpeg espeak-ng /usr/sbin/nginx podman /usr/sbin/runc /usr/lib/podman/netavark
-                 /usr/lib/podman/aardvark-dns /usr/sbin/iptables /usr/sbin/debootstrap)
+                 /usr/lib/podman/aardvark-dns /usr/sbin/iptables /usr/sbin/debootstrap catatonit)
 
 setup_system() {
   local missing=()
