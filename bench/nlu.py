@@ -29,13 +29,6 @@ sys.path.insert(0, str(ROOT))
 from vntext import fold  # noqa: E402
 
 
-def load_heldout(path: Path) -> list[tuple[str, str]]:
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    data = load_data(str(path))
-    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
-
-
 def macro_f1(pairs: list[tuple[str, str]]) -> float:
     labels = {gold for gold, _ in pairs} | {pred for _, pred in pairs}
     scores = []
@@ -55,7 +48,9 @@ async def evaluate(model: Path, heldout: Path) -> None:
     print(f"held-out set: {heldout.relative_to(ROOT)}")
     groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
     latencies, misses = [], []
-    examples = load_heldout(heldout)
+    from bench.judgement import load_nlu_set
+
+    examples = load_nlu_set(heldout)
     for text, _ in examples[:20]:  # warm-up: TensorFlow builds its graphs on the first predictions
         await agent.parse_message(text)
     cpu_started = time.process_time()
