@@ -16,6 +16,13 @@ clear. `PrivateTrackerStore` is Rasa's SQL tracker store with one filter on the 
 - conversations idle longer than the retention period are deleted when the server starts and by
   `python -m bot.tracker_store purge` (run daily).
 
+A conversation is read back as a summary of its older turns (the slots and the running form as they
+stood) followed by its latest `WINDOW_TURNS` turns in full, and saved by appending what the message
+added, without counting what is stored: every message then costs the same, however long the chat
+(issue 21: before, message 140 of a chat paid for all 139 before it, several times over). Nothing
+the assistant reads looks further back: its rules span one turn, and the actions look at the latest
+turns, the slots and the running form's first message, which the summary keeps.
+
 No event broker is used: a broker would receive the events before this filter.
 """
 
@@ -30,8 +37,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import InvalidToken, MultiFernet
 
+from actions.voice import note_said
 from common.keys import master_from_environment, multi_fernet
 from common.masking import mask_digits, mask_personal_digits
 
@@ -51,6 +60,24 @@ _ENCRYPTED = "enc:"
 # Metadata worth keeping: what the gateway sends with a message, and which response the bot used.
 _USER_METADATA = frozenset({"channel", "referral_code", "language"})
 _BOT_METADATA = frozenset({"utter_action"})
+
+# The turns read back in full. Rules span one turn and the actions look at the latest two (the question
+# on screen, the slots a stale tap filled); six leave room for the two-stage fallback's rewinds.
+WINDOW_TURNS = 6
+# The summary moves forward once this many more turns have gathered: a write every few messages, not at each.
+WINDOW_SLACK = 4
+# Which stored event each event of a tracker read from here is (None for the summary's): set on the
+# tracker by `_retrieve`, read by `save`, so that saving appends only what is new.
+STORED_IDS = "_stored_event_ids"
+
+# One row per conversation: the summary of everything before `first_event_id` in its current session.
+_SUMMARY_METADATA = sa.MetaData()
+SUMMARIES = sa.Table(
+    "conversation_summaries", _SUMMARY_METADATA,
+    sa.Column("sender_id", sa.String(255), primary_key=True),
+    sa.Column("first_event_id", sa.Integer, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),  # serialised events, stored through the privacy filter
+)
 
 
 class PrivacyFilter:
@@ -117,8 +144,18 @@ class PrivacyFilter:
 
 try:  # the class needs Rasa; the helpers above are importable without it (tests, tools)
     from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
     from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionExecutionRejected,
+        ActiveLoop,
+        BotUttered,
+        Event,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
     from rasa.shared.core.trackers import DialogueStateTracker
 except ImportError:  # pragma: no cover - main environment
     SQLTrackerStore = object  # type: ignore[misc,assignment]
@@ -138,6 +175,12 @@ class PrivateTrackerStore(SQLTrackerStore):
             db = db or os.environ.get("CONVERSATION_DB") or str(DEFAULT_DB)
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(domain=domain, dialect=dialect, db=db or "rasa.db", host=host, **kwargs)
+        try:
+            _SUMMARY_METADATA.create_all(self.engine)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # Replicas starting together may race to create it, as Rasa's own table (see its __init__).
+            if not sa.inspect(self.engine).has_table(SUMMARIES.name):
+                raise
         self.filter = PrivacyFilter.from_environment()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
                                   or DEFAULT_RETENTION_DAYS)
@@ -147,31 +190,87 @@ class PrivateTrackerStore(SQLTrackerStore):
         self.purged_at_start = self.purge(self.retention_days) if purge_here else 0
 
     async def save(self, tracker: DialogueStateTracker) -> None:
+        stored_ids: list[int | None] | None = getattr(tracker, STORED_IDS, None)
         with self.session_scope() as session:
-            new_events = list(self._additional_events(session, tracker))
+            if stored_ids is None or len(stored_ids) > len(tracker.events):
+                # Not read from here (a conversation being created): Rasa's way, by counting.
+                stored_ids = None
+                new_events = list(self._additional_events(session, tracker))
+            else:
+                new_events = list(tracker.events)[len(stored_ids):]
             erase = any(isinstance(e, SlotSet) and e.key == ERASE_SLOT and e.value is True for e in new_events)
             if erase:
                 for row in session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == tracker.sender_id):
                     row.data = json.dumps(self.filter.redact(json.loads(row.data)))
+                session.execute(SUMMARIES.delete().where(SUMMARIES.c.sender_id == tracker.sender_id))
+            rows = []
             for event in new_events:
                 data = event.as_dict()
                 stored = self.filter.redact(data) if erase else self.filter.protect(data)
-                session.add(self.SQLEvent(
+                rows.append(self.SQLEvent(
                     sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
                     intent_name=(data.get("parse_data") or {}).get("intent", {}).get("name"),
                     action_name=data.get("name"), data=json.dumps(stored),
                 ))
+            session.add_all(rows)
+            session.flush()  # the new rows' ids
+            if stored_ids is not None:
+                stored_ids = stored_ids + [row.id for row in rows]
+                if not erase:
+                    self._move_summary(session, tracker, stored_ids)
             session.commit()
+        if stored_ids is not None:
+            setattr(tracker, STORED_IDS, stored_ids)  # saved again (Rasa does): only what follows is new
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool
                         ) -> DialogueStateTracker | None:
         with self.session_scope() as session:
-            rows = self._event_query(session, sender_id,
-                                     fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
-            events = [self.filter.reveal(json.loads(row.data)) for row in rows]
-        if not self.domain or not events:
+            summary = None if fetch_events_from_all_sessions else session.execute(
+                sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(SUMMARIES.c.sender_id == sender_id)
+            ).first()
+            if summary is not None:
+                query = (session.query(self.SQLEvent.id, self.SQLEvent.data)
+                         .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id >= summary.first_event_id)
+                         .order_by(self.SQLEvent.id))
+            else:
+                query = self._event_query(session, sender_id, fetch_events_from_all_sessions
+                                          ).with_entities(self.SQLEvent.id, self.SQLEvent.data)
+            rows = query.all()
+        if not self.domain or not rows:
             return None
-        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        head = [self.filter.reveal(event) for event in json.loads(summary.events)] if summary is not None else []
+        events = [self.filter.reveal(json.loads(row.data)) for row in rows]
+        ids: list[int | None] = [row.id for row in rows]
+        if not fetch_events_from_all_sessions:
+            # A session that started within the window: nothing of the one before it is read back.
+            start = max((i for i, e in enumerate(events) if e.get("event") == SessionStarted.type_name), default=None)
+            if start is not None:
+                if start > 0 and events[start - 1].get("name") == ACTION_SESSION_START_NAME:
+                    start -= 1
+                head, events, ids = [], events[start:], ids[start:]
+        tracker = DialogueStateTracker.from_dict(sender_id, head + events, self.domain.slots)
+        setattr(tracker, STORED_IDS, [None] * len(head) + ids)
+        return tracker
+
+    def _move_summary(self, session: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> None:
+        """Once more than WINDOW_TURNS + WINDOW_SLACK turns follow the summary, a new summary of all
+        but the latest WINDOW_TURNS turns."""
+        events = list(tracker.events)
+        first = next((i for i, event_id in enumerate(stored_ids) if event_id is not None), len(events))
+        turns = [i for i in range(first, len(events)) if isinstance(events[i], UserUttered)]
+        if len(turns) <= WINDOW_TURNS + WINDOW_SLACK:
+            return
+        cut = turns[-WINDOW_TURNS]
+        listened = events[cut - 1]
+        if cut > first and isinstance(listened, ActionExecuted) and listened.action_name == ACTION_LISTEN_NAME:
+            cut -= 1  # the turn starts with the bot listening
+        before = DialogueStateTracker.from_events(tracker.sender_id, events[:cut], self.domain.slots)
+        summary = json.dumps([self.filter.protect(event.as_dict()) for event in summarise(before, events[:cut])])
+        values = {"first_event_id": stored_ids[cut], "events": summary}
+        updated = session.execute(SUMMARIES.update().where(SUMMARIES.c.sender_id == tracker.sender_id)
+                                  .values(**values))
+        if not updated.rowcount:
+            session.execute(SUMMARIES.insert().values(sender_id=tracker.sender_id, **values))
 
     def purge(self, older_than_days: int) -> int:
         """Delete conversations whose last event is older than the retention period."""
@@ -185,8 +284,29 @@ class PrivateTrackerStore(SQLTrackerStore):
             for chunk in _chunks(senders, 500):
                 session.query(self.SQLEvent).filter(self.SQLEvent.sender_id.in_(chunk)).delete(
                     synchronize_session=False)
+                session.execute(SUMMARIES.delete().where(SUMMARIES.c.sender_id.in_(chunk)))
             session.commit()
         return len(senders)
+
+
+def summarise(before: DialogueStateTracker, events: list[Event]) -> list[Event]:
+    """Events that rebuild `before`'s state (the tracker over `events`): its slots that are set, the
+    message that told the resident their audio is Vietnamese (said once a conversation, actions/voice.py),
+    and its running form with the resident's message that opened it (a question's tag is derived from that
+    message, actions/questions.py)."""
+    summary: list[Event] = [SlotSet(name, slot.value) for name, slot in before.slots.items()
+                            if slot.value != slot.initial_value]
+    session = max((i for i, e in enumerate(events) if isinstance(e, SessionStarted)), default=0)
+    summary += [e for e in events[session:] if isinstance(e, BotUttered) and note_said([e.data])][-1:]
+    form = before.active_loop_name
+    if form:
+        opened = max((i for i, e in enumerate(events) if isinstance(e, ActiveLoop) and e.name == form), default=None)
+        trigger = next((e for e in reversed(events[:opened or 0]) if isinstance(e, UserUttered)), None)
+        summary += [trigger] if trigger is not None else []
+        summary.append(events[opened] if opened is not None else ActiveLoop(form))
+        if before.is_active_loop_rejected:
+            summary.append(ActionExecutionRejected(form))
+    return summary
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

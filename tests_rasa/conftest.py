@@ -1,13 +1,53 @@
 """The action server's environment in every Rasa-side test: the service credential the fake API
-(fake_api.py) expects, as scripts/run_all.py passes it."""
+(fake_api.py) expects, as scripts/run_all.py passes it. And the conversation store, on SQLite and on
+PostgreSQL, for the tests that use it."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
+
+from bot.tracker_store import PrivateTrackerStore
 from tests_rasa.fake_api import CREDENTIAL
 
 
 @pytest.fixture(autouse=True)
 def service_credential(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_SERVICE_CREDENTIAL", CREDENTIAL)
+
+
+POSTGRES_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> Iterator[PrivateTrackerStore]:
+    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
+    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
+    if request.param == "sqlite":
+        yield PrivateTrackerStore(domain=domain, db=str(tmp_path / "conversations.db"))
+        return
+    # A throw-away database on the local PostgreSQL, as several Rasa replicas would share.
+    admin = sa.create_engine(f"postgresql://postgres@{POSTGRES_HOST}:5432/test", isolation_level="AUTOCOMMIT")
+    try:
+        admin.connect().close()
+    except sa.exc.OperationalError as error:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and PostgreSQL not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {type(error).__name__}")
+    name = f"ksk_conv_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    store = PrivateTrackerStore(domain=domain, dialect="postgresql", host=POSTGRES_HOST, port=5432,
+                                username="postgres", db=name)
+    yield store
+    store.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+    admin.dispose()

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,37 +173,6 @@ def test_erase_declined_keeps_everything() -> None:
 
 
 # --- the conversation store ----------------------------------------------------------------------
-
-POSTGRES_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[PrivateTrackerStore]:
-    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
-    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
-    if request.param == "sqlite":
-        yield PrivateTrackerStore(domain=domain, db=str(tmp_path / "conversations.db"))
-        return
-    # A throw-away database on the local PostgreSQL, as several Rasa replicas would share.
-    admin = sa.create_engine(f"postgresql://postgres@{POSTGRES_HOST}:5432/test", isolation_level="AUTOCOMMIT")
-    try:
-        admin.connect().close()
-    except sa.exc.OperationalError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and PostgreSQL not reachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable: {type(error).__name__}")
-    name = f"ksk_conv_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store = PrivateTrackerStore(domain=domain, dialect="postgresql", host=POSTGRES_HOST, port=5432,
-                                username="postgres", db=name)
-    yield store
-    store.engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}"'))
-    admin.dispose()
-
 
 def conversation(sender: str) -> DialogueStateTracker:
     domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")

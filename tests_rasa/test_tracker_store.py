@@ -1,0 +1,178 @@
+"""The conversation store reads back a summary and the latest turns: what a message costs it does not
+grow with the conversation (issue 21), and what the assistant reads back is the state as it stands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from actions.voice import bot_data_of_session, note_said
+from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore
+
+CCCD = "003058000123"
+NOTE = "Bản nghe bằng tiếng Việt ạ."
+
+
+def text(number: int) -> str:
+    """A message's text without digits (the store masks digits in what residents type): 120 -> "cau bca"."""
+    return "cau " + "".join(chr(ord("a") + int(digit)) for digit in str(number))
+
+
+def turn(number: int, at: float) -> list[Event]:
+    """One resident message and the bot's answer, as Rasa logs them. A booking form opens at message 30
+    and is still running at the end (its name question answered at 31, its CCCD at 40)."""
+    said = UserUttered(text(number), intent={"name": "faq", "confidence": 0.9},
+                       parse_data={"intent": {"name": "faq", "confidence": 0.9}, "entities": [],
+                                   "text": text(number)}, timestamp=at)
+    events: list[Event] = [ActionExecuted("action_listen", timestamp=at - 0.5), said]
+    if number == 30:
+        return events + [ActionExecuted("booking_form", timestamp=at + 0.1),
+                         ActiveLoop("booking_form", timestamp=at + 0.1),
+                         SlotSet("requested_slot", "full_name", timestamp=at + 0.1),
+                         BotUttered("Họ tên của bác là gì ạ?", timestamp=at + 0.2)]
+    if number == 31:
+        events.append(SlotSet("full_name", "Nông Thị Mai", timestamp=at + 0.1))
+    if number == 40:
+        events.append(SlotSet("cccd", CCCD, timestamp=at + 0.1))
+    if number == 35:  # the audio is Vietnamese: said once a conversation
+        events.append(BotUttered(data={"custom": {"audio": {"url": "/a.mp3", "note": NOTE}}}, timestamp=at + 0.1))
+    return events + [ActionExecuted("action_answer_faq", timestamp=at + 0.1),
+                     SlotSet("last_faq_key", f"key_{number % 7}", timestamp=at + 0.1),
+                     BotUttered(f"Trả lời câu {number}", timestamp=at + 0.2)]
+
+
+@contextmanager
+def statements(store: PrivateTrackerStore) -> Iterator[list[str]]:
+    """The SQL the store sends meanwhile, with its parameters left out."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(re.sub(r"\s+", " ", statement))
+
+    sa.event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", note)
+
+
+def chat(store: PrivateTrackerStore, sender: str, messages: int, start: float
+         ) -> tuple[list[Event], dict[int, tuple[int, list[str]]]]:
+    """Plays `messages` turns through the store as the Rasa server does (read, add the turn, save).
+    Returns every event played, and per message the events read back and the SQL sent."""
+    played: list[Event] = [ActionExecuted("action_session_start", timestamp=start), SessionStarted(timestamp=start),
+                           ActionExecuted("action_listen", timestamp=start)]
+    tracker = DialogueStateTracker.from_events(sender, played, store.domain.slots)
+    asyncio.run(store.save(tracker))
+    work: dict[int, tuple[int, list[str]]] = {}
+    for number in range(1, messages + 1):
+        with statements(store) as sql:
+            tracker = asyncio.run(store.retrieve(sender))
+            assert tracker is not None
+            read = len(tracker.events)
+            new = turn(number, start + number)
+            for event in new:
+                tracker.update(event)
+            asyncio.run(store.save(tracker))
+        played += new
+        work[number] = (read, sql)
+    return played, work
+
+
+def test_the_work_of_a_message_does_not_grow_with_the_conversation(store: PrivateTrackerStore) -> None:
+    _, work = chat(store, "long-chat", 200, time.time() - 3000)
+    read = {number: events for number, (events, _) in work.items()}
+    # Events read back: grows over the first turns, then goes up and down within the window (the summary
+    # moves every WINDOW_SLACK + 1 messages) however long the chat: the same at 101-200 as at 41-100.
+    assert max(read[n] for n in range(101, 201)) == max(read[n] for n in range(41, 101))
+    assert min(read[n] for n in range(101, 201)) == min(read[n] for n in range(41, 101))
+    assert max(read.values()) <= 6 * (WINDOW_TURNS + WINDOW_SLACK)  # a turn here is five or six events
+    # The same statements at message 20 and message 200 (whether the summary moved or not): no count of
+    # what is stored, no query over the whole conversation.
+    shapes = {number: set(sql) for number, (_, sql) in work.items()}
+    assert set().union(*(shapes[n] for n in range(150, 161))) == set().union(*(shapes[n] for n in range(20, 31)))
+    assert not any("count(" in statement.lower() for statement in set().union(*shapes.values()))
+    # Every message's events are stored once, in order.
+    with store.engine.connect() as db:
+        users = [json.loads(d)["text"] for (d,) in db.execute(sa.text(
+            "SELECT data FROM events WHERE sender_id = 'long-chat' AND type_name = 'user' ORDER BY id"))]
+    assert users == [text(n) for n in range(1, 201)]
+
+
+def test_a_long_conversation_reads_back_as_it_stands(store: PrivateTrackerStore) -> None:
+    played, _ = chat(store, "form-chat", 120, time.time() - 3000)
+    whole = DialogueStateTracker.from_events("form-chat", played, store.domain.slots)
+    back = asyncio.run(store.retrieve("form-chat"))
+    assert back is not None
+    assert back.current_slot_values() == whole.current_slot_values()
+    assert back.get_slot("cccd") == CCCD and back.get_slot("full_name") == "Nông Thị Mai"  # decrypted
+    assert back.active_loop_name == "booking_form"
+    assert back.latest_message.text == text(120) and back.latest_action_name == "action_answer_faq"
+    # The form's first message is kept with its time: a question's tag is derived from it.
+    opened = [e for e in back.events if isinstance(e, UserUttered) and e.text == text(30)]
+    assert [e.timestamp for e in opened] == [next(e.timestamp for e in played
+                                                  if isinstance(e, UserUttered) and e.text == text(30))]
+    assert back.active_loop is not None and back.active_loop.trigger_message is not None
+    assert back.active_loop.trigger_message["text"] == text(30)
+    # So is the note said once a conversation (it is not said again), and the latest turns in full.
+    assert note_said(bot_data_of_session(e.as_dict() for e in back.events))
+    assert [e.text for e in back.events if isinstance(e, UserUttered)][-WINDOW_TURNS:] == [
+        text(n) for n in range(121 - WINDOW_TURNS, 121)]
+    # The summary holds personal answers encrypted, as the events do.
+    with store.engine.connect() as db:
+        summary = db.execute(sa.text("SELECT events FROM conversation_summaries")).scalar_one()
+    assert CCCD not in summary and "Nông Thị Mai" not in summary and "enc:" in summary
+
+
+def test_a_new_session_reads_back_nothing_of_the_one_before(store: PrivateTrackerStore) -> None:
+    played, _ = chat(store, "two-sessions", 40, time.time() - 9000)
+    tracker = asyncio.run(store.retrieve("two-sessions"))
+    assert tracker is not None
+    now = time.time()
+    for event in (ActionExecuted("action_session_start", timestamp=now), SessionStarted(timestamp=now),
+                  ActionExecuted("action_listen", timestamp=now),
+                  UserUttered("xin chao", intent={"name": "greet", "confidence": 1.0}, timestamp=now + 1)):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    back = asyncio.run(store.retrieve("two-sessions"))
+    assert back is not None
+    assert [e.text for e in back.events if isinstance(e, UserUttered)] == ["xin chao"]
+    assert back.get_slot("cccd") is None and back.active_loop_name is None
+    # The whole history is still there for staff tools (Rasa's "all sessions").
+    whole = asyncio.run(store.retrieve_full_tracker("two-sessions"))
+    assert whole is not None and sum(isinstance(e, UserUttered) for e in whole.events) == 41
+
+
+def test_erasure_and_purge_take_the_summary_too(store: PrivateTrackerStore) -> None:
+    chat(store, "erased", 30, time.time() - 3000)
+    chat(store, "idle", 30, time.time() - 3000)
+    tracker = asyncio.run(store.retrieve("erased"))
+    assert tracker is not None
+    tracker.update(SlotSet("conversation_erased", True))
+    asyncio.run(store.save(tracker))
+    with store.engine.begin() as db:
+        assert [s for (s,) in db.execute(sa.text("SELECT sender_id FROM conversation_summaries"))] == ["idle"]
+        db.execute(sa.text("UPDATE events SET timestamp = :t WHERE sender_id = 'idle'"),
+                   {"t": time.time() - 40 * 86400})
+    back = asyncio.run(store.retrieve("erased"))
+    assert back is not None and back.get_slot("cccd") is None and back.get_slot("full_name") is None
+    assert store.purge(30) == 1
+    with store.engine.connect() as db:
+        assert db.execute(sa.text("SELECT count(*) FROM conversation_summaries")).scalar_one() == 0
