@@ -25,6 +25,9 @@ Rasa's REST channel, plus what several replicas behind nginx need:
 - **not ready is 503**: a replica still loading its model refuses messages instead of dropping them,
   and its readiness probe (`GET /webhooks/gateway/`) answers 503 until the model is loaded: the
   production supervisor keeps a restarted replica out of nginx until then (scripts/run_all.py).
+- **a tapped button skips the classifiers**: its payload (`/affirm{"question": "cb.k3x9"}`) says what
+  it means, and Rasa's NLU would run every featurizer and classifier on it only for its last step to
+  replace their answer with the payload's. The channel reads the payload with that same step.
 
 Replayed replies come from the stored conversation, where long digit runs and dates in the bot's
 texts are masked (bot/tracker_store.py); that only shows in this rare path.
@@ -41,8 +44,13 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -142,6 +150,21 @@ def recorded_replies(tracker: DialogueStateTracker | None, message_id: str) -> l
     return replies
 
 
+def parsed_payload(text: str, domain: Domain | None) -> dict[str, Any] | None:
+    """What Rasa's NLU makes of a button's payload, without running the classifiers: the parse that its
+    last step (RegexMessageHandler) puts in place of theirs. None for any other text, and for a payload
+    of an intent the domain does not know (a resident may type "/…"): the NLU reads those as always."""
+    if not text.strip().startswith(INTENT_MESSAGE_PREFIX):
+        return None
+    unpacked = YAMLStoryReader.unpack_regex_message(Message(data={TEXT: text}), domain,
+                                                    entity_extractor_name="RegexMessageHandler")
+    if not unpacked.get(INTENT):
+        return None
+    # As MessageProcessor._parse_message_with_graph shapes the graph's output.
+    return {TEXT: "", INTENT: {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, ENTITIES: [],
+            **unpacked.as_dict(only_output_properties=True)}
+
+
 async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
     """(HTTP status, JSON body) for one message from the gateway."""
     payload = payload if isinstance(payload, dict) else {}
@@ -152,7 +175,9 @@ async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
         return 503, {"code": "not_ready"}
     collector = CollectingOutputChannel()
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-    message = UserMessage(text, collector, sender, input_channel=channel, message_id=message_id, metadata=metadata)
+    parse_data = parsed_payload(text, agent.domain)  # None (the NLU parses it) is UserMessage's own default
+    message = UserMessage(text, collector, sender, parse_data,  # type: ignore[arg-type]
+                          input_channel=channel, message_id=message_id, metadata=metadata)
     leases, repeated = Leases.of(agent), str(payload.get("attempt") or 1) != "1"
     expires_at = payload.get("expires_at")
     try:
