@@ -55,7 +55,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import action_results
+
 log = logging.getLogger(__name__)
+# Loaded by every Rasa server that serves residents (bot/credentials.yml): the action responses' check
+# with its validator built once (bot/action_results.py).
+action_results.install()
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
 
