@@ -17,11 +17,12 @@ clear. `PrivateTrackerStore` is Rasa's SQL tracker store with one filter on the 
   `python -m bot.tracker_store purge` (run daily).
 
 A conversation is read back as a summary of its older turns (the slots and the running form as they
-stood) followed by its latest `WINDOW_TURNS` turns in full, and saved by appending what the message
-added, without counting what is stored: every message then costs the same, however long the chat
-(issue 21: before, message 140 of a chat paid for all 139 before it, several times over). Nothing
-the assistant reads looks further back: its rules span one turn, and the actions look at the latest
-turns, the slots and the running form's first message, which the summary keeps.
+stood) followed by its latest turns in full (`WINDOW_TURNS` to `WINDOW_TURNS + WINDOW_SLACK`), and
+saved by appending what the message added, without counting what is stored: every message then costs
+the same, however long the chat (issue 21: before, message 140 of a chat paid for all 139 before it,
+several times over). Nothing the assistant reads looks further back: its rules span one turn, and the
+actions look at the latest turns, the slots and the running form's first message, which the summary
+keeps.
 
 No event broker is used: a broker would receive the events before this filter.
 """
@@ -62,10 +63,10 @@ _USER_METADATA = frozenset({"channel", "referral_code", "language"})
 _BOT_METADATA = frozenset({"utter_action"})
 
 # The turns read back in full. Rules span one turn and the actions look at the latest two (the question
-# on screen, the slots a stale tap filled); six leave room for the two-stage fallback's rewinds.
-WINDOW_TURNS = 6
+# on screen, the slots a stale tap filled); four leave room for the two-stage fallback's rewinds.
+WINDOW_TURNS = 4
 # The summary moves forward once this many more turns have gathered: a write every few messages, not at each.
-WINDOW_SLACK = 4
+WINDOW_SLACK = 3
 # Which stored event each event of a tracker read from here is (None for the summary's): set on the
 # tracker by `_retrieve`, read by `save`, so that saving appends only what is new.
 STORED_IDS = "_stored_event_ids"
