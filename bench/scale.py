@@ -31,6 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import cpu_by_command, machine_busy, percentile  # noqa: E402
 from bench.replies import script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
 from tests.support.servers import production_profile  # noqa: E402
@@ -40,24 +41,11 @@ PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api
          ("api", "-m api serve"),
          ("api", "multiprocessing"), ("gateway", "-m gateway"), ("nginx", "nginx"),
          ("postgres", "postgres"), ("redis", "redis-server"))
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_process() -> dict[tuple[int, str], float]:
     """CPU seconds (user + system) used so far by each process of the deployment: (pid, part) → s."""
-    used: dict[tuple[int, str], float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        part = next((name for name, marker in PARTS if marker in command), None)
-        if part:
-            used[(int(entry.name), part)] = (int(fields[11]) + int(fields[12])) / TICK
-    return used
+    return cpu_by_command(PARTS)
 
 
 def cpu_by_part() -> Counter[str]:
@@ -65,13 +53,6 @@ def cpu_by_part() -> Counter[str]:
     for (_pid, part), seconds in cpu_by_process().items():
         used[part] += seconds
     return used
-
-
-def machine_busy() -> tuple[float, float, float]:
-    """(busy CPU seconds, CPU seconds the hypervisor took away (steal), wall seconds) since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle, steal = fields[3] + fields[4], fields[7]
-    return (sum(fields) - idle - steal) / TICK, steal / TICK, sum(fields) / TICK / (os.cpu_count() or 1)
 
 
 async def converse(client: httpx.AsyncClient, public: str, index: int, timings: list[float]) -> int:
@@ -105,11 +86,6 @@ async def play(public: str, conversations: int, concurrency: int, first: int) ->
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
         failures = sum(await asyncio.gather(*(one(first + i) for i in range(conversations))))
     return timings, failures, time.perf_counter() - started
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def chat_run(replicas: int, conversations: int, concurrency: int) -> dict[str, float]:

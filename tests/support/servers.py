@@ -49,15 +49,16 @@ class ProcessOutput:
 
 
 @contextmanager
-def running_process(command: list[str], *, env: dict[str, str], ready_url: str, timeout_s: float = 30
-                    ) -> Iterator[ProcessOutput]:
-    """Runs `command` until the block ends, once `ready_url` answers 200; its output is kept.
+def running_process(command: list[str], *, env: dict[str, str], ready_url: str, timeout_s: float = 30,
+                    cwd: Path = ROOT) -> Iterator[ProcessOutput]:
+    """Runs `command` (in `cwd`: this checkout) until the block ends, once `ready_url` answers 200; its
+    output is kept.
 
     Output goes to a file, not a pipe: an unread pipe fills up and blocks the server.
     """
     output = ProcessOutput()
     log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     output.pid, output.log_path = process.pid, log.name
     try:
         deadline = time.monotonic() + timeout_s
@@ -85,19 +86,22 @@ def running_process(command: list[str], *, env: dict[str, str], ready_url: str, 
 
 @contextmanager
 def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
-                logs: list[ProcessOutput] | None = None, audio_dir: Path | None = None) -> Iterator[str]:
+                logs: list[ProcessOutput] | None = None, audio_dir: Path | None = None,
+                root: Path = ROOT) -> Iterator[str]:
     """The API on a free port. With `logs`, it logs as production does (info, access log) and its
-    output is added there (readable while it runs through `log_path`)."""
-    env = api_env(database_url, audio_dir)
+    output is added there (readable while it runs through `log_path`). `root`: see `running_assistant`."""
+    env = {**api_env(database_url, audio_dir), **checkout_env(root)}
     steps = ["migrate", *(["seed-content", "seed-demo"] if demo else [])]
     for step in steps:
-        subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "api", step], env=env, check=True, capture_output=True, cwd=root)
+    if demo and checkout_env(root):
+        _forget_demo_admin(database_url, env, root)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "api", "serve", "--port", str(port), "--workers", str(workers)]
     if logs is None:
         command += ["--log-level", "warning", "--no-access-log"]
-    with running_process(command, env=env, ready_url=f"{base}/api/v1/ready") as output:
+    with running_process(command, env=env, ready_url=f"{base}/api/v1/ready", cwd=root) as output:
         if logs is not None:
             logs.append(output)
         yield base
@@ -107,12 +111,23 @@ def running_api(database_url: str, *, workers: int = 1, demo: bool = False,
     assert "Traceback" not in output.text, "the API server logged an unhandled error (output above)"
 
 
-def service_credential(database_url: str, audio_dir: Path | None = None) -> str:
+def _forget_demo_admin(database_url: str, env: dict[str, str], root: Path) -> None:
+    """Another checkout is only read: the demo admin's password file seed-demo left in its var/ goes
+    (asked of that checkout's own code where it is), and var/ with it when nothing else is there."""
+    path = Path(subprocess.run(
+        [sys.executable, "-c", "import sys; from api.demo import demo_admin_file; print(demo_admin_file(sys.argv[1]))",
+         database_url], env=env, cwd=root, check=True, capture_output=True, text=True).stdout.strip())
+    path.unlink(missing_ok=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
+def service_credential(database_url: str, audio_dir: Path | None = None, *, root: Path = ROOT) -> str:
     """A credential for our action server (and Rasa's NLG), made the way scripts/run_all.py makes it:
     the API's CLI prints it and nothing else."""
     result = subprocess.run([sys.executable, "-m", "api", "create-service-credential", "--name", "action-server",
-                             "--replace"], env=api_env(database_url, audio_dir), check=True, capture_output=True,
-                            text=True)
+                             "--replace"], env={**api_env(database_url, audio_dir), **checkout_env(root)},
+                            check=True, capture_output=True, text=True, cwd=root)
     credential = result.stdout.strip()
     assert credential.startswith("ksk_svc_"), "create-service-credential printed no credential"
     return credential
@@ -152,37 +167,56 @@ def wait_for(condition: Any, timeout_s: float = 8.0, what: Any = None) -> None:
         time.sleep(0.02)
 
 
+def model_path(root: Path = ROOT) -> Path:
+    """The trained model of the checkout at `root` (`make train` writes it)."""
+    return root / "models" / "bot.tar.gz"
+
+
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-MODEL = ROOT / "models" / "bot.tar.gz"
+MODEL = model_path()
+
+
+def checkout_env(root: Path) -> dict[str, str]:
+    """For another checkout run with this one's environments: its packages first on the path (this
+    checkout's editable install would answer otherwise), and no bytecode written into it. Nothing for
+    this checkout."""
+    if root.resolve() == ROOT.resolve():
+        return {}
+    return {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 @contextmanager
-def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None) -> Iterator[dict[str, str]]:
+def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None,
+                      root: Path = ROOT) -> Iterator[dict[str, str]]:
     """The API (demo province, SQLite in `workdir`), the action server and Rasa with the trained model,
     everything they write kept in `workdir`. Yields their URLs; with `logs`, the servers log as in
-    production and their output is collected there."""
+    production and their output is collected there.
+
+    `root`: another checkout (a git worktree with its own `models/bot.tar.gz`) to run instead of this
+    one, with this checkout's `.venv` and `.venv-rasa`: its code, its model, its bot/endpoints.yml."""
     actions_port, rasa_port = free_port(), free_port()
     database_url = f"sqlite:///{workdir / 'api.db'}"
     private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", **checkout_env(root)}
     outputs = logs if logs is not None else []
     with ExitStack() as stack:
-        api = stack.enter_context(running_api(database_url, demo=True, logs=logs, audio_dir=workdir / "audio"))
+        api = stack.enter_context(running_api(database_url, demo=True, logs=logs, audio_dir=workdir / "audio",
+                                              root=root))
         # The actions (and the NLG's speech requests) reach the API's resident endpoints only with it.
-        credential = service_credential(database_url, workdir / "audio")
+        credential = service_credential(database_url, workdir / "audio", root=root)
         private["API_SERVICE_CREDENTIAL"] = credential
         outputs.append(stack.enter_context(running_process(
             [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
             env={**os.environ, "API_URL": api, **private},
             ready_url=f"http://127.0.0.1:{actions_port}/health",
-            timeout_s=240)))
+            timeout_s=240, cwd=root)))
         # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
         outputs.append(stack.enter_context(running_process(
-            [str(RASA), "run", "--enable-api", "--model", str(MODEL), "--port", str(rasa_port),
+            [str(RASA), "run", "--enable-api", "--model", str(model_path(root)), "--port", str(rasa_port),
              "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
             env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
                  **private},
-            ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300)))
+            ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300, cwd=root)))
         yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir), "credential": credential}
 
 
