@@ -25,6 +25,28 @@ from bot.components.message_guard import MessageGuard, is_emergency, wordless_in
     "Bác hàng xóm tự nhiên ngã gục, gọi không trả lời", "ông ngã gục, gọi không phản ứng",
     "uong ruou xong mat mo ko thay j, tho yeu", "nghi ruou pha con", "ran luc cham can chan",
     "Sống thế này chẳng để làm gì, tôi đã chuẩn bị sẵn thuốc rồi",
+    # told the way residents tell them, once missed by rule and classifier alike (a scratch set of 200, tuned on)
+    "con bú kém, lả đi, gọi không khóc", "be sot cao ma co cung ko cui dau dc",
+    "tôi đau đầu khủng khiếp, chưa bao giờ đau thế",
+    "mẹ em đang nói chuyện thì miệng méo xệch", "bé ngã từ võng xuống, giờ nôn mấy lần và lơ mơ",
+    "anh ấy rơi từ giàn giáo tầng 2 xuống", "bác hàng xóm bị té từ mái nhà xuống",
+    "chồng em ăn cá nóc, giờ tê môi tê lưỡi",
+    "ông hàng xóm phun thuốc sâu xong nôn, run, sùi bọt mép", "bé nuốt mấy viên pin cúc áo",
+    "con tôi uống phải dầu hỏa, ho sặc",
+    "be so vao o dien bi giat, khoc ko thanh tieng", "tôi bị xăng bén lửa cháy cả quần áo",
+    "bé kéo nồi canh nóng đổ vào người",
+    "ong bi cho hang xom can, con cho do nghi dai", "thang be di tam ho chua thay len",
+    "em lên cơn hen, xịt thuốc không đỡ",
+    "ăn tôm xong mặt sưng vù, họng thấy nghẹn", "bị lưỡi cưa cắt vào đùi máu phun ra",
+    "chảy máu mũi cả tiếng đồng hồ không ngừng", "vo e sap sinh, ra nuoc oi", "bé lên cơn động kinh mãi không hết",
+    "con tôi tiêu chảy cả chục lần, mắt trũng, không đi tiểu", "ông bị tiểu đường, giờ lơ mơ không nói được",
+    "chu nha ben uong ruou xong nam ko biet gi, goi ko dc", "bo toi uong ruou gia, mat mo, dau bung",
+    "tôi chẳng thiết gì nữa, chỉ muốn ngủ một giấc không bao giờ dậy",
+    "con gái tôi nói muốn biến mất mãi mãi, đã viết thư để lại",
+    "bạn em nhắn tin vĩnh biệt rồi tắt máy", "nhà hàng xóm có người treo cổ", "ck e doa tu tu, dang cam dao",
+    "cháu tôi rạch tay",
+    # typed without marks, "bỏng nắng" (sunburn) cannot be told from "bỏng nặng": the alarm wins
+    "chau bi bong nang",
 ])
 def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) -> None:
     assert is_emergency(text)
@@ -46,6 +68,25 @@ def test_emergencies_are_caught_by_rule_with_or_without_diacritics(text: str) ->
     "gục xuống bàn ngủ quên", "bị viêm họng nói không ra tiếng", "con tôi nói lắp bắp từ nhỏ",
     "mắt bị lệch sang một bên từ bé", "một bên mặt bị tê khi lạnh", "tôi muốn tư vấn về khám sức khỏe",
     "em muon tu van them ve so suc khoe", "uống rượu nhiều có làm mắt mờ không",
+    # mild illness and the everyday words of emergencies
+    "hơi sốt 37,5 có tiêm phòng được không", "ra chợ ngã giá mãi mới mua được con gà",
+    "sáng nay đi câu, cá cắn câu liên tục",
+    "tôi muốn đăng ký hiến máu ở trạm", "mua bỏng ngô cho cháu ăn có sao không", "chảy máu cam chút xíu đã hết rồi",
+    "đau bụng kinh dữ dội có khám phụ khoa được không", "tôi hay lên cơn hen vào mùa lạnh, khám ở đâu",
+    "người già hay bị ngã thì phòng thế nào", "bé bỏ bú từ khi mẹ đi làm", "con tôi ngủ nướng không bao giờ dậy sớm",
+    "mua bảo hiểm tai nạn ở đâu", "mùa này xã có phun thuốc phòng sốt xuất huyết không", "cầu dao chống giật mua ở đâu",
+    # fold-alikes of the new rules' words: a blocked nose ("ngạt"), "mới tìm" (môi tím), held back a year (hóc),
+    # sunburn, dim sight, a torn sleeve, an appointment ("hẹn"), waiting slowly, "và đau" (va đầu), medicine
+    # taken after meals ("thuốc sâu"), a long leave ("chó dại"), itchy skin ("ngựa đá"), getting up ("dây")
+    "bé bị ngạt mũi mấy hôm nay", "be bi ngat mui kho ngu", "tôi mới tìm thấy sổ khám của bố",
+    "t moi tim thay so kham suc khoe",
+    "con tôi bị học lại lớp 3", "đi biển về bị bỏng nắng đỏ hết vai", "mắt nhìn lờ mờ khi trời tối",
+    "móng tay bị gãy có sao không",
+    "áo bị rách tay", "tôi hẹn khám hôm nay không giảm phí à", "đợi từ từ", "doi tu tu nhe",
+    "đau lưng và đau bụng buồn nôn",
+    "uống thuốc sau ăn buồn nôn", "cong ty cho nghi dai ngay", "bi ngua da", "chuẩn bị dậy rồi",
+    "đi ngoài thì tốt nhất là đi khám",
+    "cả năm không biết gì về lịch khám", "chờ vừa xíu",
 ])
 def test_ordinary_questions_are_not_emergencies(text: str) -> None:
     assert not is_emergency(text)
