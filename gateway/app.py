@@ -243,8 +243,9 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         # before serving, with a short timeout, so the first replies already use them.
         wording.text(BUSY_RESPONSE)
         await wording.refresh()
-        workers = [asyncio.create_task(outbox.run(stop)), asyncio.create_task(conversations.run_sweeper(stop)),
-                   asyncio.create_task(wording.run(stop))]
+        workers = [asyncio.create_task(conversations.run_sweeper(stop)), asyncio.create_task(wording.run(stop))]
+        if senders:  # the web chat answers in the response: without Telegram or Zalo nothing is ever sent
+            workers.append(asyncio.create_task(outbox.run(stop)))
         if telegram is not None and settings.telegram_mode == "polling":
             workers.append(asyncio.create_task(telegram.poll(stop, coordination)))
         elif telegram is not None and settings.telegram_mode == "webhook":

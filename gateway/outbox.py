@@ -24,6 +24,9 @@ from gateway.store import OutboxItem, Store
 
 log = logging.getLogger("gateway.outbox")
 
+POLL_S = 0.2
+IDLE_POLL_S = 2.0
+
 
 @dataclass
 class SendFailed(Exception):
@@ -56,9 +59,14 @@ class Outbox:
                 log.exception("outbox round failed")
                 sent = 0
             if not sent:
+                # This process's own replies wake it at once. A chat's next message (one a second) or a
+                # retry is looked for every POLL_S; with nothing waiting at all, only what another
+                # process left behind is (IDLE_POLL_S): polling an empty outbox every 0.2 s was a
+                # third of the gateway's CPU at a few messages a second (issue 21).
+                timeout = POLL_S if self.store.pending() else IDLE_POLL_S
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=0.2)
+                    await asyncio.wait_for(self.wake.wait(), timeout=timeout)
 
     async def flush(self) -> int:
         """Send every message that is due now (respecting the limits); returns how many were tried."""

@@ -209,6 +209,11 @@ class Store:
                 ready.append(item)
         return ready
 
+    def pending(self) -> bool:
+        """Whether any send is waiting, due or not (a chat's pacing, a retry's backoff)."""
+        with self.session() as session:
+            return session.scalar(select(OutboxItem.id).where(OutboxItem.failed.is_(False)).limit(1)) is not None
+
     def _seal(self, body: dict[str, Any]) -> str:
         return self.cipher.encrypt(json.dumps(body, ensure_ascii=False).encode()).decode()
 
