@@ -55,12 +55,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_results
+from bot import action_calls
 
 log = logging.getLogger(__name__)
-# Loaded by every Rasa server that serves residents (bot/credentials.yml): the action responses' check
-# with its validator built once (bot/action_results.py).
-action_results.install()
+# Loaded by every Rasa server that serves residents (bot/credentials.yml): calls to the action server
+# over kept-alive connections, their responses checked with a validator built once (bot/action_calls.py).
+action_calls.install()
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
 
@@ -229,7 +229,12 @@ class GatewayInput(RestInput):
             status, body = await handle(request.app.ctx.agent, self.name(), payload)
             return response.json(body, status=status)
 
+        async def close_connections(app: Any, _loop: Any) -> None:
+            # The action endpoint's kept-alive connections (bot/action_calls.py), closed with the server.
+            await action_calls.close_pooled(getattr(getattr(app.ctx, "agent", None), "action_endpoint", None))
+
         # add_route rather than the @route decorator: the same registration, with the handlers' types kept.
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])
+        webhook.listener("before_server_stop")(close_connections)
         return webhook

@@ -1,16 +1,19 @@
-"""The action server's responses are checked as Rasa checks them, with the validator built once."""
+"""Calls to the action server: their responses checked as Rasa checks them, with the validator built
+once, over connections kept alive."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import jsonschema
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.utils.endpoints import EndpointConfig
 
 import bot.channels  # noqa: F401 - loading the channel installs the check, as in the Rasa server
-from bot import action_results
+from bot import action_calls
 
 GOOD: list[dict[str, Any]] = [
     {"events": [], "responses": []},
@@ -37,7 +40,7 @@ def original_verdict(result: Any) -> str | None:
 
 
 def test_the_server_uses_the_validator_built_once() -> None:
-    assert RemoteAction._validate_action_result is action_results.validate_action_result
+    assert RemoteAction._validate_action_result is action_calls.validate_action_result
 
 
 @pytest.mark.parametrize("result", GOOD)
@@ -64,3 +67,44 @@ def test_the_schema_is_checked_once_not_at_every_response(monkeypatch: pytest.Mo
     for _ in range(5):
         RemoteAction("action_x", None)._validate_action_result(GOOD[1])
     assert checks == []
+
+
+async def _calls_over_connections(pause_s: float) -> tuple[list[Any], list[Any]]:
+    """Two calls through a RemoteAction's endpoint to a local server that keeps idle connections 5 s
+    (as the action server's Sanic does), `pause_s` apart: the server's view of each call's connection."""
+    from aiohttp import web
+
+    seen: list[Any] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        seen.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response({"events": [], "responses": []})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app, keepalive_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    RemoteAction("action_x", endpoint)  # the server creates one per call, all on its one endpoint
+    results = [await endpoint.request(json={"next_action": "action_x"}, method="post")]
+    await asyncio.sleep(pause_s)
+    results.append(await endpoint.request(json={"next_action": "action_x"}, method="post"))
+    await action_calls.close_pooled(endpoint)
+    await runner.cleanup()
+    return seen, results
+
+
+def test_calls_to_the_action_server_reuse_one_connection() -> None:
+    seen, results = asyncio.run(_calls_over_connections(0.1))
+    assert results == [{"events": [], "responses": []}] * 2
+    assert len(seen) == 2 and seen[0] == seen[1]  # the same client port: one connection
+
+
+def test_an_idle_connection_is_dropped_before_the_server_drops_it() -> None:
+    seen, results = asyncio.run(_calls_over_connections(action_calls.KEEPALIVE_S + 0.5))
+    assert results == [{"events": [], "responses": []}] * 2  # no call on a connection being closed
+    assert seen[0] != seen[1]
+    assert action_calls.KEEPALIVE_S < 5.0  # Sanic's keep-alive, which the action server runs on
