@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from actions.connections import SessionPool
 from common.chat_identity import HEADER as CHAT_IDENTITY_HEADER
 from common.chat_identity import METADATA_KEY
 
@@ -87,6 +88,7 @@ class ApiClient:
                  credential: str | None = None) -> None:
         self.base_url = (base_url or os.environ.get("API_URL", "http://127.0.0.1:8000")).rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.connections = SessionPool(timeout=self.timeout)
         self.credential = credential if credential is not None else os.environ.get(CREDENTIAL_ENV, "")
         if not self.credential:
             _warn_without_credential()
@@ -102,7 +104,7 @@ class ApiClient:
                        json: Any = None, headers: dict[str, str] | None = None) -> Any:
         url = f"{self.base_url}/api/v1{path}"
         try:
-            async with aiohttp.ClientSession(timeout=self.timeout) as session, session.request(
+            async with self.connections.session().request(
                 method, url, params=params, json=json, headers=self._headers(headers)
             ) as response:
                 body = await response.json(content_type=None)

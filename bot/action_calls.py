@@ -8,15 +8,12 @@ our input channel (bot/channels.py), in every process that serves residents.
   largest part of what a message cost in Rasa. The same check with one validator built once costs
   ≈ 0.7 ms and accepts and refuses exactly the same responses, with the same error.
 - **The connection.** Rasa opens a new HTTP session, hence a new TCP connection, for every call. The
-  action endpoint keeps one session per event loop instead, whose idle connections are closed after
-  `KEEPALIVE_S`: sooner than the action server (Sanic) closes them itself (5 s), so a call never goes
-  out on a connection the server is closing.
+  action endpoint lends one session per event loop instead, with connections kept alive
+  (actions/connections.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from types import TracebackType
@@ -29,8 +26,9 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
 
-KEEPALIVE_S = 2.0
-_POOLED = "_ksk_pooled_sessions"
+from actions.connections import SessionPool
+
+_POOLED = "_ksk_session_pool"
 
 
 @lru_cache(maxsize=1)
@@ -68,35 +66,23 @@ class _Borrowed:
 
 
 def pool_connections(endpoint: EndpointConfig) -> None:
-    """Makes `endpoint.session()` lend one session per event loop, made as Rasa's `EndpointConfig.session`
+    """Makes `endpoint.session()` lend its event loop's session, made as Rasa's `EndpointConfig.session`
     makes one (the endpoint's headers, basic auth and timeout), with keep-alive connections."""
     if getattr(endpoint, _POOLED, None) is not None:
         return
-    sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = \
-        weakref.WeakKeyDictionary()
-    setattr(endpoint, _POOLED, sessions)
-
-    def session() -> _Borrowed:
-        loop = asyncio.get_running_loop()
-        current = sessions.get(loop)
-        if current is None or current.closed:
-            auth = endpoint.basic_auth
-            current = aiohttp.ClientSession(
-                headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
-                auth=aiohttp.BasicAuth(auth["username"], auth["password"]) if auth else None,
-                connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S))
-            sessions[loop] = current
-        return _Borrowed(current)
-
-    endpoint.session = session  # type: ignore[method-assign,assignment]  # lent, not a new ClientSession
+    auth = endpoint.basic_auth
+    pool = SessionPool(headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                       auth=aiohttp.BasicAuth(auth["username"], auth["password"]) if auth else None)
+    setattr(endpoint, _POOLED, pool)
+    # lent, not a new ClientSession for the caller to close
+    endpoint.session = lambda: _Borrowed(pool.session())  # type: ignore[method-assign,assignment,return-value]
 
 
 async def close_pooled(endpoint: EndpointConfig | None) -> None:
-    """Closes the sessions lent on this event loop (the server is stopping)."""
-    sessions = getattr(endpoint, _POOLED, None) if endpoint is not None else None
-    session = sessions.get(asyncio.get_running_loop()) if sessions is not None else None
-    if session is not None:
-        await session.close()
+    """Closes the session lent on this event loop (the server is stopping)."""
+    pool: SessionPool | None = getattr(endpoint, _POOLED, None) if endpoint is not None else None
+    if pool is not None:
+        await pool.close()
 
 
 def _pooling_init(original: Callable[..., None]) -> Callable[..., None]:

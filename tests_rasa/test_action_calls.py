@@ -13,6 +13,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.utils.endpoints import EndpointConfig
 
 import bot.channels  # noqa: F401 - loading the channel installs the check, as in the Rasa server
+from actions import connections
 from bot import action_calls
 
 GOOD: list[dict[str, Any]] = [
@@ -104,7 +105,36 @@ def test_calls_to_the_action_server_reuse_one_connection() -> None:
 
 
 def test_an_idle_connection_is_dropped_before_the_server_drops_it() -> None:
-    seen, results = asyncio.run(_calls_over_connections(action_calls.KEEPALIVE_S + 0.5))
+    seen, results = asyncio.run(_calls_over_connections(connections.KEEPALIVE_S + 0.5))
     assert results == [{"events": [], "responses": []}] * 2  # no call on a connection being closed
     assert seen[0] != seen[1]
-    assert action_calls.KEEPALIVE_S < 5.0  # Sanic's keep-alive, which the action server runs on
+    assert connections.KEEPALIVE_S < 5.0  # Sanic's keep-alive, which the action server runs on
+
+
+def test_the_action_servers_api_client_reuses_its_connection() -> None:
+    from aiohttp import web
+
+    from actions.api import ApiClient
+
+    seen: list[Any] = []
+
+    async def sessions(request: web.Request) -> web.Response:
+        seen.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response({"items": []})
+
+    async def two_requests() -> None:
+        app = web.Application()
+        app.router.add_get("/api/v1/sessions", sessions)
+        runner = web.AppRunner(app, keepalive_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = ApiClient(f"http://127.0.0.1:{port}", credential="test")
+        for _ in range(2):
+            assert await client.list_sessions(commune_id=1) == []
+        await client.connections.close()
+        await runner.cleanup()
+
+    asyncio.run(two_requests())
+    assert len(seen) == 2 and seen[0] == seen[1]
