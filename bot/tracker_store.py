@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ WINDOW_SLACK = 3
 # Which stored event each event of a tracker read from here is (None for the summary's): set on the
 # tracker by `_retrieve`, read by `save`, so that saving appends only what is new.
 STORED_IDS = "_stored_event_ids"
+# Conversations whose tracker this process keeps after saving it, the most recently used: the next
+# message of the chat (on this replica) skips reading and rebuilding it when nothing was stored since.
+# A tracker holds a summary and a few turns (≈ 50 events, ≈ 0.1 MB).
+KEPT_TRACKERS = 500
 
 # One row per conversation: the summary of everything before `first_event_id` in its current session.
 _SUMMARY_METADATA = sa.MetaData()
@@ -158,6 +163,10 @@ try:  # the class needs Rasa; the helpers above are importable without it (tests
         UserUttered,
     )
     from rasa.shared.core.trackers import DialogueStateTracker
+    # A conversation's events in order, found without reading the others' (Rasa indexes the sender only;
+    # PostgreSQL would then visit every event of the conversation to find the latest few).
+    _EVENTS_BY_SENDER = sa.Index("ix_events_sender_id_id", SQLTrackerStore.SQLEvent.__table__.c.sender_id,
+                                 SQLTrackerStore.SQLEvent.__table__.c.id)
 except ImportError:  # pragma: no cover - main environment
     SQLTrackerStore = object  # type: ignore[misc,assignment]
 
@@ -178,11 +187,13 @@ class PrivateTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, dialect=dialect, db=db or "rasa.db", host=host, **kwargs)
         try:
             _SUMMARY_METADATA.create_all(self.engine)
+            _EVENTS_BY_SENDER.create(self.engine, checkfirst=True)  # a database made before the index
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            # Replicas starting together may race to create it, as Rasa's own table (see its __init__).
+            # Replicas starting together may race to create them, as Rasa's own table (see its __init__).
             if not sa.inspect(self.engine).has_table(SUMMARIES.name):
                 raise
         self.filter = PrivacyFilter.from_environment()
+        self.kept: OrderedDict[str, DialogueStateTracker] = OrderedDict()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
                                   or DEFAULT_RETENTION_DAYS)
         # Replicas of the production profile leave this to `python -m bot.tracker_store purge` (run before
@@ -208,23 +219,38 @@ class PrivateTrackerStore(SQLTrackerStore):
             for event in new_events:
                 data = event.as_dict()
                 stored = self.filter.redact(data) if erase else self.filter.protect(data)
-                rows.append(self.SQLEvent(
-                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
-                    intent_name=(data.get("parse_data") or {}).get("intent", {}).get("name"),
-                    action_name=data.get("name"), data=json.dumps(stored),
-                ))
-            session.add_all(rows)
-            session.flush()  # the new rows' ids
+                rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                             "timestamp": data.get("timestamp"),
+                             "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+                             "action_name": data.get("name"), "data": json.dumps(stored)})
+            table = self.SQLEvent.__table__
+            new_ids: list[int | None] = []
+            if rows:
+                session.execute(table.insert(), rows)  # one statement for all, not the ORM's one per row
+                # Their ids: the conversation's latest, since its lock keeps any other writer out.
+                new_ids = [i for (i,) in session.execute(
+                    sa.select(table.c.id).where(table.c.sender_id == tracker.sender_id)
+                    .order_by(table.c.id.desc()).limit(len(rows)))][::-1]
+            moved = False
             if stored_ids is not None:
-                stored_ids = stored_ids + [row.id for row in rows]
-                if not erase:
-                    self._move_summary(session, tracker, stored_ids)
+                stored_ids = stored_ids + new_ids
+                moved = not erase and self._move_summary(session, tracker, stored_ids)
             session.commit()
+        self.kept.pop(tracker.sender_id, None)
         if stored_ids is not None:
             setattr(tracker, STORED_IDS, stored_ids)  # saved again (Rasa does): only what follows is new
+            # Read afresh instead when this tracker holds what a read would leave out: turns before a moved
+            # summary, or the session before the one that just started.
+            if not (erase or moved or any(isinstance(e, SessionStarted) for e in new_events)):
+                self.kept[tracker.sender_id] = tracker
+                while len(self.kept) > KEPT_TRACKERS:
+                    self.kept.popitem(last=False)
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool
                         ) -> DialogueStateTracker | None:
+        kept = None if fetch_events_from_all_sessions else self._kept(sender_id)
+        if kept is not None:
+            return kept
         with self.session_scope() as session:
             summary = None if fetch_events_from_all_sessions else session.execute(
                 sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(SUMMARIES.c.sender_id == sender_id)
@@ -253,14 +279,33 @@ class PrivateTrackerStore(SQLTrackerStore):
         setattr(tracker, STORED_IDS, [None] * len(head) + ids)
         return tracker
 
-    def _move_summary(self, session: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> None:
+    def _kept(self, sender_id: str) -> DialogueStateTracker | None:
+        """The tracker this process saved last for the conversation, if it is still the conversation as
+        stored: every event of it saved (a message whose handling failed leaves unsaved ones), and nothing
+        stored since (another replica may have handled the chat's later messages)."""
+        tracker = self.kept.pop(sender_id, None)
+        if tracker is None:
+            return None
+        stored_ids: list[int | None] = getattr(tracker, STORED_IDS, [])
+        if len(stored_ids) != len(tracker.events) or not stored_ids or stored_ids[-1] is None:
+            return None
+        table = self.SQLEvent.__table__
+        with self.session_scope() as session:
+            later = session.execute(sa.select(table.c.id).where(table.c.sender_id == sender_id,
+                                                                table.c.id > stored_ids[-1]).limit(1)).first()
+        if later is not None:
+            return None
+        self.kept[sender_id] = tracker
+        return tracker
+
+    def _move_summary(self, session: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> bool:
         """Once more than WINDOW_TURNS + WINDOW_SLACK turns follow the summary, a new summary of all
-        but the latest WINDOW_TURNS turns."""
+        but the latest WINDOW_TURNS turns. Whether it moved."""
         events = list(tracker.events)
         first = next((i for i, event_id in enumerate(stored_ids) if event_id is not None), len(events))
         turns = [i for i in range(first, len(events)) if isinstance(events[i], UserUttered)]
         if len(turns) <= WINDOW_TURNS + WINDOW_SLACK:
-            return
+            return False
         cut = turns[-WINDOW_TURNS]
         listened = events[cut - 1]
         if cut > first and isinstance(listened, ActionExecuted) and listened.action_name == ACTION_LISTEN_NAME:
@@ -272,6 +317,7 @@ class PrivateTrackerStore(SQLTrackerStore):
                                   .values(**values))
         if not updated.rowcount:
             session.execute(SUMMARIES.insert().values(sender_id=tracker.sender_id, **values))
+        return True
 
     def purge(self, older_than_days: int) -> int:
         """Delete conversations whose last event is older than the retention period."""
@@ -287,6 +333,8 @@ class PrivateTrackerStore(SQLTrackerStore):
                     synchronize_session=False)
                 session.execute(SUMMARIES.delete().where(SUMMARIES.c.sender_id.in_(chunk)))
             session.commit()
+        for sender in senders:
+            self.kept.pop(sender, None)
         return len(senders)
 
 

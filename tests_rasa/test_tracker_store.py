@@ -176,3 +176,30 @@ def test_erasure_and_purge_take_the_summary_too(store: PrivateTrackerStore) -> N
     assert store.purge(30) == 1
     with store.engine.connect() as db:
         assert db.execute(sa.text("SELECT count(*) FROM conversation_summaries")).scalar_one() == 0
+
+
+def test_the_tracker_kept_after_saving_is_used_only_while_it_is_the_conversation_as_stored(
+        store: PrivateTrackerStore) -> None:
+    chat(store, "kept", 5, time.time() - 3000)
+    first = asyncio.run(store.retrieve("kept"))
+    with statements(store) as sql:
+        again = asyncio.run(store.retrieve("kept"))
+    assert again is first and len(sql) == 1  # one look for anything stored since, nothing rebuilt
+    # A message whose handling failed before it was saved: its events are not the conversation.
+    assert again is not None
+    for event in turn(6, time.time()):
+        again.update(event)
+    afresh = asyncio.run(store.retrieve("kept"))
+    assert afresh is not again and afresh is not None
+    assert [e.text for e in afresh.events if isinstance(e, UserUttered)][-1] == text(5)
+    # Another replica (another store on the same database) handles the next message: read afresh here.
+    other = PrivateTrackerStore(domain=store.domain, dialect=store.engine.dialect.name,
+                                host=str(store.engine.url), db=store.engine.url.database or "")
+    elsewhere = asyncio.run(other.retrieve("kept"))
+    assert elsewhere is not None
+    for event in turn(6, time.time()):
+        elsewhere.update(event)
+    asyncio.run(other.save(elsewhere))
+    other.engine.dispose()
+    here = asyncio.run(store.retrieve("kept"))
+    assert here is not None and [e.text for e in here.events if isinstance(e, UserUttered)][-1] == text(6)
