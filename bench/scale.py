@@ -3,11 +3,13 @@
 1. Chat: the production profile (nginx, two gateways, two API workers, PostgreSQL and Redis) with one
    and then two Rasa replicas. Residents play whole conversations (greeting, FAQ, booking with its
    form, schedule, "my bookings", cancellation; typed without diacritics) through nginx's web-chat
-   endpoint, several at once. Prints messages/s, reply p50/p95, failures, and the CPU seconds each
-   part used during the run (read from /proc), which is what explains the ratio.
+   endpoint, 1, 4 and 20 at once: back to back (a load generator) and, with --pause, each resident
+   pausing before their next message (reading the reply, typing). Prints messages/s, reply p50/p95,
+   failures, the CPU ms per message of each part (read from /proc) and messages/s per Rasa core.
 2. Bookings: bench/booking.py on PostgreSQL with one and then two API workers.
 
-    .venv/bin/python bench/scale.py [--conversations 32] [--concurrency 16] [--bookings 6000]
+    .venv/bin/python bench/scale.py [--conversations 32] [--concurrency 1 4 20] [--pause 3] [--replicas 1 2]
+                                    [--bookings 6000] [--only chat|bookings]
 Needs `make train` and `make setup-system` (nginx) first, PostgreSQL and Redis on this machine.
 """
 
@@ -55,7 +57,10 @@ def cpu_by_part() -> Counter[str]:
     return used
 
 
-async def converse(client: httpx.AsyncClient, public: str, index: int, timings: list[float]) -> int:
+async def converse(client: httpx.AsyncClient, public: str, index: int, timings: list[float],
+                   pause_s: float = 0.0) -> int:
+    """One resident's whole conversation; `pause_s` between a reply and their next message (reading it
+    and typing or tapping), 0 for a load generator's back-to-back messages."""
     session = f"scale-{index:06d}-{os.getpid()}"
     last: list[dict[str, Any]] = []
     failures = 0
@@ -65,6 +70,8 @@ async def converse(client: httpx.AsyncClient, public: str, index: int, timings: 
             if not buttons:
                 return failures + 1
             text = buttons[0]["payload"]
+        if pause_s and last:
+            await asyncio.sleep(pause_s)
         started = time.perf_counter()
         response = await client.post(f"{public}/chat/messages", json={"session_id": session, "text": text})
         timings.append(time.perf_counter() - started)
@@ -74,13 +81,14 @@ async def converse(client: httpx.AsyncClient, public: str, index: int, timings: 
     return failures
 
 
-async def play(public: str, conversations: int, concurrency: int, first: int) -> tuple[list[float], int, float]:
+async def play(public: str, conversations: int, concurrency: int, first: int, pause_s: float = 0.0
+               ) -> tuple[list[float], int, float]:
     timings: list[float] = []
     limit = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> int:
         async with limit:
-            return await converse(client, public, index, timings)
+            return await converse(client, public, index, timings, pause_s)
 
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
@@ -88,30 +96,48 @@ async def play(public: str, conversations: int, concurrency: int, first: int) ->
     return timings, failures, time.perf_counter() - started
 
 
-def chat_run(replicas: int, conversations: int, concurrency: int) -> dict[str, float]:
+def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_s: float) -> dict[str, float]:
+    """The chat through the profile with `replicas` Rasa replicas, at each number of residents at once;
+    returns the figures at the last of them."""
     started = time.perf_counter()
+    figures: dict[str, float] = {}
     with production_profile(Path(tempfile.mkdtemp(prefix="bench-scale-")), rasa_replicas=replicas) as profile:
         print(f"\n{replicas} Rasa replica(s): profile ready in {time.perf_counter() - started:.0f} s")
-        # Warm-up: each replica builds its TensorFlow graphs on its first predictions.
+        # Warm-up: each replica's first predictions load what the model needs.
         asyncio.run(play(profile.public, 2 * replicas, 2 * replicas, first=900_000))
-        before = cpu_by_part()
-        timings, failures, elapsed = asyncio.run(play(profile.public, conversations, concurrency, first=0))
-        used = cpu_by_part() - before
+        for round_, concurrency in enumerate(concurrencies):
+            # Pausing residents only at the highest level, one conversation each (a level of 20 takes a minute).
+            for pause in (0.0, pause_s) if pause_s and concurrency == concurrencies[-1] else (0.0,):
+                count = concurrency if pause else conversations
+                before = cpu_by_part()
+                timings, failures, elapsed = asyncio.run(play(
+                    profile.public, count, concurrency, first=100_000 * round_ + (50_000 if pause else 0),
+                    pause_s=pause))
+                used = cpu_by_part() - before
+                figures = chat_figures(concurrency, pause, count, timings, failures, elapsed, used)
         sizes = storage(profile.databases)
-    rate = len(timings) / elapsed
-    print(f"  {len(timings)} messages from {conversations} conversations, {concurrency} at once: "
-          f"{rate:.1f} messages/s over {elapsed:.1f} s")
-    print(f"  reply p50 {statistics.median(timings) * 1000:.0f} ms, p95 {percentile(timings, 0.95) * 1000:.0f} ms, "
-          f"max {max(timings) * 1000:.0f} ms; failed or busy replies: {failures}")
-    total = sum(used.values())
-    print(f"  CPU used during the run: {total:.0f} s of {2 * elapsed:.0f} s available on 2 cores ("
-          + ", ".join(f"{part} {seconds:.0f} s" for part, seconds in used.most_common()) + ")")
-    print(f"  CPU per message: {total / len(timings) * 1000:.0f} ms (Rasa {used['rasa'] / len(timings) * 1000:.0f} ms)")
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
           f"message ({sizes['events']} events), {sizes['booking_bytes'] / max(sizes['bookings'], 1):.0f} bytes "
           f"per booking with its resident, consents and indexes; "
           f"{sizes['bot_messages'] / max(sizes['user_messages'], 1):.2f} bot messages per resident message")
-    return {"rate": rate, "p95": percentile(timings, 0.95)}
+    return figures
+
+
+def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: list[float], failures: int,
+                 elapsed: float, used: Counter[str]) -> dict[str, float]:
+    rate, total = len(timings) / elapsed, sum(used.values())
+    how = f"pausing {pause_s:.0f} s before each message" if pause_s else "back to back"
+    print(f"  {concurrency} at once, {how}: {len(timings)} messages from {conversations} conversations, "
+          f"{rate:.1f} messages/s over {elapsed:.1f} s")
+    print(f"    reply p50 {statistics.median(timings) * 1000:.0f} ms, p95 {percentile(timings, 0.95) * 1000:.0f} ms, "
+          f"max {max(timings) * 1000:.0f} ms; failed or busy replies: {failures}")
+    print(f"    CPU used: {total:.1f} s of {2 * elapsed:.0f} s available on 2 cores; CPU ms per message "
+          f"{total / len(timings) * 1000:.1f}: " + ", ".join(
+              f"{part} {seconds / len(timings) * 1000:.1f}" for part, seconds in used.most_common()))
+    if used["rasa"]:
+        print(f"    messages per second per Rasa core (1000 ÷ Rasa's CPU ms per message): "
+              f"{len(timings) / used['rasa']:.0f}")
+    return {"rate": rate, "p95": percentile(timings, 0.95), "cpu_ms": total / len(timings) * 1000}
 
 
 def storage(databases: dict[str, str]) -> dict[str, int]:
@@ -171,7 +197,11 @@ def booking_run(workers: int, requests: int, concurrency: int, behind_nginx: boo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=32)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 20],
+                        help="residents at once, each level played in turn")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="also play each level with residents pausing this many seconds before a message")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--bookings", type=int, default=6000)
     parser.add_argument("--booking-clients", type=int, default=16)
     parser.add_argument("--only", choices=["chat", "bookings"])
@@ -179,15 +209,17 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores")
     ratios = []
     if args.only != "bookings":
-        one, two = (chat_run(n, args.conversations, args.concurrency) for n in (1, 2))
-        ratios.append(f"chat messages/s with 2 Rasa replicas: {two['rate'] / one['rate']:.2f}×; "
-                      f"reply p95 {two['p95'] / one['p95']:.2f}×")
+        runs = [chat_run(n, args.conversations, args.concurrency, args.pause) for n in args.replicas]
+        if len(runs) == 2:
+            ratios.append(f"chat messages/s with 2 Rasa replicas: {runs[1]['rate'] / runs[0]['rate']:.2f}×; "
+                          f"reply p95 {runs[1]['p95'] / runs[0]['p95']:.2f}×")
     if args.only != "chat":
         for behind_nginx in (False, True):
             single, double = (booking_run(n, args.bookings, args.booking_clients, behind_nginx) for n in (1, 2))
             how = "API processes behind nginx" if behind_nginx else "uvicorn workers"
             ratios.append(f"bookings/s with 2 {how}: {double / single:.2f}×")
-    print("\nratios (2 ÷ 1):\n  " + "\n  ".join(ratios))
+    if ratios:
+        print("\nratios (2 ÷ 1):\n  " + "\n  ".join(ratios))
 
 
 if __name__ == "__main__":
