@@ -180,12 +180,12 @@ async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
         return 503, {"code": "not_ready"}
     collector = CollectingOutputChannel()
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-    parse_data = parsed_payload(text, agent.domain)  # None (the NLU parses it) is UserMessage's own default
-    message = UserMessage(text, collector, sender, parse_data,  # type: ignore[arg-type]
-                          input_channel=channel, message_id=message_id, metadata=metadata)
     leases, repeated = Leases.of(agent), str(payload.get("attempt") or 1) != "1"
     expires_at = payload.get("expires_at")
     try:
+        parse_data = parsed_payload(text, agent.domain)  # None (the NLU parses it) is UserMessage's default
+        message = UserMessage(text, collector, sender, parse_data,  # type: ignore[arg-type]
+                              input_channel=channel, message_id=message_id, metadata=metadata)
         if repeated and not await leases.wait_while_held(message_id, WAIT_FOR_RUNNING_S):
             return 503, {"code": "still_handling"}  # the earlier attempt is alive: the gateway asks again
         async with leases.holding(message_id), agent.lock_store.lock(sender):
@@ -236,5 +236,6 @@ class GatewayInput(RestInput):
         # add_route rather than the @route decorator: the same registration, with the handlers' types kept.
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])
-        webhook.listener("before_server_stop")(close_connections)
+        # After the server has finished its requests (before that, calls still running would be cut off).
+        webhook.listener("after_server_stop")(close_connections)
         return webhook

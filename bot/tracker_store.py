@@ -41,6 +41,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import InvalidToken, MultiFernet
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from actions.voice import note_said
 from common.keys import master_from_environment, multi_fernet
@@ -75,6 +77,10 @@ STORED_IDS = "_stored_event_ids"
 # message of the chat (on this replica) skips reading and rebuilding it when nothing was stored since.
 # A tracker holds a summary and a few turns (≈ 50 events, ≈ 0.1 MB).
 KEPT_TRACKERS = 500
+# …and for at most a conversation's lifetime (Rasa's session expiry): a kept tracker holds the latest
+# turns as the server handled them (texts unmasked, slots decrypted), as every tracker does while a
+# message is handled; it is not kept longer than the conversation is alive.
+KEPT_FOR_S = 3600.0
 
 # One row per conversation: the summary of everything before `first_event_id` in its current session.
 _SUMMARY_METADATA = sa.MetaData()
@@ -187,19 +193,31 @@ class PrivateTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, dialect=dialect, db=db or "rasa.db", host=host, **kwargs)
         try:
             _SUMMARY_METADATA.create_all(self.engine)
-            _EVENTS_BY_SENDER.create(self.engine, checkfirst=True)  # a database made before the index
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             # Replicas starting together may race to create them, as Rasa's own table (see its __init__).
             if not sa.inspect(self.engine).has_table(SUMMARIES.name):
                 raise
         self.filter = PrivacyFilter.from_environment()
-        self.kept: OrderedDict[str, DialogueStateTracker] = OrderedDict()
+        self.kept: OrderedDict[str, tuple[DialogueStateTracker, float]] = OrderedDict()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
                                   or DEFAULT_RETENTION_DAYS)
         # Replicas of the production profile leave this to `python -m bot.tracker_store purge` (run before
         # they start, then daily): no two replicas purging at once.
         purge_here = os.environ.get("CONVERSATION_PURGE_AT_START", "1") != "0"
+        if purge_here:
+            self.add_index()
         self.purged_at_start = self.purge(self.retention_days) if purge_here else 0
+
+    def add_index(self) -> None:
+        """The index on (sender_id, id), on a database made before it (a new one gets it with its table).
+        Built by the one process that purges — never by every replica at start: on PostgreSQL it is built
+        CONCURRENTLY, so the replicas' writes go on meanwhile."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(sa.text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_EVENTS_BY_SENDER.name} "
+                                           "ON events (sender_id, id)"))
+        else:
+            _EVENTS_BY_SENDER.create(self.engine, checkfirst=True)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         stored_ids: list[int | None] | None = getattr(tracker, STORED_IDS, None)
@@ -225,9 +243,12 @@ class PrivateTrackerStore(SQLTrackerStore):
                              "action_name": data.get("name"), "data": json.dumps(stored)})
             table = self.SQLEvent.__table__
             new_ids: list[int | None] = []
-            if rows:
-                session.execute(table.insert(), rows)  # one statement for all, not the ORM's one per row
-                # Their ids: the conversation's latest, since its lock keeps any other writer out.
+            if rows and self.engine.dialect.name == "postgresql":
+                # One statement for all (not the ORM's one per row), returning their ids.
+                new_ids = [i for (i,) in session.execute(table.insert().values(rows).returning(table.c.id))]
+            elif rows:
+                session.execute(table.insert(), rows)
+                # Their ids: the conversation's latest (SQLite has one writer at a time).
                 new_ids = [i for (i,) in session.execute(
                     sa.select(table.c.id).where(table.c.sender_id == tracker.sender_id)
                     .order_by(table.c.id.desc()).limit(len(rows)))][::-1]
@@ -242,7 +263,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             # Read afresh instead when this tracker holds what a read would leave out: turns before a moved
             # summary, or the session before the one that just started.
             if not (erase or moved or any(isinstance(e, SessionStarted) for e in new_events)):
-                self.kept[tracker.sender_id] = tracker
+                self.kept[tracker.sender_id] = (tracker, time.monotonic())
                 while len(self.kept) > KEPT_TRACKERS:
                     self.kept.popitem(last=False)
 
@@ -283,19 +304,21 @@ class PrivateTrackerStore(SQLTrackerStore):
         """The tracker this process saved last for the conversation, if it is still the conversation as
         stored: every event of it saved (a message whose handling failed leaves unsaved ones), and nothing
         stored since (another replica may have handled the chat's later messages)."""
-        tracker = self.kept.pop(sender_id, None)
-        if tracker is None:
+        tracker, kept_at = self.kept.pop(sender_id, (None, 0.0))
+        if tracker is None or time.monotonic() - kept_at > KEPT_FOR_S:
             return None
         stored_ids: list[int | None] = getattr(tracker, STORED_IDS, [])
         if len(stored_ids) != len(tracker.events) or not stored_ids or stored_ids[-1] is None:
             return None
+        # Its last event must still be the conversation's last: not if another replica stored more, nor if
+        # the conversation was purged or erased elsewhere (an erasure stores events too).
         table = self.SQLEvent.__table__
         with self.session_scope() as session:
-            later = session.execute(sa.select(table.c.id).where(table.c.sender_id == sender_id,
-                                                                table.c.id > stored_ids[-1]).limit(1)).first()
-        if later is not None:
+            latest = session.execute(sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
+                                     ).scalar()
+        if latest != stored_ids[-1]:
             return None
-        self.kept[sender_id] = tracker
+        self.kept[sender_id] = (tracker, kept_at)
         return tracker
 
     def _move_summary(self, session: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> bool:
@@ -313,10 +336,9 @@ class PrivateTrackerStore(SQLTrackerStore):
         before = DialogueStateTracker.from_events(tracker.sender_id, events[:cut], self.domain.slots)
         summary = json.dumps([self.filter.protect(event.as_dict()) for event in summarise(before, events[:cut])])
         values = {"first_event_id": stored_ids[cut], "events": summary}
-        updated = session.execute(SUMMARIES.update().where(SUMMARIES.c.sender_id == tracker.sender_id)
-                                  .values(**values))
-        if not updated.rowcount:
-            session.execute(SUMMARIES.insert().values(sender_id=tracker.sender_id, **values))
+        insert = (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(SUMMARIES)
+        session.execute(insert.values(sender_id=tracker.sender_id, **values)
+                        .on_conflict_do_update(index_elements=[SUMMARIES.c.sender_id], set_=values))
         return True
 
     def purge(self, older_than_days: int) -> int:
@@ -364,13 +386,15 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.tracker_store",
-                                     description="Tạo bảng (nếu chưa có) và xóa các cuộc trò chuyện quá hạn lưu trữ.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.tracker_store",
+        description="Tạo bảng và chỉ mục (nếu chưa có) và xóa các cuộc trò chuyện quá hạn lưu trữ.")
     parser.add_argument("command", choices=["purge"])
     parser.add_argument("--days", type=int, default=None, help=f"mặc định {DEFAULT_RETENTION_DAYS}")
     args = parser.parse_args(argv)
     os.environ["CONVERSATION_PURGE_AT_START"] = "0"
     store = PrivateTrackerStore(domain=Domain.empty(), retention_days=args.days)
+    store.add_index()  # run before the replicas start, then daily: the index exists before they need it
     purged = store.purge(store.retention_days)
     print(f"Đã xóa {purged} cuộc trò chuyện không hoạt động quá {store.retention_days} ngày.")
     return 0

@@ -53,17 +53,19 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            timeout = POLL_S
             try:
                 sent = await self.flush()
-            except Exception:  # noqa: BLE001 - the database or Redis hiccuped: nothing is lost, try again
-                log.exception("outbox round failed")
-                sent = 0
-            if not sent:
                 # This process's own replies wake it at once. A chat's next message (one a second) or a
                 # retry is looked for every POLL_S; with nothing waiting at all, only what another
                 # process left behind is (IDLE_POLL_S): polling an empty outbox every 0.2 s was a
                 # third of the gateway's CPU at a few messages a second (issue 21).
-                timeout = POLL_S if self.store.pending() else IDLE_POLL_S
+                if not sent and not self.store.pending():
+                    timeout = IDLE_POLL_S
+            except Exception:  # noqa: BLE001 - the database or Redis hiccuped: nothing is lost, try again
+                log.exception("outbox round failed")
+                sent = 0
+            if not sent:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=timeout)

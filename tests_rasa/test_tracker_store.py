@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -24,6 +25,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from actions.voice import bot_data_of_session, note_said
+from bot import tracker_store
 from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore
 
 CCCD = "003058000123"
@@ -64,7 +66,8 @@ def statements(store: PrivateTrackerStore) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(re.sub(r"\s+", " ", statement))
+        # One statement inserts a message's events: its VALUES list is as long as they are many.
+        seen.append(re.sub(r"VALUES \(.*\)", "VALUES (…)", re.sub(r"\s+", " ", statement)))
 
     sa.event.listen(store.engine, "before_cursor_execute", note)
     try:
@@ -203,3 +206,24 @@ def test_the_tracker_kept_after_saving_is_used_only_while_it_is_the_conversation
     other.engine.dispose()
     here = asyncio.run(store.retrieve("kept"))
     assert here is not None and [e.text for e in here.events if isinstance(e, UserUttered)][-1] == text(6)
+
+
+def test_a_kept_tracker_is_not_handed_back_after_a_purge_elsewhere_nor_once_old(
+        store: PrivateTrackerStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat(store, "purged", 3, time.time() - 3000)
+    with store.engine.begin() as db:  # the nightly purge, run by another process
+        db.execute(sa.text("DELETE FROM events WHERE sender_id = 'purged'"))
+    assert asyncio.run(store.retrieve("purged")) is None
+    chat(store, "old", 3, time.time() - 3000)
+    monkeypatch.setattr(tracker_store, "KEPT_FOR_S", 0.0)
+    kept = store.kept["old"][0]
+    again = asyncio.run(store.retrieve("old"))
+    assert again is not None and again is not kept
+
+
+def test_the_index_is_added_to_a_database_made_before_it(store: PrivateTrackerStore) -> None:
+    with store.engine.begin() as db:
+        db.execute(sa.text("DROP INDEX ix_events_sender_id_id"))
+    assert "ix_events_sender_id_id" not in {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}
+    store.add_index()  # what the purge command does before the replicas start
+    assert "ix_events_sender_id_id" in {i["name"] for i in sa.inspect(store.engine).get_indexes("events")}
