@@ -162,8 +162,8 @@ REMOTE = "action-server call (RemoteAction)"
 
 
 def _remote_detail(stack: Stack) -> str:
-    # Rasa's own check, or the one bot/action_results.py installs in its place
-    if calls(stack, ACTION, "RemoteAction._validate_action_result") or outermost(stack, "bot/action_results.py"):
+    # Rasa's own check, or the one bot/action_calls.py installs in its place
+    if calls(stack, ACTION, "RemoteAction._validate_action_result") or outermost(stack, "bot/action_calls.py"):
         return "its response checked by jsonschema"
     if outermost(stack, "rasa/utils/endpoints.py", "aiohttp/"):
         return "HTTP (aiohttp)"
