@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -46,11 +47,9 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(member, reaped_children=True) or 0.0 for member in process_tree(pid))
 
 
-def cpu_by_command(parts: tuple[tuple[str, str], ...]) -> dict[tuple[int, str], float]:
-    """CPU seconds (user + system) used so far by each process whose command line (or title, as
-    PostgreSQL's server processes show their database) holds a marker: (pid, part) → s, for
-    `parts` = ((part, marker), …), the first marker found naming the part."""
-    used: dict[tuple[int, str], float] = {}
+def commands() -> Iterator[tuple[int, str]]:
+    """(pid, command line or title) of every process alive now (PostgreSQL's server processes show their
+    database in their title)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -58,9 +57,17 @@ def cpu_by_command(parts: tuple[tuple[str, str], ...]) -> dict[tuple[int, str], 
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        yield int(entry.name), command
+
+
+def cpu_by_command(parts: tuple[tuple[str, str], ...]) -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) used so far by each process whose command line holds a marker:
+    (pid, part) → s, for `parts` = ((part, marker), …), the first marker found naming the part."""
+    used: dict[tuple[int, str], float] = {}
+    for pid, command in commands():
         part = next((name for name, marker in parts if marker in command), None)
-        if part and (seconds := cpu_seconds(int(entry.name))) is not None:
-            used[(int(entry.name), part)] = seconds
+        if part and (seconds := cpu_seconds(pid)) is not None:
+            used[(pid, part)] = seconds
     return used
 
 

@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import TICK, Meter, percentile, tree_cpu_seconds  # noqa: E402
+from bench.measure import TICK, Meter, commands, percentile, tree_cpu_seconds  # noqa: E402
 from bench.profile_stacks import PROCESSES, Profile, render  # noqa: E402
 from bench.replies import script  # noqa: E402
 from tests.support.servers import ProcessOutput, model_path, running_assistant, running_gateway  # noqa: E402
@@ -60,15 +60,9 @@ LONG_TURNS = ("xin chao", "ksk co mat tien khong", "di kham can mang gi", "lich 
 
 
 def pid_of(part: str, port: str) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+    for pid, command in commands():
         if MARKERS[part] in command and f"--port {port}" in command:
-            return int(entry.name)
+            return pid
     raise RuntimeError(f"no {part} process on port {port}")
 
 

@@ -54,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 from bench.measure import Meter, percentile, rss_mib  # noqa: E402
 from common.chat_identity import METADATA_KEY, sign  # noqa: E402
 from common.keys import chat_identity_key  # noqa: E402
-from tests.support.env import POSTGRES_URL, TEST_SECRET, postgres_reachable  # noqa: E402
+from tests.support.env import TEST_SECRET, postgres_reachable  # noqa: E402
+from tests.support.env import postgres_database as fresh_postgres_database  # noqa: E402
 from tests.support.servers import (  # noqa: E402
     RASA,
     ProcessOutput,
@@ -255,22 +256,11 @@ async def chat_alone(services: Running, texts: list[str], sender: str, store: st
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the conversations, dropped afterwards: its URL as Rasa takes it."""
-    from sqlalchemy import create_engine, text
-
     missing = postgres_reachable()
     if missing:
         sys.exit(f"Không kết nối được PostgreSQL ({missing}); chạy lại với --only sqlite.")
-    server = POSTGRES_URL.split("://", 1)[1].rsplit("/", 1)[0]
-    name = f"ksk_bench_replies_{os.getpid()}_{int(time.time()) % 100000}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as db:
-        db.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql://{server}/{name}"
-    finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database("ksk_bench_replies") as url:
+        yield url
 
 
 @contextmanager

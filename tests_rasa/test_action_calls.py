@@ -4,6 +4,8 @@ once, over connections kept alive."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import jsonschema
@@ -70,31 +72,40 @@ def test_the_schema_is_checked_once_not_at_every_response(monkeypatch: pytest.Mo
     assert checks == []
 
 
-async def _calls_over_connections(pause_s: float) -> tuple[list[Any], list[Any]]:
-    """Two calls through a RemoteAction's endpoint to a local server that keeps idle connections 5 s
-    (as the action server's Sanic does), `pause_s` apart: the server's view of each call's connection."""
+@asynccontextmanager
+async def serving(method: str, path: str, body: Any) -> AsyncIterator[tuple[int, list[Any]]]:
+    """A local server answering `body` at `path`, keeping idle connections 5 s (as Sanic and uvicorn do):
+    its port, and each request's client address as it saw it (one address: one connection)."""
     from aiohttp import web
 
     seen: list[Any] = []
 
-    async def webhook(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         seen.append(request.transport.get_extra_info("peername") if request.transport else None)
-        return web.json_response({"events": [], "responses": []})
+        return web.json_response(body)
 
     app = web.Application()
-    app.router.add_post("/webhook", webhook)
+    app.router.add_route(method, path, answer)
     runner = web.AppRunner(app, keepalive_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
-    RemoteAction("action_x", endpoint)  # the server creates one per call, all on its one endpoint
-    results = [await endpoint.request(json={"next_action": "action_x"}, method="post")]
-    await asyncio.sleep(pause_s)
-    results.append(await endpoint.request(json={"next_action": "action_x"}, method="post"))
-    await action_calls.close_pooled(endpoint)
-    await runner.cleanup()
+    try:
+        yield site._server.sockets[0].getsockname()[1], seen  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+async def _calls_over_connections(pause_s: float) -> tuple[list[Any], list[Any]]:
+    """Two calls through a RemoteAction's endpoint to the action server, `pause_s` apart: the server's
+    view of each call's connection, and the responses."""
+    async with serving("POST", "/webhook", {"events": [], "responses": []}) as (port, seen):
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+        RemoteAction("action_x", endpoint)  # the server creates one per call, all on its one endpoint
+        results = [await endpoint.request(json={"next_action": "action_x"}, method="post")]
+        await asyncio.sleep(pause_s)
+        results.append(await endpoint.request(json={"next_action": "action_x"}, method="post"))
+        await action_calls.close_pooled(endpoint)
     return seen, results
 
 
@@ -112,29 +123,15 @@ def test_an_idle_connection_is_dropped_before_the_server_drops_it() -> None:
 
 
 def test_the_action_servers_api_client_reuses_its_connection() -> None:
-    from aiohttp import web
-
     from actions.api import ApiClient
 
-    seen: list[Any] = []
+    async def two_requests() -> list[Any]:
+        async with serving("GET", "/api/v1/sessions", {"items": []}) as (port, seen):
+            client = ApiClient(f"http://127.0.0.1:{port}", credential="test")
+            for _ in range(2):
+                assert await client.list_sessions(commune_id=1) == []
+            await client.connections.close()
+        return seen
 
-    async def sessions(request: web.Request) -> web.Response:
-        seen.append(request.transport.get_extra_info("peername") if request.transport else None)
-        return web.json_response({"items": []})
-
-    async def two_requests() -> None:
-        app = web.Application()
-        app.router.add_get("/api/v1/sessions", sessions)
-        runner = web.AppRunner(app, keepalive_timeout=5.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = ApiClient(f"http://127.0.0.1:{port}", credential="test")
-        for _ in range(2):
-            assert await client.list_sessions(commune_id=1) == []
-        await client.connections.close()
-        await runner.cleanup()
-
-    asyncio.run(two_requests())
+    seen = asyncio.run(two_requests())
     assert len(seen) == 2 and seen[0] == seen[1]

@@ -70,6 +70,25 @@ def postgres_schema(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A fresh database of its own on the test PostgreSQL server, dropped afterwards: its URL without a
+    driver (`postgresql://…/<name>`, as Rasa's tracker store takes it). For what needs a whole database
+    (Rasa creates its tables in the default schema); `postgres_schema` when a schema will do."""
+    need(postgres_reachable())
+    server = POSTGRES_URL.split("://", 1)[1].rsplit("/", 1)[0]
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 # Functional tests book hundreds of made-up residents from one test chat; the security suite
 # (tests/security) builds its settings with the production limits instead.
 FUNCTIONAL_LIMITS: dict[str, Any] = {"bookings_per_chat": 100_000, "bookings_per_address": 100_000,
