@@ -32,6 +32,11 @@ STOP_WORDS = frozenset({
     "khong huy nua", "khong lam nua", "de sau", "stop", "cancel", "exit",
     # "khỏi": never mind
     "khoi", "khoi di", "khoi can", "khoi nhe", "thoi khoi", "khoi dat", "khoi dat nua",
+    "dung lai di", "dung lai nhe", "thoi dung lai", "khong xem nua", "thoi khong xem nua", "khong dang ky nua",
+    "thoi khong dang ky nua", "thoi de do", "de nguyen", "thoi de nguyen",
+    # Putting it off ("để mai", "để khi khác"): the form ends now, nothing typed is kept.
+    "de sau nhe", "thoi de sau nhe", "de mai", "thoi de mai", "de khi khac", "thoi de khi khac", "de hom khac",
+    "thoi de hom khac", "de luc khac", "thoi de luc khac",
 })
 CANCEL_WORDS = frozenset({"huy", "huy bo", "huy di", "huy het", "huy dang ky", "thoi huy di", "huy dat lich"})
 
@@ -70,12 +75,21 @@ def loop_before_latest_message(tracker: Tracker) -> str | None:
 
 # Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
 # "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
+_PARTICLES = frozenset({"nhe", "nha", "nhen", "a", "nhi"})
 _MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"})
 
 
 def is_stop(text: str, words: frozenset[str]) -> bool:
     marked = " ".join(re.sub(r"\W", " ", unicodedata.normalize("NFC", text).lower()).split())
-    return " ".join(tokens(text)) in words and marked not in _MARKED_NOT_STOP
+    if marked in _MARKED_NOT_STOP:
+        return False
+    said = tokens(text)
+    # "để mai nhé", "thôi ạ": a polite particle at the end does not change what is said. Not for a bare
+    # "dung": "dung a" typed without marks is far likelier "đúng ạ" (right) than "dừng ạ".
+    shortest = 2 if said[:1] == ["dung"] else 1
+    while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
+        said = said[:-1]
+    return " ".join(said) in words
 
 
 def _has_fix_verb(text: str) -> bool:

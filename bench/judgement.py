@@ -11,7 +11,9 @@ A missing file is skipped. Figures:
   `faq` with no FAQ entry scoring FAQ_MIN_SCORE: action_answer_faq then says "no answer yet, ask the
   station or 1900 9095" and records the question for staff);
 - off-topic honesty: share of off-topic questions refused that way, not answered as if they were in
-  scope (the FAQ is the seed content, ranked by the API's own code);
+  scope (the FAQ is the seed content, ranked by the API's own code). A message without a single letter
+  or digit ("😂😂😂", "???") that gets the menu is honest too: that is what issue 17 asks for such a
+  message (MessageGuard's rule, not the classifier); the line says how many were counted so;
 - emergency recall: share routed to action_emergency, i.e. read as `emergency` (a rule in and out
   of every form);
 - short-reply accuracy: what the reply does to the question on screen. A stop word ends any form
@@ -35,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 REFUSED = frozenset({"nlu_fallback", "out_of_scope"})
 # What a `faq` reading becomes when the FAQ has no answer for it (an honest refusal, recorded).
 FAQ_UNKNOWN = "faq (no answer)"
+# What a message without a word gets from MessageGuard's rule: the menu, as issue 17 asks.
+WORDLESS_MENU = "help (no word: the menu)"
 IN_SCOPE_SETS = ("with_diacritics", "without_diacritics")
 OFF_TOPIC, EMERGENCIES, SHORT_REPLIES = "off_topic", "emergencies", "short_replies"
 
@@ -78,16 +82,21 @@ def reply_is_right(meaning: str, reply: str, intent: str) -> bool:
 
 
 def intent_in(outcome: str) -> str:
-    return "faq" if outcome == FAQ_UNKNOWN else outcome
+    return {FAQ_UNKNOWN: "faq", WORDLESS_MENU: "help"}.get(outcome, outcome)
 
 
 def refused(outcome: str) -> bool:
     return outcome in REFUSED or outcome == FAQ_UNKNOWN
 
 
+def honest(outcome: str) -> bool:
+    """How an off-topic message may be handled: refused, or (with no word in it) shown the menu."""
+    return refused(outcome) or outcome == WORDLESS_MENU
+
+
 def misjudged(gold: str, outcome: str) -> bool:
-    """An off-topic question refused any honest way is handled; anything else must be its intent."""
-    return not refused(outcome) if gold == "out_of_scope" else gold != intent_in(outcome)
+    """An off-topic question handled any honest way is handled; anything else must be its intent."""
+    return not honest(outcome) if gold == "out_of_scope" else gold != intent_in(outcome)
 
 
 def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
@@ -103,7 +112,10 @@ def figures(results: dict[str, list[tuple[str, str, str]]]) -> list[str]:
         lines.append(f"in-scope answer rate {name.replace('_', ' '):18}: {share(answered, len(rows))}")
     if OFF_TOPIC in results:
         rows = results[OFF_TOPIC]
-        lines.append(f"off-topic honesty: {share(sum(refused(p) for _, _, p in rows), len(rows))}")
+        menus = sum(p == WORDLESS_MENU for _, _, p in rows)
+        lines.append(f"off-topic honesty: {share(sum(honest(p) for _, _, p in rows), len(rows))} "
+                     f"({menus} of them without a word, given the menu; refused: "
+                     f"{share(sum(refused(p) for _, _, p in rows), len(rows))})")
     if EMERGENCIES in results:
         rows = results[EMERGENCIES]
         lines.append(f"emergency recall: {share(sum(p == 'emergency' for _, _, p in rows), len(rows))}")
@@ -120,6 +132,7 @@ async def evaluate_sets(model: Path, directory: Path) -> None:
     from rasa.core.agent import Agent
 
     from actions.faq import FAQ_MIN_SCORE
+    from bot.components.message_guard import wordless_intent
 
     agent = Agent.load(str(model))
     faq = seed_faq_index()
@@ -130,6 +143,8 @@ async def evaluate_sets(model: Path, directory: Path) -> None:
 
     async def outcome_of(text: str) -> str:
         intent = await intent_of(text)
+        if intent == "help" and wordless_intent(text) == "help":
+            return WORDLESS_MENU
         if intent == "faq":
             best = faq.rank(text, 1)
             if not best or best[0][1] < FAQ_MIN_SCORE:

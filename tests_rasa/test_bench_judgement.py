@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.judgement import FAQ_UNKNOWN, confusions, figures, load_pairs, reply_is_right
+from bench.judgement import FAQ_UNKNOWN, WORDLESS_MENU, confusions, figures, load_pairs, reply_is_right
 
 
 def test_each_set_is_reported_on_its_own() -> None:
@@ -20,7 +20,7 @@ def test_each_set_is_reported_on_its_own() -> None:
         "in-scope answer rate with diacritics   : 1/2 = 50.0%",
         "intent accuracy without diacritics  : 1/1 = 100.0%",
         "in-scope answer rate without diacritics: 1/1 = 100.0%",
-        "off-topic honesty: 2/3 = 66.7%",
+        "off-topic honesty: 2/3 = 66.7% (0 of them without a word, given the menu; refused: 2/3 = 66.7%)",
         "emergency recall: 1/2 = 50.0%",
     ]
     assert confusions(results)[0].startswith("  faq -> nlu_fallback: 1")
@@ -38,9 +38,18 @@ def test_a_faq_reading_without_an_answer_is_an_honest_refusal_on_both_sides() ->
     assert figures(results) == [
         "intent accuracy with diacritics     : 2/2 = 100.0%",
         "in-scope answer rate with diacritics   : 1/2 = 50.0%",
-        "off-topic honesty: 1/2 = 50.0%",
+        "off-topic honesty: 1/2 = 50.0% (0 of them without a word, given the menu; refused: 1/2 = 50.0%)",
     ]
     assert confusions(results) == ["  out_of_scope -> faq: 1"]
+
+
+def test_the_menu_is_honest_only_for_a_message_without_a_word() -> None:
+    # Issue 17 asks for the menu when a message has nothing to read ("😂😂😂"); the classifier's
+    # `help` for a worded off-topic question ("jjjj", "hát đi") is still a miss.
+    results = {"off_topic": [("😂😂😂", "out_of_scope", WORDLESS_MENU), ("jjjj", "out_of_scope", "help")]}
+    assert figures(results) == [
+        "off-topic honesty: 1/2 = 50.0% (1 of them without a word, given the menu; refused: 0/2 = 0.0%)"]
+    assert confusions(results) == ["  out_of_scope -> help: 1"]
 
 
 def test_a_short_reply_is_judged_by_what_it_does_to_the_question() -> None:

@@ -61,13 +61,15 @@ def said(dispatcher: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("text", ["thôi", "Thôi!", "thoi", "thui", "dừng lại", "khong dat nua", "hủy", "huy bo",
-                                  "khỏi", "thôi khỏi", "Dừng", "dung"])
+                                  "khỏi", "thôi khỏi", "Dừng", "dung", "để mai nhé", "thôi để khi khác",
+                                  "dung lai di", "thôi để nguyên", "thoi khong xem nua"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
 
 @pytest.mark.parametrize("text", ["Nông Thị Mai", "thôi được, tôi đồng ý", "không", "hủy", "Đúng", "đúng ạ!",
-                                  "Khôi", "khói"])
+                                  "Khôi", "khói", "mai", "ngày mai", "để mai đi khám được không",
+                                  "dung a", "dung nhe"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
