@@ -7,9 +7,9 @@ without_diacritics.yml, off_topic.yml, emergencies.yml in NLU YAML, short_replie
 `pairs: [{question, reply, meaning}]`), each reported on its own (see judgement.py).
 --heldout FILE evaluates one NLU YAML file. --train trains the NLU model first and reports the training time.
 Sets 1-5 are spent (evaluated, then looked at) and their messages are now training data
-(nlu_data/spent_heldout_*.yml; set 5's short replies stay in bench/data/heldout_5). Sets 6 and 7 and FAQ
-sets 2 and 3 were written blind, evaluated once each, and are spent too; set 8 (bench/data/heldout_8) is
-blind and not yet evaluated.
+(nlu_data/spent_heldout_*.yml; set 5's short replies stay in bench/data/heldout_5). Sets 6, 7 and 8 and FAQ
+sets 2 and 3 were written blind, evaluated once each, and are spent too (the off-topic and emergency
+messages of 6 and 7 are training data); set 9 (bench/data/heldout_9) is blind and not yet evaluated.
 FAQ paraphrases are ranked by the API's own ranking code (--faq-set).
 """
 
