@@ -76,6 +76,24 @@ def loop_before_latest_message(tracker: Tracker) -> str | None:
 # Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
 # "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
 _PARTICLES = frozenset({"nhe", "nha", "nhen", "a", "nhi"})
+# Stops said in a sentence, over the folded tokens: "thôi không khai nữa", "khỏi tìm nữa", "để hôm khác
+# chọn", "tạm dừng", "khoan đã, để tôi nghĩ", "thôi giữ như cũ". Each needs a word of ending, putting
+# off or holding back, and the whole message must be made of such phrases: "không có số điện thoại" or
+# "để mai đi khám được không" are answers or questions, not stops; a bare "dung" is left to the word
+# list ("đúng nhé" is a yes).
+_STOPPING = (
+    r"(?:(?:bac|toi|em|chau|minh|con|anh|chi|co|chu|ong|ba) )?(?:khong|chang|cha)(?: muon)?(?: \w+){1,2} (?:nua|tiep)",
+    r"khoi(?: \w+){1,2} nua",
+    r"(?:tam dung|dung lai|dung o day|dung tai day|ngung lai)",
+    r"de (?:hom|luc|khi|bua|dip|dot|lan) (?:khac|sau)(?: \w+)?",
+    r"de (?:mai|sau) (?:tinh|lam|chon|khai|dat|xem)",
+    r"bo qua(?: \w+)?", r"bo di", r"stop(?: lai)?",
+    r"khoan da(?: .*)?", r"khoan",
+    r"giu (?:nhu cu|nguyen)",
+)
+_STOP_PHRASE = re.compile(
+    r"(?:(?:thoi|thui|u|uh|vay) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
+        "|".join(_STOPPING)))
 _MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"})
 
 
@@ -89,7 +107,7 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
     shortest = 2 if said[:1] == ["dung"] else 1
     while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
         said = said[:-1]
-    return " ".join(said) in words
+    return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(tokens(text))))
 
 
 def _has_fix_verb(text: str) -> bool:

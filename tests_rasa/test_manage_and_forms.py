@@ -62,14 +62,21 @@ def said(dispatcher: Any) -> list[str]:
 
 @pytest.mark.parametrize("text", ["thôi", "Thôi!", "thoi", "thui", "dừng lại", "khong dat nua", "hủy", "huy bo",
                                   "khỏi", "thôi khỏi", "Dừng", "dung", "để mai nhé", "thôi để khi khác",
-                                  "dung lai di", "thôi để nguyên", "thoi khong xem nua"])
+                                  "dung lai di", "thôi để nguyên", "thoi khong xem nua",
+                                  # …and stops said in a sentence
+                                  "thôi không khai nữa", "thoi k lam nua", "ko lam tiep", "khỏi tìm nữa",
+                                  "để hôm khác chọn", "để mai tính", "tam dung", "thôi dừng ở đây", "stop lai",
+                                  "khoan đã, để tôi nghĩ", "thôi giữ như cũ", "bỏ đi, không xóa nữa",
+                                  "thôi bác không đăng ký nữa đâu", "thoi bo qua"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
 
 @pytest.mark.parametrize("text", ["Nông Thị Mai", "thôi được, tôi đồng ý", "không", "hủy", "Đúng", "đúng ạ!",
                                   "Khôi", "khói", "mai", "ngày mai", "để mai đi khám được không",
-                                  "dung a", "dung nhe"])
+                                  "dung a", "dung nhe", "đúng nhé", "không có số điện thoại",
+                                  "không nhớ ngày sinh", "khong co cccd", "để sau khi khám có kết quả không",
+                                  "Lý Văn Khoan", "không dùng số này nữa", "ko biet"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
