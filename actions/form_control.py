@@ -73,8 +73,7 @@ def loop_before_latest_message(tracker: Tracker) -> str | None:
     return before
 
 
-# Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
-# "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
+# Polite particles that may close a stop word ("thôi ạ", "để mai nhé").
 _PARTICLES = frozenset({"nhe", "nha", "nhen", "a", "nhi"})
 # Stops said in a sentence, over the folded tokens: "thôi không khai nữa", "khỏi tìm nữa", "để hôm khác
 # chọn", "tạm dừng", "khoan đã, để tôi nghĩ", "thôi giữ như cũ". Each needs a word of ending, putting
@@ -87,13 +86,16 @@ _STOPPING = (
     r"(?:tam dung|dung lai|dung o day|dung tai day|ngung lai)",
     r"de (?:hom|luc|khi|bua|dip|dot|lan) (?:khac|sau)(?: \w+)?",
     r"de (?:mai|sau) (?:tinh|lam|chon|khai|dat|xem)",
-    r"bo qua(?: \w+)?", r"bo di", r"stop(?: lai)?",
-    r"khoan da(?: .*)?", r"khoan",
+    # Not a bare "bỏ qua" (skip this question) or "bo di" ("bố đi": father goes, an answer).
+    r"thoi bo (?:qua|di)", r"stop(?: lai)?",
+    r"khoan(?: da)?(?: de (?:toi|bac|em|chau|minh|con) (?:nghi|xem|hoi)(?: \w+)?)?",
     r"giu (?:nhu cu|nguyen)",
 )
 _STOP_PHRASE = re.compile(
     r"(?:(?:thoi|thui|u|uh|vay) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
         "|".join(_STOPPING)))
+# Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
+# "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
 _MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"})
 
 
