@@ -155,21 +155,28 @@ class RedisCoordination:
                 return
             await asyncio.sleep(LOCK_POLL_S)
         done = asyncio.Event()
-        renewal = asyncio.create_task(self._keep(key, token, done))
+        # The renewer starts only when a third of the lifetime has passed: almost every turn is over
+        # long before, and a task per message was a measurable share of the gateway's CPU (issue 21).
+        renewals: list[asyncio.Task[None]] = []
+        first_renewal = asyncio.get_running_loop().call_later(
+            self.ttl_ms / 3000, lambda: renewals.append(asyncio.create_task(self._keep(key, token, done))))
         try:
             yield True
         finally:
-            # The renewer is told to stop, not cancelled: a cancellation delivered inside a Redis command
-            # was seen swallowed there (the renewer then went on renewing, and awaiting it hung the chat's
-            # request until nginx gave up). It is waited for only as long as one Redis command may take.
+            first_renewal.cancel()
             done.set()
-            finished, _ = await asyncio.wait({renewal}, timeout=REDIS_TIMEOUT_S)
-            if not finished:
-                renewal.cancel()
-            elif not renewal.cancelled():
-                # Retrieved, so asyncio does not report it: a failed renewal (the lock may have expired
-                # early) leaves nothing to do but release.
-                renewal.exception()
+            for renewal in renewals:
+                # The renewer is told to stop, not cancelled: a cancellation delivered inside a Redis
+                # command was seen swallowed there (the renewer then went on renewing, and awaiting it
+                # hung the chat's request until nginx gave up). It is waited for only as long as one
+                # Redis command may take.
+                finished, _ = await asyncio.wait({renewal}, timeout=REDIS_TIMEOUT_S)
+                if not finished:
+                    renewal.cancel()
+                elif not renewal.cancelled():
+                    # Retrieved, so asyncio does not report it: a failed renewal (the lock may have
+                    # expired early) leaves nothing to do but release.
+                    renewal.exception()
             await self._release(keys=[key], args=[token])
 
     async def _try(self, key: str, token: str) -> bool:
@@ -185,11 +192,11 @@ class RedisCoordination:
             return False
 
     async def _keep(self, key: str, token: str, done: asyncio.Event) -> None:
+        """Renews now (a third of the lifetime has passed), then every third of it until `done`."""
         while not done.is_set():
+            await self._renew(keys=[key], args=[token, self.ttl_ms])
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=self.ttl_ms / 3000)
-            if not done.is_set():
-                await self._renew(keys=[key], args=[token, self.ttl_ms])
 
     async def next_slot(self, name: str, interval_s: float) -> float:
         wait = await self._next_slot(keys=[f"{self.prefix}rate:{name}"], args=[interval_s, self._expiry(interval_s)])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 DEDUP_DAYS = 3
 # A referral counts for bookings made this long after the link was followed.
 REFERRAL_DAYS = 30
+# A chat's referral code is read once per this many seconds per gateway, not at each of its messages
+# (issue 21). A code written by another gateway meanwhile (the resident opened a second link) reaches
+# this one's messages that much later; the code of the message that carries it is always its own.
+REFERRAL_CACHE_S = 30.0
+REFERRAL_CACHE_SIZE = 20_000
 
 
 def now() -> datetime:
@@ -150,6 +156,8 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _create_tables(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # chat → (its referral code or None, until when it may be used without reading the row)
+        self._referrals: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -383,13 +391,22 @@ class Store:
     def chat_referral(self, chat: str, code: str | None) -> tuple[str | None, bool]:
         """Remember a new code for the chat, or give back the one it started with; True when the chat
         has just started from this code (the funnel's "chat started")."""
+        if not code:
+            known = self._referrals.get(chat)
+            if known is not None and known[1] > time.monotonic():
+                return known[0], False
         with self.session() as session:
             row = session.get(ChatReferral, chat)
             if code:
                 started = row is None or row.code != code
                 session.merge(ChatReferral(chat=chat, code=code, at=now()))
-                return code, started
-            return (row.code if row else None), False
+            else:
+                code, started = (row.code if row else None), False
+        self._referrals[chat] = (code, time.monotonic() + REFERRAL_CACHE_S)
+        self._referrals.move_to_end(chat)
+        if len(self._referrals) > REFERRAL_CACHE_SIZE:
+            self._referrals.popitem(last=False)
+        return code, started
 
     def token(self, name: str) -> str | None:
         with self.session() as session:

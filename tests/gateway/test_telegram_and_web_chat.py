@@ -3,6 +3,7 @@ httpx's mock transport, and the web chat through FastAPI's test client."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.wording import seeds
-from gateway.app import create_app
+from gateway.app import create_app, token_fernet
 from gateway.config import GatewaySettings
 from gateway.messages import split_text
+from gateway.store import Store
 from tests.support.fake_rasa import LONG_PAYLOAD, FakeRasa, signed_chat, unsigned
 from tests.support.fake_telegram import FakeBotApi, keyboard, update
 
@@ -217,9 +219,6 @@ def test_long_polling_for_local_use(tmp_path: Path, bot_api: FakeBotApi, rasa: F
 def test_messages_accepted_before_a_restart_are_handled_after_it(
     tmp_path: Path, bot_api: FakeBotApi, rasa: FakeRasa
 ) -> None:
-    from gateway.app import token_fernet
-    from gateway.store import Store
-
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     Store(url, token_fernet()).accept("telegram:update:700", "telegram:5", {
         "channel": "telegram", "chat_id": "5", "text": "truoc khi tat", "referral_code": None, "language": None})
@@ -250,3 +249,30 @@ def test_an_input_hint_belongs_to_the_message_before_it_and_unknown_hints_are_ig
                          {"text": "Ngày sinh?"}, {"custom": {"input": "<script>"}}])
     assert [(r.text, r.input_mode) for r in replies] == [("Số CCCD?", "numeric"), ("Ngày sinh?", None)]
     assert from_rasa([{"custom": {"input": "numeric"}}]) == []  # nothing to attach it to: nothing shown
+
+
+def test_a_chats_referral_is_read_once_a_while_and_a_new_code_wins_on_its_own_gateway(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import event
+
+    from gateway import store as store_module
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    first, second = Store(url, token_fernet()), Store(url, token_fernet())  # two gateways, one database
+    reads: list[str] = []
+    event.listen(first.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: reads.append(statement) if "chat_referrals" in statement else None)
+    assert first.chat_referral("web:a", "HND-7") == ("HND-7", True)
+    written = len(reads)
+    for _ in range(5):
+        assert first.chat_referral("web:a", None) == ("HND-7", False)
+    assert len(reads) == written  # the chat's later messages do not read its row
+    # Another gateway gets the message with a second link's code: this one's messages carry the new
+    # code once its remembered answer is older than REFERRAL_CACHE_S.
+    assert second.chat_referral("web:a", "LS-2") == ("LS-2", True)
+    assert first.chat_referral("web:a", None) == ("HND-7", False)
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: time.monotonic_ns() / 1e9 + 31)
+    assert first.chat_referral("web:a", None) == ("LS-2", False)
+    # A chat without a code is remembered too, and a code on its own message is never outdated.
+    assert first.chat_referral("web:b", None) == (None, False)
+    assert first.chat_referral("web:b", "CB-1") == ("CB-1", True)
