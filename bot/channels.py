@@ -49,18 +49,28 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
-from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_calls
+from bot import action_calls, graph_runner
+from bot.components.message_guard import wordless_intent
 
 log = logging.getLogger(__name__)
 # Loaded by every Rasa server that serves residents (bot/credentials.yml): calls to the action server
 # over kept-alive connections, their responses checked with a validator built once (bot/action_calls.py).
 action_calls.install()
+# Its model graphs run in order, without dask (bot/graph_runner.py).
+graph_runner.install()
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
 
@@ -110,16 +120,22 @@ class Leases:
 
         async def renew() -> None:
             while True:
-                await asyncio.sleep(LEASE_RENEW_S)
                 self._take(message_id)
+                await asyncio.sleep(LEASE_RENEW_S)
 
-        renewing = asyncio.create_task(renew())
+        # The renewer starts when the first renewal is due: almost every message is handled long before,
+        # and a task per message is CPU for nothing (issue 21).
+        renewing: list[asyncio.Task[None]] = []
+        first_renewal = asyncio.get_running_loop().call_later(
+            LEASE_RENEW_S, lambda: renewing.append(asyncio.create_task(renew())))
         try:
             yield
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            first_renewal.cancel()
+            for task in renewing:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             self._drop(message_id)
 
     async def wait_while_held(self, message_id: str, timeout_s: float) -> bool:
@@ -155,6 +171,14 @@ def recorded_replies(tracker: DialogueStateTracker | None, message_id: str) -> l
     return replies
 
 
+def nothing_to_read(text: str) -> dict[str, Any]:
+    """The parse of a message with no character to read (empty, or spaces only; a web page can send
+    one): the menu, as MessageGuard decides for a message without a word. Rasa's classifiers fail on a
+    message without a token (the gateway would get 503s and, a minute later, the busy reply)."""
+    meaning = {INTENT_NAME_KEY: wordless_intent(text) or "help", PREDICTED_CONFIDENCE_KEY: 1.0}
+    return {TEXT: text, INTENT: meaning, ENTITIES: [], INTENT_RANKING_KEY: [meaning]}
+
+
 def parsed_payload(text: str, domain: Domain | None) -> dict[str, Any] | None:
     """What Rasa's NLU makes of a button's payload, without running the classifiers: the parse that its
     last step (RegexMessageHandler) puts in place of theirs. None for any other text, and for a payload
@@ -183,7 +207,8 @@ async def handle(agent: Any, channel: str, payload: Any) -> tuple[int, Any]:
     leases, repeated = Leases.of(agent), str(payload.get("attempt") or 1) != "1"
     expires_at = payload.get("expires_at")
     try:
-        parse_data = parsed_payload(text, agent.domain)  # None (the NLU parses it) is UserMessage's default
+        # None (the NLU parses it) is UserMessage's default.
+        parse_data = parsed_payload(text, agent.domain) if text.strip() else nothing_to_read(text)
         message = UserMessage(text, collector, sender, parse_data,  # type: ignore[arg-type]
                               input_channel=channel, message_id=message_id, metadata=metadata)
         if repeated and not await leases.wait_while_held(message_id, WAIT_FOR_RUNNING_S):

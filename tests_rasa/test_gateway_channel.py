@@ -14,7 +14,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.channels import handle, parsed_payload, recorded_replies
+from bot.channels import handle, nothing_to_read, parsed_payload, recorded_replies
 
 DOMAIN = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
 SENDER = "web:abc12345"
@@ -198,3 +198,14 @@ def test_text_that_only_looks_like_a_payload_is_left_to_the_nlu() -> None:
     broken = parsed_payload('/affirm{"question": ', DOMAIN)
     assert broken is not None and broken["intent"]["name"] == "affirm" and broken["entities"] == []
 
+
+
+def test_a_message_with_nothing_to_read_gets_the_menu_without_the_classifiers() -> None:
+    # Rasa's classifiers fail on a message without a token; the web page can send spaces.
+    agent = Agent()
+    for index, blank in enumerate(("", "   ", "\t\n")):
+        status, _ = asyncio.run(handle(agent, "gateway", message(blank, f"m{index}")))
+        assert status == 200
+    assert [parsed and parsed["intent"] for parsed in agent.processor.parsed] == [
+        {"name": "help", "confidence": 1.0}] * 3
+    assert nothing_to_read("  ")["text"] == "  " and nothing_to_read("")["entities"] == []

@@ -1,0 +1,86 @@
+"""bot/graph_runner.py runs the trained model's graphs to the same results as Rasa's dask runner: the NLU
+graph on varied messages, and the policy graph at each turn of conversations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.core.agent import Agent
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import graph_runner
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "bot.tar.gz"
+MESSAGES = ("xin chao", "Tôi muốn đặt lịch khám", "ksk co mat tien khong", "lich kham o xa huu lien",
+            "con toi sot cao co giat", "giá vàng hôm nay", "😀😀", "ko", "Nguyễn Văn An", "12/07/1960",
+            '/inform{"session_id": "12"}', "huy lich kham", "cam on", "a" * 300)
+
+
+@pytest.fixture(scope="module")
+def agent() -> Agent:
+    if not MODEL.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
+        pytest.skip(f"no trained model at {MODEL} (make train)")
+    return Agent.load(str(MODEL))
+
+
+def both_ways(monkeypatch: pytest.MonkeyPatch, work: Any) -> tuple[Any, Any]:
+    """`work()` with Rasa's runner, then with ours."""
+    with monkeypatch.context() as patch:
+        patch.setattr(DaskGraphRunner, "run", graph_runner.DASK_RUN)
+        by_dask = work()
+    with monkeypatch.context() as patch:
+        patch.setattr(DaskGraphRunner, "run", graph_runner.run_in_order)
+        in_order = work()
+    return by_dask, in_order
+
+
+
+def test_the_nlu_graph_gives_what_dask_gives(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    def parse_all() -> list[dict[str, Any]]:
+        return [asyncio.run(agent.parse_message(text)) for text in MESSAGES]
+
+    by_dask, in_order = both_ways(monkeypatch, parse_all)
+    assert in_order == by_dask
+    assert {parsed["intent"]["name"] for parsed in in_order} >= {"greet", "book_exam", "emergency"}
+
+
+def test_the_policy_graph_gives_what_dask_gives(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    processor = agent.processor
+    assert processor is not None
+
+    def predictions() -> list[tuple[str | None, float, str | None]]:
+        seen = []
+        tracker = DialogueStateTracker("graph-runner-test", agent.domain.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        for text in MESSAGES[:8]:
+            parsed = asyncio.run(agent.parse_message(text))
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed))
+            prediction = processor._predict_next_with_tracker(tracker)
+            action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+            seen.append((action, prediction.max_confidence, prediction.policy_name))
+            tracker.update(ActionExecuted(action))
+            tracker.update(ActionExecuted("action_listen"))
+        return seen
+
+    by_dask, in_order = both_ways(monkeypatch, predictions)
+    assert in_order == by_dask and len(in_order) == 8
+
+
+def test_rasa_s_runner_is_the_one_compared_with() -> None:
+    assert graph_runner.DASK_RUN.__module__ == "rasa.engine.runner.dask"
+
+
+def test_an_input_named_like_a_node_is_refused_as_by_dask(agent: Agent) -> None:
+    runner = agent.processor.graph_runner  # type: ignore[union-attr]
+    node = next(iter(runner._graph_schema.nodes))
+    with pytest.raises(GraphRunError):
+        graph_runner.run_in_order(runner, inputs={node: "x"})
