@@ -114,6 +114,7 @@ def test_a_dead_holders_lock_expires_and_is_not_given_back_by_it(monkeypatch: An
         started = time.monotonic()
         async with store.lock(conversation, lock_lifetime=5):
             waited = time.monotonic() - started
+            assert 0 < store.red.pttl(store.key(conversation)) <= 5000  # it too expires if this one dies
             # The dead one's late release (a different token) leaves this holder's lock alone.
             store._release(keys=[store.key(conversation)], args=["dead-replica"])
             assert store.held(conversation)

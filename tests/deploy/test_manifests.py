@@ -202,11 +202,11 @@ def test_rasa_has_replicas_sharing_conversations_and_the_redis_lock_store(overla
         assert named(docs, "Deployment", "rasa")["spec"]["replicas"] == 2
     rasa = container(docs, "rasa", "rasa")
     assert secret_refs(rasa)["TRACKER_STORE_URL"] == ("TRACKER_STORE_URL", False)
-    # The image runs Rasa with deploy/endpoints.yml: its lock store is Redis, and every variable it
-    # names is in the container's environment.
+    # The image runs Rasa with deploy/endpoints.yml: its lock store is our Redis lock (bot/lock_store.py),
+    # and every variable it names is in the container's environment.
     endpoints_text = (ROOT / "deploy" / "endpoints.yml").read_text()
     endpoints = yaml.safe_load(endpoints_text)
-    assert endpoints["lock_store"]["type"] == "redis"
+    assert endpoints["lock_store"]["type"] == "bot.lock_store.ConversationLockStore"
     wanted = set(re.findall(r"\$\{(\w+)\}", endpoints_text))
     assert {"REDIS_HOST", "REDIS_PORT"} <= wanted
     assert wanted <= env_names(docs, rasa), wanted - env_names(docs, rasa)
