@@ -75,35 +75,50 @@ def loop_before_latest_message(tracker: Tracker) -> str | None:
 
 # Polite particles that may close a stop word ("thôi ạ", "để mai nhé").
 _PARTICLES = frozenset({"nhe", "nha", "nhen", "a", "nhi"})
+_LEADING = frozenset({"da", "vang", "u", "uh"})
+# What one does in a form: "không khai nữa", "không muốn đăng ký khám nữa", "ko làm tiếp". Knowing or
+# having is not among them: "không nhớ nữa", "không có số nữa", "không sửa gì nữa" are answers.
+_FORM_VERBS = r"(?:dat|dat lich|khai|lam|dang ky|xem|doi|huy|xoa|tim|kham|dien|nhap|ghi|chon|tra loi|hoi)"
 # Stops said in a sentence, over the folded tokens: "thôi không khai nữa", "khỏi tìm nữa", "để hôm khác
 # chọn", "tạm dừng", "khoan đã, để tôi nghĩ", "thôi giữ như cũ". Each needs a word of ending, putting
 # off or holding back, and the whole message must be made of such phrases: "không có số điện thoại" or
 # "để mai đi khám được không" are answers or questions, not stops; a bare "dung" is left to the word
 # list ("đúng nhé" is a yes).
 _STOPPING = (
-    r"(?:(?:bac|toi|em|chau|minh|con|anh|chi|co|chu|ong|ba) )?(?:khong|chang|cha)(?: muon)?(?: \w+){1,2} (?:nua|tiep)",
-    r"khoi(?: \w+){1,2} nua",
-    r"(?:tam dung|dung lai|dung o day|dung tai day|ngung lai)",
+    r"(?:(?:bac|toi|em|chau|minh|con|anh|chi|co|chu|ong|ba) )?(?:khong|chang|cha)(?: muon)?"
+    rf" {_FORM_VERBS}(?: {_FORM_VERBS})? (?:nua|tiep)",
+    r"(?:khong|chang)(?: muon)? tiep tuc",
+    rf"khoi(?: {_FORM_VERBS}| can)(?: nua)?", r"khoi \w+ nua",
+    r"(?:tam dung|dung lai|dung di|dung o day|dung tai day|ngung lai|ket thuc|thoat(?: ra)?)",
     r"de (?:hom|luc|khi|bua|dip|dot|lan) (?:khac|sau)(?: \w+)?",
     r"de (?:mai|sau) (?:tinh|lam|chon|khai|dat|xem)",
     # Not a bare "bỏ qua" (skip this question) or "bo di" ("bố đi": father goes, an answer).
-    r"thoi bo (?:qua|di)", r"stop(?: lai)?",
+    r"thoi bo (?:qua|di)", r"stop(?: lai)?", r"thoi(?: khoi)? cam on",
     r"khoan(?: da)?(?: de (?:toi|bac|em|chau|minh|con) (?:nghi|xem|hoi)(?: \w+)?)?",
     r"giu (?:nhu cu|nguyen)",
 )
 _STOP_PHRASE = re.compile(
-    r"(?:(?:thoi|thui|u|uh|vay) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
+    r"(?:(?:thoi|thui|u|uh|vay|da|vang) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
         "|".join(_STOPPING)))
 # Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
 # "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
-_MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"})
+_MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng"})
 
 
 def is_stop(text: str, words: frozenset[str]) -> bool:
-    marked = " ".join(re.sub(r"\W", " ", unicodedata.normalize("NFC", text).lower()).split())
-    if marked in _MARKED_NOT_STOP:
+    """Whether the message ends the form: one of `words` (a polite particle after it allowed) or a stop
+    said in a sentence. Never a question ("để mai à?"), nor a message with "đúng" (right) typed in it."""
+    if text.strip().endswith("?"):
+        return False
+    marked = re.sub(r"\W", " ", unicodedata.normalize("NFC", text).lower()).split()
+    while len(marked) > 1 and fold(marked[-1]) in _PARTICLES:
+        marked.pop()
+    if " ".join(marked) in _MARKED_NOT_STOP or "đúng" in marked:
         return False
     said = tokens(text)
+    # "dạ thôi", "vâng thôi": the polite word before says nothing more ("u dung" is "ừ đúng": kept whole).
+    while len(said) > 1 and said[0] in _LEADING and said[1] != "dung":
+        said = said[1:]
     # "để mai nhé", "thôi ạ": a polite particle at the end does not change what is said. Not for a bare
     # "dung": "dung a" typed without marks is far likelier "đúng ạ" (right) than "dừng ạ".
     shortest = 2 if said[:1] == ["dung"] else 1

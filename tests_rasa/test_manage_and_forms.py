@@ -67,7 +67,9 @@ def said(dispatcher: Any) -> list[str]:
                                   "thôi không khai nữa", "thoi k lam nua", "ko lam tiep", "khỏi tìm nữa",
                                   "để hôm khác chọn", "để mai tính", "tam dung", "thôi dừng ở đây", "stop lai",
                                   "khoan đã, để tôi nghĩ", "thôi giữ như cũ", "không xóa nữa đâu",
-                                  "thôi bác không đăng ký nữa đâu", "thoi bo qua"])
+                                  "thôi bác không đăng ký nữa đâu", "thoi bo qua", "thôi, cảm ơn", "dạ thôi ạ",
+                                  "vâng thôi", "dừng đi", "không muốn tiếp tục", "kết thúc đi", "thoát ra",
+                                  "thôi khỏi đặt", "tôi không muốn đăng ký khám nữa", "Thôi ạ"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
@@ -77,7 +79,13 @@ def test_stop_words_end_the_booking_form(text: str) -> None:
                                   "dung a", "dung nhe", "đúng nhé", "không có số điện thoại",
                                   "không nhớ ngày sinh", "khong co cccd", "để sau khi khám có kết quả không",
                                   "Lý Văn Khoan", "không dùng số này nữa", "ko biet", "bố đi", "bo di",
-                                  "bỏ qua câu này", "khoan đã, số của tôi là 0912 345 678"])
+                                  "bỏ qua câu này", "khoan đã, số của tôi là 0912 345 678",
+                                  # knowing or having, not stopping; a question; a name or "right" with a particle
+                                  "không nhớ nữa", "không biết nữa", "chả biết nữa", "bác không nhớ rõ nữa",
+                                  "tôi không nhớ nữa ạ", "không có nữa", "không có số nữa", "không còn nữa",
+                                  "không dùng nữa", "không sửa gì nữa", "không cần sửa, tiếp đi",
+                                  "ừ không sao tiếp đi", "Khôi ạ", "khói nhé", "để mai à?", "đúng ở đây",
+                                  "Đúng ạ", "u dung", "da dung roi", "vang"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
