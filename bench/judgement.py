@@ -11,8 +11,8 @@ A missing file is skipped. Figures:
   `faq` with no FAQ entry scoring FAQ_MIN_SCORE: action_answer_faq then says "no answer yet, ask the
   station or 1900 9095" and records the question for staff);
 - off-topic honesty: share of off-topic questions refused that way, not answered as if they were in
-  scope (the FAQ is the seed content, ranked by the API's own code). A message without a single letter
-  or digit ("😂😂😂", "???") that gets the menu is honest too: that is what issue 17 asks for such a
+  scope (the FAQ is the seed content, ranked by the API's own code). A message without a single Latin
+  letter or digit once folded ("😂😂😂", "???") that gets the menu is honest too: that is what issue 17 asks for such a
   message (MessageGuard's rule, not the classifier); the line says how many were counted so;
 - emergency recall: share routed to action_emergency, i.e. read as `emergency` (a rule in and out
   of every form);

@@ -6,13 +6,15 @@ task graph from it, and has dask's synchronous scheduler order and run it: for o
 and seven-node policy graph that was ≈ 1 ms of each message's CPU in Rasa (bench/profile.py, issue 21),
 more than several of the nodes themselves. The graphs are fixed once the model is loaded, so the order
 of the nodes each set of targets needs is worked out once and the nodes are called in it, each with
-its dependencies' outputs, as dask calls them. Training keeps Rasa's runner: only the servers install this.
+its dependencies' outputs, as dask calls them. Training graphs (run with the importer as input, also by a
+server's /model/train) keep Rasa's runner: dask frees their large intermediate outputs as it goes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rasa.engine.constants import PLACEHOLDER_IMPORTER
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
@@ -23,13 +25,15 @@ DASK_RUN = DaskGraphRunner.run
 _PLANS = "_ksk_plans"
 
 
-def plan(schema: GraphSchema, targets: list[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """The nodes the targets need, each after the nodes it needs (depth first from the targets)."""
+def plan(schema: GraphSchema, targets: list[str], inputs: frozenset[str] = frozenset()
+         ) -> list[tuple[str, tuple[str, ...]]]:
+    """The nodes the targets need, each after the nodes it needs (depth first from the targets). An input
+    named like a node takes its place, as it does in dask's graph."""
     ordered: list[tuple[str, tuple[str, ...]]] = []
     placed: set[str] = set()
 
     def visit(name: str, path: frozenset[str]) -> None:
-        if name in placed or name not in schema.nodes:  # done, or an input
+        if name in placed or name in inputs or name not in schema.nodes:  # done, or an input
             return
         if name in path:
             raise GraphRunError(f"The graph has a cycle through '{name}'.")
@@ -47,18 +51,25 @@ def plan(schema: GraphSchema, targets: list[str]) -> list[tuple[str, tuple[str, 
 def run_in_order(self: DaskGraphRunner, inputs: dict[str, Any] | None = None,
                  targets: list[str] | None = None) -> dict[str, Any]:
     """DaskGraphRunner.run without dask: the same outputs, keyed by target."""
+    inputs = inputs or {}
+    if PLACEHOLDER_IMPORTER in inputs:
+        return DASK_RUN(self, inputs, targets)
     run_targets = list(targets) if targets else self._graph_schema.target_names
-    plans: dict[tuple[str, ...], list[tuple[str, tuple[str, ...]]]] = self.__dict__.setdefault(_PLANS, {})
-    steps = plans.get(tuple(run_targets))
-    if steps is None:
-        steps = plans[tuple(run_targets)] = plan(self._graph_schema, run_targets)
+    plans: dict[tuple[Any, ...], tuple[list[tuple[str, tuple[str, ...]]], frozenset[str]]] = (
+        self.__dict__.setdefault(_PLANS, {}))
+    key = (tuple(run_targets), frozenset(inputs))
+    if key not in plans:
+        # With the names of dask's graph (the targets' minimal schema), for the inputs' check below.
+        plans[key] = (plan(self._graph_schema, run_targets, frozenset(inputs)),
+                      frozenset(self._graph_schema.minimal_graph_schema(run_targets).nodes))
+    steps, graph = plans[key]
     # A node gets, for each thing it needs, a (name, output) pair: what nodes return, and what dask
-    # made of an input (DaskGraphRunner._add_inputs_to_graph).
+    # made of an input (DaskGraphRunner._add_inputs_to_graph, whose check this is, in its order).
     values: dict[str, Any] = {}
-    for name, value in (inputs or {}).items():
-        if name in self._graph_schema.nodes:
+    for name, value in inputs.items():
+        if isinstance(value, str) and (value in graph or value in values):
             raise GraphRunError(
-                f"Input value '{name}' clashes with a node name. Make sure that none of the input names passed "
+                f"Input value '{value}' clashes with a node name. Make sure that none of the input names passed "
                 f"to the `run` method are the same as node names in the graph schema.")
         values[name] = (name, value)
     nodes = self._instantiated_nodes

@@ -79,8 +79,24 @@ def test_rasa_s_runner_is_the_one_compared_with() -> None:
     assert graph_runner.DASK_RUN.__module__ == "rasa.engine.runner.dask"
 
 
-def test_an_input_named_like_a_node_is_refused_as_by_dask(agent: Agent) -> None:
+def test_inputs_are_taken_as_dask_takes_them(agent: Agent) -> None:
     runner = agent.processor.graph_runner  # type: ignore[union-attr]
-    node = next(iter(runner._graph_schema.nodes))
-    with pytest.raises(GraphRunError):
-        graph_runner.run_in_order(runner, inputs={node: "x"})
+    target = agent.processor.model_metadata.nlu_target  # type: ignore[union-attr]
+    node = next(name for name in runner._graph_schema.minimal_graph_schema([target]).nodes if name != target)
+    # An input whose value names a node is refused; one named like a node takes that node's place.
+    for run in (graph_runner.DASK_RUN, graph_runner.run_in_order):
+        with pytest.raises(GraphRunError):
+            run(runner, inputs={"__message__": node}, targets=[target])
+
+    schema = runner._graph_schema
+    need = next(n for n in schema.nodes[target].needs.values() if n in schema.nodes)
+    whole = [name for name, _ in graph_runner.plan(schema, [target])]
+    cut = [name for name, _ in graph_runner.plan(schema, [target], frozenset({need}))]
+    assert need in whole and need not in cut and cut[-1] == target and len(cut) < len(whole)
+
+
+def test_training_graphs_keep_rasas_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(graph_runner, "DASK_RUN", lambda runner, inputs, targets: calls.append(inputs) or {})
+    assert graph_runner.run_in_order(object(), inputs={"__importer__": "importer"}) == {}  # type: ignore[arg-type]
+    assert calls == [{"__importer__": "importer"}]
