@@ -55,19 +55,26 @@ def need(reason: str | None) -> None:
 
 
 @contextmanager
-def postgres_schema(prefix: str) -> Iterator[str]:
-    """An empty schema of its own in the PostgreSQL test database, dropped afterwards: its URL."""
+def _while_it_exists(create: str, drop: str) -> Iterator[None]:
+    """Something made on the test PostgreSQL server by `create` (autocommitted), removed by `drop` after."""
     need(postgres_reachable())
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(text(create))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(drop))
         admin.dispose()
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """An empty schema of its own in the PostgreSQL test database, dropped afterwards: its URL."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _while_it_exists(f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA "{schema}" CASCADE'):
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
 
 
 @contextmanager
@@ -75,18 +82,10 @@ def postgres_database(prefix: str) -> Iterator[str]:
     """A fresh database of its own on the test PostgreSQL server, dropped afterwards: its URL without a
     driver (`postgresql://…/<name>`, as Rasa's tracker store takes it). For what needs a whole database
     (Rasa creates its tables in the default schema); `postgres_schema` when a schema will do."""
-    need(postgres_reachable())
     server = POSTGRES_URL.split("://", 1)[1].rsplit("/", 1)[0]
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    with _while_it_exists(f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'):
         yield f"postgresql://{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # Functional tests book hundreds of made-up residents from one test chat; the security suite
