@@ -115,7 +115,8 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
         marked.pop()
     if " ".join(marked) in _MARKED_NOT_STOP or "đúng" in marked:
         return False
-    said = tokens(text)
+    typed = tokens(text)
+    said = typed
     # "dạ thôi", "vâng thôi": the polite word before says nothing more ("u dung" is "ừ đúng": kept whole).
     while len(said) > 1 and said[0] in _LEADING and said[1] != "dung":
         said = said[1:]
@@ -124,7 +125,7 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
     shortest = 2 if said[:1] == ["dung"] else 1
     while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
         said = said[:-1]
-    return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(tokens(text))))
+    return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(typed)))
 
 
 def _has_fix_verb(text: str) -> bool:

@@ -57,10 +57,11 @@ def run_in_order(self: DaskGraphRunner, inputs: dict[str, Any] | None = None,
     run_targets = list(targets) if targets else self._graph_schema.target_names
     plans: dict[tuple[Any, ...], tuple[list[tuple[str, tuple[str, ...]]], frozenset[str]]] = (
         self.__dict__.setdefault(_PLANS, {}))
-    key = (tuple(run_targets), frozenset(inputs))
+    given = frozenset(inputs)
+    key = (tuple(run_targets), given)
     if key not in plans:
         # With the names of dask's graph (the targets' minimal schema), for the inputs' check below.
-        plans[key] = (plan(self._graph_schema, run_targets, frozenset(inputs)),
+        plans[key] = (plan(self._graph_schema, run_targets, given),
                       frozenset(self._graph_schema.minimal_graph_schema(run_targets).nodes))
     steps, graph = plans[key]
     # A node gets, for each thing it needs, a (name, output) pair: what nodes return, and what dask
