@@ -52,8 +52,8 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
 # What a "Sửa …" button names (entity `fix_field`, never typed): the answer to ask again.
 FIX_FIELD = "fix_field"
 # Verbs of correcting. "doi" is only "đổi" when typed so or without any marks ("đồi", "đôi", "đợi" are not).
-FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon"})
-_NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi"})
+FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon", "nham"})
+_NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi", "nhâm", "nhấm", "nhám", "nhăm"})
 # Slots whose value depends on another: a different commune has different sessions.
 DEPENDENTS = {"commune": ("commune_id", "session_id")}
 # Words around the new value: "sửa ngày sinh thành 05/03/1958", "số điện thoại sai rồi".
@@ -98,7 +98,7 @@ _STOPPING = (
     r"giu (?:nhu cu|nguyen)",
 )
 _STOP_PHRASE = re.compile(
-    r"(?:(?:thoi|thui|u|uh|vay|da|vang) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
+    r"(?:(?:thoi|thui|u|uh|vay|da|vang|bo di) )*(?:{0})(?: (?:{0}))*(?: (?:nua|thoi|dau|nhe|nha|a|di|nhi))*".format(
         "|".join(_STOPPING)))
 # Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
 # "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
@@ -126,6 +126,88 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
     while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
         said = said[:-1]
     return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(typed)))
+
+
+# Yes/no questions a resident may answer with the deed itself: "hủy đi" is yes to "Hủy lịch này?", "đừng
+# hủy" and "giữ lại lịch" are no. The classifier reads the deed as a new request (cancel_booking,
+# delete_my_data), which the slot took for a yes even when it was "đừng hủy". Folded words of the deed
+# for each question's slot.
+YES, NO, UNCLEAR = "yes", "no", "unclear"
+CONFIRMING_DEEDS: dict[str, tuple[str, ...]] = {
+    "cancel_confirmed": ("huy", "bo lich"),
+    "rights_confirmed": ("xoa", "rut", "bo het"),
+    "booking_confirmed": ("dat", "chot", "dang ky", "xac nhan"),
+    "consent_booking": ("cho phep", "dong y", "chap nhan", "chap thuan"),
+    "consent_record": ("cho phep", "dong y", "chap nhan", "chap thuan"),
+}
+# Saying no without the deed's word: keeping what the question would undo.
+_KEEPING = ("giu lai", "giu nguyen", "de nguyen", "van giu", "van di", "van kham", "van dat", "van muon")
+_NEGATING = frozenset({"khong", "chang", "cha", "chua", "khoi", "dung", "khoan"})
+# A clause that is only yes or no ("không, hủy đi" is both, so unclear): folded, polite words aside.
+_BARE = {"khong": "no", "chua": "no", "u": "yes", "uh": "yes", "vang": "yes", "ok": "yes", "dung roi": "yes",
+         "duoc": "yes", "co": "yes"}
+_POLITE = frozenset({"da", "a", "nhe", "nha", "oi", "em", "chau", "bac"})
+# What may come with the deed in a plain yes: "ừ hủy luôn", "chắc chắn xóa hết", "vâng, đặt lịch này đi".
+_AGREEING = frozenset({"u", "uh", "vang", "ok", "oke", "dong", "y", "chac", "chan", "luon", "di", "lich", "nay",
+                       "do", "giup", "cho", "toi", "het", "bo", "roi", "vay", "the", "ngay", "dung", "thoi"})
+# Words that end a question as typed: "hủy không được à", "xóa rồi hả". Without marks "a" is likelier "ạ".
+_ASKING = frozenset({"à", "hả", "hở", "sao", "chứ", "nhỉ", "hông", "không", "chưa"})
+# Between a negation and the deed: "không muốn hủy", "đừng có xóa", "chưa cần đặt".
+_BETWEEN = frozenset({"muon", "can", "co", "phai", "nen", "duoc", "voi", "vay"})
+
+
+def _said_of_deed(marked: list[str], deeds: tuple[str, ...]) -> tuple[bool, str | None] | None:
+    """(whether the clause names the deed or keeping, YES/NO/UNCLEAR or None for the deed amid other
+    words) for one clause (its words as typed, lower case); None when it says nothing either way."""
+    pairs = [(token, word) for word in marked for token in tokens(word)]
+    folded = [token for token, _ in pairs]
+    bare = " ".join(token for token in folded if token not in _POLITE)
+    if bare in _BARE:
+        return False, _BARE[bare]
+    if any(re.search(rf"(?:^| ){keep}(?: |$)", " ".join(folded)) for keep in _KEEPING):
+        return True, NO
+    for deed in deeds:
+        size = len(deed.split())
+        for start in range(len(folded) - size + 1):
+            if " ".join(folded[start:start + size]) != deed:
+                continue
+            before = start - 1
+            while before >= 0 and folded[before] in _BETWEEN:
+                before -= 1
+            if before < 0 or folded[before] not in _NEGATING:
+                # Yes only when nothing else is said: "đặt cho mẹ chứ không phải tôi" is not a yes.
+                rest = set(folded[:start] + folded[start + size:]) - _AGREEING - _POLITE
+                return True, None if rest else YES
+            typed = pairs[before][1]
+            # Only the marks tell "đừng" (don't) from "đúng" (right) and "dừng" (stop).
+            if folded[before] != "dung" or typed == "đừng":
+                return True, NO
+            return True, UNCLEAR if typed == "dung" else YES
+    return None
+
+
+def answer_in_words(text: str, slot: str) -> str | None:
+    """What a reply to the yes/no question for `slot` says with the deed's words: YES ("hủy đi", "ừ xóa
+    hết"), NO ("đừng hủy", "k cho phép", "giữ lại lịch"), UNCLEAR (a question about it, "dung xoa" typed
+    without marks, "không, hủy đi": the question is asked again), or None when it names neither the
+    deed nor keeping ("ừ", "không"): the intent decides."""
+    deeds = CONFIRMING_DEEDS.get(slot)
+    if not deeds or text.startswith("/"):
+        return None
+    marked = unicodedata.normalize("NFC", text).lower()
+    clauses = [[re.sub(r"\W", "", word) for word in clause.split()] for clause in re.split(r"[,.;!?\n]+", marked)]
+    said = [found for found in (_said_of_deed(clause, deeds) for clause in clauses) if found]
+    if not any(names_deed for names_deed, _ in said):
+        return None
+    last = re.sub(r"\W", "", marked.split()[-1])
+    answers = {answer for _, answer in said}
+    # "hủy được không?", "xóa rồi hả": asking about it is not saying it ("ko hủy đâu" is a no).
+    if "?" in marked or last in _ASKING or (fold(last) in ("khong", "chua") and answers != {NO}):
+        return UNCLEAR
+    answers.discard(None)
+    if not answers:
+        return None
+    return answers.pop() if len(answers) == 1 else UNCLEAR
 
 
 def _has_fix_verb(text: str) -> bool:
@@ -206,6 +288,20 @@ class FormControl(Speaks, _MixedIntoFormValidation):
             if correction is not None:
                 return await self.correct(*correction, dispatcher=dispatcher, tracker=tracker, domain=domain)
         return list(await super().run(dispatcher, tracker, domain))
+
+    async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+                                    ) -> list[EventType]:
+        """Rasa SDK's extraction step, plus a yes/no answered with the deed's words (CONFIRMING_DEEDS): it
+        overrides what the intent set ("đừng hủy" read as cancel_booking is a no), and an unclear one
+        empties the slot, so the question is asked again rather than a guess acted on."""
+        events = list(await super().get_extraction_events(dispatcher, tracker, domain))
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if (requested in CONFIRMING_DEEDS and requested in self.domain_slots(domain)
+                and loop_before_latest_message(tracker) == self.form_name()):
+            answer = answer_in_words(tracker.latest_message.get("text") or "", requested)
+            if answer is not None:
+                events.append(SlotSet(requested, {YES: True, NO: False}.get(answer)))
+        return events
 
     def tapped_fix(self, tracker: Tracker) -> tuple[str, str] | None:
         """A "Sửa …" button of the booking summary: that answer is asked again."""

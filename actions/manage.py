@@ -202,7 +202,8 @@ class ValidateCancelForm(BookingCodeForm, FormValidationAction):
 
     def validate_cancel_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        return {"cancel_confirmed": bool(value)}
+        # None: an unclear answer (actions/form_control.py answer_in_words), asked again.
+        return {"cancel_confirmed": None if value is None else bool(value)}
 
 
 class ValidateRescheduleForm(BookingCodeForm, FormValidationAction):

@@ -186,7 +186,8 @@ class ValidateRightsForm(ReusesIdentity, IdentityAnswers, FormControl, FormValid
 
     def validate_rights_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
-        return {"rights_confirmed": bool(value)}
+        # None: an unclear answer (actions/form_control.py answer_in_words), asked again.
+        return {"rights_confirmed": None if value is None else bool(value)}
 
 
 class ActionAskDataRight(Speaks, Action):

@@ -16,9 +16,10 @@ A missing file is skipped. Figures:
   message (MessageGuard's rule, not the classifier); the line says how many were counted so;
 - emergency recall: share routed to action_emergency, i.e. read as `emergency` (a rule in and out
   of every form);
-- short-reply accuracy: what the reply does to the question on screen. A stop word ends any form
-  whatever its intent (actions/form_control.py), so `stop` is right when the text is one and
-  `affirm`/`deny` are right when it is not and the intent fills the yes/no slot that way; `thank`
+- short-reply accuracy: what the reply does to the question on screen, read as the form reads it
+  (reading_of): a stop word ends any form whatever its intent, so `stop` is right when the text is
+  one; `affirm`/`deny` are right when the deed's words say so ("hủy đi", "đừng xóa"), or else when the
+  intent fills the yes/no slot that way; a stop is a right `deny` where "no" ends the form too; `thank`
   is right as `thank` or `affirm` (the answer to a bare "yes" thanks too);
 - the commonest confusion pairs over all sets (an off-topic question refused any of those ways is
   not one).
@@ -68,17 +69,45 @@ def load_pairs(path: Path) -> list[dict[str, str]]:
     return [{key: str(pair[key]) for key in ("question", "reply", "meaning")} for pair in pairs]
 
 
-def reply_is_right(meaning: str, reply: str, intent: str) -> bool:
-    from actions.form_control import CANCEL_WORDS, STOP_WORDS, is_stop
+# The cancel and reschedule forms' questions: "hủy" is an answer there, not a stop (actions/manage.py).
+_MANAGE_QUESTIONS = frozenset({"utter_ask_cancel_confirmed", "utter_ask_booking_code", "utter_ask_booking_verifier",
+                               "utter_ask_reschedule_session_id"})
+# Questions whose "no" ends the form with nothing done, as a stop does: there a stop is a right "no".
+_NO_ENDS_FORM = frozenset({"utter_ask_cancel_confirmed", "utter_ask_rights_confirmed", "utter_ask_consent_booking",
+                           "utter_ask_consent_record"})
+# The booking summary: naming an answer to fix ("nhầm số đt") is its "no" (the form asks that answer again).
+_SUMMARY = "utter_ask_booking_confirmed"
 
-    stops = is_stop(reply, STOP_WORDS | CANCEL_WORDS)
-    if meaning == "stop":
-        return stops
-    if stops:
-        return False
+
+def reading_of(question: str, reply: str, intent: str) -> str:
+    """What the form makes of a reply to the question on screen, in the order the form looks
+    (actions/form_control.py): "stop"; at the booking summary a fix of one answer ("deny"); the yes or
+    no said with the deed's words ("affirm", "deny", or "unclear": asked again); else the intent."""
+    from actions.form_control import (
+        CANCEL_WORDS,
+        FIELD_WORDS,
+        NO,
+        STOP_WORDS,
+        YES,
+        answer_in_words,
+        find_correction,
+        is_stop,
+    )
+
+    if is_stop(reply, STOP_WORDS if question in _MANAGE_QUESTIONS else STOP_WORDS | CANCEL_WORDS):
+        return "stop"
+    if question == _SUMMARY and find_correction(reply, tuple(FIELD_WORDS)):
+        return "deny"
+    said = answer_in_words(reply, question.removeprefix("utter_ask_"))
+    return intent if said is None else {YES: "affirm", NO: "deny"}.get(said, "unclear")
+
+
+def reply_is_right(question: str, meaning: str, reading: str) -> bool:
     if meaning == "thank":
-        return intent in {"thank", "affirm"}
-    return intent == meaning
+        return reading in {"thank", "affirm"}
+    if meaning == "deny" and reading == "stop":
+        return question in _NO_ENDS_FORM
+    return reading == meaning
 
 
 def intent_in(outcome: str) -> str:
@@ -165,11 +194,11 @@ async def evaluate_sets(model: Path, directory: Path) -> None:
         by_meaning: dict[str, list[bool]] = {}
         misses = []
         for pair in pairs:
-            intent = await intent_of(pair["reply"])
-            right = reply_is_right(pair["meaning"], pair["reply"], intent)
+            reading = reading_of(pair["question"], pair["reply"], await intent_of(pair["reply"]))
+            right = reply_is_right(pair["question"], pair["meaning"], reading)
             by_meaning.setdefault(pair["meaning"], []).append(right)
             if not right:
-                misses.append(f"  {pair['question']}: {pair['reply']!r} meant {pair['meaning']}, read {intent}")
+                misses.append(f"  {pair['question']}: {pair['reply']!r} meant {pair['meaning']}, read {reading}")
         total = [right for rights in by_meaning.values() for right in rights]
         detail = ", ".join(f"{meaning} {sum(r)}/{len(r)}" for meaning, r in sorted(by_meaning.items()))
         print(f"short-reply accuracy: {share(sum(total), len(total))} ({detail})")

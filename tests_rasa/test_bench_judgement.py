@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.judgement import FAQ_UNKNOWN, WORDLESS_MENU, confusions, figures, load_pairs, reply_is_right
+from bench.judgement import FAQ_UNKNOWN, WORDLESS_MENU, confusions, figures, load_pairs, reading_of, reply_is_right
 
 
 def test_each_set_is_reported_on_its_own() -> None:
@@ -52,13 +52,31 @@ def test_the_menu_is_honest_only_for_a_message_without_a_word() -> None:
     assert confusions(results) == ["  out_of_scope -> help: 1"]
 
 
+def judged(question: str, meaning: str, reply: str, intent: str) -> bool:
+    return reply_is_right(question, meaning, reading_of(question, reply, intent))
+
+
 def test_a_short_reply_is_judged_by_what_it_does_to_the_question() -> None:
-    assert reply_is_right("affirm", "uh", "affirm")
-    assert reply_is_right("deny", "ko", "deny")
-    assert reply_is_right("stop", "thoi", "deny")  # a stop word ends the form whatever its intent
-    assert not reply_is_right("deny", "thoi", "deny")  # …so it cannot be a plain "no"
-    assert reply_is_right("thank", "🙏", "affirm")
-    assert not reply_is_right("affirm", "ko", "deny")
+    assert judged("utter_ask_consent_booking", "affirm", "uh", "affirm")
+    assert judged("utter_ask_consent_booking", "deny", "ko", "deny")
+    assert judged("utter_ask_phone", "stop", "thoi", "deny")  # a stop word ends the form whatever its intent
+    assert not judged("utter_ask_booking_confirmed", "deny", "thoi", "deny")  # …so it is not the summary's "no"
+    assert judged("utter_ask_cancel_confirmed", "deny", "thoi", "deny")  # …but ends the cancel form as "no" does
+    assert judged("utter_ask_reminders", "thank", "🙏", "affirm")
+    assert not judged("utter_ask_consent_booking", "affirm", "ko", "deny")
+
+
+def test_the_deeds_words_decide_a_confirmation_whatever_the_intent() -> None:
+    assert judged("utter_ask_cancel_confirmed", "affirm", "hủy đi", "cancel_booking")
+    assert judged("utter_ask_cancel_confirmed", "deny", "ấy đừng hủy", "cancel_booking")
+    assert judged("utter_ask_rights_confirmed", "deny", "giữ lại thông tin", "nlu_fallback")
+    # Without marks "dung xoa" is "đừng xóa" or "đúng, xóa": asked again, which is not the "no" meant.
+    assert reading_of("utter_ask_rights_confirmed", "dung xoa nhe e", "affirm") == "unclear"
+    # "hủy" is an answer in the cancel form, a stop elsewhere.
+    assert reading_of("utter_ask_cancel_confirmed", "hủy", "cancel_booking") == "affirm"
+    assert reading_of("utter_ask_phone", "hủy", "cancel_booking") == "stop"
+    # At the booking summary, naming an answer to fix is its "no".
+    assert reading_of("utter_ask_booking_confirmed", "nham so dt", "nlu_fallback") == "deny"
 
 
 def test_pairs_are_read_from_yaml(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 
 from actions.booking import ActionAskBookingConfirmed, ActionAskSessionId
 from actions.booking_form import ValidateBookingForm
-from actions.form_control import CANCEL_WORDS, STOP_WORDS, find_correction, is_stop
+from actions.form_control import CANCEL_WORDS, NO, STOP_WORDS, UNCLEAR, YES, answer_in_words, find_correction, is_stop
 from actions.manage import (
     ActionShowBookings,
     ActionSubmitCancel,
@@ -223,6 +223,50 @@ def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() 
                                   "cancel_confirmed": True}, intent="cancel_booking", form="cancel_form")
     _, events = run_action(ValidateCancelForm(), routes, track)
     assert SlotSet("cancel_confirmed", True) in events and ActiveLoop(None) not in events
+
+
+@pytest.mark.parametrize(("slot", "text", "expected"), [
+    ("cancel_confirmed", "hủy đi", YES), ("cancel_confirmed", "ừ hủy", YES),
+    ("cancel_confirmed", "chắc chắn hủy", YES), ("cancel_confirmed", "huy luon", YES),
+    ("cancel_confirmed", "hủy đi ạ", YES), ("cancel_confirmed", "đúng rồi, hủy đi", YES),
+    ("rights_confirmed", "vâng xóa hết đi", YES), ("consent_booking", "đồng ý nhé", YES),
+    ("booking_confirmed", "ok đặt đi", YES),
+    ("cancel_confirmed", "ấy đừng hủy", NO), ("cancel_confirmed", "ko huy dau", NO),
+    ("cancel_confirmed", "giữ lại lịch", NO), ("cancel_confirmed", "k, van di kham", NO),
+    ("cancel_confirmed", "đừng hủy lịch của mẹ tôi", NO), ("rights_confirmed", "đừng có xóa", NO),
+    ("consent_record", "k cho phep", NO), ("booking_confirmed", "thôi khoan đặt", NO),
+    # Asked about, both said, or only the marks would tell "đừng" (don't) from "đúng" (right): asked again.
+    ("cancel_confirmed", "hủy được không", UNCLEAR), ("cancel_confirmed", "Hủy không được à", UNCLEAR),
+    ("cancel_confirmed", "hủy dc ko?", UNCLEAR), ("cancel_confirmed", "không, hủy đi", UNCLEAR),
+    ("rights_confirmed", "dung xoa nhe e", UNCLEAR),
+    # Nothing of the deed, or more than a yes around it: the intent decides.
+    ("cancel_confirmed", "ừ", None), ("cancel_confirmed", "không", None), ("cancel_confirmed", "/affirm", None),
+    ("booking_confirmed", "đặt cho mẹ chứ không phải tôi", None), ("phone", "hủy đi", None),
+])
+def test_a_confirmation_may_be_answered_with_the_deeds_words(slot: str, text: str, expected: str | None) -> None:
+    assert answer_in_words(text, slot) == expected
+
+
+def test_dont_cancel_read_as_a_cancellation_keeps_the_booking() -> None:
+    routes = {("GET", "/bookings/{code}"): bookings_by_code}
+
+    def confirmed(text: str, intent: str, mapped: bool | None) -> Any:
+        slots = {"requested_slot": "cancel_confirmed", "booking_code": "KE3MX7PA"}
+        if mapped is not None:  # what the slot mapping made of the intent
+            slots["cancel_confirmed"] = mapped
+        _, events = run_action(ValidateCancelForm(), routes, tracker(text, slots=slots, intent=intent,
+                                                                     form="cancel_form"))
+        values = [event["value"] for event in events if event.get("name") == "cancel_confirmed"]
+        return values[-1] if values else "not set"
+
+    assert confirmed("ấy đừng hủy", "cancel_booking", True) is False
+    assert confirmed("giữ lại lịch", "nlu_fallback", None) is False
+    assert confirmed("ừ hủy", "nlu_fallback", None) is True
+    # Unclear: emptied, so the form asks again instead of cancelling.
+    assert confirmed("dung huy", "affirm", True) is None
+    # A plain yes or no is the intent's, as before.
+    assert confirmed("ừ", "affirm", True) is True
+    assert confirmed("ko", "deny", False) is False
 
 
 def test_submit_cancel_cancels_or_keeps() -> None:
