@@ -148,7 +148,7 @@ _BARE = {"khong": "no", "chua": "no", "u": "yes", "uh": "yes", "vang": "yes", "o
          "duoc": "yes", "co": "yes"}
 _POLITE = frozenset({"da", "a", "nhe", "nha", "oi", "em", "chau", "bac"})
 # What may come with the deed in a plain yes: "ừ hủy luôn", "chắc chắn xóa hết", "vâng, đặt lịch này đi".
-_AGREEING = frozenset({"u", "uh", "vang", "ok", "oke", "dong", "y", "chac", "chan", "luon", "di", "lich", "nay",
+_AGREEING = frozenset({"u", "uh", "vang", "ok", "oke", "co", "dong", "y", "chac", "chan", "luon", "di", "lich", "nay",
                        "do", "giup", "cho", "toi", "het", "bo", "roi", "vay", "the", "ngay", "dung", "thoi"})
 # Words that end a question as typed: "hủy không được à", "xóa rồi hả". Without marks "a" is likelier "ạ".
 _ASKING = frozenset({"à", "hả", "hở", "sao", "chứ", "nhỉ", "hông", "không", "chưa"})
