@@ -234,7 +234,8 @@ def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() 
     ("cancel_confirmed", "ấy đừng hủy", NO), ("cancel_confirmed", "ko huy dau", NO),
     ("cancel_confirmed", "giữ lại lịch", NO), ("cancel_confirmed", "k, van di kham", NO),
     ("cancel_confirmed", "đừng hủy lịch của mẹ tôi", NO), ("rights_confirmed", "đừng có xóa", NO),
-    ("consent_record", "k cho phep", NO), ("booking_confirmed", "thôi khoan đặt", NO), ("consent_record", "co cho phep", YES),
+    ("consent_record", "k cho phep", NO), ("booking_confirmed", "thôi khoan đặt", NO),
+    ("consent_record", "co cho phep", YES),
     # Asked about, both said, or only the marks would tell "đừng" (don't) from "đúng" (right): asked again.
     ("cancel_confirmed", "hủy được không", UNCLEAR), ("cancel_confirmed", "Hủy không được à", UNCLEAR),
     ("cancel_confirmed", "hủy dc ko?", UNCLEAR), ("cancel_confirmed", "không, hủy đi", UNCLEAR),
