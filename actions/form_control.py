@@ -78,7 +78,7 @@ _PARTICLES = frozenset({"nhe", "nha", "nhen", "a", "nhi"})
 _LEADING = frozenset({"da", "vang", "u", "uh"})
 # What one does in a form: "không khai nữa", "không muốn đăng ký khám nữa", "ko làm tiếp". Knowing or
 # having is not among them: "không nhớ nữa", "không có số nữa", "không sửa gì nữa" are answers.
-_FORM_VERBS = r"(?:dat|dat lich|khai|lam|dang ky|xem|doi|huy|xoa|tim|kham|dien|nhap|ghi|chon|tra loi|hoi)"
+_FORM_VERBS = r"(?:dat|dat lich|khai|lam|dang ky|xem|doi|huy|xoa|tim|kham|dien|nhap|ghi|chon|tra loi|tra cuu|tra|hoi)"
 # Stops said in a sentence, over the folded tokens: "thôi không khai nữa", "khỏi tìm nữa", "để hôm khác
 # chọn", "tạm dừng", "khoan đã, để tôi nghĩ", "thôi giữ như cũ". Each needs a word of ending, putting
 # off or holding back, and the whole message must be made of such phrases: "không có số điện thoại" or
@@ -91,7 +91,11 @@ _STOPPING = (
     rf"khoi(?: {_FORM_VERBS}| can)(?: nua)?", r"khoi \w+ nua",
     r"(?:tam dung|dung lai|dung di|dung o day|dung tai day|ngung lai|ket thuc|thoat(?: ra)?)",
     r"de (?:hom|luc|khi|bua|dip|dot|lan) (?:khac|sau)(?: \w+)?",
-    r"de (?:mai|sau) (?:tinh|lam|chon|khai|dat|xem)",
+    r"de (?:mai|sau)(?: (?:tinh|lam|chon|khai|dat|xem))?",
+    r"de (?:toi|chieu|trua|mai|sau) ve (?:tinh|lam|chon|khai|dat|xem)",
+    # "thôi không khai", "chưa muốn làm": not now, said without "nữa"; "thôi, tôi nghĩ lại": changed their mind.
+    rf"thoi (?:khong|chang)(?: muon)? {_FORM_VERBS}", rf"chua (?:muon|can) {_FORM_VERBS}",
+    r"(?:(?:toi|bac|em|chau|minh|con) )?nghi lai(?: roi| da)?",
     # Not a bare "bỏ qua" (skip this question) or "bo di" ("bố đi": father goes, an answer).
     r"thoi bo (?:qua|di)", r"stop(?: lai)?", r"thoi(?: khoi)? cam on",
     r"khoan(?: da)?(?: de (?:toi|bac|em|chau|minh|con) (?:nghi|xem|hoi)(?: \w+)?)?",
@@ -122,7 +126,7 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
         said = said[1:]
     # "để mai nhé", "thôi ạ": a polite particle at the end does not change what is said. Not for a bare
     # "dung": "dung a" typed without marks is far likelier "đúng ạ" (right) than "dừng ạ".
-    shortest = 2 if said[:1] == ["dung"] else 1
+    shortest = 2 if said[:1] == ["dung"] and marked[:1] != ["dừng"] else 1
     while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
         said = said[:-1]
     return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(typed)))

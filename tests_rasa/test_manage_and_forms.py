@@ -69,7 +69,9 @@ def said(dispatcher: Any) -> list[str]:
                                   "khoan đã, để tôi nghĩ", "thôi giữ như cũ", "không xóa nữa đâu",
                                   "thôi bác không đăng ký nữa đâu", "thoi bo qua", "thôi, cảm ơn", "dạ thôi ạ",
                                   "vâng thôi", "dừng đi", "không muốn tiếp tục", "kết thúc đi", "thoát ra",
-                                  "thôi khỏi đặt", "tôi không muốn đăng ký khám nữa", "Thôi ạ"])
+                                  "thôi khỏi đặt", "tôi không muốn đăng ký khám nữa", "Thôi ạ", "dừng nhé",
+                                  "để tối về tính", "chưa muốn làm, để sau", "thoi ko khai", "ko tra nua",
+                                  "Thôi, tôi nghĩ lại", "tôi nghĩ lại rồi"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
@@ -85,7 +87,8 @@ def test_stop_words_end_the_booking_form(text: str) -> None:
                                   "tôi không nhớ nữa ạ", "không có nữa", "không có số nữa", "không còn nữa",
                                   "không dùng nữa", "không sửa gì nữa", "không cần sửa, tiếp đi",
                                   "ừ không sao tiếp đi", "Khôi ạ", "khói nhé", "để mai à?", "đúng ở đây",
-                                  "Đúng ạ", "u dung", "da dung roi", "vang"])
+                                  "Đúng ạ", "u dung", "da dung roi", "vang", "để tôi xem", "không khai",
+                                  "de mai kham", "tôi nghĩ là xã Hữu Liên"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
