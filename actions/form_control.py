@@ -29,7 +29,7 @@ STOP_WORDS = frozenset({
     "thoi", "thoi khong", "thoi khong can", "thoi khong can nua", "thoi bo di", "thoi de sau", "thoi nhe",
     "thoi khong dat nua", "thoi khong doi nua", "thoi khong huy nua", "dung", "dung lai", "ngung", "ngung lai",
     "thoat", "ket thuc", "khong dat nua", "khong muon dat nua", "khong dat lich nua", "khong doi nua",
-    "khong huy nua", "khong lam nua", "de sau", "stop", "cancel", "exit",
+    "khong huy nua", "khong lam nua", "de sau", "stop", "cancel", "exit", "quit",
     # "khỏi": never mind
     "khoi", "khoi di", "khoi can", "khoi nhe", "thoi khoi", "khoi dat", "khoi dat nua",
     "dung lai di", "dung lai nhe", "thoi dung lai", "khong xem nua", "thoi khong xem nua", "khong dang ky nua",
@@ -96,6 +96,17 @@ _STOPPING = (
     # "thôi không khai", "chưa muốn làm": not now, said without "nữa"; "thôi, tôi nghĩ lại": changed their mind.
     rf"thoi (?:khong|chang)(?: muon)? {_FORM_VERBS}", rf"chua (?:muon|can) {_FORM_VERBS}",
     r"(?:(?:toi|bac|em|chau|minh|con) )?nghi lai(?: roi| da)?",
+    # Busy or thinking it over: "đang bận, lát nhắn lại", "tí nữa làm tiếp", "để bác nghĩ đã", "hôm khác
+    # bác làm", "để hỏi con cháu đã rồi tính"; "đừng hỏi nữa" ("dung" before a form verb and "nữa").
+    # ("bản", "bạn" and "mai" alone are answers: only "đang bận", "bận rồi"; "mai" with what is put off.)
+    r"(?:(?:toi|bac|em|chau|minh|con) )?(?:dang ban(?: roi| lam| qua)?|ban (?:roi|lam|qua))",
+    r"(?:ti|chut|lat) nua",
+    r"(?:lat|mai|toi|chieu|luc khac|ti nua|chut nua|lat nua) (?:nhan(?: lai)?|noi(?: tiep)?|tinh|lam tiep|khai tiep"
+    r"|tra loi(?: sau)?)",
+    r"de (?:toi|bac|em|chau|minh|con) (?:nghi|tinh)(?: them| lai| ky)?(?: da| sau| roi tinh)?",
+    rf"(?:de )?hom (?:khac|sau)(?: (?:toi|bac|em|chau|minh|con))? {_FORM_VERBS}(?: tiep)?",
+    r"de (?:(?:toi|bac|em|chau|minh|con) )?hoi(?: \w+){1,3}(?: da)?(?: roi)? tinh",
+    rf"dung {_FORM_VERBS} nua",
     # Not a bare "bỏ qua" (skip this question) or "bo di" ("bố đi": father goes, an answer).
     r"thoi bo (?:qua|di)", r"stop(?: lai)?", r"thoi(?: khoi)? cam on",
     r"khoan(?: da)?(?: de (?:toi|bac|em|chau|minh|con) (?:nghi|xem|hoi)(?: \w+)?)?",
@@ -142,7 +153,7 @@ CONFIRMING_DEEDS: dict[str, tuple[str, ...]] = {
     "rights_confirmed": ("xoa", "rut", "bo het"),
     "booking_confirmed": ("dat", "chot", "dang ky", "xac nhan"),
     "consent_booking": ("cho phep", "dong y", "chap nhan", "chap thuan"),
-    "consent_record": ("cho phep", "dong y", "chap nhan", "chap thuan"),
+    "consent_record": ("cho phep", "dong y", "chap nhan", "chap thuan", "tra cuu", "tra", "xem"),
 }
 # Saying no without the deed's word: keeping what the question would undo.
 _KEEPING = ("giu lai", "giu nguyen", "de nguyen", "van giu", "van di", "van kham", "van dat", "van muon")
@@ -153,7 +164,9 @@ _BARE = {"khong": "no", "chua": "no", "u": "yes", "uh": "yes", "vang": "yes", "o
 _POLITE = frozenset({"da", "a", "nhe", "nha", "oi", "em", "chau", "bac"})
 # What may come with the deed in a plain yes: "ừ hủy luôn", "chắc chắn xóa hết", "vâng, đặt lịch này đi".
 _AGREEING = frozenset({"u", "uh", "vang", "ok", "oke", "co", "dong", "y", "chac", "chan", "luon", "di", "lich", "nay",
-                       "do", "giup", "cho", "toi", "het", "bo", "roi", "vay", "the", "ngay", "dung", "thoi"})
+                       "do", "giup", "cho", "toi", "het", "bo", "roi", "vay", "the", "ngay", "dung", "thoi",
+                       # what the deed is done to: "hủy lịch hẹn", "xóa thông tin", "tra sổ sức khỏe"
+                       "hen", "kham", "so", "suc", "khoe", "ho", "thong", "tin", "du", "lieu"})
 # Words that end a question as typed: "hủy không được à", "xóa rồi hả". Without marks "a" is likelier "ạ".
 _ASKING = frozenset({"à", "hả", "hở", "sao", "chứ", "nhỉ", "hông", "không", "chưa"})
 # Between a negation and the deed: "không muốn hủy", "đừng có xóa", "chưa cần đặt".
@@ -180,7 +193,8 @@ def _said_of_deed(marked: list[str], deeds: tuple[str, ...]) -> tuple[bool, str 
                 before -= 1
             if before < 0 or folded[before] not in _NEGATING:
                 # Yes only when nothing else is said: "đặt cho mẹ chứ không phải tôi" is not a yes.
-                rest = set(folded[:start] + folded[start + size:]) - _AGREEING - _POLITE
+                rest = set(folded[:start] + folded[start + size:]) - _AGREEING - _POLITE - {
+                    word for other in deeds for word in other.split()}
                 return True, None if rest else YES
             typed = pairs[before][1]
             # Only the marks tell "đừng" (don't) from "đúng" (right) and "dừng" (stop).

@@ -71,7 +71,9 @@ def said(dispatcher: Any) -> list[str]:
                                   "vâng thôi", "dừng đi", "không muốn tiếp tục", "kết thúc đi", "thoát ra",
                                   "thôi khỏi đặt", "tôi không muốn đăng ký khám nữa", "Thôi ạ", "dừng nhé",
                                   "để tối về tính", "chưa muốn làm, để sau", "thoi ko khai", "ko tra nua",
-                                  "Thôi, tôi nghĩ lại", "tôi nghĩ lại rồi"])
+                                  "Thôi, tôi nghĩ lại", "tôi nghĩ lại rồi", "đang bận, lát nhắn lại",
+                                  "thoi mai tinh", "tí nữa làm tiếp", "để hỏi con cháu đã rồi tính",
+                                  "hôm khác bác làm", "dung tra nua", "quit", "để bác nghĩ đã", "bận rồi"])
 def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
@@ -88,7 +90,8 @@ def test_stop_words_end_the_booking_form(text: str) -> None:
                                   "không dùng nữa", "không sửa gì nữa", "không cần sửa, tiếp đi",
                                   "ừ không sao tiếp đi", "Khôi ạ", "khói nhé", "để mai à?", "đúng ở đây",
                                   "Đúng ạ", "u dung", "da dung roi", "vang", "để tôi xem", "không khai",
-                                  "de mai kham", "tôi nghĩ là xã Hữu Liên"])
+                                  "de mai kham", "tôi nghĩ là xã Hữu Liên", "mai nhé", "mai khám", "sáng mai",
+                                  "bận", "Bản Lát", "bạn ơi"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
@@ -238,7 +241,8 @@ def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() 
     ("cancel_confirmed", "giữ lại lịch", NO), ("cancel_confirmed", "k, van di kham", NO),
     ("cancel_confirmed", "đừng hủy lịch của mẹ tôi", NO), ("rights_confirmed", "đừng có xóa", NO),
     ("consent_record", "k cho phep", NO), ("booking_confirmed", "thôi khoan đặt", NO),
-    ("consent_record", "co cho phep", YES),
+    ("consent_record", "co cho phep", YES), ("consent_record", "dong y tra cuu", YES),
+    ("consent_record", "cho xem sổ đi", YES), ("consent_record", "không cần tra", NO),
     # Asked about, both said, or only the marks would tell "đừng" (don't) from "đúng" (right): asked again.
     ("cancel_confirmed", "hủy được không", UNCLEAR), ("cancel_confirmed", "Hủy không được à", UNCLEAR),
     ("cancel_confirmed", "hủy dc ko?", UNCLEAR), ("cancel_confirmed", "không, hủy đi", UNCLEAR),

@@ -182,6 +182,7 @@ _EMERGENCY_PHRASES = (
     r"(soi|nong|chao dau|noi nuoc|noi canh|phich nuoc|am nuoc|axit)( [a-z]+){0,3}"
     r" (do|doi|ban|hat|vang|tat|trut) (vao|len|trung|khap) (nguoi|mat|chan|tay|lung|nguc|bung|dau|be|chau|dui)",
     r"bong (het |ca |khap )+(nguoi|mat|lung|nguc|bung|chan|tay|canh tay|dui|mong|vai)", r"phong rop (het|ca|khap)",
+    r"bong( [a-z]+){0,3} toan than", r"toan than (bi )?bong",
     r"(lua|xang)( [a-z]+){0,2} (chay|ben|bat) (vao |len |ca |het )*(quan ao|nguoi|toc)",
     r"chay (ca |het )?(quan ao|toc)",
     r"(phao|min|binh gas|binh ga|noi ap suat|ac quy|binh xang|bep gas|bep ga) no (vao|trung|tung|nat|lam)",
