@@ -6,10 +6,9 @@ Runs in the Rasa environment (Python 3.10), from the repository root:
 without_diacritics.yml, off_topic.yml, emergencies.yml in NLU YAML, short_replies.yml as
 `pairs: [{question, reply, meaning}]`), each reported on its own (see judgement.py).
 --heldout FILE evaluates one NLU YAML file. --train trains the NLU model first and reports the training time.
-Sets 1-5 are spent (evaluated, then looked at) and their messages are now training data
-(nlu_data/spent_heldout_*.yml; set 5's short replies stay in bench/data/heldout_5). Sets 6, 7 and 8 and FAQ
-sets 2 and 3 were written blind, evaluated once each, and are spent too (the off-topic and emergency
-messages of 6 and 7 are training data); set 9 (bench/data/heldout_9) is blind and not yet evaluated.
+Every set here is spent (evaluated once, then looked at): sets 1-5 and the messages of 6-10 are training
+data (nlu_data/spent_heldout_*.yml; set 5's short replies stay in bench/data/heldout_5); set 11 and FAQ
+sets 1-6 were each evaluated once, FAQ sets 1-4 are seed questions now. A new measure needs a new blind set.
 FAQ paraphrases are ranked by the API's own ranking code (--faq-set).
 """
 
