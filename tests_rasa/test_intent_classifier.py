@@ -3,14 +3,18 @@ cannot be trusted stops loading instead of leaving an untrained classifier to cr
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io as sio
+from rasa.core.agent import Agent
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
@@ -68,3 +72,43 @@ def test_a_model_file_with_an_untrusted_type_is_refused(tmp_path: Path) -> None:
         sio.dump({"clf": Path("/etc")}, directory / f"{resource.name}.skops")
     with pytest.raises(ValueError, match="untrusted"):
         load(storage, resource)
+
+
+@pytest.mark.parametrize("intents", [2, 3])
+def test_one_message_is_scored_as_the_pipeline_scores_it(tmp_path: Path, intents: int) -> None:
+    storage, resource = LocalModelStorage(tmp_path), Resource("intents")
+    context = ExecutionContext(GraphSchema({}), node_name="intents")
+    config = {**WeightedLogisticRegressionClassifier.get_default_config(), "C": 30}
+    data = examples()
+    if intents == 3:
+        data = TrainingData([*data.training_examples, *(message((1, 0, 3, 0), "faq") for _ in range(3))])
+    classifier = WeightedLogisticRegressionClassifier.create(config, storage, resource, context)
+    classifier.train(data)
+    for counts in ((9, 1, 0, 0), (0, 0, 2, 1), (1, 1, 1, 1), (3, 0, 0, 0), (0, 0, 0, 0)):
+        found = message(counts)
+        expected = classifier.clf.predict_proba(classifier._create_X([found]))[0]
+        got = dict(classifier.probabilities(found))
+        assert list(got) and max(got, key=got.__getitem__) == classifier.clf.classes_[expected.argmax()]
+        assert np.allclose([got[intent] for intent in classifier.clf.classes_], expected)
+
+
+def test_the_trained_model_ranks_intents_as_rasas_own_path_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests_rasa.test_graph_runner import MESSAGES, MODEL
+
+    if not MODEL.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
+        pytest.skip(f"no trained model at {MODEL} (make train)")
+    agent = Agent.load(str(MODEL))
+
+    def rankings() -> list[list[tuple[str, float]]]:
+        parsed = [asyncio.run(agent.parse_message(text)) for text in (*MESSAGES, "dat lich kham cho me", "")]
+        return [[(entry["name"], entry["confidence"]) for entry in p["intent_ranking"]] for p in parsed]
+
+    ours = rankings()
+    with monkeypatch.context() as patch:
+        patch.setattr(WeightedLogisticRegressionClassifier, "process", LogisticRegressionClassifier.process)
+        rasas = rankings()
+    for mine, theirs in zip(ours, rasas, strict=True):
+        assert [name for name, _ in mine] == [name for name, _ in theirs]
+        assert np.allclose([p for _, p in mine], [p for _, p in theirs])
