@@ -53,6 +53,7 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
 FIX_FIELD = "fix_field"
 # Verbs of correcting. "doi" is only "đổi" when typed so or without any marks ("đồi", "đôi", "đợi" are not).
 FIX_WORDS = frozenset({"sua", "nhap", "ghi", "chinh", "sai", "doi", "chon", "nham"})
+_NEGATING_FIX = frozenset({"khong", "chang", "cha", "chua", "dau"})
 _NOT_CHANGE = frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi", "nhâm", "nhấm", "nhám", "nhăm"})
 # Slots whose value depends on another: a different commune has different sessions.
 DEPENDENTS = {"commune": ("commune_id", "session_id")}
@@ -101,10 +102,12 @@ _STOPPING = (
     # ("bản", "bạn" and "mai" alone are answers: only "đang bận", "bận rồi"; "mai" with what is put off.)
     r"(?:(?:toi|bac|em|chau|minh|con) )?(?:dang ban(?: roi| lam| qua)?|ban (?:roi|lam|qua))",
     r"(?:ti|chut|lat) nua",
-    r"(?:lat|mai|toi|chieu|luc khac|ti nua|chut nua|lat nua) (?:nhan(?: lai)?|noi(?: tiep)?|tinh|lam tiep|khai tiep"
+    # (Not "tối": folded it is "tôi", and "tôi nói", "tôi tính" are not stops.)
+    r"(?:lat|mai|chieu|luc khac|ti nua|chut nua|lat nua) (?:nhan(?: lai)?|noi(?: tiep)?|tinh|lam tiep|khai tiep"
     r"|tra loi(?: sau)?)",
     r"de (?:toi|bac|em|chau|minh|con) (?:nghi|tinh)(?: them| lai| ky)?(?: da| sau| roi tinh)?",
-    rf"(?:de )?hom (?:khac|sau)(?: (?:toi|bac|em|chau|minh|con))? {_FORM_VERBS}(?: tiep)?",
+    # ("hôm khác khám" at the reschedule form's question is an answer: wanting another day.)
+    r"(?:de )?hom (?:khac|sau) (?:toi|bac|em|chau|minh|con) (?:lam|tinh|khai|tra loi)(?: tiep)?",
     r"de (?:(?:toi|bac|em|chau|minh|con) )?hoi(?: \w+){1,3}(?: da)?(?: roi)? tinh",
     rf"dung {_FORM_VERBS} nua",
     # Not a bare "bỏ qua" (skip this question) or "bo di" ("bố đi": father goes, an answer).
@@ -117,7 +120,7 @@ _STOP_PHRASE = re.compile(
         "|".join(_STOPPING)))
 # Words typed with marks that fold into a stop word but mean something else: "Đúng" (yes, right) is not
 # "dừng" (stop), "Khôi" a name, "khói" smoke, "khởi" start — none of them is "khỏi" (never mind).
-_MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng"})
+_MARKED_NOT_STOP = frozenset({"đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "dũng", "dùng", "dụng"})
 
 
 def is_stop(text: str, words: frozenset[str]) -> bool:
@@ -140,7 +143,13 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
     shortest = 2 if said[:1] == ["dung"] and marked[:1] != ["dừng"] else 1
     while len(said) > shortest and said[-1] in _PARTICLES and " ".join(said) not in words:
         said = said[:-1]
-    return " ".join(said) in words or bool(_STOP_PHRASE.fullmatch(" ".join(typed)))
+    if " ".join(said) in words:
+        return True
+    # A name written as one ("Mai Tính", "Bàn Lâm"), each word capitalised, is an answer, not a sentence.
+    written = text.split()
+    if len(written) > 1 and all(word[:1].isupper() for word in written):
+        return False
+    return bool(_STOP_PHRASE.fullmatch(" ".join(typed)))
 
 
 # Yes/no questions a resident may answer with the deed itself: "hủy đi" is yes to "Hủy lịch này?", "đừng
@@ -148,23 +157,34 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
 # delete_my_data), which the slot took for a yes even when it was "đừng hủy". Folded words of the deed
 # for each question's slot.
 YES, NO, UNCLEAR = "yes", "no", "unclear"
+# A clause that says something else than the deed or a bare yes/no ("à mà thôi", "khoan đã").
+_OTHER = "other"
 CONFIRMING_DEEDS: dict[str, tuple[str, ...]] = {
-    "cancel_confirmed": ("huy", "bo lich"),
-    "rights_confirmed": ("xoa", "rut", "bo het"),
+    "cancel_confirmed": ("huy bo", "huy", "bo lich"),
+    # Asked only once "erase" was chosen: "rút" (withdraw consent) is another right, not this yes.
+    "rights_confirmed": ("xoa bo", "xoa", "bo het"),
     "booking_confirmed": ("dat", "chot", "dang ky", "xac nhan"),
     "consent_booking": ("cho phep", "dong y", "chap nhan", "chap thuan"),
     "consent_record": ("cho phep", "dong y", "chap nhan", "chap thuan", "tra cuu", "tra", "xem"),
 }
 # Saying no without the deed's word: keeping what the question would undo.
 _KEEPING = ("giu lai", "giu nguyen", "de nguyen", "van giu", "van di", "van kham", "van dat", "van muon")
-_NEGATING = frozenset({"khong", "chang", "cha", "chua", "khoi", "dung", "khoan"})
+_NEGATING = frozenset({"khong", "chang", "cha", "chua", "khoi", "dung", "khoan", "khum", "hem", "hong", "dau"})
+# Negations that fold into other words: "chớ" (don't) is "cho" (give, let) once folded.
+_MARKED_NEGATING = frozenset({"chớ"})
+# Slots whose yes undoes something (a booking, the data): there a deed named in any other way than a
+# plain yes or a plain no is asked again, never left to the intent, which reads it as the deed itself.
+_UNDOING = frozenset({"cancel_confirmed", "rights_confirmed"})
 # A clause that is only yes or no ("không, hủy đi" is both, so unclear): folded, polite words aside.
 _BARE = {"khong": "no", "chua": "no", "u": "yes", "uh": "yes", "vang": "yes", "ok": "yes", "dung roi": "yes",
          "duoc": "yes", "co": "yes"}
-_POLITE = frozenset({"da", "a", "nhe", "nha", "oi", "em", "chau", "bac"})
+_POLITE = frozenset({"da", "a", "nhe", "nha", "oi", "em", "chau", "bac", "cam", "on"})
+# Marked words that fold into a polite or agreeing word but are not one: "xem đã" (let me look first),
+# "sợ hủy" (afraid it is cancelled), "bố" (father).
+_MARKED_NOT_AGREEING = frozenset({"đã", "sợ", "bố", "bổ", "sở", "số"})
 # What may come with the deed in a plain yes: "ừ hủy luôn", "chắc chắn xóa hết", "vâng, đặt lịch này đi".
 _AGREEING = frozenset({"u", "uh", "vang", "ok", "oke", "co", "dong", "y", "chac", "chan", "luon", "di", "lich", "nay",
-                       "do", "giup", "cho", "toi", "het", "bo", "roi", "vay", "the", "ngay", "dung", "thoi",
+                       "do", "giup", "cho", "toi", "het", "roi", "vay", "the", "ngay", "dung", "thoi",
                        # what the deed is done to: "hủy lịch hẹn", "xóa thông tin", "tra sổ sức khỏe"
                        "hen", "kham", "so", "suc", "khoe", "ho", "thong", "tin", "du", "lieu"})
 # Words that end a question as typed: "hủy không được à", "xóa rồi hả". Without marks "a" is likelier "ạ".
@@ -191,16 +211,17 @@ def _said_of_deed(marked: list[str], deeds: tuple[str, ...]) -> tuple[bool, str 
             before = start - 1
             while before >= 0 and folded[before] in _BETWEEN:
                 before -= 1
-            if before < 0 or folded[before] not in _NEGATING:
+            typed = pairs[before][1] if before >= 0 else ""
+            if before < 0 or (folded[before] not in _NEGATING and typed not in _MARKED_NEGATING):
                 # Yes only when nothing else is said: "đặt cho mẹ chứ không phải tôi" is not a yes.
-                rest = set(folded[:start] + folded[start + size:]) - _AGREEING - _POLITE - {
-                    word for other in deeds for word in other.split()}
+                rest = {token for index, (token, word) in enumerate(pairs) if not start <= index < start + size
+                        and (token not in _AGREEING | _POLITE or word in _MARKED_NOT_AGREEING)}
+                rest -= {word for other in deeds for word in other.split()}
                 return True, None if rest else YES
-            typed = pairs[before][1]
-            # Only the marks tell "đừng" (don't) from "đúng" (right) and "dừng" (stop).
-            if folded[before] != "dung" or typed == "đừng":
-                return True, NO
-            return True, UNCLEAR if typed == "dung" else YES
+            # Only the marks tell "đừng" (don't) from "đúng" (right): "dung" typed bare is either.
+            if folded[before] == "dung":
+                return True, YES if typed == "đúng" else UNCLEAR if typed == "dung" else NO
+            return True, NO
     return None
 
 
@@ -214,25 +235,38 @@ def answer_in_words(text: str, slot: str) -> str | None:
         return None
     marked = unicodedata.normalize("NFC", text).lower()
     clauses = [[re.sub(r"\W", "", word) for word in clause.split()] for clause in re.split(r"[,.;!?\n]+", marked)]
-    said = [found for found in (_said_of_deed(clause, deeds) for clause in clauses) if found]
-    if not any(names_deed for names_deed, _ in said):
+    # A clause of courtesies only ("cảm ơn em", "ạ") says nothing either way; "à thôi" takes a yes back.
+    clauses = [clause for clause in clauses if any(
+        token not in _AGREEING | _POLITE or token == "thoi" or word in _MARKED_NOT_AGREEING
+        for word in clause for token in tokens(word)) or any(
+        re.search(rf"(?:^| ){deed}(?: |$)", " ".join(tokens(" ".join(clause)))) for deed in deeds)]
+    said = [_said_of_deed(clause, deeds) for clause in clauses]
+    if not any(found and found[0] for found in said):
         return None
-    last = re.sub(r"\W", "", marked.split()[-1])
-    answers = {answer for _, answer in said}
-    # "hủy được không?", "xóa rồi hả": asking about it is not saying it ("ko hủy đâu" is a no).
-    if "?" in marked or last in _ASKING or (fold(last) in ("khong", "chua") and answers != {NO}):
+    last_word = re.sub(r"\W", "", marked.split()[-1])
+    last_token = (tokens(marked) or [""])[-1]
+    answers = {found[1] if found else _OTHER for found in said}
+    # "hủy được không?", "xoa k", "xóa rồi hả": asking about it is not saying it ("ko hủy đâu" is a no).
+    if "?" in marked or last_word in _ASKING or (last_token in ("khong", "chua") and answers != {NO}):
         return UNCLEAR
-    answers.discard(None)
+    # "hủy đi... à mà thôi", "Hủy đi. Khoan đã", "đặt đi, à nhầm ngày": something else is said too; and
+    # where a yes undoes something, "xóa làm chi", "có xóa đâu": not a plain answer, so not acted on.
+    if _OTHER in answers or (slot in _UNDOING and None in answers):
+        return UNCLEAR
+    answers -= {None, _OTHER}
     if not answers:
         return None
     return answers.pop() if len(answers) == 1 else UNCLEAR
 
 
 def _has_fix_verb(text: str) -> bool:
+    """A verb of correcting not negated: "tên không nhầm", "số không sai đâu" confirm, they fix nothing."""
+    previous = ""
     for word in text.split():
         bare = re.sub(r"\W", "", unicodedata.normalize("NFC", word).lower())
-        if fold(bare) in FIX_WORDS and bare not in _NOT_CHANGE:
+        if fold(bare) in FIX_WORDS and bare not in _NOT_CHANGE and previous not in _NEGATING_FIX:
             return True
+        previous = " ".join(tokens(bare))
     return False
 
 

@@ -28,6 +28,7 @@ A missing file is skipped. Figures:
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,31 +76,51 @@ _MANAGE_QUESTIONS = frozenset({"utter_ask_cancel_confirmed", "utter_ask_booking_
 # Questions whose "no" ends the form with nothing done, as a stop does: there a stop is a right "no".
 _NO_ENDS_FORM = frozenset({"utter_ask_cancel_confirmed", "utter_ask_rights_confirmed", "utter_ask_consent_booking",
                            "utter_ask_consent_record"})
-# The booking summary: naming an answer to fix ("nhầm số đt") is its "no" (the form asks that answer again).
+# The booking summary: naming an answer to fix ("nhầm số đt") is its "no" (the form asks that answer
+# again), and so is an unclear answer (the slot is emptied and the summary offers what to fix).
 _SUMMARY = "utter_ask_booking_confirmed"
+# Intents the domain's slot mappings take for a yes at a question besides `affirm` (bot/domain.yml).
+_ALSO_YES = {"utter_ask_cancel_confirmed": "cancel_booking", "utter_ask_rights_confirmed": "delete_my_data"}
+
+
+@lru_cache(maxsize=1)
+def form_questions() -> frozenset[str]:
+    """The questions asked inside a form (utter_ask_<slot> or utter_ask_<form>_<slot> of a slot the form
+    requires): a stop word ends a form only there; the reminders offer and the like are asked outside."""
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+    asked = {f"utter_ask_{prefix}{slot}" for name, form in (domain.get("forms") or {}).items()
+             for slot in form.get("required_slots", []) for prefix in ("", f"{name}_")}
+    return frozenset(asked) | _MANAGE_QUESTIONS
 
 
 def reading_of(question: str, reply: str, intent: str) -> str:
     """What the form makes of a reply to the question on screen, in the order the form looks
     (actions/form_control.py): "stop"; at the booking summary a fix of one answer ("deny"); the yes or
-    no said with the deed's words ("affirm", "deny", or "unclear": asked again); else the intent."""
+    no said with the deed's words ("affirm", "deny", or "unclear": asked again); else the intent, as the
+    slot's mappings read it."""
     from actions.form_control import (
         CANCEL_WORDS,
         FIELD_WORDS,
         NO,
         STOP_WORDS,
+        UNCLEAR,
         YES,
         answer_in_words,
         find_correction,
         is_stop,
     )
 
-    if is_stop(reply, STOP_WORDS if question in _MANAGE_QUESTIONS else STOP_WORDS | CANCEL_WORDS):
+    if question in form_questions() and is_stop(
+            reply, STOP_WORDS if question in _MANAGE_QUESTIONS else STOP_WORDS | CANCEL_WORDS):
         return "stop"
     if question == _SUMMARY and find_correction(reply, tuple(FIELD_WORDS)):
         return "deny"
     said = answer_in_words(reply, question.removeprefix("utter_ask_"))
-    return intent if said is None else {YES: "affirm", NO: "deny"}.get(said, "unclear")
+    if said is None:
+        return "affirm" if _ALSO_YES.get(question) == intent else intent
+    if said == UNCLEAR and question == _SUMMARY:
+        return "deny"
+    return {YES: "affirm", NO: "deny"}.get(said, "unclear")
 
 
 def reply_is_right(question: str, meaning: str, reading: str) -> bool:

@@ -75,8 +75,14 @@ def test_the_deeds_words_decide_a_confirmation_whatever_the_intent() -> None:
     # "hủy" is an answer in the cancel form, a stop elsewhere.
     assert reading_of("utter_ask_cancel_confirmed", "hủy", "cancel_booking") == "affirm"
     assert reading_of("utter_ask_phone", "hủy", "cancel_booking") == "stop"
-    # At the booking summary, naming an answer to fix is its "no".
+    # At the booking summary, naming an answer to fix is its "no", and so is an unclear answer.
     assert reading_of("utter_ask_booking_confirmed", "nham so dt", "nlu_fallback") == "deny"
+    assert reading_of("utter_ask_booking_confirmed", "đặt đi... à nhầm ngày", "affirm") == "deny"
+    # The slot's mappings: at the cancel question `cancel_booking` fills a yes.
+    assert reading_of("utter_ask_cancel_confirmed", "chắc chắn rồi em", "cancel_booking") == "affirm"
+    # Outside a form a stop word stops nothing: "khỏi" at the reminders offer is a no.
+    assert reading_of("utter_reminders_offer", "khỏi", "deny") == "deny"
+    assert reading_of("utter_ask_rights_form_cccd", "thôi", "deny") == "stop"
 
 
 def test_pairs_are_read_from_yaml(tmp_path: Path) -> None:

@@ -11,7 +11,17 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 
 from actions.booking import ActionAskBookingConfirmed, ActionAskSessionId
 from actions.booking_form import ValidateBookingForm
-from actions.form_control import CANCEL_WORDS, NO, STOP_WORDS, UNCLEAR, YES, answer_in_words, find_correction, is_stop
+from actions.form_control import (
+    CANCEL_WORDS,
+    FIELD_WORDS,
+    NO,
+    STOP_WORDS,
+    UNCLEAR,
+    YES,
+    answer_in_words,
+    find_correction,
+    is_stop,
+)
 from actions.manage import (
     ActionShowBookings,
     ActionSubmitCancel,
@@ -78,6 +88,11 @@ def test_stop_words_end_the_booking_form(text: str) -> None:
     assert is_stop(text, STOP_WORDS | CANCEL_WORDS)
 
 
+@pytest.mark.parametrize("text", ["tên không nhầm", "xã không nhầm đâu", "số này chưa sai"])
+def test_a_negated_fix_verb_fixes_nothing(text: str) -> None:
+    assert find_correction(text, tuple(FIELD_WORDS)) is None
+
+
 @pytest.mark.parametrize("text", ["Nông Thị Mai", "thôi được, tôi đồng ý", "không", "hủy", "Đúng", "đúng ạ!",
                                   "Khôi", "khói", "mai", "ngày mai", "để mai đi khám được không",
                                   "dung a", "dung nhe", "đúng nhé", "không có số điện thoại",
@@ -91,7 +106,8 @@ def test_stop_words_end_the_booking_form(text: str) -> None:
                                   "ừ không sao tiếp đi", "Khôi ạ", "khói nhé", "để mai à?", "đúng ở đây",
                                   "Đúng ạ", "u dung", "da dung roi", "vang", "để tôi xem", "không khai",
                                   "de mai kham", "tôi nghĩ là xã Hữu Liên", "mai nhé", "mai khám", "sáng mai",
-                                  "bận", "Bản Lát", "bạn ơi"])
+                                  "bận", "Bản Lát", "bạn ơi", "Mai Nhàn", "Mai Tính", "Đặng Bản", "Bàn Lâm",
+                                  "hôm sau khám", "hôm khác đặt", "tôi nói", "tôi tính", "Dũng"])
 def test_answers_are_not_taken_for_stopping(text: str) -> None:
     # "hủy" is an answer in the cancel form, so it only stops forms that include CANCEL_WORDS.
     assert not is_stop(text, STOP_WORDS)
@@ -243,6 +259,20 @@ def test_cancel_form_checks_the_code_and_ends_for_a_booking_already_cancelled() 
     ("consent_record", "k cho phep", NO), ("booking_confirmed", "thôi khoan đặt", NO),
     ("consent_record", "co cho phep", YES), ("consent_record", "dong y tra cuu", YES),
     ("consent_record", "cho xem sổ đi", YES), ("consent_record", "không cần tra", NO),
+    # Negations as residents type them, marked or not ("dừng", "đưng", "chớ", "hông", "khum", "đâu có").
+    ("cancel_confirmed", "dừng hủy", NO), ("rights_confirmed", "dừng xóa", NO), ("cancel_confirmed", "đưng hủy", NO),
+    ("cancel_confirmed", "chớ có hủy", NO), ("rights_confirmed", "chớ xóa", NO), ("rights_confirmed", "hông xóa", NO),
+    ("rights_confirmed", "khum xóa", NO), ("rights_confirmed", "đâu có xóa", NO),
+    # Where a yes undoes something, anything but a plain answer is asked again; so is a yes taken back.
+    ("rights_confirmed", "có xóa đâu", UNCLEAR), ("rights_confirmed", "xóa làm chi", UNCLEAR),
+    ("rights_confirmed", "tôi có bảo xóa đâu", UNCLEAR), ("cancel_confirmed", "hủy làm chi", UNCLEAR),
+    ("rights_confirmed", "xoa k", UNCLEAR), ("cancel_confirmed", "hủy đi... à mà thôi", UNCLEAR),
+    ("cancel_confirmed", "Hủy đi. Khoan đã", UNCLEAR), ("cancel_confirmed", "hủy, thôi khỏi", UNCLEAR),
+    ("rights_confirmed", "xóa đi, à thôi", UNCLEAR), ("booking_confirmed", "đặt đi... à nhầm ngày", UNCLEAR),
+    ("cancel_confirmed", "sợ hủy", UNCLEAR), ("cancel_confirmed", "dạ hủy đi ạ, cảm ơn em", YES),
+    ("cancel_confirmed", "đúng hủy", YES), ("rights_confirmed", "xóa bỏ hết đi", YES),
+    # Another right than the one asked, or "let me look first": the intent decides.
+    ("rights_confirmed", "rút đồng ý thôi", None), ("consent_record", "xem đã", None),
     # Asked about, both said, or only the marks would tell "đừng" (don't) from "đúng" (right): asked again.
     ("cancel_confirmed", "hủy được không", UNCLEAR), ("cancel_confirmed", "Hủy không được à", UNCLEAR),
     ("cancel_confirmed", "hủy dc ko?", UNCLEAR), ("cancel_confirmed", "không, hủy đi", UNCLEAR),

@@ -81,6 +81,7 @@ class KeyModel:
             weight[row_columns, keys.index(key)] += values
         weight += SMOOTHING
         log_likelihood = np.log(weight / weight.sum(axis=0))
-        counts = Counter(key for key, _ in examples)
-        log_prior = np.log(np.array([counts[key] for key in keys], dtype=float) / len(examples))
+        # Every entry equally likely beforehand: one staff have just written, with three questions, is no
+        # less likely to be asked about than one with thirty.
+        log_prior = np.full(len(keys), -math.log(len(keys)))
         return cls(keys, columns, idf, log_likelihood, log_prior)

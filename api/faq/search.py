@@ -30,6 +30,8 @@ from vntext import tokens
 
 WORD_WEIGHT, COVERAGE_WEIGHT, CHAR_WEIGHT = 0.5, 0.2, 0.3
 LEARNED_WEIGHT = 1.0
+# A lexical score from which the question is taken as one of the entry's own, asked as written.
+AS_WRITTEN = 0.9
 
 
 def _trigrams(words: list[str]) -> set[str]:
@@ -59,6 +61,8 @@ class FaqIndex:
             variants = []
             for question in questions:
                 words = tokens(question)
+                if not words:  # "???" typed by staff: nothing to match, and no trigram to divide by
+                    continue
                 variants.append(_Variant(frozenset(words), frozenset(_trigrams(words))))
             index.variants[key] = variants
             index.vocabulary[key] = frozenset().union(*(v.words for v in variants))
@@ -92,9 +96,15 @@ class FaqIndex:
                 char_score = len(query_grams & variant.grams) / math.sqrt(len(query_grams) * len(variant.grams))
                 best = max(best, WORD_WEIGHT * word_score + CHAR_WEIGHT * char_score)
             lexical = round(best + COVERAGE_WEIGHT * coverage, 4)
-            scored.append((lexical + LEARNED_WEIGHT * learned.get(key, 0.0), key, lexical))
+            scored.append((lexical, key))
+        # A question staff wrote, asked as written (or nearly), is theirs whatever the model learnt: an
+        # entry with three questions must not hide behind one with thirty.
+        plain = scored
+        if learned and max(score for score, _ in plain) < AS_WRITTEN:
+            scored = [(lexical + LEARNED_WEIGHT * learned.get(key, 0.0), key) for lexical, key in scored]
         # The learnt probability orders the entries; the score given stays the lexical one, how much of the
         # question the entry's own questions hold, which is what FAQ_MIN_SCORE weighs (the probability
         # shares out 1 among the entries even for a question none of them is about).
+        lexical_of = {key: lexical for lexical, key in plain}
         scored.sort(key=lambda item: (-item[0], item[1]))
-        return [(key, lexical) for _, key, lexical in scored[:limit]]
+        return [(key, lexical_of[key]) for _, key in scored[:limit]]

@@ -27,8 +27,8 @@ def test_probabilities_share_out_one_and_follow_the_telling_words() -> None:
     probabilities = model.probabilities("sổ điện tử là cái gì vậy")
     assert math.isclose(sum(probabilities.values()), 1.0)
     assert max(probabilities, key=probabilities.__getitem__) == "e_health_book_what"
-    # Words it never saw leave the priors: nothing to tell, nothing made up.
-    assert math.isclose(model.probabilities("qqqq")["health_insurance"], 3 / 7)
+    # Words it never saw tell nothing: every entry as likely, however many questions it has.
+    assert math.isclose(model.probabilities("qqqq")["health_insurance"], 1 / 2)
 
 
 def test_nothing_to_learn_from_fewer_than_two_entries() -> None:
@@ -52,3 +52,20 @@ def test_the_learnt_order_keeps_the_lexical_score_that_the_bot_weighs() -> None:
     # the score given (another entry first), never raise it, so the bot's threshold refuses as before.
     for off_topic in ("giá vàng hôm nay bao nhiêu", "thời tiết ngày mai có mưa không", "thủ tục khai sinh cho con"):
         assert index.rank(off_topic, 1)[0][1] <= lexical_only.rank(off_topic, 1)[0][1]
+
+
+def test_a_new_entry_asked_as_written_is_not_hidden_behind_the_seed() -> None:
+    seed = json.loads((ROOT / "api" / "faq" / "seed_vi.json").read_text(encoding="utf-8"))
+    # What staff add: an entry with one question, next to seed entries with ≈ 27 each.
+    entries = [(entry["key"], entry["questions"]) for entry in seed]
+    entries.append(("lost_id_card", ["Mất căn cước thì khám được không?"]))
+    index = FaqIndex.build(entries)
+    assert index.rank("Mất căn cước thì khám được không?", 1)[0] == ("lost_id_card", 1.0)
+    assert index.rank("mat can cuoc thi kham dc ko", 1)[0][0] == "lost_id_card"
+
+
+def test_a_question_without_words_neither_crashes_the_index_nor_matches() -> None:
+    index = FaqIndex.build([("hotline", ["???", "số tổng đài là gì"]), ("empty", ["!!!"]),
+                            ("fasting", ["có phải nhịn ăn không"])])
+    assert index.rank("tổng đài số mấy", 1)[0][0] == "hotline"
+    assert index.rank("???") == []
