@@ -152,13 +152,13 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
     return bool(_STOP_PHRASE.fullmatch(" ".join(typed)))
 
 
+YES, NO, UNCLEAR = "yes", "no", "unclear"
+# A clause that says something else than the deed or a bare yes/no ("à mà thôi", "khoan đã").
+_OTHER = "other"
 # Yes/no questions a resident may answer with the deed itself: "hủy đi" is yes to "Hủy lịch này?", "đừng
 # hủy" and "giữ lại lịch" are no. The classifier reads the deed as a new request (cancel_booking,
 # delete_my_data), which the slot took for a yes even when it was "đừng hủy". Folded words of the deed
 # for each question's slot.
-YES, NO, UNCLEAR = "yes", "no", "unclear"
-# A clause that says something else than the deed or a bare yes/no ("à mà thôi", "khoan đã").
-_OTHER = "other"
 CONFIRMING_DEEDS: dict[str, tuple[str, ...]] = {
     "cancel_confirmed": ("huy bo", "huy", "bo lich"),
     # Asked only once "erase" was chosen: "rút" (withdraw consent) is another right, not this yes.
