@@ -12,10 +12,10 @@ index without it), never on the held-out paraphrases that bench/nlu.py reports.
 
 A fourth signal is learnt (learned.py): the probability a naive Bayes model over the entries' questions
 gives each entry, for paraphrases that share few words with any question written. The entries are
-ordered by the lexical score plus that probability (LEARNED_WEIGHT); the score given is the lexical
-one (see rank). Chosen on spent FAQ sets 3-5, each
-asked against the seed without it: top-1 98.2 / 93.9 / 91.7 % lexical alone, 99.1 / 96.2 / 94.7 % with
-it (smoothing 0.03; 0.1 gave 98.2 / 94.7 / 95.5 %, the probability alone 99.1 / 96.2 / 94.7 %).
+ordered by the lexical score plus that probability (LEARNED_WEIGHT), unless one scores as a question
+asked as written (AS_WRITTEN); the score given is the lexical one (see rank). Chosen on spent FAQ sets
+3-5, each asked against the seed without it: top-1 98.2 / 93.9 / 91.7 % lexical alone, 99.1 / 96.2 /
+94.7 % with it (smoothing 0.03; 0.1 gave 98.2 / 94.7 / 95.5 %, the probability alone 99.1 / 96.2 / 94.7 %).
 """
 
 from __future__ import annotations
