@@ -39,7 +39,12 @@ OPERATOR_CALLS = frozenset({"debug", "info", "warning", "error", "exception", "c
 NOT_FOR_RESIDENTS: dict[str, frozenset[str]] = {
     # words told apart from "đổi" (change) and from the stop words "dừng", "khỏi" by their marks, never shown
     "actions/form_control.py": frozenset({"đồi", "đôi", "đợi", "đội", "dội", "dồi",
-                                          "đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ"}),
+                                          "đúng", "khôi", "khói", "khởi", "khối", "đúng đúng", "đúng ạ",
+                                          "nhâm", "nhấm", "nhám", "nhăm", "dũng", "dùng", "dụng", "dừng",
+                                          # a yes or no read from the deed's words: negations, words
+                                          # that fold into agreeing ones, the words that end a question
+                                          "chớ", "đã", "sợ", "bố", "bổ", "sở", "số",
+                                          "à", "hả", "hở", "chứ", "nhỉ", "hông", "không", "chưa"}),
     "gateway/messages.py": frozenset({"xin chào"}),  # what "start" means to the assistant, never shown
     "gateway/sms.py": frozenset({"dừng"}),  # a word residents text back to stop reminders
     "api/records/service.py": frozenset({
