@@ -471,7 +471,8 @@ def test_spoken_on_telegram_a_sentence_is_heard_and_answered_and_a_booking_waits
     clip = next(c for c in natural_clips() if c.name.startswith("Ly"))
     voice_note(1, "natural", converted(clip.wav, "ogg"))
     bot_api.wait_for(lambda: len(said()) >= 1, timeout_s=90)
-    # A statement, not a question: said back first; answered after "yes" (off-topic: the honest answer).
+    # A statement, not a question: said back first; answered after "yes" (off-topic: the honest answer, or
+    # the two likeliest meanings as buttons when the model hesitates).
     assert user_texts() == []
     tap_yes(2)
     bot_api.wait_for(lambda: len(said()) >= 2, timeout_s=90)
@@ -486,7 +487,10 @@ def test_spoken_on_telegram_a_sentence_is_heard_and_answered_and_a_booking_waits
     bot_api.wait_for(lambda: len(said()) > answered and said()[-1].startswith("🎤 Có phải"), timeout_s=90)
     assert len(user_texts()) == 1, "nothing reached the assistant before the read-back was answered"
     tap_yes(4)
-    bot_api.wait_for(lambda: len(user_texts()) == 2 and len(said()) > answered + 1, timeout_s=90)
+    # After the two likeliest meanings were offered, Rasa's fallback takes a new message as the rephrasing:
+    # it reverts the message and applies it again, so the tracker may hold the transcript twice.
+    bot_api.wait_for(lambda: len(user_texts()) >= 2 and len(said()) > answered + 1, timeout_s=90)
+    assert set(user_texts()[1:]) == {user_texts()[-1]}, user_texts()
     consent = " ".join(said()[answered + 1:])
     assert "đồng ý" in consent.lower(), said()[-3:]
 
