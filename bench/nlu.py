@@ -8,7 +8,8 @@ without_diacritics.yml, off_topic.yml, emergencies.yml in NLU YAML, short_replie
 --heldout FILE evaluates one NLU YAML file. --train trains the NLU model first and reports the training time.
 Every set here is spent (evaluated once, then looked at): sets 1-5 and the messages of 6-10 are training
 data (nlu_data/spent_heldout_*.yml; set 5's short replies stay in bench/data/heldout_5); set 11 and FAQ
-sets 1-6 were each evaluated once, FAQ sets 1-4 are seed questions now. A new measure needs a new blind set.
+sets 1-6 were each evaluated once; FAQ sets 3-4 (and 1-2's misses) are seed questions now. A new measure
+needs a new blind set.
 FAQ paraphrases are ranked by the API's own ranking code (--faq-set).
 """
 
