@@ -155,6 +155,8 @@ def is_stop(text: str, words: frozenset[str]) -> bool:
 YES, NO, UNCLEAR = "yes", "no", "unclear"
 # A clause that says something else than the deed or a bare yes/no ("à mà thôi", "khoan đã").
 _OTHER = "other"
+# A clause of courtesies alone, left out of the answer (_said_of_deed).
+_COURTESY = (False, "courtesy")
 # Yes/no questions a resident may answer with the deed itself: "hủy đi" is yes to "Hủy lịch này?", "đừng
 # hủy" and "giữ lại lịch" are no. The classifier reads the deed as a new request (cancel_booking,
 # delete_my_data), which the slot took for a yes even when it was "đừng hủy". Folded words of the deed
@@ -193,36 +195,48 @@ _ASKING = frozenset({"à", "hả", "hở", "sao", "chứ", "nhỉ", "hông", "kh
 _BETWEEN = frozenset({"muon", "can", "co", "phai", "nen", "duoc", "voi", "vay"})
 
 
+def _deed_at(folded: list[str], deeds: tuple[str, ...]) -> tuple[int, int] | None:
+    """(start, length) of the first of `deeds` (in their order) among the folded tokens, or None."""
+    for deed in deeds:
+        size = len(deed.split())
+        for start in range(len(folded) - size + 1):
+            if " ".join(folded[start:start + size]) == deed:
+                return start, size
+    return None
+
+
 def _said_of_deed(marked: list[str], deeds: tuple[str, ...]) -> tuple[bool, str | None] | None:
     """(whether the clause names the deed or keeping, YES/NO/UNCLEAR or None for the deed amid other
-    words) for one clause (its words as typed, lower case); None when it says nothing either way."""
+    words) for one clause (its words as typed, lower case); _COURTESY for courtesies alone ("cảm ơn em",
+    "ạ", "ừ"), which say nothing either way; None when it says something else ("à thôi", "khoan đã")."""
     pairs = [(token, word) for word in marked for token in tokens(word)]
     folded = [token for token, _ in pairs]
+    named = _deed_at(folded, deeds)
+    if named is None and all(token in _AGREEING | _POLITE and token != "thoi" and word not in _MARKED_NOT_AGREEING
+                             for token, word in pairs):
+        return _COURTESY
     bare = " ".join(token for token in folded if token not in _POLITE)
     if bare in _BARE:
         return False, _BARE[bare]
     if any(re.search(rf"(?:^| ){keep}(?: |$)", " ".join(folded)) for keep in _KEEPING):
         return True, NO
-    for deed in deeds:
-        size = len(deed.split())
-        for start in range(len(folded) - size + 1):
-            if " ".join(folded[start:start + size]) != deed:
-                continue
-            before = start - 1
-            while before >= 0 and folded[before] in _BETWEEN:
-                before -= 1
-            typed = pairs[before][1] if before >= 0 else ""
-            if before < 0 or (folded[before] not in _NEGATING and typed not in _MARKED_NEGATING):
-                # Yes only when nothing else is said: "đặt cho mẹ chứ không phải tôi" is not a yes.
-                rest = {token for index, (token, word) in enumerate(pairs) if not start <= index < start + size
-                        and (token not in _AGREEING | _POLITE or word in _MARKED_NOT_AGREEING)}
-                rest -= {word for other in deeds for word in other.split()}
-                return True, None if rest else YES
-            # Only the marks tell "đừng" (don't) from "đúng" (right): "dung" typed bare is either.
-            if folded[before] == "dung":
-                return True, YES if typed == "đúng" else UNCLEAR if typed == "dung" else NO
-            return True, NO
-    return None
+    if named is None:
+        return None
+    start, size = named
+    before = start - 1
+    while before >= 0 and folded[before] in _BETWEEN:
+        before -= 1
+    typed = pairs[before][1] if before >= 0 else ""
+    if before < 0 or (folded[before] not in _NEGATING and typed not in _MARKED_NEGATING):
+        # Yes only when nothing else is said: "đặt cho mẹ chứ không phải tôi" is not a yes.
+        rest = {token for index, (token, word) in enumerate(pairs) if not start <= index < start + size
+                and (token not in _AGREEING | _POLITE or word in _MARKED_NOT_AGREEING)}
+        rest -= {word for other in deeds for word in other.split()}
+        return True, None if rest else YES
+    # Only the marks tell "đừng" (don't) from "đúng" (right): "dung" typed bare is either.
+    if folded[before] == "dung":
+        return True, YES if typed == "đúng" else UNCLEAR if typed == "dung" else NO
+    return True, NO
 
 
 def answer_in_words(text: str, slot: str) -> str | None:
@@ -235,12 +249,7 @@ def answer_in_words(text: str, slot: str) -> str | None:
         return None
     marked = unicodedata.normalize("NFC", text).lower()
     clauses = [[re.sub(r"\W", "", word) for word in clause.split()] for clause in re.split(r"[,.;!?\n]+", marked)]
-    # A clause of courtesies only ("cảm ơn em", "ạ") says nothing either way; "à thôi" takes a yes back.
-    clauses = [clause for clause in clauses if any(
-        token not in _AGREEING | _POLITE or token == "thoi" or word in _MARKED_NOT_AGREEING
-        for word in clause for token in tokens(word)) or any(
-        re.search(rf"(?:^| ){deed}(?: |$)", " ".join(tokens(" ".join(clause)))) for deed in deeds)]
-    said = [_said_of_deed(clause, deeds) for clause in clauses]
+    said = [found for found in (_said_of_deed(clause, deeds) for clause in clauses) if found is not _COURTESY]
     if not any(found and found[0] for found in said):
         return None
     last_word = re.sub(r"\W", "", marked.split()[-1])
