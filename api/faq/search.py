@@ -83,7 +83,6 @@ class FaqIndex:
             return []
         query_words, query_grams = frozenset(words), _trigrams(words)
         query_weight = self._weight(query_words)
-        learned = self.learned.probabilities(question) if self.learned else {}
         scored = []
         for key, variants in self.variants.items():
             coverage = self._weight(query_words & self.vocabulary[key]) / query_weight if query_weight else 0.0
@@ -99,12 +98,10 @@ class FaqIndex:
             scored.append((lexical, key))
         # A question staff wrote, asked as written (or nearly), is theirs whatever the model learnt: an
         # entry with three questions must not hide behind one with thirty.
-        plain = scored
-        if learned and max(score for score, _ in plain) < AS_WRITTEN:
-            scored = [(lexical + LEARNED_WEIGHT * learned.get(key, 0.0), key) for lexical, key in scored]
+        learned = (self.learned.probabilities(question)
+                   if self.learned and max(score for score, _ in scored) < AS_WRITTEN else {})
         # The learnt probability orders the entries; the score given stays the lexical one, how much of the
         # question the entry's own questions hold, which is what FAQ_MIN_SCORE weighs (the probability
         # shares out 1 among the entries even for a question none of them is about).
-        lexical_of = {key: lexical for lexical, key in plain}
-        scored.sort(key=lambda item: (-item[0], item[1]))
-        return [(key, lexical_of[key]) for _, key in scored[:limit]]
+        scored.sort(key=lambda item: (-(item[0] + LEARNED_WEIGHT * learned.get(item[1], 0.0)), item[1]))
+        return [(key, lexical) for lexical, key in scored[:limit]]
