@@ -198,6 +198,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             if not sa.inspect(self.engine).has_table(SUMMARIES.name):
                 raise
         self.filter = PrivacyFilter.from_environment()
+        self._prepare()
         self.kept: OrderedDict[str, tuple[DialogueStateTracker, float]] = OrderedDict()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
                                   or DEFAULT_RETENTION_DAYS)
@@ -219,71 +220,108 @@ class PrivateTrackerStore(SQLTrackerStore):
         else:
             _EVENTS_BY_SENDER.create(self.engine, checkfirst=True)
 
+    def _prepare(self) -> None:
+        """The statements a message needs, built once: SQLAlchemy then finds each compiled in its cache
+        without working out the statement's cache key again, and they run on a plain connection rather
+        than through an ORM session (issue 21: the ORM's session, statement building and cache keys were
+        most of the store's ≈ 11 ms per message in `bench/profile.py`)."""
+        table = self.SQLEvent.__table__
+        sender = table.c.sender_id == sa.bindparam("sender_id")
+        session_start = (sa.select(sa.func.max(table.c.timestamp))
+                         .where(sender, table.c.type_name == SessionStarted.type_name).scalar_subquery())
+        # Rasa's `_event_query`: the events from the latest session's start (all, if none started).
+        self._session_events = (sa.select(table.c.id, table.c.data)
+                                .where(sender, sa.or_(table.c.timestamp >= session_start, session_start.is_(None)))
+                                .order_by(table.c.id))
+        self._session_length = sa.select(sa.func.count()).select_from(self._session_events.subquery())
+        self._events_from = (sa.select(table.c.id, table.c.data)
+                             .where(sender, table.c.id >= sa.bindparam("first_id")).order_by(table.c.id))
+        self._all_events = sa.select(table.c.id, table.c.data).where(sender)
+        self._rewrite = table.update().where(table.c.id == sa.bindparam("row_id")).values(
+            data=sa.bindparam("new_data"))
+        self._latest_id = sa.select(sa.func.max(table.c.id)).where(sender)
+        self._latest_ids = (sa.select(table.c.id).where(sender).order_by(table.c.id.desc())
+                            .limit(sa.bindparam("how_many", type_=sa.Integer)))
+        self._insert = table.insert()
+        self._insert_returning = table.insert().returning(table.c.id)
+        self._summary = sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(
+            SUMMARIES.c.sender_id == sa.bindparam("sender_id"))
+        self._forget_summary = SUMMARIES.delete().where(SUMMARIES.c.sender_id == sa.bindparam("sender_id"))
+        upsert = (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(SUMMARIES)
+        self._put_summary = upsert.on_conflict_do_update(
+            index_elements=[SUMMARIES.c.sender_id],
+            set_={"first_event_id": upsert.excluded.first_event_id, "events": upsert.excluded.events})
+        # PostgreSQL returns the ids of rows inserted in one go (psycopg2's execute_values); SQLite cannot.
+        self._returns_ids = self.engine.dialect.name == "postgresql" and bool(
+            getattr(self.engine.dialect, "insert_executemany_returning", False))
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         stored_ids: list[int | None] | None = getattr(tracker, STORED_IDS, None)
-        with self.session_scope() as session:
+        sender_id = tracker.sender_id
+        with self.engine.begin() as connection:
             if stored_ids is None or len(stored_ids) > len(tracker.events):
                 # Not read from here (a conversation being created): Rasa's way, by counting.
                 stored_ids = None
-                new_events = list(self._additional_events(session, tracker))
+                stored = connection.execute(self._session_length, {"sender_id": sender_id}).scalar() or 0
+                new_events = list(tracker.events)[stored:]
             else:
                 new_events = list(tracker.events)[len(stored_ids):]
             erase = any(isinstance(e, SlotSet) and e.key == ERASE_SLOT and e.value is True for e in new_events)
             if erase:
-                for row in session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == tracker.sender_id):
-                    row.data = json.dumps(self.filter.redact(json.loads(row.data)))
-                session.execute(SUMMARIES.delete().where(SUMMARIES.c.sender_id == tracker.sender_id))
+                rewritten = [{"row_id": row.id, "new_data": json.dumps(self.filter.redact(json.loads(row.data)))}
+                             for row in connection.execute(self._all_events, {"sender_id": sender_id})]
+                if rewritten:
+                    connection.execute(self._rewrite, rewritten)
+                connection.execute(self._forget_summary, {"sender_id": sender_id})
             rows = []
             for event in new_events:
                 data = event.as_dict()
-                stored = self.filter.redact(data) if erase else self.filter.protect(data)
-                rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                stored_data = self.filter.redact(data) if erase else self.filter.protect(data)
+                rows.append({"sender_id": sender_id, "type_name": event.type_name,
                              "timestamp": data.get("timestamp"),
                              "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
-                             "action_name": data.get("name"), "data": json.dumps(stored)})
-            table = self.SQLEvent.__table__
+                             "action_name": data.get("name"), "data": json.dumps(stored_data)})
             new_ids: list[int | None] = []
-            if rows and self.engine.dialect.name == "postgresql":
-                # One statement for all (not the ORM's one per row), returning their ids.
-                new_ids = [i for (i,) in session.execute(table.insert().values(rows).returning(table.c.id))]
+            if rows and self._returns_ids:
+                new_ids = [i for (i,) in connection.execute(self._insert_returning, rows)]
             elif rows:
-                session.execute(table.insert(), rows)
-                # Their ids: the conversation's latest (SQLite has one writer at a time).
-                new_ids = [i for (i,) in session.execute(
-                    sa.select(table.c.id).where(table.c.sender_id == tracker.sender_id)
-                    .order_by(table.c.id.desc()).limit(len(rows)))][::-1]
+                connection.execute(self._insert, rows)
+                # Their ids: the conversation's latest (one replica at a time handles a conversation, under
+                # Rasa's lock; SQLite has one writer at a time besides).
+                new_ids = [i for (i,) in connection.execute(
+                    self._latest_ids, {"sender_id": sender_id, "how_many": len(rows)})][::-1]
             moved = False
             if stored_ids is not None:
                 stored_ids = stored_ids + new_ids
-                moved = not erase and self._move_summary(session, tracker, stored_ids)
-            session.commit()
-        self.kept.pop(tracker.sender_id, None)
+                moved = not erase and self._move_summary(connection, tracker, stored_ids)
+        self.kept.pop(sender_id, None)
         if stored_ids is not None:
             setattr(tracker, STORED_IDS, stored_ids)  # saved again (Rasa does): only what follows is new
             # Read afresh instead when this tracker holds what a read would leave out: turns before a moved
             # summary, or the session before the one that just started.
             if not (erase or moved or any(isinstance(e, SessionStarted) for e in new_events)):
-                self.kept[tracker.sender_id] = (tracker, time.monotonic())
+                self.kept[sender_id] = (tracker, time.monotonic())
                 while len(self.kept) > KEPT_TRACKERS:
                     self.kept.popitem(last=False)
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool
                         ) -> DialogueStateTracker | None:
-        kept = None if fetch_events_from_all_sessions else self._kept(sender_id)
-        if kept is not None:
-            return kept
-        with self.session_scope() as session:
-            summary = None if fetch_events_from_all_sessions else session.execute(
-                sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(SUMMARIES.c.sender_id == sender_id)
-            ).first()
-            if summary is not None:
-                query = (session.query(self.SQLEvent.id, self.SQLEvent.data)
-                         .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id >= summary.first_event_id)
-                         .order_by(self.SQLEvent.id))
-            else:
-                query = self._event_query(session, sender_id, fetch_events_from_all_sessions
-                                          ).with_entities(self.SQLEvent.id, self.SQLEvent.data)
-            rows = query.all()
+        if fetch_events_from_all_sessions:  # `retrieve_full_tracker`: rare (exports), Rasa's own query
+            with self.session_scope() as session:
+                rows = self._event_query(session, sender_id, True).with_entities(
+                    self.SQLEvent.id, self.SQLEvent.data).all()
+            summary = None
+        else:
+            kept = self._kept(sender_id)
+            if kept is not None:
+                return kept
+            with self.engine.connect() as connection:
+                summary = connection.execute(self._summary, {"sender_id": sender_id}).first()
+                if summary is not None:
+                    rows = connection.execute(self._events_from, {"sender_id": sender_id,
+                                                                  "first_id": summary.first_event_id}).all()
+                else:
+                    rows = connection.execute(self._session_events, {"sender_id": sender_id}).all()
         if not self.domain or not rows:
             return None
         head = [self.filter.reveal(event) for event in json.loads(summary.events)] if summary is not None else []
@@ -312,16 +350,14 @@ class PrivateTrackerStore(SQLTrackerStore):
             return None
         # Its last event must still be the conversation's last: not if another replica stored more, nor if
         # the conversation was purged or erased elsewhere (an erasure stores events too).
-        table = self.SQLEvent.__table__
-        with self.session_scope() as session:
-            latest = session.execute(sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
-                                     ).scalar()
+        with self.engine.connect() as connection:
+            latest = connection.execute(self._latest_id, {"sender_id": sender_id}).scalar()
         if latest != stored_ids[-1]:
             return None
         self.kept[sender_id] = (tracker, kept_at)
         return tracker
 
-    def _move_summary(self, session: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> bool:
+    def _move_summary(self, connection: Any, tracker: DialogueStateTracker, stored_ids: list[int | None]) -> bool:
         """Once more than WINDOW_TURNS + WINDOW_SLACK turns follow the summary, a new summary of all
         but the latest WINDOW_TURNS turns. Whether it moved."""
         events = list(tracker.events)
@@ -335,10 +371,8 @@ class PrivateTrackerStore(SQLTrackerStore):
             cut -= 1  # the turn starts with the bot listening
         before = DialogueStateTracker.from_events(tracker.sender_id, events[:cut], self.domain.slots)
         summary = json.dumps([self.filter.protect(event.as_dict()) for event in summarise(before, events[:cut])])
-        values = {"first_event_id": stored_ids[cut], "events": summary}
-        insert = (postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(SUMMARIES)
-        session.execute(insert.values(sender_id=tracker.sender_id, **values)
-                        .on_conflict_do_update(index_elements=[SUMMARIES.c.sender_id], set_=values))
+        connection.execute(self._put_summary, {"sender_id": tracker.sender_id, "first_event_id": stored_ids[cut],
+                                               "events": summary})
         return True
 
     def purge(self, older_than_days: int) -> int:
