@@ -31,6 +31,11 @@ BAD: list[Any] = [
     {"events": "not a list"},
     {"responses": [42]},
     [],
+    {"events": [{"event": "slot", "name": "full_name"}]},  # its kind's own field missing
+    {"events": [{"event": "user", "parse_data": {"entities": [{"entity": "commune"}]}}]},  # deep inside one kind
+    {"events": [{"event": "action", "name": "action_listen"}, {"event": "user", "text": 5}]},  # the second wrong
+    {"events": [{"event": "slot", "name": "x", "value": 1, "timestamp": "now"}]},  # a field every kind has
+    {"events": [{"name": "x"}]},  # no kind at all
 ]
 
 
@@ -60,6 +65,40 @@ def test_what_rasa_refuses_is_refused_with_its_error(result: Any) -> None:
         RemoteAction("action_x", None)._validate_action_result(result)
     assert raised.value.message.startswith(expected)
     assert "Failed to validate Action server response" in raised.value.message
+
+
+def test_each_event_checked_against_its_own_kind_gives_the_whole_schemas_verdict() -> None:
+    """Every kind of event, and each with every field of its kind's schema given a value of each JSON type:
+    accepted exactly when `jsonschema.validate` accepts it, refused with its error otherwise."""
+    event_schema = RemoteAction.action_response_format_spec()["properties"]["events"]["items"]
+    values: list[Any] = [None, True, 3, 2.5, "x", [], [{}], {}, {"name": "x"}]
+    cases: list[Any] = []
+    for alternative in event_schema["oneOf"]:
+        kind = alternative["properties"]["event"]["const"]
+        base = {"event": kind, "name": "x", "value": "v", "entities": []}
+        cases.append({"events": [base]})
+        for field in [*alternative["properties"], "timestamp", "metadata"]:
+            cases += [{"events": [{**base, field: value}]} for value in values if field != "event"]
+    verdicts = {"accepted": 0, "refused": 0}
+    for result in cases:
+        expected = original_verdict(result)
+        if expected is None:
+            assert RemoteAction("action_x", None)._validate_action_result(result) is True, result
+            verdicts["accepted"] += 1
+        else:
+            with pytest.raises(ValidationError) as raised:
+                RemoteAction("action_x", None)._validate_action_result(result)
+            assert raised.value.message.startswith(expected), result
+            verdicts["refused"] += 1
+    assert min(verdicts.values()) > 100  # both verdicts well represented
+
+
+def test_a_valid_response_is_not_checked_against_every_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole: list[Any] = []
+    monkeypatch.setattr(action_calls._validator(), "iter_errors", lambda result: whole.append(result) or iter(()))
+    for result in GOOD:
+        RemoteAction("action_x", None)._validate_action_result(result)
+    assert whole == []
 
 
 def test_the_schema_is_checked_once_not_at_every_response(monkeypatch: pytest.MonkeyPatch) -> None:
