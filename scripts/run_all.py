@@ -182,7 +182,10 @@ def production(env_file: Path) -> Profile:
     proxies = {"TRUSTED_PROXIES": trusted} if trusted else {}
     api_env = {**common, **proxies, "DATABASE_URL": api_db, "GATEWAY_PUBLIC_URL": public,
                "GATEWAY_INTERNAL_URL": public, "PUBLIC_BASE_URL": public}
-    rasa_env = {**common, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
+    # "in-process": bot/action_calls.py's IN_PROCESS, the actions package run inside each replica.
+    actions_in_process = get("ACTIONS_IN_PROCESS", "0") == "1"
+    action_endpoint = "in-process" if actions_in_process else f"http://127.0.0.1:{actions_port}/webhook"
+    rasa_env = {**common, "ACTION_ENDPOINT_URL": action_endpoint, "API_URL": api, "PUBLIC_BASE_URL": public,
                 "TRACKER_STORE_URL": f"{server}/{databases['conversations']}",
                 "CONVERSATION_PURGE_AT_START": "0", "TICKET_LOCK_LIFETIME": get("TICKET_LOCK_LIFETIME", "10"),
                 "REDIS_HOST": redis.hostname or "127.0.0.1", "REDIS_PORT": str(redis.port or 6379),
@@ -209,9 +212,10 @@ def production(env_file: Path) -> Profile:
     services = [
         *(Service(f"api-{i + 1}", [PY, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)], port,
                   api_env, restart=True) for i, port in enumerate(api_ports)),
-        Service("actions", actions_command(actions_port), actions_port,
-                {**common, **ACTIONS_HOST, "API_URL": api, "PUBLIC_BASE_URL": public, **credential,
-                 "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True),
+        *([] if actions_in_process else [
+            Service("actions", actions_command(actions_port), actions_port,
+                    {**common, **ACTIONS_HOST, "API_URL": api, "PUBLIC_BASE_URL": public, **credential,
+                     "ACTION_SERVER_SANIC_WORKERS": get("ACTION_WORKERS", "2")}, restart=True)]),
         *(Service(f"rasa-{i + 1}", rasa_command(port, "deploy/endpoints.yml"), port, {**rasa_env, **credential},
                   restart=True, ready_url=f"http://127.0.0.1:{port}/webhooks/gateway/")
           for i, port in enumerate(rasa_ports)),

@@ -4,15 +4,26 @@ once, over connections kept alive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 from jsonschema import ValidationError
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.channels import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet as SdkSlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
 
 import bot.channels  # noqa: F401 - loading the channel installs the check, as in the Rasa server
 from actions import connections
@@ -174,3 +185,90 @@ def test_the_action_servers_api_client_reuses_its_connection() -> None:
 
     seen = asyncio.run(two_requests())
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+class _Rejecting(Action):
+    def name(self) -> str:
+        return "action_test_rejecting"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
+        raise SdkRejection("action_test_rejecting", "no slot to fill here")
+
+
+class _Failing(Action):
+    def name(self) -> str:
+        return "action_test_failing"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
+        raise RuntimeError("the API answered nonsense")
+
+
+class _Meddling(Action):
+    """Changes what it was handed and answers with a tuple, which JSON turns into a list."""
+
+    def name(self) -> str:
+        return "action_test_meddling"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
+        tracker.slots["language"] = "hmn"
+        tracker.events.clear()
+        dispatcher.utter_message(response="utter_greet", name="bác")
+        return [SdkSlotSet("my_booking_codes", ("ABCD3467",))]
+
+
+@pytest.fixture
+def in_process() -> Iterator[tuple[EndpointConfig, Domain]]:
+    executor = action_calls._executor()
+    for action in (_Rejecting, _Failing, _Meddling):
+        executor.register_action(action())  # an instance: rasa_sdk registers a class only once per process
+    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
+    yield EndpointConfig(action_calls.IN_PROCESS), domain
+    for action in (_Rejecting, _Failing, _Meddling):
+        executor.actions.pop(action().name(), None)
+
+
+def _run(name: str, endpoint: EndpointConfig, domain: Domain, tracker: DialogueStateTracker) -> list[Event]:
+    action = RemoteAction(name, endpoint)
+    return asyncio.run(action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
+                                  tracker, domain))
+
+
+def _tracker(domain: Domain, **slots: Any) -> DialogueStateTracker:
+    tracker = DialogueStateTracker.from_events("in-process", [ActionExecuted("action_listen")], domain.slots)
+    for name, value in slots.items():
+        tracker.update(SlotSet(name, value))
+    return tracker
+
+
+def test_actions_run_inside_the_server_when_the_endpoint_says_so(
+        in_process: tuple[EndpointConfig, Domain]) -> None:
+    endpoint, domain = in_process
+    events = _run("action_session_start", endpoint, domain, _tracker(domain, language="tyz", audio_wanted=True,
+                                                                      full_name="Nông Thị Mai"))
+    # The actions package's own session start: the preferences carried over, nothing personal.
+    assert [type(e).__name__ for e in events] == ["SessionStarted", "SlotSet", "SlotSet", "ActionExecuted"]
+    assert [(e.key, e.value) for e in events if isinstance(e, SlotSet)] == [("language", "tyz"),
+                                                                            ("audio_wanted", True)]
+    assert endpoint.request is action_calls.run_in_process  # no HTTP client, no connection pool
+    assert getattr(endpoint, "_ksk_session_pool", None) is None
+
+
+def test_in_process_the_actions_get_and_give_copies_as_over_http(in_process: tuple[EndpointConfig, Domain]) -> None:
+    endpoint, domain = in_process
+    tracker = _tracker(domain, language="tyz")
+    events = _run("action_test_meddling", endpoint, domain, tracker)
+    assert tracker.get_slot("language") == "tyz" and len(tracker.events) == 2  # untouched by the action
+    assert isinstance(events[0], BotUttered) and events[0].text
+    assert [(e.key, e.value) for e in events if isinstance(e, SlotSet)] == [("my_booking_codes", ["ABCD3467"])]
+
+
+def test_in_process_a_rejection_an_unknown_action_and_a_failure_reach_rasa_as_over_http(
+        in_process: tuple[EndpointConfig, Domain], caplog: pytest.LogCaptureFixture) -> None:
+    endpoint, domain = in_process
+    with pytest.raises(ActionExecutionRejection) as rejected:
+        _run("action_test_rejecting", endpoint, domain, _tracker(domain))
+    assert rejected.value.action_name == "action_test_rejecting" and rejected.value.message == "no slot to fill here"
+    for name in ("action_no_such_thing", "action_test_failing"):
+        with pytest.raises(RasaException, match=f"Failed to execute custom action '{name}'"):
+            _run(name, endpoint, domain, _tracker(domain))
+    assert "the API answered nonsense" in caplog.text  # the failure is logged with its cause
