@@ -20,7 +20,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet as SdkSlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.interfaces import ActionExecutionRejection as SdkRejection
@@ -187,44 +187,37 @@ def test_the_action_servers_api_client_reuses_its_connection() -> None:
     assert len(seen) == 2 and seen[0] == seen[1]
 
 
-class _Rejecting(Action):
-    def name(self) -> str:
-        return "action_test_rejecting"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
-        raise SdkRejection("action_test_rejecting", "no slot to fill here")
+# Test actions as plain functions registered on the in-process executor only: an `Action` subclass would
+# be found by every executor that registers the actions package (rasa_sdk looks for all subclasses).
+async def _rejecting(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
+    raise SdkRejection("action_test_rejecting", "no slot to fill here")
 
 
-class _Failing(Action):
-    def name(self) -> str:
-        return "action_test_failing"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
-        raise RuntimeError("the API answered nonsense")
+async def _failing(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
+    raise RuntimeError("the API answered nonsense")
 
 
-class _Meddling(Action):
+async def _meddling(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
     """Changes what it was handed and answers with a tuple, which JSON turns into a list."""
+    tracker.slots["language"] = "hmn"
+    tracker.events.clear()
+    dispatcher.utter_message(response="utter_greet", name="bác")
+    return [SdkSlotSet("my_booking_codes", ("ABCD3467",))]
 
-    def name(self) -> str:
-        return "action_test_meddling"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[Any]:
-        tracker.slots["language"] = "hmn"
-        tracker.events.clear()
-        dispatcher.utter_message(response="utter_greet", name="bác")
-        return [SdkSlotSet("my_booking_codes", ("ABCD3467",))]
+TEST_ACTIONS = {"action_test_rejecting": _rejecting, "action_test_failing": _failing,
+                "action_test_meddling": _meddling}
 
 
 @pytest.fixture
 def in_process() -> Iterator[tuple[EndpointConfig, Domain]]:
     executor = action_calls._executor()
-    for action in (_Rejecting, _Failing, _Meddling):
-        executor.register_action(action())  # an instance: rasa_sdk registers a class only once per process
+    for name, run in TEST_ACTIONS.items():
+        executor.register_function(name, run)
     domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
     yield EndpointConfig(action_calls.IN_PROCESS), domain
-    for action in (_Rejecting, _Failing, _Meddling):
-        executor.actions.pop(action().name(), None)
+    for name in TEST_ACTIONS:
+        executor.actions.pop(name, None)
 
 
 def _run(name: str, endpoint: EndpointConfig, domain: Domain, tracker: DialogueStateTracker) -> list[Event]:
