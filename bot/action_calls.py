@@ -155,16 +155,20 @@ async def run_in_process(json: Any = None, **_http: Any) -> Any:
     try:
         result = await _executor().run(call)
     except ActionExecutionRejection as error:
-        raise ClientResponseError(400, "Bad Request", ujson.dumps(
-            {"error": error.message, "action_name": error.action_name})) from error
+        raise _refused(400, "Bad Request", error) from error
     except ActionNotFoundException as error:
         log.error(error)
-        raise ClientResponseError(404, "Not Found", ujson.dumps(
-            {"error": error.message, "action_name": error.action_name})) from error
+        raise _refused(404, "Not Found", error) from error
     except Exception as error:
         log.exception("Exception occurred while running the action %s", (call or {}).get("next_action"))
         raise ClientResponseError(500, "Internal Server Error", "") from error
     return ujson.loads(ujson.dumps(result))
+
+
+def _refused(status: int, reason: str, error: ActionExecutionRejection | ActionNotFoundException
+             ) -> ClientResponseError:
+    """The error response rasa_sdk's action server gives for a rejected or unknown action."""
+    return ClientResponseError(status, reason, ujson.dumps({"error": error.message, "action_name": error.action_name}))
 
 
 def run_here(endpoint: EndpointConfig) -> bool:
