@@ -43,6 +43,8 @@ def _trigrams(words: list[str]) -> set[str]:
 class _Variant:
     words: frozenset[str]
     grams: frozenset[str]
+    # Fixed once the index is built, so a question does not add them up again for each variant.
+    weight: float
 
 
 @dataclass
@@ -63,12 +65,14 @@ class FaqIndex:
                 words = tokens(question)
                 if not words:  # "???" typed by staff: nothing to match, and no trigram to divide by
                     continue
-                variants.append(_Variant(frozenset(words), frozenset(_trigrams(words))))
+                variants.append(_Variant(frozenset(words), frozenset(_trigrams(words)), 0.0))
             index.variants[key] = variants
             index.vocabulary[key] = frozenset().union(*(v.words for v in variants))
             document_frequency.update(index.vocabulary[key])
         total = max(len(index.variants), 1)
         index.idf = {w: math.log(1 + total / df) for w, df in document_frequency.items()}
+        index.variants = {key: [_Variant(v.words, v.grams, index._weight(v.words)) for v in variants]
+                          for key, variants in index.variants.items()}
         index.learned = KeyModel.train(entries)
         return index
 
@@ -82,17 +86,26 @@ class FaqIndex:
         if not words:
             return []
         query_words, query_grams = frozenset(words), _trigrams(words)
-        query_weight = self._weight(query_words)
+        unseen = math.log(1 + max(len(self.variants), 1))
+        # A question's words are weighed once; a variant's share is then the sum over the words it holds,
+        # added in the same order as `_weight` would, so the scores are exactly those of the formulas above.
+        weigh = {w: self.idf.get(w, unseen) for w in query_words}
+        query_weight = sum(weigh[w] for w in query_words)
+        query_size = len(query_grams)
         scored = []
         for key, variants in self.variants.items():
-            coverage = self._weight(query_words & self.vocabulary[key]) / query_weight if query_weight else 0.0
+            held = query_words & self.vocabulary[key]
+            coverage = sum(weigh[w] for w in held) / query_weight if query_weight else 0.0
             best = 0.0
             for variant in variants:
-                shared = self._weight(query_words & variant.words)
-                precision = shared / query_weight if query_weight else 0.0
-                recall = shared / self._weight(variant.words) if variant.words else 0.0
-                word_score = 2 * precision * recall / (precision + recall) if shared else 0.0
-                char_score = len(query_grams & variant.grams) / math.sqrt(len(query_grams) * len(variant.grams))
+                word_score = 0.0
+                if held:  # a variant holds no word of the question that its entry does not
+                    shared = sum(weigh[w] for w in query_words & variant.words)
+                    if shared:
+                        precision = shared / query_weight if query_weight else 0.0
+                        recall = shared / variant.weight if variant.words else 0.0
+                        word_score = 2 * precision * recall / (precision + recall)
+                char_score = len(query_grams & variant.grams) / math.sqrt(query_size * len(variant.grams))
                 best = max(best, WORD_WEIGHT * word_score + CHAR_WEIGHT * char_score)
             lexical = round(best + COVERAGE_WEIGHT * coverage, 4)
             scored.append((lexical, key))
