@@ -20,9 +20,10 @@ our input channel (bot/channels.py), in every process that serves residents.
   rejections (400), unknown actions (404) and failures (500) as Rasa sees them over HTTP. What it saves
   is the HTTP round trip: Rasa's client, the tracker written as JSON by the standard library, the
   action server's Sanic and event loop (≈ 10 ms of CPU per message by `bench/profile.py`'s shares, one
-  message at a time; under load `bench/scale.py` measured ≈ 0.91× the CPU per message on average, with a
-  longer tail, so the production profile leaves it off by default). Actions are coroutines that wait
-  only on the API, so they share the server's event loop as they share the action server's.
+  message at a time; under load `bench/scale.py` measured ≈ 0.91× the CPU per message in one session and
+  0.98× in the next, with a longer tail in every pair, so the production profile leaves it off). Actions
+  are coroutines that wait only on the API, so they share the server's event loop as they share the
+  action server's.
 """
 
 from __future__ import annotations
