@@ -4,6 +4,10 @@ once, over connections kept alive."""
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import random
+import struct
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -185,6 +189,72 @@ def test_the_action_servers_api_client_reuses_its_connection() -> None:
 
     seen = asyncio.run(two_requests())
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> Any:
+    """Values a tracker can hold, and their edges: any code point (lone surrogates too), floats from any
+    bit pattern (NaN and infinities left out: NaN never equals itself), integers up to 2**80."""
+    kind = rng.randrange(8 if depth < 4 else 5)
+    if kind == 0:
+        return "".join(chr(rng.choice((rng.randrange(0x80), rng.randrange(0x110000))))
+                       for _ in range(rng.randrange(12)))
+    if kind == 1:
+        value = struct.unpack("<d", rng.randbytes(8))[0]
+        return value if math.isfinite(value) else 0.5
+    if kind == 2:
+        return rng.randrange(-(2 ** 80), 2 ** 80) >> rng.randrange(80)
+    if kind == 3:
+        return rng.choice((None, True, False, "", "Xin chào bác/anh chị </script>"))
+    if kind == 4:
+        return rng.random() * 10 ** rng.randrange(-12, 12)
+    if kind == 5:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(5))]
+    # Keys: mostly text; some numbers, booleans and null, which both write as text.
+    return {(_random_json(rng, 4) if kind == 6 else str(rng.random())): _random_json(rng, depth + 1)
+            for _ in range(rng.randrange(5))}
+
+
+def test_request_bodies_read_back_as_the_standard_librarys() -> None:
+    rng = random.Random(21)
+    for _ in range(3000):
+        value = _random_json(rng)
+        assert json.loads(connections.dumps(value)) == json.loads(json.dumps(value))
+    with pytest.raises(TypeError):
+        connections.dumps({"when": object()})  # refused, as json.dumps refuses it
+
+
+def test_the_action_server_reads_the_body_rasa_meant_to_send() -> None:
+    from aiohttp import web
+
+    tracker = {"sender_id": "zalo:1234", "slots": {"full_name": "Lường Văn Tâm", "commune_id": 13, "score": 0.8731},
+               "events": [{"event": "user", "text": "đặt lịch khám / hẹn giờ", "timestamp": 1764720000.123456,
+                           "parse_data": {"intent": {"name": "book_exam", "confidence": 0.9999999999999998}}}],
+               "latest_message": {"text": "\u0000\U0001f600 \"quoted\" \\"}}
+    read: list[Any] = []
+
+    async def exchange() -> None:
+        async def answer(request: web.Request) -> web.Response:
+            read.append(await request.json())
+            return web.json_response({"events": [], "responses": []})
+
+        app = web.Application()
+        app.router.add_post("/webhook", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+            RemoteAction("action_x", endpoint)
+            assert await endpoint.request(json={"next_action": "action_x", "tracker": tracker}, method="post") \
+                == {"events": [], "responses": []}
+            await action_calls.close_pooled(endpoint)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(exchange())
+    assert read == [{"next_action": "action_x", "tracker": tracker}]
 
 
 # Test actions as plain functions registered on the in-process executor only: an `Action` subclass would
