@@ -127,15 +127,19 @@ def test_the_schema_is_checked_once_not_at_every_response(monkeypatch: pytest.Mo
 
 
 @asynccontextmanager
-async def serving(method: str, path: str, body: Any) -> AsyncIterator[tuple[int, list[Any]]]:
+async def serving(method: str, path: str, body: Any, read: list[Any] | None = None
+                  ) -> AsyncIterator[tuple[int, list[Any]]]:
     """A local server answering `body` at `path`, keeping idle connections 5 s (as Sanic and uvicorn do):
-    its port, and each request's client address as it saw it (one address: one connection)."""
+    its port, and each request's client address as it saw it (one address: one connection). With `read`,
+    each request's JSON body as the server read it is added there."""
     from aiohttp import web
 
     seen: list[Any] = []
 
     async def answer(request: web.Request) -> web.Response:
         seen.append(request.transport.get_extra_info("peername") if request.transport else None)
+        if read is not None:
+            read.append(await request.json())
         return web.json_response(body)
 
     app = web.Application()
@@ -223,38 +227,27 @@ def test_request_bodies_read_back_as_the_standard_librarys() -> None:
         connections.dumps({"when": object()})  # refused, as json.dumps refuses it
 
 
-def test_the_action_server_reads_the_body_rasa_meant_to_send() -> None:
-    from aiohttp import web
-
+def test_the_action_server_reads_the_body_rasa_meant_to_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[Any] = []
+    ours = connections.dumps
+    monkeypatch.setattr(connections, "dumps", lambda value: written.append(value) or ours(value))
     tracker = {"sender_id": "zalo:1234", "slots": {"full_name": "Lường Văn Tâm", "commune_id": 13, "score": 0.8731},
                "events": [{"event": "user", "text": "đặt lịch khám / hẹn giờ", "timestamp": 1764720000.123456,
                            "parse_data": {"intent": {"name": "book_exam", "confidence": 0.9999999999999998}}}],
                "latest_message": {"text": "\u0000\U0001f600 \"quoted\" \\"}}
     read: list[Any] = []
 
-    async def exchange() -> None:
-        async def answer(request: web.Request) -> web.Response:
-            read.append(await request.json())
-            return web.json_response({"events": [], "responses": []})
-
-        app = web.Application()
-        app.router.add_post("/webhook", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async def exchange() -> Any:
+        async with serving("POST", "/webhook", {"events": [], "responses": []}, read) as (port, _):
             endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
-            RemoteAction("action_x", endpoint)
-            assert await endpoint.request(json={"next_action": "action_x", "tracker": tracker}, method="post") \
-                == {"events": [], "responses": []}
+            RemoteAction("action_x", endpoint)  # the endpoint's session, as the server's calls use it
+            answer = await endpoint.request(json={"next_action": "action_x", "tracker": tracker}, method="post")
             await action_calls.close_pooled(endpoint)
-        finally:
-            await runner.cleanup()
+        return answer
 
-    asyncio.run(exchange())
+    assert asyncio.run(exchange()) == {"events": [], "responses": []}
     assert read == [{"next_action": "action_x", "tracker": tracker}]
+    assert len(written) == 1  # written by ujson, not by aiohttp's default
 
 
 # Test actions as plain functions registered on the in-process executor only: an `Action` subclass would

@@ -43,7 +43,7 @@ def _trigrams(words: list[str]) -> set[str]:
 class _Variant:
     words: frozenset[str]
     grams: frozenset[str]
-    # Fixed once the index is built, so a question does not add them up again for each variant.
+    # The words' weights added up once, when the index is built, not again for each question.
     weight: float
 
 
@@ -59,20 +59,21 @@ class FaqIndex:
         index = cls()
         entries = [(key, list(questions)) for key, questions in entries]  # read twice: may be a generator
         document_frequency: Counter[str] = Counter()
+        parsed: dict[str, list[tuple[frozenset[str], frozenset[str]]]] = {}
         for key, questions in entries:
-            variants = []
+            found = []
             for question in questions:
                 words = tokens(question)
                 if not words:  # "???" typed by staff: nothing to match, and no trigram to divide by
                     continue
-                variants.append(_Variant(frozenset(words), frozenset(_trigrams(words)), 0.0))
-            index.variants[key] = variants
-            index.vocabulary[key] = frozenset().union(*(v.words for v in variants))
+                found.append((frozenset(words), frozenset(_trigrams(words))))
+            parsed[key] = found
+            index.vocabulary[key] = frozenset().union(*(words for words, _ in found))
             document_frequency.update(index.vocabulary[key])
-        total = max(len(index.variants), 1)
+        total = max(len(parsed), 1)
         index.idf = {w: math.log(1 + total / df) for w, df in document_frequency.items()}
-        index.variants = {key: [_Variant(v.words, v.grams, index._weight(v.words)) for v in variants]
-                          for key, variants in index.variants.items()}
+        index.variants = {key: [_Variant(words, grams, index._weight(words)) for words, grams in found]
+                          for key, found in parsed.items()}
         index.learned = KeyModel.train(entries)
         return index
 
