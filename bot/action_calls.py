@@ -18,7 +18,7 @@ our input channel (bot/channels.py), in every process that serves residents.
   server, through rasa_sdk's own executor, as the action server would run it: the same request and
   response (passed through JSON, so neither side shares or keeps the other's objects), the same
   rejections (400), unknown actions (404) and failures (500) as Rasa sees them over HTTP. What it saves
-  is the HTTP round trip: Rasa's client, the tracker written as JSON by the standard library, the
+  is the HTTP round trip: Rasa's client, the tracker written as JSON (actions/connections.py), the
   action server's Sanic and event loop (≈ 10 ms of CPU per message by `bench/profile.py`'s shares, one
   message at a time; under load `bench/scale.py` measured ≈ 0.91× the CPU per message in one session and
   0.98× in the next, with a longer tail in every pair, so the production profile leaves it off). Actions

@@ -77,9 +77,12 @@ class FaqIndex:
         index.learned = KeyModel.train(entries)
         return index
 
-    def _weight(self, words: Iterable[str]) -> float:
+    def _unseen_weight(self) -> float:
         # Words unknown to the content still weigh something, as if rare.
-        unseen = math.log(1 + max(len(self.variants), 1))
+        return math.log(1 + max(len(self.variants), 1))
+
+    def _weight(self, words: Iterable[str]) -> float:
+        unseen = self._unseen_weight()
         return sum(self.idf.get(w, unseen) for w in words)
 
     def rank(self, question: str, limit: int = 3) -> list[tuple[str, float]]:
@@ -87,11 +90,11 @@ class FaqIndex:
         if not words:
             return []
         query_words, query_grams = frozenset(words), _trigrams(words)
-        unseen = math.log(1 + max(len(self.variants), 1))
         # A question's words are weighed once; a variant's share is then the sum over the words it holds,
         # added in the same order as `_weight` would, so the scores are exactly those of the formulas above.
+        unseen = self._unseen_weight()
         weigh = {w: self.idf.get(w, unseen) for w in query_words}
-        query_weight = sum(weigh[w] for w in query_words)
+        query_weight = self._weight(query_words)
         query_size = len(query_grams)
         scored = []
         for key, variants in self.variants.items():
