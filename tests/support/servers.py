@@ -23,6 +23,10 @@ from common.chat_identity import METADATA_KEY, sign
 from common.keys import chat_identity_key
 from tests.support.env import IN_CI, ROOT, TEST_SECRET
 
+# A test's request to a server on this machine: its timeout detects a hang, it is not a latency check.
+# httpx's default of 5 s was once exceeded by a refusal that takes milliseconds, on a loaded CI host.
+PATIENT_S = 30.0
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -36,7 +36,7 @@ from tests.support.reminder_world import (
     running_services,
     wrote_last,
 )
-from tests.support.servers import wait_for
+from tests.support.servers import PATIENT_S, wait_for
 from tests.support.world import World
 
 pytestmark = pytest.mark.usefixtures("seeded_content")
@@ -121,7 +121,8 @@ def test_a_zalo_resident_silent_for_days_gets_zns_and_its_delivery_is_recorded(
     assert zns_row.trail == "chat:outside_window" and zns_row.delivered_at is None
     # Zalo's signed "user_received_message" for that ZNS: the reminder is marked delivered.
     raw, headers = signed_delivery(services.zalo.zns_sent[0]["tracking_id"])
-    assert httpx.post(f"{services.gateway}/webhooks/zalo", content=raw, headers=headers).status_code == 200
+    assert httpx.post(f"{services.gateway}/webhooks/zalo", content=raw, headers=headers,
+                      timeout=PATIENT_S).status_code == 200
     wait_for(lambda: next(r for r in log_rows(database) if r.channel == "zns").delivered_at is not None)
 
 
@@ -145,7 +146,8 @@ def test_retryable_failures_are_retried_then_give_way_and_the_sms_report_is_reco
     assert services.zalo.zns_sent == [] and len(services.sms.sent) == 1
     # The provider's delivery report (SendStatus 5) through the gateway's SMS webhook.
     report = {"RequestId": services.sms.sent[0]["RequestId"], "SendStatus": "5", "SMSID": "sms-1"}
-    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", json=report).status_code == 200
+    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", json=report,
+                      timeout=PATIENT_S).status_code == 200
     wait_for(lambda: log_rows(database)[0].delivered_at is not None)
 
 
@@ -195,7 +197,8 @@ def test_no_message_without_consent_for_that_way_and_stop_withdraws(
     for user in ("7700000041", "7700000042", "7700000043", "7700000044"):
         wrote_last(services, user, timedelta(days=5))
     inbound = {"Phone": international(43), "Content": "TC"}
-    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", json=inbound).status_code == 200
+    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", json=inbound,
+                      timeout=PATIENT_S).status_code == 200
 
     def withdrawn() -> int:
         with database.read() as db:
@@ -217,12 +220,13 @@ def test_no_message_without_consent_for_that_way_and_stop_withdraws(
 def test_the_gateways_phone_paths_refuse_strangers(services: Services, client: TestClient) -> None:
     body = {"key": "reminder-1-zns", "via": "zns", "phone": "84912345678", "template_id": "1",
             "template_data": {"a": "b"}}
-    assert httpx.post(f"{services.gateway}/notify/phone", json=body).status_code == 401
-    assert httpx.post(f"{services.gateway}/notify/phone", json=body,
+    assert httpx.post(f"{services.gateway}/notify/phone", timeout=PATIENT_S, json=body).status_code == 401
+    assert httpx.post(f"{services.gateway}/notify/phone", timeout=PATIENT_S, json=body,
                       headers={"X-Internal-Token": "0" * 64}).status_code == 401
-    assert httpx.post(f"{services.gateway}/webhooks/sms/{'x' * 24}",
+    assert httpx.post(f"{services.gateway}/webhooks/sms/{'x' * 24}", timeout=PATIENT_S,
                       json={"Phone": "84912345678", "Content": "TC"}).status_code == 403
-    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", content=b"[1,").status_code == 400
+    assert httpx.post(f"{services.gateway}/webhooks/sms/{WEBHOOK_SECRET}", content=b"[1,",
+                      timeout=PATIENT_S).status_code == 400
     assert services.zalo.zns_sent == [] and services.sms.sent == []
     # The API's side of the reports: the gateway's token only.
     assert client.post("/api/v1/reminders/delivered", json={"key": "reminder-1-zns"}).status_code == 401

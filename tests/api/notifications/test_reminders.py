@@ -28,7 +28,7 @@ from common.wording import seeds
 from tests.api.conftest import PublishMessage
 from tests.support.env import TEST_SECRET, chat_headers, service_credential
 from tests.support.fake_zalo import signed_event
-from tests.support.servers import wait_for
+from tests.support.servers import PATIENT_S, wait_for
 from tests.support.world import World, person
 
 TELEGRAM_CHAT = "4242"
@@ -250,7 +250,7 @@ def test_reminders_reach_telegram_and_zalo_through_the_gateway(
     # Zalo: a resident who wrote to the OA within 48 hours gets it; one silent for longer cannot.
     zalo_user = "8800112233"
     raw, headers = signed_event("xin chao", zalo_user, "z-1")
-    assert httpx.post(f"{url}/webhooks/zalo", content=raw, headers=headers).status_code == 200
+    assert httpx.post(f"{url}/webhooks/zalo", content=raw, headers=headers, timeout=PATIENT_S).status_code == 200
     wait_for(lambda: zalo.sent, what=lambda: zalo.attempts)  # the busy reply (no Rasa here)
     commune = world.commune("Thiện Tân")
     site = world.site(commune["id"])
