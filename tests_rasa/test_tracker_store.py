@@ -9,24 +9,44 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from rasa.shared.core import events as rasa_events
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActionExecutionRejected,
+    ActionReverted,
     ActiveLoop,
+    AgentUttered,
+    AllSlotsReset,
     BotUttered,
+    ConversationPaused,
+    ConversationResumed,
+    DefinePrevUserUtteredFeaturization,
+    EntitiesAdded,
     Event,
+    FollowupAction,
+    LegacyForm,
+    LegacyFormValidation,
+    LoopInterrupted,
+    ReminderCancelled,
+    ReminderScheduled,
+    Restarted,
     SessionStarted,
     SlotSet,
+    StoryExported,
+    UserUtteranceReverted,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.utils.common import all_subclasses
 
 from actions.voice import bot_data_of_session, note_said
 from bot import tracker_store
-from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore
+from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore, read_events
 
 CCCD = "003058000123"
 NOTE = "Bản nghe bằng tiếng Việt ạ."
@@ -97,6 +117,44 @@ def chat(store: PrivateTrackerStore, sender: str, messages: int, start: float
         played += new
         work[number] = (read, sql)
     return played, work
+
+
+def test_events_are_read_back_as_rasa_reads_them_each_type_looked_up_once(
+        store: PrivateTrackerStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    every_type: list[Event] = [
+        *turn(30, 1000.0), *turn(35, 1001.0), ActionExecuted("booking_form", policy="RulePolicy", confidence=1.0,
+                                                             action_text=None, hide_rule_turn=True, timestamp=1002),
+        ActiveLoop(None), LoopInterrupted(True), LegacyForm("booking_form"), LegacyFormValidation(False),
+        ActionExecutionRejected("booking_form", "RulePolicy"),
+        EntitiesAdded([{"entity": "commune", "value": "Hữu Liên", "start": 0, "end": 7}]),
+        DefinePrevUserUtteredFeaturization(True), AgentUttered("chào", {"a": 1}), FollowupAction("action_listen"),
+        ReminderScheduled("EXTERNAL_reminder", datetime(2026, 12, 3, 8, tzinfo=timezone.utc), name="r1"),
+        ReminderCancelled(name="r1"), ConversationPaused(), ConversationResumed(), UserUtteranceReverted(),
+        ActionReverted(), AllSlotsReset(), Restarted(), StoryExported("stories.md"), SessionStarted(),
+        SlotSet("requested_slot", None), UserUttered("/affirm", {"name": "affirm", "confidence": 1.0}),
+        BotUttered("Vâng ạ", {"buttons": [{"title": "Có", "payload": "/affirm"}]}, {"utter_action": "utter_ok"})]
+    assert {type(event) for event in every_type} == set(all_subclasses(Event))  # every kind Rasa has
+    dumps = [event.as_dict() for event in every_type]
+    dumps += [{"no": "event"}, {"event": "topic", "topic": "old"}]
+    rasas = rasa_events.deserialise_events(dumps)
+    looked_up: list[str] = []
+    resolve = Event.resolve_by_type
+    monkeypatch.setattr(Event, "resolve_by_type", staticmethod(lambda name, default=None: (
+        looked_up.append(name), resolve(name, default))[1]))
+    monkeypatch.setattr(tracker_store, "_EVENT_CLASSES", {})
+    read = read_events(dumps)
+    assert read == rasas and [e.as_dict() for e in read] == [e.as_dict() for e in rasas]
+    assert len(read) == len(every_type)
+    # Each type's class was looked up once, not once per event; a second tracker looks none up.
+    assert sorted(looked_up) == sorted(set(looked_up)) and len(looked_up) < len(dumps) - 5
+    looked_up.clear()
+    assert read_events(dumps) == read and looked_up == []
+    with pytest.raises(ValueError, match="Unknown event name"):
+        read_events([{"event": "no_such_event"}])
+    # And through the store: a conversation read back is the conversation as played.
+    played, _ = chat(store, "every-type", 3, time.time() - 3000)
+    back = asyncio.run(store.retrieve("every-type"))
+    assert back is not None and list(back.events) == played
 
 
 def test_the_work_of_a_message_does_not_grow_with_the_conversation(store: PrivateTrackerStore) -> None:
