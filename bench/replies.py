@@ -20,9 +20,18 @@ the API (demo province, SQLite), the action server and Rasa with that checkout's
 With several checkouts, the ratios of each to the first follow: CPU per message, p50/p95 per concurrency,
 the position ratio per store. A checkout that changes during its measurement is flagged.
 
+Measured in turn, two checkouts meet a machine that drifts between them: on this shared machine the CPU per
+message moved by 10–30 % within minutes, more than most changes. `--interleave N` instead runs every
+checkout's services at once (SQLite store) and plays N short rounds of whole conversations at
+`--concurrency`'s first level, alternating the checkouts (A B, B A, A B, …): each round's CPU per message is
+compared with the other checkout's in the same round, and the median of those ratios, with their spread, is
+printed — a change of a few per cent shows when it stays on one side of 1.0 round after round.
+
     .venv/bin/python bench/replies.py                                  # this checkout, ≈ 4–5 min
     .venv/bin/python bench/replies.py --roots /work/before /work/main  # the second ÷ the first
     .venv/bin/python bench/replies.py --conversations 4 --long-chat 40 --only sqlite   # a quick check
+    .venv/bin/python bench/replies.py --roots /work/before /work/main --interleave 12 --conversations 6 \
+        --concurrency 4                                                   # before/after, ≈ 6 min
 A root is a git worktree of this repository with its own models/bot.tar.gz (`make train`); the
 PostgreSQL store needs the tests' server (TEST_POSTGRES_URL). The machine is shared: the "other
 processes" figure says how much CPU something else took meanwhile.
@@ -393,6 +402,53 @@ def compare(first: Figures, other: Figures) -> None:
                   f"{statistics.median(now.latencies) / statistics.median(was.latencies):.2f}×")
 
 
+def interleaved(roots: list[Path], args: argparse.Namespace) -> None:
+    """Every checkout's services at once; short rounds alternate between them (see the module's text)."""
+    concurrency = args.concurrency[0] if args.concurrency else 4
+    if args.conversations > 100 or args.interleave > 400:
+        sys.exit("--interleave: at most 400 rounds of 100 conversations (each resident is a person of their own).")
+    rounds: list[list[Level]] = [[] for _ in roots]
+    with ExitStack() as stack:
+        # Every resident writes from this machine's one address, which the API's per-address limits would
+        # rightly take for a crowd after a few rounds (the servers inherit this environment).
+        stack.enter_context(mock.patch.dict(os.environ, {
+            "BOOKINGS_PER_ADDRESS": "100000", "LOOKUP_ADDRESS_ATTEMPTS": "100000",
+            "RESIDENT_WRITES_PER_ADDRESS": "1000000"}))
+        running = []
+        for root in roots:
+            print(f"\n=== {root} ({revision(root)}) ===")
+            check_imports(root)
+            running.append(stack.enter_context(assistant(root, "sqlite", None)))
+        print(f"\n{args.interleave} rounds of {args.conversations} conversations, {concurrency} at once, "
+              "the checkouts alternating; CPU ms per message (Rasa + actions + API):")
+        for number in range(args.interleave):
+            order = list(range(len(roots)))[::-1 if number % 2 else 1]
+            for index in order:
+                # Residents of their own (script() needs indexes below 1,000,000): 500,000 + round, checkout.
+                level = run_level(running[index], args.conversations, concurrency,
+                                  first=500_000 + number * 1_000 + index * 100)
+                rounds[index].append(level)
+            print(f"  round {number + 1:>2}: " + ", ".join(
+                f"{roots[i].name} {sum(rounds[i][-1].cpu_ms[name] for name in SERVICES):.1f} "
+                f"(steal {rounds[i][-1].cpu_ms['steal']:.1f}, errors {rounds[i][-1].errors})" for i in order))
+    for index in range(1, len(roots)):
+        print(f"\n{roots[index]} ({revision(roots[index])}) ÷ {roots[0]} ({revision(roots[0])}), "
+              "round by round:")
+        for name in (*SERVICES, "all three"):
+            def cpu(level: Level, name: str = name) -> float:
+                return sum(level.cpu_ms[s] for s in SERVICES) if name == "all three" else level.cpu_ms[name]
+
+            ratios = sorted(cpu(b) / cpu(a) for a, b in zip(rounds[0], rounds[index], strict=True))
+            below = sum(ratio < 1 for ratio in ratios)
+            print(f"  CPU per message, {name:<9}: median {statistics.median(ratios):.3f}×, "
+                  f"spread {ratios[0]:.3f}–{ratios[-1]:.3f}, below 1.0 in {below} of {len(ratios)} rounds")
+        medians = sorted(statistics.median(b.all) / statistics.median(a.all)
+                         for a, b in zip(rounds[0], rounds[index], strict=True))
+        print(f"  reply p50: median {statistics.median(medians):.3f}×, spread {medians[0]:.3f}–{medians[-1]:.3f}")
+        errors = [sum(level.errors for level in rounds[i]) for i in (0, index)]
+        print(f"  empty or failed replies: {errors[0]} and {errors[1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--roots", nargs="+", type=Path, default=[ROOT],
@@ -403,6 +459,9 @@ def main() -> None:
     parser.add_argument("--long-chat", type=int, default=200, help="messages of the long chat (0: skip)")
     parser.add_argument("--only", choices=["sqlite", "postgres"],
                         help="one conversation store (the concurrency runs use the first store measured)")
+    parser.add_argument("--interleave", type=int, default=0,
+                        help="rounds alternating the checkouts, all running at once (see the module's text); "
+                             "0: each checkout measured in turn")
     args = parser.parse_args()
     roots = [root.resolve() for root in args.roots]
     for root in roots:
@@ -411,6 +470,9 @@ def main() -> None:
     if not RASA.exists():
         sys.exit(f"Chưa có {RASA}: chạy `make setup` trước.")
     print(f"machine: {os.cpu_count()} cores; load generator in this process; stores: {args.only or 'sqlite, postgres'}")
+    if args.interleave:
+        interleaved(roots, args)
+        return
     results = [measure(root, args) for root in roots]
     for other in results[1:]:
         compare(results[0], other)
