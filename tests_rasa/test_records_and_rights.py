@@ -227,6 +227,35 @@ def test_erasure_redacts_the_whole_conversation(store: PrivateTrackerStore) -> N
     assert back is not None and back.get_slot("cccd") is None and back.get_slot("commune") is None
 
 
+def test_erased_and_purged_conversations_leave_no_trace_in_the_sqlite_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The embedded default's files as a thief would read them: the database and its journals, free space
+    # included (SQLite keeps an updated or deleted row's old bytes in free space and in its write-ahead
+    # log unless told otherwise).
+    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
+    store = PrivateTrackerStore(domain=Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml"),
+                                db=str(tmp_path / "conversations.db"))
+
+    def files() -> bytes:
+        return b"".join(path.read_bytes() for path in tmp_path.glob("conversations.db*"))
+
+    for sender, said in (("erased", "toi song o ban khe gio"), ("idle", "nha toi gan cho phieng luong")):
+        track = conversation(sender)
+        track.update(UserUttered(said, intent={"name": "inform", "confidence": 0.9}))
+        asyncio.run(store.save(track))
+        assert said.encode() in files()
+    erased = asyncio.run(store.retrieve("erased"))
+    assert erased is not None
+    erased.update(SlotSet("conversation_erased", True))
+    asyncio.run(store.save(erased))
+    assert b"ban khe gio" not in files() and b"nha toi gan cho" in files()
+    with store.engine.begin() as db:
+        db.execute(sa.text("UPDATE events SET timestamp = :t WHERE sender_id = 'idle'"),
+                   {"t": time.time() - 40 * 86400})
+    assert store.purge(30) == 1
+    assert b"nha toi gan cho" not in files() and "Hữu Liên".encode() not in files()
+
+
 def test_idle_conversations_are_purged(store: PrivateTrackerStore) -> None:
     asyncio.run(store.save(conversation("old")))
     asyncio.run(store.save(conversation("recent")))

@@ -133,7 +133,9 @@ def test_events_are_read_back_as_rasa_reads_them_each_type_looked_up_once(
         ActionReverted(), AllSlotsReset(), Restarted(), StoryExported("stories.md"), SessionStarted(),
         SlotSet("requested_slot", None), UserUttered("/affirm", {"name": "affirm", "confidence": 1.0}),
         BotUttered("Vâng ạ", {"buttons": [{"title": "Có", "payload": "/affirm"}]}, {"utter_action": "utter_ok"})]
-    assert {type(event) for event in every_type} == set(all_subclasses(Event))  # every kind Rasa has
+    # Every kind Rasa stores (rasa.core.test adds kinds of its own when imported: not stored ones).
+    assert {type(event) for event in every_type} == {
+        kind for kind in all_subclasses(Event) if kind.__module__ == rasa_events.__name__}
     dumps = [event.as_dict() for event in every_type]
     dumps += [{"no": "event"}, {"event": "topic", "topic": "old"}]
     rasas = rasa_events.deserialise_events(dumps)
