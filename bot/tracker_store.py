@@ -203,7 +203,8 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 def _settle(connection: Any) -> None:
     """After an erasure or a purge on SQLite: the log's earlier copies of the pages, which held what was
-    erased, are written back and the log emptied (truncated), not left until new writes overwrite them."""
+    erased, are written back and the log emptied (truncated), not left until new writes overwrite them.
+    (While another process reads the file, SQLite leaves the log for the next checkpoint.)"""
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -248,7 +249,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             db = db or os.environ.get("CONVERSATION_DB") or str(DEFAULT_DB)
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(domain=domain, dialect=dialect, db=db or "rasa.db", host=host, **kwargs)
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self.engine = _pooled_sqlite(self.engine)
             self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         try:
