@@ -201,12 +201,13 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _settle(connection: Any) -> None:
+def _settle(engine: sa.engine.Engine) -> None:
     """After an erasure or a purge on SQLite: the log's earlier copies of the pages, which held what was
     erased, are written back and the log emptied (truncated), not left until new writes overwrite them.
     (While another process reads the file, SQLite leaves the log for the next checkpoint.)"""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # Each event type's class, by the name it is stored under: looked up once per process (see `read_events`).
@@ -220,9 +221,7 @@ def read_events(dumps: list[dict[str, Any]]) -> list[Event]:
     An unknown type is refused with Rasa's ValueError; a dump Rasa would skip is skipped."""
     read: list[Event] = []
     for dump in dumps:
-        if "event" not in dump:
-            continue
-        name = dump["event"]
+        name = dump.get("event")
         if name is None:
             continue
         try:
@@ -356,8 +355,7 @@ class PrivateTrackerStore(SQLTrackerStore):
                 stored_ids = stored_ids + new_ids
                 moved = not erase and self._move_summary(connection, tracker, stored_ids)
         if erase:
-            with self.engine.connect() as connection:
-                _settle(connection)
+            _settle(self.engine)
         self.kept.pop(sender_id, None)
         if stored_ids is not None:
             setattr(tracker, STORED_IDS, stored_ids)  # saved again (Rasa does): only what follows is new
@@ -454,8 +452,7 @@ class PrivateTrackerStore(SQLTrackerStore):
                 session.execute(SUMMARIES.delete().where(SUMMARIES.c.sender_id.in_(chunk)))
             session.commit()
         if senders:
-            with self.engine.connect() as connection:
-                _settle(connection)
+            _settle(self.engine)
         for sender in senders:
             self.kept.pop(sender, None)
         return len(senders)

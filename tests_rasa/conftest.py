@@ -25,14 +25,21 @@ def service_credential(monkeypatch: pytest.MonkeyPatch) -> None:
 POSTGRES_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-          ) -> Iterator[PrivateTrackerStore]:
+@pytest.fixture
+def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PrivateTrackerStore:
+    """The embedded default: the conversation store in `tmp_path / "conversations.db"`."""
     monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
     domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
+    return PrivateTrackerStore(domain=domain, db=str(tmp_path / "conversations.db"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateTrackerStore]:
     if request.param == "sqlite":
-        yield PrivateTrackerStore(domain=domain, db=str(tmp_path / "conversations.db"))
+        yield request.getfixturevalue("sqlite_store")
         return
+    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
+    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
     # A throw-away database on the local PostgreSQL, as several Rasa replicas would share.
     admin = sa.create_engine(f"postgresql://postgres@{POSTGRES_HOST}:5432/test", isolation_level="AUTOCOMMIT")
     try:

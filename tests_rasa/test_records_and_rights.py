@@ -228,13 +228,11 @@ def test_erasure_redacts_the_whole_conversation(store: PrivateTrackerStore) -> N
 
 
 def test_erased_and_purged_conversations_leave_no_trace_in_the_sqlite_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_store: PrivateTrackerStore, tmp_path: Path) -> None:
     # The embedded default's files as a thief would read them: the database and its journals, free space
     # included (SQLite keeps an updated or deleted row's old bytes in free space and in its write-ahead
     # log unless told otherwise).
-    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
-    store = PrivateTrackerStore(domain=Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml"),
-                                db=str(tmp_path / "conversations.db"))
+    store = sqlite_store
 
     def files() -> bytes:
         return b"".join(path.read_bytes() for path in tmp_path.glob("conversations.db*"))
