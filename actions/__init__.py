@@ -2,3 +2,8 @@
 
 Actions hold no database: they are thin HTTP clients of the scheduling & content API.
 """
+
+from actions import serving
+
+# rasa_sdk imports this package before it asks its plugins to extend the server (actions/serving.py).
+serving.install()

@@ -172,7 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.core.logs import uvicorn_log_config
 
     uvicorn.run(
-        "api.main:create_app", factory=True, host=args.host, port=args.port,
+        "api.main:create_served_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, log_level=args.log_level, access_log=args.access_log,
         log_config=uvicorn_log_config() or uvicorn.config.LOGGING_CONFIG,
         # uvicorn believes X-Forwarded-* only from the proxies the API itself trusts.

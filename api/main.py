@@ -38,6 +38,7 @@ from api.sessions.router import router as sessions_router
 from api.staff.router import router as staff_router
 from api.studio import router as studio
 from api.studio.voice_pages import TAKE_PATH as VOICE_TAKE_PATH
+from common.heap import freeze_startup_heap
 
 API_PREFIX = "/api/v1"
 
@@ -62,12 +63,16 @@ def metrics(database: DatabaseDep) -> Response:
     return exposition(Gauges(lambda: queue_depths(database)))
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, database: Database | None = None, *,
+               freeze_heap: bool = False) -> FastAPI:
+    """The API; `freeze_heap` for the served process only (`create_served_app`), not for tests' apps."""
     settings = settings or get_settings()
     database = database or Database.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if freeze_heap:
+            freeze_startup_heap()
         yield
         database.dispose()
 
@@ -106,3 +111,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     studio.install(app)
     install_docs(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """What `python -m api serve` runs: the API with its start-up heap frozen once it is up (common/heap.py)."""
+    return create_app(freeze_heap=True)

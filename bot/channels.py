@@ -64,6 +64,7 @@ from sanic.response import HTTPResponse
 
 from bot import action_calls, graph_runner
 from bot.components.message_guard import wordless_intent
+from common.heap import freeze_startup_heap
 
 log = logging.getLogger(__name__)
 # Loaded by every Rasa server that serves residents (bot/credentials.yml): calls to the action server
@@ -258,9 +259,15 @@ class GatewayInput(RestInput):
             # The action endpoint's kept-alive connections (bot/action_calls.py), closed with the server.
             await action_calls.close_pooled(getattr(getattr(app.ctx, "agent", None), "action_endpoint", None))
 
+        async def freeze_heap(_app: Any, _loop: Any) -> None:
+            # The model was loaded before the server started (Rasa's before_server_start): from here the
+            # collector's full passes skip it (common/heap.py).
+            freeze_startup_heap()
+
         # add_route rather than the @route decorator: the same registration, with the handlers' types kept.
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])
         # After the server has finished its requests (before that, calls still running would be cut off).
         webhook.listener("after_server_stop")(close_connections)
+        webhook.listener("after_server_start")(freeze_heap)
         return webhook

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     # JSON lines with LOG_FORMAT=json.
     # uvicorn's own X-Forwarded-For handling is off: which proxies to believe is decided in one place,
     # TRUSTED_PROXIES (the web chat's signed client address, app.py), not also by FORWARDED_ALLOW_IPS.
-    uvicorn.run("gateway.app:create_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
+    uvicorn.run("gateway.app:create_served_app", factory=True, host=args.host, port=args.port, log_level=args.log_level,
                 log_config=uvicorn_log_config() or uvicorn.config.LOGGING_CONFIG, proxy_headers=False)
     return 0
 

@@ -32,6 +32,7 @@ from api.core.clientaddr import address_bucket, real_client_address
 from api.core.i18n import gettext_for
 from api.core.metrics import Gauges, RequestMetrics, exposition
 from common.errors import AppError
+from common.heap import freeze_startup_heap
 from common.keys import chat_identity_key, internal_token, master_from_environment, multi_fernet
 from common.vocabulary import DEFAULT_LANGUAGE, LANGUAGES
 from gateway.config import VAR_DIR, GatewaySettings, get_settings
@@ -182,8 +183,9 @@ def _sms_webhook(settings: GatewaySettings) -> str:
 
 def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx.AsyncBaseTransport | None = None,
                api_transport: httpx.AsyncBaseTransport | None = None, speech: SpeechEngine | None = None,
-               zalo_media_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The gateway. `speech` replaces the configured speech engine (tests: a scripted one)."""
+               zalo_media_transport: httpx.AsyncBaseTransport | None = None, freeze_heap: bool = False) -> FastAPI:
+    """The gateway. `speech` replaces the configured speech engine (tests: a scripted one); `freeze_heap`
+    for the served process only (`create_served_app`), not for tests' apps."""
     settings = settings or get_settings()
     logs.install()  # booking codes and the SMS webhook's secret stay out of the access log
     store = Store(settings.gateway_database_url, token_fernet())
@@ -259,6 +261,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         loop = asyncio.get_running_loop()
         with suppress(NotImplementedError, RuntimeError, ValueError):  # not on this platform, or not the main thread
             loop.add_signal_handler(signal.SIGUSR1, log_tasks)
+        if freeze_heap:
+            freeze_startup_heap()
         yield
         with suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGUSR1)
@@ -558,6 +562,11 @@ MALFORMED = (ValueError, AttributeError, TypeError)
 # How many messages a reloaded page shows again (the rest of the conversation is in Rasa, not on screen).
 HISTORY_LIMIT = 60
 PAGE_ID = re.compile(PAGE_SESSION)
+
+
+def create_served_app() -> FastAPI:
+    """What `python -m gateway` runs: the gateway with its start-up heap frozen once it is up (common/heap.py)."""
+    return create_app(freeze_heap=True)
 
 
 def _page_reply(reply: Outgoing) -> dict[str, Any]:

@@ -6,6 +6,7 @@ schema in the PostgreSQL `test` database, dropped at the end of the run. What te
 
 from __future__ import annotations
 
+import gc
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -139,3 +140,12 @@ def studio_login(settings: Settings, database: Database) -> Iterator[Callable[..
     yield make
     for browser in clients:
         browser.close()
+
+
+@pytest.fixture
+def unfrozen_heap() -> Iterator[None]:
+    """A test that starts a served app (which freezes the heap, common/heap.py) leaves none of it frozen:
+    the test process's later garbage would never be collected."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
