@@ -47,37 +47,7 @@ from rasa.shared.utils.common import all_subclasses
 from actions.voice import bot_data_of_session, note_said
 from bot import tracker_store
 from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore, read_events
-
-CCCD = "003058000123"
-NOTE = "Bản nghe bằng tiếng Việt ạ."
-
-
-def text(number: int) -> str:
-    """A message's text without digits (the store masks digits in what residents type): 120 -> "cau bca"."""
-    return "cau " + "".join(chr(ord("a") + int(digit)) for digit in str(number))
-
-
-def turn(number: int, at: float) -> list[Event]:
-    """One resident message and the bot's answer, as Rasa logs them. A booking form opens at message 30
-    and is still running at the end (its name question answered at 31, its CCCD at 40)."""
-    said = UserUttered(text(number), intent={"name": "faq", "confidence": 0.9},
-                       parse_data={"intent": {"name": "faq", "confidence": 0.9}, "entities": [],
-                                   "text": text(number)}, timestamp=at)
-    events: list[Event] = [ActionExecuted("action_listen", timestamp=at - 0.5), said]
-    if number == 30:
-        return events + [ActionExecuted("booking_form", timestamp=at + 0.1),
-                         ActiveLoop("booking_form", timestamp=at + 0.1),
-                         SlotSet("requested_slot", "full_name", timestamp=at + 0.1),
-                         BotUttered("Họ tên của bác là gì ạ?", timestamp=at + 0.2)]
-    if number == 31:
-        events.append(SlotSet("full_name", "Nông Thị Mai", timestamp=at + 0.1))
-    if number == 40:
-        events.append(SlotSet("cccd", CCCD, timestamp=at + 0.1))
-    if number == 35:  # the audio is Vietnamese: said once a conversation
-        events.append(BotUttered(data={"custom": {"audio": {"url": "/a.mp3", "note": NOTE}}}, timestamp=at + 0.1))
-    return events + [ActionExecuted("action_answer_faq", timestamp=at + 0.1),
-                     SlotSet("last_faq_key", f"key_{number % 7}", timestamp=at + 0.1),
-                     BotUttered(f"Trả lời câu {number}", timestamp=at + 0.2)]
+from tests_rasa.stored_events import CCCD, text, turn
 
 
 @contextmanager
