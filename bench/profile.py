@@ -45,7 +45,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import TICK, Meter, commands, percentile, tree_cpu_seconds  # noqa: E402
+from bench.measure import TICK, Meter, commands, percentile, python_speed, tree_cpu_seconds  # noqa: E402
 from bench.profile_stacks import PROCESSES, Profile, render  # noqa: E402
 from bench.replies import script  # noqa: E402
 from tests.support.servers import ProcessOutput, model_path, running_assistant, running_gateway  # noqa: E402
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
                 (("gateway", gateway), ("rasa", urls["rasa"]), ("api", urls["api"]))}
         pids["actions"] = next(o.pid for o in logs if MARKERS["actions"] in Path(f"/proc/{o.pid}/cmdline")
                                .read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        print(f"services ready in {time.perf_counter() - started:.0f} s; pids {pids}", flush=True)
+        print(f"services ready in {time.perf_counter() - started:.0f} s; pids {pids}; {python_speed()}", flush=True)
         # Warm-up, not measured: the first predictions build TensorFlow's graphs.
         warm = converse(client, gateway, f"profile-warm-{os.getpid()}", script(900_000), pids, [])
         if warm:  # the gateway retries a failing Rasa for a minute a message: not worth measuring

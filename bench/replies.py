@@ -63,7 +63,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import Meter, percentile, rss_mib  # noqa: E402
+from bench.measure import Meter, percentile, python_speed, rss_mib  # noqa: E402
 from common.chat_identity import METADATA_KEY, sign  # noqa: E402
 from common.keys import chat_identity_key  # noqa: E402
 from tests.support.env import TEST_SECRET, postgres_reachable  # noqa: E402
@@ -472,7 +472,8 @@ def main() -> None:
             sys.exit(f"Chưa có mô hình {model_path(root)}: chạy `make train` trong {root} trước.")
     if not RASA.exists():
         sys.exit(f"Chưa có {RASA}: chạy `make setup` trước.")
-    print(f"machine: {os.cpu_count()} cores; load generator in this process; stores: {args.only or 'sqlite, postgres'}")
+    print(f"machine: {os.cpu_count()} cores, {python_speed()}; load generator in this process; "
+          f"stores: {args.only or 'sqlite, postgres'}")
     if args.interleave:
         interleaved(roots, args)
         return

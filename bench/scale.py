@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import cpu_by_command, machine_busy, percentile  # noqa: E402
+from bench.measure import cpu_by_command, machine_busy, percentile, python_speed  # noqa: E402
 from bench.replies import script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
 from tests.support.servers import production_profile  # noqa: E402
@@ -207,7 +207,7 @@ def main() -> None:
     parser.add_argument("--booking-clients", type=int, default=16)
     parser.add_argument("--only", choices=["chat", "bookings"])
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores")
+    print(f"machine: {os.cpu_count()} cores; {python_speed()}")
     ratios = []
     if args.only != "bookings":
         runs = [chat_run(n, args.conversations, args.concurrency, args.pause) for n in args.replicas]
