@@ -80,9 +80,9 @@ def machine_busy() -> tuple[float, float, float]:
 
 
 def python_speed() -> str:
-    """How fast this machine runs Python now: the best of three 10-million-step loops. The same code measured
-    25 ms of CPU per message on a day this took 0.36 s and 42–44 ms on one it took 1.0–1.3 s: figures of
-    different days compare only through it (and ratios within one run)."""
+    """How fast this machine runs plain Python now: the best of three 10-million-step loops. A gauge of a slow
+    spell (here it took from 0.28 s to 1.3 s on one day), not a conversion factor: the chat's CPU per message
+    moved far less than it. Figures of different runs compare through ratios measured in one run."""
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()

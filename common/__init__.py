@@ -11,5 +11,6 @@ install (Rasa 3.6 requires it itself).
 - booking_codes: the alphabet of booking codes and how a typed code is read;
 - chat_identity: the chat a resident request comes from, signed by the gateway;
 - vocabulary: languages, booking statuses, the time zone;
-- wording: the assistant's texts by key (seeds in bot/, staff's published wording over them).
+- wording: the assistant's texts by key (seeds in bot/, staff's published wording over them);
+- heap: what a service built while starting, frozen out of the garbage collector's full passes.
 """
