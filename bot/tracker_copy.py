@@ -12,7 +12,8 @@ slot copied once with its value, the latest action's dict and the active loop co
 in place), the latest messages shared as the replay shares them.
 
 What Rasa's copy does not carry is left out here too: the model and assistant ids (the copy's events
-do not get them stamped), and where the messages came from. tests_rasa/test_tracker_copy.py compares the
+do not get them stamped), and where the messages came from. Nor does an event act again when copied (a
+replayed StoryExported writes its stories file once more at each copy). tests_rasa/test_tracker_copy.py compares the
 two copies attribute by attribute on trackers with every kind of event, and fails on an attribute Rasa
 adds that this does not know.
 """

@@ -24,6 +24,12 @@ def domain() -> Domain:
     return Domain.load(str(ROOT / "bot" / "domain.yml"))
 
 
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Applying a StoryExported event writes its file (stories.md) where the process runs: not in the checkout.
+    monkeypatch.chdir(tmp_path)
+
+
 def conversation() -> list[Event]:
     """A booking form opened, answered and interrupted, every kind of event, then more turns."""
     events = [event for number in range(28, 42) for event in turn(number, 1000.0 + number)]
