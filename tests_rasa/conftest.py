@@ -26,20 +26,23 @@ POSTGRES_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PrivateTrackerStore:
-    """The embedded default: the conversation store in `tmp_path / "conversations.db"`."""
+def store_domain(monkeypatch: pytest.MonkeyPatch) -> Domain:
+    """The assistant's domain, with the secret the conversation store encrypts under."""
     monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
-    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
-    return PrivateTrackerStore(domain=domain, db=str(tmp_path / "conversations.db"))
+    return Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, store_domain: Domain) -> PrivateTrackerStore:
+    """The embedded default: the conversation store in `tmp_path / "conversations.db"`."""
+    return PrivateTrackerStore(domain=store_domain, db=str(tmp_path / "conversations.db"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateTrackerStore]:
+def store(request: pytest.FixtureRequest, store_domain: Domain) -> Iterator[PrivateTrackerStore]:
     if request.param == "sqlite":
         yield request.getfixturevalue("sqlite_store")
         return
-    monkeypatch.setenv("SECRET_KEY", "tracker-store-test-secret-0123456789")
-    domain = Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
     # A throw-away database on the local PostgreSQL, as several Rasa replicas would share.
     admin = sa.create_engine(f"postgresql://postgres@{POSTGRES_HOST}:5432/test", isolation_level="AUTOCOMMIT")
     try:
@@ -51,7 +54,7 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     name = f"ksk_conv_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    store = PrivateTrackerStore(domain=domain, dialect="postgresql", host=POSTGRES_HOST, port=5432,
+    store = PrivateTrackerStore(domain=store_domain, dialect="postgresql", host=POSTGRES_HOST, port=5432,
                                 username="postgres", db=name)
     yield store
     store.engine.dispose()

@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -17,28 +16,9 @@ import sqlalchemy as sa
 from rasa.shared.core import events as rasa_events
 from rasa.shared.core.events import (
     ActionExecuted,
-    ActionExecutionRejected,
-    ActionReverted,
-    ActiveLoop,
-    AgentUttered,
-    AllSlotsReset,
-    BotUttered,
-    ConversationPaused,
-    ConversationResumed,
-    DefinePrevUserUtteredFeaturization,
-    EntitiesAdded,
     Event,
-    FollowupAction,
-    LegacyForm,
-    LegacyFormValidation,
-    LoopInterrupted,
-    ReminderCancelled,
-    ReminderScheduled,
-    Restarted,
     SessionStarted,
     SlotSet,
-    StoryExported,
-    UserUtteranceReverted,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -47,7 +27,7 @@ from rasa.shared.utils.common import all_subclasses
 from actions.voice import bot_data_of_session, note_said
 from bot import tracker_store
 from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore, read_events
-from tests_rasa.stored_events import CCCD, text, turn
+from tests_rasa.stored_events import CCCD, every_kind, text, turn
 
 
 @contextmanager
@@ -91,18 +71,7 @@ def chat(store: PrivateTrackerStore, sender: str, messages: int, start: float
 
 def test_events_are_read_back_as_rasa_reads_them_each_type_looked_up_once(
         store: PrivateTrackerStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    every_type: list[Event] = [
-        *turn(30, 1000.0), *turn(35, 1001.0), ActionExecuted("booking_form", policy="RulePolicy", confidence=1.0,
-                                                             action_text=None, hide_rule_turn=True, timestamp=1002),
-        ActiveLoop(None), LoopInterrupted(True), LegacyForm("booking_form"), LegacyFormValidation(False),
-        ActionExecutionRejected("booking_form", "RulePolicy"),
-        EntitiesAdded([{"entity": "commune", "value": "Hữu Liên", "start": 0, "end": 7}]),
-        DefinePrevUserUtteredFeaturization(True), AgentUttered("chào", {"a": 1}), FollowupAction("action_listen"),
-        ReminderScheduled("EXTERNAL_reminder", datetime(2026, 12, 3, 8, tzinfo=timezone.utc), name="r1"),
-        ReminderCancelled(name="r1"), ConversationPaused(), ConversationResumed(), UserUtteranceReverted(),
-        ActionReverted(), AllSlotsReset(), Restarted(), StoryExported("stories.md"), SessionStarted(),
-        SlotSet("requested_slot", None), UserUttered("/affirm", {"name": "affirm", "confidence": 1.0}),
-        BotUttered("Vâng ạ", {"buttons": [{"title": "Có", "payload": "/affirm"}]}, {"utter_action": "utter_ok"})]
+    every_type = every_kind()
     # Every kind Rasa stores (rasa.core.test adds kinds of its own when imported: not stored ones).
     assert {type(event) for event in every_type} == {
         kind for kind in all_subclasses(Event) if kind.__module__ == rasa_events.__name__}
