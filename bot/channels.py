@@ -62,7 +62,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_calls, graph_runner, tracker_copy
+from bot import action_calls, graph_runner, rule_lookup, tracker_copy
 from bot.components.message_guard import wordless_intent
 from common.heap import freeze_startup_heap
 
@@ -74,6 +74,8 @@ action_calls.install()
 graph_runner.install()
 # The tracker Rasa copies before each action is copied as it stands, not replayed (bot/tracker_copy.py).
 tracker_copy.install()
+# RulePolicy looks rules up in the conversation's last states only (bot/rule_lookup.py).
+rule_lookup.install()
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
 

@@ -1,6 +1,6 @@
 """The action server's environment in every Rasa-side test: the service credential the fake API
-(fake_api.py) expects, as scripts/run_all.py passes it. And the conversation store, on SQLite and on
-PostgreSQL, for the tests that use it."""
+(fake_api.py) expects, as scripts/run_all.py passes it. The conversation store, on SQLite and on
+PostgreSQL, and the trained model, loaded once, for the tests that use them."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rasa.core.agent import Agent
 from rasa.shared.core.domain import Domain
 
 from bot.tracker_store import PrivateTrackerStore
 from tests_rasa.fake_api import CREDENTIAL
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "bot.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def agent() -> Agent:
+    """The trained model (`make train`), as the Rasa server loads it."""
+    if not MODEL.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
+        pytest.skip(f"no trained model at {MODEL} (make train)")
+    return Agent.load(str(MODEL))
 
 
 @pytest.fixture(autouse=True)

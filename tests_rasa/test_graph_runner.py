@@ -4,8 +4,6 @@ graph on varied messages, and the policy graph at each turn of conversations."""
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +15,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import graph_runner
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "bot.tar.gz"
 MESSAGES = ("xin chao", "Tôi muốn đặt lịch khám", "ksk co mat tien khong", "lich kham o xa huu lien",
             "con toi sot cao co giat", "giá vàng hôm nay", "😀😀", "ko", "Nguyễn Văn An", "12/07/1960",
             '/inform{"session_id": "12"}', "huy lich kham", "cam on", "a" * 300)
-
-
-@pytest.fixture(scope="module")
-def agent() -> Agent:
-    if not MODEL.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
-        pytest.skip(f"no trained model at {MODEL} (make train)")
-    return Agent.load(str(MODEL))
 
 
 def both_ways(monkeypatch: pytest.MonkeyPatch, work: Any) -> tuple[Any, Any]:

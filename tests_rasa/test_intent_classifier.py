@@ -4,7 +4,6 @@ cannot be trusted stops loading instead of leaving an untrained classifier to cr
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import numpy as np
@@ -92,14 +91,9 @@ def test_one_message_is_scored_as_the_pipeline_scores_it(tmp_path: Path, intents
         assert np.allclose([got[intent] for intent in classifier.clf.classes_], expected)
 
 
-def test_the_trained_model_ranks_intents_as_rasas_own_path_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests_rasa.test_graph_runner import MESSAGES, MODEL
-
-    if not MODEL.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
-        pytest.skip(f"no trained model at {MODEL} (make train)")
-    agent = Agent.load(str(MODEL))
+def test_the_trained_model_ranks_intents_as_rasas_own_path_does(agent: Agent,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests_rasa.test_graph_runner import MESSAGES
 
     def rankings() -> list[list[tuple[str, float]]]:
         parsed = [asyncio.run(agent.parse_message(text)) for text in (*MESSAGES, "dat lich kham cho me", "")]
