@@ -6,14 +6,24 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from rasa.core.actions.forms import FormAction
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event, LoopInterrupted, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    Event,
+    LoopInterrupted,
+    Restarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import tracker_copy
-from bot.tracker_copy import RASA_COPY, copy_tracker
+from bot.tracker_copy import RASA_COPY, RASA_FORM_TRACKER, copy_tracker, form_tracker
 from tests_rasa.stored_events import every_kind, turn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,3 +114,39 @@ def test_the_rasa_server_copies_trackers_this_way() -> None:
     import bot.channels  # noqa: F401 - installs it, as the Rasa server loading the channel does
 
     assert DialogueStateTracker.copy is tracker_copy.copy_tracker
+    assert FormAction._temporary_tracker is tracker_copy.form_tracker
+
+
+def form_state(tracker: DialogueStateTracker, shared: int) -> dict[str, Any]:
+    """`state`, with the events after the first `shared` (made anew by each form tracker) by their content."""
+    seen = state(tracker)
+    made = [event.as_dict() | {"timestamp": None} for event in list(tracker.events)[shared:]]
+    return seen | {"events": [*seen["events"][:shared], *made]}
+
+
+def test_a_form_s_tracker_for_its_validation_is_rasa_s_after_every_event(domain: Domain) -> None:
+    events = conversation()
+    form = FormAction("booking_form", None)
+    answers = [SlotSet("cccd", "003058000123"), SlotSet("phone", None)]
+    restarted = next(at for at, event in enumerate(events) if isinstance(event, Restarted))
+    made_here = 0
+    for upto in range(len(events) + 1):
+        tracker = DialogueStateTracker.from_events("chat-3", events[:upto], domain.slots)
+        tracker.model_id, tracker.assistant_id, tracker.sender_source = "model", "assistant", "rest"
+        with patch.object(tracker_copy, "RASA_FORM_TRACKER", wraps=RASA_FORM_TRACKER) as rasas_made:
+            ours = form_tracker(form, tracker, answers, domain)
+        made_here += not rasas_made.called
+        rasas = RASA_FORM_TRACKER(form, tracker, answers, domain)
+        shared = len(rasas.events) - 2 - len(answers)
+        assert form_state(ours, shared) == form_state(rasas, shared), upto
+    # A restart, and the events before it, are left to Rasa's.
+    assert made_here == restarted + 1
+
+
+def test_a_form_s_tracker_is_rasa_s_when_the_history_is_capped(domain: Domain) -> None:
+    events = [event for number in range(28, 42) for event in turn(number, 1000.0 + number)]
+    tracker = DialogueStateTracker.from_events("chat-4", events, domain.slots, max_event_history=20)
+    form = FormAction("booking_form", None)
+    with patch.object(tracker_copy, "RASA_FORM_TRACKER", wraps=RASA_FORM_TRACKER) as rasas_made:
+        form_tracker(form, tracker, [], domain)
+    assert rasas_made.called
