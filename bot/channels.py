@@ -62,7 +62,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_calls, graph_runner, rule_lookup, tracker_copy
+from bot import action_calls, count_vectors, graph_runner, rule_lookup, tracker_copy
 from bot.components.message_guard import wordless_intent
 from common.heap import freeze_startup_heap
 
@@ -72,6 +72,8 @@ log = logging.getLogger(__name__)
 action_calls.install()
 # Its model graphs run in order, without dask (bot/graph_runner.py).
 graph_runner.install()
+# A message's words and character n-grams are counted straight into the matrices Rasa keeps (bot/count_vectors.py).
+count_vectors.install()
 # The tracker Rasa copies before each action is copied as it stands, not replayed (bot/tracker_copy.py).
 tracker_copy.install()
 # RulePolicy looks rules up in the conversation's last states only (bot/rule_lookup.py).
