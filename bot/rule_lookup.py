@@ -127,5 +127,5 @@ def find_action_from_rules(self: RulePolicy, tracker: DialogueStateTracker, doma
 
 
 def install() -> None:
-    RulePolicy._prediction_states = prediction_states  # type: ignore[method-assign]
+    RulePolicy._prediction_states = prediction_states  # type: ignore[method-assign,assignment]
     RulePolicy._find_action_from_rules = find_action_from_rules  # type: ignore[method-assign]
