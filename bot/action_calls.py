@@ -14,6 +14,12 @@ our input channel (bot/channels.py), in every process that serves residents.
 - **The connection.** Rasa opens a new HTTP session, hence a new TCP connection, for every call. The
   action endpoint lends one session per event loop instead, with connections kept alive
   (actions/connections.py).
+- **The domain without its responses.** An action that asks for the domain (`send_domain: true` in
+  bot/domain.yml: the forms' validations, which read the slots and the forms) got all of it, three
+  quarters of it the responses' wording (27 of 36 KB): written as JSON by Rasa and read back by the action
+  server at every answer in a form. Only the actions in `RESPONSES_READ_BY` read the responses (the replay
+  asks whether a message's wording has slots, actions/language.py); the others get the rest of the domain.
+  A test reads the actions package for any other reader.
 - **No call at all.** With `ACTION_ENDPOINT_URL=in-process` the actions package runs inside the Rasa
   server, through rasa_sdk's own executor, as the action server would run it: the same request and
   response (passed through JSON, so neither side shares or keeps the other's objects), the same
@@ -41,6 +47,8 @@ from jsonschema import ValidationError, validators
 from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+from rasa.shared.core.domain import KEY_RESPONSES, Domain
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
@@ -51,6 +59,12 @@ _POOLED = "_ksk_session_pool"
 # The action endpoint's URL that runs the actions package inside this server instead of calling it.
 IN_PROCESS = "in-process"
 ACTIONS_PACKAGE = "actions"
+
+# The actions that read the domain's responses: every other action that asks for the domain gets it without.
+RESPONSES_READ_BY = frozenset({"action_replay_audio"})
+_WITHOUT_RESPONSES = "_ksk_without_responses"
+# Rasa's own, kept for comparison (tests_rasa/test_action_calls.py).
+RASA_CALL_FORMAT = RemoteAction._action_call_format
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +120,22 @@ def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
                       "the Action endpoint is valid. For more information about the format visit "
                       "https://rasa.com/docs/rasa/custom-actions")
     raise error
+
+
+def _without_responses(domain: Domain) -> dict[str, Any]:
+    held: dict[str, Any] | None = getattr(domain, _WITHOUT_RESPONSES, None)
+    if held is None:  # once per domain: a model's domain does not change while it serves
+        held = {key: value for key, value in domain.as_dict().items() if key != KEY_RESPONSES}
+        setattr(domain, _WITHOUT_RESPONSES, held)
+    return held
+
+
+def action_call_format(self: RemoteAction, tracker: DialogueStateTracker, domain: Domain) -> dict[str, Any]:
+    """What Rasa sends the action server, with the domain's responses only for the actions that read them."""
+    call: dict[str, Any] = RASA_CALL_FORMAT(self, tracker, domain)
+    if "domain" in call and self.name() not in RESPONSES_READ_BY:
+        call["domain"] = _without_responses(domain)
+    return call
 
 
 class _Borrowed:
@@ -190,6 +220,7 @@ def _pooling_init(original: Callable[..., None]) -> Callable[..., None]:
 
 def install() -> None:
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    RemoteAction._action_call_format = action_call_format  # type: ignore[method-assign]
     if not getattr(RemoteAction.__init__, "_ksk_pooling", False):
         init = _pooling_init(RemoteAction.__init__)
         init._ksk_pooling = True  # type: ignore[attr-defined]

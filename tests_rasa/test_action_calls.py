@@ -3,6 +3,7 @@ once, over connections kept alive."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import math
@@ -328,3 +329,59 @@ def test_in_process_a_rejection_an_unknown_action_and_a_failure_reach_rasa_as_ov
         with pytest.raises(RasaException, match=f"Failed to execute custom action '{name}'"):
             _run(name, endpoint, domain, _tracker(domain))
     assert "the API answered nonsense" in caplog.text  # the failure is logged with its cause
+
+
+def _domain() -> Domain:
+    return Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
+
+
+def _call_format(name: str, domain: Domain) -> dict[str, Any]:
+    endpoint = EndpointConfig("http://127.0.0.1:5055/webhook", enable_selective_domain=True)
+    return RemoteAction(name, endpoint)._action_call_format(_tracker(domain, language="tyz"), domain)
+
+
+def test_a_form_s_validation_gets_the_domain_without_its_responses() -> None:
+    domain = _domain()
+    call = _call_format("validate_booking_form", domain)
+    by_rasa = action_calls.RASA_CALL_FORMAT(RemoteAction("validate_booking_form", EndpointConfig(
+        "http://127.0.0.1:5055/webhook", enable_selective_domain=True)), _tracker(domain, language="tyz"), domain)
+    full = domain.as_dict()
+    assert "responses" not in call["domain"] and full["responses"]
+    assert call["domain"] == {key: value for key, value in full.items() if key != "responses"}
+    assert {key: value for key, value in call.items() if key not in ("domain", "tracker")} == \
+           {key: value for key, value in by_rasa.items() if key not in ("domain", "tracker")}
+    assert call["domain"]["forms"]["booking_form"]["required_slots"] and call["domain"]["slots"]
+    assert len(json.dumps(call["domain"])) < len(json.dumps(full)) / 2
+
+
+def test_the_actions_that_read_the_responses_get_them_and_the_others_no_domain() -> None:
+    domain = _domain()
+    assert _call_format("action_replay_audio", domain)["domain"] == domain.as_dict()
+    assert "domain" not in _call_format("action_answer_faq", domain)  # it does not ask for the domain
+
+
+def _reads_responses(tree: ast.AST) -> set[str]:
+    """The functions of a module whose code names the domain's responses."""
+    return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and any(isinstance(leaf, ast.Constant) and leaf.value == "responses" for leaf in ast.walk(node))}
+
+
+def test_no_other_action_reads_the_domain_s_responses() -> None:
+    readers: dict[str, set[str]] = {}
+    for path in sorted((Path(__file__).parents[1] / "actions").glob("*.py")):
+        found = _reads_responses(ast.parse(path.read_text(encoding="utf-8")))
+        if found:
+            readers[path.name] = found
+    assert readers == {"language.py": {"_has_slots"}}
+    # …and only the replay uses that helper.
+    tree = ast.parse((Path(__file__).parents[1] / "actions" / "language.py").read_text(encoding="utf-8"))
+    users = {cls.name for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
+             and any(isinstance(call, ast.Name) and call.id == "_has_slots" for call in ast.walk(cls))}
+    assert users == {"ActionReplayAudio"}
+    from actions.language import ActionReplayAudio
+
+    assert {ActionReplayAudio().name()} == action_calls.RESPONSES_READ_BY
+
+
+def test_the_rasa_server_trims_the_domain_this_way() -> None:
+    assert RemoteAction._action_call_format is action_calls.action_call_format
