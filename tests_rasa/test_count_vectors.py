@@ -17,17 +17,13 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot import count_vectors
+from tests_rasa.rasa_and_ours import components, rasa_then_ours
 from tests_rasa.test_graph_runner import MESSAGES
 from vntext import unaccent
 
 ROOT = Path(__file__).resolve().parents[1]
 ODD = ("", "   ", "😀😀", "a" * 300, "ksk ksk ksk ksk", "Đắk Lắk", "0912 345 678", "xyzzy qwerty", "?!",
        "khám\nsức khỏe")
-
-
-def components(agent: Agent, kind: type) -> list[Any]:
-    nodes = agent.processor.graph_runner._instantiated_nodes  # type: ignore[union-attr]
-    return [node._component for node in nodes.values() if isinstance(node._component, kind)]
 
 
 def as_seen(matrix: Any) -> Any:
@@ -80,12 +76,8 @@ def test_the_parses_are_rasa_s(agent: Agent, monkeypatch: pytest.MonkeyPatch) ->
     def parse_all() -> list[dict[str, Any]]:
         return [asyncio.run(agent.parse_message(text)) for text in (*MESSAGES, *ODD)]
 
-    with monkeypatch.context() as patch:
-        patch.setattr(CountVectorsFeaturizer, "_create_features", count_vectors.RASA_CREATE)
-        by_rasa = parse_all()
-    with monkeypatch.context() as patch:
-        patch.setattr(CountVectorsFeaturizer, "_create_features", count_vectors.create_features)
-        here = parse_all()
+    by_rasa, here = rasa_then_ours(monkeypatch, CountVectorsFeaturizer, {
+        "_create_features": (count_vectors.RASA_CREATE, count_vectors.create_features)}, parse_all)
     assert here == by_rasa
 
 

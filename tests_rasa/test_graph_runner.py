@@ -14,6 +14,7 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import graph_runner
+from tests_rasa.rasa_and_ours import rasa_then_ours
 
 MESSAGES = ("xin chao", "Tôi muốn đặt lịch khám", "ksk co mat tien khong", "lich kham o xa huu lien",
             "con toi sot cao co giat", "giá vàng hôm nay", "😀😀", "ko", "Nguyễn Văn An", "12/07/1960",
@@ -22,13 +23,8 @@ MESSAGES = ("xin chao", "Tôi muốn đặt lịch khám", "ksk co mat tien khon
 
 def both_ways(monkeypatch: pytest.MonkeyPatch, work: Any) -> tuple[Any, Any]:
     """`work()` with Rasa's runner, then with ours."""
-    with monkeypatch.context() as patch:
-        patch.setattr(DaskGraphRunner, "run", graph_runner.DASK_RUN)
-        by_dask = work()
-    with monkeypatch.context() as patch:
-        patch.setattr(DaskGraphRunner, "run", graph_runner.run_in_order)
-        in_order = work()
-    return by_dask, in_order
+    return rasa_then_ours(monkeypatch, DaskGraphRunner, {"run": (graph_runner.DASK_RUN, graph_runner.run_in_order)},
+                          work)
 
 
 

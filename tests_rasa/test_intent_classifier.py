@@ -93,16 +93,15 @@ def test_one_message_is_scored_as_the_pipeline_scores_it(tmp_path: Path, intents
 
 def test_the_trained_model_ranks_intents_as_rasas_own_path_does(agent: Agent,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests_rasa.rasa_and_ours import rasa_then_ours
     from tests_rasa.test_graph_runner import MESSAGES
 
     def rankings() -> list[list[tuple[str, float]]]:
         parsed = [asyncio.run(agent.parse_message(text)) for text in (*MESSAGES, "dat lich kham cho me", "")]
         return [[(entry["name"], entry["confidence"]) for entry in p["intent_ranking"]] for p in parsed]
 
-    ours = rankings()
-    with monkeypatch.context() as patch:
-        patch.setattr(WeightedLogisticRegressionClassifier, "process", LogisticRegressionClassifier.process)
-        rasas = rankings()
+    rasas, ours = rasa_then_ours(monkeypatch, WeightedLogisticRegressionClassifier, {
+        "process": (LogisticRegressionClassifier.process, WeightedLogisticRegressionClassifier.process)}, rankings)
     for mine, theirs in zip(ours, rasas, strict=True):
         assert [name for name, _ in mine] == [name for name, _ in theirs]
         assert np.allclose([p for _, p in mine], [p for _, p in theirs])

@@ -20,6 +20,7 @@ from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLSt
 from rasa.shared.core.training_data.structures import StoryGraph
 
 from bot import rule_lookup
+from tests_rasa.rasa_and_ours import components, rasa_then_ours
 
 ROOT = Path(__file__).resolve().parents[1]
 STORIES = sorted((ROOT / "tests_rasa" / "conversations").glob("*.yml"))
@@ -27,8 +28,7 @@ STORIES = sorted((ROOT / "tests_rasa" / "conversations").glob("*.yml"))
 
 @pytest.fixture(scope="module")
 def policy(agent: Agent) -> RulePolicy:
-    nodes = agent.processor.graph_runner._instantiated_nodes  # type: ignore[union-attr]
-    found = [node._component for node in nodes.values() if isinstance(node._component, RulePolicy)]
+    found = components(agent, RulePolicy)
     assert len(found) == 1
     return found[0]
 
@@ -48,18 +48,10 @@ def turns(agent: Agent) -> list[DialogueStateTracker]:
     return before
 
 
-def as_rasa(monkeypatch: pytest.MonkeyPatch, work: Callable[[], Any]) -> Any:
-    with monkeypatch.context() as patch:
-        patch.setattr(RulePolicy, "_find_action_from_rules", rule_lookup.RASA_FIND)
-        patch.setattr(RulePolicy, "_prediction_states", rule_lookup.RASA_STATES)
-        return work()
-
-
-def as_here(monkeypatch: pytest.MonkeyPatch, work: Callable[[], Any]) -> Any:
-    with monkeypatch.context() as patch:
-        patch.setattr(RulePolicy, "_find_action_from_rules", rule_lookup.find_action_from_rules)
-        patch.setattr(RulePolicy, "_prediction_states", rule_lookup.prediction_states)
-        return work()
+def rasa_then_here(monkeypatch: pytest.MonkeyPatch, work: Callable[[], Any]) -> tuple[Any, Any]:
+    return rasa_then_ours(monkeypatch, RulePolicy, {
+        "_find_action_from_rules": (rule_lookup.RASA_FIND, rule_lookup.find_action_from_rules),
+        "_prediction_states": (rule_lookup.RASA_STATES, rule_lookup.prediction_states)}, work)
 
 
 def predictions(policy: RulePolicy, domain: Domain, trackers: list[DialogueStateTracker]) -> list[Any]:
@@ -74,8 +66,7 @@ def predictions(policy: RulePolicy, domain: Domain, trackers: list[DialogueState
 
 def test_every_prediction_is_rasa_s(agent: Agent, policy: RulePolicy, turns: list[DialogueStateTracker],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    by_rasa = as_rasa(monkeypatch, lambda: predictions(policy, agent.domain, turns))
-    here = as_here(monkeypatch, lambda: predictions(policy, agent.domain, turns))
+    by_rasa, here = rasa_then_here(monkeypatch, lambda: predictions(policy, agent.domain, turns))
     assert here == by_rasa
     actions = {max(range(len(seen[0])), key=seen[0].__getitem__) for seen in here}
     assert len(here) > 500 and len(actions) > 25
@@ -97,8 +88,7 @@ def test_no_rule_applying_keeps_rasa_s_name_for_the_prediction(
     tracker = DialogueStateTracker.from_events("rule-lookup-test", [
         ActionExecuted("action_listen"), UserUttered("?", {"name": "inform", "confidence": 1.0}),
         ActionExecuted("utter_greet")], agent.domain.slots)
-    by_rasa = as_rasa(monkeypatch, lambda: policy._find_action_from_rules(tracker, agent.domain, False))
-    here = as_here(monkeypatch, lambda: policy._find_action_from_rules(tracker, agent.domain, False))
+    by_rasa, here = rasa_then_here(monkeypatch, lambda: policy._find_action_from_rules(tracker, agent.domain, False))
     assert here == by_rasa and by_rasa[1] not in policy.lookup[RULES]
 
 
@@ -111,8 +101,7 @@ def test_a_model_with_rules_on_the_text_keeps_rasa_s_text_lookup(
         ActionExecuted("action_listen"), UserUttered("xin chao ban", {"name": "greet", "confidence": 1.0})],
         agent.domain.slots)
     assert rule_lookup._text_can_match(by_text)
-    by_rasa = as_rasa(monkeypatch, lambda: by_text.predict_action_probabilities(tracker, agent.domain))
-    here = as_here(monkeypatch, lambda: by_text.predict_action_probabilities(tracker, agent.domain))
+    by_rasa, here = rasa_then_here(monkeypatch, lambda: by_text.predict_action_probabilities(tracker, agent.domain))
     goodbye = agent.domain.index_for_action("utter_goodbye")
     assert by_rasa.max_confidence_index == here.max_confidence_index == goodbye
     assert here.is_end_to_end_prediction
