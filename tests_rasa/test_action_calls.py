@@ -335,16 +335,15 @@ def _domain() -> Domain:
     return Domain.from_path(Path(__file__).parents[1] / "bot" / "domain.yml")
 
 
-def _call_format(name: str, domain: Domain) -> dict[str, Any]:
+def _call_format(name: str, domain: Domain, written_by: Any = action_calls.action_call_format) -> Any:
     endpoint = EndpointConfig("http://127.0.0.1:5055/webhook", enable_selective_domain=True)
-    return RemoteAction(name, endpoint)._action_call_format(_tracker(domain, language="tyz"), domain)
+    return written_by(RemoteAction(name, endpoint), _tracker(domain, language="tyz"), domain)
 
 
 def test_a_form_s_validation_gets_the_domain_without_its_responses() -> None:
     domain = _domain()
     call = _call_format("validate_booking_form", domain)
-    by_rasa = action_calls.RASA_CALL_FORMAT(RemoteAction("validate_booking_form", EndpointConfig(
-        "http://127.0.0.1:5055/webhook", enable_selective_domain=True)), _tracker(domain, language="tyz"), domain)
+    by_rasa = _call_format("validate_booking_form", domain, action_calls.RASA_CALL_FORMAT)
     full = domain.as_dict()
     assert "responses" not in call["domain"] and full["responses"]
     assert call["domain"] == {key: value for key, value in full.items() if key != "responses"}
