@@ -24,7 +24,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import tracker_copy
 from bot.tracker_copy import RASA_COPY, RASA_FORM_TRACKER, copy_tracker, form_tracker
-from tests_rasa.stored_events import every_kind, turn
+from tests_rasa.stored_events import CCCD, every_kind, turn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_the_copy_and_the_original_change_apart(domain: Domain) -> None:
     assert not tracker.is_active_loop_interrupted and ours.is_active_loop_interrupted
     # And the other way round.
     tracker.update(SlotSet("cccd", None))
-    assert ours.get_slot("cccd") == "003058000123"
+    assert ours.get_slot("cccd") == CCCD
 
 
 def test_a_tracker_with_no_events_copies_to_a_new_empty_one(domain: Domain) -> None:
@@ -127,7 +127,7 @@ def form_state(tracker: DialogueStateTracker, shared: int) -> dict[str, Any]:
 def test_a_form_s_tracker_for_its_validation_is_rasa_s_after_every_event(domain: Domain) -> None:
     events = conversation()
     form = FormAction("booking_form", None)
-    answers = [SlotSet("cccd", "003058000123"), SlotSet("phone", None)]
+    answers = [SlotSet("cccd", CCCD), SlotSet("phone", None)]
     restarted = next(at for at, event in enumerate(events) if isinstance(event, Restarted))
     made_here = 0
     for upto in range(len(events) + 1):
