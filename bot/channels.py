@@ -62,7 +62,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_calls, count_vectors, graph_runner, rule_lookup, tracker_copy
+from bot import action_calls, count_vectors, event_types, graph_runner, rule_lookup, tracker_copy
 from bot.components.message_guard import wordless_intent
 from common.heap import freeze_startup_heap
 
@@ -78,6 +78,8 @@ count_vectors.install()
 tracker_copy.install()
 # RulePolicy looks rules up in the conversation's last states only (bot/rule_lookup.py).
 rule_lookup.install()
+# Events are read by their type's name with each class looked up once (bot/event_types.py).
+event_types.install()
 
 _REPLY_KEYS = ("buttons", "image", "attachment", "custom")
 

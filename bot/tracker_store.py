@@ -169,6 +169,8 @@ try:  # the class needs Rasa; the helpers above are importable without it (tests
         UserUttered,
     )
     from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.event_types import resolve_by_type
     # A conversation's events in order, found without reading the others' (Rasa indexes the sender only;
     # PostgreSQL would then visit every event of the conversation to find the latest few).
     _EVENTS_BY_SENDER = sa.Index("ix_events_sender_id_id", SQLTrackerStore.SQLEvent.__table__.c.sender_id,
@@ -210,24 +212,16 @@ def _settle(engine: sa.engine.Engine) -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-# Each event type's class, by the name it is stored under: looked up once per process (see `read_events`).
-_EVENT_CLASSES: dict[str, Any] = {}
-
-
 def read_events(dumps: list[dict[str, Any]]) -> list[Event]:
-    """Rasa's `deserialise_events`, each type's class looked up once. Rasa's `Event.resolve_by_type` lists
-    every subclass of Event afresh (recursively, asking each whether it is abstract) for every event it
-    reads: ≈ 1.2 ms of Rasa's CPU per message in `bench/profile.py` (issue 21), as a tracker is read back.
-    An unknown type is refused with Rasa's ValueError; a dump Rasa would skip is skipped."""
+    """Rasa's `deserialise_events`, each type's class looked up once (bot/event_types.py: Rasa's lookup
+    lists every subclass of Event for every event, ≈ 1.2 ms of Rasa's CPU per message as a tracker is read
+    back). An unknown type is refused with Rasa's ValueError; a dump Rasa would skip is skipped."""
     read: list[Event] = []
     for dump in dumps:
         name = dump.get("event")
         if name is None:
             continue
-        try:
-            event_class = _EVENT_CLASSES[name]
-        except KeyError:
-            event_class = _EVENT_CLASSES[name] = Event.resolve_by_type(name)
+        event_class = resolve_by_type(name)
         event = event_class._from_parameters(dump) if event_class is not None else None
         if event is not None:
             read.append(event)
