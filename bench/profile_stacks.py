@@ -240,7 +240,8 @@ RULES: dict[str, tuple[Rules, Rules]] = {
                                         "stdlib/json/", "httptools/")))),
     "api": ((SQL, ("encryption", ("cryptography/",)), ("logging", ("stdlib/logging/", "api/core/logs.py"))), ASGI),
     "gateway": ((("outbox poll (every 0.2 s, whether or not anything is due)", ("gateway/outbox.py",)),
-                 ("HTTP to Rasa and the API (httpx)", ("httpx/", "httpcore/")), SQL,
+                 ("HTTP to Rasa (aiohttp) and the API (httpx)", ("aiohttp/", "aiohappyeyeballs/", "yarl/", "httpx/",
+                                                                 "httpcore/")), SQL,
                  ("logging", ("stdlib/logging/",))), ASGI),
 }
 
