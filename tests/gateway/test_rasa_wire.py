@@ -63,7 +63,7 @@ def test_a_message_goes_to_rasa_signed_and_its_replies_come_back_over_one_kept_c
 
     async def webhook(request: web.Request) -> web.Response:
         assert request.content_type == "application/json"
-        received.append(await request.json())
+        received.append({**await request.json(), "received_at": time.time()})
         return web.json_response([{"recipient_id": "x", "text": "Dạ, chào bác ạ",
                                    "buttons": [{"title": "Đặt lịch", "payload": "/book"}]}, "not a reply"])
 
@@ -85,7 +85,8 @@ def test_a_message_goes_to_rasa_signed_and_its_replies_come_back_over_one_kept_c
     assert answers == [["Dạ, chào bác ạ"]] * 3
     assert [body["message"] for body in received] == ["chào 0 \ud800", "chào 1 \ud800", "chào 2 \ud800"]
     first = received[0]
-    assert first["message_id"] == "id-0" and first["attempt"] == 1 and first["expires_at"] > time.time()
+    # (Compared with when it arrived, not with the end of the test: a loaded machine may stall between.)
+    assert first["message_id"] == "id-0" and first["attempt"] == 1 and first["expires_at"] > first["received_at"]
     identity = verify(KEY, first["metadata"][METADATA_KEY], now=time.time())
     assert identity is not None and identity.sender == "s1" and identity.channel == "web"
 
