@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.shared.core.domain import Domain
 
+from bot import event_types
 from bot.tracker_store import PrivateTrackerStore
 from tests_rasa.fake_api import CREDENTIAL
 
@@ -28,6 +29,17 @@ def agent() -> Agent:
             pytest.fail(f"CI=true and no trained model at {MODEL} (make train)")
         pytest.skip(f"no trained model at {MODEL} (make train)")
     return Agent.load(str(MODEL))
+
+
+@pytest.fixture
+def asked_of_rasa(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The event type names bot/event_types.py asks Rasa's own lookup for, from an empty cache."""
+    asked: list[str] = []
+    rasa_resolve = event_types.RASA_RESOLVE
+    monkeypatch.setattr(event_types, "RASA_RESOLVE", lambda name, default=None: (
+        asked.append(name), rasa_resolve(name, default))[1])
+    monkeypatch.setattr(event_types, "_FOUND", {})
+    return asked
 
 
 @pytest.fixture(autouse=True)

@@ -12,15 +12,10 @@ from tests_rasa.stored_events import every_kind
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def counted(asked_of_rasa: list[str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names asked of Rasa's lookup, from an empty cache, with ours installed as Rasa's."""
-    asked: list[str] = []
-    rasa_resolve = event_types.RASA_RESOLVE
-    monkeypatch.setattr(event_types, "RASA_RESOLVE", lambda name, default=None: (
-        asked.append(name), rasa_resolve(name, default))[1])
-    monkeypatch.setattr(event_types, "_FOUND", {})
     monkeypatch.setattr(Event, "resolve_by_type", staticmethod(event_types.resolve_by_type))
-    return asked
+    return asked_of_rasa
 
 
 def test_every_kind_is_read_as_rasa_reads_it_each_class_asked_for_once(

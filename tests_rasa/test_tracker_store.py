@@ -25,7 +25,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
 from actions.voice import bot_data_of_session, note_said
-from bot import event_types, tracker_store
+from bot import tracker_store
 from bot.tracker_store import WINDOW_SLACK, WINDOW_TURNS, PrivateTrackerStore, read_events
 from tests_rasa.stored_events import CCCD, every_kind, text, turn
 
@@ -70,7 +70,7 @@ def chat(store: PrivateTrackerStore, sender: str, messages: int, start: float
 
 
 def test_events_are_read_back_as_rasa_reads_them_each_type_looked_up_once(
-        store: PrivateTrackerStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: PrivateTrackerStore, request: pytest.FixtureRequest) -> None:
     every_type = every_kind()
     # Every kind Rasa stores (rasa.core.test adds kinds of its own when imported: not stored ones).
     assert {type(event) for event in every_type} == {
@@ -78,11 +78,7 @@ def test_events_are_read_back_as_rasa_reads_them_each_type_looked_up_once(
     dumps = [event.as_dict() for event in every_type]
     dumps += [{"no": "event"}, {"event": "topic", "topic": "old"}]
     rasas = rasa_events.deserialise_events(dumps)
-    looked_up: list[str] = []
-    rasa_resolve = event_types.RASA_RESOLVE
-    monkeypatch.setattr(event_types, "RASA_RESOLVE", lambda name, default=None: (
-        looked_up.append(name), rasa_resolve(name, default))[1])
-    monkeypatch.setattr(event_types, "_FOUND", {})
+    looked_up: list[str] = request.getfixturevalue("asked_of_rasa")  # (counted from here, from an empty cache)
     read = read_events(dumps)
     assert read == rasas and [e.as_dict() for e in read] == [e.as_dict() for e in rasas]
     assert len(read) == len(every_type)
