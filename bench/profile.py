@@ -10,6 +10,7 @@ long conversation profiled early and late, which of Rasa's parts grow with the c
 
     .venv/bin/python bench/profile.py [--conversations 6] [--rate 200] [--long 100]
     .venv/bin/python bench/profile.py --root /work/before     # another checkout (a git worktree with its model)
+    .venv/bin/python bench/profile.py --actions-in-process    # no action server: Rasa runs the actions itself
     .venv/bin/python bench/profile.py --report var/profiles/<run>   # the breakdown of a run again
 
 A bucket's "ms per message" is its share of the process's samples times the process's CPU per message
@@ -150,13 +151,14 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     started = time.perf_counter()
     with ExitStack() as stack:
         urls = stack.enter_context(running_assistant(Path(tempfile.mkdtemp(prefix="bench-profile-")), logs=logs,
-                                                     root=args.root))
+                                                     root=args.root, actions_in_process=args.actions_in_process))
         gateway = stack.enter_context(running_gateway(urls))
         client = stack.enter_context(httpx.Client(timeout=120))
         pids = {part: pid_of(part, url.rsplit(":", 1)[1]) for part, url in
                 (("gateway", gateway), ("rasa", urls["rasa"]), ("api", urls["api"]))}
-        pids["actions"] = next(o.pid for o in logs if MARKERS["actions"] in Path(f"/proc/{o.pid}/cmdline")
-                               .read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        if not args.actions_in_process:
+            pids["actions"] = next(o.pid for o in logs if MARKERS["actions"] in Path(f"/proc/{o.pid}/cmdline")
+                                   .read_bytes().replace(b"\0", b" ").decode(errors="replace"))
         print(f"services ready in {time.perf_counter() - started:.0f} s; pids {pids}; {python_speed()}", flush=True)
         # Warm-up, not measured: the first predictions build TensorFlow's graphs.
         warm = converse(client, gateway, f"profile-warm-{os.getpid()}", script(900_000), pids, [])
@@ -183,14 +185,14 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         quarter = rounds // 4 * len(LONG_TURNS)
         session = f"profile-long-{os.getpid()}"
         turns = [("long", LONG_TURNS[i % len(LONG_TURNS)]) for i in range(rounds * len(LONG_TURNS))]
-        long_pids = {part: pids[part] for part in ("rasa", "actions")}
+        long_pids = {part: pids[part] for part in ("rasa", "actions") if part in pids}
         with sampled(long_pids, folder, args.rate, args.nonblocking, "-early"):
             failures += converse(client, gateway, session, turns[:quarter], pids, long_record)
         failures += converse(client, gateway, session, turns[quarter:-quarter], pids, long_record)
         with sampled(long_pids, folder, args.rate, args.nonblocking, "-late"):
             failures += converse(client, gateway, session, turns[-quarter:], pids, long_record)
     (folder / "run.json").write_text(json.dumps({
-        "root": str(args.root), "conversations": args.conversations, "rate": args.rate,
+        "root": str(args.root), "conversations": args.conversations, "rate": args.rate, "parts": list(pids),
         "nonblocking": args.nonblocking, "failures": failures, "cpu_ms": cpu, "threads_ms": threads,
         "messages": record, "long": long_record, "long_quarter": quarter}, indent=1))
 
@@ -205,42 +207,44 @@ def report(folder: Path) -> list[str]:
              f"from {root}; stacks in {folder}/",
              f"reply with the profilers attached: p50 {statistics.median(replies):.0f} ms, "
              f"p95 {percentile(replies, 0.95):.0f} ms; missing or failed replies: {data['failures']}", ""]
-    profiles = {part: Profile.load(folder / f"{part}.txt", cpu[part], root) for part in PROCESSES}
-    total = sum(cpu[part] for part in PROCESSES)
+    # Every process profiled (no action server when Rasa ran the actions itself), in PROCESSES' order.
+    parts = {part: title for part, title in PROCESSES.items() if part in data.get("parts", PROCESSES)}
+    profiles = {part: Profile.load(folder / f"{part}.txt", cpu[part], root) for part in parts}
+    total = sum(cpu[part] for part in parts)
     lines.append("CPU ms per message (/proc utime+stime, children included); py-spy's samples per message in ms "
                  "(a thread running or waiting for a core); CPU ms per message by thread:")
-    for part in PROCESSES:
+    for part in parts:
         busiest = sorted(data["threads_ms"][part].items(), key=lambda item: -item[1])
         shown = ", ".join(f"{name} {ms:.1f}" for name, ms in busiest[:4] if ms > 0)
         lines.append(f"  {part:<8} {cpu[part]:6.1f}  {cpu[part] / total:4.0%}   sampled "
                      f"{profiles[part].total / rate / count * 1000:6.1f}   by thread: {shown}")
-    lines.append(f"  {'all four':<8} {total:6.1f}         besides: this process with its profilers "
+    lines.append(f"  {'all':<8} {total:6.1f}         besides: this process with its profilers "
                  f"{cpu['load generator']:.1f}, other processes {cpu['other processes']:.1f}, steal {cpu['steal']:.1f}")
     lines += ["", "By kind of message (CPU ms per message; reply p50 ms):",
-              "  kind        n   reply  " + "  ".join(f"{part:>8}" for part in PROCESSES)]
+              "  kind        n   reply  " + "  ".join(f"{part:>8}" for part in parts)]
     kinds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for message in messages:
         kinds[message["kind"]].append(message)
     for kind, group in sorted(kinds.items(), key=lambda item: -statistics.mean(m["cpu_ms"]["rasa"] for m in item[1])):
-        cells = "  ".join(f"{statistics.mean(m['cpu_ms'][part] for m in group):8.1f}" for part in PROCESSES)
+        cells = "  ".join(f"{statistics.mean(m['cpu_ms'][part] for m in group):8.1f}" for part in parts)
         lines.append(f"  {kind:<10}{len(group):>3} {statistics.median(m['reply_s'] for m in group) * 1000:6.0f}  "
                      + cells)
-    for part, title in PROCESSES.items():
+    for part, title in parts.items():
         lines += ["", *render(title, profiles[part], top=15 if part == "rasa" else 8)]
-    lines += ["", *long_report(folder, data)]
+    lines += ["", *long_report(folder, data, parts)]
     return lines
 
 
-def long_report(folder: Path, data: dict[str, Any]) -> list[str]:
+def long_report(folder: Path, data: dict[str, Any], parts: dict[str, str]) -> list[str]:
     messages, quarter, root = data["long"], data["long_quarter"], Path(data["root"])
     lines = [f"One long conversation ({len(messages)} messages cycling through {', '.join(LONG_TURNS)}):",
-             "  turns      reply p50   CPU ms: rasa   actions       api   gateway"]
+             "  turns      reply p50   CPU ms:" + "".join(f"{part:>10}" for part in parts)]
     for start in range(0, len(messages), 10):
         block = messages[start:start + 10]
         reply = statistics.median(m["reply_s"] for m in block) * 1000
-        used = "".join(f"{statistics.mean(m['cpu_ms'][part] for m in block):10.1f}" for part in PROCESSES)
+        used = "".join(f"{statistics.mean(m['cpu_ms'][part] for m in block):10.1f}" for part in parts)
         lines.append(f"  {start + 1:>3}-{start + len(block):<3}    {reply:6.0f}     {used}")
-    for part in ("rasa", "actions"):
+    for part in (part for part in ("rasa", "actions") if part in parts):
         early = Profile.load(folder / f"{part}-early.txt",
                              statistics.mean(m["cpu_ms"][part] for m in messages[:quarter]), root)
         late = Profile.load(folder / f"{part}-late.txt",
@@ -267,6 +271,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="the checkout to run (a git worktree with its own models/bot.tar.gz), with this one's "
                              "environments; default this one")
+    parser.add_argument("--actions-in-process", action="store_true",
+                        help="no action server: Rasa runs the actions itself (ACTIONS_IN_PROCESS=1 in production)")
     parser.add_argument("--report", type=Path, help="print the breakdown of an earlier run's folder")
     args = parser.parse_args()
     if args.report:

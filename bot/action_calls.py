@@ -42,7 +42,6 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import ujson
 from jsonschema import ValidationError, validators
 from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
@@ -53,7 +52,7 @@ from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
-from actions.connections import SessionPool
+from actions.connections import SessionPool, dumps, through_json
 
 _POOLED = "_ksk_session_pool"
 # The action endpoint's URL that runs the actions package inside this server instead of calling it.
@@ -182,7 +181,7 @@ def _executor() -> ActionExecutor:
 async def run_in_process(json: Any = None, **_http: Any) -> Any:
     """What `endpoint.request(json=…, method="post")` returns from rasa_sdk's action server
     (rasa_sdk/endpoint.py `webhook`), or the `ClientResponseError` Rasa gets from it."""
-    call = ujson.loads(ujson.dumps(json))
+    call = through_json(json)
     try:
         result = await _executor().run(call)
     except ActionExecutionRejection as error:
@@ -193,13 +192,13 @@ async def run_in_process(json: Any = None, **_http: Any) -> Any:
     except Exception as error:
         log.exception("Exception occurred while running the action %s", (call or {}).get("next_action"))
         raise ClientResponseError(500, "Internal Server Error", "") from error
-    return ujson.loads(ujson.dumps(result))
+    return through_json(result)
 
 
 def _refused(status: int, reason: str, error: ActionExecutionRejection | ActionNotFoundException
              ) -> ClientResponseError:
     """The error response rasa_sdk's action server gives for a rejected or unknown action."""
-    return ClientResponseError(status, reason, ujson.dumps({"error": error.message, "action_name": error.action_name}))
+    return ClientResponseError(status, reason, dumps({"error": error.message, "action_name": error.action_name}))
 
 
 def run_here(endpoint: EndpointConfig) -> bool:

@@ -11,6 +11,7 @@ import random
 import struct
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -223,9 +224,25 @@ def test_request_bodies_read_back_as_the_standard_librarys() -> None:
     rng = random.Random(21)
     for _ in range(3000):
         value = _random_json(rng)
-        assert json.loads(connections.dumps(value)) == json.loads(json.dumps(value))
-    with pytest.raises(TypeError):
-        connections.dumps({"when": object()})  # refused, as json.dumps refuses it
+        read = json.loads(json.dumps(value))
+        assert json.loads(connections.dumps(value)) == read
+        assert connections.through_json(value) == read  # what a call inside Rasa hands over
+    when = datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc)
+    for refused in ({"when": object()}, {"when": when}, [date(2026, 12, 3)]):
+        for write in (connections.dumps, connections.through_json):
+            with pytest.raises(TypeError):
+                write(refused)  # refused, as json.dumps refuses it
+
+
+def test_what_goes_through_json_shares_nothing_with_what_was_sent() -> None:
+    sent = {"tracker": {"slots": {"codes": ["ABCD3467"]}, "events": [{"event": "user", "parse_data": {}}]},
+            "pair": ("a", 1), 7: None}
+    read = connections.through_json(sent)
+    assert read == {"tracker": {"slots": {"codes": ["ABCD3467"]}, "events": [{"event": "user", "parse_data": {}}]},
+                    "pair": ["a", 1], "7": None}
+    read["tracker"]["slots"]["codes"].append("XXXX0000")
+    read["tracker"]["events"][0]["parse_data"]["intent"] = {}
+    assert sent["tracker"] == {"slots": {"codes": ["ABCD3467"]}, "events": [{"event": "user", "parse_data": {}}]}
 
 
 def test_the_action_server_reads_the_body_rasa_meant_to_send(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -191,13 +191,14 @@ def checkout_env(root: Path) -> dict[str, str]:
 
 @contextmanager
 def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None,
-                      root: Path = ROOT) -> Iterator[dict[str, str]]:
+                      root: Path = ROOT, actions_in_process: bool = False) -> Iterator[dict[str, str]]:
     """The API (demo province, SQLite in `workdir`), the action server and Rasa with the trained model,
     everything they write kept in `workdir`. Yields their URLs; with `logs`, the servers log as in
     production and their output is collected there.
 
     `root`: another checkout (a git worktree with its own `models/bot.tar.gz`) to run instead of this
-    one, with this checkout's `.venv` and `.venv-rasa`: its code, its model, its bot/endpoints.yml."""
+    one, with this checkout's `.venv` and `.venv-rasa`: its code, its model, its bot/endpoints.yml.
+    `actions_in_process`: no action server; Rasa runs the actions package itself (bot/action_calls.py)."""
     actions_port, rasa_port = free_port(), free_port()
     database_url = f"sqlite:///{workdir / 'api.db'}"
     private = {"SECRET_KEY": TEST_SECRET, "CONVERSATION_DB": str(workdir / "conversations.db"),
@@ -209,16 +210,18 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None,
         # The actions (and the NLG's speech requests) reach the API's resident endpoints only with it.
         credential = service_credential(database_url, workdir / "audio", root=root)
         private["API_SERVICE_CREDENTIAL"] = credential
-        outputs.append(stack.enter_context(running_process(
-            [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
-            env={**os.environ, "API_URL": api, **private},
-            ready_url=f"http://127.0.0.1:{actions_port}/health",
-            timeout_s=240, cwd=root)))
+        action_endpoint = "in-process" if actions_in_process else f"http://127.0.0.1:{actions_port}/webhook"
+        if not actions_in_process:
+            outputs.append(stack.enter_context(running_process(
+                [str(RASA), "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+                env={**os.environ, "API_URL": api, **private},
+                ready_url=f"http://127.0.0.1:{actions_port}/health",
+                timeout_s=240, cwd=root)))
         # Rasa loads TensorFlow and the model before it answers: allow a few minutes on two cores.
         outputs.append(stack.enter_context(running_process(
             [str(RASA), "run", "--enable-api", "--model", str(model_path(root)), "--port", str(rasa_port),
              "--endpoints", "bot/endpoints.yml", "--credentials", "bot/credentials.yml"],
-            env={**os.environ, "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook", "API_URL": api,
+            env={**os.environ, "ACTION_ENDPOINT_URL": action_endpoint, "API_URL": api,
                  **private},
             ready_url=f"http://127.0.0.1:{rasa_port}/status", timeout_s=300, cwd=root)))
         yield {"api": api, "rasa": f"http://127.0.0.1:{rasa_port}", "workdir": str(workdir), "credential": credential}
