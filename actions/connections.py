@@ -7,8 +7,8 @@ never goes out on a connection the server is closing.
 
 Request bodies are written by orjson (`dumps`): aiohttp's default, the standard library's `json.dumps`, took
 ≈ 1 ms of the Rasa server's CPU per message writing the tracker it sends to the action server
-(`bench/profile.py`); ujson, used next, ≈ 0.4 ms; orjson writes the same tracker in about a third of
-ujson's time.
+(`bench/profile.py`); ujson, used next, ≈ 0.4 ms; orjson writes a 51 KB call in a sixth of ujson's time
+(0.06 against 0.34 ms) and copies it through JSON (`through_json`) in 0.24 against 0.62 ms.
 """
 
 from __future__ import annotations
