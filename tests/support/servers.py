@@ -210,6 +210,8 @@ def running_assistant(workdir: Path, *, logs: list[ProcessOutput] | None = None,
         # The actions (and the NLG's speech requests) reach the API's resident endpoints only with it.
         credential = service_credential(database_url, workdir / "audio", root=root)
         private["API_SERVICE_CREDENTIAL"] = credential
+        # "in-process": bot/action_calls.py's IN_PROCESS (the Rasa runtime, not importable here), as in
+        # scripts/run_all.py.
         action_endpoint = "in-process" if actions_in_process else f"http://127.0.0.1:{actions_port}/webhook"
         if not actions_in_process:
             outputs.append(stack.enter_context(running_process(
