@@ -191,7 +191,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     store = Store(settings.gateway_database_url, token_fernet())
     master, _previous = master_from_environment(VAR_DIR / "secret.key")
     rasa = RasaClient(settings.rasa_url, settings.rasa_timeout_s, transport=rasa_transport,
-                      identity_key=chat_identity_key(master), retry_for_s=settings.rasa_retry_s)
+                      identity_key=chat_identity_key(master), retry_for_s=settings.rasa_retry_s,
+                      in_flight=settings.rasa_in_flight)
     redis_password = settings.redis_password.get_secret_value() if settings.redis_password else None
     coordination = coordination_from(settings.gateway_redis_url, redis_password)
     events = EventReporter(settings.api_url, transport=api_transport)
@@ -328,8 +329,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
     @app.get("/metrics")
     async def metrics() -> Response:
         def depths() -> list[tuple[str, str, float]]:
-            return [(f"ksk_gateway_{name}", f"gateway {name.replace('_', ' ')}", float(value))
+            kept = [(f"ksk_gateway_{name}", f"gateway {name.replace('_', ' ')}", float(value))
                     for name, value in store.depths().items()]
+            return [*kept, ("ksk_gateway_rasa_waiting", "messages waiting for a turn at Rasa", float(rasa.waiting)),
+                    ("ksk_gateway_rasa_in_flight", "messages at Rasa now", float(rasa.at_rasa))]
 
         return exposition(Gauges(depths))
 

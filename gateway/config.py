@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.core.clientaddr import DEFAULT_TRUSTED_PROXIES
@@ -33,6 +33,11 @@ class GatewaySettings(BaseSettings):
     # production-profile test measured up to ≈ 45 s). Below nginx's 90 s for the web chat: 60 + one
     # last attempt of 20 s.
     rasa_retry_s: float = 60.0
+    # Messages this process has at Rasa at once; the others wait here for a turn, first come first served,
+    # within the same budget (gateway/rasa.py). 0: no limit. About twice the Rasa replicas per gateway:
+    # a replica then holds two, one handled while the other waits for its actions (2 in deploy/production.env
+    # for 2 replicas and 2 gateways, measured there; 1 left Rasa idle, 3 gave back most of the tail).
+    rasa_in_flight: int = Field(default=0, ge=0)
     # Several gateway processes: chat turns and send pacing shared through Redis (coordination.py).
     gateway_redis_url: str | None = None
     # A managed Redis' password (a Kubernetes Secret), kept out of the URL, which sits in configuration;

@@ -192,7 +192,8 @@ def production(env_file: Path) -> Profile:
                 "REDIS_LOCK_DB": (redis.path or "/0").strip("/") or "0", "REDIS_PASSWORD": redis.password or ""}
     gateway_env = {**common, **proxies, "RASA_URL": balancer, "API_URL": api, "PUBLIC_URL": public,
                    "GATEWAY_DATABASE_URL": with_driver(f"{server}/{databases['gateway']}", "psycopg"),
-                   "GATEWAY_REDIS_URL": get("REDIS_URL", "redis://127.0.0.1:6379/0")}
+                   "GATEWAY_REDIS_URL": get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                   "RASA_IN_FLIGHT": get("RASA_IN_FLIGHT", "0")}
 
     migrate_api(api_env)
     credential = service_credential(api_env)
