@@ -10,8 +10,8 @@ A gateway has at most `in_flight` messages at Rasa at once (RASA_IN_FLIGHT); the
 here, first come first served. A Rasa replica handles the messages it holds interleaved on one event
 loop, so with twenty in hand each waits for all the others, and one that needs the API twice waits the
 longest; in turn, a message waits for those ahead of it and is then handled nearly alone. Measured
-(bench/scale.py, 2 replicas, 2 gateways, 20 residents back to back): p95 ≈ 1.5× the median instead of
-≈ 2×, the slowest reply ≈ 0.6 s instead of 0.6–0.9 s, and no less throughput (README, "An eleventh round").
+(bench/scale.py, 2 replicas, 2 gateways, 20 residents back to back): p95 1.5–1.6× the median instead of
+1.8–2.1×, the slowest reply ≈ 0.6 s instead of 0.64–1.14 s, the same throughput (README, "An eleventh round").
 
 Each message carries the chat it came from, signed (`metadata["chat_identity"]`, common/chat_identity.py):
 the actions pass it to the API, which counts its limits per verified chat and address. It is signed
