@@ -9,9 +9,11 @@ recorded the message, the channel answers from that record instead of handling i
 A gateway has at most `in_flight` messages at Rasa at once (RASA_IN_FLIGHT); the others wait their turn
 here, first come first served. A Rasa replica handles the messages it holds interleaved on one event
 loop, so with twenty in hand each waits for all the others, and one that needs the API twice waits the
-longest; in turn, a message waits for those ahead of it and is then handled nearly alone. Measured
+longest; in turn, a message waits for those ahead of it and then shares its replica with few others. It wants a
+balancer that picks a replica per message (nginx's least_conn in the production profile): with a few
+kept-alive connections balanced per connection, they could all land on one replica. Measured
 (bench/scale.py, 2 replicas, 2 gateways, 20 residents back to back): p95 1.5–1.6× the median instead of
-1.8–2.1×, the slowest reply ≈ 0.6 s instead of 0.64–1.14 s, the same throughput (README, "An eleventh round").
+1.9–2.1×, the slowest reply ≈ 0.6 s instead of 0.64–1.14 s, the same throughput (README, "An eleventh round").
 
 Each message carries the chat it came from, signed (`metadata["chat_identity"]`, common/chat_identity.py):
 the actions pass it to the API, which counts its limits per verified chat and address. It is signed
