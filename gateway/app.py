@@ -203,7 +203,8 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         speech = engine_from(settings.speech_engine, settings.speech_url, _secret(settings.speech_key),
                              max_concurrent=settings.speech_max_concurrent, max_waiting=settings.speech_max_waiting)
     places = Places(settings.api_url, internal, transport=api_transport)
-    conversations = Conversations(store, rasa, events, coordination, wording, speech, places)
+    conversations = Conversations(store, rasa, events, coordination, wording, speech, places,
+                                  in_hand_per_address=settings.web_messages_in_hand_per_address)
     voice_limit = PerMinute(settings.web_voice_per_minute)
     location_limit = PerMinute(settings.web_locations_per_minute)
     senders: dict[str, Sender] = {}

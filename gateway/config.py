@@ -80,6 +80,10 @@ class GatewaySettings(BaseSettings):
     # many may wait before a voice note gets the busy reply.
     speech_max_concurrent: int = 1
     speech_max_waiting: int = 8
+    # Web chat messages of one client address (an IPv4 address, an IPv6 /64) a process holds at once,
+    # waiting for their chat's turn or for Rasa; more get the busy reply. A person writes one message at a
+    # time per chat; a commune office's or a carrier's shared address carries a few at the same moment.
+    web_messages_in_hand_per_address: int = Field(default=20, ge=0)
     # Web chat voice notes a client address may send a minute (each costs seconds of CPU).
     web_voice_per_minute: int = 6
     # Web chat "find the nearest site" requests a client address may make a minute (each asks the API).

@@ -17,11 +17,13 @@ import logging
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.core.clientaddr import address_bucket
 from common.masking import mask_echoes, mask_personal_digits
 from gateway.coordination import Coordination, CoordinationUnavailable, LocalCoordination
 from gateway.events import EventReporter
@@ -74,7 +76,8 @@ def shown_text(text: str, recent: list[tuple[str, dict[str, Any]]]) -> str:
 class Conversations:
     def __init__(self, store: Store, rasa: RasaClient, events: EventReporter | None = None,
                  coordination: Coordination | None = None, wording: Wording | None = None,
-                 speech: SpeechEngine | None = None, places: Places | None = None) -> None:
+                 speech: SpeechEngine | None = None, places: Places | None = None,
+                 in_hand_per_address: int = 0) -> None:
         self.store = store
         self.rasa = rasa
         self.events = events
@@ -85,6 +88,11 @@ class Conversations:
         self.deliver: dict[str, Deliver] = {}
         self.fetch_voice: dict[str, FetchVoice] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Web messages of one client address in this process at once (0: no limit): they wait for their
+        # turn at Rasa first come first served, so a script writing from many chats at once would
+        # otherwise queue ahead of every resident; beyond this it gets the busy reply.
+        self.in_hand_per_address = in_hand_per_address
+        self._in_hand: Counter[str] = Counter()
 
     def on(self, channel: str, deliver: Deliver, fetch_voice: FetchVoice | None = None) -> None:
         """Where replies of a channel go (the channel enqueues them in the outbox), and how it fetches
@@ -140,6 +148,21 @@ class Conversations:
         `message_id` is the page's id of the message: the exchange joins the chat's transcript (shown
         again after a reload), and the same message sent again (its response was lost with the
         connection) gets the replies it already had instead of a second turn."""
+        bucket = address_bucket(message.address) if message.address and self.in_hand_per_address else ""
+        if bucket and self._in_hand[bucket] >= self.in_hand_per_address:
+            log.warning("a web message found %d of its address's messages in hand: busy reply", self._in_hand[bucket])
+            return [Outgoing(text=busy_text(message.language, self.wording))]
+        if bucket:
+            self._in_hand[bucket] += 1
+        try:
+            return await self._answer(message, message_id)
+        finally:
+            if bucket:
+                self._in_hand[bucket] -= 1
+                if not self._in_hand[bucket]:
+                    del self._in_hand[bucket]
+
+    async def _answer(self, message: Incoming, message_id: str | None) -> list[Outgoing]:
         asked, budget = time.monotonic(), self.rasa.retry_for_s + self.rasa.timeout_s
         try:
             async with self.coordination.lock(f"chat:{message.sender}", within_s=budget) as mine:

@@ -11,7 +11,9 @@ here, first come first served. A Rasa replica handles the messages it holds inte
 loop, so with twenty in hand each waits for all the others, and one that needs the API twice waits the
 longest; in turn, a message waits for those ahead of it and then shares its replica with few others. It wants a
 balancer that picks a replica per message (nginx's least_conn in the production profile): with a few
-kept-alive connections balanced per connection, they could all land on one replica. Measured
+kept-alive connections balanced per connection, they could all land on one replica. A message whose
+replica died keeps its turn while the survivor waits for the dead replica's conversation lock
+(TICKET_LOCK_LIFETIME, 10 s), so after a crash the messages behind it may wait that long once. Measured
 (bench/scale.py, 2 replicas, 2 gateways, 20 residents back to back): p95 1.5–1.6× the median instead of
 1.9–2.1×, the slowest reply ≈ 0.6 s instead of 0.64–1.14 s, the same throughput (README, "An eleventh round").
 

@@ -1,6 +1,6 @@
 """At most RASA_IN_FLIGHT messages of a gateway at Rasa at once, the others waiting their turn in arrival
 order within their budget (gateway/rasa.py; issue 21: a replica given every message at once interleaves
-them all, and the heaviest wait longest)."""
+them all, and the heaviest wait longest); one client address holds at most a few places in that queue."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from common.keys import chat_identity_key
-from gateway.app import create_app
+from gateway.app import create_app, token_fernet
 from gateway.config import GatewaySettings
-from gateway.messages import Incoming
+from gateway.conversation import Conversations
+from gateway.messages import Incoming, busy_text
 from gateway.rasa import RasaClient, RasaUnavailable
+from gateway.store import Store
 from tests.support.env import TEST_SECRET
 
 KEY = chat_identity_key(TEST_SECRET.encode())
@@ -129,13 +131,44 @@ def test_a_failed_attempt_gives_its_turn_back_before_it_pauses() -> None:
 
 
 def test_the_gateway_takes_its_limit_from_the_settings_and_shows_its_queue_in_the_metrics(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError):
-        GatewaySettings(rasa_in_flight=-1)
+    for wrong in ({"rasa_in_flight": -1}, {"web_messages_in_hand_per_address": -1}):
+        with pytest.raises(ValidationError):
+            GatewaySettings(**wrong)  # type: ignore[arg-type]
     replica = Replica(delay_s=0.0)
     settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'g.db'}", rasa_in_flight=1)
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(replica))) as gateway:
-        assert gateway.app.state.conversations.rasa.in_flight == 1  # type: ignore[attr-defined]
+        conversations = gateway.app.state.conversations  # type: ignore[attr-defined]
+        assert (conversations.rasa.in_flight, conversations.in_hand_per_address) == (1, 20)
         reply = gateway.post("/chat/messages", json={"session_id": "web-session-1", "text": "alo"})
         assert reply.json()["replies"][0]["text"] == "Đã nhận: alo"
         metrics = gateway.get("/metrics").text
     assert "ksk_gateway_rasa_waiting 0.0" in metrics and "ksk_gateway_rasa_in_flight 0.0" in metrics
+
+
+@pytest.mark.parametrize("flooder", ["203.0.113.7", "2001:db8::{n:x}"], ids=["IPv4", "one IPv6 /64"])
+def test_a_script_writing_from_many_chats_at_one_address_holds_few_places_in_the_queue(tmp_path: Path,
+                                                                                    flooder: str) -> None:
+    """The attack: no account, one address (or one IPv6 /64), a new web chat per message, all at once, to
+    fill the queue before Rasa. Beyond its address's share it gets the busy reply without reaching Rasa,
+    and a resident writing from elsewhere meanwhile is answered."""
+    replica = Replica(delay_s=0.1)
+    rasa = client(replica, 1, timeout_s=5.0)
+    conversations = Conversations(Store(f"sqlite:///{tmp_path / 'g.db'}", token_fernet()), rasa,
+                                  in_hand_per_address=3)
+
+    async def scenario() -> list[list[str]]:
+        try:
+            flood = [conversations.answer(Incoming("web", f"flood-{n:04d}", f"spam {n}",
+                                                   address=flooder.format(n=n + 1))) for n in range(8)]
+            resident = conversations.answer(Incoming("web", "resident-01", "lich kham", address="198.51.100.4"))
+            answers = await asyncio.gather(*flood, resident)
+            return [[reply.text for reply in replies] for replies in answers]
+        finally:
+            await rasa.close()
+
+    answers = asyncio.run(scenario())
+    assert answers[:3] == [[f"Đã nhận: spam {n}"] for n in range(3)]
+    assert answers[3:8] == [[busy_text()]] * 5
+    assert answers[8] == ["Đã nhận: lich kham"]
+    assert sorted(text for text, _attempt in replica.arrived) == ["lich kham", "spam 0", "spam 1", "spam 2"]
+    assert not conversations._in_hand  # every place given back

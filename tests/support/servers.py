@@ -344,7 +344,8 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
            "GATEWAY_REPLICAS": str(gateway_replicas), "API_WORKERS": str(api_workers), "LOG_FORMAT": "json",
            # Every simulated resident writes from this machine's one loopback address, which the
            # per-address limits would rightly treat as one crowd: give that one address a crowd's room.
-           "BOOKINGS_PER_ADDRESS": "1000", "LOOKUP_ADDRESS_ATTEMPTS": "1000", "RESIDENT_WRITES_PER_ADDRESS": "10000"}
+           "BOOKINGS_PER_ADDRESS": "1000", "LOOKUP_ADDRESS_ATTEMPTS": "1000", "RESIDENT_WRITES_PER_ADDRESS": "10000",
+           "WEB_MESSAGES_IN_HAND_PER_ADDRESS": "1000"}
     databases = {part: f"postgresql+psycopg://{server}/{name}" for part, name in
                  (("api", prefix), ("conversations", f"{prefix}_conversations"), ("gateway", f"{prefix}_gateway"))}
     rasa_ports = [rasa_base + i for i in range(rasa_replicas)]
