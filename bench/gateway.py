@@ -28,6 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.replies import page_message, page_session  # noqa: E402
 from tests.support.fake_telegram import FakeBotApi, running_fake_bot_api  # noqa: E402
 from tests.support.servers import MODEL, free_port, running_assistant, running_process  # noqa: E402
 
@@ -40,11 +41,10 @@ QUIET_S = 1.3
 
 
 async def web_chat(client: httpx.AsyncClient, gateway: str, index: int, latencies: list[float]) -> int:
-    failures = 0
+    failures, session = 0, page_session("bench-web", index, os.getpid())
     for text in SCRIPT:
         started = time.perf_counter()
-        response = await client.post(f"{gateway}/chat/messages",
-                                     json={"session_id": f"bench-web-{index:04d}", "text": text})
+        response = await client.post(f"{gateway}/chat/messages", json=page_message(session, text))
         latencies.append(time.perf_counter() - started)
         if response.status_code != 200 or not response.json().get("replies"):
             failures += 1

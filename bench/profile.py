@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.measure import TICK, Meter, commands, percentile, python_speed, tree_cpu_seconds  # noqa: E402
 from bench.profile_stacks import PROCESSES, Profile, render  # noqa: E402
-from bench.replies import script  # noqa: E402
+from bench.replies import page_message, page_session, script  # noqa: E402
 from tests.support.servers import ProcessOutput, model_path, running_assistant, running_gateway  # noqa: E402
 
 PROFILES = ROOT / "var" / "profiles"
@@ -133,7 +133,7 @@ def converse(client: httpx.Client, gateway: str, session: str, turns: list[tuple
             text = buttons[0]["payload"]
         before = {part: tree_cpu_seconds(pid) for part, pid in pids.items()}
         started = time.perf_counter()
-        response = client.post(f"{gateway}/chat/messages", json={"session_id": session, "text": text})
+        response = client.post(f"{gateway}/chat/messages", json=page_message(session, text))
         elapsed = time.perf_counter() - started
         record.append({"kind": kind, "reply_s": elapsed,
                        "cpu_ms": {part: (tree_cpu_seconds(pid) - before[part]) * 1000 for part, pid in pids.items()}})
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         threads_before = {part: cpu_by_thread(pid) for part, pid in pids.items()}
         with sampled(pids, folder, args.rate, args.nonblocking):
             for index in range(args.conversations):
-                failures += converse(client, gateway, f"profile-{index:04d}-{os.getpid()}", script(index), pids,
+                failures += converse(client, gateway, page_session("profile", index, os.getpid()), script(index), pids,
                                      record)
         cpu = meter.per_message_ms(len(record))
         threads = {part: {name: (seconds - threads_before[part].get(name, 0.0)) * 1000 / len(record)
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         # Quarters of whole rounds, so that the first and the last quarter hold the same messages.
         rounds = max(args.long // len(LONG_TURNS), 4)
         quarter = rounds // 4 * len(LONG_TURNS)
-        session = f"profile-long-{os.getpid()}"
+        session = page_session("profile-long", os.getpid())
         turns = [("long", LONG_TURNS[i % len(LONG_TURNS)]) for i in range(rounds * len(LONG_TURNS))]
         long_pids = {part: pids[part] for part in ("rasa", "actions") if part in pids}
         with sampled(long_pids, folder, args.rate, args.nonblocking, "-early"):

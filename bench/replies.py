@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -79,6 +81,18 @@ from tests.support.servers import (  # noqa: E402
 SERVICES = ("Rasa", "actions", "API")
 WINDOW = 10  # positions of the long chat summarised together
 BASELINE = 6  # the long chat's first window compared (6–15): after the session's start
+
+
+def page_session(*parts: object) -> str:
+    """A web chat session id as the page makes one (gateway/static/chat.js: "w" and 12 random bytes in
+    hex), made from `parts` so that runs can tell their residents apart. Only such ids get a transcript."""
+    return "w" + hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def page_message(session: str, text: str, language: str = "vi") -> dict[str, str]:
+    """What the web chat's page posts for a message: with an id of its own, so the gateway keeps the
+    transcript and answers a message sent again from it, and the page's language."""
+    return {"session_id": session, "text": text, "language": language, "message_id": "m" + secrets.token_hex(12)}
 
 
 def script(index: int) -> list[tuple[str, str]]:

@@ -28,13 +28,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import cpu_by_command, machine_busy, percentile, python_speed  # noqa: E402
-from bench.replies import script  # noqa: E402
+from bench.replies import page_message, page_session, script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
 from tests.support.servers import production_profile  # noqa: E402
 
@@ -57,11 +57,12 @@ def cpu_by_part() -> Counter[str]:
     return used
 
 
-async def converse(client: httpx.AsyncClient, public: str, index: int, timings: list[float],
+async def converse(client: aiohttp.ClientSession, public: str, index: int, timings: list[float],
                    pause_s: float = 0.0) -> int:
     """One resident's whole conversation; `pause_s` between a reply and their next message (reading it
-    and typing or tapping), 0 for a load generator's back-to-back messages."""
-    session = f"scale-{index:06d}-{os.getpid()}"
+    and typing or tapping), 0 for a load generator's back-to-back messages. Each message is what the web
+    chat's page sends, transcript kept (bench/replies.py, page_message)."""
+    session = page_session("scale", index, os.getpid())
     last: list[dict[str, Any]] = []
     failures = 0
     for _kind, text in script(index):
@@ -73,9 +74,10 @@ async def converse(client: httpx.AsyncClient, public: str, index: int, timings: 
         if pause_s and last:
             await asyncio.sleep(pause_s)
         started = time.perf_counter()
-        response = await client.post(f"{public}/chat/messages", json={"session_id": session, "text": text})
+        async with client.post(f"{public}/chat/messages", json=page_message(session, text)) as response:
+            answer = await response.json() if response.status == 200 else {}
         timings.append(time.perf_counter() - started)
-        last = response.json()["replies"] if response.status_code == 200 else []
+        last = answer.get("replies") or []
         if not last or any(r["text"] == busy_text() for r in last):
             failures += 1
     return failures
@@ -91,7 +93,9 @@ async def play(public: str, conversations: int, concurrency: int, first: int, pa
             return await converse(client, public, index, timings, pause_s)
 
     started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
+    # aiohttp: the load generator shares the two cores (its CPU per message is printed, not counted).
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120),
+                                     connector=aiohttp.TCPConnector(limit=concurrency * 2)) as client:
         failures = sum(await asyncio.gather(*(one(first + i) for i in range(conversations))))
     return timings, failures, time.perf_counter() - started
 
@@ -109,12 +113,12 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
             # Pausing residents only at the highest level, one conversation each (a level of 20 takes a minute).
             for pause in (0.0, pause_s) if pause_s and concurrency == concurrencies[-1] else (0.0,):
                 count = concurrency if pause else conversations
-                before = cpu_by_part()
+                before, generator = cpu_by_part(), time.process_time()
                 timings, failures, elapsed = asyncio.run(play(
                     profile.public, count, concurrency, first=100_000 * round_ + (50_000 if pause else 0),
                     pause_s=pause))
-                used = cpu_by_part() - before
-                measured = chat_figures(concurrency, pause, count, timings, failures, elapsed, used)
+                used, generator = cpu_by_part() - before, time.process_time() - generator
+                measured = chat_figures(concurrency, pause, count, timings, failures, elapsed, used, generator)
                 figures = figures if pause else measured  # the ratio compares back-to-back runs
         sizes = storage(profile.databases)
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
@@ -125,7 +129,7 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
 
 
 def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: list[float], failures: int,
-                 elapsed: float, used: Counter[str]) -> dict[str, float]:
+                 elapsed: float, used: Counter[str], generator_s: float) -> dict[str, float]:
     rate, total = len(timings) / elapsed, sum(used.values())
     how = f"pausing {pause_s:.0f} s before each message" if pause_s else "back to back"
     print(f"  {concurrency} at once, {how}: {len(timings)} messages from {conversations} conversations, "
@@ -135,6 +139,7 @@ def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: 
     print(f"    CPU used: {total:.1f} s of {2 * elapsed:.0f} s available on 2 cores; CPU ms per message "
           f"{total / len(timings) * 1000:.1f}: " + ", ".join(
               f"{part} {seconds / len(timings) * 1000:.1f}" for part, seconds in used.most_common()))
+    print(f"    besides, the load generator (this process) {generator_s / len(timings) * 1000:.1f} ms per message")
     if used["rasa"]:
         print(f"    messages per second per Rasa core (1000 ÷ Rasa's CPU ms per message): "
               f"{len(timings) / used['rasa']:.0f}")
