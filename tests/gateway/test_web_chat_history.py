@@ -3,7 +3,6 @@ same message is answered once), and what a stranger or the database learns from 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,20 +10,32 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from common.wording import seeds
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.conversation import shown_text
 from gateway.store import Store
+from tests.support.env import postgres_schema
 from tests.support.fake_rasa import FakeRasa
 
 PAGE = "w" + "0123456789abcdef01234567"  # the shape the page makes: 96 random bits
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gateway_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The transcript on the embedded store and on PostgreSQL (the production profile's)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+    else:
+        with postgres_schema("ksk_web") as url:
+            yield url
+
+
 @pytest.fixture
-def gateway(tmp_path: Path, rasa: FakeRasa) -> Iterator[TestClient]:
-    settings = GatewaySettings(gateway_database_url=f"sqlite:///{tmp_path / 'gateway.db'}", rasa_retry_s=0.0)
+def gateway(gateway_url: str, rasa: FakeRasa) -> Iterator[TestClient]:
+    settings = GatewaySettings(gateway_database_url=gateway_url, rasa_retry_s=0.0)
     with TestClient(create_app(settings, rasa_transport=httpx.MockTransport(rasa)),
                     raise_server_exceptions=False) as client:
         yield client
@@ -52,6 +63,26 @@ def test_a_reloaded_page_reads_the_conversation_back_with_taps_as_their_titles(
     assert [b["title"] for b in messages[3]["buttons"]] == ["Thứ Ba 7:30", "Thứ Tư 7:30"]
 
 
+def test_only_a_tap_reads_the_transcript_for_the_title_it_shows(
+        gateway: TestClient, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typed words cannot be a button's payload: the chat's sealed turns are not read (nor opened) for
+    them, so a long chat costs its typed messages nothing more; a tap still shows its button's title."""
+    reads: list[str] = []
+    real = Store.web_turns
+
+    def counted(store: Store, session_id: str, **kwargs: object) -> list[tuple[str, dict[str, object]]]:
+        reads.append(session_id)
+        return real(store, session_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "web_turns", counted)
+    for index, typed in enumerate(["xin chao", "nut", "dang ky kham", "0912 345 678", "co"]):
+        say(gateway, typed, f"m-typed-{index:02d}")
+    assert reads == []
+    say(gateway, '/inform{"session_id": "12"}', "m-tapped-01")
+    assert reads == [PAGE]
+    assert history(gateway).json()["messages"][-2]["text"] == "Thứ Ba 7:30"
+
+
 def test_a_message_sent_again_after_a_lost_response_is_answered_once(gateway: TestClient, rasa: FakeRasa) -> None:
     first = say(gateway, "nut", "m-retry-01").json()
     again = say(gateway, "nut", "m-retry-01").json()
@@ -69,15 +100,16 @@ def test_a_message_the_assistant_could_not_take_is_not_kept_and_goes_through_whe
     assert say(gateway, "alo", "m-busy-001").json()["replies"][0]["text"] == "Đã nhận: alo"
 
 
-def test_numbers_a_resident_typed_are_kept_masked_and_the_store_holds_no_plain_text(
-        gateway: TestClient, tmp_path: Path) -> None:
+def test_numbers_a_resident_typed_are_kept_masked_and_the_store_holds_no_plain_text(gateway: TestClient) -> None:
     say(gateway, "003175123987", "m-cccd-001")
     say(gateway, "0977 123 987", "m-phone-01")
     say(gateway, "01/02/1975", "m-birth-01")
     mine = [m["text"] for m in history(gateway).json()["messages"] if m["who"] == "me"]
     assert mine == ["••••••••••••", "•••• ••• •••", "••/••/••••"]
-    raw = b"".join(bytes(str(row), "utf-8") for row in sqlite3.connect(tmp_path / "gateway.db").execute(
-        "SELECT chat, message_id, body FROM web_turns"))
+    store: Store = gateway.app.state.store  # type: ignore[attr-defined]
+    with store.engine.connect() as connection:
+        raw = b"".join(bytes(str(row), "utf-8") for row in connection.execute(
+            text("SELECT chat, message_id, body FROM web_turns")))
     for secret in (b"003175123987", b"123987", b"0977", b"1975", PAGE.encode(), "Đã nhận".encode()):
         assert secret not in raw
 
