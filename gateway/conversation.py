@@ -193,10 +193,13 @@ class Conversations:
         return replies
 
     async def _remembered(self, message: Incoming, message_id: str, *, since: float) -> list[Outgoing]:
-        earlier = self.store.answered(message.chat_id, message_id)
+        # The transcript's statements run in a worker thread: on PostgreSQL a message's insert waited
+        # ≈ 8 ms for its commit under load (bench/scale.py), and the event loop, with every other chat of
+        # this gateway on it, waited with it.
+        earlier = await asyncio.to_thread(self.store.answered, message.chat_id, message_id)
         if earlier is not None:
             return [Outgoing.from_json(body) for body in earlier]
-        recent = (self.store.web_turns(message.chat_id, since=TRANSCRIPT_SPAN, limit=40)
+        recent = (await asyncio.to_thread(self.store.web_turns, message.chat_id, since=TRANSCRIPT_SPAN, limit=40)
                   if might_be_tap(message.text) else [])
         shown = shown_text(message.text, recent)
         if message.voice_confidence is not None:
@@ -212,7 +215,8 @@ class Conversations:
         today = datetime.now(UTC).date()
         bot = [{"who": "bot", **reply.to_json(), "text": mask_echoes(reply.text, message.text, today)}
                for reply in replies]
-        self.store.add_web_turns(message.chat_id, message_id, [{"who": "me", "text": shown}, *bot])
+        await asyncio.to_thread(self.store.add_web_turns, message.chat_id, message_id,
+                                [{"who": "me", "text": shown}, *bot])
         return replies
 
     async def _ask(self, message: Incoming, message_id: str, *, since: float | None = None,
