@@ -62,10 +62,12 @@ READ_BACK_WITHIN = timedelta(minutes=15)
 # How far back the page's transcript reaches: Rasa ends a conversation after an hour of silence
 # (bot/domain.yml session_config), and a transcript silent for as long goes with it.
 TRANSCRIPT_SPAN = timedelta(minutes=60)
+
+
 def might_be_tap(text: str) -> bool:
     """Whether `text` can be a button's payload: Rasa's start with "/" (bot/domain.yml, actions/questions.py),
     the read-back's are tokens (read_back.TOKEN). Anything else was typed or said, and the transcript's
-    buttons are not read (and opened) for it: up to 40 sealed turns, ≈ 1 ms of CPU per message."""
+    buttons are not read (and opened) for it: up to 40 sealed turns, up to ≈ 1 ms of CPU per message."""
     return text.startswith("/") or answer_to(text) is not None
 
 
@@ -194,7 +196,7 @@ class Conversations:
 
     async def _remembered(self, message: Incoming, message_id: str, *, since: float) -> list[Outgoing]:
         # The transcript's statements run in a worker thread: on PostgreSQL a message's insert waited
-        # ≈ 8 ms for its commit under load (bench/scale.py), and the event loop, with every other chat of
+        # ≈ 4–8 ms for its commit while bench/scale.py ran, and the event loop, with every other chat of
         # this gateway on it, waited with it.
         earlier = await asyncio.to_thread(self.store.answered, message.chat_id, message_id)
         if earlier is not None:

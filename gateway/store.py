@@ -332,7 +332,8 @@ class Store:
 
     # --- the web chat's transcript ---
     # What a web message of a page-made chat costs here: whether it was answered already, and its turns
-    # added; without the ORM's unit of work (bench/scale.py: the transcript took half the gateway's CPU).
+    # added; without the ORM's unit of work (bench/scale.py: the transcript took more than half of the
+    # gateway's CPU).
     def web_turns(self, session_id: str, *, since: timedelta, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """(message id, body) of the chat's last `limit` messages written within `since`, oldest first."""
         with self.statements.connect() as connection:
