@@ -89,10 +89,12 @@ def page_session(*parts: object) -> str:
     return "w" + hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
-def page_message(session: str, text: str, language: str = "vi") -> dict[str, str]:
+def page_message(session: str, text: str, language: str = "vi") -> dict[str, str | bool]:
     """What the web chat's page posts for a message: with an id of its own, so the gateway keeps the
-    transcript and answers a message sent again from it, and the page's language."""
-    return {"session_id": session, "text": text, "language": language, "message_id": "m" + secrets.token_hex(12)}
+    transcript and answers a message sent again from it, the page's language, and the mark of a first
+    sending (the page's retries say `again: true`)."""
+    return {"session_id": session, "text": text, "language": language, "message_id": "m" + secrets.token_hex(12),
+            "again": False}
 
 
 def script(index: int) -> list[tuple[str, str]]:

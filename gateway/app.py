@@ -113,6 +113,10 @@ class ChatIn(BaseModel):
     language: str | None = Field(default=None, pattern=LANGUAGE)
     # The page's id of this message (random): sent again after a lost response, it is answered once.
     message_id: str | None = Field(default=None, pattern=CHAT_ID)
+    # False when the page sends this message for the first time: no earlier answer is looked for (a
+    # statement on the gateway's database per message). Absent (a page from before this field) or True
+    # (a retry, a reload's resend): it may have been answered already.
+    again: bool | None = None
 
 
 # The session ids the page makes (96 random bits and more): only these have a transcript to read back,
@@ -381,7 +385,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         replies = await conversations.answer(
             Incoming("web", body.session_id, body.text.strip(), referral_code=body.referral_code,
                      language=body.language if body.language in LANGUAGES else None, address=client_address(request)),
-            message_id=kept_id(body.session_id, body.message_id))
+            message_id=kept_id(body.session_id, body.message_id), sent_before=body.again is not False)
         return {"replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/voice")

@@ -149,14 +149,16 @@ class Conversations:
         return replace(message, text=digits_from_speech(transcript.text), voice="",
                        voice_confidence=transcript.confidence)
 
-    async def answer(self, message: Incoming, message_id: str | None = None) -> list[Outgoing]:
+    async def answer(self, message: Incoming, message_id: str | None = None, *, sent_before: bool = True
+                     ) -> list[Outgoing]:
         """The bot's replies to one message of the web chat, in this chat's turn, within the Rasa
         client's budget from its arrival (the resident's request is open, and nginx closes it after
         90 s): a turn that does not come in time gets the busy reply, like a Rasa that does not answer.
 
         `message_id` is the page's id of the message: the exchange joins the chat's transcript (shown
         again after a reload), and the same message sent again (its response was lost with the
-        connection) gets the replies it already had instead of a second turn."""
+        connection) gets the replies it already had instead of a second turn. `sent_before` False (the
+        page says this is the message's first sending) skips looking for those replies."""
         bucket = address_bucket(message.address) if message.address and self.in_hand_per_address else ""
         if bucket and self._in_hand[bucket] >= self.in_hand_per_address:
             log.warning("a web message found %d of its address's messages in hand: busy reply", self._in_hand[bucket])
@@ -164,14 +166,14 @@ class Conversations:
         if bucket:
             self._in_hand[bucket] += 1
         try:
-            return await self._answer(message, message_id)
+            return await self._answer(message, message_id, sent_before)
         finally:
             if bucket:
                 self._in_hand[bucket] -= 1
                 if not self._in_hand[bucket]:
                     del self._in_hand[bucket]
 
-    async def _answer(self, message: Incoming, message_id: str | None) -> list[Outgoing]:
+    async def _answer(self, message: Incoming, message_id: str | None, sent_before: bool) -> list[Outgoing]:
         asked, budget = time.monotonic(), self.rasa.retry_for_s + self.rasa.timeout_s
         try:
             async with self.coordination.lock(f"chat:{message.sender}", within_s=budget) as mine:
@@ -184,7 +186,7 @@ class Conversations:
                 if message_id is None:
                     replies = await self._ask(message, uuid.uuid4().hex, since=asked)
                 else:
-                    replies = await self._remembered(message, message_id, since=asked)
+                    replies = await self._remembered(message, message_id, since=asked, sent_before=sent_before)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
             return [Outgoing(text=busy_text(message.language, self.wording))]
@@ -194,11 +196,13 @@ class Conversations:
                      time.monotonic() - asked, waited)
         return replies
 
-    async def _remembered(self, message: Incoming, message_id: str, *, since: float) -> list[Outgoing]:
+    async def _remembered(self, message: Incoming, message_id: str, *, since: float, sent_before: bool
+                          ) -> list[Outgoing]:
         # The transcript's statements run in a worker thread: on PostgreSQL a message's insert waited
         # ≈ 4–8 ms for its commit while bench/scale.py ran, and the event loop, with every other chat of
         # this gateway on it, waited with it.
-        earlier = await asyncio.to_thread(self.store.answered, message.chat_id, message_id)
+        earlier = (await asyncio.to_thread(self.store.answered, message.chat_id, message_id)
+                   if sent_before else None)
         if earlier is not None:
             return [Outgoing.from_json(body) for body in earlier]
         recent = (await asyncio.to_thread(self.store.web_turns, message.chat_id, since=TRANSCRIPT_SPAN, limit=40)

@@ -167,19 +167,27 @@
   }
 
   // The message on its way is remembered in this tab until answered: a reload meanwhile sends it again
-  // (same id: answered once) instead of losing it.
+  // (same id: answered once) instead of losing it. Only a message sent again is marked so: the gateway
+  // looks for an earlier answer to those alone.
   function deliver(body, shown) {
-    sessionStorage.setItem("ksk-pending", JSON.stringify({body: body, shown: shown}));
+    sessionStorage.setItem("ksk-pending", JSON.stringify({body: again(body), shown: shown}));
     return post("/chat/messages", body).then(function (data) {
       sessionStorage.removeItem("ksk-pending");
       answered(data);
-    }).catch(function () { offerRetry(function () { deliver(body, shown); }); });
+    }).catch(function () { offerRetry(function () { deliver(again(body), shown); }); });
+  }
+
+  function again(body) {
+    var copy = JSON.parse(JSON.stringify(body));
+    copy.again = true;
+    return copy;
   }
 
   function send(text, shown) {
     bubble(shown || text, "me");
     scrollToEnd();
-    var body = {session_id: sessionId, text: text, language: strings.language, message_id: randomId("m", 12)};
+    var body = {session_id: sessionId, text: text, language: strings.language, message_id: randomId("m", 12),
+                again: false};
     if (referral) body.referral_code = referral;
     referral = null; // sent once, with the first message
     return deliver(body, shown || text);

@@ -41,8 +41,8 @@ def gateway(gateway_url: str, rasa: FakeRasa) -> Iterator[TestClient]:
         yield client
 
 
-def say(client: TestClient, text: str, message_id: str, session: str = PAGE) -> httpx.Response:
-    return client.post("/chat/messages", json={"session_id": session, "text": text, "message_id": message_id})
+def say(client: TestClient, text: str, message_id: str, session: str = PAGE, **page: object) -> httpx.Response:
+    return client.post("/chat/messages", json={"session_id": session, "text": text, "message_id": message_id, **page})
 
 
 def history(client: TestClient, session: str = PAGE) -> httpx.Response:
@@ -88,6 +88,29 @@ def test_a_message_sent_again_after_a_lost_response_is_answered_once(gateway: Te
     again = say(gateway, "nut", "m-retry-01").json()
     assert again == first and [m["message"] for m in rasa.seen] == ["nut"]
     assert [m["who"] for m in history(gateway).json()["messages"]] == ["me", "bot"]
+
+
+def test_only_a_message_sent_again_looks_for_its_earlier_answer(
+        gateway: TestClient, rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page marks a first sending (`again: false`): no statement looks for an answer it cannot have.
+    Its retry (`again: true`), and any message of a page from before the mark, still gets the answer
+    it had instead of a second turn."""
+    looked: list[str] = []
+    real = Store.answered
+
+    def counted(store: Store, session_id: str, message_id: str) -> list[dict[str, object]] | None:
+        looked.append(message_id)
+        return real(store, session_id, message_id)
+
+    monkeypatch.setattr(Store, "answered", counted)
+    first = say(gateway, "nut", "m-first-001", again=False).json()
+    assert looked == []
+    assert say(gateway, "nut", "m-first-001", again=True).json() == first
+    assert say(gateway, "nut", "m-first-001").json() == first  # no mark: a page from before it
+    assert looked == ["m-first-001", "m-first-001"] and [m["message"] for m in rasa.seen] == ["nut"]
+    assert [m["who"] for m in history(gateway).json()["messages"]] == ["me", "bot"]
+    refused = say(gateway, "nut", "m-first-002", again="maybe")
+    assert refused.status_code == 422 and refused.json()["code"] == "validation_error"
 
 
 def test_a_message_the_assistant_could_not_take_is_not_kept_and_goes_through_when_sent_again(

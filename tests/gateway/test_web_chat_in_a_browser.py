@@ -207,6 +207,15 @@ def test_a_message_whose_answer_was_lost_is_sent_again_and_answered_once(
     from selenium.webdriver.support.ui import WebDriverWait
 
     fresh_chat(browser, gateway)
+    # What the page posts: the retry is marked as sent again (the gateway looks for an earlier answer to
+    # it), its first sending is not.
+    browser.execute_script("""
+        window.posted = [];
+        var real = window.fetch;
+        window.fetch = function (path, init) {
+          if (path === '/chat/messages') window.posted.push(JSON.parse(init.body));
+          return real.apply(this, arguments);
+        };""")
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
         "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
@@ -224,6 +233,9 @@ def test_a_message_whose_answer_was_lost_is_sent_again_and_answered_once(
     WebDriverWait(browser, 15).until(lambda d: any(e.text.endswith(f"({len(scripted.seen)})")
                                                    for e in d.find_elements("css selector", ".msg.bot")))
     assert scripted.seen[sent:] == ["mat mang"]
+    posted = browser.execute_script("return window.posted")
+    assert [(p["text"], p["again"]) for p in posted] == [("mat mang", False), ("mat mang", True)]
+    assert posted[0]["message_id"] == posted[1]["message_id"]
 
 
 def test_the_length_limit_is_shown_and_counts_down(gateway: str, browser: Any) -> None:
