@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
 from api.audio.links import audio_base
-from api.audio.service import pick, playable_clips
+from api.audio.service import clips_of_texts, pick
 from api.core.usage import count_use
 from api.deps import CryptoDep, DatabaseDep, ReadSession, SettingsDep, require_roles
 from api.faq import service
@@ -40,8 +40,8 @@ def search_faq(
 ) -> list[FaqHit]:
     """With `channel` (the assistant passes it), the question is counted for the reports; nothing of
     its text is kept here (unanswered ones go to the staff inbox, digits masked)."""
-    hits = service.search(db=db, cache=cache, q=q, language=lang, limit=limit)
-    clips = playable_clips(db, [hit.key for hit in hits])
+    hits, spoken = service.search(db=db, cache=cache, q=q, language=lang, limit=limit)
+    clips = clips_of_texts(db, spoken)
     base = audio_base(request, settings.public_base_url)
     for hit in hits:
         found = pick(clips, hit.key, lang)

@@ -66,11 +66,14 @@ def answer_text(entry: FaqEntry, language: str) -> tuple[str, str]:
     return answers.get("vi", ""), "vi"
 
 
-def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int) -> list[FaqHit]:
+def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int
+           ) -> tuple[list[FaqHit], dict[str, str]]:
+    """The best entries for the question, and their Vietnamese answers by key as the index holds them
+    (what their audio was recorded from: the caller checks clips against these, with no statement)."""
     if language not in LANGUAGES:
         raise UnknownLanguage(allowed=list(LANGUAGES))
     index, entries = cache.get(db)
-    hits = []
+    hits, spoken = [], {}
     for key, score in index.rank(q, limit=limit):
         entry = entries[key]
         text, answered_in = answer_text(entry, language)
@@ -78,7 +81,8 @@ def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: i
             key=key, question=entry.questions[0].text if entry.questions else key, answer=text,
             score=score, language=answered_in, needs_review=entry.needs_review,
         ))
-    return hits
+        spoken[key] = answer_text(entry, "vi")[0]
+    return hits, spoken
 
 
 def faq_out(entry: FaqEntry) -> FaqOut:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from api.audio.models import AudioClip
 from api.audio.speech import SpeechEngine
@@ -143,6 +143,50 @@ def test_a_clip_goes_stale_when_its_vietnamese_text_changes(
     assert upload(client, editor, "utter_greet", "ium", sound(tmp_path, 1.7, "new.wav")).status_code == 201
     assert client.get("/api/v1/audio/for", params={"key": "utter_greet", "lang": "ium"}).status_code == 200
 
+
+def test_an_answers_clip_goes_stale_in_the_search_and_is_checked_with_one_statement(
+        client: TestClient, seeded_content: Database, staff_token: Any, tmp_path: Path) -> None:
+    """The search checks its answers' clips against the answers it just gave (read with its index), so
+    a published change of the Vietnamese answer silences the old clip at once, a translation does not,
+    and the check is one statement on the clips alone."""
+    editor, admin = staff_token("editor"), staff_token("admin")
+    assert upload(client, editor, "free_of_charge", "tyz", sound(tmp_path, 1.5)).status_code == 201
+
+    def search() -> dict[str, Any]:
+        hits: list[dict[str, Any]] = client.get("/api/v1/faq/search",
+                                                params={"q": "kham co mat tien khong", "lang": "tyz"}).json()
+        return next(hit for hit in hits if hit["key"] == "free_of_charge")
+
+    def publish(answers: dict[str, str]) -> None:
+        live = client.get("/api/v1/faq/free_of_charge").json()
+        payload = {"category": live["category"], "questions": live["questions"],
+                   "answers": {**live["answers"], **answers}}
+        revision = client.post("/api/v1/content/revisions", json={"kind": "faq", "key": "free_of_charge",
+                                                                   "payload": payload}, headers=editor).json()
+        client.post(f"/api/v1/content/revisions/{revision['id']}/submit", headers=editor)
+        published = client.post(f"/api/v1/content/revisions/{revision['id']}/publish", headers=admin)
+        assert published.status_code == 200, published.text
+
+    assert search()["audio_language"] == "tyz"  # the index is built: what follows is any later question
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engines = {id(e): e for e in (seeded_content.reader, seeded_content.writer)}.values()
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert search()["audio_language"] == "tyz"
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    assert len([s for s in seen if "audio_clips" in s]) == 1
+    assert not [s for s in seen if "bot_messages" in s or "faq_answers" in s], seen
+    publish({"tyz": "Khám bấu mất chèn (bản dịch mới)."})  # a translation: the recording still says it
+    assert search()["audio_language"] == "tyz"
+    publish({"vi": "Khám sức khỏe định kỳ theo Chỉ thị 17 hoàn toàn miễn phí (nội dung mới)."})
+    assert search()["audio_url"] is None
 
 class FakeGoogle:
     """Answers gTTS's batchexecute request like Google does, with a real MP3 inside."""
