@@ -122,7 +122,9 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
                 figures = figures if pause else measured  # the ratio compares back-to-back runs
         sizes = storage(profile.databases)
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
-          f"message ({sizes['events']} events), {sizes['booking_bytes'] / max(sizes['bookings'], 1):.0f} bytes "
+          f"message ({sizes['events']} events), besides {sizes['web_bytes'] / max(sizes['user_messages'], 1):.0f} "
+          f"bytes of the web chat's transcript ({sizes['web_turns']} turns, deleted after its chat's silence), "
+          f"{sizes['booking_bytes'] / max(sizes['bookings'], 1):.0f} bytes "
           f"per booking with its resident, consents and indexes; "
           f"{sizes['bot_messages'] / max(sizes['user_messages'], 1):.2f} bot messages per resident message")
     return figures
@@ -147,10 +149,15 @@ def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: 
 
 
 def storage(databases: dict[str, str]) -> dict[str, int]:
-    """What the run left in PostgreSQL: conversation events and bookings, with their on-disk sizes."""
+    """What the run left in PostgreSQL: conversation events, the gateway's web transcript and bookings,
+    with their on-disk sizes."""
     from sqlalchemy import create_engine, text
 
     conversations, api = create_engine(databases["conversations"]), create_engine(databases["api"])
+    gateway = create_engine(databases["gateway"])
+    with gateway.connect() as db:
+        web_turns, web_bytes = db.execute(text(
+            "SELECT count(*), pg_total_relation_size('web_turns') FROM web_turns")).one()
     with conversations.connect() as db:
         events, users, bots, event_bytes = db.execute(text(
             "SELECT count(*), count(*) FILTER (WHERE type_name = 'user'), count(*) FILTER (WHERE type_name = 'bot'), "
@@ -160,9 +167,10 @@ def storage(databases: dict[str, str]) -> dict[str, int]:
         booking_bytes = db.execute(text(
             "SELECT sum(pg_total_relation_size(c::regclass)) "
             "FROM unnest(ARRAY['bookings', 'residents', 'consents']) AS c")).scalar_one()
-    conversations.dispose()
-    api.dispose()
+    for engine in (conversations, api, gateway):
+        engine.dispose()
     return {"events": events, "user_messages": users, "bot_messages": bots, "event_bytes": event_bytes,
+            "web_turns": web_turns, "web_bytes": web_bytes,
             "bookings": bookings,
             "booking_bytes": int(booking_bytes or 0)}
 

@@ -170,14 +170,14 @@
   // (same id: answered once) instead of losing it. Only a message sent again is marked so: the gateway
   // looks for an earlier answer to those alone.
   function deliver(body, shown) {
-    sessionStorage.setItem("ksk-pending", JSON.stringify({body: again(body), shown: shown}));
+    sessionStorage.setItem("ksk-pending", JSON.stringify({body: sentAgain(body), shown: shown}));
     return post("/chat/messages", body).then(function (data) {
       sessionStorage.removeItem("ksk-pending");
       answered(data);
-    }).catch(function () { offerRetry(function () { deliver(again(body), shown); }); });
+    }).catch(function () { offerRetry(function () { deliver(sentAgain(body), shown); }); });
   }
 
-  function again(body) {
+  function sentAgain(body) {
     var copy = JSON.parse(JSON.stringify(body));
     copy.again = true;
     return copy;
