@@ -352,9 +352,10 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         """The page's message id when this chat keeps a transcript (a page-made session id), else None."""
         return message_id if message_id is not None and PAGE_ID.match(session_id) else None
 
-    def replayed(session_id: str, message_id: str | None) -> dict[str, Any] | None:
-        """The answer already given to a message the page sends again (its response was lost), or None."""
-        earlier = store.answered(session_id, message_id) if message_id is not None else None
+    async def replayed(session_id: str, message_id: str | None) -> dict[str, Any] | None:
+        """The answer already given to a message the page sends again (its response was lost), or None.
+        The store's statements run in a worker thread, as the typed messages' do (gateway/conversation.py)."""
+        earlier = await asyncio.to_thread(store.answered, session_id, message_id) if message_id is not None else None
         return None if earlier is None else {"replies": [_page_reply(Outgoing.from_json(b)) for b in earlier]}
 
     @app.get("/chat", response_class=HTMLResponse)
@@ -407,7 +408,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if declared.isdigit() and int(declared) > MAX_AUDIO_BYTES:
             raise VoiceTooLarge()
         message_id = kept_id(fields.session_id, fields.message_id)
-        earlier = replayed(fields.session_id, message_id)  # sent again after a lost response: not heard twice
+        earlier = await replayed(fields.session_id, message_id)  # sent again after a lost response: not heard twice
         if earlier is not None:
             return earlier
         audio = bytearray()
@@ -436,7 +437,7 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         if found is None:
             raise UnreadableMessage()
         message_id = kept_id(body.session_id, body.message_id)
-        earlier = replayed(body.session_id, message_id)
+        earlier = await replayed(body.session_id, message_id)
         if earlier is not None:
             return earlier
         if not location_limit.allow(client_address(request) or body.session_id):
@@ -445,15 +446,15 @@ def create_app(settings: GatewaySettings | None = None, *, rasa_transport: httpx
         replies = await conversations.located(message, *found)
         if message_id is not None:
             shown = wording.text(LOCATION_SHOWN, language)
-            store.add_web_turns(body.session_id, message_id, [{"who": "me", "text": shown}] +
-                                [{"who": "bot", **r.to_json()} for r in replies])
+            await asyncio.to_thread(store.add_web_turns, body.session_id, message_id, [{"who": "me", "text": shown}] +
+                                    [{"who": "bot", **r.to_json()} for r in replies])
         return {"replies": [_page_reply(r) for r in replies]}
 
     @app.post("/chat/history")
     async def chat_history(body: HistoryIn) -> dict[str, Any]:
         """The conversation so far, for a page that was reloaded or lost its connection (POST: the
         session id is the chat's key and stays out of URLs and access logs)."""
-        turns = store.web_turns(body.session_id, since=TRANSCRIPT_SPAN, limit=HISTORY_LIMIT)
+        turns = await asyncio.to_thread(store.web_turns, body.session_id, since=TRANSCRIPT_SPAN, limit=HISTORY_LIMIT)
         # A resident message carries the page's id: a page reloaded while one was on its way sends it
         # again only if it is not here.
         return {"messages": [{"who": "me", "text": turn.get("text", ""), "id": message_id}
