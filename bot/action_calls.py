@@ -9,8 +9,10 @@ our input channel (bot/channels.py), in every process that serves residents.
   ≈ 0.7 ms and accepts and refuses exactly the same responses, with the same error. Most of that was
   the schema's `oneOf` over every kind of event, tried for each event; each kind names itself
   (`"event": {"const": …}`), so at most one kind can match an event, and an event is valid exactly when
-  its own kind's schema accepts it. A response is first checked that way; one that fails is checked
-  again by the whole schema, for Rasa's error.
+  its own kind's schema accepts it. A response is first checked that way, by the schemas compiled to
+  Python once (fastjsonschema: ≈ 7 µs for a form's answer, against ≈ 100 µs with jsonschema's validators
+  built once); one that fails is checked again by the whole schema with jsonschema, for Rasa's verdict
+  and error.
 - **The connection.** Rasa opens a new HTTP session, hence a new TCP connection, for every call. The
   action endpoint lends one session per event loop instead, with connections kept alive
   (actions/connections.py).
@@ -44,6 +46,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import fastjsonschema
 from jsonschema import ValidationError, validators
 from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
@@ -79,9 +82,11 @@ def _validator() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _by_kind() -> tuple[Any, dict[str, Any]] | None:
+def _by_kind() -> tuple[Callable[[Any], Any], dict[str, Callable[[Any], Any]]] | None:
     """The response's schema without the events' `oneOf`, and each kind of event's own schema by its
-    name; None if the kinds do not each name themselves once (then the whole schema checks)."""
+    name, each compiled to Python by fastjsonschema (≈ 7 µs for a form's answer against ≈ 100 µs with
+    jsonschema's validators; defaults are never written into the response); None if the kinds do not
+    each name themselves once (then the whole schema checks)."""
     schema = copy.deepcopy(RemoteAction.action_response_format_spec())
     event = schema["properties"]["events"]["items"]
     kinds: dict[str, Any] = {}
@@ -90,22 +95,28 @@ def _by_kind() -> tuple[Any, dict[str, Any]] | None:
         if not isinstance(name, str) or name in kinds:
             return None
         kinds[name] = alternative
-    cls = validators.validator_for(schema)
-    return cls(schema), {name: cls(alternative) for name, alternative in kinds.items()}
+    return (fastjsonschema.compile(schema, use_default=False),
+            {name: fastjsonschema.compile(alternative, use_default=False) for name, alternative in kinds.items()})
 
 
 def _valid_by_kind(result: Any) -> bool:
-    """Whether the whole schema accepts `result`, checking each event against its own kind only."""
+    """Whether the whole schema accepts `result`, checking each event against its own kind only. A
+    refusal here is only a hint: the caller asks jsonschema for the verdict and its error, so where the
+    two libraries could differ, jsonschema's acceptance stands (tests_rasa/test_action_calls.py checks
+    every kind and field for the same verdicts)."""
     checks = _by_kind()
     if checks is None:
         return False
     outline, kinds = checks
-    if not outline.is_valid(result):
+    try:
+        outline(result)
+        for event in result.get("events") or []:
+            own = kinds.get(event["event"])
+            if own is None:
+                return False
+            own(event)
+    except fastjsonschema.JsonSchemaException:
         return False
-    for event in result.get("events") or []:
-        own = kinds.get(event["event"])
-        if own is None or not own.is_valid(event):
-            return False
     return True
 
 
