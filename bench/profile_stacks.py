@@ -162,12 +162,15 @@ REMOTE = "action-server call (RemoteAction)"
 
 
 def _remote_detail(stack: Stack) -> str:
-    # Rasa's own check, or the one bot/action_calls.py installs in its place
-    if calls(stack, ACTION, "RemoteAction._validate_action_result") or outermost(stack, "bot/action_calls.py"):
-        return "its response checked by jsonschema"
+    # Rasa's own check, or the one bot/action_calls.py installs in its place (by name: that file also
+    # builds the request, `action_call_format`, which is not the check)
+    if (calls(stack, ACTION, "RemoteAction._validate_action_result")
+            or calls(stack, "bot/action_calls.py", "validate_action_result")):
+        return "its response checked by the schema"
     if outermost(stack, "rasa/utils/endpoints.py", "aiohttp/"):
         return "HTTP (aiohttp)"
-    if calls(stack, ACTION, "RemoteAction._action_call_format"):
+    if (calls(stack, ACTION, "RemoteAction._action_call_format")
+            or calls(stack, "bot/action_calls.py", "action_call_format")):
         return "the request: tracker and domain as JSON"
     return _leaf_package(stack)
 
