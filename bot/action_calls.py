@@ -100,10 +100,12 @@ def _by_kind() -> tuple[Callable[[Any], Any], dict[str, Callable[[Any], Any]]] |
 
 
 def _valid_by_kind(result: Any) -> bool:
-    """Whether the whole schema accepts `result`, checking each event against its own kind only. A
-    refusal here is only a hint: the caller asks jsonschema for the verdict and its error, so where the
-    two libraries could differ, jsonschema's acceptance stands (tests_rasa/test_action_calls.py checks
-    every kind and field for the same verdicts)."""
+    """Whether the whole schema accepts `result`, checking each event against its own kind only. An
+    acceptance here is final: tests_rasa/test_action_calls.py checks it agrees with jsonschema for every
+    kind of event, field and JSON type. A refusal is checked again by jsonschema, for its verdict and
+    error. `result` is always parsed JSON (the HTTP response's body, or `through_json` in process), so
+    the tuples and Decimals fastjsonschema would take for arrays and numbers, and jsonschema would not,
+    never reach it."""
     checks = _by_kind()
     if checks is None:
         return False

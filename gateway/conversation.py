@@ -158,7 +158,8 @@ class Conversations:
         `message_id` is the page's id of the message: the exchange joins the chat's transcript (shown
         again after a reload), and the same message sent again (its response was lost with the
         connection) gets the replies it already had instead of a second turn. `sent_before` False (the
-        page says this is the message's first sending) skips looking for those replies."""
+        page says this is the message's first sending) skips looking for those replies, unless the chat's
+        turn was taken when it asked: its resend, arriving later, may have been answered first."""
         bucket = address_bucket(message.address) if message.address and self.in_hand_per_address else ""
         if bucket and self._in_hand[bucket] >= self.in_hand_per_address:
             log.warning("a web message found %d of its address's messages in hand: busy reply", self._in_hand[bucket])
@@ -186,7 +187,10 @@ class Conversations:
                 if message_id is None:
                     replies = await self._ask(message, uuid.uuid4().hex, since=asked)
                 else:
-                    replies = await self._remembered(message, message_id, since=asked, sent_before=sent_before)
+                    # A first sending that found its chat's turn taken may come after its own resend
+                    # (Redis hands a freed lock to whichever waiter asks first): it looks too.
+                    replies = await self._remembered(message, message_id, since=asked,
+                                                     sent_before=sent_before or mine.after_another)
         except CoordinationUnavailable as error:
             log.warning("chat turns unavailable (%s): the resident is asked to try again", error)
             return [Outgoing(text=busy_text(message.language, self.wording))]

@@ -20,6 +20,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -37,11 +38,25 @@ class CoordinationUnavailable(Exception):
     """Redis could not be reached: a chat's turn cannot be granted safely."""
 
 
+@dataclass(frozen=True)
+class Held:
+    """What a lock's block gets: true when it holds the lock. `after_another` when someone held it at
+    the first try, so the block runs after another holder's work: a chat's turn then looks at what that
+    work left (a web message's resend may have been answered first: Redis grants a contested lock to
+    whichever waiter asks first after its release, not to the first that came)."""
+
+    held: bool
+    after_another: bool = False
+
+    def __bool__(self) -> bool:
+        return self.held
+
+
 class Coordination(Protocol):
     def lock(self, name: str, *, wait: bool = True,
-             within_s: float | None = None) -> contextlib.AbstractAsyncContextManager[bool]:
-        """Hold `name` for the block; yields False when it is taken and `wait` is off (at once) or it
-        stayed taken for `within_s` seconds."""
+             within_s: float | None = None) -> contextlib.AbstractAsyncContextManager[Held]:
+        """Hold `name` for the block; yields a false Held when it is taken and `wait` is off (at once)
+        or it stayed taken for `within_s` seconds."""
 
     async def next_slot(self, name: str, interval_s: float) -> float:
         """Book the next send slot of a rate limit shared by all processes; the seconds to wait for it."""
@@ -64,20 +79,21 @@ class LocalCoordination:
         self._next: dict[str, float] = {}
 
     @contextlib.asynccontextmanager
-    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[bool]:
+    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[Held]:
         lock = self._locks.setdefault(name, asyncio.Lock())
         if not wait and lock.locked():
-            yield False
+            yield Held(False)
             return
+        after_another = lock.locked()
         self._users[name] = self._users.get(name, 0) + 1
         try:
             try:
                 await asyncio.wait_for(lock.acquire(), timeout=within_s)
             except TimeoutError:
-                yield False
+                yield Held(False)
                 return
             try:
-                yield True
+                yield Held(True, after_another)
             finally:
                 lock.release()
         finally:
@@ -146,12 +162,14 @@ class RedisCoordination:
         self._release = self.redis.register_script(_RELEASE)
 
     @contextlib.asynccontextmanager
-    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[bool]:
+    async def lock(self, name: str, *, wait: bool = True, within_s: float | None = None) -> AsyncIterator[Held]:
         key, token = f"{self.prefix}lock:{name}", uuid.uuid4().hex
         give_up_at = None if within_s is None else time.monotonic() + within_s
+        after_another = False
         while not await self._try(key, token):
+            after_another = True
             if not wait or (give_up_at is not None and time.monotonic() >= give_up_at):
-                yield False
+                yield Held(False)
                 return
             await asyncio.sleep(LOCK_POLL_S)
         done = asyncio.Event()
@@ -161,7 +179,7 @@ class RedisCoordination:
         first_renewal = asyncio.get_running_loop().call_later(
             self.ttl_ms / 3000, lambda: renewals.append(asyncio.create_task(self._keep(key, token, done))))
         try:
-            yield True
+            yield Held(True, after_another)
         finally:
             first_renewal.cancel()
             done.set()

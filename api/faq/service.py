@@ -69,7 +69,9 @@ def answer_text(entry: FaqEntry, language: str) -> tuple[str, str]:
 def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: int
            ) -> tuple[list[FaqHit], dict[str, str]]:
     """The best entries for the question, and their Vietnamese answers by key as the index holds them
-    (what their audio was recorded from: the caller checks clips against these, with no statement)."""
+    (what their audio was recorded from: the caller checks clips against these, with no statement). The
+    clip a resident hears thus always matches the answer shown; both are as fresh as the index, which
+    is rebuilt when the published entries' count, their latest `updated_at` or the day changes."""
     if language not in LANGUAGES:
         raise UnknownLanguage(allowed=list(LANGUAGES))
     index, entries = cache.get(db)
@@ -81,7 +83,9 @@ def search(*, db: Session, cache: FaqIndexCache, q: str, language: str, limit: i
             key=key, question=entry.questions[0].text if entry.questions else key, answer=text,
             score=score, language=answered_in, needs_review=entry.needs_review,
         ))
-        spoken[key] = answer_text(entry, "vi")[0]
+        vietnamese = answer_text(entry, "vi")[0]
+        if vietnamese:  # no Vietnamese answer: nothing was recorded from it
+            spoken[key] = vietnamese
     return hits, spoken
 
 

@@ -167,8 +167,8 @@
   }
 
   // The message on its way is remembered in this tab until answered: a reload meanwhile sends it again
-  // (same id: answered once) instead of losing it. Only a message sent again is marked so: the gateway
-  // looks for an earlier answer to those alone.
+  // (same id: answered once) instead of losing it. A first sending says `again: false`, a resend (the
+  // retry button, a reload) `again: true`: the gateway looks for an earlier answer to a resend only.
   function deliver(body, shown) {
     sessionStorage.setItem("ksk-pending", JSON.stringify({body: sentAgain(body), shown: shown}));
     return post("/chat/messages", body).then(function (data) {

@@ -3,6 +3,7 @@ same message is answered once), and what a stranger or the database learns from 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,12 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from common.keys import chat_identity_key
 from common.wording import seeds
-from gateway.app import create_app
+from gateway.app import create_app, token_fernet
 from gateway.config import GatewaySettings
-from gateway.conversation import shown_text
+from gateway.conversation import Conversations, shown_text
+from gateway.coordination import Coordination, LocalCoordination, RedisCoordination
+from gateway.messages import Incoming
+from gateway.rasa import RasaClient
 from gateway.store import Store
-from tests.support.env import postgres_schema
+from tests.support.env import TEST_SECRET, postgres_schema
 from tests.support.fake_rasa import FakeRasa
 
 PAGE = "w" + "0123456789abcdef01234567"  # the shape the page makes: 96 random bits
@@ -111,6 +116,40 @@ def test_only_a_message_sent_again_looks_for_its_earlier_answer(
     assert [m["who"] for m in history(gateway).json()["messages"]] == ["me", "bot"]
     refused = say(gateway, "nut", "m-first-002", again="maybe")
     assert refused.status_code == 422 and refused.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one process", "redis"])
+def test_a_first_sending_that_waited_for_its_turn_finds_its_resend_answered(
+        shared: bool, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The page sent a message (`again: false`), lost the connection and sent it again (`again: true`)
+    while the first still waited for the chat's turn. Redis hands a freed lock to whichever waiter asks
+    first, so the resend may be answered first (here: on another gateway, as the chat's turn was held):
+    the first sending, having waited, looks for that answer instead of asking Rasa a second time."""
+    rasa = FakeRasa()
+    store = Store(f"sqlite:///{tmp_path / 'gateway.db'}", token_fernet())
+
+    async def scenario() -> list[str]:
+        coordination: Coordination = (RedisCoordination(request.getfixturevalue("redis_url")) if shared
+                                      else LocalCoordination())
+        client = RasaClient("http://rasa", transport=httpx.MockTransport(rasa),
+                            identity_key=chat_identity_key(TEST_SECRET.encode()), retry_for_s=0.0)
+        conversations = Conversations(store, client, coordination=coordination)
+        try:
+            async with coordination.lock(f"chat:web:{PAGE}"):  # the chat's turn, held by the resend
+                first = asyncio.create_task(conversations.answer(Incoming("web", PAGE, "nut"), "m-raced-01",
+                                                                 sent_before=False))
+                await asyncio.sleep(0.1)
+                store.add_web_turns(PAGE, "m-raced-01", [{"who": "me", "text": "nut"},
+                                                         {"who": "bot", "text": "Xin chọn buổi khám:"}])
+            replies = await asyncio.wait_for(first, 5)
+            alone = await conversations.answer(Incoming("web", PAGE, "nut"), "m-alone-01", sent_before=False)
+            return [r.text for r in replies + alone]
+        finally:
+            await client.close()
+            await coordination.close()
+
+    assert asyncio.run(scenario()) == ["Xin chọn buổi khám:", "Xin chọn buổi khám:"]
+    assert [m["message"] for m in rasa.seen] == ["nut"]  # the second message only: the first was answered
 
 
 def test_a_message_the_assistant_could_not_take_is_not_kept_and_goes_through_when_sent_again(

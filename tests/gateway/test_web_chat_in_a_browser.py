@@ -227,6 +227,9 @@ def test_a_message_whose_answer_was_lost_is_sent_again_and_answered_once(
     finally:
         browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
             "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    # What the tab keeps for a reload meanwhile is the resend, marked as one.
+    pending = browser.execute_script("return JSON.parse(sessionStorage.getItem('ksk-pending'))")
+    assert pending["body"]["text"] == "mat mang" and pending["body"]["again"] is True
     sent = len(scripted.seen)
     retry.click()
     WebDriverWait(browser, 15).until(lambda d: len(scripted.seen) > sent)
