@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import requests
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from api.audio.models import AudioClip
 from api.audio.speech import SpeechEngine
 from api.audit.models import AuditEntry
 from api.core.config import Settings
 from api.core.db import Database
+from tests.support.sql import recorded_statements
 from tests.support.world import World
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make setup-system)")
@@ -168,19 +169,8 @@ def test_an_answers_clip_goes_stale_in_the_search_and_is_checked_with_one_statem
         assert published.status_code == 200, published.text
 
     assert search()["audio_language"] == "tyz"  # the index is built: what follows is any later question
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engines = {id(e): e for e in (seeded_content.reader, seeded_content.writer)}.values()
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(seeded_content.reader, seeded_content.writer) as seen:
         assert search()["audio_language"] == "tyz"
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
     assert len([s for s in seen if "audio_clips" in s]) == 1
     assert not [s for s in seen if "bot_messages" in s or "faq_answers" in s], seen
     publish({"tyz": "Khám bấu mất chèn (bản dịch mới)."})  # a translation: the recording still says it

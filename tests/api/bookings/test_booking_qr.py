@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from api.bookings.qr import booking_qr_png
 from api.core.config import Settings
@@ -16,6 +15,7 @@ from api.core.logs import loggable_path
 from api.main import create_app
 from common.booking_codes import new_code, qr_path
 from tests.support.qr import decode_qr, png_rgba
+from tests.support.sql import recorded_statements
 from tests.support.world import booked, person
 
 
@@ -29,17 +29,8 @@ def anyone(settings: Settings, database: Database) -> Iterator[TestClient]:
 @pytest.fixture
 def statements(database: Database) -> Iterator[list[str]]:
     """Every SQL statement either engine runs while the test does."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engines = {id(e): e for e in (database.reader, database.writer)}.values()
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    for engine in engines:
-        event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(database.reader, database.writer) as seen:
+        yield seen
 
 
 def test_the_image_reads_back_as_the_code_and_any_cache_may_keep_it(anyone: TestClient) -> None:
