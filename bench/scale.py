@@ -7,9 +7,22 @@
    pausing before their next message (reading the reply, typing). Prints messages/s, reply p50/p95,
    failures, the CPU ms per message of each part (read from /proc) and messages/s per Rasa core.
 2. Bookings: bench/booking.py on PostgreSQL with one and then two API workers.
+3. With `--roots A B`: two checkouts' profiles (git worktrees with their own models; `--settings-a`/`-b`
+   give a profile its own settings, so `--roots X X --settings-b ACTIONS_IN_PROCESS=0` compares a
+   setting) run side by side, and short rounds of the chat at the highest level alternate between them,
+   the order flipped every round; with `--together` both are played in every round at once, half the
+   level each. The machine's drift here (a third within minutes, and from one round of seconds to the
+   next) then falls on both; each round's CPU comes from each profile's own processes and PostgreSQL
+   backends. Prints every round and the median and spread of the round-by-round ratios B ÷ A. Measured
+   A against A (2026-12-04): one after the other, 8 rounds, CPU per message 1.04× (0.98–1.07) and 0.91×
+   (0.79–1.07) in two runs; together, 12 rounds, 1.00× (0.98–1.03), p95 1.02× (0.94–1.11). Together is
+   the way to compare CPU; latency ratios are muted there (the two profiles share the cores), so a
+   change's effect on latency is read from rounds one after the other, many of them.
 
     .venv/bin/python bench/scale.py [--conversations 32] [--concurrency 1 4 20] [--pause 3] [--replicas 1 2]
                                     [--bookings 6000] [--only chat|bookings]
+    .venv/bin/python bench/scale.py --roots /work/before /work/main --rounds 8 --conversations 16 \
+                                    --concurrency 20 --replicas 2
 Needs `make train` and `make setup-system` (nginx) first, PostgreSQL and Redis on this machine.
 """
 
@@ -17,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import statistics
@@ -33,16 +47,27 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import cpu_by_command, machine_busy, percentile, python_speed  # noqa: E402
+from bench.measure import (  # noqa: E402
+    commands,
+    cpu_by_command,
+    cpu_seconds,
+    machine_busy,
+    percentile,
+    process_tree,
+    python_speed,
+)
 from bench.replies import page_message, page_session, script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
-from tests.support.servers import production_profile  # noqa: E402
+from tests.support.servers import Production, production_profile  # noqa: E402
 
 # Which part of the deployment a process is, by its command line.
 PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api"), ("actions", "rasa run actions"),
          ("api", "-m api serve"),
          ("api", "multiprocessing"), ("gateway", "-m gateway"), ("nginx", "nginx"),
          ("postgres", "postgres"), ("redis", "redis-server"))
+
+
+PART_NAMES = ("rasa", "gateway", "api", "actions", "postgres", "nginx")
 
 
 def cpu_by_process() -> dict[tuple[int, str], float]:
@@ -57,12 +82,29 @@ def cpu_by_part() -> Counter[str]:
     return used
 
 
+def cpu_of_profile(profile: Production) -> Counter[str]:
+    """CPU seconds used so far by one profile's processes (its supervisor's tree) and by PostgreSQL's
+    backends of its databases (their names carry its prefix), by part. Redis is shared: not counted."""
+    used: Counter[str] = Counter()
+    parts = tuple(item for item in PARTS if item[0] not in ("postgres", "redis"))
+    mine = set(process_tree(profile.output.pid))
+    prefix = profile.databases["api"].rsplit("/", 1)[1]
+    for pid, command in commands():
+        if pid in mine:
+            part = next((name for name, marker in parts if marker in command), None)
+        else:
+            part = "postgres" if command.startswith("postgres: ") and f" {prefix}" in command else None
+        if part and (seconds := cpu_seconds(pid)) is not None:
+            used[part] += seconds
+    return used
+
+
 async def converse(client: aiohttp.ClientSession, public: str, index: int, timings: list[float],
                    pause_s: float = 0.0) -> int:
     """One resident's whole conversation; `pause_s` between a reply and their next message (reading it
     and typing or tapping), 0 for a load generator's back-to-back messages. Each message is what the web
     chat's page sends, transcript kept (bench/replies.py, page_message)."""
-    session = page_session("scale", index, os.getpid())
+    session = page_session("scale", public, index, os.getpid())  # two profiles share Redis: not one chat
     last: list[dict[str, Any]] = []
     failures = 0
     for _kind, text in script(index):
@@ -148,6 +190,64 @@ def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: 
     return {"rate": rate, "p95": percentile(timings, 0.95), "cpu_ms": total / len(timings) * 1000}
 
 
+def interleaved(roots: list[Path], settings: dict[str, dict[str, str]], replicas: int, conversations: int,
+                concurrency: int, rounds: int, together: bool) -> None:
+    """Two profiles side by side, in short rounds (see the module's docstring)."""
+    names = ("A", "B")
+    for name, root in zip(names, roots, strict=True):
+        extra = f" with {settings[name]}" if settings.get(name) else ""
+        print(f"  {name}: {root} ({revision(root)}){extra}")
+    level = concurrency // 2 if together else concurrency
+    how = f"both at once, {level} residents each" if together else f"one after the other, {level} residents"
+    print(f"  {rounds} rounds of {conversations} conversations per profile, {how}")
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    with contextlib.ExitStack() as stack:
+        profiles = {name: stack.enter_context(production_profile(
+            Path(tempfile.mkdtemp(prefix=f"bench-scale-{name}-")), rasa_replicas=replicas, root=root,
+            settings=settings.get(name))) for name, root in zip(names, roots, strict=True)}
+        for profile in profiles.values():  # warm-up: each replica's first predictions load what the model needs
+            asyncio.run(play(profile.public, 2 * replicas, 2 * replicas, first=900_000))
+        for round_ in range(rounds):
+            order = names if round_ % 2 == 0 else names[::-1]
+            for group in [order] if together else [[name] for name in order]:
+                played = asyncio.run(measured({name: profiles[name] for name in group}, conversations, level,
+                                              first=100_000 + round_ * conversations))
+                for name, figures in played.items():
+                    results[name].append(figures)
+                    print(f"  round {round_ + 1} {name}: {figures['messages']:.0f} messages, {figures['rate']:.1f}/s, "
+                          f"p50 {figures['p50']:.0f} ms, p95 {figures['p95']:.0f} ms, failed {figures['failed']:.0f}; "
+                          f"CPU ms per message {figures['cpu']:.1f}: "
+                          + ", ".join(f"{part} {figures[part]:.1f}" for part in PART_NAMES), flush=True)
+    print(f"\nB ÷ A over {rounds} rounds (median, lowest–highest):")
+    for key in ("cpu", *PART_NAMES, "rate", "p50", "p95"):
+        ratios = sorted(b[key] / a[key] for a, b in zip(results["A"], results["B"], strict=True) if a[key])
+        if ratios:
+            a, b = (statistics.median(r[key] for r in results[name]) for name in names)
+            print(f"  {key:9s} {statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f}); "
+                  f"medians A {a:.1f}, B {b:.1f}")
+
+
+async def measured(profiles: dict[str, Production], conversations: int, concurrency: int, first: int
+                   ) -> dict[str, dict[str, float]]:
+    """Each profile's figures of one round, the profiles played at once: messages, rate, p50, p95 (ms),
+    failures, CPU ms per message in all and by part."""
+    before = {name: cpu_of_profile(profile) for name, profile in profiles.items()}
+    played = await asyncio.gather(*(play(profile.public, conversations, concurrency, first)
+                                    for profile in profiles.values()))
+    figures = {}
+    for (name, profile), (timings, failures, elapsed) in zip(profiles.items(), played, strict=True):
+        used, count = cpu_of_profile(profile) - before[name], len(timings)
+        figures[name] = {"messages": count, "cpu": sum(used.values()) / count * 1000, "rate": count / elapsed,
+                         "p50": statistics.median(timings) * 1000, "p95": percentile(timings, 0.95) * 1000,
+                         "failed": failures, **{part: used[part] / count * 1000 for part in PART_NAMES}}
+    return figures
+
+
+def revision(root: Path) -> str:
+    found = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h"], capture_output=True, text=True)
+    return found.stdout.strip() or "?"
+
+
 def storage(databases: dict[str, str]) -> dict[str, int]:
     """What the run left in PostgreSQL: conversation events, the gateway's web transcript and bookings,
     with their on-disk sizes."""
@@ -219,8 +319,25 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=6000)
     parser.add_argument("--booking-clients", type=int, default=16)
     parser.add_argument("--only", choices=["chat", "bookings"])
+    parser.add_argument("--roots", type=Path, nargs=2, metavar=("A", "B"),
+                        help="two checkouts side by side, rounds alternating (chat only, highest level)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--together", action="store_true",
+                        help="with --roots: both profiles played at once in each round, half the level each")
+    parser.add_argument("--settings-a", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="the first profile's own settings (scripts/run_all.py's names)")
+    parser.add_argument("--settings-b", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="the second profile's own settings")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; {python_speed()}")
+    if args.roots:
+        if args.conversations < args.concurrency[-1] // (2 if args.together else 1):
+            parser.error("--conversations below the level: fewer residents would be at once")
+        settings = {name: dict(item.split("=", 1) for item in items)
+                    for name, items in (("A", args.settings_a), ("B", args.settings_b))}
+        interleaved([root.resolve() for root in args.roots], settings, args.replicas[-1], args.conversations,
+                    args.concurrency[-1], args.rounds, args.together)
+        return
     ratios = []
     if args.only != "bookings":
         runs = [chat_run(n, args.conversations, args.concurrency, args.pause) for n in args.replicas]

@@ -314,9 +314,11 @@ def _port_free(port: int) -> bool:
 
 @contextmanager
 def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replicas: int = 2,
-                       api_workers: int = 2) -> Iterator[Production]:
+                       api_workers: int = 2, root: Path = ROOT, settings: dict[str, str] | None = None
+                       ) -> Iterator[Production]:
     """The production profile on PostgreSQL (databases of its own, dropped afterwards) and Redis (a
-    database of this test process's own, flushed), with nginx in front; yields once every replica answers."""
+    database of this test process's own, flushed), with nginx in front; yields once every replica answers.
+    `root`: see `running_assistant`; `settings`: more of the profile's settings (scripts/run_all.py)."""
     import redis
     from sqlalchemy import create_engine, text
 
@@ -325,7 +327,7 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
     redis_url = redis_test_url("production")
     missing = postgres_reachable() or _redis_missing(redis_url) or (
         None if Path("/usr/sbin/nginx").exists() else "nginx is not installed (make setup-system)") or (
-        None if MODEL.exists() and RASA.exists() else f"no trained model at {MODEL} (run `make train`)")
+        None if (model := model_path(root)).exists() and RASA.exists() else f"no trained model at {model} (make train)")
     if missing:
         if IN_CI:
             pytest.fail(f"CI=true and {missing}")
@@ -345,14 +347,14 @@ def production_profile(workdir: Path, *, rasa_replicas: int = 2, gateway_replica
            # Every simulated resident writes from this machine's one loopback address, which the
            # per-address limits would rightly treat as one crowd: give that one address a crowd's room.
            "BOOKINGS_PER_ADDRESS": "1000", "LOOKUP_ADDRESS_ATTEMPTS": "1000", "RESIDENT_WRITES_PER_ADDRESS": "10000",
-           "WEB_MESSAGES_IN_HAND_PER_ADDRESS": "1000"}
+           "WEB_MESSAGES_IN_HAND_PER_ADDRESS": "1000", **checkout_env(root), **(settings or {})}
     databases = {part: f"postgresql+psycopg://{server}/{name}" for part, name in
                  (("api", prefix), ("conversations", f"{prefix}_conversations"), ("gateway", f"{prefix}_gateway"))}
     rasa_ports = [rasa_base + i for i in range(rasa_replicas)]
     output = ProcessOutput()
     try:
         with running_process([sys.executable, "scripts/run_all.py", "--profile", "production"], env=env,
-                             ready_url=f"http://127.0.0.1:{public}/nginx-health", timeout_s=120) as output:
+                             ready_url=f"http://127.0.0.1:{public}/nginx-health", timeout_s=120, cwd=root) as output:
             profile = Production(f"http://127.0.0.1:{public}", rasa_ports,
                                  [gateway_base + i for i in range(gateway_replicas)], f"http://127.0.0.1:{api_port}",
                                  databases, output, workdir / "run")
