@@ -183,7 +183,7 @@ def production(env_file: Path) -> Profile:
     api_env = {**common, **proxies, "DATABASE_URL": api_db, "GATEWAY_PUBLIC_URL": public,
                "GATEWAY_INTERNAL_URL": public, "PUBLIC_BASE_URL": public}
     # "in-process": bot/action_calls.py's IN_PROCESS, the actions package run inside each replica.
-    actions_in_process = get("ACTIONS_IN_PROCESS", "0") == "1"
+    actions_in_process = get("ACTIONS_IN_PROCESS", "1") == "1"
     action_endpoint = "in-process" if actions_in_process else f"http://127.0.0.1:{actions_port}/webhook"
     rasa_env = {**common, "ACTION_ENDPOINT_URL": action_endpoint, "API_URL": api, "PUBLIC_BASE_URL": public,
                 "TRACKER_STORE_URL": f"{server}/{databases['conversations']}",

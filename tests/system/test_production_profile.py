@@ -1,5 +1,5 @@
 """The production profile as one command starts it — PostgreSQL, Redis, nginx, two Rasa replicas,
-two gateways, two API workers, two action-server workers — under 50 residents booking at once,
+two gateways, two API workers, the actions inside the replicas — under 50 residents booking at once,
 with one Rasa replica killed (SIGKILL) in the middle of it."""
 
 from __future__ import annotations
