@@ -13,7 +13,9 @@
    the order flipped every round; with `--together` both are played in every round at once, half the
    level each. The machine's drift here (a third within minutes, and from one round of seconds to the
    next) then falls on both; each round's CPU comes from each profile's own processes and PostgreSQL
-   backends. Prints every round and the median and spread of the round-by-round ratios B ÷ A. Measured
+   backends (Redis is shared, and not counted). A worktree runs with its own `.venv` and `.venv-rasa`
+   (links to this checkout's will do) and its own `models/bot.tar.gz`. Prints every round and the
+   median and spread of the round-by-round ratios B ÷ A. Measured
    A against A (2026-12-04): one after the other, 8 rounds, CPU per message 1.04× (0.98–1.07) and 0.91×
    (0.79–1.07) in two runs; together, 12 rounds, 1.00× (0.98–1.03), p95 1.02× (0.94–1.11). Together is
    the way to compare CPU; latency ratios are muted there (the two profiles share the cores), so a
@@ -82,20 +84,31 @@ def cpu_by_part() -> Counter[str]:
     return used
 
 
-def cpu_of_profile(profile: Production) -> Counter[str]:
-    """CPU seconds used so far by one profile's processes (its supervisor's tree) and by PostgreSQL's
-    backends of its databases (their names carry its prefix), by part. Redis is shared: not counted."""
-    used: Counter[str] = Counter()
+def cpu_of_profile(profile: Production) -> dict[tuple[int, str], float]:
+    """CPU seconds used so far by each process of one profile: its supervisor's tree, and PostgreSQL's
+    backends of its own databases (a backend's title names its database). (pid, part) → s. Redis is
+    shared by the two profiles: not counted."""
+    used: dict[tuple[int, str], float] = {}
     parts = tuple(item for item in PARTS if item[0] not in ("postgres", "redis"))
     mine = set(process_tree(profile.output.pid))
-    prefix = profile.databases["api"].rsplit("/", 1)[1]
+    databases = {url.rsplit("/", 1)[1] for url in profile.databases.values()}
     for pid, command in commands():
         if pid in mine:
             part = next((name for name, marker in parts if marker in command), None)
-        else:
-            part = "postgres" if command.startswith("postgres: ") and f" {prefix}" in command else None
+        else:  # "postgres: [<cluster>:] <user> <database> <client> <state>": the database's name, whole
+            words = command.split()
+            part = "postgres" if words[:1] == ["postgres:"] and databases.intersection(words[1:4]) else None
         if part and (seconds := cpu_seconds(pid)) is not None:
-            used[part] += seconds
+            used[(pid, part)] = seconds
+    return used
+
+
+def used_since(before: dict[tuple[int, str], float], now: dict[tuple[int, str], float]) -> Counter[str]:
+    """CPU seconds by part between two readings, over the processes alive at the second: one that ended
+    meanwhile (a backend, a restarted replica) takes nothing away from its part."""
+    used: Counter[str] = Counter()
+    for (pid, part), seconds in now.items():
+        used[part] += seconds - before.get((pid, part), 0.0)
     return used
 
 
@@ -236,7 +249,7 @@ async def measured(profiles: dict[str, Production], conversations: int, concurre
                                     for profile in profiles.values()))
     figures = {}
     for (name, profile), (timings, failures, elapsed) in zip(profiles.items(), played, strict=True):
-        used, count = cpu_of_profile(profile) - before[name], len(timings)
+        used, count = used_since(before[name], cpu_of_profile(profile)), len(timings)
         figures[name] = {"messages": count, "cpu": sum(used.values()) / count * 1000, "rate": count / elapsed,
                          "p50": statistics.median(timings) * 1000, "p95": percentile(timings, 0.95) * 1000,
                          "failed": failures, **{part: used[part] / count * 1000 for part in PART_NAMES}}
@@ -331,8 +344,16 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; {python_speed()}")
     if args.roots:
+        if args.together and args.concurrency[-1] % 2:
+            parser.error("--together shares the level between the two profiles: give an even --concurrency")
         if args.conversations < args.concurrency[-1] // (2 if args.together else 1):
             parser.error("--conversations below the level: fewer residents would be at once")
+        if any("=" not in item or not item.split("=", 1)[1] for item in args.settings_a + args.settings_b):
+            parser.error("--settings-a/-b take NAME=VALUE, the value not empty")
+        for root in args.roots:
+            if not ((root / ".venv" / "bin" / "python").exists() and (root / ".venv-rasa" / "bin" / "rasa").exists()):
+                parser.error(f"{root} has no .venv and .venv-rasa: its scripts/run_all.py runs with its own "
+                             f"(a worktree: `ln -s {ROOT}/.venv {ROOT}/.venv-rasa {root}/`)")
         settings = {name: dict(item.split("=", 1) for item in items)
                     for name, items in (("A", args.settings_a), ("B", args.settings_b))}
         interleaved([root.resolve() for root in args.roots], settings, args.replicas[-1], args.conversations,

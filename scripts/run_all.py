@@ -126,7 +126,8 @@ def migrate_api(env: dict[str, str]) -> None:
 
 # The API answers resident requests (bookings, lookups, data rights, reminders, speech…) only to our
 # own services. A fresh credential each start, the previous ones revoked: it lives only in the
-# environment of the processes that use it — the action server and Rasa (its NLG asks for speech).
+# environment of the processes that use it — Rasa (the actions inside it, and its NLG asking for speech)
+# and, with ACTIONS_IN_PROCESS=0, the action server. Its name is the action server's, for continuity.
 SERVICE_NAME = "action-server"
 
 

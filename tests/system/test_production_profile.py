@@ -188,3 +188,20 @@ def test_the_public_paths_the_issue_added_pass_nginx(profile: Production) -> Non
         assert noise.status_code == 200 and noise.json()["replies"], noise.text[:300]
         assert client.post(f"{profile.public}/chat/voice", content=b"\x00" * 5_000_000,
                            headers=headers).status_code == 413
+
+
+def test_the_actions_run_inside_the_replicas_or_in_an_action_server_as_set(profile: Production,
+                                                                           tmp_path: Path) -> None:
+    """The profile's default runs the actions inside each Rasa replica (no action server started); with
+    ACTIONS_IN_PROCESS=0, as the Kubernetes manifests run them, the supervisor starts the action server
+    and Rasa's custom actions go through it (the FAQ's answer is one)."""
+    assert not profile.log_lines("[actions]")
+    question = {"session_id": "w" + "ef" * 12, "text": "kham suc khoe co mat tien khong"}
+    with production_profile(tmp_path, rasa_replicas=1, gateway_replicas=1, api_workers=1,
+                            settings={"ACTIONS_IN_PROCESS": "0", "ACTION_WORKERS": "1"}) as separate:
+        assert separate.log_lines("[actions]"), "no action server was started"
+        for running in (profile, separate):
+            answer = httpx.post(f"{running.public}/chat/messages", json=question, timeout=120)
+            assert answer.status_code == 200, answer.text[:300]
+            texts = " ".join(r["text"] for r in answer.json()["replies"])
+            assert "miễn phí" in texts.lower() and BUSY not in texts, texts
