@@ -16,14 +16,14 @@
    backends (Redis is shared, and not counted). A worktree runs with its own `.venv` and `.venv-rasa`
    (links to this checkout's will do) and its own `models/bot.tar.gz`. Prints every round and the
    median and spread of the round-by-round ratios B ÷ A. Measured
-   A against A (2026-12-04): one after the other, 8 rounds, CPU per message 1.04× (0.98–1.07) and 0.91×
-   (0.79–1.07) in two runs; together, 12 rounds, 1.00× (0.98–1.03), p95 1.02× (0.94–1.11). Together is
+   A against A (2026-12-04): one after the other, 8 rounds (of 16 and of 20 residents), CPU per message
+   1.04× (0.98–1.07) and 0.91× (0.79–1.07); together, 12 rounds, 1.00× (0.98–1.03), p95 1.02× (0.94–1.11). Together is
    the way to compare CPU; latency ratios are muted there (the two profiles share the cores), so a
    change's effect on latency is read from rounds one after the other, many of them.
 
     .venv/bin/python bench/scale.py [--conversations 32] [--concurrency 1 4 20] [--pause 3] [--replicas 1 2]
                                     [--bookings 6000] [--only chat|bookings]
-    .venv/bin/python bench/scale.py --roots /work/before /work/main --rounds 8 --conversations 16 \
+    .venv/bin/python bench/scale.py --roots /work/before /work/main --together --rounds 12 --conversations 10 \
                                     --concurrency 20 --replicas 2
 Needs `make train` and `make setup-system` (nginx) first, PostgreSQL and Redis on this machine.
 """
