@@ -72,6 +72,15 @@ def cpu_by_command(parts: tuple[tuple[str, str], ...]) -> dict[tuple[int, str], 
     return used
 
 
+def used_since(before: dict[tuple[int, str], float], now: dict[tuple[int, str], float]) -> dict[str, float]:
+    """CPU seconds by part between two readings of (pid, part) → s, over the processes alive at the second:
+    one that ended meanwhile (a backend, a restarted replica) takes nothing away from its part."""
+    used: dict[str, float] = {}
+    for (pid, part), seconds in now.items():
+        used[part] = used.get(part, 0.0) + seconds - before.get((pid, part), 0.0)
+    return used
+
+
 def machine_busy() -> tuple[float, float, float]:
     """(busy CPU seconds, CPU seconds the hypervisor took away (steal), wall seconds) since boot."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -113,8 +122,8 @@ class Meter:
         (trees, marked, machine), (trees_was, marked_was, machine_was) = self._read(), self.last
         self.last = trees, marked, machine
         used = {name: trees[name] - trees_was[name] for name in trees}
-        for (pid, part), seconds in marked.items():  # a process gone since is not counted
-            used[part] = used.get(part, 0.0) + seconds - marked_was.get((pid, part), 0.0)
+        for part, seconds in used_since(marked_was, marked).items():
+            used[part] = used.get(part, 0.0) + seconds
         busy, steal = machine[0] - machine_was[0], machine[1] - machine_was[1]
         used["other processes"] = max(0.0, busy - sum(used.values()))
         used["steal"] = steal

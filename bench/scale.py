@@ -57,6 +57,7 @@ from bench.measure import (  # noqa: E402
     percentile,
     process_tree,
     python_speed,
+    used_since,
 )
 from bench.replies import page_message, page_session, script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
@@ -77,13 +78,6 @@ def cpu_by_process() -> dict[tuple[int, str], float]:
     return cpu_by_command(PARTS)
 
 
-def cpu_by_part() -> Counter[str]:
-    used: Counter[str] = Counter()
-    for (_pid, part), seconds in cpu_by_process().items():
-        used[part] += seconds
-    return used
-
-
 def cpu_of_profile(profile: Production) -> dict[tuple[int, str], float]:
     """CPU seconds used so far by each process of one profile: its supervisor's tree, and PostgreSQL's
     backends of its own databases (a backend's title names its database). (pid, part) → s. Redis is
@@ -100,15 +94,6 @@ def cpu_of_profile(profile: Production) -> dict[tuple[int, str], float]:
             part = "postgres" if words[:1] == ["postgres:"] and databases.intersection(words[1:4]) else None
         if part and (seconds := cpu_seconds(pid)) is not None:
             used[(pid, part)] = seconds
-    return used
-
-
-def used_since(before: dict[tuple[int, str], float], now: dict[tuple[int, str], float]) -> Counter[str]:
-    """CPU seconds by part between two readings, over the processes alive at the second: one that ended
-    meanwhile (a backend, a restarted replica) takes nothing away from its part."""
-    used: Counter[str] = Counter()
-    for (pid, part), seconds in now.items():
-        used[part] += seconds - before.get((pid, part), 0.0)
     return used
 
 
@@ -168,11 +153,11 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
             # Pausing residents only at the highest level, one conversation each (a level of 20 takes a minute).
             for pause in (0.0, pause_s) if pause_s and concurrency == concurrencies[-1] else (0.0,):
                 count = concurrency if pause else conversations
-                before, generator = cpu_by_part(), time.process_time()
+                before, generator = cpu_by_process(), time.process_time()
                 timings, failures, elapsed = asyncio.run(play(
                     profile.public, count, concurrency, first=100_000 * round_ + (50_000 if pause else 0),
                     pause_s=pause))
-                used, generator = cpu_by_part() - before, time.process_time() - generator
+                used, generator = Counter(used_since(before, cpu_by_process())), time.process_time() - generator
                 measured = chat_figures(concurrency, pause, count, timings, failures, elapsed, used, generator)
                 figures = figures if pause else measured  # the ratio compares back-to-back runs
         sizes = storage(profile.databases)
@@ -249,7 +234,7 @@ async def measured(profiles: dict[str, Production], conversations: int, concurre
                                     for profile in profiles.values()))
     figures = {}
     for (name, profile), (timings, failures, elapsed) in zip(profiles.items(), played, strict=True):
-        used, count = used_since(before[name], cpu_of_profile(profile)), len(timings)
+        used, count = Counter(used_since(before[name], cpu_of_profile(profile))), len(timings)
         figures[name] = {"messages": count, "cpu": sum(used.values()) / count * 1000, "rate": count / elapsed,
                          "p50": statistics.median(timings) * 1000, "p95": percentile(timings, 0.95) * 1000,
                          "failed": failures, **{part: used[part] / count * 1000 for part in PART_NAMES}}
