@@ -19,6 +19,7 @@ from gateway.messages import split_text
 from gateway.store import Store
 from tests.support.fake_rasa import LONG_PAYLOAD, FakeRasa, signed_chat, unsigned
 from tests.support.fake_telegram import FakeBotApi, keyboard, update
+from tests.support.sql import recorded_statements
 
 SECRET = "webhook-secret-123"
 @pytest.fixture
@@ -253,20 +254,15 @@ def test_an_input_hint_belongs_to_the_message_before_it_and_unknown_hints_are_ig
 
 def test_a_chats_referral_is_read_once_a_while_and_a_new_code_wins_on_its_own_gateway(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlalchemy import event
-
     from gateway import store as store_module
 
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     first, second = Store(url, token_fernet()), Store(url, token_fernet())  # two gateways, one database
-    reads: list[str] = []
-    event.listen(first.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_rest: reads.append(statement) if "chat_referrals" in statement else None)
     assert first.chat_referral("web:a", "HND-7") == ("HND-7", True)
-    written = len(reads)
-    for _ in range(5):
-        assert first.chat_referral("web:a", None) == ("HND-7", False)
-    assert len(reads) == written  # the chat's later messages do not read its row
+    with recorded_statements(first.engine) as seen:
+        for _ in range(5):
+            assert first.chat_referral("web:a", None) == ("HND-7", False)
+    assert not [s for s in seen if "chat_referrals" in s]  # the chat's later messages do not read its row
     # Another gateway gets the message with a second link's code: this one's messages carry the new
     # code once its remembered answer is older than REFERRAL_CACHE_S.
     assert second.chat_referral("web:a", "LS-2") == ("LS-2", True)
