@@ -218,11 +218,13 @@ class Resident:
 
     def book(self, name: str, birth: str, cccd: str, phone: str) -> str:
         """The booking of the production-profile test: consent, for themself, name, birth date, CCCD,
-        phone, commune; the first session offered with seats left ("còn N chỗ" in its button: the demo data
-        fills some sessions, and which comes first depends on the day); yes."""
+        phone, commune; the session offered with the most seats left ("còn N chỗ" in its button: the demo
+        data fills some sessions, which depends on the day, and the crowd books at once); yes."""
         for text in ("dat lich kham", "dong y", "cho toi", name, birth, cccd, phone, "huu lien"):
             self.say(text)
-        offered = [b for r in self.last for b in r.get("buttons", []) if "còn " in b.get("title", "")]
+        seats = [(int(found[1]), b) for r in self.last for b in r.get("buttons", [])
+                 if (found := re.search(r"còn (\d+) ", b.get("title", "")))]
+        offered = [b for _n, b in sorted(seats, key=lambda item: -item[0])]
         if not offered:
             raise SystemExit(f"{self.session}: không có buổi khám nào được đưa ra: {self.replies[-3:]}")
         self.say(offered[0]["payload"])
