@@ -155,7 +155,7 @@ class PrivacyFilter:
 
 
 try:  # the class needs Rasa; the helpers above are importable without it (tests, tools)
-    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
     from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import (
@@ -210,6 +210,21 @@ def _settle(engine: sa.engine.Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _standalone(engine: sa.engine.Engine) -> sa.engine.Engine:
+    """The engine for statements that need no transaction around them: the reads of a message (the kept
+    tracker's check, the summary and the latest turns) and, on PostgreSQL, its one insert. Each statement
+    sees what is committed, as inside a transaction (PostgreSQL's read committed takes a snapshot per
+    statement), and no other replica writes the conversation meanwhile (Rasa's lock). On PostgreSQL
+    psycopg2 otherwise sends BEGIN before the first statement, then the pool a ROLLBACK, or the save a
+    COMMIT: two round trips more for each, while the replica's event loop waits (issue 21). A pool of its
+    own, always in autocommit: switching a pooled connection back and forth costs psycopg2 a SET each time.
+    On SQLite the engine itself: its driver begins no transaction before a SELECT, and a write keeps its
+    transaction (alone, each row of an insert would be one)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", **create_engine_kwargs(engine.url))
 
 
 def read_events(dumps: list[dict[str, Any]]) -> list[Event]:
@@ -296,6 +311,7 @@ class PrivateTrackerStore(SQLTrackerStore):
         self._latest_id = sa.select(sa.func.max(table.c.id)).where(sender)
         self._latest_ids = (sa.select(table.c.id).where(sender).order_by(table.c.id.desc())
                             .limit(sa.bindparam("how_many", type_=sa.Integer)))
+        self.standalone = _standalone(self.engine)
         self._insert = table.insert()
         self._insert_returning = table.insert().returning(table.c.id)
         self._summary = sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(
@@ -312,15 +328,21 @@ class PrivateTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         stored_ids: list[int | None] | None = getattr(tracker, STORED_IDS, None)
         sender_id = tracker.sender_id
-        with self.engine.begin() as connection:
-            if stored_ids is None or len(stored_ids) > len(tracker.events):
-                # Not read from here (a conversation being created): Rasa's way, by counting.
-                stored_ids = None
+        if stored_ids is None or len(stored_ids) > len(tracker.events):
+            # Not read from here (a conversation being created): Rasa's way, by counting.
+            stored_ids = None
+            with self.standalone.connect() as connection:
                 stored = connection.execute(self._session_length, {"sender_id": sender_id}).scalar() or 0
-                new_events = list(tracker.events)[stored:]
-            else:
-                new_events = list(tracker.events)[len(stored_ids):]
-            erase = any(isinstance(e, SlotSet) and e.key == ERASE_SLOT and e.value is True for e in new_events)
+            new_events = list(tracker.events)[stored:]
+        else:
+            new_events = list(tracker.events)[len(stored_ids):]
+        erase = any(isinstance(e, SlotSet) and e.key == ERASE_SLOT and e.value is True for e in new_events)
+        # The new events go in by one statement, whole by itself; the summary, when it moves, by another:
+        # between the two, the old summary and every event after it still read back as the conversation.
+        # An erasure's rewrites, and events too many for one statement, keep a transaction.
+        alone = (self.standalone is not self.engine and not erase
+                 and len(new_events) <= self.engine.dialect.executemany_values_page_size)
+        with (self.standalone.connect() if alone else self.engine.begin()) as connection:
             if erase:
                 rewritten = [{"row_id": row.id, "new_data": json.dumps(self.filter.redact(json.loads(row.data)))}
                              for row in connection.execute(self._all_events, {"sender_id": sender_id})]
@@ -371,7 +393,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             kept = self._kept(sender_id)
             if kept is not None:
                 return kept
-            with self.engine.connect() as connection:
+            with self.standalone.connect() as connection:
                 summary = connection.execute(self._summary, {"sender_id": sender_id}).first()
                 if summary is not None:
                     rows = connection.execute(self._events_from, {"sender_id": sender_id,
@@ -406,7 +428,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             return None
         # Its last event must still be the conversation's last: not if another replica stored more, nor if
         # the conversation was purged or erased elsewhere (an erasure stores events too).
-        with self.engine.connect() as connection:
+        with self.standalone.connect() as connection:
             latest = connection.execute(self._latest_id, {"sender_id": sender_id}).scalar()
         if latest != stored_ids[-1]:
             return None
@@ -430,6 +452,12 @@ class PrivateTrackerStore(SQLTrackerStore):
         connection.execute(self._put_summary, {"sender_id": tracker.sender_id, "first_event_id": stored_ids[cut],
                                                "events": summary})
         return True
+
+    def close(self) -> None:
+        """Closes the store's connections (both pools): a database dropped afterwards is not in use."""
+        if self.standalone is not self.engine:
+            self.standalone.dispose()
+        self.engine.dispose()
 
     def purge(self, older_than_days: int) -> int:
         """Delete conversations whose last event is older than the retention period."""

@@ -64,11 +64,14 @@ def sqlite_store(tmp_path: Path, store_domain: Domain) -> PrivateTrackerStore:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, store_domain: Domain) -> Iterator[PrivateTrackerStore]:
-    if request.param == "sqlite":
-        yield request.getfixturevalue("sqlite_store")
-        return
-    # A throw-away database on the local PostgreSQL, as several Rasa replicas would share.
+def store(request: pytest.FixtureRequest) -> PrivateTrackerStore:
+    """The conversation store on each database it runs on."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def postgres_store(store_domain: Domain) -> Iterator[PrivateTrackerStore]:
+    """A throw-away database on the local PostgreSQL, as several Rasa replicas would share."""
     admin = sa.create_engine(f"postgresql://postgres@{POSTGRES_HOST}:5432/test", isolation_level="AUTOCOMMIT")
     try:
         admin.connect().close()
@@ -82,7 +85,7 @@ def store(request: pytest.FixtureRequest, store_domain: Domain) -> Iterator[Priv
     store = PrivateTrackerStore(domain=store_domain, dialect="postgresql", host=POSTGRES_HOST, port=5432,
                                 username="postgres", db=name)
     yield store
-    store.engine.dispose()
+    store.close()
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}"'))
     admin.dispose()

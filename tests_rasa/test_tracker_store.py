@@ -31,19 +31,25 @@ from tests_rasa.stored_events import CCCD, every_kind, text, turn
 
 
 @contextmanager
-def statements(store: PrivateTrackerStore) -> Iterator[list[str]]:
-    """The SQL the store sends meanwhile, with its parameters left out."""
+def statements(store: PrivateTrackerStore, alone: list[bool] | None = None) -> Iterator[list[str]]:
+    """The SQL the store sends meanwhile, with its parameters left out; in `alone`, for each statement on
+    PostgreSQL, whether its connection was in autocommit (psycopg2 sends it with no BEGIN before it)."""
     seen: list[str] = []
 
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def note(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
         # One statement inserts a message's events: its VALUES list is as long as they are many.
         seen.append(re.sub(r"VALUES \(.*\)", "VALUES (…)", re.sub(r"\s+", " ", statement)))
+        if alone is not None:
+            alone.append(bool(cursor.connection.autocommit))
 
-    sa.event.listen(store.engine, "before_cursor_execute", note)
+    engines = {store.engine, store.standalone}
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", note)
     try:
         yield seen
     finally:
-        sa.event.remove(store.engine, "before_cursor_execute", note)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", note)
 
 
 def chat(store: PrivateTrackerStore, sender: str, messages: int, start: float
@@ -199,7 +205,7 @@ def test_the_tracker_kept_after_saving_is_used_only_while_it_is_the_conversation
     for event in turn(6, time.time()):
         elsewhere.update(event)
     asyncio.run(other.save(elsewhere))
-    other.engine.dispose()
+    other.close()
     here = asyncio.run(store.retrieve("kept"))
     assert here is not None and [e.text for e in here.events if isinstance(e, UserUttered)][-1] == text(6)
 
@@ -215,6 +221,37 @@ def test_a_kept_tracker_is_not_handed_back_after_a_purge_elsewhere_nor_once_old(
     kept = store.kept["old"][0]
     again = asyncio.run(store.retrieve("old"))
     assert again is not None and again is not kept
+
+
+def test_on_postgresql_a_message_sends_its_statements_without_a_transaction_around_them(
+        postgres_store: PrivateTrackerStore) -> None:
+    """psycopg2 sends BEGIN before a transaction's first statement, and COMMIT or the pool's ROLLBACK after
+    it: two round trips more for each use of a connection, while the replica's event loop waits. A message
+    reads (its kept tracker's check, or the summary and the latest turns) and inserts its events each with
+    one statement alone; an erasure rewrites the conversation in one transaction."""
+    store = postgres_store
+    chat(store, "alone", 3, time.time() - 3000)
+    alone: list[bool] = []
+    with statements(store, alone) as sql:
+        kept = asyncio.run(store.retrieve("alone"))  # this process saved it: the check for anything since
+        assert kept is not None
+        for event in turn(4, time.time()):
+            kept.update(event)
+        asyncio.run(store.save(kept))
+        store.kept.clear()  # as on another replica: the summary and the latest turns
+        afresh = asyncio.run(store.retrieve("alone"))
+        assert afresh is not None and [e.text for e in afresh.events if isinstance(e, UserUttered)][-1] == text(4)
+    assert len(sql) == 4 and alone == [True] * 4, sql
+    # Moving the summary after the insert, alone too: either way the conversation reads back whole.
+    _, work = chat(store, "alone", WINDOW_TURNS + WINDOW_SLACK + 2, time.time() - 2000)
+    assert any("conversation_summaries" in s and "INSERT" in s for _, sql in work.values() for s in sql)
+    alone.clear()
+    with statements(store, alone) as sql:
+        erasing = asyncio.run(store.retrieve("alone"))
+        assert erasing is not None
+        erasing.update(SlotSet(tracker_store.ERASE_SLOT, True))
+        asyncio.run(store.save(erasing))
+    assert alone and not any(alone[1:]), sql  # the check alone, then the erasure's transaction
 
 
 def test_the_index_is_added_to_a_database_made_before_it(store: PrivateTrackerStore) -> None:
