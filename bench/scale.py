@@ -98,14 +98,15 @@ def cpu_of_profile(profile: Production) -> dict[tuple[int, str], float]:
 
 
 async def converse(client: aiohttp.ClientSession, public: str, index: int, timings: list[float],
-                   pause_s: float = 0.0) -> int:
+                   pause_s: float = 0.0, kinds: list[str] | None = None) -> int:
     """One resident's whole conversation; `pause_s` between a reply and their next message (reading it
     and typing or tapping), 0 for a load generator's back-to-back messages. Each message is what the web
-    chat's page sends, transcript kept (bench/replies.py, page_message)."""
+    chat's page sends, transcript kept (bench/replies.py, page_message). `kinds` gets each timed message's
+    kind (bench/replies.py, script), in the order of `timings`."""
     session = page_session("scale", public, index, os.getpid())  # two profiles share Redis: not one chat
     last: list[dict[str, Any]] = []
     failures = 0
-    for _kind, text in script(index):
+    for kind, text in script(index):
         if text.startswith("<"):
             buttons = next((r["buttons"] for r in reversed(last) if r.get("buttons")), [])
             if not buttons:
@@ -117,20 +118,22 @@ async def converse(client: aiohttp.ClientSession, public: str, index: int, timin
         async with client.post(f"{public}/chat/messages", json=page_message(session, text)) as response:
             answer = await response.json() if response.status == 200 else {}
         timings.append(time.perf_counter() - started)
+        if kinds is not None:
+            kinds.append(kind)
         last = answer.get("replies") or []
         if not last or any(r["text"] == busy_text() for r in last):
             failures += 1
     return failures
 
 
-async def play(public: str, conversations: int, concurrency: int, first: int, pause_s: float = 0.0
-               ) -> tuple[list[float], int, float]:
+async def play(public: str, conversations: int, concurrency: int, first: int, pause_s: float = 0.0,
+               kinds: list[str] | None = None) -> tuple[list[float], int, float]:
     timings: list[float] = []
     limit = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> int:
         async with limit:
-            return await converse(client, public, index, timings, pause_s)
+            return await converse(client, public, index, timings, pause_s, kinds)
 
     started = time.perf_counter()
     # aiohttp: the load generator shares the two cores (its CPU per message is printed, not counted).
@@ -153,12 +156,14 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
             # Pausing residents only at the highest level, one conversation each (a level of 20 takes a minute).
             for pause in (0.0, pause_s) if pause_s and concurrency == concurrencies[-1] else (0.0,):
                 count = concurrency if pause else conversations
+                kinds: list[str] = []
                 before, generator = cpu_by_process(), time.process_time()
                 timings, failures, elapsed = asyncio.run(play(
                     profile.public, count, concurrency, first=100_000 * round_ + (50_000 if pause else 0),
-                    pause_s=pause))
+                    pause_s=pause, kinds=kinds))
                 used, generator = Counter(used_since(before, cpu_by_process())), time.process_time() - generator
                 measured = chat_figures(concurrency, pause, count, timings, failures, elapsed, used, generator)
+                print("    reply p50 / p95 by kind of message: " + by_kind(kinds, timings))
                 figures = figures if pause else measured  # the ratio compares back-to-back runs
         sizes = storage(profile.databases)
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
@@ -168,6 +173,17 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
           f"per booking with its resident, consents and indexes; "
           f"{sizes['bot_messages'] / max(sizes['user_messages'], 1):.2f} bot messages per resident message")
     return figures
+
+
+def by_kind(kinds: list[str], timings: list[float]) -> str:
+    """p50 / p95 ms of each kind of message (bench/replies.py, script), the slowest first: which messages
+    make the tail (those that wait for the API, or a moment when many residents send the same kind)."""
+    grouped: dict[str, list[float]] = {}
+    for kind, seconds in zip(kinds, timings, strict=True):
+        grouped.setdefault(kind, []).append(seconds)
+    ranked = sorted(grouped.items(), key=lambda item: -percentile(item[1], 0.95))
+    return ", ".join(f"{kind} {statistics.median(t) * 1000:.0f} / {percentile(t, 0.95) * 1000:.0f}"
+                     for kind, t in ranked)
 
 
 def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: list[float], failures: int,
