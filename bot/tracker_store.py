@@ -217,14 +217,17 @@ def _standalone(engine: sa.engine.Engine) -> sa.engine.Engine:
     tracker's check, the summary and the latest turns) and, on PostgreSQL, its one insert. Each statement
     sees what is committed, as inside a transaction (PostgreSQL's read committed takes a snapshot per
     statement), and no other replica writes the conversation meanwhile (Rasa's lock). On PostgreSQL
-    psycopg2 otherwise sends BEGIN before the first statement, then the pool a ROLLBACK, or the save a
-    COMMIT: two round trips more for each, while the replica's event loop waits (issue 21). A pool of its
-    own, always in autocommit: switching a pooled connection back and forth costs psycopg2 a SET each time.
-    On SQLite the engine itself: its driver begins no transaction before a SELECT, and a write keeps its
-    transaction (alone, each row of an insert would be one)."""
+    psycopg2 otherwise sends BEGIN before a connection's first statement, then the pool a ROLLBACK, or the
+    save a COMMIT: two round trips more for each use of a connection, while the replica's event loop waits
+    (issue 21). A pool of its own, always in autocommit: a pooled connection switched out of autocommit and
+    back had psycopg2 send a SET too (PostgreSQL's statement log). Made as Rasa makes the store's engine
+    (its schema and pool sizes: Rasa's `create_engine_kwargs` reads them for a URL given as text). On SQLite
+    the engine itself: its driver begins no transaction before a SELECT, and a write keeps its transaction
+    (alone, each row of an insert would be one)."""
     if engine.dialect.name != "postgresql":
         return engine
-    return sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", **create_engine_kwargs(engine.url))
+    url = engine.url.render_as_string(hide_password=False)
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", **create_engine_kwargs(url))
 
 
 def read_events(dumps: list[dict[str, Any]]) -> list[Event]:
@@ -341,7 +344,7 @@ class PrivateTrackerStore(SQLTrackerStore):
         # between the two, the old summary and every event after it still read back as the conversation.
         # An erasure's rewrites, and events too many for one statement, keep a transaction.
         alone = (self.standalone is not self.engine and not erase
-                 and len(new_events) <= self.engine.dialect.executemany_values_page_size)
+                 and len(new_events) <= getattr(self.engine.dialect, "executemany_values_page_size", 0))
         with (self.standalone.connect() if alone else self.engine.begin()) as connection:
             if erase:
                 rewritten = [{"row_id": row.id, "new_data": json.dumps(self.filter.redact(json.loads(row.data)))}

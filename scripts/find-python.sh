@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Prints the path of a Python interpreter of the wanted minor version, or fails with a clear
-# message. Order: the override variable, the distribution's own build, the plain name on PATH, then
+# message. Order: the override variable, the distribution's own build (3.11), the plain name on PATH, then
 # pyenv's installs.
 #   scripts/find-python.sh 3.11 PYTHON      scripts/find-python.sh 3.10 RASA_PYTHON
 # The distribution's build first: Debian compiles CPython with profile-guided and link-time optimisation,
 # pyenv by default with neither. Measured on this machine (issue 21): a pure-Python loop 1.29× faster on
 # Debian's 3.11 than on pyenv's; the production profile's gateway and API used 0.94× the CPU per message,
 # all services 0.97× (bench/scale.py --roots … --together, 12 rounds). The container images use it already
-# (deploy/images/Containerfile.main). Debian ships no 3.10, so Rasa's interpreter is pyenv's either way.
+# (deploy/images/Containerfile.main, on its default base).
 set -euo pipefail
 want="$1"; override_var="$2"
 override="${!override_var:-}"
@@ -19,8 +19,11 @@ if [ -n "$override" ]; then
   echo "Lỗi: $override_var=$override không phải Python $want." >&2; exit 1
 fi
 distribution="/usr/bin/python$want"
-# …when it can make a virtual environment with pip (Debian's python3.X-venv; else the next candidate).
-if [ -x "$distribution" ] && works "$distribution" && "$distribution" -c "import ensurepip" 2>/dev/null; then
+# …for the main environment's 3.11 only, when it can make a virtual environment with pip (Debian's
+# python3.11-venv; else the next candidate). Rasa's 3.10 is copied into its image as a prefix of its own
+# (deploy/images/build.sh), which a distribution's /usr is not.
+if [ "$want" = 3.11 ] && [ -x "$distribution" ] && works "$distribution" \
+    && "$distribution" -c "import ensurepip" 2>/dev/null; then
   echo "$distribution"; exit 0
 fi
 if command -v "python$want" >/dev/null 2>&1 && works "python$want"; then command -v "python$want"; exit 0; fi

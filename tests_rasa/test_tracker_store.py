@@ -249,9 +249,11 @@ def test_on_postgresql_a_message_sends_its_statements_without_a_transaction_arou
     with statements(store, alone) as sql:
         erasing = asyncio.run(store.retrieve("alone"))
         assert erasing is not None
+        reads = len(sql)
         erasing.update(SlotSet(tracker_store.ERASE_SLOT, True))
         asyncio.run(store.save(erasing))
-    assert alone and not any(alone[1:]), sql  # the check alone, then the erasure's transaction
+    # The reads alone, then every statement of the erasure in its transaction.
+    assert reads and len(sql) > reads and alone == [True] * reads + [False] * (len(sql) - reads), sql
 
 
 def test_the_index_is_added_to_a_database_made_before_it(store: PrivateTrackerStore) -> None:
