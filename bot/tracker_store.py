@@ -270,6 +270,7 @@ class PrivateTrackerStore(SQLTrackerStore):
             if not sa.inspect(self.engine).has_table(SUMMARIES.name):
                 raise
         self.filter = PrivacyFilter.from_environment()
+        self.standalone = _standalone(self.engine)
         self._prepare()
         self.kept: OrderedDict[str, tuple[DialogueStateTracker, float]] = OrderedDict()
         self.retention_days = int(retention_days or os.environ.get("CONVERSATION_RETENTION_DAYS")
@@ -314,7 +315,6 @@ class PrivateTrackerStore(SQLTrackerStore):
         self._latest_id = sa.select(sa.func.max(table.c.id)).where(sender)
         self._latest_ids = (sa.select(table.c.id).where(sender).order_by(table.c.id.desc())
                             .limit(sa.bindparam("how_many", type_=sa.Integer)))
-        self.standalone = _standalone(self.engine)
         self._insert = table.insert()
         self._insert_returning = table.insert().returning(table.c.id)
         self._summary = sa.select(SUMMARIES.c.first_event_id, SUMMARIES.c.events).where(
