@@ -22,6 +22,8 @@ import functools
 import inspect
 import logging
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,7 +32,7 @@ from typing import Any
 
 import aiohttp
 
-from actions.connections import SessionPool
+from actions.connections import SessionPool, through_json
 from common.chat_identity import HEADER as CHAT_IDENTITY_HEADER
 from common.chat_identity import METADATA_KEY
 
@@ -46,6 +48,16 @@ CREDENTIAL_ENV = "API_SERVICE_CREDENTIAL"
 VERIFIER_HEADER = "X-Booking-Verifier"
 
 _chat_identity: ContextVar[str | None] = ContextVar("chat_identity", default=None)
+# The message being handled (conversation id, message id) while an action runs for it: reads asked twice
+# for one message are answered once (`ApiClient._read`).
+_message: ContextVar[tuple[str, str] | None] = ContextVar("message", default=None)
+# Messages whose reads are kept, the latest; and for how long at most (a message is handled in well under
+# a second; a retry of it within this time may reuse them too).
+MESSAGES_KEPT = 64
+MESSAGE_READS_FOR_S = 10.0
+# Per message being handled: when its reads began, and each read's answer by what was asked (of which
+# API, with which headers). Shared by every action's client: one message's actions each have their own.
+_reads: OrderedDict[tuple[str, str], tuple[float, dict[Any, Any]]] = OrderedDict()
 
 
 def chat_identity_in(metadata: Any) -> str | None:
@@ -100,8 +112,36 @@ class ApiClient:
             headers[CHAT_IDENTITY_HEADER] = identity
         return {**headers, **(extra or {})}
 
+    async def _read(self, path: str, *, params: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None) -> Any:
+        """A GET of something that only changes by a write: answered from the same GET made earlier for the
+        message being handled, when there was one. A message often asks twice: a form's validation checks
+        the tapped session (or booking) and the next question shows it, each by the API (bench/scale.py:
+        2 of a booking conversation's 13 requests). Answers are copies, and a write made for the message
+        (a booking, a cancellation) forgets what it read before. Refusals and failures are not kept."""
+        message = _message.get()
+        if message is None:
+            return await self._request("GET", path, params=params, headers=headers)
+        key = (self.base_url, path, tuple(sorted((params or {}).items())),
+               tuple(sorted(self._headers(headers).items())))
+        now = time.monotonic()
+        began, reads = _reads.get(message, (now, {}))
+        if now - began > MESSAGE_READS_FOR_S:
+            began, reads = now, {}
+        if key in reads:
+            return through_json(reads[key])
+        body = await self._request("GET", path, params=params, headers=headers)
+        reads[key] = through_json(body)
+        _reads[message] = (began, reads)
+        _reads.move_to_end(message)
+        while len(_reads) > MESSAGES_KEPT:
+            _reads.popitem(last=False)
+        return body
+
     async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                        json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        if method != "GET" and (message := _message.get()) is not None:
+            _reads.pop(message, None)  # what the message read before may have changed
         url = f"{self.base_url}/api/v1{path}"
         try:
             async with self.connections.session().request(
@@ -169,7 +209,7 @@ class ApiClient:
             "best_key": best_key, "best_score": best_score})
 
     async def find_communes(self, query: str, limit: int = 5) -> list[dict[str, Any]]:
-        body = await self._request("GET", "/communes", params={"q": query[:100], "limit": limit})
+        body = await self._read("/communes", params={"q": query[:100], "limit": limit})
         return list(body["items"])
 
     async def list_sessions(self, *, commune_id: int, date_from: str | None = None,
@@ -179,7 +219,7 @@ class ApiClient:
             params["date_from"] = date_from
         if date_to:
             params["date_to"] = date_to
-        body = await self._request("GET", "/sessions", params=params)
+        body = await self._read("/sessions", params=params)
         return list(body["items"])
 
     async def create_booking(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
@@ -189,7 +229,7 @@ class ApiClient:
 
     # By code: the chat that made the booking needs nothing more; any other adds `verifier`.
     async def get_booking(self, code: str, *, verifier: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._request("GET", f"/bookings/{code}", headers=_verifying(verifier))
+        result: dict[str, Any] = await self._read(f"/bookings/{code}", headers=_verifying(verifier))
         return result
 
     async def cancel_booking(self, code: str, *, verifier: str | None = None) -> dict[str, Any]:
@@ -204,7 +244,7 @@ class ApiClient:
         return result
 
     async def list_sites(self, commune_id: int) -> list[dict[str, Any]]:
-        body = await self._request("GET", "/sites", params={"commune_id": commune_id})
+        body = await self._read("/sites", params={"commune_id": commune_id})
         return list(body["items"])
 
     async def report_scam(self, text: str, *, channel: str, commune_id: int | None) -> None:
@@ -243,13 +283,21 @@ _FOR_THE_CHAT = "_runs_for_the_chat"
 
 
 def _for_the_chat(run: Callable[..., Any]) -> Callable[..., Any]:
-    """`run` with the API requests it makes carrying the chat identity of the tracker's latest message."""
+    """`run` with the API requests it makes carrying the chat identity of the tracker's latest message, and
+    its reads shared with the other actions run for that message (`ApiClient._read`)."""
 
     @functools.wraps(run)  # rasa_sdk registers `run` by its signature (dispatcher, tracker, domain)
     async def run_for_the_chat(self: Any, dispatcher: Any, tracker: Any, domain: Any) -> Any:
-        with speaking_for((tracker.latest_message or {}).get("metadata")):
-            result = run(self, dispatcher, tracker, domain)
-            return await result if inspect.isawaitable(result) else result
+        latest = tracker.latest_message or {}
+        message_id = latest.get("message_id")
+        handling = _message.set((str(tracker.sender_id), message_id) if isinstance(message_id, str) and message_id
+                                else None)
+        try:
+            with speaking_for(latest.get("metadata")):
+                result = run(self, dispatcher, tracker, domain)
+                return await result if inspect.isawaitable(result) else result
+        finally:
+            _message.reset(handling)
 
     setattr(run_for_the_chat, _FOR_THE_CHAT, True)
     return run_for_the_chat

@@ -1,0 +1,99 @@
+"""Reads asked twice for one message are answered once (actions/api.py, `ApiClient._read`): a form's
+validation checks the tapped session and the next question shows it, each action with its own client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from typing import Any
+
+from aiohttp import web
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.api import ApiBacked, ApiClient, ApiError
+from tests_rasa.fake_api import json_handler, serve, tracker
+
+SESSIONS = {"items": [{"id": 12, "seats_left": 3}, {"id": 13, "seats_left": 1}]}
+CANCELLED = {"code": "KE3MX7PA", "status": "cancelled"}
+
+
+class ReadSessions(ApiBacked, Action):
+    def name(self) -> str:
+        return "test_read_sessions"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Any) -> list[Any]:
+        sessions = await self.client.list_sessions(commune_id=9)
+        dispatcher.utter_message(json_message={"sessions": copy.deepcopy(sessions)})
+        sessions[0]["seats_left"] = 0  # what a caller does with its answer is its own
+        return []
+
+
+class Cancel(ApiBacked, Action):
+    def name(self) -> str:
+        return "test_cancel"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Any) -> list[Any]:
+        await self.client.cancel_booking("KE3MX7PA")
+        return []
+
+
+# One message's metadata, its chat identity signed once, as every action run for the message sees it.
+MESSAGE = tracker("13").current_state()
+
+
+def of_message(message_id: str | None, sender: str = "test-user") -> Tracker:
+    state = MESSAGE
+    return Tracker.from_dict({**state, "sender_id": sender,
+                              "latest_message": {**state["latest_message"], "message_id": message_id}})
+
+
+def play(steps: list[tuple[type[Action], Tracker]]) -> tuple[int, list[Any]]:
+    """Runs each action (a client of its own, as the action server's are) against one fake API: how many
+    times the sessions were asked for, and what each reading action was given."""
+    seen: list[web.Request] = []
+    routes = {("GET", "/sessions"): json_handler(SESSIONS, seen=seen),
+              ("POST", "/bookings/KE3MX7PA/cancel"): json_handler(CANCELLED)}
+
+    async def scenario(base: str) -> list[Any]:
+        given = []
+        for kind, track in steps:
+            dispatcher, client = CollectingDispatcher(), ApiClient(base)
+            await kind(client).run(dispatcher, track, {})  # type: ignore[call-arg]
+            await client.connections.close()
+            given += [m["custom"]["sessions"] for m in dispatcher.messages]
+        return given
+
+    given = asyncio.run(serve(routes, scenario))
+    return sum(r.path == "/api/v1/sessions" for r in seen), given
+
+
+def test_two_actions_of_one_message_ask_the_api_once_and_each_gets_the_answer_whole() -> None:
+    asked, given = play([(ReadSessions, of_message("m-1")), (ReadSessions, of_message("m-1"))])
+    assert asked == 1
+    assert given == [SESSIONS["items"], SESSIONS["items"]]  # the first reader's change reached nobody
+
+
+def test_another_message_a_write_or_a_message_without_id_asks_again() -> None:
+    assert play([(ReadSessions, of_message("m-1")), (ReadSessions, of_message("m-2"))])[0] == 2
+    assert play([(ReadSessions, of_message("m-1", "chat-a")), (ReadSessions, of_message("m-1", "chat-b"))])[0] == 2
+    # A cancellation made for the message may change what it read: read again after it.
+    assert play([(ReadSessions, of_message("m-3")), (Cancel, of_message("m-3")),
+                 (ReadSessions, of_message("m-3"))])[0] == 2
+    assert play([(ReadSessions, of_message(None)), (ReadSessions, of_message(None))])[0] == 2
+
+
+def test_a_refused_read_is_not_kept() -> None:
+    seen: list[web.Request] = []
+    routes = {("GET", "/sessions"): json_handler({"code": "not_found", "message": "…"}, status=404, seen=seen)}
+
+    async def scenario(base: str) -> None:
+        for _ in range(2):
+            client = ApiClient(base)
+            with contextlib.suppress(ApiError):
+                await ReadSessions(client).run(CollectingDispatcher(), of_message("m-4"), {})
+            await client.connections.close()
+
+    asyncio.run(serve(routes, scenario))
+    assert len(seen) == 2
