@@ -3,9 +3,12 @@
 1. Chat: the production profile (nginx, two gateways, two API workers, PostgreSQL and Redis) with one
    and then two Rasa replicas. Residents play whole conversations (greeting, FAQ, booking with its
    form, schedule, "my bookings", cancellation; typed without diacritics) through nginx's web-chat
-   endpoint, 1, 4 and 20 at once: back to back (a load generator) and, with --pause, each resident
-   pausing before their next message (reading the reply, typing). Prints messages/s, reply p50/p95,
-   failures, the CPU ms per message of each part (read from /proc) and messages/s per Rasa core.
+   endpoint, 1, 4 and 20 at once: back to back (a load generator), all starting the script together;
+   at the highest level also back to back with each resident at its own step of the script
+   (`play_staggered`: all twenty starting together stay nearly in step, so a booking's costly steps
+   arrive as a burst of twenty); and, with --pause, each resident pausing before their next message
+   (reading the reply, typing). Prints messages/s, reply p50/p95 (and by kind of message), failures,
+   the CPU ms per message of each part (read from /proc) and messages/s per Rasa core.
 2. Bookings: bench/booking.py on PostgreSQL with one and then two API workers.
 3. With `--roots A B`: two checkouts' profiles (git worktrees with their own models; `--settings-a`/`-b`
    give a profile its own settings, so `--roots X X --settings-b ACTIONS_IN_PROCESS=0` compares a
@@ -41,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,33 +101,56 @@ def cpu_of_profile(profile: Production) -> dict[tuple[int, str], float]:
     return used
 
 
+class Chat:
+    """One resident's conversation on the web chat's page: what the page sends for each message
+    (bench/replies.py, page_message), the transcript kept, and the bot's latest replies (a tap answers
+    their first button)."""
+
+    def __init__(self, public: str, index: int) -> None:
+        self.public = public
+        self.session = page_session("scale", public, index, os.getpid())  # two profiles share Redis: not one chat
+        self.last: list[dict[str, Any]] = []
+
+    async def send(self, client: aiohttp.ClientSession, text: str) -> tuple[float, bool] | None:
+        """(seconds to the reply, whether it failed or was the busy reply); None when `text` is a tap
+        ("<…>") and the latest replies had no button."""
+        if text.startswith("<"):
+            buttons: list[dict[str, Any]] = next((r["buttons"] for r in reversed(self.last) if r.get("buttons")), [])
+            if not buttons:
+                return None
+            text = buttons[0]["payload"]
+        started = time.perf_counter()
+        async with client.post(f"{self.public}/chat/messages", json=page_message(self.session, text)) as response:
+            answer = await response.json() if response.status == 200 else {}
+        seconds = time.perf_counter() - started
+        self.last = answer.get("replies") or []
+        return seconds, not self.last or any(r["text"] == busy_text() for r in self.last)
+
+
 async def converse(client: aiohttp.ClientSession, public: str, index: int, timings: list[float],
                    pause_s: float = 0.0, kinds: list[str] | None = None) -> int:
     """One resident's whole conversation; `pause_s` between a reply and their next message (reading it
-    and typing or tapping), 0 for a load generator's back-to-back messages. Each message is what the web
-    chat's page sends, transcript kept (bench/replies.py, page_message). `kinds` gets each timed message's
-    kind (bench/replies.py, script), in the order of `timings`."""
-    session = page_session("scale", public, index, os.getpid())  # two profiles share Redis: not one chat
-    last: list[dict[str, Any]] = []
+    and typing or tapping), 0 for a load generator's back-to-back messages. `kinds` gets each timed
+    message's kind (bench/replies.py, script), in the order of `timings`."""
+    chat = Chat(public, index)
     failures = 0
     for kind, text in script(index):
-        if text.startswith("<"):
-            buttons = next((r["buttons"] for r in reversed(last) if r.get("buttons")), [])
-            if not buttons:
-                return failures + 1
-            text = buttons[0]["payload"]
-        if pause_s and last:
+        if pause_s and chat.last:
             await asyncio.sleep(pause_s)
-        started = time.perf_counter()
-        async with client.post(f"{public}/chat/messages", json=page_message(session, text)) as response:
-            answer = await response.json() if response.status == 200 else {}
-        timings.append(time.perf_counter() - started)
+        sent = await chat.send(client, text)
+        if sent is None:
+            return failures + 1
+        timings.append(sent[0])
         if kinds is not None:
             kinds.append(kind)
-        last = answer.get("replies") or []
-        if not last or any(r["text"] == busy_text() for r in last):
-            failures += 1
+        failures += sent[1]
     return failures
+
+
+def _client(concurrency: int) -> aiohttp.ClientSession:
+    # aiohttp: the load generator shares the two cores (its CPU per message is printed, not counted).
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120),
+                                 connector=aiohttp.TCPConnector(limit=concurrency * 2))
 
 
 async def play(public: str, conversations: int, concurrency: int, first: int, pause_s: float = 0.0,
@@ -136,10 +163,56 @@ async def play(public: str, conversations: int, concurrency: int, first: int, pa
             return await converse(client, public, index, timings, pause_s, kinds)
 
     started = time.perf_counter()
-    # aiohttp: the load generator shares the two cores (its CPU per message is printed, not counted).
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120),
-                                     connector=aiohttp.TCPConnector(limit=concurrency * 2)) as client:
+    async with _client(concurrency) as client:
         failures = sum(await asyncio.gather(*(one(first + i) for i in range(conversations))))
+    return timings, failures, time.perf_counter() - started
+
+
+async def play_staggered(public: str, conversations: int, concurrency: int, first: int,
+                         kinds: list[str], at_start: Callable[[], None]) -> tuple[list[float], int, float]:
+    """`concurrency` residents back to back, each at its own point of the script: resident r first goes,
+    untimed, through the first r ÷ `concurrency` of a conversation, and when all stand in place (then
+    `at_start` is called: the CPU's first reading) each plays the same number of messages, whole
+    conversations' worth, one after the other. Every step of the script is played equally often, as
+    when the residents start together (`play`), but at any moment the twenty are at different steps
+    (one confirms a booking while another answers a form), not all at the same one."""
+    steps, rounds = len(script(0)), max(1, conversations // concurrency)
+    timings: list[float] = []
+    in_place = asyncio.Barrier(concurrency + 1)
+
+    async def resident(r: int) -> int:
+        offset, failures = r * steps // concurrency, 0
+        stream = [(index, kind, text) for j in range(rounds + 1)
+                  for index in [first + r + j * concurrency] for kind, text in script(index)]
+        chats: dict[int, Chat] = {}
+        broken: set[int] = set()
+        for position, (index, kind, text) in enumerate(stream[:offset + rounds * steps]):
+            if position == offset:
+                await in_place.wait()
+            if index in broken:
+                continue
+            sent = await chats.setdefault(index, Chat(public, index)).send(client, text)
+            if sent is None:  # no button to tap: the rest of that conversation would make no sense
+                broken.add(index)
+                failures += 1
+            elif position >= offset:
+                timings.append(sent[0])
+                kinds.append(kind)
+                failures += sent[1]
+        return failures
+
+    async with _client(concurrency) as client:
+        residents = [asyncio.create_task(resident(r)) for r in range(concurrency)]
+        placed = asyncio.create_task(in_place.wait())
+        done, _ = await asyncio.wait([placed, *residents], return_when=asyncio.FIRST_COMPLETED)
+        if placed not in done:  # a resident stopped before its place: its error, not a wait for ever
+            for task in (placed, *residents):
+                task.cancel()
+            next(iter(done)).result()
+            raise RuntimeError("a resident stopped before taking its place")
+        at_start()
+        started = time.perf_counter()
+        failures = sum(await asyncio.gather(*residents))
     return timings, failures, time.perf_counter() - started
 
 
@@ -153,18 +226,29 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
         # Warm-up: each replica's first predictions load what the model needs.
         asyncio.run(play(profile.public, 2 * replicas, 2 * replicas, first=900_000))
         for round_, concurrency in enumerate(concurrencies):
-            # Pausing residents only at the highest level, one conversation each (a level of 20 takes a minute).
-            for pause in (0.0, pause_s) if pause_s and concurrency == concurrencies[-1] else (0.0,):
-                count = concurrency if pause else conversations
+            # At the highest level the residents are also played at different steps of the script, and pausing
+            # (one conversation each: a level of 20 takes a minute).
+            ways = ["in step"] + (["staggered"] if concurrency == concurrencies[-1] and concurrency > 1 else []) + (
+                ["pausing"] if pause_s and concurrency == concurrencies[-1] else [])
+            for way_number, way in enumerate(ways):
+                count = concurrency if way == "pausing" else conversations
+                first = 100_000 * round_ + 30_000 * way_number
                 kinds: list[str] = []
-                before, generator = cpu_by_process(), time.process_time()
-                timings, failures, elapsed = asyncio.run(play(
-                    profile.public, count, concurrency, first=100_000 * round_ + (50_000 if pause else 0),
-                    pause_s=pause, kinds=kinds))
+                readings = [(cpu_by_process(), time.process_time())]
+                if way == "staggered":
+                    def reading(readings: list[tuple[dict[tuple[int, str], float], float]] = readings) -> None:
+                        readings[0] = (cpu_by_process(), time.process_time())  # when all stand in place
+                    timings, failures, elapsed = asyncio.run(play_staggered(
+                        profile.public, count, concurrency, first, kinds, at_start=reading))
+                else:
+                    timings, failures, elapsed = asyncio.run(play(
+                        profile.public, count, concurrency, first, pause_s=pause_s if way == "pausing" else 0.0,
+                        kinds=kinds))
+                before, generator = readings[0]
                 used, generator = Counter(used_since(before, cpu_by_process())), time.process_time() - generator
-                measured = chat_figures(concurrency, pause, count, timings, failures, elapsed, used, generator)
+                measured = chat_figures(concurrency, way, pause_s, count, timings, failures, elapsed, used, generator)
                 print("    reply p50 / p95 by kind of message: " + by_kind(kinds, timings))
-                figures = figures if pause else measured  # the ratio compares back-to-back runs
+                figures = measured if way == "in step" else figures  # the ratio compares in-step runs
         sizes = storage(profile.databases)
     print(f"  stored: {sizes['event_bytes'] / max(sizes['user_messages'], 1):.0f} bytes of conversation per resident "
           f"message ({sizes['events']} events), besides {sizes['web_bytes'] / max(sizes['user_messages'], 1):.0f} "
@@ -186,10 +270,12 @@ def by_kind(kinds: list[str], timings: list[float]) -> str:
                      for kind, t in ranked)
 
 
-def chat_figures(concurrency: int, pause_s: float, conversations: int, timings: list[float], failures: int,
-                 elapsed: float, used: Counter[str], generator_s: float) -> dict[str, float]:
+def chat_figures(concurrency: int, way: str, pause_s: float, conversations: int, timings: list[float],
+                 failures: int, elapsed: float, used: Counter[str], generator_s: float) -> dict[str, float]:
     rate, total = len(timings) / elapsed, sum(used.values())
-    how = f"pausing {pause_s:.0f} s before each message" if pause_s else "back to back"
+    how = {"pausing": f"pausing {pause_s:.0f} s before each message",
+           "staggered": "back to back, each at its own step of the script",
+           "in step": "back to back, starting together"}[way]
     print(f"  {concurrency} at once, {how}: {len(timings)} messages from {conversations} conversations, "
           f"{rate:.1f} messages/s over {elapsed:.1f} s")
     print(f"    reply p50 {statistics.median(timings) * 1000:.0f} ms, p95 {percentile(timings, 0.95) * 1000:.0f} ms, "
