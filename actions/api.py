@@ -58,6 +58,13 @@ MESSAGE_READS_FOR_S = 10.0
 # Per message being handled: when its reads began, and each read's answer by what was asked (of which
 # API, with which headers). Shared by every action's client: one message's actions each have their own.
 _reads: OrderedDict[tuple[str, str], tuple[float, dict[Any, Any]]] = OrderedDict()
+# Communes change when an administrator adds one (before a campaign, rarely): a search's answer is kept this
+# long for every chat, a search made again in a booking's form, the schedule, the next resident of the
+# same commune (2 of a booking conversation's 11 requests, bench/scale.py). A commune added meanwhile is
+# found once the answer kept without it is older than this.
+COMMUNES_FOR_S = 300.0
+COMMUNE_SEARCHES_KEPT = 512
+_communes: OrderedDict[tuple[str, str, int], tuple[float, list[dict[str, Any]]]] = OrderedDict()
 
 
 def chat_identity_in(metadata: Any) -> str | None:
@@ -117,8 +124,9 @@ class ApiClient:
         """A GET of something that only changes by a write: answered from the same GET made earlier for the
         message being handled, when there was one. A message often asks twice: a form's validation checks
         the tapped session (or booking) and the next question shows it, each by the API (bench/scale.py:
-        2 of a booking conversation's 13 requests). Answers are copies, and a write made for the message
-        (a booking, a cancellation) forgets what it read before. Refusals and failures are not kept."""
+        2 of a booking conversation's 13 requests; searches of communes are kept longer, `find_communes`).
+        Answers are copies, and a write made for the message (a booking, a cancellation) forgets what it
+        read before. Refusals and failures are not kept."""
         message = _message.get()
         if message is None:
             return await self._request("GET", path, params=params, headers=headers)
@@ -209,8 +217,18 @@ class ApiClient:
             "best_key": best_key, "best_score": best_score})
 
     async def find_communes(self, query: str, limit: int = 5) -> list[dict[str, Any]]:
-        body = await self._read("/communes", params={"q": query[:100], "limit": limit})
-        return list(body["items"])
+        key, now = (self.base_url, query[:100], limit), time.monotonic()
+        kept = _communes.get(key)
+        if kept is not None and now - kept[0] < COMMUNES_FOR_S:
+            _communes.move_to_end(key)
+            return list(through_json(kept[1]))
+        body = await self._request("GET", "/communes", params={"q": query[:100], "limit": limit})
+        items = list(body["items"])
+        _communes[key] = (now, through_json(items))
+        _communes.move_to_end(key)
+        while len(_communes) > COMMUNE_SEARCHES_KEPT:
+            _communes.popitem(last=False)
+        return items
 
     async def list_sessions(self, *, commune_id: int, date_from: str | None = None,
                             date_to: str | None = None) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The action server's environment in every Rasa-side test: the service credential the fake API
-(fake_api.py) expects, as scripts/run_all.py passes it. The conversation store, on SQLite and on
+(fake_api.py) expects, as scripts/run_all.py passes it, and nothing the actions' API client keeps from
+another test. The conversation store, on SQLite and on
 PostgreSQL, and the trained model, loaded once, for the tests that use them."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.shared.core.domain import Domain
 
+from actions import api
 from bot import event_types
 from bot.tracker_store import PrivateTrackerStore
 from tests_rasa.fake_api import CREDENTIAL
@@ -45,6 +47,17 @@ def asked_of_rasa(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.fixture(autouse=True)
 def service_credential(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_SERVICE_CREDENTIAL", CREDENTIAL)
+
+
+@pytest.fixture(autouse=True)
+def fresh_api_answers() -> Iterator[None]:
+    """What the actions' API client keeps (a message's reads, communes found) starts empty in each test:
+    a fake API of another test may have had the same address."""
+    api._reads.clear()
+    api._communes.clear()
+    yield
+    api._reads.clear()
+    api._communes.clear()
 
 
 POSTGRES_HOST = os.environ.get("TEST_POSTGRES_HOST", "127.0.0.1")

@@ -1,5 +1,6 @@
 """Reads asked twice for one message are answered once (actions/api.py, `ApiClient._read`): a form's
-validation checks the tapped session and the next question shows it, each action with its own client."""
+validation checks the tapped session and the next question shows it, each action with its own client.
+Searches of communes are kept for every chat a while (`ApiClient.find_communes`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import contextlib
 import copy
 from typing import Any
 
+import pytest
 from aiohttp import web
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import api
 from actions.api import ApiBacked, ApiClient, ApiError
 from tests_rasa.fake_api import json_handler, serve, tracker
 
@@ -19,7 +22,8 @@ SESSIONS = {"items": [{"id": 12, "seats_left": 3}, {"id": 13, "seats_left": 1}]}
 CANCELLED = {"code": "KE3MX7PA", "status": "cancelled"}
 
 
-class ReadSessions(ApiBacked, Action):
+# Not rasa_sdk Actions: the action server would register them. ApiBacked wraps their `run` all the same.
+class ReadSessions(ApiBacked):
     def name(self) -> str:
         return "test_read_sessions"
 
@@ -30,7 +34,7 @@ class ReadSessions(ApiBacked, Action):
         return []
 
 
-class Cancel(ApiBacked, Action):
+class Cancel(ApiBacked):
     def name(self) -> str:
         return "test_cancel"
 
@@ -49,7 +53,7 @@ def of_message(message_id: str | None, sender: str = "test-user") -> Tracker:
                               "latest_message": {**state["latest_message"], "message_id": message_id}})
 
 
-def play(steps: list[tuple[type[Action], Tracker]]) -> tuple[int, list[Any]]:
+def play(steps: list[tuple[type[ApiBacked], Tracker]]) -> tuple[int, list[Any]]:
     """Runs each action (a client of its own, as the action server's are) against one fake API: how many
     times the sessions were asked for, and what each reading action was given."""
     seen: list[web.Request] = []
@@ -60,7 +64,7 @@ def play(steps: list[tuple[type[Action], Tracker]]) -> tuple[int, list[Any]]:
         given = []
         for kind, track in steps:
             dispatcher, client = CollectingDispatcher(), ApiClient(base)
-            await kind(client).run(dispatcher, track, {})  # type: ignore[call-arg]
+            await kind(client).run(dispatcher, track, {})  # type: ignore[attr-defined]
             await client.connections.close()
             given += [m["custom"]["sessions"] for m in dispatcher.messages]
         return given
@@ -97,3 +101,25 @@ def test_a_refused_read_is_not_kept() -> None:
 
     asyncio.run(serve(routes, scenario))
     assert len(seen) == 2
+
+
+def test_a_commune_searched_again_by_any_chat_is_not_asked_again_until_its_answer_is_old(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[web.Request] = []
+    routes = {("GET", "/communes"): json_handler({"items": [{"id": 9, "name": "Xã Hữu Liên"}]}, seen=seen)}
+
+    async def scenario(base: str) -> list[list[dict[str, Any]]]:
+        client, other = ApiClient(base), ApiClient(base)
+        found = [await client.find_communes("huu lien")]
+        found[0][0]["name"] = "changed by its caller"
+        found.append(await other.find_communes("huu lien"))  # another action, another chat
+        await client.find_communes("loc binh")
+        monkeypatch.setattr(api, "COMMUNES_FOR_S", 0.0)  # the answer kept is now too old
+        found.append(await client.find_communes("huu lien"))
+        for each in (client, other):
+            await each.connections.close()
+        return found
+
+    found = asyncio.run(serve(routes, scenario))
+    assert [r.query["q"] for r in seen] == ["huu lien", "loc binh", "huu lien"]
+    assert found[1] == found[2] == [{"id": 9, "name": "Xã Hữu Liên"}]
