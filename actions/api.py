@@ -52,16 +52,18 @@ _chat_identity: ContextVar[str | None] = ContextVar("chat_identity", default=Non
 # for one message are answered once (`ApiClient._read`).
 _message: ContextVar[tuple[str, str] | None] = ContextVar("message", default=None)
 # Messages whose reads are kept, the latest; and for how long at most (a message is handled in well under
-# a second; a retry of it within this time may reuse them too).
+# a second; a retry of it within this time may reuse them too). Held no longer than that: a booking's
+# answer carries the resident's name.
 MESSAGES_KEPT = 64
 MESSAGE_READS_FOR_S = 10.0
-# Per message being handled: when its reads began, and each read's answer by what was asked (of which
-# API, with which headers). Shared by every action's client: one message's actions each have their own.
+# Per message being handled, oldest first: when its reads began, and each read's answer by what was asked
+# (of which API, with which headers). In the module, not in a client: each action has a client of its own,
+# and the actions of one message are several.
 _reads: OrderedDict[tuple[str, str], tuple[float, dict[Any, Any]]] = OrderedDict()
 # Communes change when an administrator adds one (before a campaign, rarely): a search's answer is kept this
-# long for every chat, a search made again in a booking's form, the schedule, the next resident of the
-# same commune (2 of a booking conversation's 11 requests, bench/scale.py). A commune added meanwhile is
-# found once the answer kept without it is older than this.
+# long for every chat (a booking's form and the schedule each search the commune, and so does the next
+# resident of it; README "A sixteenth round"). A commune added meanwhile is found once the answer kept
+# without it is older than this.
 COMMUNES_FOR_S = 300.0
 COMMUNE_SEARCHES_KEPT = 512
 _communes: OrderedDict[tuple[str, str, int], tuple[float, list[dict[str, Any]]]] = OrderedDict()
@@ -123,33 +125,42 @@ class ApiClient:
                     headers: dict[str, str] | None = None) -> Any:
         """A GET of something that only changes by a write: answered from the same GET made earlier for the
         message being handled, when there was one. A message often asks twice: a form's validation checks
-        the tapped session (or booking) and the next question shows it, each by the API (bench/scale.py:
-        2 of a booking conversation's 13 requests; searches of communes are kept longer, `find_communes`).
-        Answers are copies, and a write made for the message (a booking, a cancellation) forgets what it
-        read before. Refusals and failures are not kept."""
+        the tapped session (or booking) and the next question shows it, each action by the API (README "A
+        sixteenth round"). Answers are copies, and a write made for the message (a booking, a cancellation)
+        forgets what it read before. Refusals and failures are not kept."""
         message = _message.get()
         if message is None:
             return await self._request("GET", path, params=params, headers=headers)
         key = (self.base_url, path, tuple(sorted((params or {}).items())),
                tuple(sorted(self._headers(headers).items())))
         now = time.monotonic()
-        began, reads = _reads.get(message, (now, {}))
-        if now - began > MESSAGE_READS_FOR_S:
-            began, reads = now, {}
-        if key in reads:
-            return through_json(reads[key])
-        body = await self._request("GET", path, params=params, headers=headers)
-        reads[key] = through_json(body)
-        _reads[message] = (began, reads)
-        _reads.move_to_end(message)
-        while len(_reads) > MESSAGES_KEPT:
+        while _reads and now - next(iter(_reads.values()))[0] > MESSAGE_READS_FOR_S:
             _reads.popitem(last=False)
+        entry = _reads.get(message)
+        if entry is None:
+            entry = _reads[message] = (now, {})
+            while len(_reads) > MESSAGES_KEPT:
+                _reads.popitem(last=False)
+        if key in entry[1]:
+            return through_json(entry[1][key])
+        body = await self._request("GET", path, params=params, headers=headers)
+        if _reads.get(message) is entry:  # not if a write for the message came meanwhile
+            entry[1][key] = through_json(body)
         return body
 
     async def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                        json: Any = None, headers: dict[str, str] | None = None) -> Any:
-        if method != "GET" and (message := _message.get()) is not None:
+        message = _message.get() if method != "GET" else None
+        if message is not None:
             _reads.pop(message, None)  # what the message read before may have changed
+        try:
+            return await self._send(method, path, params=params, json=json, headers=headers)
+        finally:
+            if message is not None:
+                _reads.pop(message, None)  # …and what it read during the write too
+
+    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None, json: Any,
+                    headers: dict[str, str] | None) -> Any:
         url = f"{self.base_url}/api/v1{path}"
         try:
             async with self.connections.session().request(

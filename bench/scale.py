@@ -46,7 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -66,6 +66,8 @@ from bench.measure import (  # noqa: E402
 from bench.replies import page_message, page_session, script  # noqa: E402
 from gateway.messages import busy_text  # noqa: E402
 from tests.support.servers import Production, production_profile  # noqa: E402
+
+T = TypeVar("T")
 
 # Which part of the deployment a process is, by its command line.
 PARTS = (("load generator", "bench/booking.py"), ("rasa", "rasa run --enable-api"), ("actions", "rasa run actions"),
@@ -169,13 +171,14 @@ async def play(public: str, conversations: int, concurrency: int, first: int, pa
 
 
 async def play_staggered(public: str, conversations: int, concurrency: int, first: int,
-                         kinds: list[str], at_start: Callable[[], None]) -> tuple[list[float], int, float]:
+                         kinds: list[str], at_start: Callable[[], T]) -> tuple[list[float], int, float, T]:
     """`concurrency` residents back to back, each at its own point of the script: resident r first goes,
     untimed, through the first r ÷ `concurrency` of a conversation, and when all stand in place (then
-    `at_start` is called: the CPU's first reading) each plays the same number of messages, whole
-    conversations' worth, one after the other. Every step of the script is played equally often, as
-    when the residents start together (`play`), but at any moment the twenty are at different steps
-    (one confirms a booking while another answers a form), not all at the same one."""
+    `at_start` is called, its value returned: the CPU's first reading) each plays the same number of
+    messages, `conversations` ÷ `concurrency` (rounded down, at least 1) conversations' worth. Every step
+    of the script is played equally often, as when the residents start together (`play`), but at any
+    moment the twenty are at different steps (one confirms a booking while another answers a form), not
+    all at the same one."""
     steps, rounds = len(script(0)), max(1, conversations // concurrency)
     timings: list[float] = []
     in_place = asyncio.Barrier(concurrency + 1)
@@ -210,10 +213,10 @@ async def play_staggered(public: str, conversations: int, concurrency: int, firs
                 task.cancel()
             next(iter(done)).result()
             raise RuntimeError("a resident stopped before taking its place")
-        at_start()
+        reading = at_start()
         started = time.perf_counter()
         failures = sum(await asyncio.gather(*residents))
-    return timings, failures, time.perf_counter() - started
+    return timings, failures, time.perf_counter() - started, reading
 
 
 def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_s: float) -> dict[str, float]:
@@ -231,20 +234,19 @@ def chat_run(replicas: int, conversations: int, concurrencies: list[int], pause_
             ways = ["in step"] + (["staggered"] if concurrency == concurrencies[-1] and concurrency > 1 else []) + (
                 ["pausing"] if pause_s and concurrency == concurrencies[-1] else [])
             for way_number, way in enumerate(ways):
-                count = concurrency if way == "pausing" else conversations
+                count = {"pausing": concurrency,
+                         "staggered": max(1, conversations // concurrency) * concurrency}.get(way, conversations)
                 first = 100_000 * round_ + 30_000 * way_number
                 kinds: list[str] = []
-                readings = [(cpu_by_process(), time.process_time())]
-                if way == "staggered":
-                    def reading(readings: list[tuple[dict[tuple[int, str], float], float]] = readings) -> None:
-                        readings[0] = (cpu_by_process(), time.process_time())  # when all stand in place
-                    timings, failures, elapsed = asyncio.run(play_staggered(
-                        profile.public, count, concurrency, first, kinds, at_start=reading))
+                if way == "staggered":  # the CPU read when all stand in place
+                    timings, failures, elapsed, (before, generator) = asyncio.run(play_staggered(
+                        profile.public, count, concurrency, first, kinds,
+                        at_start=lambda: (cpu_by_process(), time.process_time())))
                 else:
+                    before, generator = cpu_by_process(), time.process_time()
                     timings, failures, elapsed = asyncio.run(play(
                         profile.public, count, concurrency, first, pause_s=pause_s if way == "pausing" else 0.0,
                         kinds=kinds))
-                before, generator = readings[0]
                 used, generator = Counter(used_since(before, cpu_by_process())), time.process_time() - generator
                 measured = chat_figures(concurrency, way, pause_s, count, timings, failures, elapsed, used, generator)
                 print("    reply p50 / p95 by kind of message: " + by_kind(kinds, timings))

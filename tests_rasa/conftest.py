@@ -1,7 +1,7 @@
 """The action server's environment in every Rasa-side test: the service credential the fake API
 (fake_api.py) expects, as scripts/run_all.py passes it, and nothing the actions' API client keeps from
-another test. The conversation store, on SQLite and on
-PostgreSQL, and the trained model, loaded once, for the tests that use them."""
+another test. The conversation store, on SQLite and on PostgreSQL, and the trained model, loaded once,
+for the tests that use them."""
 
 from __future__ import annotations
 

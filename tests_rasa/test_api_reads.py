@@ -88,6 +88,43 @@ def test_another_message_a_write_or_a_message_without_id_asks_again() -> None:
     assert play([(ReadSessions, of_message(None)), (ReadSessions, of_message(None))])[0] == 2
 
 
+class ReadWhileCancelling(ApiBacked):
+    """Two things at once for one message (a retry overlapping its first attempt would do the same)."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Any) -> list[Any]:
+        await asyncio.gather(self.client.list_sessions(commune_id=9), self.client.cancel_booking("KE3MX7PA"))
+        await self.client.list_sessions(commune_id=9)
+        return []
+
+
+def test_what_was_read_while_a_write_was_made_for_the_message_is_not_kept() -> None:
+    seen: list[web.Request] = []
+
+    async def slow_sessions(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        await asyncio.sleep(0.2)  # the cancellation comes and goes meanwhile
+        return web.json_response(SESSIONS)
+
+    routes = {("GET", "/sessions"): slow_sessions, ("POST", "/bookings/KE3MX7PA/cancel"): json_handler(CANCELLED)}
+
+    async def scenario(base: str) -> None:
+        client = ApiClient(base)
+        await ReadWhileCancelling(client).run(CollectingDispatcher(), of_message("m-5"), {})
+        await client.connections.close()
+
+    asyncio.run(serve(routes, scenario))
+    assert len(seen) == 2
+
+
+def test_a_messages_reads_are_let_go_once_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A booking's answer carries the resident's name: not held past MESSAGE_READS_FOR_S, even idle."""
+    assert play([(ReadSessions, of_message("m-6"))])[0] == 1
+    assert ("test-user", "m-6") in api._reads
+    monkeypatch.setattr(api, "MESSAGE_READS_FOR_S", 0.0)
+    play([(ReadSessions, of_message("m-7", "chat-c"))])
+    assert ("test-user", "m-6") not in api._reads
+
+
 def test_a_refused_read_is_not_kept() -> None:
     seen: list[web.Request] = []
     routes = {("GET", "/sessions"): json_handler({"code": "not_found", "message": "…"}, status=404, seen=seen)}
